@@ -1,0 +1,57 @@
+// Command backupwatch is the local entry point of the service:
+//
+//	backupwatch serve     serve the API on BACKUPWATCH_ADDR (default 127.0.0.1:3000)
+//	backupwatch migrate   apply the schema migrations to DATABASE_URL
+//
+// Without DATABASE_URL it starts its own PostgreSQL from the server binaries,
+// keeping the data in BACKUPWATCH_DATA_DIR (default .local/pg).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage: backupwatch <command>
+
+commands:
+  serve     serve the API locally (BACKUPWATCH_ADDR, default 127.0.0.1:3000)
+  migrate   apply the schema migrations (MIGRATE_DATABASE_URL or DATABASE_URL)
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(ctx, os.Stdout)
+	case "migrate":
+		err = migrateCmd(ctx, os.Stdout)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "backupwatch: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "backupwatch:", err)
+		os.Exit(1)
+	}
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}

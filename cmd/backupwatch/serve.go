@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/backupwatch/backupwatch/shared/auth"
+	"github.com/backupwatch/backupwatch/shared/config"
+	"github.com/backupwatch/backupwatch/shared/database"
+	"github.com/backupwatch/backupwatch/shared/httpapi"
+	"github.com/backupwatch/backupwatch/shared/store"
+)
+
+// serve runs the API until ctx ends (SIGINT or SIGTERM), then shuts down in
+// order: stop taking requests, finish those in flight, close the pool, stop
+// the PostgreSQL it started.
+func serve(ctx context.Context, out io.Writer) error {
+	cfg, err := config.FromEnv(10)
+	if err != nil {
+		return err
+	}
+	log := newLogger(out, cfg.LogLevel)
+
+	appURL, ownerURL := cfg.DatabaseURL, cfg.MigrateURL
+	if cfg.DatabaseURL == "" {
+		dir, err := filepath.Abs(cfg.DataDir)
+		if err != nil {
+			return fmt.Errorf("BACKUPWATCH_DATA_DIR: %w", err)
+		}
+		local, err := database.StartLocal(ctx, dir, database.LocalDB, false, log)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := local.Stop(); err != nil {
+				log.Error("stopping local postgres", "error", err.Error())
+			}
+		}()
+		appURL, ownerURL = local.AppURL, local.OwnerURL
+	}
+	applied, err := database.Migrate(ctx, ownerURL)
+	if err != nil {
+		return err
+	}
+	if len(applied) > 0 {
+		log.Info("migrated", "versions", applied)
+	}
+	pool, err := database.Open(ctx, appURL, cfg.MaxConns, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := ensureAdminKey(ctx, pool, cfg.AdminKey, out); err != nil {
+		return err
+	}
+
+	api := httpapi.New(httpapi.Config{Pool: pool, Logger: log})
+	srv := &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("BACKUPWATCH_ADDR=%s: %w", cfg.Addr, err)
+	}
+	log.Info("serving", "addr", "http://"+ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// ensureAdminKey makes sure the service can be administered: the key from
+// BACKUPWATCH_ADMIN_KEY exists, or, when there is no admin key at all, a new
+// one is made and printed once.
+func ensureAdminKey(ctx context.Context, pool *pgxpool.Pool, key string, out io.Writer) error {
+	return store.InScope(ctx, pool, store.AllTenants, func(tx pgx.Tx) error {
+		now := time.Now().UTC()
+		if key != "" {
+			_, err := store.EnsureAdminKey(ctx, tx, key, "admin (BACKUPWATCH_ADMIN_KEY)", now)
+			return err
+		}
+		ok, err := store.HasAdminKey(ctx, tx)
+		if err != nil || ok {
+			return err
+		}
+		key := auth.NewKey()
+		if _, err := store.EnsureAdminKey(ctx, tx, key, "admin (first start)", now); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "\nNew admin API key (shown once, keep it safe):\n\n    %s\n\n", key)
+		return nil
+	})
+}
+
+func migrateCmd(ctx context.Context, out io.Writer) error {
+	cfg, err := config.FromEnv(1)
+	if err != nil {
+		return err
+	}
+	if cfg.MigrateURL == "" {
+		return errors.New("set MIGRATE_DATABASE_URL or DATABASE_URL to the database to migrate")
+	}
+	applied, err := database.Migrate(ctx, cfg.MigrateURL)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "applied migrations: %v\n", applied)
+	return nil
+}

@@ -1,0 +1,18 @@
+// Command admin is the Lambda function behind API Gateway for the
+// administrative routes of the HTTP API: health, tenants, users, API keys,
+// policies, storage targets, checks and status (see httpapi.FuncAdmin for the list).
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/backupwatch/backupwatch/shared/apigw"
+	"github.com/backupwatch/backupwatch/shared/boot"
+	"github.com/backupwatch/backupwatch/shared/httpapi"
+)
+
+func main() {
+	fn := boot.Start("admin")
+	api := httpapi.New(httpapi.Config{Pool: fn.Pool, Logger: fn.Log})
+	lambda.Start(apigw.Handler(api.Handler(httpapi.FuncAdmin)))
+}

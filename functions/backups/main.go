@@ -1,0 +1,17 @@
+// Command backups is the Lambda function behind API Gateway for the
+// /v1/backups routes of the HTTP API (see httpapi.FuncBackups for the list).
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/backupwatch/backupwatch/shared/apigw"
+	"github.com/backupwatch/backupwatch/shared/boot"
+	"github.com/backupwatch/backupwatch/shared/httpapi"
+)
+
+func main() {
+	fn := boot.Start("backups")
+	api := httpapi.New(httpapi.Config{Pool: fn.Pool, Logger: fn.Log})
+	lambda.Start(apigw.Handler(api.Handler(httpapi.FuncBackups)))
+}

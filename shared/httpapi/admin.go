@@ -1,0 +1,239 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/backupwatch/backupwatch/shared/auth"
+	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/store"
+	"github.com/backupwatch/backupwatch/shared/validation"
+)
+
+// health answers without a key: is the service up, can it reach the database.
+func (s *Server) health(ctx context.Context, c *call) (int, any, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := store.Ping(ctx, s.pool); err != nil {
+		return http.StatusServiceUnavailable, map[string]string{"status": "degraded", "database": "unavailable"}, nil
+	}
+	return http.StatusOK, map[string]string{"status": "ok", "database": "ok"}, nil
+}
+
+var slugPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+func (s *Server) createTenant(ctx context.Context, c *call) (int, any, error) {
+	if c.who.Scoped() {
+		return 0, nil, forbidden("a tenant-scoped key cannot create tenants")
+	}
+	o, err := parseObject(c.body)
+	if err != nil {
+		return 0, nil, err
+	}
+	o.only([]string{"name", "slug"}, "id", "created_at")
+	name, slug := o.str("name"), o.str("slug")
+	if o.errs.Has("name") || o.errs.Has("slug") {
+		return 0, nil, o.err()
+	}
+	if !name.Set || name.Null {
+		o.errs.Add("name", "is required")
+	} else {
+		backup.CheckText(&o.errs, "name", name.V, 200, true)
+	}
+	if !slug.Set || slug.Null {
+		o.errs.Add("slug", "is required")
+	} else if !slugPattern.MatchString(slug.V) {
+		o.errs.Add("slug", "must match ^[a-z0-9][a-z0-9-]{0,62}$ (lower case letters, digits and dashes)")
+	}
+	if err := o.err(); err != nil {
+		return 0, nil, err
+	}
+	t := store.Tenant{ID: uuid.New(), Name: name.V, Slug: slug.V, CreatedAt: c.now}
+	if err := store.InsertTenant(ctx, c.tx, t); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, t, nil
+}
+
+func (s *Server) listTenants(ctx context.Context, c *call) (int, any, error) {
+	p, err := newQuery(c.r).page()
+	if err != nil {
+		return 0, nil, err
+	}
+	items, next, err := store.ListTenants(ctx, c.tx, p)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, newList(items, next), nil
+}
+
+func (s *Server) getTenant(ctx context.Context, c *call) (int, any, error) {
+	id, err := pathID(c.r, "tenant")
+	if err != nil {
+		return 0, nil, err
+	}
+	t, err := store.GetTenant(ctx, c.tx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil, notFound("tenant")
+	}
+	return http.StatusOK, t, err
+}
+
+func (s *Server) createUser(ctx context.Context, c *call) (int, any, error) {
+	o, err := parseObject(c.body)
+	if err != nil {
+		return 0, nil, err
+	}
+	o.only([]string{"name", "email", "kind"}, "id", "created_at")
+	name, email, kind := o.str("name"), o.str("email"), o.str("kind")
+	if !name.Set || name.Null {
+		o.errs.Add("name", "is required")
+	} else {
+		backup.CheckText(&o.errs, "name", name.V, 200, true)
+	}
+	if email.Set && !email.Null {
+		if !strings.Contains(email.V, "@") || strings.ContainsAny(email.V, " \x00") || len(email.V) > 254 {
+			o.errs.Add("email", "must be an email address")
+		}
+	}
+	if !kind.Set || kind.Null {
+		o.errs.Add("kind", "is required")
+	} else if kind.V != "HUMAN" && kind.V != "SERVICE" {
+		o.errs.Add("kind", "must be HUMAN or SERVICE")
+	}
+	if err := o.err(); err != nil {
+		return 0, nil, err
+	}
+	u := store.User{ID: uuid.New(), Name: name.V, Email: email.Ptr(), Kind: kind.V, CreatedAt: c.now}
+	if err := store.InsertUser(ctx, c.tx, u); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, u, nil
+}
+
+func (s *Server) listUsers(ctx context.Context, c *call) (int, any, error) {
+	p, err := newQuery(c.r).page()
+	if err != nil {
+		return 0, nil, err
+	}
+	items, next, err := store.ListUsers(ctx, c.tx, p)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, newList(items, next), nil
+}
+
+func (s *Server) getUser(ctx context.Context, c *call) (int, any, error) {
+	id, err := pathID(c.r, "user")
+	if err != nil {
+		return 0, nil, err
+	}
+	u, err := store.GetUser(ctx, c.tx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil, notFound("user")
+	}
+	return http.StatusOK, u, err
+}
+
+// newAPIKey is the response to creating a key: the only time the secret is shown.
+type newAPIKey struct {
+	store.APIKey
+	Key string `json:"key"`
+}
+
+func (s *Server) createAPIKey(ctx context.Context, c *call) (int, any, error) {
+	o, err := parseObject(c.body)
+	if err != nil {
+		return 0, nil, err
+	}
+	o.only([]string{"name", "role", "tenant_id", "user_id"}, "id", "prefix", "created_at", "key", "revoked_at")
+	name, role, tenant, user := o.str("name"), o.str("role"), o.uuid("tenant_id"), o.uuid("user_id")
+	if !name.Set || name.Null {
+		o.errs.Add("name", "is required")
+	} else {
+		backup.CheckText(&o.errs, "name", name.V, 200, true)
+	}
+	if !role.Set || role.Null {
+		o.errs.Add("role", "is required")
+	} else if !auth.Role(role.V).Valid() {
+		o.errs.Add("role", "must be one of job, operator, admin")
+	}
+	if c.who.Scoped() && !o.errs.Has("tenant_id") && (tenant.Ptr() == nil || *tenant.Ptr() != *c.who.Tenant) {
+		o.errs.Add("tenant_id", "a tenant-scoped key can only create keys for its own tenant")
+	}
+	if err := o.err(); err != nil {
+		return 0, nil, err
+	}
+	if err := s.checkTenantExists(ctx, c, "tenant_id", tenant.Ptr()); err != nil {
+		return 0, nil, err
+	}
+	now := c.now
+	userID := user.Ptr()
+	if userID != nil {
+		if _, err := store.GetUser(ctx, c.tx, *userID); errors.Is(err, store.ErrNotFound) {
+			return 0, nil, invalidField("user_id", "does not name an existing user")
+		} else if err != nil {
+			return 0, nil, err
+		}
+	} else {
+		u := store.User{ID: uuid.New(), Name: name.V, Kind: "SERVICE", CreatedAt: now}
+		if err := store.InsertUser(ctx, c.tx, u); err != nil {
+			return 0, nil, err
+		}
+		userID = &u.ID
+	}
+	secret := auth.NewKey()
+	k := store.APIKey{ID: uuid.New(), Name: name.V, Role: auth.Role(role.V), TenantID: tenant.Ptr(),
+		UserID: *userID, Prefix: auth.Prefix(secret), CreatedAt: now}
+	if err := store.InsertAPIKey(ctx, c.tx, k, auth.Hash(secret)); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, newAPIKey{APIKey: k, Key: secret}, nil
+}
+
+func (s *Server) listAPIKeys(ctx context.Context, c *call) (int, any, error) {
+	p, err := newQuery(c.r).page()
+	if err != nil {
+		return 0, nil, err
+	}
+	items, next, err := store.ListAPIKeys(ctx, c.tx, p)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, newList(items, next), nil
+}
+
+func (s *Server) revokeAPIKey(ctx context.Context, c *call) (int, any, error) {
+	id, err := pathID(c.r, "api key")
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := store.RevokeAPIKey(ctx, c.tx, id, c.now); errors.Is(err, store.ErrNotFound) {
+		return 0, nil, notFound("api key")
+	} else if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, nil
+}
+
+// checkTenantExists refuses (422 on field) a tenant id that does not name a
+// tenant the caller can see; the message is the same either way.
+func (s *Server) checkTenantExists(ctx context.Context, c *call, field string, id *uuid.UUID) error {
+	if id == nil {
+		return nil
+	}
+	missing, err := store.MissingTenants(ctx, c.tx, []uuid.UUID{*id})
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		return invalid(validation.One(field, "does not name an existing tenant"))
+	}
+	return nil
+}

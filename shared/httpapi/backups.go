@@ -1,0 +1,249 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/google/uuid"
+
+	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/store"
+)
+
+// backupFields are the fields a job may send for a backup.
+var backupFields = []string{"backup_type", "tenant_id", "filename", "size_bytes", "checksum",
+	"local_path", "r2_path", "b2_path", "status", "backup_job_id", "compression_ratio",
+	"backup_duration_seconds", "notes", "metadata"}
+
+var backupServerFields = []string{"id", "created_at", "updated_at", "verified_at", "created_by"}
+
+func (s *Server) createBackup(ctx context.Context, c *call) (int, any, error) {
+	o, err := parseObject(c.body)
+	if err != nil {
+		return 0, nil, err
+	}
+	o.only(backupFields, backupServerFields...)
+	n := backup.New{
+		Type:             backup.Type(o.str("backup_type").V),
+		TenantID:         o.uuid("tenant_id").Ptr(),
+		Filename:         o.str("filename").V,
+		SizeBytes:        o.int("size_bytes").Ptr(),
+		Checksum:         o.str("checksum").Ptr(),
+		LocalPath:        o.path("local_path").Ptr(),
+		R2Path:           o.path("r2_path").Ptr(),
+		B2Path:           o.path("b2_path").Ptr(),
+		Status:           backup.Status(o.str("status").V),
+		BackupJobID:      o.uuid("backup_job_id").Ptr(),
+		CompressionRatio: o.float("compression_ratio").Ptr(),
+		DurationSeconds:  o.int("backup_duration_seconds").Ptr(),
+		Notes:            o.str("notes").V,
+		Metadata:         o.rawObject("metadata").V,
+	}
+	if !o.has("filename") || o.str("filename").Null {
+		o.errs.Add("filename", "is required")
+	}
+	for _, fe := range n.Validate() {
+		if !o.errs.Has(fe.Field) {
+			o.errs = append(o.errs, fe)
+		}
+	}
+	if err := o.err(); err != nil {
+		return 0, nil, err
+	}
+	if c.who.Scoped() && n.TenantID == nil {
+		return 0, nil, forbidden("a tenant-scoped key can only report backups of its own tenant")
+	}
+	if err := s.checkTenantExists(ctx, c, "tenant_id", n.TenantID); err != nil {
+		return 0, nil, err
+	}
+	b := n.Build(uuid.New(), &c.who.UserID, c.now)
+	if err := store.InsertBackup(ctx, c.tx, b); err != nil {
+		return 0, nil, err
+	}
+	if err := s.statusChanged(ctx, c, "", b); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, b, nil
+}
+
+func (s *Server) getBackup(ctx context.Context, c *call) (int, any, error) {
+	id, err := pathID(c.r, "backup")
+	if err != nil {
+		return 0, nil, err
+	}
+	b, err := store.GetBackup(ctx, c.tx, id, false)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil, notFound("backup")
+	}
+	return http.StatusOK, b, err
+}
+
+func (s *Server) listBackups(ctx context.Context, c *call) (int, any, error) {
+	q := newQuery(c.r)
+	p, err := q.page()
+	if err != nil {
+		return 0, nil, err
+	}
+	var f store.BackupFilter
+	if f.TenantID, err = q.uuid("tenant_id"); err != nil {
+		return 0, nil, err
+	}
+	if f.CreatedAfter, err = q.time("created_after"); err != nil {
+		return 0, nil, err
+	}
+	if f.CreatedBefore, err = q.time("created_before"); err != nil {
+		return 0, nil, err
+	}
+	types, err := enums(q, "backup_type", backup.Type.Valid, "FULL_DATABASE, TENANT_BACKUP, WAL_ARCHIVE, CONFIGURATION")
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(types) > 1 {
+		return 0, nil, invalidField("backup_type", "takes one backup type")
+	}
+	if len(types) == 1 {
+		f.Type = types[0]
+	}
+	if f.Statuses, err = enums(q, "status", backup.Status.Valid, "IN_PROGRESS, COMPLETED, FAILED, VERIFIED"); err != nil {
+		return 0, nil, err
+	}
+	f.Query = q.get("q")
+	if len(f.Query) > 200 || !validText(f.Query) {
+		return 0, nil, invalidField("q", "must be valid text of at most 200 bytes")
+	}
+	if err := s.checkTenantExists(ctx, c, "tenant_id", f.TenantID); err != nil {
+		return 0, nil, err
+	}
+	items, next, err := store.ListBackups(ctx, c.tx, f, p)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, newList(items, next), nil
+}
+
+func (s *Server) patchBackup(ctx context.Context, c *call) (int, any, error) {
+	id, err := pathID(c.r, "backup")
+	if err != nil {
+		return 0, nil, err
+	}
+	o, err := parseObject(c.body)
+	if err != nil {
+		return 0, nil, err
+	}
+	patchable := []string{"status", "filename", "size_bytes", "checksum", "local_path", "r2_path", "b2_path",
+		"backup_job_id", "compression_ratio", "backup_duration_seconds", "notes", "metadata"}
+	o.only(patchable, backupServerFields...)
+	p := backup.Patch{
+		Filename:         o.str("filename"),
+		SizeBytes:        o.int("size_bytes"),
+		Checksum:         o.str("checksum"),
+		LocalPath:        o.path("local_path"),
+		R2Path:           o.path("r2_path"),
+		B2Path:           o.path("b2_path"),
+		BackupJobID:      o.uuid("backup_job_id"),
+		CompressionRatio: o.float("compression_ratio"),
+		DurationSeconds:  o.int("backup_duration_seconds"),
+		Notes:            o.str("notes"),
+		Metadata:         o.rawObject("metadata"),
+	}
+	if st := o.str("status"); st.Set {
+		p.Status.Set, p.Status.Null, p.Status.V = true, st.Null, backup.Status(st.V)
+	}
+	// backup_type and tenant_id name the series: they never change.
+	for _, f := range []string{"backup_type", "tenant_id"} {
+		if o.has(f) {
+			o.errs.Add(f, "cannot be changed after the backup is created")
+		}
+	}
+	if err := o.err(); err != nil {
+		return 0, nil, err
+	}
+	cur, err := store.GetBackup(ctx, c.tx, id, true)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil, notFound("backup")
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	next, err := cur.Apply(p, c.now)
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := store.UpdateBackup(ctx, c.tx, next, cur.Status); err != nil {
+		return 0, nil, err
+	}
+	if err := s.statusChanged(ctx, c, cur.Status, next); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, next, nil
+}
+
+// verifyResult is the answer to POST /v1/backups/{id}/verify.
+type verifyResult struct {
+	Verified bool          `json:"verified"`
+	Backup   backup.Backup `json:"backup"`
+	Alert    any           `json:"alert"`
+}
+
+func (s *Server) verifyBackup(ctx context.Context, c *call) (int, any, error) {
+	id, err := pathID(c.r, "backup")
+	if err != nil {
+		return 0, nil, err
+	}
+	o, err := parseObject(c.body)
+	if err != nil {
+		return 0, nil, err
+	}
+	o.only([]string{"checksum", "location"})
+	sum, loc := o.str("checksum"), o.str("location")
+	if !sum.Set || sum.Null {
+		o.errs.Add("checksum", "is required")
+	}
+	if err := o.err(); err != nil {
+		return 0, nil, err
+	}
+	cur, err := store.GetBackup(ctx, c.tx, id, true)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil, notFound("backup")
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	v, err := cur.CheckVerify(sum.V, backup.Location(loc.V), c.now)
+	if err != nil {
+		return 0, nil, err
+	}
+	res := verifyResult{Verified: v.Match, Backup: v.Backup}
+	if v.Match {
+		if err := store.UpdateBackup(ctx, c.tx, v.Backup, cur.Status); err != nil {
+			return 0, nil, err
+		}
+		if err := s.integrityRestored(ctx, c, v.Backup); err != nil {
+			return 0, nil, err
+		}
+	} else {
+		a, err := s.integrityFailed(ctx, c, cur, sum.V, backup.Location(loc.V))
+		if err != nil {
+			return 0, nil, err
+		}
+		res.Alert = a
+	}
+	return http.StatusOK, res, nil
+}
+
+// statusChanged raises or resolves what a backup's new status means: a
+// failure raises BACKUP_FAILURE at once; a completion clears the series'
+// failure alert.
+func (s *Server) statusChanged(ctx context.Context, c *call, from backup.Status, b backup.Backup) error {
+	if from == b.Status {
+		return nil
+	}
+	switch b.Status {
+	case backup.Failed:
+		return s.backupFailed(ctx, c, b)
+	case backup.Completed:
+		return s.backupCompleted(ctx, c, b)
+	}
+	return nil
+}

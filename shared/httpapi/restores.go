@@ -1,0 +1,324 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/google/uuid"
+
+	"github.com/backupwatch/backupwatch/shared/alert"
+	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/restore"
+	"github.com/backupwatch/backupwatch/shared/store"
+)
+
+var restoreServerFields = []string{"id", "initiated_by", "status", "started_at", "completed_at",
+	"error_message", "rows_restored", "duration_seconds"}
+
+func (s *Server) createRestore(ctx context.Context, c *call) (int, any, error) {
+	o, err := parseObject(c.body)
+	if err != nil {
+		return 0, nil, err
+	}
+	o.only([]string{"backup_id", "restore_mode", "reason", "target_timestamp", "tenant_ids", "notes", "metadata"}, restoreServerFields...)
+	backupID := o.uuid("backup_id")
+	n := restore.New{
+		Mode:            restore.Mode(o.str("restore_mode").V),
+		Reason:          o.str("reason").V,
+		TargetTimestamp: o.time("target_timestamp").Ptr(),
+		TenantIDs:       o.uuids("tenant_ids").V,
+		Notes:           o.str("notes").V,
+		Metadata:        o.rawObject("metadata").V,
+	}
+	if !backupID.Set || backupID.Null {
+		if !o.errs.Has("backup_id") {
+			o.errs.Add("backup_id", "is required")
+		}
+	} else {
+		n.BackupID = backupID.V
+	}
+	if !o.has("reason") && !o.errs.Has("reason") {
+		o.errs.Add("reason", "is required (say why, for the audit trail)")
+	}
+	for _, fe := range n.Validate() {
+		if !o.errs.Has(fe.Field) {
+			o.errs = append(o.errs, fe)
+		}
+	}
+	if err := o.err(); err != nil {
+		return 0, nil, err
+	}
+	base, err := store.GetBackup(ctx, c.tx, n.BackupID, false)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil, invalidField("backup_id", "does not name an existing backup")
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	if missing, err := store.MissingTenants(ctx, c.tx, n.TenantIDs); err != nil {
+		return 0, nil, err
+	} else if len(missing) > 0 {
+		return 0, nil, invalidField("tenant_ids", fmt.Sprintf("%s does not name an existing tenant", missing[0]))
+	}
+	r, err := n.Start(uuid.New(), base, &c.who.UserID, c.now)
+	if err != nil {
+		return 0, nil, err
+	}
+	if n.Mode == restore.PITR {
+		newest, err := store.NewestCompletedWAL(ctx, c.tx, s.scopeOf(c))
+		if err != nil {
+			return 0, nil, err
+		}
+		if errs := (restore.Window{From: base.CreatedAt, To: newest}).Check(*n.TargetTimestamp); errs != nil {
+			return 0, nil, errs
+		}
+	}
+	if err := store.InsertRestore(ctx, c.tx, r); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, r, nil
+}
+
+func (s *Server) getRestore(ctx context.Context, c *call) (int, any, error) {
+	id, err := pathID(c.r, "restore")
+	if err != nil {
+		return 0, nil, err
+	}
+	r, err := store.GetRestore(ctx, c.tx, id, false)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil, notFound("restore")
+	}
+	return http.StatusOK, r, err
+}
+
+func (s *Server) listRestores(ctx context.Context, c *call) (int, any, error) {
+	q := newQuery(c.r)
+	p, err := q.page()
+	if err != nil {
+		return 0, nil, err
+	}
+	var f store.RestoreFilter
+	if f.BackupID, err = q.uuid("backup_id"); err != nil {
+		return 0, nil, err
+	}
+	if f.TenantID, err = q.uuid("tenant_id"); err != nil {
+		return 0, nil, err
+	}
+	if f.StartedAfter, err = q.time("started_after"); err != nil {
+		return 0, nil, err
+	}
+	if f.StartedBefore, err = q.time("started_before"); err != nil {
+		return 0, nil, err
+	}
+	if f.Statuses, err = enums(q, "status", restore.Status.Valid, "IN_PROGRESS, COMPLETED, FAILED, CANCELLED"); err != nil {
+		return 0, nil, err
+	}
+	if f.Modes, err = enums(q, "restore_mode", restore.Mode.Valid, "FULL, MERGE, PITR"); err != nil {
+		return 0, nil, err
+	}
+	if err := s.checkTenantExists(ctx, c, "tenant_id", f.TenantID); err != nil {
+		return 0, nil, err
+	}
+	if f.BackupID != nil {
+		if _, err := store.GetBackup(ctx, c.tx, *f.BackupID, false); errors.Is(err, store.ErrNotFound) {
+			return 0, nil, invalidField("backup_id", "does not name an existing backup")
+		} else if err != nil {
+			return 0, nil, err
+		}
+	}
+	items, next, err := store.ListRestores(ctx, c.tx, f, p)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, newList(items, next), nil
+}
+
+func (s *Server) patchRestore(ctx context.Context, c *call) (int, any, error) {
+	id, err := pathID(c.r, "restore")
+	if err != nil {
+		return 0, nil, err
+	}
+	o, err := parseObject(c.body)
+	if err != nil {
+		return 0, nil, err
+	}
+	o.only([]string{"status", "rows_restored", "error_message", "notes", "metadata"},
+		"id", "backup_id", "initiated_by", "tenant_ids", "restore_mode", "target_timestamp", "started_at",
+		"completed_at", "duration_seconds", "reason")
+	p := restore.Patch{
+		RowsRestored: o.int("rows_restored"),
+		ErrorMessage: o.str("error_message"),
+		Notes:        o.str("notes"),
+		Metadata:     o.rawObject("metadata"),
+	}
+	if st := o.str("status"); st.Set {
+		p.Status.Set, p.Status.Null, p.Status.V = true, st.Null, restore.Status(st.V)
+	}
+	if err := o.err(); err != nil {
+		return 0, nil, err
+	}
+	cur, err := store.GetRestore(ctx, c.tx, id, true)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil, notFound("restore")
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	next, err := cur.Apply(p, c.now)
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := store.UpdateRestore(ctx, c.tx, next); err != nil {
+		return 0, nil, err
+	}
+	if next.Status == restore.Failed {
+		if err := s.restoreFailed(ctx, c, next); err != nil {
+			return 0, nil, err
+		}
+	}
+	return http.StatusOK, next, nil
+}
+
+// restoreFailed raises RESTORE_FAILURE (ERROR) for a restore that failed,
+// in the restore's transaction.
+func (s *Server) restoreFailed(ctx context.Context, c *call, r restore.Restore) error {
+	base, err := store.GetBackup(ctx, c.tx, r.BackupID, false)
+	if err != nil {
+		return err
+	}
+	msg := fmt.Sprintf("%s restore of %s (%s) failed after %s: %s",
+		r.Mode, base.Filename, s.describeSeries(ctx, c, base), humanDuration(*r.DurationSeconds), *r.ErrorMessage)
+	_, _, err = s.alerts.Raise(ctx, c.tx, alert.Condition{
+		Fingerprint: alert.Fingerprint(alert.RestoreFailure, r.ID.String()),
+		Type:        alert.RestoreFailure, Severity: alert.Error,
+		TenantID: r.TenantID, BackupID: &base.ID, RestoreID: &r.ID,
+		Message: msg,
+		Details: map[string]any{"restore_mode": r.Mode, "error_message": *r.ErrorMessage, "filename": base.Filename,
+			"tenant_ids": r.TenantIDs, "reason": r.Reason, "duration_seconds": *r.DurationSeconds},
+	}, c.now)
+	if err == nil {
+		s.alerted(c)
+	}
+	return err
+}
+
+// backupFailed raises BACKUP_FAILURE for a backup that failed: CRITICAL for
+// a full database backup, ERROR otherwise. The alert stands for the series,
+// so repeated failures update one alert instead of opening many.
+func (s *Server) backupFailed(ctx context.Context, c *call, b backup.Backup) error {
+	sev := alert.Error
+	if b.Type == backup.FullDatabase {
+		sev = alert.Critical
+	}
+	why := b.Notes
+	if why == "" {
+		why = "no reason given"
+	}
+	_, _, err := s.alerts.Raise(ctx, c.tx, alert.Condition{
+		Fingerprint: alert.Fingerprint(alert.BackupFailure, b.Series().Key()),
+		Type:        alert.BackupFailure, Severity: sev, TenantID: b.TenantID, BackupID: &b.ID,
+		Message: fmt.Sprintf("%s backup %s failed: %s", s.describeSeries(ctx, c, b), b.Filename, why),
+		Details: map[string]any{"backup_type": b.Type, "filename": b.Filename, "notes": b.Notes,
+			"backup_job_id": b.BackupJobID, "duration_seconds": b.DurationSeconds},
+	}, c.now)
+	if err == nil {
+		s.alerted(c)
+	}
+	return err
+}
+
+// backupCompleted resolves the series' BACKUP_FAILURE alert: a backup of the
+// series has completed since, so the failure no longer stands.
+func (s *Server) backupCompleted(ctx context.Context, c *call, b backup.Backup) error {
+	_, ok, err := s.alerts.ResolveIfOpen(ctx, c.tx, alert.Fingerprint(alert.BackupFailure, b.Series().Key()),
+		fmt.Sprintf("resolved automatically: %s completed at %s", b.Filename, c.now.Format("2006-01-02T15:04:05Z")), c.now)
+	if ok {
+		s.alerted(c)
+	}
+	return err
+}
+
+// integrityFailed raises INTEGRITY_FAILURE (CRITICAL) for a stored copy
+// whose checksum does not match the catalogue, and returns the alert.
+func (s *Server) integrityFailed(ctx context.Context, c *call, b backup.Backup, got string, loc backup.Location) (any, error) {
+	where := "a copy"
+	if loc != "" {
+		where = "the " + string(loc) + " copy"
+	}
+	want := ""
+	if b.Checksum != nil {
+		want = *b.Checksum
+	}
+	a, _, err := s.alerts.Raise(ctx, c.tx, alert.Condition{
+		Fingerprint: alert.Fingerprint(alert.IntegrityFailure, b.ID.String()),
+		Type:        alert.IntegrityFailure, Severity: alert.Critical, TenantID: b.TenantID, BackupID: &b.ID,
+		Message: fmt.Sprintf("Checksum mismatch on %s of %s backup %s: expected %s…, got %s…",
+			where, s.describeSeries(ctx, c, b), b.Filename, short(want), short(got)),
+		Details: map[string]any{"expected_checksum": want, "actual_checksum": got, "location": loc, "filename": b.Filename},
+	}, c.now)
+	if err != nil {
+		return nil, err
+	}
+	s.alerted(c)
+	return a, nil
+}
+
+// integrityRestored resolves a backup's INTEGRITY_FAILURE once a verify matches.
+func (s *Server) integrityRestored(ctx context.Context, c *call, b backup.Backup) error {
+	_, ok, err := s.alerts.ResolveIfOpen(ctx, c.tx, alert.Fingerprint(alert.IntegrityFailure, b.ID.String()),
+		"resolved automatically: a later verify of "+b.Filename+" matched the catalogue checksum", c.now)
+	if ok {
+		s.alerted(c)
+	}
+	return err
+}
+
+// alerted schedules the notification relay for after the commit, once.
+func (s *Server) alerted(c *call) {
+	if s.hooks.AfterAlert == nil || c.relayQueued {
+		return
+	}
+	c.relayQueued = true
+	c.afterCommit(s.hooks.AfterAlert)
+}
+
+// describeSeries names a backup's series for people: "FULL_DATABASE", or
+// "TENANT_BACKUP for acme".
+func (s *Server) describeSeries(ctx context.Context, c *call, b backup.Backup) string {
+	if b.TenantID == nil {
+		return string(b.Type)
+	}
+	if t, err := store.GetTenant(ctx, c.tx, *b.TenantID); err == nil {
+		return string(b.Type) + " for " + t.Slug
+	}
+	return string(b.Type) + " for tenant " + b.TenantID.String()
+}
+
+func (s *Server) scopeOf(c *call) store.Scope {
+	if c.who.Tenant == nil {
+		return store.AllTenants
+	}
+	return store.TenantScope(*c.who.Tenant)
+}
+
+func short(sum string) string {
+	if len(sum) > 12 {
+		return sum[:12]
+	}
+	return sum
+}
+
+// humanDuration writes seconds as people read them: 45s, 12m 5s, 3h 2m.
+func humanDuration(secs int64) string {
+	switch {
+	case secs < 60:
+		return fmt.Sprintf("%ds", secs)
+	case secs < 3600:
+		return fmt.Sprintf("%dm %ds", secs/60, secs%60)
+	case secs < 86400:
+		return fmt.Sprintf("%dh %dm", secs/3600, secs%3600/60)
+	}
+	return fmt.Sprintf("%dd %dh", secs/86400, secs%86400/3600)
+}

@@ -1,0 +1,238 @@
+// Package restore is the domain of the restore audit trail: restore modes,
+// statuses and the rules a restore obeys. It does no I/O.
+//
+// A restore's life:
+//
+//	IN_PROGRESS ──► COMPLETED | FAILED | CANCELLED   (all final)
+//
+// The server stamps started_at, completed_at and duration_seconds, so the
+// trail records when things happened, not what a client claimed.
+package restore
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/opt"
+	"github.com/backupwatch/backupwatch/shared/validation"
+)
+
+// Mode is how a backup is restored.
+type Mode string
+
+// The restore modes.
+const (
+	Full  Mode = "FULL"  // replace everything with the backup
+	Merge Mode = "MERGE" // bring back the named tenants' data
+	PITR  Mode = "PITR"  // replay WAL up to a moment
+)
+
+// Valid reports whether m is a known mode.
+func (m Mode) Valid() bool { return m == Full || m == Merge || m == PITR }
+
+// Status is where a restore is in its life.
+type Status string
+
+// The restore statuses.
+const (
+	InProgress Status = "IN_PROGRESS"
+	Completed  Status = "COMPLETED"
+	Failed     Status = "FAILED"
+	Cancelled  Status = "CANCELLED"
+)
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool {
+	return s == InProgress || s == Completed || s == Failed || s == Cancelled
+}
+
+// ErrInvalidTransition is returned for a change the life cycle forbids:
+// restoring an unusable backup, or changing a finished restore.
+var ErrInvalidTransition = backup.ErrInvalidTransition
+
+// Limits of the free-text fields.
+const (
+	MaxReason = 10_000
+	MaxError  = 100_000
+	MaxNotes  = 100_000
+)
+
+// Restore is one entry of the audit trail; its JSON is the API's restore object.
+type Restore struct {
+	ID              uuid.UUID       `json:"id"`
+	BackupID        uuid.UUID       `json:"backup_id"`
+	InitiatedBy     *uuid.UUID      `json:"initiated_by"`
+	TenantIDs       []uuid.UUID     `json:"tenant_ids"`
+	Mode            Mode            `json:"restore_mode"`
+	TargetTimestamp *time.Time      `json:"target_timestamp"`
+	Status          Status          `json:"status"`
+	StartedAt       time.Time       `json:"started_at"`
+	CompletedAt     *time.Time      `json:"completed_at"`
+	ErrorMessage    *string         `json:"error_message"`
+	RowsRestored    *int64          `json:"rows_restored"`
+	DurationSeconds *int64          `json:"duration_seconds"`
+	Reason          string          `json:"reason"`
+	Notes           string          `json:"notes"`
+	Metadata        json.RawMessage `json:"metadata"`
+	// TenantID is the restored backup's tenant: the scope the entry belongs to.
+	TenantID *uuid.UUID `json:"-"`
+}
+
+// New is what a caller sends to record a restore.
+type New struct {
+	BackupID        uuid.UUID
+	Mode            Mode
+	Reason          string
+	TargetTimestamp *time.Time
+	TenantIDs       []uuid.UUID // nil: not given
+	Notes           string
+	Metadata        json.RawMessage
+}
+
+// Validate checks the rules that need nothing but the request.
+func (n New) Validate() validation.Errors {
+	var errs validation.Errors
+	switch {
+	case n.Mode == "":
+		errs.Add("restore_mode", "is required")
+	case !n.Mode.Valid():
+		errs.Add("restore_mode", "must be one of FULL, MERGE, PITR")
+	case n.Mode == PITR && n.TargetTimestamp == nil:
+		errs.Add("target_timestamp", "is required for a PITR restore")
+	case n.Mode != PITR && n.TargetTimestamp != nil:
+		errs.Add("target_timestamp", "is only for PITR restores")
+	case n.Mode == Merge && len(n.TenantIDs) == 0:
+		errs.Add("tenant_ids", "must name at least one tenant for a MERGE restore")
+	}
+	seen := map[uuid.UUID]bool{}
+	for _, id := range n.TenantIDs {
+		if seen[id] {
+			errs.Add("tenant_ids", "must not name a tenant twice")
+			break
+		}
+		seen[id] = true
+	}
+	if len(n.TenantIDs) > 1000 {
+		errs.Add("tenant_ids", "must name at most 1000 tenants")
+	}
+	backup.CheckText(&errs, "reason", n.Reason, MaxReason, true)
+	backup.CheckText(&errs, "notes", n.Notes, MaxNotes, false)
+	backup.CheckMetadata(&errs, "metadata", n.Metadata)
+	return errs
+}
+
+// Window is the span a point-in-time restore can reach from a base backup:
+// from the base backup's creation to the newest completed WAL archive.
+type Window struct {
+	From time.Time
+	To   *time.Time // nil: no completed WAL archive, nothing to replay
+}
+
+// Check says whether target lies inside the window, both ends included.
+func (w Window) Check(target time.Time) validation.Errors {
+	const layout = time.RFC3339
+	if w.To == nil {
+		return validation.One("target_timestamp", "no completed WAL_ARCHIVE backup exists, so there is no recovery window to restore into")
+	}
+	if target.Before(w.From) || target.After(*w.To) {
+		return validation.One("target_timestamp", fmt.Sprintf("must lie inside the recovery window %s to %s (the base backup's created_at to the newest completed WAL_ARCHIVE's)",
+			w.From.UTC().Format(layout), w.To.UTC().Format(layout)))
+	}
+	return nil
+}
+
+// Start returns the restore that n describes, started now from base by who.
+// The base backup must be COMPLETED or VERIFIED.
+func (n New) Start(id uuid.UUID, base backup.Backup, who *uuid.UUID, now time.Time) (Restore, error) {
+	if !base.Status.Usable() {
+		return Restore{}, fmt.Errorf("%w: a %s backup cannot be restored: only COMPLETED or VERIFIED backups can", ErrInvalidTransition, base.Status)
+	}
+	md := n.Metadata
+	if len(md) == 0 {
+		md = json.RawMessage(`{}`)
+	}
+	return Restore{
+		ID: id, BackupID: base.ID, InitiatedBy: who, TenantIDs: n.TenantIDs, Mode: n.Mode,
+		TargetTimestamp: n.TargetTimestamp, Status: InProgress, StartedAt: now,
+		Reason: n.Reason, Notes: n.Notes, Metadata: md, TenantID: base.TenantID,
+	}, nil
+}
+
+// Patch is a partial update of a restore (PATCH /v1/restores/{id}).
+type Patch struct {
+	Status       opt.Value[Status]
+	RowsRestored opt.Value[int64]
+	ErrorMessage opt.Value[string]
+	Notes        opt.Value[string]
+	Metadata     opt.Value[json.RawMessage]
+}
+
+// ErrFinal is returned for any change to a finished restore.
+var ErrFinal = errors.New("restore is final")
+
+// Apply returns r changed by p at now: a finished restore cannot change; a
+// status change is from IN_PROGRESS to a final status, stamping
+// completed_at and duration_seconds; FAILED needs an error_message.
+func (r Restore) Apply(p Patch, now time.Time) (Restore, error) {
+	if r.Status != InProgress {
+		return r, fmt.Errorf("%w: the restore is %s, which is final", ErrInvalidTransition, r.Status)
+	}
+	var errs validation.Errors
+	next := r
+	if p.Status.Set {
+		switch s := p.Status.V; {
+		case p.Status.Null:
+			errs.Add("status", "must not be null")
+		case !s.Valid():
+			errs.Add("status", "must be one of COMPLETED, FAILED, CANCELLED")
+		case s == InProgress:
+			return r, fmt.Errorf("%w: the restore is already IN_PROGRESS", ErrInvalidTransition)
+		default:
+			next.Status = s
+		}
+	}
+	if p.RowsRestored.Set {
+		next.RowsRestored = p.RowsRestored.Ptr()
+		if v := next.RowsRestored; v != nil && *v < 0 {
+			errs.Add("rows_restored", "must be zero or more")
+		}
+	}
+	if p.ErrorMessage.Set {
+		next.ErrorMessage = p.ErrorMessage.Ptr()
+		if next.ErrorMessage != nil {
+			backup.CheckText(&errs, "error_message", *next.ErrorMessage, MaxError, true)
+		}
+	}
+	if p.Notes.Set {
+		next.Notes = p.Notes.V
+		backup.CheckText(&errs, "notes", next.Notes, MaxNotes, false)
+	}
+	if p.Metadata.Set {
+		next.Metadata = json.RawMessage(`{}`)
+		if !p.Metadata.Null {
+			next.Metadata = p.Metadata.V
+		}
+		backup.CheckMetadata(&errs, "metadata", next.Metadata)
+	}
+	if next.Status == Failed && next.ErrorMessage == nil && !errs.Has("error_message") {
+		errs.Add("error_message", "is required when a restore FAILED")
+	}
+	if len(errs) > 0 {
+		return r, errs
+	}
+	if next.Status != InProgress {
+		t := now
+		next.CompletedAt = &t
+		d := int64(now.Sub(r.StartedAt) / time.Second)
+		if d < 0 {
+			d = 0
+		}
+		next.DurationSeconds = &d
+	}
+	return next, nil
+}

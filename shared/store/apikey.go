@@ -1,0 +1,139 @@
+package store
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/backupwatch/backupwatch/shared/auth"
+)
+
+// APIKey is a key as listed: never its secret.
+type APIKey struct {
+	ID        uuid.UUID  `json:"id"`
+	Name      string     `json:"name"`
+	Role      auth.Role  `json:"role"`
+	TenantID  *uuid.UUID `json:"tenant_id"`
+	UserID    uuid.UUID  `json:"user_id"`
+	Prefix    string     `json:"prefix"`
+	CreatedAt time.Time  `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at"`
+}
+
+const apiKeyColumns = `id, name, role, tenant_id, user_id, prefix, created_at, revoked_at`
+
+func scanAPIKey(r pgx.Row) (APIKey, error) {
+	var k APIKey
+	err := r.Scan(&k.ID, &k.Name, &k.Role, &k.TenantID, &k.UserID, &k.Prefix, &k.CreatedAt, &k.RevokedAt)
+	k.CreatedAt = k.CreatedAt.UTC()
+	if k.RevokedAt != nil {
+		t := k.RevokedAt.UTC()
+		k.RevokedAt = &t
+	}
+	return k, err
+}
+
+// InsertAPIKey stores k with the hash of its secret.
+func InsertAPIKey(ctx context.Context, db DB, k APIKey, hash []byte) error {
+	_, err := db.Exec(ctx, `INSERT INTO api_keys (id, name, role, tenant_id, user_id, prefix, key_hash, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		k.ID, k.Name, k.Role, k.TenantID, k.UserID, k.Prefix, hash, k.CreatedAt)
+	if err != nil {
+		return fmt.Errorf("inserting api key: %w", mapErr(err))
+	}
+	return nil
+}
+
+// Authenticate returns the principal of the unrevoked key whose hash is
+// hash. It must run in the all-tenants scope: the key decides the scope.
+func Authenticate(ctx context.Context, db DB, hash []byte) (auth.Principal, error) {
+	var (
+		p      auth.Principal
+		stored []byte
+	)
+	err := db.QueryRow(ctx, `SELECT id, user_id, role, tenant_id, key_hash FROM api_keys
+		WHERE key_hash = $1 AND revoked_at IS NULL`, hash).
+		Scan(&p.KeyID, &p.UserID, &p.Role, &p.Tenant, &stored)
+	if err != nil {
+		return p, fmt.Errorf("authenticating: %w", mapErr(err))
+	}
+	if subtle.ConstantTimeCompare(stored, hash) != 1 {
+		return auth.Principal{}, fmt.Errorf("authenticating: %w", ErrNotFound)
+	}
+	return p, nil
+}
+
+// GetAPIKey returns the key id if it is in scope.
+func GetAPIKey(ctx context.Context, db DB, id uuid.UUID) (APIKey, error) {
+	k, err := scanAPIKey(db.QueryRow(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE id = $1`, id))
+	if err != nil {
+		return k, fmt.Errorf("getting api key %s: %w", id, mapErr(err))
+	}
+	return k, nil
+}
+
+// ListAPIKeys returns a page of keys in scope, newest first.
+func ListAPIKeys(ctx context.Context, db DB, p Page) ([]APIKey, *Cursor, error) {
+	var w where
+	w.keyset("created_at", p)
+	q := `SELECT ` + apiKeyColumns + ` FROM api_keys` + w.sql() + ` ORDER BY created_at DESC, id DESC` + w.limit(p)
+	rows, err := db.Query(ctx, q, w.args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing api keys: %w", mapErr(err))
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (APIKey, error) { return scanAPIKey(r) })
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing api keys: %w", mapErr(err))
+	}
+	items, next := cut(items, p, func(k APIKey) Cursor { return Cursor{k.CreatedAt, k.ID} })
+	return items, next, nil
+}
+
+// RevokeAPIKey revokes the key id at now; revoking a revoked key is a no-op.
+func RevokeAPIKey(ctx context.Context, db DB, id uuid.UUID, now time.Time) error {
+	tag, err := db.Exec(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1`, id, now)
+	if err != nil {
+		return fmt.Errorf("revoking api key %s: %w", id, mapErr(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("revoking api key %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// EnsureAdminKey makes sure an unrevoked, unscoped admin key with secret key
+// exists, creating it (and its service user) if not. It runs in the
+// all-tenants scope.
+func EnsureAdminKey(ctx context.Context, db DB, key, name string, now time.Time) (created bool, err error) {
+	hash := auth.Hash(key)
+	tag, err := db.Exec(ctx, `UPDATE api_keys SET revoked_at = NULL, role = 'admin', tenant_id = NULL WHERE key_hash = $1`, hash)
+	if err != nil {
+		return false, fmt.Errorf("ensuring admin key: %w", mapErr(err))
+	}
+	if tag.RowsAffected() > 0 {
+		return false, nil
+	}
+	u := User{ID: uuid.New(), Name: name, Kind: "SERVICE", CreatedAt: now}
+	if err := InsertUser(ctx, db, u); err != nil {
+		return false, err
+	}
+	k := APIKey{ID: uuid.New(), Name: name, Role: auth.Admin, UserID: u.ID, Prefix: auth.Prefix(key), CreatedAt: now}
+	if err := InsertAPIKey(ctx, db, k, hash); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// HasAdminKey reports whether any unrevoked, unscoped admin key exists.
+func HasAdminKey(ctx context.Context, db DB) (bool, error) {
+	var ok bool
+	err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM api_keys WHERE role = 'admin' AND tenant_id IS NULL AND revoked_at IS NULL)`).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("looking for an admin key: %w", mapErr(err))
+	}
+	return ok, nil
+}

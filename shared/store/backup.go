@@ -1,0 +1,139 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/backupwatch/backupwatch/shared/backup"
+)
+
+const backupColumns = `id, backup_type, tenant_id, filename, size_bytes, checksum, local_path, r2_path, b2_path,
+	status, created_at, updated_at, verified_at, backup_job_id, compression_ratio, backup_duration_seconds,
+	notes, created_by_id, metadata`
+
+func scanBackup(r pgx.Row) (backup.Backup, error) {
+	var (
+		b   backup.Backup
+		dur *int32
+	)
+	err := r.Scan(&b.ID, &b.Type, &b.TenantID, &b.Filename, &b.SizeBytes, &b.Checksum, &b.LocalPath, &b.R2Path, &b.B2Path,
+		&b.Status, &b.CreatedAt, &b.UpdatedAt, &b.VerifiedAt, &b.BackupJobID, &b.CompressionRatio, &dur,
+		&b.Notes, &b.CreatedBy, &b.Metadata)
+	if err != nil {
+		return b, err
+	}
+	if dur != nil {
+		d := int64(*dur)
+		b.DurationSeconds = &d
+	}
+	b.CreatedAt = b.CreatedAt.UTC()
+	b.UpdatedAt = b.UpdatedAt.UTC()
+	if b.VerifiedAt != nil {
+		t := b.VerifiedAt.UTC()
+		b.VerifiedAt = &t
+	}
+	return b, nil
+}
+
+// InsertBackup stores b; a taken backup_job_id is a *ConflictError.
+func InsertBackup(ctx context.Context, db DB, b backup.Backup) error {
+	_, err := db.Exec(ctx, `INSERT INTO backups_backup (`+backupColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+		b.ID, b.Type, b.TenantID, b.Filename, b.SizeBytes, b.Checksum, b.LocalPath, b.R2Path, b.B2Path,
+		b.Status, b.CreatedAt, b.UpdatedAt, b.VerifiedAt, b.BackupJobID, b.CompressionRatio, b.DurationSeconds,
+		b.Notes, b.CreatedBy, b.Metadata)
+	if err != nil {
+		return fmt.Errorf("inserting backup %s: %w", b.ID, mapErr(err))
+	}
+	return nil
+}
+
+// GetBackup returns the backup id if it is in scope. forUpdate locks the row
+// until the transaction ends, so a read-modify-write cannot lose an update.
+func GetBackup(ctx context.Context, db DB, id uuid.UUID, forUpdate bool) (backup.Backup, error) {
+	q := `SELECT ` + backupColumns + ` FROM backups_backup WHERE id = $1`
+	if forUpdate {
+		q += ` FOR UPDATE`
+	}
+	b, err := scanBackup(db.QueryRow(ctx, q, id))
+	if err != nil {
+		return b, fmt.Errorf("getting backup %s: %w", id, mapErr(err))
+	}
+	return b, nil
+}
+
+// UpdateBackup writes b over the stored row, provided the stored status is
+// still from (compare-and-set); otherwise it returns backup.ErrInvalidTransition.
+func UpdateBackup(ctx context.Context, db DB, b backup.Backup, from backup.Status) error {
+	tag, err := db.Exec(ctx, `UPDATE backups_backup SET
+		filename = $3, size_bytes = $4, checksum = $5, local_path = $6, r2_path = $7, b2_path = $8,
+		status = $9, updated_at = $10, verified_at = $11, backup_job_id = $12, compression_ratio = $13,
+		backup_duration_seconds = $14, notes = $15, metadata = $16
+		WHERE id = $1 AND status = $2`,
+		b.ID, from, b.Filename, b.SizeBytes, b.Checksum, b.LocalPath, b.R2Path, b.B2Path,
+		b.Status, b.UpdatedAt, b.VerifiedAt, b.BackupJobID, b.CompressionRatio,
+		b.DurationSeconds, b.Notes, b.Metadata)
+	if err != nil {
+		return fmt.Errorf("updating backup %s: %w", b.ID, mapErr(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("updating backup %s: status is no longer %s: %w", b.ID, from, backup.ErrInvalidTransition)
+	}
+	return nil
+}
+
+// BackupFilter narrows a list of backups; zero fields do not filter.
+type BackupFilter struct {
+	Type          backup.Type
+	TenantID      *uuid.UUID
+	Statuses      []backup.Status
+	CreatedAfter  *time.Time
+	CreatedBefore *time.Time
+	Query         string // substring of filename or notes, or checksum prefix
+}
+
+// ListBackups returns a page of backups in scope matching f, newest first.
+func ListBackups(ctx context.Context, db DB, f BackupFilter, p Page) ([]backup.Backup, *Cursor, error) {
+	var w where
+	if f.Type != "" {
+		w.add("backup_type = ?", f.Type)
+	}
+	if f.TenantID != nil {
+		w.add("tenant_id = ?", *f.TenantID)
+	}
+	if len(f.Statuses) > 0 {
+		ss := make([]string, len(f.Statuses))
+		for i, s := range f.Statuses {
+			ss[i] = string(s)
+		}
+		w.add("status = ANY(?)", ss)
+	}
+	if f.CreatedAfter != nil {
+		w.add("created_at > ?", *f.CreatedAfter)
+	}
+	if f.CreatedBefore != nil {
+		w.add("created_at < ?", *f.CreatedBefore)
+	}
+	if f.Query != "" {
+		like := "%" + likeEscape(f.Query) + "%"
+		prefix := likeEscape(strings.ToLower(f.Query)) + "%"
+		w.add("(filename ILIKE ? OR notes ILIKE ? OR checksum LIKE ?)", like, like, prefix)
+	}
+	w.keyset("created_at", p)
+	q := `SELECT ` + backupColumns + ` FROM backups_backup` + w.sql() + ` ORDER BY created_at DESC, id DESC` + w.limit(p)
+	rows, err := db.Query(ctx, q, w.args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing backups: %w", mapErr(err))
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (backup.Backup, error) { return scanBackup(r) })
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing backups: %w", mapErr(err))
+	}
+	items, next := cut(items, p, func(b backup.Backup) Cursor { return Cursor{b.CreatedAt, b.ID} })
+	return items, next, nil
+}

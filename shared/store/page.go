@@ -1,0 +1,77 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Cursor is a position in a list ordered newest first: the sort time and id
+// of the last item of the previous page.
+type Cursor struct {
+	Time time.Time
+	ID   uuid.UUID
+}
+
+// Page asks for at most Limit items after After (nil: from the start).
+type Page struct {
+	Limit int
+	After *Cursor
+}
+
+// where builds a WHERE clause from conditions that use $N placeholders
+// numbered from the arguments gathered so far.
+type where struct {
+	conds []string
+	args  []any
+}
+
+// add appends a condition; each ? in cond becomes the next placeholder.
+func (w *where) add(cond string, args ...any) {
+	for _, a := range args {
+		w.args = append(w.args, a)
+		cond = strings.Replace(cond, "?", fmt.Sprintf("$%d", len(w.args)), 1)
+	}
+	w.conds = append(w.conds, cond)
+}
+
+// keyset adds the condition for the rows after p.After on (col, id) and
+// returns the LIMIT placeholder's argument: one more than asked, to learn
+// whether a next page exists.
+func (w *where) keyset(col string, p Page) {
+	if p.After != nil {
+		w.add("("+col+", id) < (?, ?)", p.After.Time, p.After.ID)
+	}
+}
+
+func (w *where) sql() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// limit appends the LIMIT argument (one more than the page, to detect a next page).
+func (w *where) limit(p Page) string {
+	w.args = append(w.args, p.Limit+1)
+	return fmt.Sprintf(" LIMIT $%d", len(w.args))
+}
+
+// cut trims a result of Limit+1 items to Limit and returns the cursor of the
+// next page, or nil when this was the last.
+func cut[T any](items []T, p Page, key func(T) Cursor) ([]T, *Cursor) {
+	if len(items) <= p.Limit {
+		return items, nil
+	}
+	items = items[:p.Limit]
+	c := key(items[len(items)-1])
+	return items, &c
+}
+
+// likeEscape escapes the LIKE wildcards in s so it matches literally.
+func likeEscape(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(s)
+}

@@ -1,0 +1,152 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/backupwatch/backupwatch/shared/restore"
+)
+
+const restoreColumns = `id, backup_id, initiated_by_id, tenant_ids, restore_mode, target_timestamp, status,
+	started_at, completed_at, error_message, rows_restored, duration_seconds, reason, notes, metadata, tenant_id`
+
+func scanRestore(r pgx.Row) (restore.Restore, error) {
+	var (
+		x   restore.Restore
+		dur *int32
+	)
+	err := r.Scan(&x.ID, &x.BackupID, &x.InitiatedBy, &x.TenantIDs, &x.Mode, &x.TargetTimestamp, &x.Status,
+		&x.StartedAt, &x.CompletedAt, &x.ErrorMessage, &x.RowsRestored, &dur, &x.Reason, &x.Notes, &x.Metadata, &x.TenantID)
+	if dur != nil {
+		d := int64(*dur)
+		x.DurationSeconds = &d
+	}
+	x.StartedAt = x.StartedAt.UTC()
+	for _, p := range []**time.Time{&x.TargetTimestamp, &x.CompletedAt} {
+		if *p != nil {
+			t := (*p).UTC()
+			*p = &t
+		}
+	}
+	return x, err
+}
+
+func tenantIDsJSON(ids []uuid.UUID) []byte {
+	if ids == nil {
+		return nil
+	}
+	b, _ := json.Marshal(ids)
+	return b
+}
+
+// InsertRestore stores r.
+func InsertRestore(ctx context.Context, db DB, r restore.Restore) error {
+	_, err := db.Exec(ctx, `INSERT INTO backups_restore_log (`+restoreColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+		r.ID, r.BackupID, r.InitiatedBy, tenantIDsJSON(r.TenantIDs), r.Mode, r.TargetTimestamp, r.Status,
+		r.StartedAt, r.CompletedAt, r.ErrorMessage, r.RowsRestored, r.DurationSeconds, r.Reason, r.Notes, r.Metadata, r.TenantID)
+	if err != nil {
+		return fmt.Errorf("inserting restore %s: %w", r.ID, mapErr(err))
+	}
+	return nil
+}
+
+// GetRestore returns the restore id if it is in scope; forUpdate locks it.
+func GetRestore(ctx context.Context, db DB, id uuid.UUID, forUpdate bool) (restore.Restore, error) {
+	q := `SELECT ` + restoreColumns + ` FROM backups_restore_log WHERE id = $1`
+	if forUpdate {
+		q += ` FOR UPDATE`
+	}
+	r, err := scanRestore(db.QueryRow(ctx, q, id))
+	if err != nil {
+		return r, fmt.Errorf("getting restore %s: %w", id, mapErr(err))
+	}
+	return r, nil
+}
+
+// UpdateRestore writes r over the stored row provided it is still
+// IN_PROGRESS (compare-and-set); otherwise restore.ErrInvalidTransition.
+func UpdateRestore(ctx context.Context, db DB, r restore.Restore) error {
+	tag, err := db.Exec(ctx, `UPDATE backups_restore_log SET status = $2, completed_at = $3, error_message = $4,
+			rows_restored = $5, duration_seconds = $6, notes = $7, metadata = $8
+		WHERE id = $1 AND status = 'IN_PROGRESS'`,
+		r.ID, r.Status, r.CompletedAt, r.ErrorMessage, r.RowsRestored, r.DurationSeconds, r.Notes, r.Metadata)
+	if err != nil {
+		return fmt.Errorf("updating restore %s: %w", r.ID, mapErr(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("updating restore %s: it is no longer IN_PROGRESS: %w", r.ID, restore.ErrInvalidTransition)
+	}
+	return nil
+}
+
+// RestoreFilter narrows a list of restores; zero fields do not filter.
+type RestoreFilter struct {
+	BackupID      *uuid.UUID
+	Statuses      []restore.Status
+	Modes         []restore.Mode
+	TenantID      *uuid.UUID // restores whose tenant_ids name this tenant
+	StartedAfter  *time.Time
+	StartedBefore *time.Time
+}
+
+// ListRestores returns a page of restores in scope matching f, newest first.
+func ListRestores(ctx context.Context, db DB, f RestoreFilter, p Page) ([]restore.Restore, *Cursor, error) {
+	var w where
+	if f.BackupID != nil {
+		w.add("backup_id = ?", *f.BackupID)
+	}
+	if len(f.Statuses) > 0 {
+		w.add("status = ANY(?)", toStrings(f.Statuses))
+	}
+	if len(f.Modes) > 0 {
+		w.add("restore_mode = ANY(?)", toStrings(f.Modes))
+	}
+	if f.TenantID != nil {
+		// jsonb_path_ops GIN index: restore_tenant_ids_idx.
+		w.add("tenant_ids @> ?::jsonb", tenantIDsJSON([]uuid.UUID{*f.TenantID}))
+	}
+	if f.StartedAfter != nil {
+		w.add("started_at > ?", *f.StartedAfter)
+	}
+	if f.StartedBefore != nil {
+		w.add("started_at < ?", *f.StartedBefore)
+	}
+	w.keyset("started_at", p)
+	q := `SELECT ` + restoreColumns + ` FROM backups_restore_log` + w.sql() + ` ORDER BY started_at DESC, id DESC` + w.limit(p)
+	rows, err := db.Query(ctx, q, w.args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing restores: %w", mapErr(err))
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (restore.Restore, error) { return scanRestore(r) })
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing restores: %w", mapErr(err))
+	}
+	items, next := cut(items, p, func(r restore.Restore) Cursor { return Cursor{r.StartedAt, r.ID} })
+	return items, next, nil
+}
+
+// NewestCompletedWAL returns the created_at of the newest COMPLETED or
+// VERIFIED WAL_ARCHIVE backup, or nil. WAL archives belong to no tenant, so
+// it reads in the all-tenants scope and then restores the caller's scope s:
+// only this one number crosses the boundary.
+func NewestCompletedWAL(ctx context.Context, tx DB, s Scope) (*time.Time, error) {
+	if err := SetScope(ctx, tx, AllTenants); err != nil {
+		return nil, err
+	}
+	var t *time.Time
+	err := tx.QueryRow(ctx, `SELECT max(created_at) FROM backups_backup
+		WHERE backup_type = 'WAL_ARCHIVE' AND status IN ('COMPLETED', 'VERIFIED')`).Scan(&t)
+	if err != nil {
+		return nil, fmt.Errorf("finding the newest WAL archive: %w", mapErr(err))
+	}
+	if err := SetScope(ctx, tx, s); err != nil {
+		return nil, err
+	}
+	return t, nil
+}

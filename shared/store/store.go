@@ -1,0 +1,163 @@
+// Package store turns SQL rows into domain values and driver errors into
+// domain errors. Every function takes a DB, which both *pgxpool.Pool and
+// pgx.Tx satisfy, so callers compose transactions and tests can roll them back.
+//
+// Row-level security does the tenant scoping: a transaction opened with
+// InScope sees only the rows of its scope, so no query here filters by the
+// caller's tenant itself.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// DB is what the store's functions need: a pool, a connection or a transaction.
+type DB interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+var (
+	_ DB = (*pgxpool.Pool)(nil)
+	_ DB = (pgx.Tx)(nil)
+)
+
+// Errors the store returns, wrapped with context.
+var (
+	// ErrNotFound: no row, or a row outside the caller's scope.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a unique value already exists, or a concurrent change won.
+	ErrConflict = errors.New("conflict")
+	// ErrUnavailable: the database cannot be reached; nothing was written.
+	ErrUnavailable = errors.New("database unavailable")
+)
+
+// ConflictError names the unique constraint a write collided with.
+type ConflictError struct{ Constraint string }
+
+func (e *ConflictError) Error() string { return "already exists (" + e.Constraint + ")" }
+
+// Unwrap makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Unwrap() error { return ErrConflict }
+
+// mapErr turns driver errors into the store's errors; others pass unchanged.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == "23505": // unique_violation
+			return &ConflictError{Constraint: pgErr.ConstraintName}
+		case pgErr.Code == "40001", pgErr.Code == "40P01": // serialization failure, deadlock
+			return fmt.Errorf("%w: %s", ErrConflict, pgErr.Message)
+		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
+			pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03", // shutdown, cannot connect now
+			pgErr.Code == "53300": // too many connections
+			return fmt.Errorf("%w: %s", ErrUnavailable, pgErr.Code)
+		}
+		return err
+	}
+	if IsUnavailable(err) {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return err
+}
+
+// IsUnavailable reports whether err means the database could not be reached
+// (as opposed to a query it refused).
+func IsUnavailable(err error) bool {
+	if errors.Is(err, ErrUnavailable) {
+		return true
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03" || pgErr.Code == "53300"
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || pgconn.SafeToRetry(err)
+}
+
+// Scope is whose rows a transaction sees: one tenant's, or with Tenant nil,
+// every tenant's and the tenant-less ones.
+type Scope struct {
+	Tenant *uuid.UUID
+}
+
+// AllTenants is the scope of keys without a tenant and of the system itself.
+var AllTenants = Scope{}
+
+// TenantScope is the scope of one tenant.
+func TenantScope(id uuid.UUID) Scope { return Scope{Tenant: &id} }
+
+func (s Scope) setting() string {
+	if s.Tenant == nil {
+		return "*"
+	}
+	return s.Tenant.String()
+}
+
+// SetScope sets the scope of the transaction tx (transaction-local, so it is
+// safe with pooled connections and RDS Proxy).
+func SetScope(ctx context.Context, tx DB, s Scope) error {
+	if _, err := tx.Exec(ctx, `SELECT set_config('app.tenant_id', $1, true)`, s.setting()); err != nil {
+		return fmt.Errorf("setting scope: %w", mapErr(err))
+	}
+	return nil
+}
+
+// Beginner starts transactions: a pool or a connection.
+type Beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// InScope runs fn in a transaction scoped to s, committing if fn returns nil.
+func InScope(ctx context.Context, db Beginner, s Scope, fn func(tx pgx.Tx) error) error {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("beginning transaction: %w", mapErr(err))
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	if err := SetScope(ctx, tx, s); err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("committing: %w", mapErr(err))
+	}
+	return nil
+}
+
+// Ping checks that the database answers.
+func Ping(ctx context.Context, db DB) error {
+	var one int
+	if err := db.QueryRow(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return mapErr(err)
+	}
+	return nil
+}
