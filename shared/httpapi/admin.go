@@ -21,9 +21,15 @@ func (s *Server) health(ctx context.Context, c *call) (int, any, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := store.Ping(ctx, s.pool); err != nil {
-		return http.StatusServiceUnavailable, map[string]string{"status": "degraded", "database": "unavailable"}, nil
+		return http.StatusServiceUnavailable, healthStatus{Status: "degraded", Database: "unavailable"}, nil
 	}
-	return http.StatusOK, map[string]string{"status": "ok", "database": "ok"}, nil
+	return http.StatusOK, healthStatus{Status: "ok", Database: "ok"}, nil
+}
+
+// healthStatus is the answer of GET /v1/health.
+type healthStatus struct {
+	Status   string `json:"status"`
+	Database string `json:"database"`
 }
 
 var slugPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
