@@ -9,7 +9,7 @@ TEST_FLAGS ?=
 FUZZTIME ?= 30s
 
 .DEFAULT_GOAL := help
-.PHONY: help run test build lint bench fuzz clean deps tidy $(addprefix build-,$(LOGICAL_IDS))
+.PHONY: help run test build lint bench fuzz clean deps tidy migrate-remote $(addprefix build-,$(LOGICAL_IDS))
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*?## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-22s %s\n", $$1, $$2}'
@@ -50,3 +50,8 @@ tidy: ## go mod tidy
 
 clean: ## remove build output (keeps .local/pg, the local database)
 	rm -rf bin .aws-sam
+
+STACK ?= backupwatch
+migrate-remote: ## apply migrations in AWS: invoke the deployed MigrateFunction of STACK (default backupwatch)
+	@fn=$$(aws cloudformation describe-stacks --stack-name $(STACK) --query "Stacks[0].Outputs[?OutputKey=='MigrateFunctionName'].OutputValue" --output text) && \
+	aws lambda invoke --function-name "$$fn" --cli-binary-format raw-in-base64-out --payload file://infra/events/migrate.json /dev/stdout

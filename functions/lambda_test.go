@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/backupwatch/backupwatch/shared/auth"
+	"github.com/backupwatch/backupwatch/shared/database"
 	"github.com/backupwatch/backupwatch/shared/store"
 	"github.com/backupwatch/backupwatch/shared/testenv"
 )
@@ -149,5 +150,32 @@ func TestAPIFunctionsUnderEmulator(t *testing.T) {
 	// What the functions wrote is in the database.
 	if n := db.Count(t, "backups_restore_log"); n != 1 {
 		t.Errorf("%d restores in the database", n)
+	}
+}
+
+// TestMigrateFunctionUnderEmulator applies the schema to an empty database
+// through the migrate function, then again, which applies nothing.
+func TestMigrateFunctionUnderEmulator(t *testing.T) {
+	c := testenv.Cluster(t)
+	name := "migrate_fn_" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "_")
+	if err := database.CreateDatabase(context.Background(), c.URL("postgres", "postgres"), name, ""); err != nil {
+		t.Fatal(err)
+	}
+	l := testenv.StartLambda(t, testenv.BuildFunction(t, "migrate"), map[string]string{"MIGRATE_DATABASE_URL": c.URL("postgres", name)})
+	raw, err := os.ReadFile(filepath.Join(testenv.ModuleRoot(t), "infra", "events", "migrate.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first, second database.MigrateResult
+	if err := json.Unmarshal(l.Invoke(t, json.RawMessage(raw)), &first); err != nil || len(first.Applied) < 5 || first.Applied[0] != 1 {
+		t.Fatalf("first run: %+v %v\n%s", first, err, l.Output())
+	}
+	if err := json.Unmarshal(l.Invoke(t, json.RawMessage(raw)), &second); err != nil || second.Applied == nil || len(second.Applied) != 0 {
+		t.Fatalf("second run applied %+v %v", second, err)
+	}
+	// Without a database setting the handler fails, and the emulator says so as AWS does.
+	bad := testenv.StartLambda(t, testenv.BuildFunction(t, "migrate"), nil)
+	if out := string(bad.Invoke(t, json.RawMessage(raw))); !strings.Contains(out, "errorMessage") || !strings.Contains(out, "MIGRATE_DATABASE_URL") {
+		t.Errorf("unconfigured migrate answered %s", out)
 	}
 }

@@ -1,0 +1,15 @@
+// Command migrate is the Lambda function that applies the embedded schema
+// migrations, invoked once per deploy (`make migrate-remote`). It connects
+// as the schema owner: MIGRATE_DATABASE_URL, or the RDS secret named by
+// DB_SECRET_ARN. Running it again applies nothing.
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/backupwatch/backupwatch/shared/database"
+)
+
+func main() {
+	lambda.Start(database.MigrateHandler)
+}
