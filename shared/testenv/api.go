@@ -31,9 +31,17 @@ type API struct {
 // real time; tests that need to move time advance it.
 func NewAPI(t testing.TB) *API {
 	t.Helper()
+	return NewAPIWith(t, httpapi.Config{Logger: Quiet()})
+}
+
+// NewAPIWith is NewAPI with cfg's logger, hooks and routing; the pool and
+// clock are the test's.
+func NewAPIWith(t testing.TB, cfg httpapi.Config) *API {
+	t.Helper()
 	db := NewDB(t)
 	a := &API{DB: db, Clock: NewTime(time.Now().UTC())}
-	a.Server = httpapi.New(httpapi.Config{Pool: db.Pool, Logger: Quiet(), Now: a.Clock.Now})
+	cfg.Pool, cfg.Now = db.Pool, a.Clock.Now
+	a.Server = httpapi.New(cfg)
 	a.HTTP = httptest.NewServer(a.Server.Handler())
 	t.Cleanup(a.HTTP.Close)
 	a.AdminKey = auth.NewKey()

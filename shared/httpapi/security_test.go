@@ -1,0 +1,153 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/backupwatch/backupwatch/shared/httpapi"
+	"github.com/backupwatch/backupwatch/shared/testenv"
+)
+
+// lockedBuffer is a log sink that many request goroutines can write to.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// TestKeysNeverStoredNorLogged: keys are kept only as hashes, and a full run
+// of requests, good and bad, never writes a key or the Authorization header
+// to the log.
+func TestKeysNeverStoredNorLogged(t *testing.T) {
+	logs := &lockedBuffer{}
+	a := testenv.NewAPIWith(t, httpapi.Config{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	tenant := a.Tenant(t, "acme")
+	keys := []string{a.AdminKey, a.Key(t, "job", ""), a.Key(t, "operator", tenant), a.Key(t, "admin", tenant)}
+	for _, k := range keys {
+		a.Do(t, testenv.Request{Method: "GET", Path: "/v1/backups", Key: k})
+		a.Do(t, testenv.Request{Method: "POST", Path: "/v1/backups", Key: k, Body: `{"backup_type":`})
+		a.Do(t, testenv.Request{Method: "POST", Path: "/v1/tenants", Key: k, Body: map[string]any{"name": "x", "slug": "x"}})
+		a.Do(t, testenv.Request{Method: "GET", Path: "/v1/backups", Key: k[:len(k)-1] + "x"}) // wrong key
+	}
+	a.Do(t, testenv.Request{Method: "GET", Path: "/v1/alerts", Headers: map[string]string{"Authorization": "Basic " + keys[1]}})
+
+	if !strings.Contains(logs.String(), `"msg":"request"`) {
+		t.Fatalf("no request log lines captured: %q", logs.String())
+	}
+	out := logs.String()
+	for _, k := range keys {
+		if strings.Contains(out, k) || strings.Contains(out, k[3:20]) {
+			t.Errorf("the log holds a key")
+		}
+	}
+	for _, bad := range []string{"Authorization", "authorization", "Bearer", "key_hash"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("the log mentions %q", bad)
+		}
+	}
+	// Stored only as a hash: no table's text holds a key.
+	for _, table := range testenv.Tables {
+		rows, err := a.Owner.Query(t.Context(), `SELECT x::text FROM `+table+` x`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var row string
+			if err := rows.Scan(&row); err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range keys {
+				if strings.Contains(row, k) || strings.Contains(row, k[10:]) {
+					t.Errorf("%s stores a key in clear: %.80s", table, row)
+				}
+			}
+		}
+	}
+	// The key list never shows secrets.
+	list := a.Do(t, testenv.Request{Method: "GET", Path: "/v1/api-keys", Key: a.AdminKey})
+	for _, k := range keys {
+		if strings.Contains(string(list.Body), k) {
+			t.Error("GET /v1/api-keys shows a key")
+		}
+	}
+	if strings.Contains(string(list.Body), `"key"`) {
+		t.Error(`GET /v1/api-keys has a "key" field`)
+	}
+}
+
+// parallel sends n copies of a request at once and counts the statuses.
+func parallel(t *testing.T, s *setup, n int, req testenv.Request) map[int]int {
+	t.Helper()
+	var (
+		mu     sync.Mutex
+		counts = map[int]int{}
+		wg     sync.WaitGroup
+		start  = make(chan struct{})
+	)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			r := s.Do(t, req)
+			mu.Lock()
+			counts[r.Status]++
+			mu.Unlock()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return counts
+}
+
+// TestConcurrentCompletions: 50 completions of one backup at once: one wins,
+// the others are told 409, and the row is the winner's.
+func TestConcurrentCompletions(t *testing.T) {
+	s := newSetup(t)
+	id := s.create(t, s.job, inProgress("FULL_DATABASE", "", "race.dump"))["id"].(string)
+	counts := parallel(t, s, 50, testenv.Request{Method: "PATCH", Path: "/v1/backups/" + id, Key: s.job,
+		Body: map[string]any{"status": "COMPLETED", "size_bytes": 7, "checksum": testenv.Checksum("race"), "r2_path": "r2://b/race.dump"}})
+	if counts[http.StatusOK] != 1 || counts[http.StatusConflict] != 49 {
+		t.Fatalf("statuses %v: want one 200 and 49 409", counts)
+	}
+	got := s.Call(t, 200, "GET", "/v1/backups/"+id, s.job, nil)
+	if got["status"] != "COMPLETED" || got["size_bytes"].(float64) != 7 {
+		t.Errorf("row %v", got)
+	}
+}
+
+// TestConcurrentAcknowledges: 50 acknowledges of one alert: one wins.
+func TestConcurrentAcknowledges(t *testing.T) {
+	s := newSetup(t)
+	s.create(t, s.job, map[string]any{"backup_type": "FULL_DATABASE", "filename": "f", "status": "FAILED"})
+	id := alertsOf(t, s, s.operator, "")[0]["id"].(string)
+	counts := parallel(t, s, 50, testenv.Request{Method: "POST", Path: "/v1/alerts/" + id + "/acknowledge", Key: s.operator})
+	if counts[200] != 1 || counts[409] != 49 {
+		t.Fatalf("statuses %v", counts)
+	}
+}
+
+// TestConcurrentIdempotentCreates: 30 creates with one Idempotency-Key at
+// once write one backup; each answer is the first response or "in use".
+func TestConcurrentIdempotentCreates(t *testing.T) {
+	s := newSetup(t)
+	counts := parallel(t, s, 30, testenv.Request{Method: "POST", Path: "/v1/backups", Key: s.job,
+		Body: inProgress("FULL_DATABASE", "", "once.dump"), Headers: map[string]string{"Idempotency-Key": "once"}})
+	if counts[201] < 1 || counts[201]+counts[409] != 30 {
+		t.Fatalf("statuses %v", counts)
+	}
+	if n := s.Count(t, "backups_backup"); n != 1 {
+		t.Fatalf("%d backups written", n)
+	}
+}
