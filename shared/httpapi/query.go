@@ -40,7 +40,7 @@ func encodeCursor(c store.Cursor) string {
 // decodeCursor parses a cursor made by encodeCursor; ok is false for
 // anything else.
 func decodeCursor(s string) (store.Cursor, bool) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	if err != nil || len(b) != cursorLen {
 		return store.Cursor{}, false
 	}
