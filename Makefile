@@ -30,9 +30,21 @@ build: ## build every function's bootstrap for arm64 and amd64 into bin/<functio
 	  CGO_ENABLED=0 GOOS=linux GOARCH=$$a $(GO) build $(LAMBDA_FLAGS) -o bin/$$f/$$a/bootstrap ./functions/$$f || exit 1; \
 	done; done
 
-# SAM's makefile builder calls build-<LogicalId> with ARTIFACTS_DIR set.
-build-%Function: ## build-<LogicalId>: the arm64 bootstrap of one function into $(ARTIFACTS_DIR) (for sam build)
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(shell echo $* | tr A-Z a-z)
+# SAM's makefile builder calls build-<LogicalId> with ARTIFACTS_DIR set; each
+# builds the arm64 bootstrap of its function (make build builds them all).
+LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap
+build-BackupsFunction: ## SAM: the backups function's bootstrap into $(ARTIFACTS_DIR)
+	$(LAMBDA_BUILD) ./functions/backups
+build-RestoresFunction: ## SAM: the restores function's bootstrap into $(ARTIFACTS_DIR)
+	$(LAMBDA_BUILD) ./functions/restores
+build-AlertsFunction: ## SAM: the alerts function's bootstrap into $(ARTIFACTS_DIR)
+	$(LAMBDA_BUILD) ./functions/alerts
+build-AdminFunction: ## SAM: the admin function's bootstrap into $(ARTIFACTS_DIR)
+	$(LAMBDA_BUILD) ./functions/admin
+build-HealthcheckFunction: ## SAM: the healthcheck function's bootstrap into $(ARTIFACTS_DIR)
+	$(LAMBDA_BUILD) ./functions/healthcheck
+build-MigrateFunction: ## SAM: the migrate function's bootstrap into $(ARTIFACTS_DIR)
+	$(LAMBDA_BUILD) ./functions/migrate
 
 lint: ## gofmt, go vet and staticcheck (pinned in go.mod)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
