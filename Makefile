@@ -9,7 +9,7 @@ TEST_FLAGS ?=
 FUZZTIME ?= 30s
 
 .DEFAULT_GOAL := help
-.PHONY: help run test build lint bench fuzz clean deps tidy migrate-remote $(addprefix build-,$(LOGICAL_IDS))
+.PHONY: help run test build lint bench fuzz soak clean deps tidy migrate-remote $(addprefix build-,$(LOGICAL_IDS))
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*?## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-22s %s\n", $$1, $$2}'
@@ -67,3 +67,7 @@ STACK ?= backupwatch
 migrate-remote: ## apply migrations in AWS: invoke the deployed MigrateFunction of STACK (default backupwatch)
 	@fn=$$(aws cloudformation describe-stacks --stack-name $(STACK) --query "Stacks[0].Outputs[?OutputKey=='MigrateFunctionName'].OutputValue" --output text) && \
 	aws lambda invoke --function-name "$$fn" --cli-binary-format raw-in-base64-out --payload file://infra/events/migrate.json /dev/stdout
+
+SOAK_DURATION ?= 10m
+soak: deps ## 10 minutes of mixed traffic against serve, PostgreSQL restarted midway (SOAK_DURATION=10m)
+	SOAK_DURATION=$(SOAK_DURATION) $(GO) test -tags soak -run '^TestSoak$$' -count=1 -v -timeout 30m ./cmd/backupwatch
