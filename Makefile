@@ -21,8 +21,11 @@ run: deps ## serve the API locally on 127.0.0.1:3000 with its own PostgreSQL (.l
 	$(GO) build -o bin/backupwatch ./cmd/backupwatch
 	./bin/backupwatch serve
 
+# The race detector needs cgo; a machine without a C compiler runs without it.
+RACE := $(shell command -v gcc >/dev/null 2>&1 && echo -race)
+
 test: deps ## run the whole test suite (starts PostgreSQL, goaws and the Lambda emulator itself)
-	$(GO) test -count=1 -timeout 20m $(TEST_FLAGS) ./...
+	$(GO) test -count=1 -timeout 20m $(RACE) $(TEST_FLAGS) ./...
 
 build: ## build every function's bootstrap for arm64 and amd64 into bin/<function>/<arch>/
 	@for f in $(FUNCTIONS); do for a in arm64 amd64; do \
