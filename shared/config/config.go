@@ -33,6 +33,12 @@ type Config struct {
 	LogLevel string
 	// Topic ARNs of the SNS channels (ALERT_TOPIC_EMAIL_ARN, _SMS_, _WEBHOOK_).
 	TopicEmail, TopicSMS, TopicWebhook string
+	// NotifyMaxAttempts is how many times a notification is tried before it
+	// is given up and NOTIFICATION_FAILURE raised (NOTIFY_MAX_ATTEMPTS, default 10).
+	NotifyMaxAttempts int
+	// PublicURL is the API's base URL as people reach it, for the links in
+	// notifications (BACKUPWATCH_PUBLIC_URL; serve defaults it to its address).
+	PublicURL string
 }
 
 // FromEnv reads the configuration; defaultConns is the pool size when
@@ -55,6 +61,8 @@ func parse(get func(string) string, defaultConns int32) (Config, error) {
 		TopicSMS:      strings.TrimSpace(get("ALERT_TOPIC_SMS_ARN")),
 		TopicWebhook:  strings.TrimSpace(get("ALERT_TOPIC_WEBHOOK_ARN")),
 	}
+	c.NotifyMaxAttempts = 10
+	c.PublicURL = strings.TrimRight(strings.TrimSpace(get("BACKUPWATCH_PUBLIC_URL")), "/")
 	if c.MigrateURL == "" {
 		c.MigrateURL = c.DatabaseURL
 	}
@@ -71,6 +79,16 @@ func parse(get func(string) string, defaultConns int32) (Config, error) {
 			return c, fmt.Errorf("DB_MAX_CONNS=%q: want a whole number from 1 to 1000", v)
 		}
 		c.MaxConns = int32(n)
+	}
+	if v := get("NOTIFY_MAX_ATTEMPTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return c, fmt.Errorf("NOTIFY_MAX_ATTEMPTS=%q: want a whole number from 1 to 100", v)
+		}
+		c.NotifyMaxAttempts = n
+	}
+	if u := c.PublicURL; u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+		return c, fmt.Errorf("BACKUPWATCH_PUBLIC_URL=%q: want an http:// or https:// URL", u)
 	}
 	if k := c.AdminKey; k != "" && (len(k) < 32 || len(k) > 256 || strings.ContainsFunc(k, func(r rune) bool { return r <= ' ' || r > '~' })) {
 		return c, fmt.Errorf("BACKUPWATCH_ADMIN_KEY: want 32 to 256 printable ASCII characters without spaces (got %d characters)", len(k))
