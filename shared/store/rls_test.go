@@ -146,4 +146,3 @@ func TestScopeHidesOtherTenants(t *testing.T) {
 		t.Error("tenant A inserted a backup of tenant B")
 	}
 }
-
