@@ -2,6 +2,7 @@
 //
 //	backupwatch serve     serve the API on BACKUPWATCH_ADDR (default 127.0.0.1:3000)
 //	backupwatch migrate   apply the schema migrations to DATABASE_URL
+//	backupwatch admin-key create the first admin key of a deployment
 //
 // Without DATABASE_URL it starts its own PostgreSQL from the server binaries,
 // keeping the data in BACKUPWATCH_DATA_DIR (default .local/pg).
@@ -22,6 +23,8 @@ const usage = `usage: backupwatch <command>
 commands:
   serve     serve the API locally (BACKUPWATCH_ADDR, default 127.0.0.1:3000)
   migrate   apply the schema migrations (MIGRATE_DATABASE_URL or DATABASE_URL)
+  admin-key make sure an admin key exists in DATABASE_URL: BACKUPWATCH_ADMIN_KEY,
+            or a new one printed once (the first key of a deployment)
 `
 
 func main() {
@@ -37,6 +40,8 @@ func main() {
 		err = serve(ctx, os.Stdout)
 	case "migrate":
 		err = migrateCmd(ctx, os.Stdout)
+	case "admin-key":
+		err = adminKeyCmd(ctx, os.Stdout)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return
