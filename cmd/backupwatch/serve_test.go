@@ -291,3 +291,37 @@ func TestKilledMidwayIdempotentRetries(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminKeyCommand: admin-key prints a working admin key once, and
+// creates nothing when an admin key exists.
+func TestAdminKeyCommand(t *testing.T) {
+	_, app, owner := ownCluster(t)
+	run := func() string {
+		cmd := exec.Command(serveBinary(t), "admin-key")
+		cmd.Env = append(os.Environ(), "DATABASE_URL="+app, "MIGRATE_DATABASE_URL="+owner)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("admin-key: %v: %s", err, out)
+		}
+		return string(out)
+	}
+	mig := exec.Command(serveBinary(t), "migrate")
+	mig.Env = append(os.Environ(), "MIGRATE_DATABASE_URL="+owner)
+	if out, err := mig.CombinedOutput(); err != nil {
+		t.Fatalf("migrate: %v: %s", err, out)
+	}
+	first := run()
+	i := strings.Index(first, "bw_")
+	if i < 0 {
+		t.Fatalf("no key printed: %q", first)
+	}
+	key := strings.Fields(first[i:])[0]
+	if again := run(); strings.Contains(again, "bw_") {
+		t.Errorf("a second key was made: %q", again)
+	}
+	s := startServer(t, app, owner)
+	s.key = key
+	if st, _, b, _ := s.do("GET", "/v1/api-keys", nil); st != 200 {
+		t.Errorf("the printed key does not work: %d %s", st, b)
+	}
+}
