@@ -18,6 +18,7 @@ import (
 	"github.com/backupwatch/backupwatch/shared/config"
 	"github.com/backupwatch/backupwatch/shared/database"
 	"github.com/backupwatch/backupwatch/shared/httpapi"
+	"github.com/backupwatch/backupwatch/shared/notify"
 	"github.com/backupwatch/backupwatch/shared/store"
 )
 
@@ -64,7 +65,14 @@ func serve(ctx context.Context, out io.Writer) error {
 		return err
 	}
 
-	api := httpapi.New(httpapi.Config{Pool: pool, Logger: log})
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + cfg.Addr
+	}
+	relay, err := notify.FromConfig(ctx, cfg, pool, log, out)
+	if err != nil {
+		return err
+	}
+	api := httpapi.New(httpapi.Config{Pool: pool, Logger: log, Hooks: httpapi.Hooks{AfterAlert: relay.AfterAlert}})
 	srv := &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

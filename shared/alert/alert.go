@@ -32,10 +32,13 @@ const (
 	IntegrityFailure  Type = "INTEGRITY_FAILURE"
 	RestoreFailure    Type = "RESTORE_FAILURE"
 	BackupMissing     Type = "BACKUP_MISSING"
+	// NotificationFailure: notifications on a channel ran out of attempts
+	// (raised by the notification relay, not by a check).
+	NotificationFailure Type = "NOTIFICATION_FAILURE"
 )
 
 // Types lists every alert type.
-var Types = []Type{BackupFailure, SizeDeviation, DurationThreshold, StorageCapacity, IntegrityFailure, RestoreFailure, BackupMissing}
+var Types = []Type{BackupFailure, SizeDeviation, DurationThreshold, StorageCapacity, IntegrityFailure, RestoreFailure, BackupMissing, NotificationFailure}
 
 // Valid reports whether t is a known type.
 func (t Type) Valid() bool {

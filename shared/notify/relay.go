@@ -1,0 +1,395 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/backupwatch/backupwatch/shared/alert"
+	"github.com/backupwatch/backupwatch/shared/alerting"
+	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/store"
+)
+
+// Relay publishes the notification outbox. Several relays may run at once
+// (an API request's and a check run's, in many Lambda containers): each
+// claims its rows with FOR UPDATE SKIP LOCKED and holds them until it has
+// recorded what became of them, so no row is sent twice by two relays.
+// A row whose outcome could not be recorded (the process died after
+// publishing) is sent again later: delivery is at least once.
+type Relay struct {
+	pool        store.Beginner
+	pub         Publisher
+	topics      Topics
+	engine      *alerting.Engine
+	retry       alert.RetryPolicy
+	batch       int
+	log         *slog.Logger
+	now         func() time.Time
+	apiURL      string
+	hookTimeout time.Duration
+}
+
+// Config is what a Relay needs; zero fields take the defaults.
+type Config struct {
+	Pool store.Beginner
+	// Publisher sends the messages. Nil: nothing can be sent, so every
+	// channel counts as having no topic and its rows are SKIPPED.
+	Publisher Publisher
+	Topics    Topics
+	// Routing is the severity → channels table for the NOTIFICATION_FAILURE
+	// alerts the relay raises (nil: DESIGN.md's table).
+	Routing alert.Routing
+	// Retry says how often a failing notification is retried (zero fields:
+	// alert.DefaultRetry's).
+	Retry alert.RetryPolicy
+	// Batch is how many rows one pass claims (default 25): it bounds the
+	// time a pass holds its row locks and its transaction.
+	Batch  int
+	Logger *slog.Logger
+	// Now is the clock (nil: time.Now); tests move it to make retries due.
+	Now func() time.Time
+	// APIURL is the API's base URL, for the links in emails.
+	APIURL string
+	// HookTimeout bounds AfterAlert (default 5 s).
+	HookTimeout time.Duration
+}
+
+// Defaults of Config.
+const (
+	DefaultBatch       = 25
+	DefaultHookTimeout = 5 * time.Second
+	// maxPasses bounds one Drain: each pass claims a batch, and a pass can
+	// add rows (a NOTIFICATION_FAILURE alert) that the next one sends.
+	maxPasses = 20
+	// settleGrace is how long a pass may still write what it did after its
+	// context ended, so a publish is not left unrecorded.
+	settleGrace = 3 * time.Second
+	// maxErrorText bounds last_error.
+	maxErrorText = 1000
+)
+
+// NewRelay returns a relay.
+func NewRelay(cfg Config) *Relay {
+	r := &Relay{
+		pool: cfg.Pool, pub: cfg.Publisher, topics: cfg.Topics, engine: alerting.New(cfg.Routing),
+		retry: cfg.Retry.OrDefault(), batch: cfg.Batch, log: cfg.Logger, now: cfg.Now,
+		apiURL: cfg.APIURL, hookTimeout: cfg.HookTimeout,
+	}
+	if r.pub == nil {
+		r.topics = Topics{}
+	}
+	if r.batch <= 0 {
+		r.batch = DefaultBatch
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.hookTimeout <= 0 {
+		r.hookTimeout = DefaultHookTimeout
+	}
+	return r
+}
+
+// Result counts what a relay did to the rows it claimed.
+type Result struct {
+	Sent     int // published (state SENT)
+	Retrying int // failed, to be tried again after a backoff
+	Failed   int // failed for the last time (state FAILED)
+	Skipped  int // their channel has no topic (state SKIPPED)
+}
+
+func (r *Result) add(o Result) {
+	r.Sent += o.Sent
+	r.Retrying += o.Retrying
+	r.Failed += o.Failed
+	r.Skipped += o.Skipped
+}
+
+// Run sends every notification that is due and returns how many it sent.
+// It is what a check run calls at its end; bound it with ctx.
+func (r *Relay) Run(ctx context.Context) (sent int, err error) {
+	res, err := r.Drain(ctx)
+	return res.Sent, err
+}
+
+// Drain is Run with the whole account: sent, retrying, failed, skipped. It
+// claims batches until none is due, ctx ends or a bounded number of passes
+// ran. An error leaves the rows of the failed pass as they were (due).
+func (r *Relay) Drain(ctx context.Context) (Result, error) {
+	var total Result
+	for range maxPasses {
+		if err := ctx.Err(); err != nil {
+			return total, fmt.Errorf("relaying notifications: %w", err)
+		}
+		res, claimed, err := r.pass(ctx, r.now().UTC().Truncate(time.Microsecond))
+		total.add(res)
+		if err != nil {
+			return total, err
+		}
+		if claimed == 0 {
+			break
+		}
+	}
+	return total, nil
+}
+
+// AfterAlert is httpapi's Hooks.AfterAlert: it drains the outbox right after
+// a request that raised or resolved an alert committed, within the hook
+// timeout, and never fails the request: what it could not send, a later run
+// sends.
+func (r *Relay) AfterAlert(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, r.hookTimeout)
+	defer cancel()
+	res, err := r.Drain(ctx)
+	if err != nil {
+		r.log.WarnContext(ctx, "notifications not all relayed after the request; a later run sends them",
+			"error", err.Error(), "sent", res.Sent, "retrying", res.Retrying)
+	}
+}
+
+// pass is one batch in one transaction: claim, publish each, record each
+// outcome, then raise or resolve NOTIFICATION_FAILURE alerts.
+func (r *Relay) pass(ctx context.Context, now time.Time) (Result, int, error) {
+	dbctx, cancel := settleContext(ctx)
+	defer cancel()
+	var (
+		p       *passState
+		claimed int
+	)
+	err := store.InScope(dbctx, r.pool, store.AllTenants, func(tx pgx.Tx) error {
+		p = newPassState()
+		due, err := store.ClaimDueNotifications(dbctx, tx, now, r.batch)
+		if err != nil {
+			return err
+		}
+		claimed = len(due)
+		for _, n := range due {
+			if ctx.Err() != nil {
+				break // the rest stay PENDING and due, untouched
+			}
+			if err := r.deliver(ctx, dbctx, tx, p, n, now); err != nil {
+				return err
+			}
+		}
+		return r.settle(dbctx, tx, p, now)
+	})
+	if err != nil {
+		if p != nil && p.res.Sent > 0 {
+			r.log.ErrorContext(ctx, "notifications were published but their outcome could not be recorded; they will be sent again",
+				"published", p.res.Sent, "error", err.Error())
+		}
+		return Result{}, claimed, fmt.Errorf("relaying notifications: %w", err)
+	}
+	return p.res, claimed, nil
+}
+
+// settleContext is the context of a pass's database work: it outlives ctx
+// by settleGrace, so that what was published gets recorded.
+func settleContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	detached := context.WithoutCancel(ctx)
+	if dl, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(detached, dl.Add(settleGrace))
+	}
+	return context.WithCancel(detached)
+}
+
+// passState is what one pass has learnt: its counts, the alerts, tenants
+// and backups it loaded, and per channel whether anything got through and
+// what was given up.
+type passState struct {
+	res       Result
+	alerts    map[uuid.UUID]alert.Alert
+	tenants   map[uuid.UUID]*store.Tenant
+	backups   map[uuid.UUID]*backup.Backup
+	delivered map[alert.Channel]bool
+	gaveUp    map[alert.Channel][]failure
+	// broken holds the error of each topic that failed in this pass: the
+	// pass does not call it again (an outage would cost a timeout per row),
+	// but counts the attempt for its other rows all the same.
+	broken map[string]error
+}
+
+type failure struct {
+	n   alert.Notification
+	why string
+}
+
+func newPassState() *passState {
+	return &passState{
+		alerts: map[uuid.UUID]alert.Alert{}, tenants: map[uuid.UUID]*store.Tenant{},
+		backups: map[uuid.UUID]*backup.Backup{}, delivered: map[alert.Channel]bool{},
+		gaveUp: map[alert.Channel][]failure{}, broken: map[string]error{},
+	}
+}
+
+// deliver publishes one claimed row and records the outcome. It returns an
+// error only for database errors, which abort the pass (the transaction is
+// no longer usable); a failed publish is an outcome.
+func (r *Relay) deliver(ctx, dbctx context.Context, tx pgx.Tx, p *passState, n alert.Notification, now time.Time) error {
+	topic := r.topics.For(n.Channel)
+	if topic == "" {
+		p.res.Skipped++
+		r.log.InfoContext(ctx, "notification skipped: no topic", "channel", n.Channel, "alert_id", n.AlertID, "notification_id", n.ID)
+		return store.MarkNotificationSkipped(dbctx, tx, n.ID,
+			fmt.Sprintf("no topic for the %s channel: %s is not set", n.Channel, envName(n.Channel)))
+	}
+	notice, err := r.notice(dbctx, tx, p, n)
+	if errors.Is(err, store.ErrNotFound) {
+		// Cannot be (the row's alert is a foreign key), but a row that
+		// could never be written must not block every pass: it uses up
+		// its attempts like any other failure.
+		return r.attemptFailed(ctx, dbctx, tx, p, n, err, now)
+	}
+	if err != nil {
+		return err
+	}
+	msg, err := Render(n.Channel, notice)
+	if err != nil {
+		return r.attemptFailed(ctx, dbctx, tx, p, n, err, now)
+	}
+	if err := p.broken[topic]; err != nil {
+		return r.attemptFailed(ctx, dbctx, tx, p, n, fmt.Errorf("not tried, the topic failed just before: %w", err), now)
+	}
+	id, err := r.pub.Publish(ctx, topic, msg)
+	if err != nil {
+		p.broken[topic] = err
+		return r.attemptFailed(ctx, dbctx, tx, p, n, err, now)
+	}
+	if err := store.MarkNotificationSent(dbctx, tx, n, id, now); err != nil {
+		return err
+	}
+	p.res.Sent++
+	p.delivered[n.Channel] = true
+	r.log.DebugContext(ctx, "notification sent", "channel", n.Channel, "event", n.Event, "alert_id", n.AlertID,
+		"notification_id", n.ID, "sns_message_id", id)
+	return nil
+}
+
+// attemptFailed records a failed attempt: retry after the backoff, or give
+// up when out of attempts.
+func (r *Relay) attemptFailed(ctx, dbctx context.Context, tx pgx.Tx, p *passState, n alert.Notification, cause error, now time.Time) error {
+	attempts := n.Attempts + 1
+	why := truncate(oneLine(cause.Error()), maxErrorText)
+	next, giveUp := r.retry.AfterFailure(attempts, now)
+	if giveUp {
+		if err := store.MarkNotificationFailed(dbctx, tx, n.ID, why); err != nil {
+			return err
+		}
+		p.res.Failed++
+		p.gaveUp[n.Channel] = append(p.gaveUp[n.Channel], failure{n: n, why: why})
+		r.log.ErrorContext(ctx, "notification given up", "channel", n.Channel, "alert_id", n.AlertID,
+			"notification_id", n.ID, "attempts", attempts, "error", why)
+		return nil
+	}
+	if err := store.MarkNotificationRetry(dbctx, tx, n.ID, why, next); err != nil {
+		return err
+	}
+	p.res.Retrying++
+	r.log.WarnContext(ctx, "notification failed; will retry", "channel", n.Channel, "alert_id", n.AlertID,
+		"notification_id", n.ID, "attempts", attempts, "next_attempt_at", next, "error", why)
+	return nil
+}
+
+// notice loads what the message of n needs, once per pass for each alert,
+// tenant and backup.
+func (r *Relay) notice(ctx context.Context, tx pgx.Tx, p *passState, n alert.Notification) (Notice, error) {
+	a, ok := p.alerts[n.AlertID]
+	if !ok {
+		var err error
+		if a, err = store.GetAlert(ctx, tx, n.AlertID, false); err != nil {
+			return Notice{}, err
+		}
+		p.alerts[n.AlertID] = a
+	}
+	notice := Notice{Event: n.Event, Severity: n.Severity, At: n.CreatedAt, Alert: a, APIURL: r.apiURL}
+	if id := a.TenantID; id != nil {
+		t, ok := p.tenants[*id]
+		if !ok {
+			got, err := store.GetTenant(ctx, tx, *id)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return Notice{}, err
+			}
+			if err == nil {
+				t = &got
+			}
+			p.tenants[*id] = t
+		}
+		notice.Tenant = t
+	}
+	if id := a.BackupID; id != nil {
+		b, ok := p.backups[*id]
+		if !ok {
+			got, err := store.GetBackup(ctx, tx, *id, false)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return Notice{}, err
+			}
+			if err == nil {
+				b = &got
+			}
+			p.backups[*id] = b
+		}
+		notice.Backup = b
+	}
+	return notice, nil
+}
+
+// settle tells people about channels that fail: for each channel on which
+// notifications were given up, it raises (or updates) a NOTIFICATION_FAILURE
+// alert, which is not sent on the failing channel itself; for each channel
+// that delivered and gave nothing up, it resolves that alert if open.
+func (r *Relay) settle(ctx context.Context, tx pgx.Tx, p *passState, now time.Time) error {
+	for _, ch := range slices.Sorted(maps.Keys(p.gaveUp)) {
+		fs := p.gaveUp[ch]
+		alertIDs, ids := []string{}, []int64{}
+		for _, f := range fs {
+			ids = append(ids, f.n.ID)
+			if id := f.n.AlertID.String(); !slices.Contains(alertIDs, id) {
+				alertIDs = append(alertIDs, id)
+			}
+		}
+		last := fs[len(fs)-1].why
+		a, outcome, err := r.engine.Raise(ctx, tx, alert.Condition{
+			Fingerprint: alert.Fingerprint(alert.NotificationFailure, string(ch)),
+			Type:        alert.NotificationFailure,
+			Severity:    alert.Error,
+			Message: fmt.Sprintf("%s notifications are not being delivered: %d given up after %d attempts each; last error: %s",
+				ch, len(fs), r.retry.MaxAttempts, last),
+			Details: map[string]any{
+				"channel": ch, "topic_arn": r.topics.For(ch), "notifications_given_up": len(fs),
+				"max_attempts": r.retry.MaxAttempts, "last_error": last,
+				"alert_ids": alertIDs, "notification_ids": ids,
+			},
+		}, now)
+		if err != nil {
+			return err
+		}
+		if outcome != alerting.Updated {
+			if _, err := store.SkipAlertNotifications(ctx, tx, a.ID, ch,
+				"not sent on the "+string(ch)+" channel: it is the one failing"); err != nil {
+				return err
+			}
+		}
+	}
+	for _, ch := range slices.Sorted(maps.Keys(p.delivered)) {
+		if _, failing := p.gaveUp[ch]; failing {
+			continue
+		}
+		_, _, err := r.engine.ResolveIfOpen(ctx, tx, alert.Fingerprint(alert.NotificationFailure, string(ch)),
+			fmt.Sprintf("resolved automatically: a %s notification was delivered at %s", ch, stamp(now)), now)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
