@@ -87,7 +87,7 @@ func TestAPIFunctionsUnderEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"DATABASE_URL": db.AppURL, "LOG_LEVEL": "warn"}
+	env := map[string]string{"DATABASE_URL": db.AppURL, "LOG_LEVEL": "info"} // info: the emulator logs INIT REPORT at info
 	start := func(name string) *testenv.Lambda {
 		bin := testenv.BuildFunction(t, name)
 		if fi, err := os.Stat(bin); err == nil {
