@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/backupwatch/backupwatch/shared/auth"
+	"github.com/backupwatch/backupwatch/shared/check"
 	"github.com/backupwatch/backupwatch/shared/config"
 	"github.com/backupwatch/backupwatch/shared/database"
 	"github.com/backupwatch/backupwatch/shared/httpapi"
@@ -72,7 +73,15 @@ func serve(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	api := httpapi.New(httpapi.Config{Pool: pool, Logger: log, Hooks: httpapi.Hooks{AfterAlert: relay.AfterAlert}})
+	checks := check.New(check.Config{Pool: pool, Logger: log, AfterRun: relay.Run})
+	api := httpapi.New(httpapi.Config{Pool: pool, Logger: log, Hooks: httpapi.Hooks{AfterAlert: relay.AfterAlert}, Checks: checks})
+	// The checks every CHECK_INTERVAL, stopped (after the run in progress)
+	// before the pool closes, however serve returns.
+	timerCtx, stopTimer := context.WithCancel(ctx)
+	timerDone := make(chan struct{})
+	go func() { defer close(timerDone); checks.Every(timerCtx, cfg.CheckInterval) }()
+	defer func() { stopTimer(); <-timerDone }()
+	log.Info("checks", "interval", cfg.CheckInterval.String())
 	srv := &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -8,11 +8,13 @@ import (
 
 	"github.com/backupwatch/backupwatch/shared/apigw"
 	"github.com/backupwatch/backupwatch/shared/boot"
+	"github.com/backupwatch/backupwatch/shared/check"
 	"github.com/backupwatch/backupwatch/shared/httpapi"
 )
 
 func main() {
 	fn := boot.Start("admin")
-	api := httpapi.New(httpapi.Config{Pool: fn.Pool, Logger: fn.Log})
+	checks := check.New(check.Config{Pool: fn.Pool, Logger: fn.Log, AfterRun: fn.Relay().Run})
+	api := httpapi.New(httpapi.Config{Pool: fn.Pool, Logger: fn.Log, Checks: checks})
 	lambda.Start(apigw.Handler(api.Handler(httpapi.FuncAdmin)))
 }

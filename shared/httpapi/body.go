@@ -162,6 +162,25 @@ func (o *object) int(name string) opt.Value[int64] {
 	return opt.Of(n)
 }
 
+// boolean reads a JSON true or false; anything else (including "true" as a
+// string or 1) is a field error, so a typo cannot flip a setting.
+func (o *object) boolean(name string) opt.Value[bool] {
+	raw, ok := o.fields[name]
+	if !ok {
+		return opt.Value[bool]{}
+	}
+	switch string(bytes.TrimSpace(raw)) {
+	case "null":
+		return opt.Null[bool]()
+	case "true":
+		return opt.Of(true)
+	case "false":
+		return opt.Of(false)
+	}
+	o.errs.Add(name, "must be true or false")
+	return opt.Value[bool]{}
+}
+
 func (o *object) float(name string) opt.Value[float64] {
 	raw, ok := o.fields[name]
 	if !ok {

@@ -27,6 +27,7 @@ import (
 	"github.com/backupwatch/backupwatch/shared/alert"
 	"github.com/backupwatch/backupwatch/shared/alerting"
 	"github.com/backupwatch/backupwatch/shared/auth"
+	"github.com/backupwatch/backupwatch/shared/check"
 	"github.com/backupwatch/backupwatch/shared/store"
 )
 
@@ -85,6 +86,9 @@ type Config struct {
 	Hooks  Hooks
 	// Routing says which channels each severity reaches (nil: DESIGN.md's table).
 	Routing alert.Routing
+	// Checks runs POST /v1/checks/run (nil: a runner on Pool with the same
+	// routing and no after-run relay).
+	Checks *check.Runner
 }
 
 // Server holds the API's dependencies and its route table.
@@ -94,6 +98,7 @@ type Server struct {
 	now    func() time.Time
 	hooks  Hooks
 	alerts *alerting.Engine
+	checks *check.Runner
 	routes []Route
 }
 
@@ -105,6 +110,9 @@ func New(cfg Config) *Server {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.checks = cfg.Checks; s.checks == nil {
+		s.checks = check.New(check.Config{Pool: cfg.Pool, Logger: s.log, Routing: cfg.Routing})
 	}
 	s.routes = s.table()
 	return s
@@ -153,6 +161,13 @@ func (s *Server) table() []Route {
 		{Method: "POST", Path: "/v1/alerts/{id}/resolve", Function: FuncAlerts, Roles: operators, handle: s.resolveAlert},
 		{Method: "POST", Path: "/v1/alerts/acknowledge", Function: FuncAlerts, Roles: operators, handle: s.bulkAcknowledge},
 		{Method: "POST", Path: "/v1/alerts/resolve", Function: FuncAlerts, Roles: operators, handle: s.bulkResolve},
+
+		{Method: "GET", Path: "/v1/policies", Function: FuncAdmin, Roles: admins, handle: s.listPolicies},
+		{Method: "PUT", Path: "/v1/policies/{backup_type}", Function: FuncAdmin, Roles: admins, handle: s.putPolicy},
+		{Method: "GET", Path: "/v1/storage-targets", Function: FuncAdmin, Roles: admins, handle: s.listStorageTargets},
+		{Method: "PUT", Path: "/v1/storage-targets/{name}", Function: FuncAdmin, Roles: admins, handle: s.putStorageTarget},
+		{Method: "POST", Path: "/v1/checks/run", Function: FuncAdmin, Roles: admins, handle: s.runChecks},
+		{Method: "GET", Path: "/v1/status", Function: FuncAdmin, Roles: operators, handle: s.status},
 	}
 }
 

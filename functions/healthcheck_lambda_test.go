@@ -1,0 +1,77 @@
+package functions_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/backupwatch/backupwatch/shared/testenv"
+)
+
+// TestHealthcheckUnderEmulator: the healthcheck bootstrap under the emulator
+// receives the recorded EventBridge scheduled event, runs the checks (a
+// stuck backup raises DURATION_THRESHOLD), records the run, and relays the
+// notifications, which arrive at the goaws subscribers.
+func TestHealthcheckUnderEmulator(t *testing.T) {
+	g := testenv.StartGoaws(t, "email", "sms", "webhook")
+	db := testenv.NewDB(t)
+	ctx := context.Background()
+	// A full backup that started three hours ago and never finished: stuck
+	// past FULL_DATABASE's two-hour maximum.
+	if _, err := db.Owner.Exec(ctx, `INSERT INTO backups_backup (id, backup_type, filename, status, created_at, updated_at)
+		VALUES (gen_random_uuid(), 'FULL_DATABASE', 'full-stuck.dump', 'IN_PROGRESS', now() - interval '3 hours', now() - interval '3 hours')`); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"DATABASE_URL": db.AppURL, "LOG_LEVEL": "info",
+		"ALERT_TOPIC_EMAIL_ARN": g.ARN("email"), "ALERT_TOPIC_SMS_ARN": g.ARN("sms"), "ALERT_TOPIC_WEBHOOK_ARN": g.ARN("webhook")}
+	for k, v := range g.Env() {
+		env[k] = v
+	}
+	hc := testenv.StartLambda(t, testenv.BuildFunction(t, "healthcheck"), env)
+	raw, err := os.ReadFile(filepath.Join(testenv.ModuleRoot(t), "infra", "events", "healthcheck-schedule.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(hc.Invoke(t, rawJSON(raw)))
+	if strings.Contains(out, "errorMessage") {
+		t.Fatalf("healthcheck failed: %s\n%s", out, hc.Output())
+	}
+	var runs, alerts int
+	if err := db.Owner.QueryRow(ctx, `SELECT count(*) FROM check_runs WHERE status = 'COMPLETED'`).Scan(&runs); err != nil || runs != 1 {
+		t.Fatalf("%d completed check runs (%v)\n%s", runs, err, hc.Output())
+	}
+	if err := db.Owner.QueryRow(ctx, `SELECT count(*) FROM backups_alert WHERE alert_type = 'DURATION_THRESHOLD' AND severity = 'ERROR' AND status = 'ACTIVE'`).Scan(&alerts); err != nil || alerts != 1 {
+		t.Fatalf("%d stuck-backup alerts (%v)", alerts, err)
+	}
+	// ERROR goes to email and webhook, not SMS.
+	for topic, want := range map[string]int{"email": 1, "webhook": 1, "sms": 0} {
+		got := g.Subscriber(topic).Received()
+		if len(got) != want {
+			t.Fatalf("%s received %d messages, want %d\n%s", topic, len(got), want, hc.Output())
+		}
+		if want == 1 {
+			if a := got[0].Attrs(); a["alert_type"] != "DURATION_THRESHOLD" || a["severity"] != "ERROR" || a["event"] != "opened" {
+				t.Errorf("%s attributes %v", topic, a)
+			}
+		}
+	}
+	if !strings.Contains(hc.Output(), "check run") && !strings.Contains(hc.Output(), "alerts_opened") {
+		t.Errorf("no run summary in the function's log:\n%s", hc.Output())
+	}
+	if ms, ok := hc.InitDuration(); ok {
+		t.Logf("healthcheck cold init: %.1f ms", ms)
+	}
+	// A second scheduled run on the same data opens nothing new and sends nothing.
+	if out := string(hc.Invoke(t, rawJSON(raw))); strings.Contains(out, "errorMessage") {
+		t.Fatalf("second run: %s", out)
+	}
+	if n := len(g.Subscriber("email").Received()); n != 1 {
+		t.Errorf("the second run sent %d emails in all, want still 1", n)
+	}
+}
+
+type rawJSON []byte
+
+func (r rawJSON) MarshalJSON() ([]byte, error) { return r, nil }

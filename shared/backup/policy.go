@@ -1,0 +1,157 @@
+package backup
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/backupwatch/backupwatch/shared/validation"
+)
+
+// Policy is what the checks expect of a series: how often a backup comes,
+// how late it may be, how long it may take and how much its size may move.
+// A policy without a tenant is the default of its backup type; one with a
+// tenant overrides the default for that tenant's series.
+type Policy struct {
+	ID                      uuid.UUID  `json:"id"`
+	Type                    Type       `json:"backup_type"`
+	TenantID                *uuid.UUID `json:"tenant_id"`
+	ExpectedIntervalSeconds int64      `json:"expected_interval_seconds"`
+	GraceSeconds            int64      `json:"grace_seconds"`
+	MaxDurationSeconds      int64      `json:"max_duration_seconds"`
+	// SizeDeviationPercent nil: the size rule is off for the series.
+	SizeDeviationPercent *int64    `json:"size_deviation_percent"`
+	MinHistory           int64     `json:"min_history"`
+	Enabled              bool      `json:"enabled"`
+	UpdatedAt            time.Time `json:"updated_at"`
+}
+
+// Limits of a policy's settings. Durations stop at a year: the columns are
+// 32-bit, and a backup expected less often than yearly is not watched by a
+// five-minute check.
+const (
+	MaxPolicySeconds       = 366 * 24 * 3600
+	MaxDeviationPercent    = 1000
+	MaxBaseline            = 14 // the size rule's baseline: at most the last 14 completed backups
+	DefaultMinHistory      = 3
+	DefaultWarnPercent     = 80
+	DefaultCriticalPercent = 95
+)
+
+// Interval is how often a backup is expected.
+func (p Policy) Interval() time.Duration {
+	return time.Duration(p.ExpectedIntervalSeconds) * time.Second
+}
+
+// Grace is how late a backup may be before it counts as missing.
+func (p Policy) Grace() time.Duration { return time.Duration(p.GraceSeconds) * time.Second }
+
+// MaxDuration is how long a backup may take.
+func (p Policy) MaxDuration() time.Duration {
+	return time.Duration(p.MaxDurationSeconds) * time.Second
+}
+
+// Validate says what is wrong with the settings of p, field by field.
+func (p Policy) Validate() validation.Errors {
+	var errs validation.Errors
+	seconds := func(field string, v int64, min int64) {
+		if v < min || v > MaxPolicySeconds {
+			errs.Add(field, fmt.Sprintf("must be a whole number of seconds from %d to %d", min, MaxPolicySeconds))
+		}
+	}
+	seconds("expected_interval_seconds", p.ExpectedIntervalSeconds, 1)
+	seconds("grace_seconds", p.GraceSeconds, 0)
+	seconds("max_duration_seconds", p.MaxDurationSeconds, 1)
+	if d := p.SizeDeviationPercent; d != nil && (*d < 1 || *d > MaxDeviationPercent) {
+		errs.Add("size_deviation_percent", fmt.Sprintf("must be from 1 to %d, or null to turn the size rule off", MaxDeviationPercent))
+	}
+	if p.MinHistory < 1 || p.MinHistory > MaxBaseline {
+		errs.Add("min_history", fmt.Sprintf("must be from 1 to %d", MaxBaseline))
+	}
+	return errs
+}
+
+// EffectivePolicy returns the policy that governs series s: its tenant's
+// override if there is one, else its type's default. ok is false when
+// policies holds neither.
+func EffectivePolicy(policies []Policy, s Series) (Policy, bool) {
+	var def *Policy
+	for i, p := range policies {
+		if p.Type != s.Type {
+			continue
+		}
+		switch {
+		case p.TenantID == nil:
+			def = &policies[i]
+		case s.TenantID != nil && *p.TenantID == *s.TenantID:
+			return p, true
+		}
+	}
+	if def == nil {
+		return Policy{}, false
+	}
+	return *def, true
+}
+
+// StorageTarget is a place backups are kept, with its capacity (nil:
+// unknown, not checked) and the fill levels that warn and page.
+type StorageTarget struct {
+	Name            Location  `json:"name"`
+	CapacityBytes   *int64    `json:"capacity_bytes"`
+	WarnPercent     int64     `json:"warn_percent"`
+	CriticalPercent int64     `json:"critical_percent"`
+	UpdatedAt       time.Time `json:"updated_at"`
+}
+
+// Validate says what is wrong with the settings of t, field by field.
+func (t StorageTarget) Validate() validation.Errors {
+	var errs validation.Errors
+	if c := t.CapacityBytes; c != nil && *c <= 0 {
+		errs.Add("capacity_bytes", "must be a positive number of bytes, or null when unknown")
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{{"warn_percent", t.WarnPercent}, {"critical_percent", t.CriticalPercent}} {
+		if f.v < 1 || f.v > 100 {
+			errs.Add(f.name, "must be from 1 to 100")
+		}
+	}
+	if !errs.Has("warn_percent") && !errs.Has("critical_percent") && t.WarnPercent >= t.CriticalPercent {
+		errs.Add("warn_percent", "must be below critical_percent")
+	}
+	return errs
+}
+
+// History is what the checks know of one series at a moment: enough of its
+// recent past to judge its newest backup, whether one is overdue and
+// whether one is stuck.
+type History struct {
+	Series Series
+	// Tenant is the tenant's slug, for messages ("" for a tenant-less series).
+	Tenant string
+	// First is when the series' first backup was reported: the series
+	// exists from then on, and is overdue from then if nothing completes.
+	First time.Time
+	// Completed are its newest completed (or verified) backups, newest
+	// first, at most MaxBaseline+1: the newest and its baseline. Only id,
+	// filename, status, size, duration and created_at are filled.
+	Completed []Backup
+	// Running are its backups still IN_PROGRESS, oldest first.
+	Running []Backup
+	// LastFinished is the status of its newest backup that is no longer
+	// running ("" when none is).
+	LastFinished Status
+}
+
+// Usage is what is stored at a storage target: the bytes of the completed
+// backups with a copy there, and how much of that arrived since Since.
+type Usage struct {
+	Target     Location
+	UsedBytes  int64
+	AddedBytes int64
+	// Since is the start of the growth window: 30 days before the check, or
+	// the target's first backup if it is younger.
+	Since time.Time
+}

@@ -1,0 +1,504 @@
+// Package check is the scheduled watchdog: one run looks at every backup
+// series and storage target at once and opens, updates or resolves the
+// alerts their condition calls for (DESIGN.md, "The checks").
+//
+// The scheduled Lambda (functions/healthcheck), POST /v1/checks/run and
+// `backupwatch serve`'s timer all call Runner.Run. A run:
+//
+//  1. records a check_runs row, RUNNING;
+//  2. opens a transaction and takes an advisory lock without waiting; a run
+//     that finds it taken ends at once as SKIPPED, so runs never overlap;
+//  3. reads everything with a handful of set-based queries (policies, every
+//     series with its recent history, the running backups, storage use,
+//     the open alerts the checks own), whatever the number of series;
+//  4. judges each series and target with the pure rules of rules.go; marks
+//     the open alerts whose condition holds unchanged as seen, in one
+//     statement; and raises what is new, worse or different through the
+//     alert engine, in savepoints so that a series that fails is recorded
+//     and the others go on;
+//  5. resolves, as the system, the open alerts it owns whose condition no
+//     longer holds, and purges idempotency keys past their retention;
+//  6. records the outcome on the run row and commits;
+//  7. calls the after-run hook (the notification relay) and records how
+//     many notifications it sent.
+//
+// The rules take now as an argument and read nothing else, so the tests
+// pass time in rather than wait for it.
+package check
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/backupwatch/backupwatch/shared/alert"
+	"github.com/backupwatch/backupwatch/shared/alerting"
+	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/store"
+)
+
+// Trigger says what started a run; it is recorded on the run.
+type Trigger string
+
+// The triggers.
+const (
+	Scheduled Trigger = "schedule" // the EventBridge rule
+	OnDemand  Trigger = "api"      // POST /v1/checks/run
+	Timer     Trigger = "serve"    // backupwatch serve's CHECK_INTERVAL timer
+)
+
+// RunStatus is how a run ended (check_runs.status).
+type RunStatus string
+
+// The run statuses.
+const (
+	Running   RunStatus = "RUNNING"
+	Completed RunStatus = "COMPLETED" // it ran; Errors lists the series it could not judge
+	Skipped   RunStatus = "SKIPPED"   // another run held the lock
+	Failed    RunStatus = "FAILED"    // it could not run or commit; nothing it did was kept
+)
+
+// Pool is what a runner needs of the database: transactions for the run,
+// and single statements for the run's record. *pgxpool.Pool is one.
+type Pool interface {
+	store.Beginner
+	store.DB
+}
+
+// Config is what a runner is built from.
+type Config struct {
+	Pool   Pool
+	Logger *slog.Logger
+	// Routing says which channels each severity reaches (nil: DESIGN.md's table).
+	Routing alert.Routing
+	// AfterRun, if set, runs once a run's transaction has committed: the
+	// notification relay, which publishes what the run raised and resolved.
+	// Its count becomes the run's notifications_sent.
+	AfterRun func(ctx context.Context) (sent int, err error)
+	// AfterRunTimeout bounds AfterRun (default DefaultAfterRunTimeout).
+	AfterRunTimeout time.Duration
+}
+
+// Defaults and bounds of a runner.
+const (
+	DefaultAfterRunTimeout = 20 * time.Second
+	// IdempotencyRetention is how long Idempotency-Key records are kept;
+	// API.md promises at least 24 hours.
+	IdempotencyRetention = 48 * time.Hour
+	// maxRecordedErrors bounds the errors kept on a run row: past this
+	// many, more of the same says nothing new.
+	maxRecordedErrors = 100
+)
+
+// Runner runs the checks.
+type Runner struct {
+	pool            Pool
+	log             *slog.Logger
+	engine          *alerting.Engine
+	afterRun        func(ctx context.Context) (int, error)
+	afterRunTimeout time.Duration
+}
+
+// New returns a runner.
+func New(cfg Config) *Runner {
+	r := &Runner{pool: cfg.Pool, log: cfg.Logger, engine: alerting.New(cfg.Routing),
+		afterRun: cfg.AfterRun, afterRunTimeout: cfg.AfterRunTimeout}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	if r.afterRunTimeout <= 0 {
+		r.afterRunTimeout = DefaultAfterRunTimeout
+	}
+	return r
+}
+
+// Summary is the account of one run.
+type Summary struct {
+	RunID             uuid.UUID `json:"run_id"`
+	Trigger           Trigger   `json:"trigger"`
+	Status            RunStatus `json:"status"`
+	StartedAt         time.Time `json:"started_at"`
+	FinishedAt        time.Time `json:"finished_at"`
+	Series            int       `json:"series"`  // series judged
+	Targets           int       `json:"targets"` // storage targets judged
+	AlertsOpened      int       `json:"alerts_opened"`
+	AlertsUpdated     int       `json:"alerts_updated"` // seen again, escalated or not
+	AlertsEscalated   int       `json:"alerts_escalated"`
+	AlertsResolved    int       `json:"alerts_resolved"`
+	NotificationsSent int       `json:"notifications_sent"`
+	// Errors are the series and targets the run could not judge, and a
+	// failure of the relay; the run row keeps them too.
+	Errors []string `json:"errors"`
+}
+
+// Skipped reports whether the run did nothing because another held the lock.
+func (s Summary) Skipped() bool { return s.Status == Skipped }
+
+// errSkipped ends the transaction of a run that did not get the lock.
+var errSkipped = errors.New("another check run holds the lock")
+
+// Run runs the checks as of now. It returns an error only when the run
+// failed as a whole (Status FAILED): nothing it raised or resolved was
+// kept. A run that finds another running returns at once, Status SKIPPED.
+func (r *Runner) Run(ctx context.Context, trigger Trigger, now time.Time) (Summary, error) {
+	start := time.Now() // monotonic: finished_at is now plus the time the run took
+	now = now.UTC().Truncate(time.Microsecond)
+	sum := Summary{RunID: uuid.New(), Trigger: trigger, Status: Running, StartedAt: now, Errors: []string{}}
+	elapsed := func() time.Time { return now.Add(time.Since(start)).Truncate(time.Microsecond) }
+	if err := store.InsertCheckRun(ctx, r.pool, store.CheckRun{ID: sum.RunID, Trigger: string(trigger),
+		Status: string(Running), StartedAt: now}); err != nil {
+		sum.Status, sum.FinishedAt = Failed, elapsed()
+		return sum, fmt.Errorf("check run: %w", err)
+	}
+	err := store.InScope(ctx, r.pool, store.AllTenants, func(tx pgx.Tx) error {
+		ok, err := store.TryCheckLock(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errSkipped
+		}
+		if err := r.judge(ctx, tx, now, &sum); err != nil {
+			return err
+		}
+		if _, err := store.PurgeIdempotencyKeys(ctx, tx, int(IdempotencyRetention/time.Hour)); err != nil {
+			return err
+		}
+		sum.Status, sum.FinishedAt = Completed, elapsed()
+		_, err = store.FinishCheckRun(ctx, tx, record(sum))
+		return err
+	})
+	switch {
+	case errors.Is(err, errSkipped):
+		sum = Summary{RunID: sum.RunID, Trigger: trigger, Status: Skipped, StartedAt: now, FinishedAt: elapsed(), Errors: []string{}}
+		if _, ferr := store.FinishCheckRun(context.WithoutCancel(ctx), r.pool, record(sum)); ferr != nil {
+			r.log.WarnContext(ctx, "recording a skipped check run", "run_id", sum.RunID, "error", ferr.Error())
+		}
+		return sum, nil
+	case err != nil:
+		failed := Summary{RunID: sum.RunID, Trigger: trigger, Status: Failed, StartedAt: now, FinishedAt: elapsed(),
+			Errors: append(sum.Errors, err.Error())}
+		// The run's context may be what ended it; the record still gets written.
+		if _, ferr := store.FinishCheckRun(context.WithoutCancel(ctx), r.pool, record(failed)); ferr != nil {
+			r.log.ErrorContext(ctx, "recording a failed check run", "run_id", sum.RunID, "error", ferr.Error())
+		}
+		return failed, fmt.Errorf("check run %s: %w", sum.RunID, err)
+	}
+	r.relay(ctx, &sum)
+	return sum, nil
+}
+
+// record is the check_runs row of a summary.
+func record(s Summary) store.CheckRun {
+	fin := s.FinishedAt
+	return store.CheckRun{ID: s.RunID, Trigger: string(s.Trigger), Status: string(s.Status), StartedAt: s.StartedAt,
+		FinishedAt: &fin, AlertsOpened: s.AlertsOpened, AlertsUpdated: s.AlertsUpdated,
+		AlertsResolved: s.AlertsResolved, NotificationsSent: s.NotificationsSent, Errors: s.Errors}
+}
+
+// relay runs the after-run hook and records what it sent. Its failure does
+// not fail the run: the alerts are committed, and the outbox keeps what
+// was not sent for the next relay.
+func (r *Runner) relay(ctx context.Context, sum *Summary) {
+	if r.afterRun == nil {
+		return
+	}
+	hctx, cancel := context.WithTimeout(ctx, r.afterRunTimeout)
+	defer cancel()
+	sent, err := r.afterRun(hctx)
+	sum.NotificationsSent = sent
+	relayErr := ""
+	if err != nil {
+		relayErr = "notifications: " + err.Error()
+		sum.Errors = append(sum.Errors, relayErr)
+		r.log.WarnContext(ctx, "relaying the check run's notifications; the next run sends what is left",
+			"run_id", sum.RunID, "error", err.Error())
+	}
+	if sent == 0 && relayErr == "" {
+		return
+	}
+	if err := store.RecordRunNotifications(context.WithoutCancel(ctx), r.pool, sum.RunID, sent, relayErr); err != nil {
+		r.log.WarnContext(ctx, "recording the check run's notifications", "run_id", sum.RunID, "error", err.Error())
+	}
+}
+
+// unit is one series or storage target of a run: what was concluded about
+// it, and what of that still needs the alert engine.
+type unit struct {
+	name    string   // for errors: "series TENANT_BACKUP:<id>"
+	fps     []string // every fingerprint it owns
+	verdict Verdict
+	pending []alert.Condition // new, worse or changed conditions
+	err     error
+}
+
+// judge reads every series and target, raises what holds and resolves what
+// cleared, in tx (which holds the lock). Reads are a fixed handful of
+// queries; writes are one statement for every alert seen again unchanged,
+// and the engine's few statements for each alert that opens, escalates or
+// changes, so that a steady state costs no more round trips with 5,000
+// open alerts than with none.
+func (r *Runner) judge(ctx context.Context, tx pgx.Tx, now time.Time, sum *Summary) error {
+	policies, err := store.AllPolicies(ctx, tx)
+	if err != nil {
+		return err
+	}
+	histories, err := store.SeriesHistories(ctx, tx, store.SeriesFilter{})
+	if err != nil {
+		return err
+	}
+	running, err := store.RunningBackups(ctx, tx)
+	if err != nil {
+		return err
+	}
+	targets, usage, err := store.StorageUsage(ctx, tx, now)
+	if err != nil {
+		return err
+	}
+	open, err := store.OpenAlertsOfTypes(ctx, tx, Owned)
+	if err != nil {
+		return err
+	}
+	attachRunning(histories, running)
+
+	var units []*unit
+	for _, h := range histories {
+		p, ok := backup.EffectivePolicy(policies, h.Series)
+		if !ok {
+			continue // no policy for its type: the checks do not know what to expect
+		}
+		v, err := safely(func() Verdict { return Evaluate(h, p, now) })
+		units = append(units, &unit{name: "series " + h.Series.Key(), fps: SeriesFingerprints(h.Series), verdict: v, err: err})
+		sum.Series++
+	}
+	for i, t := range targets {
+		v, err := safely(func() Verdict { return EvaluateStorage(t, usage[i], now) })
+		units = append(units, &unit{name: "storage target " + string(t.Name), fps: []string{storageFingerprint(t.Name)}, verdict: v, err: err})
+		sum.Targets++
+	}
+
+	current := make(map[string]alert.Alert, len(open))
+	for _, a := range open {
+		current[a.Fingerprint] = a
+	}
+	var touch []string
+	var work []*unit
+	for _, u := range units {
+		if u.err != nil {
+			continue
+		}
+		for _, c := range u.verdict.Raise {
+			if a, ok := current[c.Fingerprint]; ok && unchanged(a, c) {
+				touch = append(touch, c.Fingerprint)
+			} else {
+				u.pending = append(u.pending, c)
+			}
+		}
+		if len(u.pending) > 0 {
+			work = append(work, u)
+		}
+	}
+	touched, err := store.TouchOpenAlerts(ctx, tx, touch, now)
+	if err != nil {
+		return err
+	}
+	sum.AlertsUpdated += touched
+	r.raiseAll(ctx, tx, work, now, sum)
+
+	raised, clear, keep := map[string]bool{}, map[string]string{}, map[string]bool{}
+	for _, u := range units {
+		if u.err != nil {
+			// What could not be judged is left as it is: neither raised
+			// nor resolved on a guess.
+			r.fail(ctx, sum, fmt.Sprintf("%s: %v", u.name, u.err))
+			for _, fp := range u.fps {
+				keep[fp] = true
+			}
+			continue
+		}
+		for _, c := range u.verdict.Raise {
+			raised[c.Fingerprint] = true
+		}
+		for fp, why := range u.verdict.Clear {
+			clear[fp] = why
+		}
+	}
+	for _, a := range open {
+		fp := a.Fingerprint
+		if raised[fp] || keep[fp] {
+			continue
+		}
+		why, ok := clear[fp]
+		if !ok {
+			why = "resolved automatically: its series or storage target is no longer checked"
+		}
+		if err := r.resolve(ctx, tx, fp, why, now, sum); err != nil {
+			r.fail(ctx, sum, fmt.Sprintf("resolving %s: %v", fp, err))
+		}
+	}
+	return nil
+}
+
+// unchanged reports whether raising c again would change nothing of its
+// open alert a but last_seen_at: not worse, same message, details and
+// links. (The engine never lowers a severity, so a milder reading with
+// the same text is also unchanged.)
+func unchanged(a alert.Alert, c alert.Condition) bool {
+	if c.Severity.Rank() > a.Severity.Rank() || c.Message != a.Message ||
+		(c.BackupID != nil && (a.BackupID == nil || *a.BackupID != *c.BackupID)) ||
+		(c.RestoreID != nil && (a.RestoreID == nil || *a.RestoreID != *c.RestoreID)) {
+		return false
+	}
+	want, err := json.Marshal(orEmpty(c.Details))
+	if err != nil {
+		return false
+	}
+	var x, y any
+	if json.Unmarshal(want, &x) != nil || json.Unmarshal(a.Details, &y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(x, y)
+}
+
+func orEmpty(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return m
+}
+
+// attachRunning gives each series its running backups (oldest first, as read).
+func attachRunning(hs []backup.History, running []backup.Backup) {
+	at := make(map[string]int, len(hs))
+	for i, h := range hs {
+		at[h.Series.Key()] = i
+	}
+	for _, b := range running {
+		if i, ok := at[b.Series().Key()]; ok {
+			hs[i].Running = append(hs[i].Running, b)
+		}
+	}
+}
+
+// raiseChunk is how many units share a savepoint. A savepoint per unit
+// would double the round trips of a run that opens many alerts; a chunk
+// that fails is redone unit by unit to find the one at fault.
+const raiseChunk = 50
+
+// raiseAll raises the pending conditions of every unit through the engine,
+// in savepoints, so that a unit whose alert cannot be written is undone
+// alone and the run goes on. A unit that failed gets its err set.
+func (r *Runner) raiseAll(ctx context.Context, tx pgx.Tx, work []*unit, now time.Time, sum *Summary) {
+	for start := 0; start < len(work); start += raiseChunk {
+		chunk := work[start:min(start+raiseChunk, len(work))]
+		if c, err := r.raiseUnits(ctx, tx, chunk, now); err == nil {
+			c.addTo(sum)
+			continue
+		}
+		for _, u := range chunk {
+			c, err := r.raiseUnits(ctx, tx, []*unit{u}, now)
+			if err != nil {
+				u.err = err
+				continue
+			}
+			c.addTo(sum)
+		}
+	}
+}
+
+// outcomes counts what the engine did.
+type outcomes struct{ opened, updated, escalated int }
+
+func (o outcomes) addTo(s *Summary) {
+	s.AlertsOpened += o.opened
+	s.AlertsUpdated += o.updated
+	s.AlertsEscalated += o.escalated
+}
+
+// raiseUnits raises the units' pending conditions in one savepoint: all or
+// none of them.
+func (r *Runner) raiseUnits(ctx context.Context, tx pgx.Tx, us []*unit, now time.Time) (outcomes, error) {
+	var o outcomes
+	err := savepoint(ctx, tx, func(sp pgx.Tx) error {
+		for _, u := range us {
+			for _, c := range u.pending {
+				_, outcome, err := r.engine.Raise(ctx, sp, c, now)
+				if err != nil {
+					return err
+				}
+				switch outcome {
+				case alerting.Opened:
+					o.opened++
+				case alerting.Escalated:
+					o.updated++
+					o.escalated++
+				default:
+					o.updated++
+				}
+			}
+		}
+		return nil
+	})
+	return o, err
+}
+
+func (r *Runner) resolve(ctx context.Context, tx pgx.Tx, fp, why string, now time.Time, sum *Summary) error {
+	var done bool
+	err := savepoint(ctx, tx, func(sp pgx.Tx) error {
+		_, ok, err := r.engine.ResolveIfOpen(ctx, sp, fp, why, now)
+		done = ok
+		return err
+	})
+	if err == nil && done {
+		sum.AlertsResolved++
+	}
+	return err
+}
+
+// savepoint runs fn in a savepoint of tx, rolled back to if fn fails, so
+// that the transaction stays usable.
+func savepoint(ctx context.Context, tx pgx.Tx, fn func(pgx.Tx) error) error {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	if err := fn(sp); err != nil {
+		if rerr := sp.Rollback(ctx); rerr != nil {
+			return fmt.Errorf("%w (and rolling back to the savepoint: %v)", err, rerr)
+		}
+		return err
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return fmt.Errorf("releasing savepoint: %w", err)
+	}
+	return nil
+}
+
+// safely runs a pure rule, turning a panic on unexpected data into an
+// error for that series alone.
+func safely(rule func() Verdict) (v Verdict, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("evaluating: %v", p)
+		}
+	}()
+	return rule(), nil
+}
+
+// fail records that part of a run could not be done.
+func (r *Runner) fail(ctx context.Context, sum *Summary, msg string) {
+	r.log.WarnContext(ctx, "check run: part not judged", "run_id", sum.RunID, "error", msg)
+	switch {
+	case len(sum.Errors) < maxRecordedErrors:
+		sum.Errors = append(sum.Errors, msg)
+	case len(sum.Errors) == maxRecordedErrors:
+		sum.Errors = append(sum.Errors, "more errors were not recorded")
+	}
+}

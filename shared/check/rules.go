@@ -1,0 +1,429 @@
+package check
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/backupwatch/backupwatch/shared/alert"
+	"github.com/backupwatch/backupwatch/shared/backup"
+)
+
+// Tuning of the rules. They are the product's judgement, named so that the
+// tests and the docs can point at them.
+const (
+	// emptyFraction: a backup under a tenth of its series' median is an
+	// empty or truncated dump, an ERROR whatever the policy's percentage.
+	emptyFraction = 0.10
+	// madScale turns a median absolute deviation into the standard
+	// deviation it estimates for normally distributed sizes.
+	madScale = 1.4826
+	// madWidth is how many such deviations a size may stray before the
+	// series' own noise stops explaining it. The size rule's band is the
+	// wider of the policy's percentage and this, so that a series whose
+	// sizes normally swing more than the percentage does not alert on
+	// every ordinary backup.
+	madWidth = 3
+	// errorPercent is the fill level between warn_percent and
+	// critical_percent at which a storage target is an ERROR (DESIGN.md).
+	errorPercent = 90
+	// growthWindow is how far back the storage forecast looks (DESIGN.md:
+	// "at the last 30 days' growth").
+	growthWindow = 30 * 24 * time.Hour
+	day          = 24 * time.Hour
+)
+
+// Owned lists the alert types the checks own: an open alert of these types
+// that a run did not raise is resolved by that run.
+var Owned = []alert.Type{alert.SizeDeviation, alert.DurationThreshold, alert.StorageCapacity, alert.BackupMissing}
+
+// Fingerprints name the conditions, so that the same condition seen by the
+// next run updates its alert instead of opening another. A series has four:
+// its size, the duration of its newest backup, a backup of it stuck
+// running, and its dead man's switch. Slow and stuck are apart because
+// completing a stuck backup clears "stuck" even when the backup turned out
+// slow, which is a milder, different fact.
+func sizeFingerprint(s backup.Series) string {
+	return alert.Fingerprint(alert.SizeDeviation, s.Key())
+}
+
+func slowFingerprint(s backup.Series) string {
+	return alert.Fingerprint(alert.DurationThreshold, s.Key())
+}
+
+func stuckFingerprint(s backup.Series) string {
+	return alert.Fingerprint(alert.DurationThreshold, s.Key(), "stuck")
+}
+
+func missingFingerprint(s backup.Series) string {
+	return alert.Fingerprint(alert.BackupMissing, s.Key())
+}
+
+func storageFingerprint(t backup.Location) string {
+	return alert.Fingerprint(alert.StorageCapacity, string(t))
+}
+
+// SeriesFingerprints lists every fingerprint the checks may raise for s.
+func SeriesFingerprints(s backup.Series) []string {
+	return []string{sizeFingerprint(s), slowFingerprint(s), stuckFingerprint(s), missingFingerprint(s)}
+}
+
+// Verdict is what the checks conclude about one series or storage target:
+// the conditions that hold (to raise), and for each of its other
+// fingerprints why it does not hold (to resolve an open alert with).
+type Verdict struct {
+	Raise []alert.Condition
+	Clear map[string]string
+}
+
+func (v *Verdict) clear(fp, why string) {
+	if v.Clear == nil {
+		v.Clear = map[string]string{}
+	}
+	v.Clear[fp] = why
+}
+
+// Evaluate judges series h under policy p at now. It is the whole of the
+// series rules; it reads nothing but its arguments. A disabled policy
+// judges nothing and clears everything: nobody is watching that series.
+func Evaluate(h backup.History, p backup.Policy, now time.Time) Verdict {
+	var v Verdict
+	name := describe(h)
+	if !p.Enabled {
+		for _, fp := range SeriesFingerprints(h.Series) {
+			v.clear(fp, fmt.Sprintf("resolved automatically: the %s policy is disabled, so %s is no longer checked", p.Type, name))
+		}
+		return v
+	}
+	sizeRule(&v, h, p, name)
+	slowRule(&v, h, p, name)
+	stuckRule(&v, h, p, name, now)
+	missingRule(&v, h, p, name, now)
+	return v
+}
+
+// SizeReading is the size rule's view of a series' newest completed
+// backup against its baseline (the completed backups before it).
+type SizeReading struct {
+	Newest   int64
+	Median   float64
+	MAD      float64 // median absolute deviation of the baseline
+	Baseline int     // how many backups the baseline holds
+	// Band is how far from the median a size may be without alerting:
+	// the wider of the policy's percentage and madWidth scaled MADs.
+	Band     float64
+	Severity alert.Severity // "" when the size is fine
+}
+
+// ReadSize applies the size rule to sizes (newest first: the backup to
+// judge, then its predecessors). ok is false when there is no judgement:
+// the rule is off (percent nil), the baseline is shorter than minHistory,
+// or its median is zero (nothing to compare with).
+//
+// The baseline is the median of at most the last backup.MaxBaseline
+// previous sizes, and the noise around it their MAD, both of which one
+// outlier cannot move much (a mean and a standard deviation it can).
+// Over the band: WARNING. Over twice the band, or under emptyFraction of the
+// median (an empty or truncated dump): ERROR. Exactly at the band is fine.
+func ReadSize(sizes []int64, percent *int64, minHistory int64) (r SizeReading, ok bool) {
+	if percent == nil || len(sizes) == 0 {
+		return r, false
+	}
+	base := sizes[1:min(len(sizes), backup.MaxBaseline+1)]
+	if int64(len(base)) < minHistory || len(base) == 0 {
+		return r, false
+	}
+	r.Newest, r.Baseline = sizes[0], len(base)
+	vals := make([]float64, len(base))
+	for i, s := range base {
+		vals[i] = float64(s)
+	}
+	r.Median = median(vals)
+	if r.Median <= 0 {
+		return r, false
+	}
+	for i, x := range vals {
+		vals[i] = math.Abs(x - r.Median)
+	}
+	r.MAD = median(vals)
+	r.Band = math.Max(float64(*percent)/100*r.Median, madWidth*madScale*r.MAD)
+	dev := math.Abs(float64(r.Newest) - r.Median)
+	switch {
+	case float64(r.Newest) < emptyFraction*r.Median, dev > 2*r.Band:
+		r.Severity = alert.Error
+	case dev > r.Band:
+		r.Severity = alert.Warning
+	}
+	return r, true
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+func sizeRule(v *Verdict, h backup.History, p backup.Policy, name string) {
+	fp := sizeFingerprint(h.Series)
+	sizes := make([]int64, 0, len(h.Completed))
+	for _, b := range h.Completed {
+		if b.SizeBytes == nil {
+			break // completed backups always have a size; stop rather than guess
+		}
+		sizes = append(sizes, *b.SizeBytes)
+	}
+	r, ok := ReadSize(sizes, p.SizeDeviationPercent, p.MinHistory)
+	if !ok {
+		why := "resolved automatically: the size rule has no baseline to judge " + name + " by"
+		if p.SizeDeviationPercent == nil {
+			why = "resolved automatically: the size rule is off for " + name
+		}
+		v.clear(fp, why)
+		return
+	}
+	newest := h.Completed[0]
+	ratio := float64(r.Newest) / r.Median * 100
+	if r.Severity == "" {
+		v.clear(fp, fmt.Sprintf("resolved automatically: %s is back to its usual size (%s, %s of the median %s)",
+			newest.Filename, humanBytes(r.Newest), percent(ratio), humanBytes(int64(r.Median))))
+		return
+	}
+	allowed := r.Band / r.Median * 100
+	v.Raise = append(v.Raise, alert.Condition{
+		Fingerprint: fp, Type: alert.SizeDeviation, Severity: r.Severity,
+		TenantID: h.Series.TenantID, BackupID: &newest.ID,
+		Message: fmt.Sprintf("%s is %s of its usual size (%s vs median %s of the last %d; allowed ±%s): %s",
+			name, percent(ratio), humanBytes(r.Newest), humanBytes(int64(r.Median)), r.Baseline, percent(allowed), newest.Filename),
+		Details: map[string]any{
+			"backup_type": h.Series.Type, "filename": newest.Filename, "size_bytes": r.Newest,
+			"median_bytes": int64(r.Median), "mad_bytes": int64(r.MAD), "baseline_count": r.Baseline,
+			"percent_of_median": round1(ratio), "allowed_percent": round1(allowed),
+			"size_deviation_percent": *p.SizeDeviationPercent,
+		},
+	})
+}
+
+func slowRule(v *Verdict, h backup.History, p backup.Policy, name string) {
+	fp := slowFingerprint(h.Series)
+	if len(h.Completed) == 0 || h.Completed[0].DurationSeconds == nil {
+		v.clear(fp, "resolved automatically: "+name+" has no completed backup with a duration to judge")
+		return
+	}
+	newest := h.Completed[0]
+	took := *newest.DurationSeconds
+	if took <= p.MaxDurationSeconds {
+		v.clear(fp, fmt.Sprintf("resolved automatically: %s took %s, within the %s maximum",
+			newest.Filename, humanDuration(took), humanDuration(p.MaxDurationSeconds)))
+		return
+	}
+	v.Raise = append(v.Raise, alert.Condition{
+		Fingerprint: fp, Type: alert.DurationThreshold, Severity: alert.Warning,
+		TenantID: h.Series.TenantID, BackupID: &newest.ID,
+		Message: fmt.Sprintf("%s backup %s took %s, over its %s maximum",
+			name, newest.Filename, humanDuration(took), humanDuration(p.MaxDurationSeconds)),
+		Details: map[string]any{"backup_type": h.Series.Type, "filename": newest.Filename,
+			"duration_seconds": took, "max_duration_seconds": p.MaxDurationSeconds},
+	})
+}
+
+func stuckRule(v *Verdict, h backup.History, p backup.Policy, name string, now time.Time) {
+	fp := stuckFingerprint(h.Series)
+	var stuck []backup.Backup
+	for _, b := range h.Running {
+		if now.Sub(b.CreatedAt) > p.MaxDuration() {
+			stuck = append(stuck, b)
+		}
+	}
+	if len(stuck) == 0 {
+		v.clear(fp, fmt.Sprintf("resolved automatically: no backup of %s has been IN_PROGRESS for longer than %s",
+			name, humanDuration(p.MaxDurationSeconds)))
+		return
+	}
+	oldest := stuck[0]
+	age := int64(now.Sub(oldest.CreatedAt) / time.Second)
+	more := ""
+	if len(stuck) > 1 {
+		more = fmt.Sprintf(" (and %d more)", len(stuck)-1)
+	}
+	v.Raise = append(v.Raise, alert.Condition{
+		Fingerprint: fp, Type: alert.DurationThreshold, Severity: alert.Error,
+		TenantID: h.Series.TenantID, BackupID: &oldest.ID,
+		Message: fmt.Sprintf("%s backup %s is stuck: IN_PROGRESS for %s (since %s), over its %s maximum%s",
+			name, oldest.Filename, humanDuration(age), stamp(oldest.CreatedAt), humanDuration(p.MaxDurationSeconds), more),
+		Details: map[string]any{"backup_type": h.Series.Type, "filename": oldest.Filename,
+			"started_at": oldest.CreatedAt, "max_duration_seconds": p.MaxDurationSeconds, "stuck_count": len(stuck)},
+	})
+}
+
+func missingRule(v *Verdict, h backup.History, p backup.Policy, name string, now time.Time) {
+	fp := missingFingerprint(h.Series)
+	since, last := h.First, (*backup.Backup)(nil)
+	if len(h.Completed) > 0 {
+		last = &h.Completed[0]
+		since = last.CreatedAt
+	}
+	due := since.Add(p.Interval() + p.Grace())
+	if !now.After(due) {
+		if last != nil {
+			v.clear(fp, fmt.Sprintf("resolved automatically: %s completed at %s", last.Filename, stamp(last.CreatedAt)))
+		} else {
+			v.clear(fp, "resolved automatically: "+name+" is not overdue")
+		}
+		return
+	}
+	sev := alert.Error
+	if h.Series.Type == backup.FullDatabase || h.Series.Type == backup.WALArchive {
+		sev = alert.Critical
+	}
+	expect := fmt.Sprintf("expected every %s, grace %s", humanDuration(p.ExpectedIntervalSeconds), humanDuration(p.GraceSeconds))
+	age := humanDuration(int64(now.Sub(since) / time.Second))
+	c := alert.Condition{
+		Fingerprint: fp, Type: alert.BackupMissing, Severity: sev, TenantID: h.Series.TenantID,
+		Details: map[string]any{"backup_type": h.Series.Type, "due_at": due,
+			"expected_interval_seconds": p.ExpectedIntervalSeconds, "grace_seconds": p.GraceSeconds},
+	}
+	if last != nil {
+		c.BackupID = &last.ID
+		c.Message = fmt.Sprintf("%s has no completed backup for %s: the last, %s, was at %s (%s)",
+			name, age, last.Filename, stamp(last.CreatedAt), expect)
+		c.Details["last_completed_at"] = last.CreatedAt
+		c.Details["last_filename"] = last.Filename
+	} else {
+		c.Message = fmt.Sprintf("%s has had no completed backup in the %s since its first was reported at %s (%s)",
+			name, age, stamp(h.First), expect)
+		c.Details["first_reported_at"] = h.First
+	}
+	v.Raise = append(v.Raise, c)
+}
+
+// Forecast is when a storage target fills up at its recent growth.
+type Forecast struct {
+	// BytesPerDay is the average growth over the window (0: not growing,
+	// or too little history to say).
+	BytesPerDay float64
+	// DaysLeft is how many days until full at that rate (nil: no forecast).
+	DaysLeft *float64
+	// FullOn is the day that is, in UTC (nil: no forecast).
+	FullOn *time.Time
+}
+
+// ForecastFull projects when target t, with usage u, is full at the growth
+// of the last 30 days (or of the target's life, if it is younger, but at
+// least a day of it). The window counts whole days and the answer is a
+// day, so that two runs a few seconds apart on the same data say the same.
+// A target without a capacity has only its growth rate.
+func ForecastFull(t backup.StorageTarget, u backup.Usage, now time.Time) Forecast {
+	var f Forecast
+	days := math.Floor(float64(min(now.Sub(u.Since), growthWindow)) / float64(day))
+	if days < 1 || u.AddedBytes <= 0 {
+		return f
+	}
+	f.BytesPerDay = float64(u.AddedBytes) / days
+	if t.CapacityBytes == nil {
+		return f
+	}
+	left := math.Max(0, float64(*t.CapacityBytes-u.UsedBytes)/f.BytesPerDay)
+	on := now.Add(time.Duration(left * float64(day))).UTC().Truncate(day)
+	f.DaysLeft, f.FullOn = &left, &on
+	return f
+}
+
+// FillPercent is how full target t is with usage u (0 without a capacity).
+func FillPercent(t backup.StorageTarget, u backup.Usage) float64 {
+	if t.CapacityBytes == nil || *t.CapacityBytes <= 0 {
+		return 0
+	}
+	return float64(u.UsedBytes) / float64(*t.CapacityBytes) * 100
+}
+
+// EvaluateStorage judges storage target t with usage u at now: WARNING from
+// warn_percent, ERROR from 90 %, CRITICAL from critical_percent, and the
+// forecast in the message. A target without a capacity is not judged.
+func EvaluateStorage(t backup.StorageTarget, u backup.Usage, now time.Time) Verdict {
+	var v Verdict
+	fp := storageFingerprint(t.Name)
+	if t.CapacityBytes == nil {
+		v.clear(fp, fmt.Sprintf("resolved automatically: storage target %s has no capacity set, so it is no longer checked", t.Name))
+		return v
+	}
+	pct := FillPercent(t, u)
+	var sev alert.Severity
+	switch {
+	case pct >= float64(t.CriticalPercent):
+		sev = alert.Critical
+	case pct >= errorPercent:
+		sev = alert.Error
+	case pct >= float64(t.WarnPercent):
+		sev = alert.Warning
+	}
+	if sev == "" {
+		v.clear(fp, fmt.Sprintf("resolved automatically: storage target %s is %s full, under its %d%% warning level",
+			t.Name, percent(pct), t.WarnPercent))
+		return v
+	}
+	f := ForecastFull(t, u, now)
+	outlook := "it has not grown in the last 30 days"
+	switch {
+	case u.UsedBytes >= *t.CapacityBytes:
+		outlook = "it is full"
+	case f.DaysLeft != nil:
+		outlook = fmt.Sprintf("at the last 30 days' growth (%s a day) it is full in %s, around %s",
+			humanBytes(int64(f.BytesPerDay)), humanDays(*f.DaysLeft), f.FullOn.Format("2006-01-02"))
+	}
+	details := map[string]any{"target": t.Name, "used_bytes": u.UsedBytes, "capacity_bytes": *t.CapacityBytes,
+		"percent": round1(pct), "warn_percent": t.WarnPercent, "critical_percent": t.CriticalPercent,
+		"growth_bytes_per_day": int64(f.BytesPerDay), "days_until_full": nil, "full_on": nil}
+	if f.DaysLeft != nil {
+		details["days_until_full"] = int64(*f.DaysLeft)
+		details["full_on"] = f.FullOn.Format("2006-01-02")
+	}
+	v.Raise = append(v.Raise, alert.Condition{
+		Fingerprint: fp, Type: alert.StorageCapacity, Severity: sev,
+		Message: fmt.Sprintf("Storage target %s is %s full (%s of %s); %s",
+			t.Name, percent(pct), humanBytes(u.UsedBytes), humanBytes(*t.CapacityBytes), outlook),
+		Details: details,
+	})
+	return v
+}
+
+// State is how a series is doing, for GET /v1/status.
+type State string
+
+// The states of a series.
+const (
+	OK      State = "OK"      // its newest backup completed and it is not overdue
+	Late    State = "LATE"    // no completed backup within interval + grace (BACKUP_MISSING)
+	Failing State = "FAILING" // its newest finished backup FAILED
+	NoData  State = "NO_DATA" // it has backups, but none completed yet
+)
+
+// SeriesState says how series h is doing under policy p at now. A failure
+// outranks the rest (someone must act), then having nothing to restore,
+// then lateness.
+func SeriesState(h backup.History, p backup.Policy, now time.Time) State {
+	switch {
+	case h.LastFinished == backup.Failed:
+		return Failing
+	case len(h.Completed) == 0:
+		return NoData
+	case now.After(h.Completed[0].CreatedAt.Add(p.Interval() + p.Grace())):
+		return Late
+	}
+	return OK
+}
+
+// describe names a series for people: "FULL_DATABASE", "TENANT_BACKUP for acme".
+func describe(h backup.History) string {
+	switch {
+	case h.Series.TenantID == nil:
+		return string(h.Series.Type)
+	case h.Tenant != "":
+		return string(h.Series.Type) + " for " + h.Tenant
+	}
+	return string(h.Series.Type) + " for tenant " + h.Series.TenantID.String()
+}

@@ -1,0 +1,409 @@
+package check_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/backupwatch/backupwatch/shared/alert"
+	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/check"
+)
+
+const gb = 1_000_000_000
+
+var now = time.Date(2026, 11, 26, 22, 0, 0, 0, time.UTC)
+
+func ptr[T any](v T) *T { return &v }
+
+// policy is the FULL_DATABASE default of migration 005.
+func policy() backup.Policy {
+	return backup.Policy{Type: backup.FullDatabase, ExpectedIntervalSeconds: 86400, GraceSeconds: 7200,
+		MaxDurationSeconds: 7200, SizeDeviationPercent: ptr[int64](50), MinHistory: 3, Enabled: true}
+}
+
+// sizes lists backup sizes oldest first, in GB.
+func sizes(gbs ...float64) []int64 {
+	out := make([]int64, len(gbs))
+	for i, g := range gbs {
+		out[i] = int64(g * gb)
+	}
+	return out
+}
+
+// repeat is n times x.
+func repeat(x float64, n int) []float64 {
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = x
+	}
+	return out
+}
+
+// newestFirst reverses a history written oldest first, as ReadSize takes it.
+func newestFirst(xs []int64) []int64 {
+	out := make([]int64, len(xs))
+	for i, x := range xs {
+		out[len(xs)-1-i] = x
+	}
+	return out
+}
+
+// history builds a daily series whose backups have the sizes given (oldest
+// first, in GB), the newest made an hour before now, each taking 50 s.
+func history(s backup.Series, slug string, gbs ...float64) backup.History {
+	h := backup.History{Series: s, Tenant: slug}
+	for i := len(gbs) - 1; i >= 0; i-- {
+		age := time.Duration(len(gbs)-1-i)*24*time.Hour + time.Hour
+		b := backup.Backup{ID: uuid.New(), Type: s.Type, TenantID: s.TenantID, Status: backup.Completed,
+			Filename: fmt.Sprintf("b%02d.dump", i), SizeBytes: ptr(int64(gbs[i] * gb)), CreatedAt: now.Add(-age),
+			DurationSeconds: ptr[int64](50)}
+		h.Completed = append(h.Completed, b)
+	}
+	if len(h.Completed) > 0 {
+		h.First = h.Completed[len(h.Completed)-1].CreatedAt
+		h.LastFinished = backup.Completed
+	}
+	return h
+}
+
+var full = backup.Series{Type: backup.FullDatabase}
+
+// TestReadSize: the size rule on its own, each case a history (oldest
+// first, the last being the backup judged) under the default 50 % policy.
+func TestReadSize(t *testing.T) {
+	steady := repeat(10, 14)
+	withOutlier := append(repeat(10, 6), append([]float64{100}, repeat(10, 7)...)...)
+	noisy := []float64{5, 15, 5, 15, 5, 15, 5, 15, 5, 15, 5, 15, 5, 15}
+	tests := []struct {
+		name    string
+		history []float64
+		percent *int64
+		minHist int64
+		want    alert.Severity // "" fine
+		judged  bool           // false: no judgement at all
+	}{
+		// The same size again is fine.
+		{"steady", append(steady, 10), ptr[int64](50), 3, "", true},
+		// 4 GB against a 10 GB median is 60 % off: over 50 %, under 100 %.
+		{"drop to 40 %", append(steady, 4), ptr[int64](50), 3, alert.Warning, true},
+		// An empty or truncated dump: under 10 % of the median is ERROR.
+		{"drop to 3 %", append(steady, 0.3), ptr[int64](50), 3, alert.Error, true},
+		{"drop to 5 %", append(steady, 0.5), ptr[int64](50), 3, alert.Error, true},
+		// Exactly at the threshold does not alert, in either direction...
+		{"exactly +50 %", append(steady, 15), ptr[int64](50), 3, "", true},
+		{"exactly -50 %", append(steady, 5), ptr[int64](50), 3, "", true},
+		// ...a byte over does.
+		{"a byte over +50 %", append(steady, 15+1.0/gb), ptr[int64](50), 3, alert.Warning, true},
+		// Exactly 10 % of the median is not "under" it: 90 % off is a WARNING.
+		{"exactly 10 %", append(steady, 1), ptr[int64](50), 3, alert.Warning, true},
+		// Over twice the threshold is ERROR; exactly twice is still WARNING.
+		{"exactly +100 %", append(steady, 20), ptr[int64](50), 3, alert.Warning, true},
+		{"+150 %", append(steady, 25), ptr[int64](50), 3, alert.Error, true},
+		// One outlier in the history moves neither the median nor the MAD:
+		// a normal backup after it is fine, a small one still warns.
+		{"outlier in history, normal newest", append(withOutlier, 10), ptr[int64](50), 3, "", true},
+		{"outlier in history, small newest", append(withOutlier, 4), ptr[int64](50), 3, alert.Warning, true},
+		// Only the last 14 count: 20 old 1 GB backups are forgotten.
+		{"baseline is the last 14", append(append(repeat(1, 20), steady...), 10), ptr[int64](50), 3, "", true},
+		// A series whose sizes swing ±50 % all the time has a MAD band wider
+		// than the percentage (3 × 1.4826 × 5 GB ≈ 22 GB): 25 GB is its noise.
+		{"noisy series, within its noise", append(noisy, 25), ptr[int64](50), 3, "", true},
+		// Its empty dump is still an ERROR.
+		{"noisy series, empty dump", append(noisy, 0), ptr[int64](50), 3, alert.Error, true},
+		// Two previous backups are not a baseline when min_history is 3...
+		{"short history", []float64{10, 10, 1}, ptr[int64](50), 3, "", false},
+		// ...but are when it is 2.
+		{"min_history 2", []float64{10, 10, 0.5}, ptr[int64](50), 2, alert.Error, true},
+		// The rule is off: nothing is judged, even an empty dump.
+		{"rule off", append(steady, 0), nil, 3, "", false},
+		// A history of empty backups has no median to compare with.
+		{"zero median", []float64{0, 0, 0, 0, 5}, ptr[int64](50), 3, "", false},
+		// A tighter policy: 20 %.
+		{"tight policy", append(steady, 7.5), ptr[int64](20), 3, alert.Warning, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, ok := check.ReadSize(newestFirst(sizes(tt.history...)), tt.percent, tt.minHist)
+			if ok != tt.judged || r.Severity != tt.want {
+				t.Fatalf("judged %v severity %q (median %.0f, MAD %.0f, band %.0f), want judged %v severity %q",
+					ok, r.Severity, r.Median, r.MAD, r.Band, tt.judged, tt.want)
+			}
+		})
+	}
+}
+
+// TestSteadyGrowthNeverAlerts: a series growing 2 % a day for a year never
+// leaves its band, whichever day is judged.
+func TestSteadyGrowthNeverAlerts(t *testing.T) {
+	var all []float64
+	size := 10.0
+	for range 365 {
+		all = append(all, size)
+		size *= 1.02
+	}
+	for day := 1; day < len(all); day++ {
+		h := all[max(0, day-backup.MaxBaseline) : day+1]
+		r, ok := check.ReadSize(newestFirst(sizes(h...)), ptr[int64](50), 3)
+		if ok && r.Severity != "" {
+			t.Fatalf("day %d: %.2f GB against median %.2f GB: %s", day, all[day], r.Median/gb, r.Severity)
+		}
+	}
+}
+
+// kinds lists the (type, severity) of a verdict's conditions.
+func kinds(v check.Verdict) string {
+	var out []string
+	for _, c := range v.Raise {
+		out = append(out, string(c.Type)+"/"+string(c.Severity))
+	}
+	return strings.Join(out, " ")
+}
+
+// TestEvaluate: the series rules together, each case a series and a policy
+// judged at now.
+func TestEvaluate(t *testing.T) {
+	acme := uuid.New()
+	tenantSeries := backup.Series{Type: backup.TenantBackup, TenantID: &acme}
+	tenantPolicy := backup.Policy{Type: backup.TenantBackup, ExpectedIntervalSeconds: 7 * 86400, GraceSeconds: 6 * 3600,
+		MaxDurationSeconds: 1800, SizeDeviationPercent: ptr[int64](50), MinHistory: 3, Enabled: true}
+	normal := append(repeat(10, 14), 10)
+	with := func(h backup.History, f func(*backup.History)) backup.History { f(&h); return h }
+	at := func(h backup.History, age time.Duration) backup.History { // the newest made age ago
+		shift := now.Add(-age).Sub(h.Completed[0].CreatedAt)
+		for i := range h.Completed {
+			h.Completed[i].CreatedAt = h.Completed[i].CreatedAt.Add(shift)
+		}
+		h.First = h.First.Add(shift)
+		return h
+	}
+	running := func(age time.Duration) []backup.Backup {
+		return []backup.Backup{{ID: uuid.New(), Type: backup.FullDatabase, Filename: "full-running.dump",
+			Status: backup.InProgress, CreatedAt: now.Add(-age)}}
+	}
+	disabled := policy()
+	disabled.Enabled = false
+	tests := []struct {
+		name string
+		h    backup.History
+		p    backup.Policy
+		want string
+	}{
+		// A healthy daily full backup: nothing to say.
+		{"healthy", history(full, "", normal...), policy(), ""},
+		// The 31st at 4 GB: one size WARNING.
+		{"size warning", history(full, "", append(repeat(10, 14), 4)...), policy(), "SIZE_DEVIATION/WARNING"},
+		// A disabled policy judges nothing, however bad.
+		{"disabled", at(history(full, "", append(repeat(10, 14), 0)...), 72*time.Hour), disabled, ""},
+		// The newest took exactly the maximum: fine; a second more: slow.
+		{"exactly max duration", with(history(full, "", normal...), func(h *backup.History) { h.Completed[0].DurationSeconds = ptr[int64](7200) }), policy(), ""},
+		{"slow", with(history(full, "", normal...), func(h *backup.History) { h.Completed[0].DurationSeconds = ptr[int64](7201) }), policy(), "DURATION_THRESHOLD/WARNING"},
+		// A backup running exactly the maximum is not stuck; a second more is.
+		{"running exactly max", with(history(full, "", normal...), func(h *backup.History) { h.Running = running(2 * time.Hour) }), policy(), ""},
+		{"stuck", with(history(full, "", normal...), func(h *backup.History) { h.Running = running(2*time.Hour + time.Second) }), policy(), "DURATION_THRESHOLD/ERROR"},
+		// Due exactly now (interval + grace since the last completed): not yet missing.
+		{"due exactly now", at(history(full, "", normal...), 26*time.Hour), policy(), ""},
+		// A second later it is: CRITICAL for the full backup...
+		{"full missing", at(history(full, "", normal...), 26*time.Hour+time.Second), policy(), "BACKUP_MISSING/CRITICAL"},
+		// ...and for WAL archiving...
+		{"wal missing", at(history(backup.Series{Type: backup.WALArchive}, "", 1, 1, 1), 16*time.Minute),
+			backup.Policy{Type: backup.WALArchive, ExpectedIntervalSeconds: 300, GraceSeconds: 600, MaxDurationSeconds: 60, MinHistory: 3, Enabled: true},
+			"BACKUP_MISSING/CRITICAL"},
+		// ...ERROR for a tenant's weekly backup.
+		{"tenant missing", at(history(tenantSeries, "acme", 1, 1, 1, 1), 7*24*time.Hour+6*time.Hour+time.Second), tenantPolicy, "BACKUP_MISSING/ERROR"},
+		{"tenant not yet missing", at(history(tenantSeries, "acme", 1, 1, 1, 1), 7*24*time.Hour+6*time.Hour), tenantPolicy, ""},
+		// A series whose backups never completed is missing from its first one.
+		{"never completed", backup.History{Series: tenantSeries, Tenant: "acme", First: now.Add(-8 * 24 * time.Hour), LastFinished: backup.Failed},
+			tenantPolicy, "BACKUP_MISSING/ERROR"},
+		// Everything at once, in the rules' order.
+		{"all four", with(at(history(full, "", append(repeat(10, 14), 0.1)...), 30*time.Hour), func(h *backup.History) {
+			h.Completed[0].DurationSeconds = ptr[int64](9000)
+			h.Running = running(3 * time.Hour)
+		}), policy(), "SIZE_DEVIATION/ERROR DURATION_THRESHOLD/WARNING DURATION_THRESHOLD/ERROR BACKUP_MISSING/CRITICAL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := check.Evaluate(tt.h, tt.p, now)
+			if got := kinds(v); got != tt.want {
+				t.Fatalf("raised %q, want %q", got, tt.want)
+			}
+			// Every fingerprint of the series is either raised or cleared with a reason.
+			for _, fp := range check.SeriesFingerprints(tt.h.Series) {
+				raised := false
+				for _, c := range v.Raise {
+					raised = raised || c.Fingerprint == fp
+				}
+				if why, cleared := v.Clear[fp]; raised == cleared || (cleared && !strings.HasPrefix(why, "resolved automatically: ")) {
+					t.Errorf("%s: raised %v, cleared %v (%q)", fp, raised, cleared, why)
+				}
+			}
+		})
+	}
+}
+
+// TestMessages: messages carry the numbers, readable, and name the tenant.
+func TestMessages(t *testing.T) {
+	acme := uuid.New()
+	s := backup.Series{Type: backup.TenantBackup, TenantID: &acme}
+	p := backup.Policy{Type: backup.TenantBackup, ExpectedIntervalSeconds: 7 * 86400, GraceSeconds: 6 * 3600,
+		MaxDurationSeconds: 1800, SizeDeviationPercent: ptr[int64](50), MinHistory: 3, Enabled: true}
+	h := history(s, "acme", append(repeat(10, 14), 4)...)
+	h.Completed[0].DurationSeconds = ptr[int64](2700)
+	for i := range h.Completed {
+		h.Completed[i].CreatedAt = h.Completed[i].CreatedAt.Add(-9 * 24 * time.Hour)
+	}
+	h.Running = []backup.Backup{{ID: uuid.New(), Filename: "acme-running.dump", CreatedAt: now.Add(-95 * time.Minute)}}
+	v := check.Evaluate(h, p, now)
+	want := map[alert.Type][]string{
+		alert.SizeDeviation:     {"TENANT_BACKUP for acme is 40% of its usual size", "4.0 GB vs median 10.0 GB of the last 14", "allowed ±50%"},
+		alert.DurationThreshold: {"TENANT_BACKUP for acme backup b14.dump took 45m, over its 30m maximum"},
+		alert.BackupMissing:     {"TENANT_BACKUP for acme has no completed backup for 9d 1h", "expected every 7d, grace 6h"},
+	}
+	got := map[string]string{}
+	for _, c := range v.Raise {
+		got[c.Fingerprint] = c.Message
+		if c.TenantID == nil || *c.TenantID != acme {
+			t.Errorf("%s: tenant %v", c.Fingerprint, c.TenantID)
+		}
+		for _, w := range want[c.Type] {
+			if c.Type == alert.DurationThreshold && strings.HasSuffix(c.Fingerprint, ":stuck") {
+				continue
+			}
+			if !strings.Contains(c.Message, w) {
+				t.Errorf("%s: message %q lacks %q", c.Fingerprint, c.Message, w)
+			}
+		}
+	}
+	stuck := got["DURATION_THRESHOLD:TENANT_BACKUP:"+acme.String()+":stuck"]
+	if !strings.Contains(stuck, "acme-running.dump is stuck: IN_PROGRESS for 1h 35m") || !strings.Contains(stuck, "30m maximum") {
+		t.Errorf("stuck message %q", stuck)
+	}
+	if len(v.Raise) != 4 {
+		t.Errorf("raised %s", kinds(v))
+	}
+}
+
+func target(capacity int64, warn, critical int64) backup.StorageTarget {
+	return backup.StorageTarget{Name: backup.R2, CapacityBytes: &capacity, WarnPercent: warn, CriticalPercent: critical}
+}
+
+// TestEvaluateStorage: the fill levels, each case a target with a
+// capacity of 1,000 GB (unless said) and its use.
+func TestEvaluateStorage(t *testing.T) {
+	month := now.Add(-30 * 24 * time.Hour)
+	use := func(usedGB, addedGB float64, since time.Time) backup.Usage {
+		return backup.Usage{Target: backup.R2, UsedBytes: int64(usedGB * gb), AddedBytes: int64(addedGB * gb), Since: since}
+	}
+	tests := []struct {
+		name string
+		t    backup.StorageTarget
+		u    backup.Usage
+		want string
+	}{
+		// Just under the warning level: nothing.
+		{"79.9 %", target(1000*gb, 80, 95), use(799, 300, month), ""},
+		// At warn_percent exactly: WARNING.
+		{"80 %", target(1000*gb, 80, 95), use(800, 300, month), "STORAGE_CAPACITY/WARNING"},
+		{"85 %", target(1000*gb, 80, 95), use(850, 300, month), "STORAGE_CAPACITY/WARNING"},
+		// 90 % is ERROR whatever the warning level.
+		{"90 %", target(1000*gb, 80, 95), use(900, 300, month), "STORAGE_CAPACITY/ERROR"},
+		// critical_percent: CRITICAL.
+		{"95 %", target(1000*gb, 80, 95), use(950, 300, month), "STORAGE_CAPACITY/CRITICAL"},
+		{"96 %", target(1000*gb, 80, 95), use(960, 300, month), "STORAGE_CAPACITY/CRITICAL"},
+		{"over full", target(1000*gb, 80, 95), use(1200, 300, month), "STORAGE_CAPACITY/CRITICAL"},
+		// A critical level under 90 % pages before the ERROR level would.
+		{"critical below 90", target(1000*gb, 70, 85), use(880, 300, month), "STORAGE_CAPACITY/CRITICAL"},
+		// No capacity: not judged.
+		{"no capacity", backup.StorageTarget{Name: backup.R2, WarnPercent: 80, CriticalPercent: 95}, use(1e6, 300, month), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := check.EvaluateStorage(tt.t, tt.u, now)
+			if got := kinds(v); got != tt.want {
+				t.Fatalf("raised %q, want %q", got, tt.want)
+			}
+			if _, cleared := v.Clear["STORAGE_CAPACITY:r2"]; cleared == (tt.want != "") {
+				t.Errorf("cleared %v", cleared)
+			}
+		})
+	}
+	// The message: the level, the bytes and the forecast at 10 GB a day.
+	v := check.EvaluateStorage(target(1000*gb, 80, 95), use(850, 300, month), now)
+	msg := v.Raise[0].Message
+	for _, w := range []string{"r2 is 85% full (850.0 GB of 1.0 TB)", "(10.0 GB a day)", "full in about 15 days, around 2026-12-11"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("message %q lacks %q", msg, w)
+		}
+	}
+	if d := v.Raise[0].Details; d["days_until_full"] != int64(15) || d["full_on"] != "2026-12-11" || d["growth_bytes_per_day"] != int64(10*gb) {
+		t.Errorf("details %v", d)
+	}
+}
+
+// TestForecastFull: the growth window and its edges.
+func TestForecastFull(t *testing.T) {
+	tests := []struct {
+		name    string
+		since   time.Time
+		added   float64 // GB in the window
+		perDay  float64 // GB
+		daysNil bool
+	}{
+		// A month of history: the month's growth over 30 days.
+		{"a month", now.Add(-30 * 24 * time.Hour), 300, 10, false},
+		// A target ten days old: its growth over its ten days, not over 30.
+		{"ten days old", now.Add(-10 * 24 * time.Hour), 100, 10, false},
+		// Ten and a half days count as ten: whole days only.
+		{"ten and a half days", now.Add(-252 * time.Hour), 100, 10, false},
+		// Less than a day of history: no rate, no forecast.
+		{"hours old", now.Add(-5 * time.Hour), 100, 0, true},
+		// Nothing added: not growing, no forecast.
+		{"not growing", now.Add(-30 * 24 * time.Hour), 0, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := check.ForecastFull(target(1000*gb, 80, 95), backup.Usage{UsedBytes: 500 * gb, AddedBytes: int64(tt.added * gb), Since: tt.since}, now)
+			if f.BytesPerDay != tt.perDay*gb || (f.DaysLeft == nil) != tt.daysNil {
+				t.Fatalf("per day %.0f, days left %v", f.BytesPerDay, f.DaysLeft)
+			}
+			if f.DaysLeft != nil && *f.DaysLeft != 50 {
+				t.Errorf("days left %.1f, want 50", *f.DaysLeft)
+			}
+		})
+	}
+}
+
+// TestSeriesState: the states of GET /v1/status.
+func TestSeriesState(t *testing.T) {
+	ok := history(full, "", 10, 10, 10)
+	failing := ok
+	failing.LastFinished = backup.Failed
+	late := history(full, "", 10, 10, 10)
+	for i := range late.Completed {
+		late.Completed[i].CreatedAt = late.Completed[i].CreatedAt.Add(-26 * time.Hour)
+	}
+	tests := []struct {
+		name string
+		h    backup.History
+		want check.State
+	}{
+		// Completed an hour ago, due daily: OK.
+		{"ok", ok, check.OK},
+		// Its newest finished backup failed: FAILING, even with older completed ones.
+		{"failing", failing, check.Failing},
+		// Nothing completed yet: NO_DATA.
+		{"no data", backup.History{Series: full, First: now.Add(-time.Hour)}, check.NoData},
+		// Past interval + grace: LATE.
+		{"late", late, check.Late},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := check.SeriesState(tt.h, policy(), now); got != tt.want {
+				t.Fatalf("%s, want %s", got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,256 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/check"
+	"github.com/backupwatch/backupwatch/shared/store"
+	"github.com/backupwatch/backupwatch/shared/validation"
+)
+
+// policyFields are the fields of PUT /v1/policies/{backup_type}.
+var policyFields = []string{"expected_interval_seconds", "grace_seconds", "max_duration_seconds",
+	"size_deviation_percent", "min_history", "enabled"}
+
+func (s *Server) listPolicies(ctx context.Context, c *call) (int, any, error) {
+	q := newQuery(c.r)
+	p, err := q.page()
+	if err != nil {
+		return 0, nil, err
+	}
+	var f store.PolicyFilter
+	if f.TenantID, err = q.uuid("tenant_id"); err != nil {
+		return 0, nil, err
+	}
+	if t := q.get("backup_type"); t != "" {
+		if f.Type = backup.Type(t); !f.Type.Valid() {
+			return 0, nil, invalidField("backup_type", "must be one of FULL_DATABASE, TENANT_BACKUP, WAL_ARCHIVE, CONFIGURATION")
+		}
+	}
+	if err := s.checkTenantExists(ctx, c, "tenant_id", f.TenantID); err != nil {
+		return 0, nil, err
+	}
+	items, next, err := store.ListPolicies(ctx, c.tx, f, p)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, newList(items, next), nil
+}
+
+// putPolicy replaces the default policy of a backup type, or with
+// ?tenant_id= a tenant's override of it. Every field but min_history
+// (default 3) and enabled (default true) must be sent: a PUT says the whole
+// policy, and size_deviation_percent must be null on purpose to turn the
+// size rule off.
+func (s *Server) putPolicy(ctx context.Context, c *call) (int, any, error) {
+	typ := backup.Type(c.r.PathValue("backup_type"))
+	if !typ.Valid() {
+		return 0, nil, notFound("backup type")
+	}
+	tenant, err := newQuery(c.r).uuid("tenant_id")
+	if err != nil {
+		return 0, nil, err
+	}
+	if tenant == nil && c.who.Scoped() {
+		return 0, nil, forbidden("a tenant-scoped key can only change its tenant's overrides: add ?tenant_id=")
+	}
+	o, err := parseObject(c.body)
+	if err != nil {
+		return 0, nil, err
+	}
+	o.only(policyFields, "id", "backup_type", "tenant_id", "updated_at")
+	interval, grace, maxDur := o.int("expected_interval_seconds"), o.int("grace_seconds"), o.int("max_duration_seconds")
+	deviation, history, enabled := o.int("size_deviation_percent"), o.int("min_history"), o.boolean("enabled")
+	need := func(name string, set, null bool) {
+		if !o.errs.Has(name) && (!set || null) {
+			o.errs.Add(name, "is required")
+		}
+	}
+	need("expected_interval_seconds", interval.Set, interval.Null)
+	need("grace_seconds", grace.Set, grace.Null)
+	need("max_duration_seconds", maxDur.Set, maxDur.Null)
+	if history.Null {
+		o.errs.Add("min_history", "must be from 1 to 14 (leave it out for the default, 3)")
+	}
+	if enabled.Null {
+		o.errs.Add("enabled", "must be true or false")
+	}
+	if !deviation.Set && !o.errs.Has("size_deviation_percent") {
+		o.errs.Add("size_deviation_percent", "is required: a percentage, or null to turn the size rule off")
+	}
+	p := backup.Policy{ID: uuid.New(), Type: typ, TenantID: tenant, ExpectedIntervalSeconds: interval.V,
+		GraceSeconds: grace.V, MaxDurationSeconds: maxDur.V, SizeDeviationPercent: deviation.Ptr(),
+		MinHistory: backup.DefaultMinHistory, Enabled: true, UpdatedAt: c.now}
+	if history.Set {
+		p.MinHistory = history.V
+	}
+	if enabled.Set {
+		p.Enabled = enabled.V
+	}
+	more := ruleErrors(o.errs, p.Validate())
+	if tenant != nil && (typ == backup.FullDatabase || typ == backup.WALArchive) {
+		more = append(more, validation.FieldError{Field: "tenant_id", Message: string(typ) + " backups belong to no tenant, so there is nothing to override"})
+	}
+	if err := o.err(more...); err != nil {
+		return 0, nil, err
+	}
+	if err := s.checkTenantExists(ctx, c, "tenant_id", tenant); err != nil {
+		return 0, nil, err
+	}
+	out, err := store.PutPolicy(ctx, c.tx, p)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, out, nil
+}
+
+// ruleErrors keeps the rule errors of fields that have no error yet: a
+// field that is not even a number does not also get a range message.
+func ruleErrors(have, rules validation.Errors) validation.Errors {
+	var out validation.Errors
+	for _, fe := range rules {
+		if !have.Has(fe.Field) {
+			out = append(out, fe)
+		}
+	}
+	return out
+}
+
+func (s *Server) listStorageTargets(ctx context.Context, c *call) (int, any, error) {
+	items, err := store.ListStorageTargets(ctx, c.tx)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, newList(items, nil), nil
+}
+
+// putStorageTarget replaces a target's capacity and fill levels
+// (warn_percent 80 and critical_percent 95 when left out). Storage is
+// shared by every tenant, so only keys without a tenant scope change it.
+func (s *Server) putStorageTarget(ctx context.Context, c *call) (int, any, error) {
+	name := backup.Location(c.r.PathValue("name"))
+	if !name.Valid() {
+		return 0, nil, notFound("storage target")
+	}
+	if c.who.Scoped() {
+		return 0, nil, forbidden("storage targets are shared by every tenant: a tenant-scoped key cannot change them")
+	}
+	o, err := parseObject(c.body)
+	if err != nil {
+		return 0, nil, err
+	}
+	o.only([]string{"capacity_bytes", "warn_percent", "critical_percent"}, "name", "updated_at")
+	capacity, warn, critical := o.int("capacity_bytes"), o.int("warn_percent"), o.int("critical_percent")
+	if !capacity.Set && !o.errs.Has("capacity_bytes") {
+		o.errs.Add("capacity_bytes", "is required: a number of bytes, or null when unknown")
+	}
+	if warn.Null {
+		o.errs.Add("warn_percent", "must be from 1 to 100 (leave it out for the default, 80)")
+	}
+	if critical.Null {
+		o.errs.Add("critical_percent", "must be from 1 to 100 (leave it out for the default, 95)")
+	}
+	t := backup.StorageTarget{Name: name, CapacityBytes: capacity.Ptr(), WarnPercent: backup.DefaultWarnPercent,
+		CriticalPercent: backup.DefaultCriticalPercent, UpdatedAt: c.now}
+	if warn.Set && !warn.Null {
+		t.WarnPercent = warn.V
+	}
+	if critical.Set && !critical.Null {
+		t.CriticalPercent = critical.V
+	}
+	if err := o.err(ruleErrors(o.errs, t.Validate())...); err != nil {
+		return 0, nil, err
+	}
+	out, err := store.UpdateStorageTarget(ctx, c.tx, t)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, out, nil
+}
+
+// checkRun is the answer of POST /v1/checks/run.
+type checkRun struct {
+	RunID             uuid.UUID       `json:"run_id"`
+	Status            check.RunStatus `json:"status"`
+	Skipped           bool            `json:"skipped"`
+	StartedAt         time.Time       `json:"started_at"`
+	FinishedAt        time.Time       `json:"finished_at"`
+	Series            int             `json:"series"`
+	StorageTargets    int             `json:"storage_targets"`
+	AlertsOpened      int             `json:"alerts_opened"`
+	AlertsUpdated     int             `json:"alerts_updated"`
+	AlertsEscalated   int             `json:"alerts_escalated"`
+	AlertsResolved    int             `json:"alerts_resolved"`
+	NotificationsSent int             `json:"notifications_sent"`
+	// ErrorCount is how many series or targets could not be judged; what
+	// went wrong is on the check_runs row and in the log, not in a response.
+	ErrorCount int `json:"error_count"`
+}
+
+// runChecks runs the checks now, the same run as the schedule's, on its own
+// connection: the run commits (or skips) on its own, whatever becomes of
+// this request's transaction, which only authenticated the caller.
+func (s *Server) runChecks(ctx context.Context, c *call) (int, any, error) {
+	if c.who.Scoped() {
+		return 0, nil, forbidden("a check run looks at every tenant: a tenant-scoped key cannot start one")
+	}
+	if len(c.body) > 0 {
+		o, err := parseObject(c.body)
+		if err != nil {
+			return 0, nil, err
+		}
+		o.only(nil)
+		if err := o.err(); err != nil {
+			return 0, nil, err
+		}
+	}
+	sum, err := s.checks.Run(ctx, check.OnDemand, c.now)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, checkRun{RunID: sum.RunID, Status: sum.Status, Skipped: sum.Skipped(),
+		StartedAt: sum.StartedAt, FinishedAt: sum.FinishedAt, Series: sum.Series, StorageTargets: sum.Targets,
+		AlertsOpened: sum.AlertsOpened, AlertsUpdated: sum.AlertsUpdated, AlertsEscalated: sum.AlertsEscalated,
+		AlertsResolved: sum.AlertsResolved, NotificationsSent: sum.NotificationsSent, ErrorCount: len(sum.Errors)}, nil
+}
+
+// status answers GET /v1/status in the caller's scope: a tenant-scoped key
+// sees its tenant's series and no storage targets (their use is every
+// tenant's together).
+func (s *Server) status(ctx context.Context, c *call) (int, any, error) {
+	q := newQuery(c.r)
+	var (
+		f   check.StatusFilter
+		err error
+	)
+	if f.Tenant, err = q.uuid("tenant_id"); err != nil {
+		return 0, nil, err
+	}
+	if t := q.get("backup_type"); t != "" {
+		if f.Type = backup.Type(t); !f.Type.Valid() {
+			return 0, nil, invalidField("backup_type", "must be one of FULL_DATABASE, TENANT_BACKUP, WAL_ARCHIVE, CONFIGURATION")
+		}
+	}
+	validState := func(st check.State) bool {
+		return st == check.OK || st == check.Late || st == check.Failing || st == check.NoData
+	}
+	if f.States, err = enums(q, "state", validState, "OK, LATE, FAILING, NO_DATA"); err != nil {
+		return 0, nil, err
+	}
+	if err := s.checkTenantExists(ctx, c, "tenant_id", f.Tenant); err != nil {
+		return 0, nil, err
+	}
+	if c.who.Tenant != nil {
+		f.Tenant = c.who.Tenant
+	}
+	st, err := check.ReadStatus(ctx, c.tx, f, c.now)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, st, nil
+}

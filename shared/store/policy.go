@@ -1,0 +1,186 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/backupwatch/backupwatch/shared/backup"
+)
+
+const policyColumns = `id, backup_type, tenant_id, expected_interval_seconds, grace_seconds,
+	max_duration_seconds, size_deviation_percent, min_history, enabled, updated_at`
+
+func scanPolicy(r pgx.Row) (backup.Policy, error) {
+	var (
+		p                          backup.Policy
+		interval, grace, max, hist int32
+		deviation                  *int32
+	)
+	err := r.Scan(&p.ID, &p.Type, &p.TenantID, &interval, &grace, &max, &deviation, &hist, &p.Enabled, &p.UpdatedAt)
+	p.ExpectedIntervalSeconds, p.GraceSeconds, p.MaxDurationSeconds, p.MinHistory = int64(interval), int64(grace), int64(max), int64(hist)
+	if deviation != nil {
+		d := int64(*deviation)
+		p.SizeDeviationPercent = &d
+	}
+	p.UpdatedAt = p.UpdatedAt.UTC()
+	return p, err
+}
+
+// PolicyFilter narrows a list of policies; zero fields do not filter.
+type PolicyFilter struct {
+	Type     backup.Type
+	TenantID *uuid.UUID
+}
+
+// ListPolicies returns a page of the policies in scope (the defaults, which
+// every scope reads, and the overrides of the tenants in scope), most
+// recently changed first.
+func ListPolicies(ctx context.Context, db DB, f PolicyFilter, p Page) ([]backup.Policy, *Cursor, error) {
+	var w where
+	if f.Type != "" {
+		w.add("backup_type = ?", f.Type)
+	}
+	if f.TenantID != nil {
+		w.add("tenant_id = ?", *f.TenantID)
+	}
+	w.keyset("updated_at", p)
+	q := `SELECT ` + policyColumns + ` FROM backup_policies` + w.sql() + ` ORDER BY updated_at DESC, id DESC` + w.limit(p)
+	rows, err := db.Query(ctx, q, w.args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing policies: %w", mapErr(err))
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (backup.Policy, error) { return scanPolicy(r) })
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing policies: %w", mapErr(err))
+	}
+	items, next := cut(items, p, func(x backup.Policy) Cursor { return Cursor{x.UpdatedAt, x.ID} })
+	return items, next, nil
+}
+
+// AllPolicies returns every policy in scope, for the checks.
+func AllPolicies(ctx context.Context, db DB) ([]backup.Policy, error) {
+	rows, err := db.Query(ctx, `SELECT `+policyColumns+` FROM backup_policies`)
+	if err != nil {
+		return nil, fmt.Errorf("reading policies: %w", mapErr(err))
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (backup.Policy, error) { return scanPolicy(r) })
+	if err != nil {
+		return nil, fmt.Errorf("reading policies: %w", mapErr(err))
+	}
+	return items, nil
+}
+
+// PutPolicy stores p as the default of its type (TenantID nil) or as its
+// tenant's override, replacing the one there was, and returns it as stored
+// (an existing policy keeps its id).
+func PutPolicy(ctx context.Context, db DB, p backup.Policy) (backup.Policy, error) {
+	out, err := scanPolicy(db.QueryRow(ctx, `INSERT INTO backup_policies (id, backup_type, tenant_id,
+			expected_interval_seconds, grace_seconds, max_duration_seconds, size_deviation_percent, min_history, enabled, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		ON CONFLICT ON CONSTRAINT backup_policies_type_tenant_key DO UPDATE SET
+			expected_interval_seconds = EXCLUDED.expected_interval_seconds, grace_seconds = EXCLUDED.grace_seconds,
+			max_duration_seconds = EXCLUDED.max_duration_seconds, size_deviation_percent = EXCLUDED.size_deviation_percent,
+			min_history = EXCLUDED.min_history, enabled = EXCLUDED.enabled, updated_at = EXCLUDED.updated_at
+		RETURNING `+policyColumns,
+		p.ID, p.Type, p.TenantID, p.ExpectedIntervalSeconds, p.GraceSeconds, p.MaxDurationSeconds,
+		p.SizeDeviationPercent, p.MinHistory, p.Enabled, p.UpdatedAt))
+	if err != nil {
+		return out, fmt.Errorf("storing the %s policy: %w", p.Type, mapErr(err))
+	}
+	return out, nil
+}
+
+const targetColumns = `name, capacity_bytes, warn_percent, critical_percent, updated_at`
+
+func scanTarget(r pgx.Row, extra ...any) (backup.StorageTarget, error) {
+	var (
+		t              backup.StorageTarget
+		warn, critical int32
+	)
+	err := r.Scan(append([]any{&t.Name, &t.CapacityBytes, &warn, &critical, &t.UpdatedAt}, extra...)...)
+	t.WarnPercent, t.CriticalPercent = int64(warn), int64(critical)
+	t.UpdatedAt = t.UpdatedAt.UTC()
+	return t, err
+}
+
+// ListStorageTargets returns the storage targets, in name order.
+func ListStorageTargets(ctx context.Context, db DB) ([]backup.StorageTarget, error) {
+	rows, err := db.Query(ctx, `SELECT `+targetColumns+` FROM storage_targets ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("listing storage targets: %w", mapErr(err))
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (backup.StorageTarget, error) { return scanTarget(r) })
+	if err != nil {
+		return nil, fmt.Errorf("listing storage targets: %w", mapErr(err))
+	}
+	return items, nil
+}
+
+// UpdateStorageTarget replaces the settings of target t.Name; ErrNotFound
+// when there is no such target.
+func UpdateStorageTarget(ctx context.Context, db DB, t backup.StorageTarget) (backup.StorageTarget, error) {
+	out, err := scanTarget(db.QueryRow(ctx, `UPDATE storage_targets SET capacity_bytes = $2, warn_percent = $3,
+			critical_percent = $4, updated_at = $5
+		WHERE name = $1 RETURNING `+targetColumns,
+		t.Name, t.CapacityBytes, t.WarnPercent, t.CriticalPercent, t.UpdatedAt))
+	if err != nil {
+		return out, fmt.Errorf("updating storage target %s: %w", t.Name, mapErr(err))
+	}
+	return out, nil
+}
+
+// usageWindow is how far back the storage forecast looks for growth.
+const usageWindow = 30 * 24 * time.Hour
+
+// storageSQL sums, in one pass over the usable backups, what each target
+// holds and what arrived since $1.
+const storageSQL = `WITH u AS (
+	SELECT
+		coalesce(sum(size_bytes) FILTER (WHERE local_path IS NOT NULL), 0) AS local_used,
+		coalesce(sum(size_bytes) FILTER (WHERE local_path IS NOT NULL AND created_at > $1), 0) AS local_added,
+		min(created_at) FILTER (WHERE local_path IS NOT NULL) AS local_first,
+		coalesce(sum(size_bytes) FILTER (WHERE r2_path IS NOT NULL), 0) AS r2_used,
+		coalesce(sum(size_bytes) FILTER (WHERE r2_path IS NOT NULL AND created_at > $1), 0) AS r2_added,
+		min(created_at) FILTER (WHERE r2_path IS NOT NULL) AS r2_first,
+		coalesce(sum(size_bytes) FILTER (WHERE b2_path IS NOT NULL), 0) AS b2_used,
+		coalesce(sum(size_bytes) FILTER (WHERE b2_path IS NOT NULL AND created_at > $1), 0) AS b2_added,
+		min(created_at) FILTER (WHERE b2_path IS NOT NULL) AS b2_first
+	FROM backups_backup WHERE status IN ('COMPLETED', 'VERIFIED'))
+SELECT ` + targetColumns + `,
+	(CASE name WHEN 'local' THEN local_used WHEN 'r2' THEN r2_used ELSE b2_used END)::bigint,
+	(CASE name WHEN 'local' THEN local_added WHEN 'r2' THEN r2_added ELSE b2_added END)::bigint,
+	greatest($1, CASE name WHEN 'local' THEN local_first WHEN 'r2' THEN r2_first ELSE b2_first END)
+FROM storage_targets CROSS JOIN u ORDER BY name`
+
+// StorageUsage returns every storage target with what is stored there: the
+// bytes of the completed and verified backups that have a path at it, and
+// how much of that arrived in the 30 days before now. One pass over the
+// catalogue serves all three targets.
+func StorageUsage(ctx context.Context, db DB, now time.Time) ([]backup.StorageTarget, []backup.Usage, error) {
+	rows, err := db.Query(ctx, storageSQL, now.Add(-usageWindow))
+	if err != nil {
+		return nil, nil, fmt.Errorf("measuring storage use: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var (
+		targets []backup.StorageTarget
+		usage   []backup.Usage
+	)
+	for rows.Next() {
+		var u backup.Usage
+		t, err := scanTarget(rows, &u.UsedBytes, &u.AddedBytes, &u.Since)
+		if err != nil {
+			return nil, nil, fmt.Errorf("measuring storage use: %w", mapErr(err))
+		}
+		u.Target, u.Since = t.Name, u.Since.UTC()
+		targets, usage = append(targets, t), append(usage, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("measuring storage use: %w", mapErr(err))
+	}
+	return targets, usage, nil
+}
