@@ -7,6 +7,7 @@ LOGICAL_IDS := BackupsFunction RestoresFunction AlertsFunction AdminFunction Hea
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w -buildid='
 TEST_FLAGS ?=
 FUZZTIME ?= 30s
+BENCH_FLAGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help run test build lint bench fuzz soak clean deps tidy migrate-remote $(addprefix build-,$(LOGICAL_IDS))
@@ -53,6 +54,9 @@ lint: ## gofmt, go vet and staticcheck (pinned in go.mod)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
+
+bench: deps ## benchmarks on a generated 1M-backup history vs baselines (~4 min); writes bench/REPORT.md
+	$(GO) run ./bench/cmd/bwbench $(BENCH_FLAGS)
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 	@for p in $$($(GO) list ./...); do \

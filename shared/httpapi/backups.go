@@ -115,6 +115,12 @@ func (s *Server) listBackups(ctx context.Context, c *call) (int, any, error) {
 	if err := s.checkTenantExists(ctx, c, "tenant_id", f.TenantID); err != nil {
 		return 0, nil, err
 	}
+	if f.TenantID == nil && c.who.Tenant != nil {
+		// The same rows row-level security lets through, said so that the
+		// planner can walk backup_tenant_created_idx instead of filtering
+		// every backup through the policy.
+		f.TenantID = c.who.Tenant
+	}
 	items, next, err := store.ListBackups(ctx, c.tx, f, p)
 	if err != nil {
 		return 0, nil, err

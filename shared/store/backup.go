@@ -106,7 +106,12 @@ func ListBackups(ctx context.Context, db DB, f BackupFilter, p Page) ([]backup.B
 	if f.TenantID != nil {
 		w.add("tenant_id = ?", *f.TenantID)
 	}
-	if len(f.Statuses) > 0 {
+	switch {
+	case len(f.Statuses) == 1:
+		// = rather than ANY: with one value the planner knows the status
+		// and walks backup_status_idx in list order.
+		w.add("status = ?", string(f.Statuses[0]))
+	case len(f.Statuses) > 1:
 		ss := make([]string, len(f.Statuses))
 		for i, s := range f.Statuses {
 			ss[i] = string(s)
