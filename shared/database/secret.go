@@ -8,8 +8,9 @@ import (
 	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/backupwatch/backupwatch/shared/awsenv"
 )
 
 // rdsSecret is the JSON that RDS and Secrets Manager's RDS rotation keep in
@@ -25,11 +26,15 @@ type rdsSecret struct {
 // URLFromSecret reads an RDS-format database secret from Secrets Manager
 // and returns its PostgreSQL URL (TLS required).
 func URLFromSecret(ctx context.Context, arn string) (string, error) {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	cfg, err := awsenv.Load(ctx)
 	if err != nil {
 		return "", fmt.Errorf("loading AWS config: %w", err)
 	}
-	out, err := secretsmanager.NewFromConfig(cfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
+	out, err := secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) {
+		if ep := awsenv.Endpoint("SECRETS_MANAGER"); ep != "" {
+			o.BaseEndpoint = aws.String(ep)
+		}
+	}).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
 	if err != nil {
 		return "", fmt.Errorf("reading secret %s: %w", arn, err)
 	}

@@ -9,9 +9,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sns/types"
+
+	"github.com/backupwatch/backupwatch/shared/awsenv"
 )
 
 // SNS publishes to Amazon SNS topics.
@@ -31,12 +32,15 @@ const DefaultPublishTimeout = 5 * time.Second
 // adjust the client after that. The SDK's own retries are cut to two
 // attempts within a second: the relay's backoff is the retry that matters.
 func NewSNS(ctx context.Context, opts ...func(*sns.Options)) (*SNS, error) {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	cfg, err := awsenv.Load(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("loading the AWS configuration for SNS: %w", err)
 	}
 	opts = append([]func(*sns.Options){func(o *sns.Options) {
 		o.Retryer = retry.AddWithMaxBackoffDelay(retry.AddWithMaxAttempts(retry.NewStandard(), 2), time.Second)
+		if ep := awsenv.Endpoint("SNS"); ep != "" {
+			o.BaseEndpoint = aws.String(ep)
+		}
 	}}, opts...)
 	return &SNS{client: sns.NewFromConfig(cfg, opts...), Timeout: DefaultPublishTimeout}, nil
 }
