@@ -137,6 +137,14 @@ func TestGlobalsAndInfrastructure(t *testing.T) {
 	if !strings.Contains(globals, "LogFormat: JSON") {
 		t.Errorf("Globals.Function does not log JSON")
 	}
+	if g.VpcConfig == nil {
+		t.Errorf("Globals.Function has no VpcConfig: the functions must reach the database in its VPC")
+	}
+	for _, p := range []string{"Stage", "DatabaseUrl", "DbOwnerSecretArn", "SubnetIds", "SecurityGroupIds", "AlertEmail", "AlertPhoneNumber", "AlertWebhookUrl", "CheckRate"} {
+		if _, ok := tpl.Parameters[p]; !ok {
+			t.Errorf("parameter %s is missing", p)
+		}
+	}
 	hc, ok := tpl.GetAllServerlessFunctionResources()["HealthcheckFunction"]
 	if !ok {
 		t.Fatal("no HealthcheckFunction")
