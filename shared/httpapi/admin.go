@@ -243,3 +243,16 @@ func (s *Server) checkTenantExists(ctx context.Context, c *call, field string, i
 	}
 	return nil
 }
+
+// checkBackupExists refuses (422 on field) a backup id that does not name a
+// backup the caller can see; the message is the same either way.
+func (s *Server) checkBackupExists(ctx context.Context, c *call, field string, id *uuid.UUID) error {
+	if id == nil {
+		return nil
+	}
+	_, err := store.GetBackup(ctx, c.tx, *id, false)
+	if errors.Is(err, store.ErrNotFound) {
+		return invalidField(field, "does not name an existing backup")
+	}
+	return err
+}

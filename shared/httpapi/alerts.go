@@ -25,10 +25,7 @@ func (s *Server) listAlerts(ctx context.Context, c *call) (int, any, error) {
 	if f.TenantID, err = q.uuid("tenant_id"); err != nil {
 		return 0, nil, err
 	}
-	if f.CreatedAfter, err = q.time("created_after"); err != nil {
-		return 0, nil, err
-	}
-	if f.CreatedBefore, err = q.time("created_before"); err != nil {
+	if f.CreatedAfter, f.CreatedBefore, err = q.timeRange("created_after", "created_before"); err != nil {
 		return 0, nil, err
 	}
 	if f.Statuses, err = enums(q, "status", alert.Status.Valid, "ACTIVE, ACKNOWLEDGED, RESOLVED"); err != nil {
@@ -43,12 +40,8 @@ func (s *Server) listAlerts(ctx context.Context, c *call) (int, any, error) {
 	if err := s.checkTenantExists(ctx, c, "tenant_id", f.TenantID); err != nil {
 		return 0, nil, err
 	}
-	if f.BackupID != nil {
-		if _, err := store.GetBackup(ctx, c.tx, *f.BackupID, false); errors.Is(err, store.ErrNotFound) {
-			return 0, nil, invalidField("backup_id", "does not name an existing backup")
-		} else if err != nil {
-			return 0, nil, err
-		}
+	if err := s.checkBackupExists(ctx, c, "backup_id", f.BackupID); err != nil {
+		return 0, nil, err
 	}
 	items, next, err := store.ListAlerts(ctx, c.tx, f, p)
 	if err != nil {

@@ -89,10 +89,7 @@ func (s *Server) listBackups(ctx context.Context, c *call) (int, any, error) {
 	if f.TenantID, err = q.uuid("tenant_id"); err != nil {
 		return 0, nil, err
 	}
-	if f.CreatedAfter, err = q.time("created_after"); err != nil {
-		return 0, nil, err
-	}
-	if f.CreatedBefore, err = q.time("created_before"); err != nil {
+	if f.CreatedAfter, f.CreatedBefore, err = q.timeRange("created_after", "created_before"); err != nil {
 		return 0, nil, err
 	}
 	types, err := enums(q, "backup_type", backup.Type.Valid, "FULL_DATABASE, TENANT_BACKUP, WAL_ARCHIVE, CONFIGURATION")

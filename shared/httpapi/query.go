@@ -137,3 +137,14 @@ func pathID(r *http.Request, what string) (uuid.UUID, error) {
 	}
 	return id, nil
 }
+
+// timeRange reads a pair of RFC 3339 bounds, such as created_after and
+// created_before.
+func (q query) timeRange(after, before string) (*time.Time, *time.Time, error) {
+	a, err := q.time(after)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := q.time(before)
+	return a, b, err
+}

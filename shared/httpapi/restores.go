@@ -106,10 +106,7 @@ func (s *Server) listRestores(ctx context.Context, c *call) (int, any, error) {
 	if f.TenantID, err = q.uuid("tenant_id"); err != nil {
 		return 0, nil, err
 	}
-	if f.StartedAfter, err = q.time("started_after"); err != nil {
-		return 0, nil, err
-	}
-	if f.StartedBefore, err = q.time("started_before"); err != nil {
+	if f.StartedAfter, f.StartedBefore, err = q.timeRange("started_after", "started_before"); err != nil {
 		return 0, nil, err
 	}
 	if f.Statuses, err = enums(q, "status", restore.Status.Valid, "IN_PROGRESS, COMPLETED, FAILED, CANCELLED"); err != nil {
@@ -121,12 +118,8 @@ func (s *Server) listRestores(ctx context.Context, c *call) (int, any, error) {
 	if err := s.checkTenantExists(ctx, c, "tenant_id", f.TenantID); err != nil {
 		return 0, nil, err
 	}
-	if f.BackupID != nil {
-		if _, err := store.GetBackup(ctx, c.tx, *f.BackupID, false); errors.Is(err, store.ErrNotFound) {
-			return 0, nil, invalidField("backup_id", "does not name an existing backup")
-		} else if err != nil {
-			return 0, nil, err
-		}
+	if err := s.checkBackupExists(ctx, c, "backup_id", f.BackupID); err != nil {
+		return 0, nil, err
 	}
 	items, next, err := store.ListRestores(ctx, c.tx, f, p)
 	if err != nil {
