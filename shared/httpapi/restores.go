@@ -182,7 +182,7 @@ func (s *Server) restoreFailed(ctx context.Context, c *call, r restore.Restore) 
 		return err
 	}
 	msg := fmt.Sprintf("%s restore of %s (%s) failed after %s: %s",
-		r.Mode, base.Filename, s.describeSeries(ctx, c, base), humanDuration(*r.DurationSeconds), *r.ErrorMessage)
+		r.Mode, base.Filename, s.describeSeries(ctx, c, base), backup.HumanDuration(*r.DurationSeconds), *r.ErrorMessage)
 	_, _, err = s.alerts.Raise(ctx, c.tx, alert.Condition{
 		Fingerprint: alert.Fingerprint(alert.RestoreFailure, r.ID.String()),
 		Type:        alert.RestoreFailure, Severity: alert.Error,
@@ -301,17 +301,4 @@ func short(sum string) string {
 		return sum[:12]
 	}
 	return sum
-}
-
-// humanDuration writes seconds as people read them: 45s, 12m 5s, 3h 2m.
-func humanDuration(secs int64) string {
-	switch {
-	case secs < 60:
-		return fmt.Sprintf("%ds", secs)
-	case secs < 3600:
-		return fmt.Sprintf("%dm %ds", secs/60, secs%60)
-	case secs < 86400:
-		return fmt.Sprintf("%dh %dm", secs/3600, secs%3600/60)
-	}
-	return fmt.Sprintf("%dd %dh", secs/86400, secs%86400/3600)
 }

@@ -268,7 +268,7 @@ func detailLines(raw json.RawMessage) []string {
 		case json.Number:
 			v = x.String()
 			if n, err := x.Int64(); err == nil && strings.HasSuffix(k, "_bytes") {
-				v += " (" + humanBytes(n) + ")"
+				v += " (" + backup.HumanSize(n) + ")"
 			}
 		case bool:
 			v = fmt.Sprint(x)
@@ -279,18 +279,6 @@ func detailLines(raw json.RawMessage) []string {
 		out = append(out, fmt.Sprintf("%-*s  %s", width, k, v))
 	}
 	return out
-}
-
-func humanBytes(n int64) string {
-	const unit = 1000
-	if n < unit && n > -unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	f, i := float64(n), 0
-	for ; (f >= unit || f <= -unit) && i < 6; i++ {
-		f /= unit
-	}
-	return fmt.Sprintf("%.1f %cB", f, "kMGTPE"[i-1])
 }
 
 // oneLine folds runs of white space and control characters into one space:
