@@ -24,11 +24,7 @@ func TestHealthcheckUnderEmulator(t *testing.T) {
 		VALUES (gen_random_uuid(), 'FULL_DATABASE', 'full-stuck.dump', 'IN_PROGRESS', now() - interval '3 hours', now() - interval '3 hours')`); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"DATABASE_URL": db.AppURL, "LOG_LEVEL": "info",
-		"ALERT_TOPIC_EMAIL_ARN": g.ARN("email"), "ALERT_TOPIC_SMS_ARN": g.ARN("sms"), "ALERT_TOPIC_WEBHOOK_ARN": g.ARN("webhook")}
-	for k, v := range g.Env() {
-		env[k] = v
-	}
+	env := g.FunctionEnv(db.AppURL)
 	hc := testenv.StartLambda(t, testenv.BuildFunction(t, "healthcheck"), env)
 	raw, err := os.ReadFile(filepath.Join(testenv.ModuleRoot(t), "infra", "events", "healthcheck-schedule.json"))
 	if err != nil {

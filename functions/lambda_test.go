@@ -14,11 +14,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/jackc/pgx/v5"
 
-	"github.com/backupwatch/backupwatch/shared/auth"
 	"github.com/backupwatch/backupwatch/shared/database"
-	"github.com/backupwatch/backupwatch/shared/store"
 	"github.com/backupwatch/backupwatch/shared/testenv"
 )
 
@@ -79,14 +76,7 @@ func errCode(a answer) string {
 // function, including an error case each, through the emulator.
 func TestAPIFunctionsUnderEmulator(t *testing.T) {
 	db := testenv.NewDB(t)
-	key := auth.NewKey()
-	err := store.InScope(context.Background(), db.Pool, store.AllTenants, func(tx pgx.Tx) error {
-		_, err := store.EnsureAdminKey(context.Background(), tx, key, "lambda test", time.Now())
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := db.AdminKey(t)
 	env := map[string]string{"DATABASE_URL": db.AppURL, "LOG_LEVEL": "info"} // info: the emulator logs INIT REPORT at info
 	start := func(name string) *testenv.Lambda {
 		bin := testenv.BuildFunction(t, name)

@@ -5,12 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/backupwatch/backupwatch/shared/auth"
-	"github.com/backupwatch/backupwatch/shared/store"
 	"github.com/backupwatch/backupwatch/shared/testenv"
 )
 
@@ -21,19 +16,8 @@ import (
 func TestBackupsFunctionNotifiesThroughSNS(t *testing.T) {
 	g := testenv.StartGoaws(t, "email", "sms", "webhook")
 	db := testenv.NewDB(t)
-	key := auth.NewKey()
-	err := store.InScope(context.Background(), db.Pool, store.AllTenants, func(tx pgx.Tx) error {
-		_, err := store.EnsureAdminKey(context.Background(), tx, key, "lambda test", time.Now())
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{"DATABASE_URL": db.AppURL, "LOG_LEVEL": "warn",
-		"ALERT_TOPIC_EMAIL_ARN": g.ARN("email"), "ALERT_TOPIC_SMS_ARN": g.ARN("sms"), "ALERT_TOPIC_WEBHOOK_ARN": g.ARN("webhook")}
-	for k, v := range g.Env() {
-		env[k] = v
-	}
+	key := db.AdminKey(t)
+	env := g.FunctionEnv(db.AppURL)
 	backups := testenv.StartLambda(t, testenv.BuildFunction(t, "backups"), env)
 
 	ev := event(t, "backups-create.json", key)

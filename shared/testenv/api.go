@@ -44,14 +44,7 @@ func NewAPIWith(t testing.TB, cfg httpapi.Config) *API {
 	a.Server = httpapi.New(cfg)
 	a.HTTP = httptest.NewServer(a.Server.Handler())
 	t.Cleanup(a.HTTP.Close)
-	a.AdminKey = auth.NewKey()
-	err := store.InScope(context.Background(), db.Pool, store.AllTenants, func(tx pgx.Tx) error {
-		_, err := store.EnsureAdminKey(context.Background(), tx, a.AdminKey, "test admin", time.Now())
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a.AdminKey = db.AdminKey(t)
 	return a
 }
 
@@ -190,4 +183,18 @@ func Completed(typ, tenant, filename string, size int64) map[string]any {
 		b["tenant_id"] = tenant
 	}
 	return b
+}
+
+// AdminKey creates an unscoped admin key in db and returns its secret.
+func (db *DB) AdminKey(t testing.TB) string {
+	t.Helper()
+	key := auth.NewKey()
+	err := store.InScope(context.Background(), db.Pool, store.AllTenants, func(tx pgx.Tx) error {
+		_, err := store.EnsureAdminKey(context.Background(), tx, key, "test admin", time.Now())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
 }

@@ -416,3 +416,15 @@ func goawsFreePort(t testing.TB) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// FunctionEnv is the environment of a function that publishes to these
+// topics, as template.yaml sets it, plus the database and the emulator's
+// endpoint.
+func (g *Goaws) FunctionEnv(databaseURL string) map[string]string {
+	env := map[string]string{"DATABASE_URL": databaseURL, "LOG_LEVEL": "info",
+		"ALERT_TOPIC_EMAIL_ARN": g.ARN("email"), "ALERT_TOPIC_SMS_ARN": g.ARN("sms"), "ALERT_TOPIC_WEBHOOK_ARN": g.ARN("webhook")}
+	for k, v := range g.Env() {
+		env[k] = v
+	}
+	return env
+}
