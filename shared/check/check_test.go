@@ -606,7 +606,7 @@ func TestSeriesErrorDoesNotStopOthers(t *testing.T) {
 func TestFailedRunKeepsNothing(t *testing.T) {
 	e := newEnv(t, check.Config{})
 	at := conditions(t, e)
-	if _, err := e.Owner.Exec(t.Context(), `REVOKE DELETE ON idempotency_keys FROM backupwatch_app`); err != nil {
+	if _, err := e.Owner.Exec(t.Context(), `REVOKE DELETE ON idempotency_keys FROM backupwatch_app, backupwatch_all`); err != nil {
 		t.Fatal(err)
 	}
 	sum, err := e.runner.Run(t.Context(), check.OnDemand, at)

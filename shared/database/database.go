@@ -14,11 +14,12 @@ import (
 
 	"github.com/backupwatch/backupwatch/shared/localpg"
 	"github.com/backupwatch/backupwatch/shared/migrate"
+	"github.com/backupwatch/backupwatch/shared/store"
 )
 
 // AppRole is the runtime role the service works as: it owns nothing and
 // cannot bypass row-level security.
-const AppRole = "backupwatch_app"
+const AppRole = store.AppRole
 
 // LocalDB is the name of the database in a local cluster.
 const LocalDB = "backupwatch"

@@ -33,6 +33,21 @@ func TestRuntimeRoleCannotBypassRLS(t *testing.T) {
 	if user != "backupwatch_app" || super || bypass || owned != 0 {
 		t.Fatalf("runtime role %s: superuser=%v bypassrls=%v owns %d relations", user, super, bypass, owned)
 	}
+	// The all-tenants scope's role (migration 009) is no stronger: it sees
+	// every row through its own policies, not by bypassing them, and the
+	// runtime role does not inherit those policies until it switches.
+	var login, inherit bool
+	err = db.Owner.QueryRow(ctx, `SELECT r.rolsuper, r.rolbypassrls, r.rolcanlogin,
+		(SELECT count(*) FROM pg_class c WHERE c.relowner = r.oid),
+		(SELECT a.rolinherit FROM pg_roles a WHERE a.rolname = $2)
+		FROM pg_roles r WHERE r.rolname = $1`, store.AllRole, store.AppRole).Scan(&super, &bypass, &login, &owned, &inherit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if super || bypass || login || owned != 0 || inherit {
+		t.Fatalf("role %s: superuser=%v bypassrls=%v login=%v owns %d relations; %s inherits=%v",
+			store.AllRole, super, bypass, login, owned, store.AppRole, inherit)
+	}
 	rows, err := db.Owner.Query(ctx, `SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
 		(SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid)
 		FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
@@ -128,6 +143,26 @@ func TestScopeHidesOtherTenants(t *testing.T) {
 	all := store.AllTenants
 	if n := count(&all, `SELECT count(*) FROM backups_backup`); n != 4 {
 		t.Errorf("all scope sees %d", n)
+	}
+	// A request starts in the all-tenants scope (to read its key) and then
+	// narrows to the key's tenant: the narrowing drops the role too.
+	tx0, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []store.Scope{all, sa} {
+		if err := store.SetScope(ctx, tx0, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	var user string
+	if err := tx0.QueryRow(ctx, `SELECT count(*), current_user FROM backups_backup`).Scan(&n, &user); err != nil {
+		t.Fatal(err)
+	}
+	_ = tx0.Rollback(ctx)
+	if n != 2 || user != store.AppRole {
+		t.Errorf("all scope narrowed to tenant A: %d backups seen as %s, want 2 as %s", n, user, store.AppRole)
 	}
 	if n := count(nil, `SELECT count(*) FROM backups_backup`); n != 0 {
 		t.Errorf("no scope sees %d rows, want 0 (fail closed)", n)

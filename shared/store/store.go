@@ -113,6 +113,16 @@ var AllTenants = Scope{}
 // TenantScope is the scope of one tenant.
 func TenantScope(id uuid.UUID) Scope { return Scope{Tenant: &id} }
 
+// The roles a transaction runs as (migrations 001 and 009): a tenant's
+// scope as the runtime role, under the tenant policies alone; the
+// all-tenants scope as AllRole, whose policies let it see every row, so that
+// conditions the tenant policy would have kept from an index (ILIKE on
+// trigrams) can use one.
+const (
+	AppRole = "backupwatch_app"
+	AllRole = "backupwatch_all"
+)
+
 func (s Scope) setting() string {
 	if s.Tenant == nil {
 		return "*"
@@ -120,10 +130,21 @@ func (s Scope) setting() string {
 	return s.Tenant.String()
 }
 
+func (s Scope) role() string {
+	if s.Tenant == nil {
+		return AllRole
+	}
+	return AppRole
+}
+
+// scopeSQL sets a scope, transaction-local: app.tenant_id for the policies
+// and the role they apply to.
+const scopeSQL = `SELECT set_config('app.tenant_id', $1, true), set_config('role', $2, true)`
+
 // SetScope sets the scope of the transaction tx (transaction-local, so it is
 // safe with pooled connections and RDS Proxy).
 func SetScope(ctx context.Context, tx DB, s Scope) error {
-	if _, err := tx.Exec(ctx, `SELECT set_config('app.tenant_id', $1, true)`, s.setting()); err != nil {
+	if _, err := tx.Exec(ctx, scopeSQL, s.setting(), s.role()); err != nil {
 		return fmt.Errorf("setting scope: %w", mapErr(err))
 	}
 	return nil
@@ -152,14 +173,15 @@ func InScope(ctx context.Context, db Beginner, s Scope, fn func(tx pgx.Tx) error
 
 // beginScoped opens a transaction scoped to s. A pool or a connection sends
 // BEGIN and the scope as one simple-protocol query, one round trip instead
-// of two on every request (bench/README.md); the setting is '*' or a UUID,
-// nothing that needs quoting. Anything else begins, then sets the scope.
+// of two on every request (bench/README.md); the setting is '*' or a UUID
+// and the role one of two constants, nothing that needs quoting. Anything
+// else begins, then sets the scope.
 func beginScoped(ctx context.Context, db Beginner, s Scope) (pgx.Tx, error) {
 	if b, ok := db.(interface {
 		BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
 	}); ok {
 		tx, err := b.BeginTx(ctx, pgx.TxOptions{
-			BeginQuery: "BEGIN; SELECT set_config('app.tenant_id', '" + s.setting() + "', true)"})
+			BeginQuery: "BEGIN; SELECT set_config('app.tenant_id', '" + s.setting() + "', true), set_config('role', '" + s.role() + "', true)"})
 		if err != nil {
 			return nil, fmt.Errorf("beginning transaction: %w", mapErr(err))
 		}
