@@ -168,7 +168,8 @@ func InsertReports(pool *pgxpool.Pool, reports []BackupReport, by uuid.UUID) fun
 // ServiceStatements is the diagnostic between the two: the statements the
 // service sends for one report, through the store's own functions on the
 // runtime role's pool, without HTTP or JSON. The scoped BEGIN, the key
-// lookup, the tenant check, the INSERT, the failure alert's resolution and
+// lookup (which narrows the scope), the INSERT (which checks the tenant and
+// whether the series' failure alert is open; it is resolved only then) and
 // the COMMIT; what separates it from the baseline is round trips, what
 // separates it from the service is HTTP and JSON.
 func ServiceStatements(pool *pgxpool.Pool, reports []BackupReport, keyHash []byte) func(ctx context.Context, i int) error {
@@ -179,21 +180,13 @@ func ServiceStatements(pool *pgxpool.Pool, reports []BackupReport, keyHash []byt
 			if err != nil {
 				return err
 			}
-			if r.TenantID != nil {
-				missing, err := store.MissingTenants(ctx, tx, []uuid.UUID{*r.TenantID})
-				if err != nil {
-					return err
-				}
-				if len(missing) > 0 {
-					return fmt.Errorf("tenant %s is missing", r.TenantID)
-				}
-			}
 			r2 := "r2://bw-backups/" + r.Filename
 			now := time.Now().UTC()
 			b := backup.New{Type: r.Type, TenantID: r.TenantID, Filename: r.Filename, SizeBytes: &r.Size,
 				Checksum: &r.Checksum, R2Path: &r2, Status: backup.Completed, BackupJobID: r.JobID,
 				CompressionRatio: &r.Ratio, DurationSeconds: &r.Duration}.Build(uuid.New(), &who.UserID, now)
-			if err := store.InsertBackup(ctx, tx, b); err != nil {
+			open, err := store.ReportBackup(ctx, tx, b, alert.Fingerprint(alert.BackupFailure, b.Series().Key()))
+			if err != nil || !open {
 				return err
 			}
 			_, _, err = store.ResolveOpenAlert(ctx, tx, alert.Fingerprint(alert.BackupFailure, b.Series().Key()),

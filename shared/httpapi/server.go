@@ -234,11 +234,7 @@ func (s *Server) serve(rt Route) http.Handler {
 			if !slices.Contains(rt.Roles, who.Role) {
 				return forbidden("a %s key may not %s %s", who.Role, r.Method, rt.Path)
 			}
-			if who.Tenant != nil {
-				if err := store.SetScope(ctx, tx, store.TenantScope(*who.Tenant)); err != nil {
-					return err
-				}
-			}
+			// Authenticate has narrowed the scope to the key's.
 			if c.body, err = readBody(r); err != nil {
 				return err
 			}

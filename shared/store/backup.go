@@ -2,12 +2,14 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/backupwatch/backupwatch/shared/backup"
 )
@@ -40,17 +42,49 @@ func scanBackup(r pgx.Row) (backup.Backup, error) {
 	return b, nil
 }
 
-// InsertBackup stores b; a taken backup_job_id is a *ConflictError.
+// InsertBackup stores b; a taken backup_job_id is a *ConflictError, and a
+// tenant that does not exist or is outside the scope is ErrUnknownTenant.
 func InsertBackup(ctx context.Context, db DB, b backup.Backup) error {
-	_, err := db.Exec(ctx, `INSERT INTO backups_backup (`+backupColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+	_, err := ReportBackup(ctx, db, b, "")
+	return err
+}
+
+// reportSQL inserts a backup and, in the same statement, says whether the
+// alert with fingerprint $20 is open: what a backup report needs to know
+// (is the series' failure alert still standing?) without a round trip of
+// its own. The tenant is checked by the foreign key and the tenant policy,
+// not by a query before: a report is one statement.
+const reportSQL = `WITH ins AS (INSERT INTO backups_backup (` + backupColumns + `)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id)
+	SELECT $20::text <> '' AND EXISTS (SELECT 1 FROM backups_alert WHERE fingerprint = $20 AND status <> 'RESOLVED')
+	FROM ins`
+
+// ReportBackup stores b like InsertBackup and reports whether the unresolved
+// alert with fingerprint watch exists ("" watches nothing).
+func ReportBackup(ctx context.Context, db DB, b backup.Backup, watch string) (open bool, err error) {
+	err = db.QueryRow(ctx, reportSQL,
 		b.ID, b.Type, b.TenantID, b.Filename, b.SizeBytes, b.Checksum, b.LocalPath, b.R2Path, b.B2Path,
 		b.Status, b.CreatedAt, b.UpdatedAt, b.VerifiedAt, b.BackupJobID, b.CompressionRatio, b.DurationSeconds,
-		b.Notes, b.CreatedBy, b.Metadata)
+		b.Notes, b.CreatedBy, b.Metadata, watch).Scan(&open)
 	if err != nil {
-		return fmt.Errorf("inserting backup %s: %w", b.ID, mapErr(err))
+		if unknownTenant(err) {
+			err = ErrUnknownTenant
+		}
+		return false, fmt.Errorf("inserting backup %s: %w", b.ID, mapErr(err))
 	}
-	return nil
+	return open, nil
+}
+
+// unknownTenant says whether a write was refused for its tenant_id: the
+// foreign key (no such tenant) or the tenant policy's WITH CHECK (another
+// tenant's, for a tenant-scoped key).
+func unknownTenant(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	return (pgErr.Code == "23503" && strings.HasSuffix(pgErr.ConstraintName, "_tenant_id_fkey")) ||
+		(pgErr.Code == "42501" && strings.Contains(pgErr.Message, "row-level security"))
 }
 
 // GetBackup returns the backup id if it is in scope. forUpdate locks the row

@@ -40,6 +40,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrConflict: a unique value already exists, or a concurrent change won.
 	ErrConflict = errors.New("conflict")
+	// ErrUnknownTenant: a write named a tenant that does not exist or is
+	// outside the caller's scope (the two are not told apart).
+	ErrUnknownTenant = errors.New("no such tenant")
 	// ErrUnavailable: the database cannot be reached; nothing was written.
 	ErrUnavailable = errors.New("database unavailable")
 )
