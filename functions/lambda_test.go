@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/backupwatch/backupwatch/shared/database"
+	"github.com/backupwatch/backupwatch/shared/migratefn"
 	"github.com/backupwatch/backupwatch/shared/testenv"
 )
 
@@ -156,7 +157,7 @@ func TestMigrateFunctionUnderEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var first, second database.MigrateResult
+	var first, second migratefn.Result
 	if err := json.Unmarshal(l.Invoke(t, json.RawMessage(raw)), &first); err != nil || len(first.Applied) < 5 || first.Applied[0] != 1 {
 		t.Fatalf("first run: %+v %v\n%s", first, err, l.Output())
 	}

@@ -7,9 +7,9 @@ package main
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/backupwatch/backupwatch/shared/database"
+	"github.com/backupwatch/backupwatch/shared/migratefn"
 )
 
 func main() {
-	lambda.Start(database.MigrateHandler)
+	lambda.Start(migratefn.Handler)
 }

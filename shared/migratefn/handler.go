@@ -1,0 +1,51 @@
+// Package migratefn is the migrate Lambda function's handler and what only
+// it needs: the schema owner's credentials from Secrets Manager. It is a
+// package of its own so that the API and check functions, which never read
+// a secret, do not link the Secrets Manager client (bench/README.md, cold
+// start: it kept the arm64 bootstraps over 12 MB).
+package migratefn
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+
+	"github.com/backupwatch/backupwatch/shared/database"
+)
+
+// Result is what the migrate function answers.
+type Result struct {
+	Applied []int `json:"applied"`
+}
+
+// Handler is the migrate Lambda's handler: it applies the embedded
+// migrations as the schema owner (MIGRATE_DATABASE_URL, else the RDS
+// secret DB_SECRET_ARN) and reports the versions it applied. Migrations
+// run under an advisory lock, so concurrent invocations are safe.
+func Handler(ctx context.Context, _ json.RawMessage) (Result, error) {
+	log := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("function", "migrate")
+	url := os.Getenv("MIGRATE_DATABASE_URL")
+	if url == "" {
+		if arn := os.Getenv("DB_SECRET_ARN"); arn != "" {
+			var err error
+			if url, err = URLFromSecret(ctx, arn); err != nil {
+				return Result{}, err
+			}
+		}
+	}
+	if url == "" {
+		return Result{}, errors.New("set MIGRATE_DATABASE_URL or DB_SECRET_ARN")
+	}
+	applied, err := database.Migrate(ctx, url)
+	if err != nil {
+		log.Error("migration failed", "error", err.Error())
+		return Result{Applied: applied}, err
+	}
+	if applied == nil {
+		applied = []int{}
+	}
+	log.Info("migrated", "applied", applied)
+	return Result{Applied: applied}, nil
+}
