@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/backupwatch/backupwatch/shared/alert"
+	"github.com/backupwatch/backupwatch/shared/auth"
 	"github.com/backupwatch/backupwatch/shared/backup"
 	"github.com/backupwatch/backupwatch/shared/store"
 )
@@ -167,30 +168,33 @@ func InsertReports(pool *pgxpool.Pool, reports []BackupReport, by uuid.UUID) fun
 
 // ServiceStatements is the diagnostic between the two: the statements the
 // service sends for one report, through the store's own functions on the
-// runtime role's pool, without HTTP or JSON. The scoped BEGIN, the key
-// lookup (which narrows the scope), the INSERT (which checks the tenant and
-// whether the series' failure alert is open; it is resolved only then) and
-// the COMMIT; what separates it from the baseline is round trips, what
+// runtime role's pool, without HTTP or JSON: BEGIN, the scope and the key
+// lookup (which narrows the scope) in one pipeline, then the INSERT (which
+// checks the tenant and whether the series' failure alert is open) with the
+// COMMIT in another, and only if that alert is open, its resolution. What
+// separates it from the baseline is round trips and statements, what
 // separates it from the service is HTTP and JSON.
 func ServiceStatements(pool *pgxpool.Pool, reports []BackupReport, keyHash []byte) func(ctx context.Context, i int) error {
 	return func(ctx context.Context, i int) error {
 		r := reports[i]
-		return store.InScope(ctx, pool, store.AllTenants, func(tx pgx.Tx) error {
-			who, err := store.Authenticate(ctx, tx, keyHash)
-			if err != nil {
-				return err
-			}
+		var (
+			b    backup.Backup
+			open bool
+		)
+		err := store.AsKey(ctx, pool, keyHash, func(tx store.DB, who auth.Principal) (err error) {
 			r2 := "r2://bw-backups/" + r.Filename
-			now := time.Now().UTC()
-			b := backup.New{Type: r.Type, TenantID: r.TenantID, Filename: r.Filename, SizeBytes: &r.Size,
+			b = backup.New{Type: r.Type, TenantID: r.TenantID, Filename: r.Filename, SizeBytes: &r.Size,
 				Checksum: &r.Checksum, R2Path: &r2, Status: backup.Completed, BackupJobID: r.JobID,
-				CompressionRatio: &r.Ratio, DurationSeconds: &r.Duration}.Build(uuid.New(), &who.UserID, now)
-			open, err := store.ReportBackup(ctx, tx, b, alert.Fingerprint(alert.BackupFailure, b.Series().Key()))
-			if err != nil || !open {
-				return err
-			}
-			_, _, err = store.ResolveOpenAlert(ctx, tx, alert.Fingerprint(alert.BackupFailure, b.Series().Key()),
-				"resolved automatically", now)
+				CompressionRatio: &r.Ratio, DurationSeconds: &r.Duration}.Build(uuid.New(), &who.UserID, time.Now().UTC())
+			open, err = store.ReportBackupAndCommit(ctx, tx, b, alert.Fingerprint(alert.BackupFailure, b.Series().Key()))
+			return err
+		})
+		if err != nil || !open {
+			return err
+		}
+		return store.InScope(ctx, pool, store.AllTenants, func(tx pgx.Tx) error {
+			_, _, err := store.ResolveOpenAlert(ctx, tx, alert.Fingerprint(alert.BackupFailure, b.Series().Key()),
+				"resolved automatically", time.Now().UTC())
 			return err
 		})
 	}

@@ -314,7 +314,7 @@ func runIngest(ctx context.Context, o Options, r *Report, env *Env, plan *Plan, 
 			"POSTed with a job key over HTTP (keep-alive) to the real `backupwatch serve` binary (DB_MAX_CONNS=%d), on top of the generated history. "+
 			"Baseline: the same rows as single-row INSERTs through a pgx pool of the same size, as the owner (no HTTP, JSON, authentication, "+
 			"row-level security nor transaction of its own). Between them, as a diagnostic, the service's statements: the same store functions "+
-			"the handler calls (scoped BEGIN, key lookup narrowing the scope, INSERT checking the tenant and probing the failure alert, COMMIT) on the runtime role's pool, without HTTP or JSON. "+
+			"the handler calls (BEGIN, scope and key lookup in one pipeline; INSERT, which checks the tenant and probes the failure alert, with COMMIT in another) on the runtime role's pool, without HTTP or JSON. "+
 			"Median of %d runs; p50/p99 are per request.", o.PoolSize, o.Runs),
 		Header: []string{"concurrency", "requests/run", "service req/s", "p50", "p99", "service's SQL only req/s", "baseline rows/s", "p50", "p99", "service/baseline"}}
 	for _, conc := range []int{1, 16} {

@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -262,10 +263,18 @@ func (r *Runner) judge(ctx context.Context, tx pgx.Tx, now time.Time, sum *Summa
 	if err != nil {
 		return err
 	}
-	open, err := store.OpenAlertsOfTypes(ctx, tx, Owned)
+	open, err := store.OpenAlertsOfTypes(ctx, tx, append(slices.Clone(Owned), alert.BackupFailure))
 	if err != nil {
 		return err
 	}
+	var failures []alert.Alert
+	open = slices.DeleteFunc(open, func(a alert.Alert) bool {
+		if a.Type == alert.BackupFailure {
+			failures = append(failures, a)
+			return true
+		}
+		return false
+	})
 	attachRunning(histories, running)
 
 	var units []*unit
@@ -343,7 +352,37 @@ func (r *Runner) judge(ctx context.Context, tx pgx.Tx, now time.Time, sum *Summa
 			r.fail(ctx, sum, fmt.Sprintf("resolving %s: %v", fp, err))
 		}
 	}
+	r.resolveRecovered(ctx, tx, histories, failures, now, sum)
 	return nil
+}
+
+// resolveRecovered is the backstop for BACKUP_FAILURE, which the API owns:
+// it raises the alert when a backup fails and resolves it when a later
+// backup of the series completes, after the report's own commit
+// (httpapi, createBackup). A failure alert still open although its series'
+// newest finished backup is no longer FAILED (that request ended between
+// the two) is resolved here. A series that failed again keeps its alert.
+func (r *Runner) resolveRecovered(ctx context.Context, tx pgx.Tx, hs []backup.History, failures []alert.Alert, now time.Time, sum *Summary) {
+	if len(failures) == 0 {
+		return
+	}
+	recovered := make(map[string]backup.History, len(hs))
+	for _, h := range hs {
+		if h.LastFinished != "" && h.LastFinished != backup.Failed && len(h.Completed) > 0 {
+			recovered[alert.Fingerprint(alert.BackupFailure, h.Series.Key())] = h
+		}
+	}
+	for _, a := range failures {
+		h, ok := recovered[a.Fingerprint]
+		if !ok {
+			continue
+		}
+		why := fmt.Sprintf("resolved automatically: %s completed at %s", h.Completed[0].Filename,
+			h.Completed[0].CreatedAt.Format(time.RFC3339))
+		if err := r.resolve(ctx, tx, a.Fingerprint, why, now, sum); err != nil {
+			r.fail(ctx, sum, fmt.Sprintf("resolving %s: %v", a.Fingerprint, err))
+		}
+	}
 }
 
 // unchanged reports whether raising c again would change nothing of its

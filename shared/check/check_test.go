@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/backupwatch/backupwatch/shared/alert"
+	"github.com/backupwatch/backupwatch/shared/alerting"
 	"github.com/backupwatch/backupwatch/shared/backup"
 	"github.com/backupwatch/backupwatch/shared/check"
 	"github.com/backupwatch/backupwatch/shared/store"
@@ -732,4 +733,53 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// TestRunResolvesRecoveredFailures: the API resolves a series' BACKUP_FAILURE
+// alert after a later backup's report commits; if that never happened (the
+// process died in between), the next run resolves it. A series whose newest
+// finished backup is still FAILED keeps its alert.
+func TestRunResolvesRecoveredFailures(t *testing.T) {
+	e := newEnv(t, check.Config{})
+	acme, globex := e.tenant(t, "acme"), e.tenant(t, "globex")
+	recovered := backup.Series{Type: backup.Configuration, TenantID: acme}
+	failing := backup.Series{Type: backup.Configuration, TenantID: globex}
+	failed := func(s backup.Series, name string, at time.Time) backup.Backup {
+		b := running(s, name, at)
+		b.Status = backup.Failed
+		return b
+	}
+	e.insert(t,
+		done(recovered, "acme-1.json", 1000, t0, 10), failed(recovered, "acme-2.json", t0.Add(24*time.Hour)),
+		done(recovered, "acme-3.json", 1000, t0.Add(48*time.Hour), 10),
+		done(failing, "globex-1.json", 1000, t0, 10), failed(failing, "globex-2.json", t0.Add(48*time.Hour)))
+	engine := alerting.New(nil)
+	fps := map[string]string{}
+	e.all(t, func(tx pgx.Tx) error {
+		for _, s := range []backup.Series{recovered, failing} {
+			fp := alert.Fingerprint(alert.BackupFailure, s.Key())
+			fps[s.Key()] = fp
+			if _, _, err := engine.Raise(t.Context(), tx, alert.Condition{Fingerprint: fp, Type: alert.BackupFailure,
+				Severity: alert.Error, TenantID: s.TenantID, Message: "backup failed"}, t0.Add(48*time.Hour)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	sum := e.run(t, t0.Add(49*time.Hour))
+	open := e.open(t)
+	if _, ok := open[fps[recovered.Key()]]; ok {
+		t.Errorf("the recovered series' failure alert is still open")
+	}
+	if _, ok := open[fps[failing.Key()]]; !ok {
+		t.Errorf("the failing series' alert was resolved")
+	}
+	if sum.AlertsResolved != 1 {
+		t.Errorf("run resolved %d alerts, want 1", sum.AlertsResolved)
+	}
+	for _, a := range e.alerts(t) {
+		if a.Fingerprint == fps[recovered.Key()] && !strings.Contains(a.ResolutionNotes, "acme-3.json") {
+			t.Errorf("resolution notes %q", a.ResolutionNotes)
+		}
+	}
 }

@@ -288,3 +288,47 @@ func TestListAlertsFiltersAndPages(t *testing.T) {
 		}
 	}
 }
+
+// TestCompletionResolvesFailureBothWays: a completed backup resolves its
+// series' failure alert before the response, whether its report commits
+// with its INSERT (no Idempotency-Key) or in the request's transaction
+// (with one, whose record is written last); refused reports in between
+// leave the connections they used fit for the next request.
+func TestCompletionResolvesFailureBothWays(t *testing.T) {
+	s := newSetup(t)
+	for i, idem := range []string{"", uuid.NewString()} {
+		fail := s.create(t, s.tenantJob, map[string]any{"backup_type": "CONFIGURATION", "tenant_id": s.tenant,
+			"filename": fmt.Sprintf("acme-%d-failed.json", i), "status": "FAILED"})
+		open := alertsOf(t, s, s.operator, "alert_type=BACKUP_FAILURE&status=ACTIVE")
+		if len(open) != 1 || open[0]["backup_id"] != fail["id"] {
+			t.Fatalf("round %d: open failure alerts %v", i, open)
+		}
+		// Reports refused by the INSERT's own checks, more than the pool
+		// has connections.
+		for j := 0; j < 12; j++ {
+			r := s.Do(t, testenv.Request{Method: "POST", Path: "/v1/backups", Key: s.tenantJob,
+				Body: testenv.Completed("CONFIGURATION", s.other, "sneaky.json", 10)})
+			if r.Status != 422 {
+				t.Fatalf("report for another tenant: %d %s", r.Status, r.Body)
+			}
+		}
+		headers := map[string]string{}
+		if idem != "" {
+			headers["Idempotency-Key"] = idem
+		}
+		name := fmt.Sprintf("acme-%d-ok.json", i)
+		r := s.Do(t, testenv.Request{Method: "POST", Path: "/v1/backups", Key: s.tenantJob, Headers: headers,
+			Body: testenv.Completed("CONFIGURATION", s.tenant, name, 10)})
+		if r.Status != 201 {
+			t.Fatalf("round %d: completed report %d %s", i, r.Status, r.Body)
+		}
+		got := s.Call(t, 200, "GET", "/v1/alerts/"+open[0]["id"].(string), s.operator, nil)
+		if got["status"] != "RESOLVED" || !strings.Contains(got["resolution_notes"].(string), name) {
+			t.Errorf("round %d (Idempotency-Key %q): after completion %v", i, idem, got)
+		}
+	}
+	var n int
+	if err := s.Owner.QueryRow(t.Context(), `SELECT count(*) FROM backups_backup WHERE filename = 'sneaky.json'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d refused reports written (%v)", n, err)
+	}
+}

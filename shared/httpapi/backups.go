@@ -60,19 +60,32 @@ func (s *Server) createBackup(ctx context.Context, c *call) (int, any, error) {
 	// A report is one statement (bench/README.md, ingest): the insert
 	// checks the tenant through its foreign key and policy, and says
 	// whether the series' failure alert, which a completed backup
-	// resolves, is open; only then does the engine run.
+	// resolves, is open. A failure raises its alert in the transaction;
+	// otherwise, when nothing else of the request is to be written, the
+	// INSERT goes with the COMMIT in one round trip, and an open failure
+	// alert is resolved right after, before the response, in a
+	// transaction of its own (the check run resolves it if this process
+	// dies in between).
 	watch := ""
 	if b.Status == backup.Completed {
 		watch = alert.Fingerprint(alert.BackupFailure, b.Series().Key())
 	}
-	open, err := store.ReportBackup(ctx, c.tx, b, watch)
+	commit := c.mayCommit && b.Status != backup.Failed
+	report := store.ReportBackup
+	if commit {
+		report = store.ReportBackupAndCommit
+	}
+	open, err := report(ctx, c.tx, b, watch)
 	if errors.Is(err, store.ErrUnknownTenant) {
 		return 0, nil, invalid(validation.One("tenant_id", "does not name an existing tenant"))
 	}
 	if err != nil {
 		return 0, nil, err
 	}
-	if b.Status == backup.Failed || open {
+	switch {
+	case open && commit:
+		c.settle = append(c.settle, func(ctx context.Context) { s.resolveFailure(ctx, c, b) })
+	case b.Status == backup.Failed || open:
 		if err := s.statusChanged(ctx, c, "", b); err != nil {
 			return 0, nil, err
 		}

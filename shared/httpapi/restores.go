@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/backupwatch/backupwatch/shared/alert"
 	"github.com/backupwatch/backupwatch/shared/backup"
@@ -225,12 +226,37 @@ func (s *Server) backupFailed(ctx context.Context, c *call, b backup.Backup) err
 // backupCompleted resolves the series' BACKUP_FAILURE alert: a backup of the
 // series has completed since, so the failure no longer stands.
 func (s *Server) backupCompleted(ctx context.Context, c *call, b backup.Backup) error {
-	_, ok, err := s.alerts.ResolveIfOpen(ctx, c.tx, alert.Fingerprint(alert.BackupFailure, b.Series().Key()),
-		fmt.Sprintf("resolved automatically: %s completed at %s", b.Filename, c.now.Format("2006-01-02T15:04:05Z")), c.now)
+	ok, err := s.resolveFailureIn(ctx, c.tx, c, b)
 	if ok {
 		s.alerted(c)
 	}
 	return err
+}
+
+func (s *Server) resolveFailureIn(ctx context.Context, db store.DB, c *call, b backup.Backup) (bool, error) {
+	_, ok, err := s.alerts.ResolveIfOpen(ctx, db, alert.Fingerprint(alert.BackupFailure, b.Series().Key()),
+		fmt.Sprintf("resolved automatically: %s completed at %s", b.Filename, c.now.Format("2006-01-02T15:04:05Z")), c.now)
+	return ok, err
+}
+
+// resolveFailure resolves the series' BACKUP_FAILURE alert in a transaction
+// of its own, once the completed backup's report has committed and before
+// the response, and queues the relay of the notification. A failure is logged: the next check run resolves what
+// is left (check.Runner, resolveRecovered).
+func (s *Server) resolveFailure(ctx context.Context, c *call, b backup.Backup) {
+	var ok bool
+	err := store.InScope(ctx, s.pool, store.AllTenants, func(tx pgx.Tx) (err error) {
+		ok, err = s.resolveFailureIn(ctx, tx, c, b)
+		return err
+	})
+	if err != nil {
+		s.log.WarnContext(ctx, "resolving a failure alert after a completed backup; the next check run will",
+			"backup_id", b.ID, "error", err.Error())
+		return
+	}
+	if ok {
+		s.alerted(c)
+	}
 }
 
 // integrityFailed raises INTEGRITY_FAILURE (CRITICAL) for a stored copy

@@ -21,7 +21,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/backupwatch/backupwatch/shared/alert"
@@ -57,11 +56,19 @@ func (rt Route) Pattern() string { return rt.Method + " " + rt.Path }
 // call is what a handler gets: the request, its transaction and its caller.
 type call struct {
 	r     *http.Request
-	tx    pgx.Tx
+	tx    store.DB // the request's transaction
 	who   auth.Principal
 	now   time.Time
 	body  []byte
-	after []func(context.Context) // run after the transaction commits
+	after []func(context.Context) // run after the transaction commits and the response is written
+	// settle runs after the transaction commits, before the response: work
+	// of the request's own that the response must reflect but that need not
+	// share its transaction.
+	settle []func(context.Context)
+	// mayCommit says the handler's last statement may commit the
+	// transaction itself (nothing of the request's is written after it:
+	// no Idempotency-Key to store).
+	mayCommit bool
 
 	relayQueued bool
 }
@@ -221,25 +228,21 @@ func (s *Server) serve(rt Route) http.Handler {
 			status int
 			out    []byte
 		)
-		err := store.InScope(ctx, s.pool, store.AllTenants, func(tx pgx.Tx) error {
-			c.tx = tx
-			who, err := store.Authenticate(ctx, tx, auth.Hash(key))
-			if errors.Is(err, store.ErrNotFound) {
-				return unauthorized()
-			}
-			if err != nil {
-				return err
-			}
-			c.who = who
+		// The body is read before a connection is taken, so a slow client
+		// holds none; its errors still come after the key's.
+		body, bodyErr := readBody(r)
+		err := store.AsKey(ctx, s.pool, auth.Hash(key), func(tx store.DB, who auth.Principal) (err error) {
+			c.tx, c.who = tx, who
 			if !slices.Contains(rt.Roles, who.Role) {
 				return forbidden("a %s key may not %s %s", who.Role, r.Method, rt.Path)
 			}
-			// Authenticate has narrowed the scope to the key's.
-			if c.body, err = readBody(r); err != nil {
-				return err
+			if bodyErr != nil {
+				return bodyErr
 			}
+			c.body = body
 			var replay *store.Stored
 			idemKey := r.Header.Get("Idempotency-Key")
+			c.mayCommit = !rt.Idempotent || idemKey == ""
 			if rt.Idempotent && idemKey != "" {
 				if replay, err = s.idempotent(ctx, c, idemKey); err != nil || replay != nil {
 					if replay != nil {
@@ -249,13 +252,13 @@ func (s *Server) serve(rt Route) http.Handler {
 					return err
 				}
 			}
-			var body any
-			status, body, err = rt.handle(ctx, c)
+			var res any
+			status, res, err = rt.handle(ctx, c)
 			if err != nil {
 				return err
 			}
-			if body != nil {
-				if out, err = json.Marshal(body); err != nil {
+			if res != nil {
+				if out, err = json.Marshal(res); err != nil {
 					return err
 				}
 			}
@@ -265,12 +268,20 @@ func (s *Server) serve(rt Route) http.Handler {
 			}
 			return nil
 		})
+		if errors.Is(err, store.ErrNotFound) && c.tx == nil {
+			err = unauthorized()
+		}
 		if err != nil && !errors.Is(err, errReplay) {
 			s.fail(w, r, err)
 			return
 		}
 		if errors.Is(err, errReplay) {
 			w.Header().Set("Idempotent-Replayed", "true")
+		}
+		if err == nil {
+			for _, fn := range c.settle {
+				fn(context.WithoutCancel(ctx))
+			}
 		}
 		writeRaw(w, status, out)
 		for _, fn := range c.after {

@@ -3,11 +3,13 @@ package store
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/backupwatch/backupwatch/shared/auth"
 )
@@ -148,4 +150,68 @@ func HasAdminKey(ctx context.Context, db DB) (bool, error) {
 		return false, fmt.Errorf("looking for an admin key: %w", mapErr(err))
 	}
 	return ok, nil
+}
+
+// AsKey runs fn in a transaction as the unrevoked key whose hash is hash:
+// scoped to the key's tenant (or all tenants), committed if fn returns nil
+// (unless fn's last statement committed it). An unknown or revoked key is
+// ErrNotFound and fn does not run.
+//
+// It is InScope and Authenticate in one round trip instead of two: BEGIN,
+// the all-tenants scope and the key lookup (which narrows the scope) go to
+// PostgreSQL as one pipeline, which a pgx.Tx cannot start, so fn gets the
+// pooled connection itself, inside the transaction. If anything leaves that
+// connection in a transaction (an error, a panic, a cancelled context), the
+// pool destroys it on release instead of reusing it.
+func AsKey(ctx context.Context, pool *pgxpool.Pool, hash []byte, fn func(db DB, who auth.Principal) error) (err error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("beginning transaction: %w", mapErr(err))
+	}
+	defer conn.Release()
+	var b pgx.Batch
+	b.Queue("BEGIN")
+	b.Queue(scopeSQL, AllTenants.setting(), AllTenants.role())
+	var (
+		who               auth.Principal
+		stored            []byte
+		setting, roleName string
+	)
+	b.Queue(authenticateSQL, hash).QueryRow(func(r pgx.Row) error {
+		return r.Scan(&who.KeyID, &who.UserID, &who.Role, &who.Tenant, &stored, &setting, &roleName)
+	})
+	done := false
+	defer func() {
+		if !done {
+			// Best effort: a connection still in a transaction is not
+			// returned to the pool anyway.
+			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+	}()
+	if err := conn.SendBatch(ctx, &b).Close(); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("authenticating: %w", ErrNotFound)
+		}
+		return fmt.Errorf("authenticating: %w", mapErr(err))
+	}
+	if subtle.ConstantTimeCompare(stored, hash) != 1 {
+		return fmt.Errorf("authenticating: %w", ErrNotFound)
+	}
+	if err := fn(conn, who); err != nil {
+		return err
+	}
+	if conn.Conn().PgConn().TxStatus() == 'I' {
+		// fn's last statement committed (ReportBackupAndCommit).
+		done = true
+		return nil
+	}
+	tag, err := conn.Exec(ctx, "COMMIT")
+	if err != nil {
+		return fmt.Errorf("committing: %w", mapErr(err))
+	}
+	done = true
+	if tag.String() == "ROLLBACK" { // the transaction had failed: nothing was kept
+		return fmt.Errorf("committing: %w", pgx.ErrTxCommitRollback)
+	}
+	return nil
 }

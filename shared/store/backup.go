@@ -62,11 +62,33 @@ const reportSQL = `WITH ins AS (INSERT INTO backups_backup (` + backupColumns + 
 // ReportBackup stores b like InsertBackup and reports whether the unresolved
 // alert with fingerprint watch exists ("" watches nothing).
 func ReportBackup(ctx context.Context, db DB, b backup.Backup, watch string) (open bool, err error) {
-	err = db.QueryRow(ctx, reportSQL,
+	return reportBackup(ctx, db, b, watch, false)
+}
+
+// ReportBackupAndCommit is ReportBackup as the last statement of the
+// transaction: the INSERT and COMMIT go to PostgreSQL as one pipeline (one
+// round trip instead of two). If the INSERT fails, PostgreSQL skips the
+// COMMIT and the transaction is left failed for the caller to roll back;
+// if it returns nil, the transaction is committed.
+func ReportBackupAndCommit(ctx context.Context, db DB, b backup.Backup, watch string) (open bool, err error) {
+	return reportBackup(ctx, db, b, watch, true)
+}
+
+func reportBackup(ctx context.Context, db DB, b backup.Backup, watch string, commit bool) (open bool, err error) {
+	var batch pgx.Batch
+	batch.Queue(reportSQL,
 		b.ID, b.Type, b.TenantID, b.Filename, b.SizeBytes, b.Checksum, b.LocalPath, b.R2Path, b.B2Path,
 		b.Status, b.CreatedAt, b.UpdatedAt, b.VerifiedAt, b.BackupJobID, b.CompressionRatio, b.DurationSeconds,
-		b.Notes, b.CreatedBy, b.Metadata, watch).Scan(&open)
-	if err != nil {
+		b.Notes, b.CreatedBy, b.Metadata, watch).QueryRow(func(r pgx.Row) error { return r.Scan(&open) })
+	if commit {
+		batch.Queue("COMMIT").Exec(func(tag pgconn.CommandTag) error {
+			if tag.String() != "COMMIT" {
+				return pgx.ErrTxCommitRollback
+			}
+			return nil
+		})
+	}
+	if err = db.SendBatch(ctx, &batch).Close(); err != nil {
 		if unknownTenant(err) {
 			err = ErrUnknownTenant
 		}
