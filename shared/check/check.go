@@ -10,7 +10,11 @@
 //     that finds it taken ends at once as SKIPPED, so runs never overlap;
 //  3. reads everything with a handful of set-based queries (policies, every
 //     series with its recent history, the running backups, storage use,
-//     the open alerts the checks own), whatever the number of series;
+//     the open alerts the checks own), whatever the number of series. The
+//     series' histories are kept between runs, and a run recomputes only
+//     those whose backups changed since the previous one (by transaction
+//     id), and all of them every FullEvery; storage use is measured at
+//     most every FullEvery (state.go);
 //  4. judges each series and target with the pure rules of rules.go; marks
 //     the open alerts whose condition holds unchanged as seen, in one
 //     statement; and raises what is new, worse or different through the
@@ -85,6 +89,10 @@ type Config struct {
 	AfterRun func(ctx context.Context) (sent int, err error)
 	// AfterRunTimeout bounds AfterRun (default DefaultAfterRunTimeout).
 	AfterRunTimeout time.Duration
+	// FullEvery is how long runs go on the stored series states and the
+	// measured storage use before one recomputes them all (default
+	// DefaultFullEvery; state.go).
+	FullEvery time.Duration
 }
 
 // Defaults and bounds of a runner.
@@ -105,6 +113,7 @@ type Runner struct {
 	engine          *alerting.Engine
 	afterRun        func(ctx context.Context) (int, error)
 	afterRunTimeout time.Duration
+	fullEvery       time.Duration
 }
 
 // New returns a runner.
@@ -116,6 +125,9 @@ func New(cfg Config) *Runner {
 	}
 	if r.afterRunTimeout <= 0 {
 		r.afterRunTimeout = DefaultAfterRunTimeout
+	}
+	if r.fullEvery = cfg.FullEvery; r.fullEvery <= 0 {
+		r.fullEvery = DefaultFullEvery
 	}
 	return r
 }
@@ -233,11 +245,28 @@ func (r *Runner) relay(ctx context.Context, sum *Summary) {
 // unit is one series or storage target of a run: what was concluded about
 // it, and what of that still needs the alert engine.
 type unit struct {
-	name    string   // for errors: "series TENANT_BACKUP:<id>"
-	fps     []string // every fingerprint it owns
+	series  *backup.Series // the series judged, or nil for a storage target
+	target  backup.Location
 	verdict Verdict
 	pending []alert.Condition // new, worse or changed conditions
 	err     error
+}
+
+// name names the unit in errors: "series TENANT_BACKUP:<id>".
+func (u *unit) name() string {
+	if u.series != nil {
+		return "series " + u.series.Key()
+	}
+	return "storage target " + string(u.target)
+}
+
+// fps are the fingerprints the unit owns. (Made when needed: a run has
+// thousands of units and needs them for the few that fail.)
+func (u *unit) fps() []string {
+	if u.series != nil {
+		return SeriesFingerprints(*u.series)
+	}
+	return []string{storageFingerprint(u.target)}
 }
 
 // judge reads every series and target, raises what holds and resolves what
@@ -251,7 +280,11 @@ func (r *Runner) judge(ctx context.Context, tx pgx.Tx, now time.Time, sum *Summa
 	if err != nil {
 		return err
 	}
-	histories, err := store.SeriesHistories(ctx, tx, store.SeriesFilter{})
+	st, err := store.GetCheckState(ctx, tx)
+	if err != nil {
+		return err
+	}
+	histories, err := r.histories(ctx, tx, &st, now)
 	if err != nil {
 		return err
 	}
@@ -259,8 +292,11 @@ func (r *Runner) judge(ctx context.Context, tx pgx.Tx, now time.Time, sum *Summa
 	if err != nil {
 		return err
 	}
-	targets, usage, err := store.StorageUsage(ctx, tx, now)
+	targets, usage, err := r.storage(ctx, tx, &st, now)
 	if err != nil {
+		return err
+	}
+	if err := store.SaveCheckState(ctx, tx, st); err != nil {
 		return err
 	}
 	open, err := store.OpenAlertsOfTypes(ctx, tx, append(slices.Clone(Owned), alert.BackupFailure))
@@ -284,12 +320,12 @@ func (r *Runner) judge(ctx context.Context, tx pgx.Tx, now time.Time, sum *Summa
 			continue // no policy for its type: the checks do not know what to expect
 		}
 		v, err := safely(func() Verdict { return Evaluate(h, p, now) })
-		units = append(units, &unit{name: "series " + h.Series.Key(), fps: SeriesFingerprints(h.Series), verdict: v, err: err})
+		units = append(units, &unit{series: &h.Series, verdict: v, err: err})
 		sum.Series++
 	}
 	for i, t := range targets {
 		v, err := safely(func() Verdict { return EvaluateStorage(t, usage[i], now) })
-		units = append(units, &unit{name: "storage target " + string(t.Name), fps: []string{storageFingerprint(t.Name)}, verdict: v, err: err})
+		units = append(units, &unit{target: t.Name, verdict: v, err: err})
 		sum.Targets++
 	}
 
@@ -321,13 +357,13 @@ func (r *Runner) judge(ctx context.Context, tx pgx.Tx, now time.Time, sum *Summa
 	sum.AlertsUpdated += touched
 	r.raiseAll(ctx, tx, work, now, sum)
 
-	raised, clear, keep := map[string]bool{}, map[string]string{}, map[string]bool{}
+	raised, clear, keep := map[string]bool{}, map[string]Why{}, map[string]bool{}
 	for _, u := range units {
 		if u.err != nil {
 			// What could not be judged is left as it is: neither raised
 			// nor resolved on a guess.
-			r.fail(ctx, sum, fmt.Sprintf("%s: %v", u.name, u.err))
-			for _, fp := range u.fps {
+			r.fail(ctx, sum, fmt.Sprintf("%s: %v", u.name(), u.err))
+			for _, fp := range u.fps() {
 				keep[fp] = true
 			}
 			continue
@@ -336,7 +372,9 @@ func (r *Runner) judge(ctx context.Context, tx pgx.Tx, now time.Time, sum *Summa
 			raised[c.Fingerprint] = true
 		}
 		for fp, why := range u.verdict.Clear {
-			clear[fp] = why
+			if _, isOpen := current[fp]; isOpen {
+				clear[fp] = why
+			}
 		}
 	}
 	for _, a := range open {
@@ -344,9 +382,9 @@ func (r *Runner) judge(ctx context.Context, tx pgx.Tx, now time.Time, sum *Summa
 		if raised[fp] || keep[fp] {
 			continue
 		}
-		why, ok := clear[fp]
-		if !ok {
-			why = "resolved automatically: its series or storage target is no longer checked"
+		why := "resolved automatically: its series or storage target is no longer checked"
+		if w, ok := clear[fp]; ok {
+			why = w()
 		}
 		if err := r.resolve(ctx, tx, fp, why, now, sum); err != nil {
 			r.fail(ctx, sum, fmt.Sprintf("resolving %s: %v", fp, err))

@@ -74,12 +74,17 @@ func SeriesFingerprints(s backup.Series) []string {
 // fingerprints why it does not hold (to resolve an open alert with).
 type Verdict struct {
 	Raise []alert.Condition
-	Clear map[string]string
+	Clear map[string]Why
 }
 
-func (v *Verdict) clear(fp, why string) {
+// Why says why a condition does not hold. It is a function so that the
+// words are made only for the few open alerts a run resolves, not for the
+// four conditions of each of thousands of series on every run.
+type Why func() string
+
+func (v *Verdict) clear(fp string, why Why) {
 	if v.Clear == nil {
-		v.Clear = map[string]string{}
+		v.Clear = make(map[string]Why, 4)
 	}
 	v.Clear[fp] = why
 }
@@ -92,7 +97,9 @@ func Evaluate(h backup.History, p backup.Policy, now time.Time) Verdict {
 	name := describe(h)
 	if !p.Enabled {
 		for _, fp := range SeriesFingerprints(h.Series) {
-			v.clear(fp, fmt.Sprintf("resolved automatically: the %s policy is disabled, so %s is no longer checked", p.Type, name))
+			v.clear(fp, func() string {
+				return fmt.Sprintf("resolved automatically: the %s policy is disabled, so %s is no longer checked", p.Type, name)
+			})
 		}
 		return v
 	}
@@ -183,14 +190,16 @@ func sizeRule(v *Verdict, h backup.History, p backup.Policy, name string) {
 		if p.SizeDeviationPercent == nil {
 			why = "resolved automatically: the size rule is off for " + name
 		}
-		v.clear(fp, why)
+		v.clear(fp, func() string { return why })
 		return
 	}
 	newest := h.Completed[0]
 	ratio := float64(r.Newest) / r.Median * 100
 	if r.Severity == "" {
-		v.clear(fp, fmt.Sprintf("resolved automatically: %s is back to its usual size (%s, %s of the median %s)",
-			newest.Filename, humanBytes(r.Newest), percent(ratio), humanBytes(int64(r.Median))))
+		v.clear(fp, func() string {
+			return fmt.Sprintf("resolved automatically: %s is back to its usual size (%s, %s of the median %s)",
+				newest.Filename, humanBytes(r.Newest), percent(ratio), humanBytes(int64(r.Median)))
+		})
 		return
 	}
 	allowed := r.Band / r.Median * 100
@@ -211,14 +220,18 @@ func sizeRule(v *Verdict, h backup.History, p backup.Policy, name string) {
 func slowRule(v *Verdict, h backup.History, p backup.Policy, name string) {
 	fp := slowFingerprint(h.Series)
 	if len(h.Completed) == 0 || h.Completed[0].DurationSeconds == nil {
-		v.clear(fp, "resolved automatically: "+name+" has no completed backup with a duration to judge")
+		v.clear(fp, func() string {
+			return "resolved automatically: " + name + " has no completed backup with a duration to judge"
+		})
 		return
 	}
 	newest := h.Completed[0]
 	took := *newest.DurationSeconds
 	if took <= p.MaxDurationSeconds {
-		v.clear(fp, fmt.Sprintf("resolved automatically: %s took %s, within the %s maximum",
-			newest.Filename, humanDuration(took), humanDuration(p.MaxDurationSeconds)))
+		v.clear(fp, func() string {
+			return fmt.Sprintf("resolved automatically: %s took %s, within the %s maximum",
+				newest.Filename, humanDuration(took), humanDuration(p.MaxDurationSeconds))
+		})
 		return
 	}
 	v.Raise = append(v.Raise, alert.Condition{
@@ -240,8 +253,10 @@ func stuckRule(v *Verdict, h backup.History, p backup.Policy, name string, now t
 		}
 	}
 	if len(stuck) == 0 {
-		v.clear(fp, fmt.Sprintf("resolved automatically: no backup of %s has been IN_PROGRESS for longer than %s",
-			name, humanDuration(p.MaxDurationSeconds)))
+		v.clear(fp, func() string {
+			return fmt.Sprintf("resolved automatically: no backup of %s has been IN_PROGRESS for longer than %s",
+				name, humanDuration(p.MaxDurationSeconds))
+		})
 		return
 	}
 	oldest := stuck[0]
@@ -270,9 +285,11 @@ func missingRule(v *Verdict, h backup.History, p backup.Policy, name string, now
 	due := since.Add(p.Interval() + p.Grace())
 	if !now.After(due) {
 		if last != nil {
-			v.clear(fp, fmt.Sprintf("resolved automatically: %s completed at %s", last.Filename, stamp(last.CreatedAt)))
+			v.clear(fp, func() string {
+				return fmt.Sprintf("resolved automatically: %s completed at %s", last.Filename, stamp(last.CreatedAt))
+			})
 		} else {
-			v.clear(fp, "resolved automatically: "+name+" is not overdue")
+			v.clear(fp, func() string { return "resolved automatically: " + name + " is not overdue" })
 		}
 		return
 	}
@@ -348,7 +365,9 @@ func EvaluateStorage(t backup.StorageTarget, u backup.Usage, now time.Time) Verd
 	var v Verdict
 	fp := storageFingerprint(t.Name)
 	if t.CapacityBytes == nil {
-		v.clear(fp, fmt.Sprintf("resolved automatically: storage target %s has no capacity set, so it is no longer checked", t.Name))
+		v.clear(fp, func() string {
+			return fmt.Sprintf("resolved automatically: storage target %s has no capacity set, so it is no longer checked", t.Name)
+		})
 		return v
 	}
 	pct := FillPercent(t, u)
@@ -362,8 +381,10 @@ func EvaluateStorage(t backup.StorageTarget, u backup.Usage, now time.Time) Verd
 		sev = alert.Warning
 	}
 	if sev == "" {
-		v.clear(fp, fmt.Sprintf("resolved automatically: storage target %s is %s full, under its %d%% warning level",
-			t.Name, percent(pct), t.WarnPercent))
+		v.clear(fp, func() string {
+			return fmt.Sprintf("resolved automatically: storage target %s is %s full, under its %d%% warning level",
+				t.Name, percent(pct), t.WarnPercent)
+		})
 		return v
 	}
 	f := ForecastFull(t, u, now)

@@ -236,8 +236,13 @@ func TestEvaluate(t *testing.T) {
 				for _, c := range v.Raise {
 					raised = raised || c.Fingerprint == fp
 				}
-				if why, cleared := v.Clear[fp]; raised == cleared || (cleared && !strings.HasPrefix(why, "resolved automatically: ")) {
-					t.Errorf("%s: raised %v, cleared %v (%q)", fp, raised, cleared, why)
+				why, cleared := v.Clear[fp]
+				words := ""
+				if cleared {
+					words = why()
+				}
+				if raised == cleared || (cleared && !strings.HasPrefix(words, "resolved automatically: ")) {
+					t.Errorf("%s: raised %v, cleared %v (%q)", fp, raised, cleared, words)
 				}
 			}
 		})

@@ -35,6 +35,9 @@ func TryCheckLock(ctx context.Context, db DB) (ok bool, err error) {
 // every series it may not see.
 type SeriesFilter struct {
 	Tenant *uuid.UUID
+	// Series, if not nil, are the only series to read (Tenant is then
+	// ignored); those without any backup are left out.
+	Series []backup.Series
 }
 
 // seriesSQL lists every series with what the checks read of it, in one
@@ -96,9 +99,19 @@ const oneTenantSeries = `(SELECT t.backup_type, $3::uuid AS tenant_id FROM unnes
 // tenantlessSeries is the tenant-less series of each type (same).
 const tenantlessSeries = `(SELECT t.backup_type, NULL::uuid AS tenant_id FROM unnest($1::text[]) AS t(backup_type))`
 
+// listedTenantSeries and listedTenantlessSeries are the series of
+// SeriesFilter.Series: types and tenants $1 and $3, tenant-less types $4.
+const (
+	listedTenantSeries     = `(SELECT t.backup_type, t.tenant_id FROM unnest($1::text[], $3::uuid[]) AS t(backup_type, tenant_id))`
+	listedTenantlessSeries = `(SELECT t.backup_type, NULL::uuid AS tenant_id FROM unnest($4::text[]) AS t(backup_type))`
+)
+
 func seriesQuery(f SeriesFilter) string {
 	fill := func(series, match string) string {
 		return strings.NewReplacer("{series}", series, "{match}", match).Replace(seriesSQL)
+	}
+	if f.Series != nil {
+		return fill(listedTenantSeries, "b.tenant_id = s.tenant_id") + "\nUNION ALL" + fill(listedTenantlessSeries, "b.tenant_id IS NULL")
 	}
 	if f.Tenant != nil {
 		return fill(oneTenantSeries, "b.tenant_id = s.tenant_id")
@@ -112,7 +125,19 @@ func seriesQuery(f SeriesFilter) string {
 // RunningBackups' (one more query, for all series at once).
 func SeriesHistories(ctx context.Context, db DB, f SeriesFilter) ([]backup.History, error) {
 	args := []any{toStrings(backup.Types), backup.MaxBaseline + 1}
-	if f.Tenant != nil {
+	switch {
+	case f.Series != nil:
+		var types, bare []string
+		var tenants []uuid.UUID
+		for _, s := range f.Series {
+			if s.TenantID == nil {
+				bare = append(bare, string(s.Type))
+				continue
+			}
+			types, tenants = append(types, string(s.Type)), append(tenants, *s.TenantID)
+		}
+		args = []any{types, backup.MaxBaseline + 1, tenants, bare}
+	case f.Tenant != nil:
 		args = append(args, *f.Tenant)
 	}
 	rows, err := db.Query(ctx, seriesQuery(f), args...)

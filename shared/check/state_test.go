@@ -1,0 +1,275 @@
+package check_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/backupwatch/backupwatch/shared/alert"
+	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/check"
+	"github.com/backupwatch/backupwatch/shared/store"
+	"github.com/backupwatch/backupwatch/shared/testenv"
+)
+
+// canonical writes what the rules read of a history as one comparable
+// string per series (running backups are read at each run, not stored).
+func canonical(hs []backup.History) []string {
+	out := make([]string, 0, len(hs))
+	for _, h := range hs {
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s tenant=%q first=%s last=%s", h.Series.Key(), h.Tenant, h.First.UTC().Format(time.RFC3339Nano), h.LastFinished)
+		for i, c := range h.Completed {
+			fmt.Fprintf(&b, " [%s %s %s %s %s %s", c.ID, c.Type, c.CreatedAt.UTC().Format(time.RFC3339Nano), num(c.SizeBytes), num(c.DurationSeconds), c.Status)
+			if i == 0 {
+				fmt.Fprintf(&b, " %s", c.Filename)
+			}
+			b.WriteString("]")
+		}
+		out = append(out, b.String())
+	}
+	slices.Sort(out)
+	return out
+}
+
+func num(p *int64) string {
+	if p == nil {
+		return "null"
+	}
+	return fmt.Sprint(*p)
+}
+
+// stored returns the series states the runner kept, decoded.
+func (e *env) stored(t *testing.T) []backup.History {
+	t.Helper()
+	var hs []backup.History
+	e.all(t, func(tx pgx.Tx) error {
+		states, err := store.SeriesStates(t.Context(), tx)
+		for _, s := range states {
+			h, err := check.DecodeHistory(s)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.Series.Key(), err)
+			}
+			hs = append(hs, h)
+		}
+		return err
+	})
+	return hs
+}
+
+// fresh returns every series' history read from backups_backup now.
+func (e *env) fresh(t *testing.T) []backup.History {
+	t.Helper()
+	var hs []backup.History
+	e.all(t, func(tx pgx.Tx) (err error) {
+		hs, err = store.SeriesHistories(t.Context(), tx, store.SeriesFilter{})
+		return err
+	})
+	return hs
+}
+
+func (e *env) sameStates(t *testing.T, when string) {
+	t.Helper()
+	got, want := canonical(e.stored(t)), canonical(e.fresh(t))
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s: stored series states differ from the catalogue:\nstored:\n  %s\ncatalogue:\n  %s",
+			when, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+// TestStoredStatesFollowTheCatalogue: rounds of random reports, completions,
+// failures and verifications, each followed by a run, all within the hour
+// in which runs recompute only what changed. After every run the stored
+// histories are exactly what a full read of the catalogue gives.
+func TestStoredStatesFollowTheCatalogue(t *testing.T) {
+	e := newEnv(t, check.Config{})
+	acme, globex := e.tenant(t, "acme"), e.tenant(t, "globex")
+	series := []backup.Series{
+		{Type: backup.FullDatabase}, {Type: backup.WALArchive},
+		{Type: backup.TenantBackup, TenantID: acme}, {Type: backup.Configuration, TenantID: acme},
+		{Type: backup.TenantBackup, TenantID: globex}, {Type: backup.Configuration, TenantID: globex},
+	}
+	r := rand.New(rand.NewPCG(7, 11))
+	at := t0
+	var open []backup.Backup // reported IN_PROGRESS, not finished yet
+	n := 0
+	for round := range 10 {
+		var batch []backup.Backup
+		for range 1 + r.IntN(6) {
+			s := series[r.IntN(len(series))]
+			n++
+			at = at.Add(time.Duration(1+r.IntN(60)) * time.Second)
+			name := fmt.Sprintf("b%03d", n)
+			switch r.IntN(4) {
+			case 0:
+				b := running(s, name, at)
+				batch, open = append(batch, b), append(open, b)
+			case 1:
+				b := running(s, name, at)
+				b.Status = backup.Failed
+				batch = append(batch, b)
+			default:
+				batch = append(batch, done(s, name, int64(1000+r.IntN(500)), at, int64(r.IntN(100))))
+			}
+		}
+		e.insert(t, batch...)
+		// Finish some of the running ones, through the store as the API does.
+		e.all(t, func(tx pgx.Tx) error {
+			for len(open) > 0 && r.IntN(2) == 0 {
+				b := open[0]
+				open = open[1:]
+				from := b.Status
+				if r.IntN(3) == 0 {
+					b.Status = backup.Failed
+				} else {
+					size, took := int64(2000+r.IntN(100)), int64(30)
+					sum, path := testenv.Checksum(b.Filename), "r2://backups/"+b.Filename
+					b.Status, b.SizeBytes, b.DurationSeconds, b.Checksum, b.R2Path = backup.Completed, &size, &took, &sum, &path
+				}
+				b.UpdatedAt = at
+				if err := store.UpdateBackup(t.Context(), tx, b, from); err != nil {
+					return err
+				}
+			}
+			// And verify the oldest completed backup that is not yet.
+			_, err := tx.Exec(t.Context(), `UPDATE backups_backup SET status = 'VERIFIED', verified_at = $1
+				WHERE id = (SELECT id FROM backups_backup WHERE status = 'COMPLETED' ORDER BY created_at LIMIT 1)`, at)
+			return err
+		})
+		at = at.Add(5 * time.Minute)
+		e.run(t, at)
+		e.sameStates(t, fmt.Sprintf("round %d", round))
+	}
+	if n < 20 {
+		t.Fatalf("only %d backups: the workload is too small to mean anything", n)
+	}
+}
+
+// TestRunSeesLateCommits: a backup whose transaction began before a run and
+// committed after it had read is not lost: the next run finds it by its
+// transaction id, though its series had not changed since.
+func TestRunSeesLateCommits(t *testing.T) {
+	e := newEnv(t, check.Config{})
+	acme := e.tenant(t, "acme")
+	s := backup.Series{Type: backup.Configuration, TenantID: acme}
+	e.insert(t, done(s, "c1.json", 1000, t0, 5))
+	e.run(t, t0.Add(time.Minute)) // first run: computes every series
+
+	late, err := e.Pool.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Rollback(t.Context())
+	if err := store.SetScope(t.Context(), late, store.AllTenants); err != nil {
+		t.Fatal(err)
+	}
+	b := done(s, "c2.json", 1100, t0.Add(2*time.Minute), 5)
+	if err := store.InsertBackup(t.Context(), late, b); err != nil {
+		t.Fatal(err)
+	}
+	e.run(t, t0.Add(3*time.Minute)) // cannot see it yet
+	if got := e.stored(t); len(got) != 1 || got[0].Completed[0].ID == b.ID {
+		t.Fatalf("a run saw an uncommitted backup: %v", canonical(got))
+	}
+	if err := late.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing else changes; the next run must still pick it up.
+	e.run(t, t0.Add(4*time.Minute))
+	e.sameStates(t, "after the late commit")
+	if got := e.stored(t); got[0].Completed[0].ID != b.ID {
+		t.Errorf("newest stored backup %s, want the late one %s", got[0].Completed[0].ID, b.ID)
+	}
+}
+
+// TestFullRecomputeEveryHour: a change no transaction id records (a backup
+// deleted by hand) stays in the stored states until the hourly full
+// recompute, which also drops a series left without backups.
+func TestFullRecomputeEveryHour(t *testing.T) {
+	e := newEnv(t, check.Config{})
+	acme := e.tenant(t, "acme")
+	s := backup.Series{Type: backup.Configuration, TenantID: acme}
+	e.insert(t, done(full, "f1.dump", 1000, t0, 5), done(s, "c1.json", 1000, t0, 5))
+	e.run(t, t0.Add(time.Minute))
+	if _, err := e.Owner.Exec(t.Context(), `DELETE FROM backups_backup WHERE filename = 'c1.json'`); err != nil {
+		t.Fatal(err)
+	}
+	e.run(t, t0.Add(30*time.Minute))
+	if n := len(e.stored(t)); n != 2 {
+		t.Fatalf("%d stored series half an hour later, want the 2 of the last full recompute", n)
+	}
+	e.run(t, t0.Add(time.Minute+check.DefaultFullEvery))
+	e.sameStates(t, "after the hourly recompute")
+	if n := len(e.stored(t)); n != 1 {
+		t.Errorf("%d stored series after the full recompute, want 1", n)
+	}
+}
+
+// TestHistoryEncoding: what is stored reads back the same, missing sizes
+// and durations included, and a damaged state is an error, not a guess.
+func TestHistoryEncoding(t *testing.T) {
+	acme := uuid.New()
+	s := backup.Series{Type: backup.TenantBackup, TenantID: &acme}
+	size, took := int64(1<<40), int64(3600)
+	h := backup.History{Series: s, Tenant: "acme", First: t0, LastFinished: backup.Failed, Completed: []backup.Backup{
+		{ID: uuid.New(), Type: s.Type, TenantID: s.TenantID, Filename: strings.Repeat("é", 300), Status: backup.Verified,
+			CreatedAt: t0.Add(time.Hour + time.Microsecond), SizeBytes: &size, DurationSeconds: &took},
+		{ID: uuid.New(), Type: s.Type, TenantID: s.TenantID, Status: backup.Completed, CreatedAt: t0},
+	}}
+	for _, hist := range []backup.History{h, {Series: s, Tenant: "acme", First: t0}} {
+		blob := check.EncodeHistory(hist)
+		got, err := check.DecodeHistory(store.SeriesState{Series: s, Tenant: "acme", History: blob})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, b := canonical([]backup.History{got}), canonical([]backup.History{hist}); !slices.Equal(a, b) {
+			t.Errorf("round trip:\n got %s\nwant %s", a, b)
+		}
+		for _, bad := range [][]byte{blob[:len(blob)-1], append(slices.Clone(blob), 0), append([]byte{9}, blob[1:]...), nil} {
+			if _, err := check.DecodeHistory(store.SeriesState{Series: s, History: bad}); err == nil {
+				t.Errorf("a damaged state (%d bytes) decoded", len(bad))
+			}
+		}
+	}
+}
+
+// TestStorageUseMeasuredHourly: a run measures storage use at most once per
+// FullEvery and judges with the last measure in between; a capacity change
+// applies at the next run all the same.
+func TestStorageUseMeasuredHourly(t *testing.T) {
+	e := newEnv(t, check.Config{})
+	e.setCapacity(t, 1000)
+	cfg := backup.Series{Type: backup.Configuration}
+	for i := range 17 {
+		e.insert(t, done(cfg, fmt.Sprintf("cfg-%02d.tar", i), 50*gb, t0.Add(time.Duration(i)*24*time.Hour), 60))
+	}
+	at := t0.Add(16*24*time.Hour + time.Hour)
+	e.run(t, at)
+	if a := e.open(t)["STORAGE_CAPACITY:r2"]; a.Severity != alert.Warning {
+		t.Fatalf("at 85%%: %+v", a)
+	}
+	// 110 GB more: 96 %, but the last measure is 20 minutes old.
+	e.insert(t, done(cfg, "cfg-17.tar", 55*gb, at.Add(time.Minute), 60), done(cfg, "cfg-18.tar", 55*gb, at.Add(2*time.Minute), 60))
+	e.run(t, at.Add(20*time.Minute))
+	if a := e.open(t)["STORAGE_CAPACITY:r2"]; a.Severity != alert.Warning || !strings.Contains(a.Message, "850.0 GB") {
+		t.Fatalf("20 minutes later, before the next measure: %s %q", a.Severity, a.Message)
+	}
+	// A smaller capacity applies at once, to the measured use.
+	e.setCapacity(t, 920)
+	e.run(t, at.Add(25*time.Minute))
+	if a := e.open(t)["STORAGE_CAPACITY:r2"]; a.Severity != alert.Error || !strings.Contains(a.Message, "850.0 GB of 920.0 GB") {
+		t.Fatalf("after the capacity change: %s %q", a.Severity, a.Message)
+	}
+	// An hour after the measure, a new one.
+	e.setCapacity(t, 1000)
+	e.run(t, at.Add(check.DefaultFullEvery))
+	if a := e.open(t)["STORAGE_CAPACITY:r2"]; a.Severity != alert.Critical || !strings.Contains(a.Message, "96% full (960.0 GB of 1.0 TB)") {
+		t.Errorf("an hour later: %s %q", a.Severity, a.Message)
+	}
+}
