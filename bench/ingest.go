@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -198,4 +201,32 @@ func ServiceStatements(pool *pgxpool.Pool, reports []BackupReport, keyHash []byt
 			return err
 		})
 	}
+}
+
+// HTTPAlone is the other diagnostic: the same requests through the same
+// client to an in-process server whose handler reads the body and answers
+// 201 with a backup-sized body, doing nothing else. Its rate is what HTTP
+// alone allows on this machine at that concurrency, beside the client and
+// the database sharing its cores.
+func HTTPAlone(ctx context.Context, reports []BackupReport, conc int) (Load, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return Load{}, err
+	}
+	answer := []byte(`{"id":"7d0c5f9e-8f8e-4a55-9d52-3c4b8a7f0e11","backup_type":"CONFIGURATION",` +
+		`"tenant_id":"7d0c5f9e-8f8e-4a55-9d52-3c4b8a7f0e12","filename":"config-tenant-00001-2026-11-27.json.gz",` +
+		`"size_bytes":180000,"checksum":"2ba353f745977d6c3a9f58889a69a3aa8cc21a76d0396abf6ac34bcd6a47c084",` +
+		`"local_path":null,"r2_path":"r2://bw-backups/config-tenant-00001-2026-11-27.json.gz","b2_path":null,` +
+		`"status":"COMPLETED","created_at":"2026-11-27T02:23:53.123456Z","updated_at":"2026-11-27T02:23:53.123456Z",` +
+		`"verified_at":null,"backup_job_id":null,"compression_ratio":3.1,"backup_duration_seconds":5,"notes":"",` +
+		`"created_by":"7d0c5f9e-8f8e-4a55-9d52-3c4b8a7f0e13","metadata":{}}`)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write(answer)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	return RunLoad(ctx, len(reports), conc, PostReports(NewClient("http://"+ln.Addr().String(), "bw_none", conc), reports))
 }

@@ -133,7 +133,7 @@ func NewLister(ctx context.Context, appURL string, keys map[string]string) (*Lis
 	if l.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, err
 	}
-	l.api = httpapi.New(httpapi.Config{Pool: l.pool}).Handler()
+	l.api = httpapi.New(httpapi.Config{Pool: l.pool}).Handler(httpapi.AllRoutes)
 	return l, nil
 }
 

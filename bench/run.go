@@ -16,6 +16,7 @@ import (
 
 	"github.com/backupwatch/backupwatch/shared/auth"
 	"github.com/backupwatch/backupwatch/shared/database"
+	"github.com/backupwatch/backupwatch/shared/store"
 )
 
 // Options configure Run.
@@ -304,7 +305,7 @@ func runIngest(ctx context.Context, o Options, r *Report, env *Env, plan *Plan, 
 	if err := pool.QueryRow(ctx, `SELECT id FROM users ORDER BY created_at, id LIMIT 1`).Scan(&by); err != nil {
 		return err
 	}
-	app, err := database.Open(ctx, env.AppURL, int32(o.PoolSize), slog.New(slog.DiscardHandler))
+	app, err := store.Open(ctx, env.AppURL, int32(o.PoolSize), slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
@@ -315,14 +316,15 @@ func runIngest(ctx context.Context, o Options, r *Report, env *Env, plan *Plan, 
 			"Baseline: the same rows as single-row INSERTs through a pgx pool of the same size, as the owner (no HTTP, JSON, authentication, "+
 			"row-level security nor transaction of its own). Between them, as a diagnostic, the service's statements: the same store functions "+
 			"the handler calls (BEGIN, scope and key lookup in one pipeline; INSERT, which checks the tenant and probes the failure alert, with COMMIT in another) on the runtime role's pool, without HTTP or JSON. "+
+			"And as another, HTTP alone: the same requests through the same client to an in-process handler that reads the body and answers 201 with a backup's JSON, doing nothing else. "+
 			"Median of %d runs; p50/p99 are per request.", o.PoolSize, o.Runs),
-		Header: []string{"concurrency", "requests/run", "service req/s", "p50", "p99", "service's SQL only req/s", "baseline rows/s", "p50", "p99", "service/baseline"}}
+		Header: []string{"concurrency", "requests/run", "service req/s", "p50", "p99", "service's SQL only req/s", "HTTP alone req/s", "baseline rows/s", "p50", "p99", "service/baseline"}}
 	for _, conc := range []int{1, 16} {
 		n := o.IngestN1
 		if conc > 1 {
 			n = o.IngestN16
 		}
-		var svcRate, sqlRate, baseRate, svcP50, svcP99, baseP50, baseP99 []float64
+		var svcRate, sqlRate, httpRate, baseRate, svcP50, svcP99, baseP50, baseP99 []float64
 		for run := range o.Runs {
 			client := NewClient(srv.URL, jobKey, conc)
 			reports := Reports(n, plan.Tenants, fmt.Sprintf("s%d-%d", conc, run))
@@ -338,15 +340,21 @@ func runIngest(ctx context.Context, o Options, r *Report, env *Env, plan *Plan, 
 			if err != nil {
 				return err
 			}
+			alone, err := HTTPAlone(ctx, Reports(n, plan.Tenants, fmt.Sprintf("h%d-%d", conc, run)), conc)
+			if err != nil {
+				return err
+			}
+			httpRate = append(httpRate, alone.PerSecond())
 			svcRate, baseRate = append(svcRate, svc.PerSecond()), append(baseRate, base.PerSecond())
 			sqlRate = append(sqlRate, sql.PerSecond())
 			svcP50, svcP99 = append(svcP50, ms(Percentile(svc.Latencies, 50))), append(svcP99, ms(Percentile(svc.Latencies, 99)))
 			baseP50, baseP99 = append(baseP50, ms(Percentile(base.Latencies, 50))), append(baseP99, ms(Percentile(base.Latencies, 99)))
-			logf("ingest c%d run %d: service %.0f req/s, its SQL alone %.0f/s, baseline %.0f rows/s", conc, run+1, svc.PerSecond(), sql.PerSecond(), base.PerSecond())
+			logf("ingest c%d run %d: service %.0f req/s, its SQL alone %.0f/s, HTTP alone %.0f/s, baseline %.0f rows/s",
+				conc, run+1, svc.PerSecond(), sql.PerSecond(), alone.PerSecond(), base.PerSecond())
 		}
 		ratio := Median(svcRate) / Median(baseRate)
 		sec.Rows = append(sec.Rows, []string{fmt.Sprint(conc), fmt.Sprint(n), fmt.Sprintf("%.0f", Median(svcRate)), fmtMS(Median(svcP50)), fmtMS(Median(svcP99)),
-			fmt.Sprintf("%.0f", Median(sqlRate)), fmt.Sprintf("%.0f", Median(baseRate)), fmtMS(Median(baseP50)), fmtMS(Median(baseP99)), fmt.Sprintf("%.0f %%", 100*ratio)})
+			fmt.Sprintf("%.0f", Median(sqlRate)), fmt.Sprintf("%.0f", Median(httpRate)), fmt.Sprintf("%.0f", Median(baseRate)), fmtMS(Median(baseP50)), fmtMS(Median(baseP99)), fmt.Sprintf("%.0f %%", 100*ratio)})
 		row := Row{Figure: fmt.Sprintf("ingest at concurrency %d (req/s; p50, p99)", conc),
 			Value:    fmt.Sprintf("%.0f/s; %s, %s", Median(svcRate), fmtMS(Median(svcP50)), fmtMS(Median(svcP99))),
 			Baseline: fmt.Sprintf("%.0f/s; %s, %s", Median(baseRate), fmtMS(Median(baseP50)), fmtMS(Median(baseP99))),

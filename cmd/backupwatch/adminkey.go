@@ -6,7 +6,7 @@ import (
 	"io"
 
 	"github.com/backupwatch/backupwatch/shared/config"
-	"github.com/backupwatch/backupwatch/shared/database"
+	"github.com/backupwatch/backupwatch/shared/store"
 )
 
 // adminKeyCmd creates the first admin key of a deployment: the one in
@@ -19,7 +19,7 @@ func adminKeyCmd(ctx context.Context, out io.Writer) error {
 	if cfg.DatabaseURL == "" {
 		return errors.New("set DATABASE_URL to the database (the runtime role's URL)")
 	}
-	pool, err := database.Open(ctx, cfg.DatabaseURL, 1, newLogger(io.Discard, "error"))
+	pool, err := store.Open(ctx, cfg.DatabaseURL, 1, newLogger(io.Discard, "error"))
 	if err != nil {
 		return err
 	}

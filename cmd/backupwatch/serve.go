@@ -57,7 +57,7 @@ func serve(ctx context.Context, out io.Writer) error {
 	if len(applied) > 0 {
 		log.Info("migrated", "versions", applied)
 	}
-	pool, err := database.Open(ctx, appURL, cfg.MaxConns, log)
+	pool, err := store.Open(ctx, appURL, cfg.MaxConns, log)
 	if err != nil {
 		return err
 	}
@@ -83,7 +83,7 @@ func serve(ctx context.Context, out io.Writer) error {
 	defer func() { stopTimer(); <-timerDone }()
 	log.Info("checks", "interval", cfg.CheckInterval.String())
 	srv := &http.Server{
-		Handler:           api.Handler(),
+		Handler:           api.Handler(httpapi.AllRoutes),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

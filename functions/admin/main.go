@@ -1,6 +1,6 @@
 // Command admin is the Lambda function behind API Gateway for the
 // administrative routes of the HTTP API: health, tenants, users, API keys,
-// policies, storage targets, checks and status (see httpapi.FuncAdmin for the list).
+// policies, storage targets, checks and status (see httpapi.AdminRoutes).
 package main
 
 import (
@@ -16,5 +16,5 @@ func main() {
 	fn := boot.Start("admin")
 	checks := check.New(check.Config{Pool: fn.Pool, Logger: fn.Log, AfterRun: fn.Relay().Run})
 	api := httpapi.New(httpapi.Config{Pool: fn.Pool, Logger: fn.Log, Checks: checks})
-	lambda.Start(apigw.Handler(api.Handler(httpapi.FuncAdmin)))
+	lambda.Start(apigw.Handler(api.Handler(httpapi.AdminRoutes)))
 }

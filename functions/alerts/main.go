@@ -1,5 +1,5 @@
 // Command alerts is the Lambda function behind API Gateway for the
-// /v1/alerts routes of the HTTP API (see httpapi.FuncAlerts for the list).
+// /v1/alerts routes of the HTTP API (see httpapi.AlertRoutes).
 package main
 
 import (
@@ -13,5 +13,5 @@ import (
 func main() {
 	fn := boot.Start("alerts")
 	api := httpapi.New(httpapi.Config{Pool: fn.Pool, Logger: fn.Log, Hooks: httpapi.Hooks{AfterAlert: fn.Relay().AfterAlert}})
-	lambda.Start(apigw.Handler(api.Handler(httpapi.FuncAlerts)))
+	lambda.Start(apigw.Handler(api.Handler(httpapi.AlertRoutes)))
 }

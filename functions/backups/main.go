@@ -1,5 +1,5 @@
 // Command backups is the Lambda function behind API Gateway for the
-// /v1/backups routes of the HTTP API (see httpapi.FuncBackups for the list).
+// /v1/backups routes of the HTTP API (see httpapi.BackupRoutes).
 package main
 
 import (
@@ -13,5 +13,5 @@ import (
 func main() {
 	fn := boot.Start("backups")
 	api := httpapi.New(httpapi.Config{Pool: fn.Pool, Logger: fn.Log, Hooks: httpapi.Hooks{AfterAlert: fn.Relay().AfterAlert}})
-	lambda.Start(apigw.Handler(api.Handler(httpapi.FuncBackups)))
+	lambda.Start(apigw.Handler(api.Handler(httpapi.BackupRoutes)))
 }

@@ -1,5 +1,5 @@
 // Command restores is the Lambda function behind API Gateway for the
-// /v1/restores routes of the HTTP API (see httpapi.FuncRestores for the list).
+// /v1/restores routes of the HTTP API (see httpapi.RestoreRoutes).
 package main
 
 import (
@@ -13,5 +13,5 @@ import (
 func main() {
 	fn := boot.Start("restores")
 	api := httpapi.New(httpapi.Config{Pool: fn.Pool, Logger: fn.Log, Hooks: httpapi.Hooks{AfterAlert: fn.Relay().AfterAlert}})
-	lambda.Start(apigw.Handler(api.Handler(httpapi.FuncRestores)))
+	lambda.Start(apigw.Handler(api.Handler(httpapi.RestoreRoutes)))
 }

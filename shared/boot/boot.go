@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/backupwatch/backupwatch/shared/config"
-	"github.com/backupwatch/backupwatch/shared/database"
+	"github.com/backupwatch/backupwatch/shared/store"
 )
 
 // Lambda holds what a function's handler needs.
@@ -39,7 +39,7 @@ func Start(function string) *Lambda {
 	if cfg.DatabaseURL == "" {
 		exit(function, fmt.Errorf("DATABASE_URL is not set"))
 	}
-	pool, err := database.Open(context.Background(), cfg.DatabaseURL, cfg.MaxConns, log)
+	pool, err := store.Open(context.Background(), cfg.DatabaseURL, cfg.MaxConns, log)
 	if err != nil {
 		exit(function, err)
 	}

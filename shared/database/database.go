@@ -7,10 +7,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/backupwatch/backupwatch/shared/localpg"
 	"github.com/backupwatch/backupwatch/shared/migrate"
@@ -85,42 +83,4 @@ func Migrate(ctx context.Context, ownerURL string) ([]int, error) {
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	return migrate.Up(ctx, conn)
-}
-
-// Open returns a pool on url of at most maxConns connections that works as
-// the runtime role. If url's user could bypass row-level security (a
-// superuser, a BYPASSRLS role or the schema owner), each connection switches
-// to the runtime role first, so the policies hold either way.
-func Open(ctx context.Context, url string, maxConns int32, log *slog.Logger) (*pgxpool.Pool, error) {
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL is not a valid PostgreSQL URL: %w", err)
-	}
-	cfg.MaxConns = maxConns
-	cfg.MaxConnIdleTime = 5 * time.Minute
-	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
-	if cfg.ConnConfig.RuntimeParams == nil {
-		cfg.ConnConfig.RuntimeParams = map[string]string{}
-	}
-	cfg.ConnConfig.RuntimeParams["application_name"] = "backupwatch"
-	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
-		var privileged bool
-		err := conn.QueryRow(ctx, `SELECT rolsuper OR rolbypassrls OR EXISTS (
-				SELECT 1 FROM pg_tables WHERE schemaname = 'public' AND tableowner = current_user)
-			FROM pg_roles WHERE rolname = current_user`).Scan(&privileged)
-		if err != nil {
-			return fmt.Errorf("checking the database role: %w", err)
-		}
-		if privileged {
-			if _, err := conn.Exec(ctx, `SET ROLE `+AppRole); err != nil {
-				return fmt.Errorf("switching to role %s: %w", AppRole, err)
-			}
-		}
-		return nil
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("opening database pool: %w", err)
-	}
-	return pool, nil
 }

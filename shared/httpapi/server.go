@@ -106,7 +106,6 @@ type Server struct {
 	hooks  Hooks
 	alerts *alerting.Engine
 	checks *check.Runner
-	routes []Route
 }
 
 // New returns the API.
@@ -121,12 +120,11 @@ func New(cfg Config) *Server {
 	if s.checks = cfg.Checks; s.checks == nil {
 		s.checks = check.New(check.Config{Pool: cfg.Pool, Logger: s.log, Routing: cfg.Routing})
 	}
-	s.routes = s.table()
 	return s
 }
 
 // Routes returns the route table.
-func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
+func (s *Server) Routes() []Route { return AllRoutes(s) }
 
 var (
 	anyone    []auth.Role
@@ -137,10 +135,16 @@ var (
 	admins    = []auth.Role{auth.Admin}
 )
 
-func (s *Server) table() []Route {
+// Table is the route table of one Lambda function of the API. A binary
+// links the handlers of the tables it serves and no others, which keeps
+// each function's bootstrap smaller (bench/README.md, cold start).
+type Table func(s *Server) []Route
+
+// AdminRoutes are the admin function's routes: health, tenants, users, API
+// keys, policies, storage targets, checks and status.
+func AdminRoutes(s *Server) []Route {
 	return []Route{
 		{Method: "GET", Path: "/v1/health", Function: FuncAdmin, Roles: anyone, handle: s.health},
-
 		{Method: "POST", Path: "/v1/tenants", Function: FuncAdmin, Roles: admins, Idempotent: true, handle: s.createTenant},
 		{Method: "GET", Path: "/v1/tenants", Function: FuncAdmin, Roles: admins, handle: s.listTenants},
 		{Method: "GET", Path: "/v1/tenants/{id}", Function: FuncAdmin, Roles: admins, handle: s.getTenant},
@@ -150,25 +154,6 @@ func (s *Server) table() []Route {
 		{Method: "POST", Path: "/v1/api-keys", Function: FuncAdmin, Roles: admins, handle: s.createAPIKey},
 		{Method: "GET", Path: "/v1/api-keys", Function: FuncAdmin, Roles: admins, handle: s.listAPIKeys},
 		{Method: "DELETE", Path: "/v1/api-keys/{id}", Function: FuncAdmin, Roles: admins, handle: s.revokeAPIKey},
-
-		{Method: "POST", Path: "/v1/backups", Function: FuncBackups, Roles: writers, Idempotent: true, handle: s.createBackup},
-		{Method: "GET", Path: "/v1/backups", Function: FuncBackups, Roles: readers, handle: s.listBackups},
-		{Method: "GET", Path: "/v1/backups/{id}", Function: FuncBackups, Roles: readers, handle: s.getBackup},
-		{Method: "PATCH", Path: "/v1/backups/{id}", Function: FuncBackups, Roles: writers, handle: s.patchBackup},
-		{Method: "POST", Path: "/v1/backups/{id}/verify", Function: FuncBackups, Roles: writers, handle: s.verifyBackup},
-
-		{Method: "POST", Path: "/v1/restores", Function: FuncRestores, Roles: restorers, Idempotent: true, handle: s.createRestore},
-		{Method: "GET", Path: "/v1/restores", Function: FuncRestores, Roles: readers, handle: s.listRestores},
-		{Method: "GET", Path: "/v1/restores/{id}", Function: FuncRestores, Roles: readers, handle: s.getRestore},
-		{Method: "PATCH", Path: "/v1/restores/{id}", Function: FuncRestores, Roles: restorers, handle: s.patchRestore},
-
-		{Method: "GET", Path: "/v1/alerts", Function: FuncAlerts, Roles: operators, handle: s.listAlerts},
-		{Method: "GET", Path: "/v1/alerts/{id}", Function: FuncAlerts, Roles: operators, handle: s.getAlert},
-		{Method: "POST", Path: "/v1/alerts/{id}/acknowledge", Function: FuncAlerts, Roles: operators, handle: s.acknowledgeAlert},
-		{Method: "POST", Path: "/v1/alerts/{id}/resolve", Function: FuncAlerts, Roles: operators, handle: s.resolveAlert},
-		{Method: "POST", Path: "/v1/alerts/acknowledge", Function: FuncAlerts, Roles: operators, handle: s.bulkAcknowledge},
-		{Method: "POST", Path: "/v1/alerts/resolve", Function: FuncAlerts, Roles: operators, handle: s.bulkResolve},
-
 		{Method: "GET", Path: "/v1/policies", Function: FuncAdmin, Roles: admins, handle: s.listPolicies},
 		{Method: "PUT", Path: "/v1/policies/{backup_type}", Function: FuncAdmin, Roles: admins, handle: s.putPolicy},
 		{Method: "GET", Path: "/v1/storage-targets", Function: FuncAdmin, Roles: admins, handle: s.listStorageTargets},
@@ -178,20 +163,60 @@ func (s *Server) table() []Route {
 	}
 }
 
-// Handler returns the routes of the named functions (all when none are
-// named) on one handler, with request logging and panic recovery.
-func (s *Server) Handler(functions ...string) http.Handler {
+// BackupRoutes are the backups function's routes.
+func BackupRoutes(s *Server) []Route {
+	return []Route{
+		{Method: "POST", Path: "/v1/backups", Function: FuncBackups, Roles: writers, Idempotent: true, handle: s.createBackup},
+		{Method: "GET", Path: "/v1/backups", Function: FuncBackups, Roles: readers, handle: s.listBackups},
+		{Method: "GET", Path: "/v1/backups/{id}", Function: FuncBackups, Roles: readers, handle: s.getBackup},
+		{Method: "PATCH", Path: "/v1/backups/{id}", Function: FuncBackups, Roles: writers, handle: s.patchBackup},
+		{Method: "POST", Path: "/v1/backups/{id}/verify", Function: FuncBackups, Roles: writers, handle: s.verifyBackup},
+	}
+}
+
+// RestoreRoutes are the restores function's routes.
+func RestoreRoutes(s *Server) []Route {
+	return []Route{
+		{Method: "POST", Path: "/v1/restores", Function: FuncRestores, Roles: restorers, Idempotent: true, handle: s.createRestore},
+		{Method: "GET", Path: "/v1/restores", Function: FuncRestores, Roles: readers, handle: s.listRestores},
+		{Method: "GET", Path: "/v1/restores/{id}", Function: FuncRestores, Roles: readers, handle: s.getRestore},
+		{Method: "PATCH", Path: "/v1/restores/{id}", Function: FuncRestores, Roles: restorers, handle: s.patchRestore},
+	}
+}
+
+// AlertRoutes are the alerts function's routes.
+func AlertRoutes(s *Server) []Route {
+	return []Route{
+		{Method: "GET", Path: "/v1/alerts", Function: FuncAlerts, Roles: operators, handle: s.listAlerts},
+		{Method: "GET", Path: "/v1/alerts/{id}", Function: FuncAlerts, Roles: operators, handle: s.getAlert},
+		{Method: "POST", Path: "/v1/alerts/{id}/acknowledge", Function: FuncAlerts, Roles: operators, handle: s.acknowledgeAlert},
+		{Method: "POST", Path: "/v1/alerts/{id}/resolve", Function: FuncAlerts, Roles: operators, handle: s.resolveAlert},
+		{Method: "POST", Path: "/v1/alerts/acknowledge", Function: FuncAlerts, Roles: operators, handle: s.bulkAcknowledge},
+		{Method: "POST", Path: "/v1/alerts/resolve", Function: FuncAlerts, Roles: operators, handle: s.bulkResolve},
+	}
+}
+
+// AllRoutes is every route of the API: what `backupwatch serve` serves.
+func AllRoutes(s *Server) []Route {
+	return slices.Concat(AdminRoutes(s), BackupRoutes(s), RestoreRoutes(s), AlertRoutes(s))
+}
+
+// Handler returns the routes of the given tables on one handler, with
+// request logging and panic recovery.
+func (s *Server) Handler(tables ...Table) http.Handler {
+	if len(tables) == 0 {
+		panic("httpapi: Handler needs at least one route table")
+	}
 	mux := http.NewServeMux()
 	known := http.NewServeMux() // paths without methods, to tell 405 from 404
 	seen := map[string]bool{}
-	for _, rt := range s.routes {
-		if len(functions) > 0 && !slices.Contains(functions, rt.Function) {
-			continue
-		}
-		mux.Handle(rt.Pattern(), s.serve(rt))
-		if !seen[rt.Path] {
-			seen[rt.Path] = true
-			known.Handle(rt.Path, http.NotFoundHandler())
+	for _, table := range tables {
+		for _, rt := range table(s) {
+			mux.Handle(rt.Pattern(), s.serve(rt))
+			if !seen[rt.Path] {
+				seen[rt.Path] = true
+				known.Handle(rt.Path, http.NotFoundHandler())
+			}
 		}
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

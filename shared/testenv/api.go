@@ -42,7 +42,7 @@ func NewAPIWith(t testing.TB, cfg httpapi.Config) *API {
 	a := &API{DB: db, Clock: NewTime(time.Now().UTC())}
 	cfg.Pool, cfg.Now = db.Pool, a.Clock.Now
 	a.Server = httpapi.New(cfg)
-	a.HTTP = httptest.NewServer(a.Server.Handler())
+	a.HTTP = httptest.NewServer(a.Server.Handler(httpapi.AllRoutes))
 	t.Cleanup(a.HTTP.Close)
 	a.AdminKey = db.AdminKey(t)
 	return a

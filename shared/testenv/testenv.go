@@ -25,6 +25,7 @@ import (
 
 	"github.com/backupwatch/backupwatch/shared/database"
 	"github.com/backupwatch/backupwatch/shared/localpg"
+	"github.com/backupwatch/backupwatch/shared/store"
 )
 
 const templateDB = "bw_template"
@@ -94,7 +95,7 @@ func NewDB(t testing.TB) *DB {
 	}
 	db := &DB{Name: name, AppURL: c.URL(database.AppRole, name), OwnerURL: c.URL("postgres", name), Cluster: c}
 	var err error
-	if db.Pool, err = database.Open(ctx, db.AppURL, 20, slog.New(slog.DiscardHandler)); err != nil {
+	if db.Pool, err = store.Open(ctx, db.AppURL, 20, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	if db.Owner, err = pgxpool.New(ctx, db.OwnerURL); err != nil {
