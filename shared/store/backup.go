@@ -19,15 +19,23 @@ const backupColumns = `id, backup_type, tenant_id, filename, size_bytes, checksu
 	notes, created_by_id, metadata`
 
 func scanBackup(r pgx.Row) (backup.Backup, error) {
-	var (
-		b   backup.Backup
-		dur *int32
-	)
-	err := r.Scan(&b.ID, &b.Type, &b.TenantID, &b.Filename, &b.SizeBytes, &b.Checksum, &b.LocalPath, &b.R2Path, &b.B2Path,
+	var b backup.Backup
+	err := scanBackupAnd(r, nil, &b)
+	return b, err
+}
+
+// scanBackupAnd scans backupColumns into b, then one more column into
+// extra unless it is nil.
+func scanBackupAnd(r pgx.Row, extra any, b *backup.Backup) error {
+	var dur *int32
+	dest := []any{&b.ID, &b.Type, &b.TenantID, &b.Filename, &b.SizeBytes, &b.Checksum, &b.LocalPath, &b.R2Path, &b.B2Path,
 		&b.Status, &b.CreatedAt, &b.UpdatedAt, &b.VerifiedAt, &b.BackupJobID, &b.CompressionRatio, &dur,
-		&b.Notes, &b.CreatedBy, &b.Metadata)
-	if err != nil {
-		return b, err
+		&b.Notes, &b.CreatedBy, &b.Metadata}
+	if extra != nil {
+		dest = append(dest, extra)
+	}
+	if err := r.Scan(dest...); err != nil {
+		return err
 	}
 	if dur != nil {
 		d := int64(*dur)
@@ -39,7 +47,7 @@ func scanBackup(r pgx.Row) (backup.Backup, error) {
 		t := b.VerifiedAt.UTC()
 		b.VerifiedAt = &t
 	}
-	return b, nil
+	return nil
 }
 
 // InsertBackup stores b; a taken backup_job_id is a *ConflictError, and a
@@ -180,14 +188,16 @@ func ListBackups(ctx context.Context, db DB, f BackupFilter, p Page) ([]backup.B
 	if f.CreatedBefore != nil {
 		w.add("created_at < ?", *f.CreatedBefore)
 	}
-	if f.Query != "" {
-		like := "%" + likeEscape(f.Query) + "%"
-		prefix := likeEscape(strings.ToLower(f.Query)) + "%"
-		w.add("(filename ILIKE ? OR notes ILIKE ? OR checksum LIKE ?)", like, like, prefix)
-	}
 	w.keyset("created_at", p)
+	if f.Query != "" {
+		return searchBackups(ctx, db, w, f.Query, p)
+	}
 	q := `SELECT ` + backupColumns + ` FROM backups_backup` + w.sql() + ` ORDER BY created_at DESC, id DESC` + w.limit(p)
-	rows, err := db.Query(ctx, q, w.args...)
+	return listBackups(ctx, db, q, w.args, p)
+}
+
+func listBackups(ctx context.Context, db DB, q string, args []any, p Page) ([]backup.Backup, *Cursor, error) {
+	rows, err := db.Query(ctx, q, args...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing backups: %w", mapErr(err))
 	}
@@ -196,5 +206,94 @@ func ListBackups(ctx context.Context, db DB, f BackupFilter, p Page) ([]backup.B
 		return nil, nil, fmt.Errorf("listing backups: %w", mapErr(err))
 	}
 	items, next := cut(items, p, func(b backup.Backup) Cursor { return Cursor{b.CreatedAt, b.ID} })
+	return items, next, nil
+}
+
+// How a search goes (searchBackups): it reads the newest searchWalk
+// backups in list order, then at most searchGather matches through the
+// indexes of q.
+const (
+	searchWalk   = 1000
+	searchGather = 5000
+)
+
+// searchBackups lists the backups matching w and q, a case-insensitive
+// substring of the filename or the notes or a prefix of the checksum.
+//
+// Which plan is fast depends on how many backups match and where, which
+// the planner can only guess for a substring, and a wrong guess costs 200 ms
+// on a million backups: walking the list's index for a rare match reads
+// the whole table, and gathering every match of a common one through the
+// trigram indexes sorts a hundred thousand rows. So a search does not leave
+// it to the planner; it goes in up to three steps, each correct on its own
+// terms, and stops at the first that has the answer:
+//
+//  1. walk the newest searchWalk backups the other filters let through, in
+//     list order (the index their list uses), and keep the matches: a term
+//     common among recent backups fills the page here;
+//  2. otherwise gather the matches through the trigram and prefix indexes
+//     (migration 009; plain index scans off for the statement, so that the
+//     planner cannot walk again), at most searchGather of them, and sort
+//     them: if there were fewer, they are all the matches;
+//  3. otherwise, with matches that many but not among the recent backups,
+//     walk the list's index with q as a filter (bitmap scans off) until
+//     the page is full (bitmap and sequential scans off for the statement).
+func searchBackups(ctx context.Context, db DB, w where, query string, p Page) ([]backup.Backup, *Cursor, error) {
+	filters := w.sql()
+	like := "%" + likeEscape(query) + "%"
+	prefix := likeEscape(strings.ToLower(query)) + "%"
+	w.add("(filename ILIKE ? OR notes ILIKE ? OR checksum LIKE ?)", like, like, prefix)
+	match := w.conds[len(w.conds)-1]
+	limit := w.limit(p)
+	order := ` ORDER BY created_at DESC, id DESC`
+
+	walk := `SELECT ` + backupColumns + ` FROM (SELECT * FROM backups_backup` + filters + order +
+		` LIMIT ` + fmt.Sprint(searchWalk) + `) w WHERE ` + match + order + limit
+	items, next, err := listBackups(ctx, db, walk, w.args, p)
+	if err != nil || next != nil {
+		return items, next, err
+	}
+
+	gather := `SELECT ` + backupColumns + `, count(*) OVER () FROM (SELECT * FROM backups_backup` + w.sql() +
+		` LIMIT ` + fmt.Sprint(searchGather) + `) m` + order + limit
+	var (
+		b     pgx.Batch
+		found int64
+	)
+	items = items[:0]
+	b.Queue(`SET LOCAL enable_indexscan = off`)
+	b.Queue(gather, w.args...).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var bk backup.Backup
+			if err := scanBackupAnd(rows, &found, &bk); err != nil {
+				return err
+			}
+			items = append(items, bk)
+		}
+		return rows.Err()
+	})
+	b.Queue(`SET LOCAL enable_indexscan = on`)
+	if err := db.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, nil, fmt.Errorf("searching backups: %w", mapErr(err))
+	}
+	if found < searchGather {
+		items, next = cut(items, p, func(b backup.Backup) Cursor { return Cursor{b.CreatedAt, b.ID} })
+		return items, next, nil
+	}
+
+	items = items[:0]
+	b = pgx.Batch{}
+	b.Queue(`SET LOCAL enable_bitmapscan = off`)
+	b.Queue(`SET LOCAL enable_seqscan = off`)
+	b.Queue(`SELECT `+backupColumns+` FROM backups_backup`+w.sql()+order+limit, w.args...).Query(func(rows pgx.Rows) error {
+		items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (backup.Backup, error) { return scanBackup(r) })
+		return err
+	})
+	b.Queue(`SET LOCAL enable_bitmapscan = on`)
+	b.Queue(`SET LOCAL enable_seqscan = on`)
+	if err := db.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, nil, fmt.Errorf("searching backups: %w", mapErr(err))
+	}
+	items, next = cut(items, p, func(b backup.Backup) Cursor { return Cursor{b.CreatedAt, b.ID} })
 	return items, next, nil
 }
