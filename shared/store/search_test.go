@@ -97,10 +97,10 @@ func TestSearchSteps(t *testing.T) {
 	}{
 		{"recent", false, 1500}, // the walk fills every page of the newest
 		{"RECENT-14", false, 1},
-		{"needle", false, 8},   // rare, in the notes: gathered
-		{"ABCDEF", false, 1},   // a checksum prefix, any case
-		{"old", false, 6500},   // thousands, none recent: the filtered walk
-		{"old", true, 900},     // the same within a tenant
+		{"needle", false, 8}, // rare, in the notes: gathered
+		{"ABCDEF", false, 1}, // a checksum prefix, any case
+		{"old", false, 6500}, // thousands, none recent: the filtered walk
+		{"old", true, 900},   // the same within a tenant
 		{"nothing-like-this", false, 0},
 		{"50_%", false, 0}, // LIKE wildcards match literally
 	} {
