@@ -136,7 +136,9 @@ type History struct {
 	First time.Time
 	// Completed are its newest completed (or verified) backups, newest
 	// first, at most MaxBaseline+1: the newest and its baseline. Only id,
-	// filename, status, size, duration and created_at are filled.
+	// filename, status, size, duration and created_at are filled; in a
+	// check run's stored history (shared/check, state.go) only the size of
+	// all but the newest, which is all the rules read of them.
 	Completed []Backup
 	// Running are its backups still IN_PROGRESS, oldest first.
 	Running []Backup

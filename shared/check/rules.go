@@ -44,20 +44,20 @@ var Owned = []alert.Type{alert.SizeDeviation, alert.DurationThreshold, alert.Sto
 // running, and its dead man's switch. Slow and stuck are apart because
 // completing a stuck backup clears "stuck" even when the backup turned out
 // slow, which is a milder, different fact.
-func sizeFingerprint(s backup.Series) string {
-	return alert.Fingerprint(alert.SizeDeviation, s.Key())
+func sizeFingerprint(key string) string {
+	return alert.Fingerprint(alert.SizeDeviation, key)
 }
 
-func slowFingerprint(s backup.Series) string {
-	return alert.Fingerprint(alert.DurationThreshold, s.Key())
+func slowFingerprint(key string) string {
+	return alert.Fingerprint(alert.DurationThreshold, key)
 }
 
-func stuckFingerprint(s backup.Series) string {
-	return alert.Fingerprint(alert.DurationThreshold, s.Key(), "stuck")
+func stuckFingerprint(key string) string {
+	return alert.Fingerprint(alert.DurationThreshold, key, "stuck")
 }
 
-func missingFingerprint(s backup.Series) string {
-	return alert.Fingerprint(alert.BackupMissing, s.Key())
+func missingFingerprint(key string) string {
+	return alert.Fingerprint(alert.BackupMissing, key)
 }
 
 func storageFingerprint(t backup.Location) string {
@@ -66,7 +66,8 @@ func storageFingerprint(t backup.Location) string {
 
 // SeriesFingerprints lists every fingerprint the checks may raise for s.
 func SeriesFingerprints(s backup.Series) []string {
-	return []string{sizeFingerprint(s), slowFingerprint(s), stuckFingerprint(s), missingFingerprint(s)}
+	key := s.Key()
+	return []string{sizeFingerprint(key), slowFingerprint(key), stuckFingerprint(key), missingFingerprint(key)}
 }
 
 // Verdict is what the checks conclude about one series or storage target:
@@ -94,7 +95,7 @@ func (v *Verdict) clear(fp string, why Why) {
 // judges nothing and clears everything: nobody is watching that series.
 func Evaluate(h backup.History, p backup.Policy, now time.Time) Verdict {
 	var v Verdict
-	name := describe(h)
+	name, key := describe(h), h.Series.Key()
 	if !p.Enabled {
 		for _, fp := range SeriesFingerprints(h.Series) {
 			v.clear(fp, func() string {
@@ -103,10 +104,10 @@ func Evaluate(h backup.History, p backup.Policy, now time.Time) Verdict {
 		}
 		return v
 	}
-	sizeRule(&v, h, p, name)
-	slowRule(&v, h, p, name)
-	stuckRule(&v, h, p, name, now)
-	missingRule(&v, h, p, name, now)
+	sizeRule(&v, h, p, name, key)
+	slowRule(&v, h, p, name, key)
+	stuckRule(&v, h, p, name, key, now)
+	missingRule(&v, h, p, name, key, now)
 	return v
 }
 
@@ -142,7 +143,8 @@ func ReadSize(sizes []int64, percent *int64, minHistory int64) (r SizeReading, o
 		return r, false
 	}
 	r.Newest, r.Baseline = sizes[0], len(base)
-	vals := make([]float64, len(base))
+	var buf [backup.MaxBaseline]float64
+	vals := buf[:len(base)]
 	for i, s := range base {
 		vals[i] = float64(s)
 	}
@@ -165,8 +167,8 @@ func ReadSize(sizes []int64, percent *int64, minHistory int64) (r SizeReading, o
 	return r, true
 }
 
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
+// median sorts xs in place and returns its median.
+func median(s []float64) float64 {
 	slices.Sort(s)
 	n := len(s)
 	if n%2 == 1 {
@@ -175,9 +177,10 @@ func median(xs []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
-func sizeRule(v *Verdict, h backup.History, p backup.Policy, name string) {
-	fp := sizeFingerprint(h.Series)
-	sizes := make([]int64, 0, len(h.Completed))
+func sizeRule(v *Verdict, h backup.History, p backup.Policy, name, key string) {
+	fp := sizeFingerprint(key)
+	var buf [backup.MaxBaseline + 1]int64
+	sizes := buf[:0]
 	for _, b := range h.Completed {
 		if b.SizeBytes == nil {
 			break // completed backups always have a size; stop rather than guess
@@ -217,8 +220,8 @@ func sizeRule(v *Verdict, h backup.History, p backup.Policy, name string) {
 	})
 }
 
-func slowRule(v *Verdict, h backup.History, p backup.Policy, name string) {
-	fp := slowFingerprint(h.Series)
+func slowRule(v *Verdict, h backup.History, p backup.Policy, name, key string) {
+	fp := slowFingerprint(key)
 	if len(h.Completed) == 0 || h.Completed[0].DurationSeconds == nil {
 		v.clear(fp, func() string {
 			return "resolved automatically: " + name + " has no completed backup with a duration to judge"
@@ -244,8 +247,8 @@ func slowRule(v *Verdict, h backup.History, p backup.Policy, name string) {
 	})
 }
 
-func stuckRule(v *Verdict, h backup.History, p backup.Policy, name string, now time.Time) {
-	fp := stuckFingerprint(h.Series)
+func stuckRule(v *Verdict, h backup.History, p backup.Policy, name, key string, now time.Time) {
+	fp := stuckFingerprint(key)
 	var stuck []backup.Backup
 	for _, b := range h.Running {
 		if now.Sub(b.CreatedAt) > p.MaxDuration() {
@@ -275,8 +278,8 @@ func stuckRule(v *Verdict, h backup.History, p backup.Policy, name string, now t
 	})
 }
 
-func missingRule(v *Verdict, h backup.History, p backup.Policy, name string, now time.Time) {
-	fp := missingFingerprint(h.Series)
+func missingRule(v *Verdict, h backup.History, p backup.Policy, name, key string, now time.Time) {
+	fp := missingFingerprint(key)
 	since, last := h.First, (*backup.Backup)(nil)
 	if len(h.Completed) > 0 {
 		last = &h.Completed[0]

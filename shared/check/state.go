@@ -136,28 +136,32 @@ func stale(then, now time.Time, every time.Duration) bool {
 }
 
 // The encoding of a stored history: a version byte, then little-endian
-// fields. Running backups and the tenant's slug are not stored: they are
-// read at each run.
-const stateVersion = 1
+// fields: the first backup's time, the newest finished status, and the
+// completed backups, the newest whole (id, time, size, duration, status,
+// filename) and the others by their size alone, which is all the rules read
+// of them (the size rule's baseline). Running backups and the tenant's slug
+// are not stored: they are read at each run.
+const stateVersion = 2
 
 // nullInt marks a missing size or duration.
 const nullInt = math.MinInt64
 
 func encodeHistory(h backup.History) []byte {
-	b := make([]byte, 0, 24+len(h.Completed)*48)
+	b := make([]byte, 0, 96+len(h.Completed)*8)
 	b = append(b, stateVersion)
 	b = binary.LittleEndian.AppendUint64(b, uint64(h.First.UnixMicro()))
 	b = appendString(b, string(h.LastFinished))
 	b = append(b, byte(len(h.Completed)))
-	for _, c := range h.Completed {
+	for i, c := range h.Completed {
+		b = binary.LittleEndian.AppendUint64(b, uint64(orNull(c.SizeBytes)))
+		if i > 0 {
+			continue
+		}
 		b = append(b, c.ID[:]...)
 		b = binary.LittleEndian.AppendUint64(b, uint64(c.CreatedAt.UnixMicro()))
-		b = binary.LittleEndian.AppendUint64(b, uint64(orNull(c.SizeBytes)))
 		b = binary.LittleEndian.AppendUint64(b, uint64(orNull(c.DurationSeconds)))
 		b = appendString(b, string(c.Status))
-	}
-	if len(h.Completed) > 0 {
-		b = appendString(b, h.Completed[0].Filename)
+		b = appendString(b, c.Filename)
 	}
 	return b
 }
@@ -273,15 +277,16 @@ func decodeHistory(s store.SeriesState, a *arena) (backup.History, error) {
 	h.Completed = a.backupsOf(n)
 	for i := range h.Completed {
 		c := &h.Completed[i]
-		c.ID = uuid.UUID(r.take(16))
 		c.Type, c.TenantID = s.Series.Type, s.Series.TenantID
-		c.CreatedAt = r.time()
 		c.SizeBytes = r.optInt(a)
+		if i > 0 {
+			continue
+		}
+		c.ID = uuid.UUID(r.take(16))
+		c.CreatedAt = r.time()
 		c.DurationSeconds = r.optInt(a)
 		c.Status = r.status()
-	}
-	if n > 0 {
-		h.Completed[0].Filename = r.string()
+		c.Filename = r.string()
 	}
 	if r.err == nil && len(r.b) > 0 {
 		r.err = errState

@@ -19,18 +19,20 @@ import (
 )
 
 // canonical writes what the rules read of a history as one comparable
-// string per series (running backups are read at each run, not stored).
+// string per series (running backups are read at each run, not stored; of
+// the completed backups but the newest, only the size).
 func canonical(hs []backup.History) []string {
 	out := make([]string, 0, len(hs))
 	for _, h := range hs {
 		var b strings.Builder
 		fmt.Fprintf(&b, "%s tenant=%q first=%s last=%s", h.Series.Key(), h.Tenant, h.First.UTC().Format(time.RFC3339Nano), h.LastFinished)
 		for i, c := range h.Completed {
-			fmt.Fprintf(&b, " [%s %s %s %s %s %s", c.ID, c.Type, c.CreatedAt.UTC().Format(time.RFC3339Nano), num(c.SizeBytes), num(c.DurationSeconds), c.Status)
-			if i == 0 {
-				fmt.Fprintf(&b, " %s", c.Filename)
+			if i > 0 { // the rules read only the sizes of the older ones
+				fmt.Fprintf(&b, " [%s %s]", c.Type, num(c.SizeBytes))
+				continue
 			}
-			b.WriteString("]")
+			fmt.Fprintf(&b, " [%s %s %s %s %s %s %s]", c.ID, c.Type, c.CreatedAt.UTC().Format(time.RFC3339Nano),
+				num(c.SizeBytes), num(c.DurationSeconds), c.Status, c.Filename)
 		}
 		out = append(out, b.String())
 	}
