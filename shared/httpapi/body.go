@@ -58,23 +58,29 @@ type object struct {
 
 // parseObject parses body as one JSON object and nothing after it.
 func parseObject(body []byte) (*object, error) {
-	if len(bytes.TrimSpace(body)) == 0 {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
 		return nil, malformed("the request needs a JSON object body")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	o := &object{}
+	// One pass into the object's fields; a body that is not an object is
+	// still judged as JSON first, so that its error says which it is.
+	var err error
+	if trimmed[0] == '{' {
+		err = dec.Decode(&o.fields)
+	} else {
+		var v any
+		err = dec.Decode(&v)
+	}
+	if err != nil {
 		return nil, malformed("the body is not valid JSON")
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, malformed("the body has data after the JSON value")
 	}
-	if _, ok := v.(map[string]any); !ok {
+	if trimmed[0] != '{' {
 		return nil, invalidField("body", "must be a JSON object")
-	}
-	o := &object{}
-	if err := json.Unmarshal(body, &o.fields); err != nil {
-		return nil, malformed("the body is not valid JSON")
 	}
 	return o, nil
 }
