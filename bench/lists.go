@@ -142,11 +142,19 @@ func NewLister(ctx context.Context, appURL string, keys map[string]string) (*Lis
 // Close closes the pool.
 func (l *Lister) Close() { l.pool.Close() }
 
-// Query is a list statement as the service sent it.
+// Query is a list as the service answered it. SQL and Args are the one
+// statement that lists it (the LIMIT last), from which the baselines are
+// derived: the statement the service sent, or for a search, which may take
+// a few steps, store.BackupListSQL. Ran, RanArgs and Settings are the
+// statement that gave the service its answer and the planner settings it
+// ran under, for EXPLAIN.
 type Query struct {
-	SQL   string
-	Args  []any
-	Scope store.Scope
+	SQL      string
+	Args     []any
+	Scope    store.Scope
+	Ran      string
+	RanArgs  []any
+	Settings []string
 }
 
 var limitRe = regexp.MustCompile(` LIMIT \$(\d+)$`)
@@ -161,10 +169,19 @@ func (l *Lister) Capture(ctx context.Context, c ListCase, path string) (Query, [
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequestWithContext(ctx, "GET", path, nil)
 	req.Header.Set("Authorization", "Bearer "+key)
-	var q Query
+	var (
+		q        Query
+		settings []string
+	)
 	l.tracer.OnQuery(func(sql string, args []any) {
-		if strings.HasPrefix(strings.TrimSpace(sql), "SELECT") && strings.Contains(sql, "FROM backups_backup") {
-			q.SQL, q.Args = sql, args
+		sql = strings.TrimSpace(sql)
+		switch {
+		case strings.HasPrefix(sql, "SET LOCAL ") && strings.HasSuffix(sql, "= off"):
+			settings = append(settings, sql)
+		case strings.HasPrefix(sql, "SET LOCAL "):
+			settings = nil
+		case strings.HasPrefix(sql, "SELECT") && strings.Contains(sql, "FROM backups_backup"):
+			q.Ran, q.RanArgs, q.Settings = sql, args, slices.Clone(settings)
 		}
 	})
 	l.api.ServeHTTP(rec, req)
@@ -172,10 +189,16 @@ func (l *Lister) Capture(ctx context.Context, c ListCase, path string) (Query, [
 	if rec.Code != 200 {
 		return q, nil, fmt.Errorf("GET %s: status %d: %s", path, rec.Code, rec.Body.Bytes())
 	}
-	if q.SQL == "" || !limitRe.MatchString(q.SQL) {
-		return q, nil, fmt.Errorf("GET %s: no list statement seen (last: %q)", path, q.SQL)
+	if q.Ran == "" || !limitRe.MatchString(q.Ran) {
+		return q, nil, fmt.Errorf("GET %s: no list statement seen (last: %q)", path, q.Ran)
 	}
-	q.Scope = scope
+	q.SQL, q.Args, q.Scope = q.Ran, q.RanArgs, scope
+	if search := c.Query.Get("q"); search != "" {
+		// The cases with q filter on nothing else; a tenant's key lists
+		// its tenant's backups, as httpapi says.
+		f := store.BackupFilter{Query: search, TenantID: c.Tenant}
+		q.SQL, q.Args = store.BackupListSQL(f, store.Page{Limit: 50})
+	}
 	ids, err := PageIDs(rec.Body.Bytes())
 	return q, ids, err
 }
@@ -260,11 +283,17 @@ type QueryPlan struct {
 	Rows    float64 // rows the scans read (actual)
 }
 
-// Explain runs EXPLAIN (ANALYZE) on q in its scope and sums the plan up.
+// Explain runs EXPLAIN (ANALYZE) on the statement that answered q, in its
+// scope and under its settings, and sums the plan up.
 func (l *Lister) Explain(ctx context.Context, q Query) (QueryPlan, error) {
 	var raw []byte
 	err := l.inScope(ctx, q.Scope, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `EXPLAIN (ANALYZE, FORMAT JSON) `+q.SQL, q.Args...).Scan(&raw)
+		for _, set := range q.Settings {
+			if _, err := tx.Exec(ctx, set); err != nil {
+				return err
+			}
+		}
+		return tx.QueryRow(ctx, `EXPLAIN (ANALYZE, FORMAT JSON) `+q.Ran, q.RanArgs...).Scan(&raw)
 	})
 	if err != nil {
 		return QueryPlan{}, fmt.Errorf("explaining: %w", err)

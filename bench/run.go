@@ -156,7 +156,9 @@ func runLists(ctx context.Context, o Options, r *Report, env *Env, owner *pgx.Co
 	sec := Section{Title: "Lists: GET /v1/backups",
 		Intro: fmt.Sprintf("First page (50 items) against the page 90 %% deep into the same list, reached through the cursor, "+
 			"timed over HTTP against `backupwatch serve` (median of %d). The baseline is the same deep page by OFFSET, "+
-			"in SQL straight from the runtime role (what the cursor saves). `rows read` is what the deep page's scans touched (EXPLAIN ANALYZE).", o.ListRuns),
+			"in SQL straight from the runtime role (what the cursor saves). `rows read` is what the deep page's scans touched (EXPLAIN ANALYZE). "+
+			"A search (`q`) takes up to three statements (store.searchBackups: a walk of the newest 1,000, a gathering through the trigram indexes, a filtered walk); "+
+			"its plan is that of the one that answered, and its OFFSET baseline is the single statement store.BackupListSQL gives.", o.ListRuns),
 		Header: []string{"list", "matches", "deep at", "first page", "deep page", "deep/first", "OFFSET deep", "plan (first page)", "plan (deep page)", "rows read (deep)"}}
 	var worstRatio, worstFiltered float64
 	var worstRatioName, worstFilteredName string

@@ -82,8 +82,16 @@ func (t *Tracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBa
 	return ctx
 }
 
-// TraceBatchQuery does nothing: the batch's statements share its round trip.
-func (t *Tracer) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+// TraceBatchQuery shows a batch's statement to OnQuery's function; it counts
+// nothing, for the batch's statements share its round trip.
+func (t *Tracer) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
+	t.mu.Lock()
+	fn := t.onQuery
+	t.mu.Unlock()
+	if fn != nil {
+		fn(d.SQL, d.Args)
+	}
+}
 
 // TraceBatchEnd does nothing.
 func (t *Tracer) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}

@@ -163,6 +163,29 @@ type BackupFilter struct {
 
 // ListBackups returns a page of backups in scope matching f, newest first.
 func ListBackups(ctx context.Context, db DB, f BackupFilter, p Page) ([]backup.Backup, *Cursor, error) {
+	w := backupWhere(f, p)
+	if f.Query != "" {
+		return searchBackups(ctx, db, w, f.Query, p)
+	}
+	q := `SELECT ` + backupColumns + ` FROM backups_backup` + w.sql() + ` ORDER BY created_at DESC, id DESC` + w.limit(p)
+	return listBackups(ctx, db, q, w.args, p)
+}
+
+// BackupListSQL is the one statement that lists a page of the backups
+// matching f, q included, and its arguments (the LIMIT last): what a list
+// without q runs, what a search's last step runs, and what the benchmark
+// derives its OFFSET baselines from.
+func BackupListSQL(f BackupFilter, p Page) (string, []any) {
+	w := backupWhere(f, p)
+	if f.Query != "" {
+		w.add(searchMatch, searchArgs(f.Query)...)
+	}
+	q := `SELECT ` + backupColumns + ` FROM backups_backup` + w.sql() + ` ORDER BY created_at DESC, id DESC` + w.limit(p)
+	return q, w.args
+}
+
+// backupWhere is f's conditions but q, and the keyset of p.
+func backupWhere(f BackupFilter, p Page) where {
 	var w where
 	if f.Type != "" {
 		w.add("backup_type = ?", f.Type)
@@ -189,11 +212,16 @@ func ListBackups(ctx context.Context, db DB, f BackupFilter, p Page) ([]backup.B
 		w.add("created_at < ?", *f.CreatedBefore)
 	}
 	w.keyset("created_at", p)
-	if f.Query != "" {
-		return searchBackups(ctx, db, w, f.Query, p)
-	}
-	q := `SELECT ` + backupColumns + ` FROM backups_backup` + w.sql() + ` ORDER BY created_at DESC, id DESC` + w.limit(p)
-	return listBackups(ctx, db, q, w.args, p)
+	return w
+}
+
+// searchMatch is q's condition: a case-insensitive substring of the
+// filename or the notes, or a prefix of the checksum (searchArgs).
+const searchMatch = "(filename ILIKE ? OR notes ILIKE ? OR checksum LIKE ?)"
+
+func searchArgs(query string) []any {
+	like := "%" + likeEscape(query) + "%"
+	return []any{like, like, likeEscape(strings.ToLower(query)) + "%"}
 }
 
 func listBackups(ctx context.Context, db DB, q string, args []any, p Page) ([]backup.Backup, *Cursor, error) {
@@ -240,9 +268,7 @@ const (
 //     the page is full (bitmap and sequential scans off for the statement).
 func searchBackups(ctx context.Context, db DB, w where, query string, p Page) ([]backup.Backup, *Cursor, error) {
 	filters := w.sql()
-	like := "%" + likeEscape(query) + "%"
-	prefix := likeEscape(strings.ToLower(query)) + "%"
-	w.add("(filename ILIKE ? OR notes ILIKE ? OR checksum LIKE ?)", like, like, prefix)
+	w.add(searchMatch, searchArgs(query)...)
 	match := w.conds[len(w.conds)-1]
 	limit := w.limit(p)
 	order := ` ORDER BY created_at DESC, id DESC`
