@@ -59,3 +59,6 @@ INSERT INTO check_state DEFAULT VALUES;
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON backup_series_state TO backupwatch_app, backupwatch_all;
 GRANT SELECT, UPDATE ON check_state TO backupwatch_app, backupwatch_all;
+
+-- Runs delete their own records once past check.RunRetention.
+GRANT DELETE ON check_runs TO backupwatch_app, backupwatch_all;

@@ -21,7 +21,8 @@
 //     alert engine, in savepoints so that a series that fails is recorded
 //     and the others go on;
 //  5. resolves, as the system, the open alerts it owns whose condition no
-//     longer holds, and purges idempotency keys past their retention;
+//     longer holds, and purges idempotency keys and its own records past
+//     their retention;
 //  6. records the outcome on the run row and commits;
 //  7. calls the after-run hook (the notification relay) and records how
 //     many notifications it sent.
@@ -101,6 +102,9 @@ const (
 	// IdempotencyRetention is how long Idempotency-Key records are kept;
 	// API.md promises at least 24 hours.
 	IdempotencyRetention = 48 * time.Hour
+	// RunRetention is how long the check_runs records are kept: a month
+	// of runs every five minutes is under 9,000 rows.
+	RunRetention = 30 * 24 * time.Hour
 	// maxRecordedErrors bounds the errors kept on a run row: past this
 	// many, more of the same says nothing new.
 	maxRecordedErrors = 100
@@ -182,6 +186,9 @@ func (r *Runner) Run(ctx context.Context, trigger Trigger, now time.Time) (Summa
 			return err
 		}
 		if _, err := store.PurgeIdempotencyKeys(ctx, tx, int(IdempotencyRetention/time.Hour)); err != nil {
+			return err
+		}
+		if _, err := store.PurgeCheckRuns(ctx, tx, now.Add(-RunRetention)); err != nil {
 			return err
 		}
 		sum.Status, sum.FinishedAt = Completed, elapsed()

@@ -275,3 +275,32 @@ func TestStorageUseMeasuredHourly(t *testing.T) {
 		t.Errorf("an hour later: %s %q", a.Severity, a.Message)
 	}
 }
+
+// TestRunsPurgeOldRunRecords: a run deletes the records of runs older than
+// RunRetention, whatever their status (one RUNNING that long ago died), and
+// keeps the rest.
+func TestRunsPurgeOldRunRecords(t *testing.T) {
+	e := newEnv(t, check.Config{})
+	at := t0.Add(90 * 24 * time.Hour)
+	_, err := e.Owner.Exec(t.Context(), `INSERT INTO check_runs (id, trigger, status, started_at, finished_at) VALUES
+		(gen_random_uuid(), 'schedule', 'COMPLETED', $1, $1),
+		(gen_random_uuid(), 'schedule', 'FAILED', $1, $1),
+		(gen_random_uuid(), 'schedule', 'RUNNING', $1, NULL),
+		(gen_random_uuid(), 'schedule', 'COMPLETED', $2, $2)`,
+		at.Add(-check.RunRetention-time.Hour), at.Add(-check.RunRetention+time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := e.run(t, at)
+	var statuses []string
+	rows, err := e.Owner.Query(t.Context(), `SELECT status FROM check_runs WHERE id <> $1 ORDER BY started_at, status`, sum.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if statuses, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(statuses, []string{"COMPLETED"}) {
+		t.Errorf("records left %v, want only the recent one", statuses)
+	}
+}

@@ -258,6 +258,17 @@ type CheckRun struct {
 	Errors            []string
 }
 
+// PurgeCheckRuns deletes the records of the runs that started before
+// before (one still RUNNING that long ago died with its process), and
+// returns how many.
+func PurgeCheckRuns(ctx context.Context, db DB, before time.Time) (int64, error) {
+	tag, err := db.Exec(ctx, `DELETE FROM check_runs WHERE started_at < $1`, before)
+	if err != nil {
+		return 0, fmt.Errorf("purging check runs: %w", mapErr(err))
+	}
+	return tag.RowsAffected(), nil
+}
+
 // InsertCheckRun records that a run started.
 func InsertCheckRun(ctx context.Context, db DB, r CheckRun) error {
 	_, err := db.Exec(ctx, `INSERT INTO check_runs (id, trigger, status, started_at) VALUES ($1, $2, $3, $4)`,
