@@ -36,7 +36,9 @@ ALTER ROLE backupwatch_app NOINHERIT;
 GRANT backupwatch_all TO backupwatch_app;
 
 -- The same table privileges as the runtime role, and the policy that lets it
--- see every tenant's rows, wherever a tenant policy stands.
+-- see every tenant's rows, wherever a tenant policy stands. A later
+-- migration that adds a table grants it to both roles, and gives it both
+-- policies if it holds tenants' rows (010 does).
 DO $$
 DECLARE
     g record;

@@ -113,14 +113,28 @@ func seenAgain(cur alert.Alert, c alert.Condition, details json.RawMessage, r al
 // fingerprint fp because its condition cleared (why says how), and notifies
 // the resolution. ok is false when no alert was open.
 func (e *Engine) ResolveIfOpen(ctx context.Context, db store.DB, fp, why string, now time.Time) (alert.Alert, bool, error) {
-	a, ok, err := store.ResolveOpenAlert(ctx, db, fp, why, now)
-	if err != nil || !ok {
-		return a, ok, err
+	return e.notifyResolved(ctx, db, now)(store.ResolveOpenAlert(ctx, db, fp, why, now))
+}
+
+// ResolveIfSeenBy is ResolveIfOpen for what clears a condition as of by:
+// an alert whose condition was seen again after by stays open. A completed
+// backup resolves its series' failure alert so, lest it resolve a failure
+// reported after it.
+func (e *Engine) ResolveIfSeenBy(ctx context.Context, db store.DB, fp, why string, by, now time.Time) (alert.Alert, bool, error) {
+	return e.notifyResolved(ctx, db, now)(store.ResolveOpenAlertSeenBy(ctx, db, fp, why, by, now))
+}
+
+// notifyResolved writes the outbox rows of an alert a store call resolved.
+func (e *Engine) notifyResolved(ctx context.Context, db store.DB, now time.Time) func(alert.Alert, bool, error) (alert.Alert, bool, error) {
+	return func(a alert.Alert, ok bool, err error) (alert.Alert, bool, error) {
+		if err != nil || !ok {
+			return a, ok, err
+		}
+		if _, err := store.InsertNotifications(ctx, db, a, alert.Resolve, now); err != nil {
+			return a, false, err
+		}
+		return a, true, nil
 	}
-	if _, err := store.InsertNotifications(ctx, db, a, alert.Resolve, now); err != nil {
-		return a, false, err
-	}
-	return a, true, nil
 }
 
 // Resolve resolves alert id on behalf of user by, with notes, and notifies

@@ -157,6 +157,41 @@ func TestResolveIfOpen(t *testing.T) {
 	}
 }
 
+// TestResolveIfSeenBy: what clears a condition as of a time resolves an
+// alert last seen no later than that, and leaves one seen again since open
+// and unnotified: a backup completed before a failure was reported does
+// not resolve it.
+func TestResolveIfSeenBy(t *testing.T) {
+	db := testenv.NewDB(t)
+	e := alerting.New(nil)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	a, _ := raise(t, db, e, cond("fp", alert.Error), now)
+	raise(t, db, e, cond("fp", alert.Error), now.Add(time.Minute)) // seen again
+	resolve := func(by time.Time) bool {
+		var ok bool
+		err := store.InScope(context.Background(), db.Pool, store.AllTenants, func(tx pgx.Tx) (err error) {
+			_, ok, err = e.ResolveIfSeenBy(context.Background(), tx, "fp", "cleared", by, now.Add(time.Hour))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if resolve(now.Add(30 * time.Second)) {
+		t.Fatal("resolved an alert seen again after the clearing moment")
+	}
+	if ob := outbox(t, db, a.ID.String()); len(ob["resolved"]) != 0 {
+		t.Fatalf("outbox %v after a refused resolution", ob)
+	}
+	if !resolve(now.Add(time.Minute)) {
+		t.Fatal("did not resolve an alert last seen at the clearing moment")
+	}
+	if ob := outbox(t, db, a.ID.String()); len(ob["resolved"]) != 2 {
+		t.Errorf("outbox %v: want 2 resolved rows for ERROR", ob)
+	}
+}
+
 // TestOutboxRowsPerChannel: every severity writes exactly one row per SNS
 // channel of its routing, and none for in_app.
 func TestOutboxRowsPerChannel(t *testing.T) {

@@ -406,7 +406,11 @@ func (r *Runner) judge(ctx context.Context, tx pgx.Tx, now time.Time, sum *Summa
 // backup of the series completes, after the report's own commit
 // (httpapi, createBackup). A failure alert still open although its series'
 // newest finished backup is no longer FAILED (that request ended between
-// the two) is resolved here. A series that failed again keeps its alert.
+// the two) is resolved here, provided the failure was last seen no later
+// than that backup was made: a failure reported after it (a backup that
+// overlapped it and failed later, or one reported while this run read) is
+// not cleared by it, and the check is in the UPDATE itself, so a failure
+// reported while the run resolves stays open too.
 func (r *Runner) resolveRecovered(ctx context.Context, tx pgx.Tx, hs []backup.History, failures []alert.Alert, now time.Time, sum *Summary) {
 	if len(failures) == 0 {
 		return
@@ -422,9 +426,9 @@ func (r *Runner) resolveRecovered(ctx context.Context, tx pgx.Tx, hs []backup.Hi
 		if !ok {
 			continue
 		}
-		why := fmt.Sprintf("resolved automatically: %s completed at %s", h.Completed[0].Filename,
-			h.Completed[0].CreatedAt.Format(time.RFC3339))
-		if err := r.resolve(ctx, tx, a.Fingerprint, why, now, sum); err != nil {
+		made := h.Completed[0].CreatedAt
+		why := fmt.Sprintf("resolved automatically: %s completed at %s", h.Completed[0].Filename, made.Format(time.RFC3339))
+		if err := r.resolveSeenBy(ctx, tx, a.Fingerprint, why, &made, now, sum); err != nil {
 			r.fail(ctx, sum, fmt.Sprintf("resolving %s: %v", a.Fingerprint, err))
 		}
 	}
@@ -534,10 +538,19 @@ func (r *Runner) raiseUnits(ctx context.Context, tx pgx.Tx, us []*unit, now time
 }
 
 func (r *Runner) resolve(ctx context.Context, tx pgx.Tx, fp, why string, now time.Time, sum *Summary) error {
+	return r.resolveSeenBy(ctx, tx, fp, why, nil, now, sum)
+}
+
+// resolveSeenBy is resolve for an alert last seen at or before by (nil:
+// whenever).
+func (r *Runner) resolveSeenBy(ctx context.Context, tx pgx.Tx, fp, why string, by *time.Time, now time.Time, sum *Summary) error {
 	var done bool
-	err := savepoint(ctx, tx, func(sp pgx.Tx) error {
-		_, ok, err := r.engine.ResolveIfOpen(ctx, sp, fp, why, now)
-		done = ok
+	err := savepoint(ctx, tx, func(sp pgx.Tx) (err error) {
+		if by != nil {
+			_, done, err = r.engine.ResolveIfSeenBy(ctx, sp, fp, why, *by, now)
+		} else {
+			_, done, err = r.engine.ResolveIfOpen(ctx, sp, fp, why, now)
+		}
 		return err
 	})
 	if err == nil && done {

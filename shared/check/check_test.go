@@ -738,7 +738,8 @@ func deref(s *string) string {
 // TestRunResolvesRecoveredFailures: the API resolves a series' BACKUP_FAILURE
 // alert after a later backup's report commits; if that never happened (the
 // process died in between), the next run resolves it. A series whose newest
-// finished backup is still FAILED keeps its alert.
+// finished backup is still FAILED keeps its alert, and so does one whose
+// failure was reported after its newest completed backup began.
 func TestRunResolvesRecoveredFailures(t *testing.T) {
 	e := newEnv(t, check.Config{})
 	acme, globex := e.tenant(t, "acme"), e.tenant(t, "globex")
@@ -749,14 +750,20 @@ func TestRunResolvesRecoveredFailures(t *testing.T) {
 		b.Status = backup.Failed
 		return b
 	}
+	// overlapped: a long backup began, a later one completed, then the long
+	// one failed. The newest finished backup (by when it began) completed,
+	// but the failure was reported after it: it stands.
+	initech := e.tenant(t, "initech")
+	overlapped := backup.Series{Type: backup.Configuration, TenantID: initech}
 	e.insert(t,
 		done(recovered, "acme-1.json", 1000, t0, 10), failed(recovered, "acme-2.json", t0.Add(24*time.Hour)),
 		done(recovered, "acme-3.json", 1000, t0.Add(48*time.Hour), 10),
-		done(failing, "globex-1.json", 1000, t0, 10), failed(failing, "globex-2.json", t0.Add(48*time.Hour)))
+		done(failing, "globex-1.json", 1000, t0, 10), failed(failing, "globex-2.json", t0.Add(48*time.Hour)),
+		failed(overlapped, "initech-long.json", t0.Add(40*time.Hour)), done(overlapped, "initech-short.json", 1000, t0.Add(41*time.Hour), 10))
 	engine := alerting.New(nil)
 	fps := map[string]string{}
 	e.all(t, func(tx pgx.Tx) error {
-		for _, s := range []backup.Series{recovered, failing} {
+		for _, s := range []backup.Series{recovered, failing, overlapped} {
 			fp := alert.Fingerprint(alert.BackupFailure, s.Key())
 			fps[s.Key()] = fp
 			if _, _, err := engine.Raise(t.Context(), tx, alert.Condition{Fingerprint: fp, Type: alert.BackupFailure,
@@ -773,6 +780,9 @@ func TestRunResolvesRecoveredFailures(t *testing.T) {
 	}
 	if _, ok := open[fps[failing.Key()]]; !ok {
 		t.Errorf("the failing series' alert was resolved")
+	}
+	if _, ok := open[fps[overlapped.Key()]]; !ok {
+		t.Errorf("a failure reported after the newest completed backup began was resolved by it")
 	}
 	if sum.AlertsResolved != 1 {
 		t.Errorf("run resolved %d alerts, want 1", sum.AlertsResolved)

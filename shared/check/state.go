@@ -180,7 +180,9 @@ func appendString(b []byte, s string) []byte {
 
 var errState = errors.New("unreadable series state")
 
-// reader reads an encoded history; the first error sticks.
+// reader reads an encoded history; the first error sticks. Lengths are
+// checked against what is left before anything is taken, so a damaged
+// state is an error, never a panic or a huge allocation.
 type reader struct {
 	b   []byte
 	err error
@@ -200,7 +202,7 @@ func (r *reader) uint64() uint64 { return binary.LittleEndian.Uint64(r.take(8)) 
 
 func (r *reader) string() string {
 	n, k := binary.Uvarint(r.b)
-	if k <= 0 {
+	if k <= 0 || n > uint64(len(r.b)-k) {
 		r.err = errState
 		return ""
 	}
@@ -211,7 +213,7 @@ func (r *reader) string() string {
 // status reads a status without allocating for the four known ones.
 func (r *reader) status() backup.Status {
 	n, k := binary.Uvarint(r.b)
-	if k <= 0 {
+	if k <= 0 || n > uint64(len(r.b)-k) {
 		r.err = errState
 		return ""
 	}

@@ -233,7 +233,9 @@ func TestHistoryEncoding(t *testing.T) {
 		if a, b := canonical([]backup.History{got}), canonical([]backup.History{hist}); !slices.Equal(a, b) {
 			t.Errorf("round trip:\n got %s\nwant %s", a, b)
 		}
-		for _, bad := range [][]byte{blob[:len(blob)-1], append(slices.Clone(blob), 0), append([]byte{9}, blob[1:]...), nil} {
+		// A length that claims more than is there (the largest uvarint).
+		huge := append(slices.Clone(blob[:9]), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01)
+		for _, bad := range [][]byte{blob[:len(blob)-1], append(slices.Clone(blob), 0), append([]byte{9}, blob[1:]...), nil, huge} {
 			if _, err := check.DecodeHistory(store.SeriesState{Series: s, History: bad}); err == nil {
 				t.Errorf("a damaged state (%d bytes) decoded", len(bad))
 			}

@@ -234,8 +234,10 @@ func (s *Server) backupCompleted(ctx context.Context, c *call, b backup.Backup) 
 }
 
 func (s *Server) resolveFailureIn(ctx context.Context, db store.DB, c *call, b backup.Backup) (bool, error) {
-	_, ok, err := s.alerts.ResolveIfOpen(ctx, db, alert.Fingerprint(alert.BackupFailure, b.Series().Key()),
-		fmt.Sprintf("resolved automatically: %s completed at %s", b.Filename, c.now.Format("2006-01-02T15:04:05Z")), c.now)
+	// Only a failure seen before this completion: one reported since (its
+	// alert refreshed by a later request) still stands.
+	_, ok, err := s.alerts.ResolveIfSeenBy(ctx, db, alert.Fingerprint(alert.BackupFailure, b.Series().Key()),
+		fmt.Sprintf("resolved automatically: %s completed at %s", b.Filename, c.now.Format("2006-01-02T15:04:05Z")), c.now, c.now)
 	return ok, err
 }
 

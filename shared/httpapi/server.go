@@ -303,10 +303,12 @@ func (s *Server) serve(rt Route) http.Handler {
 		if errors.Is(err, errReplay) {
 			w.Header().Set("Idempotent-Replayed", "true")
 		}
-		if err == nil {
+		if err == nil && len(c.settle) > 0 {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 			for _, fn := range c.settle {
-				fn(context.WithoutCancel(ctx))
+				fn(sctx)
 			}
+			cancel()
 		}
 		writeRaw(w, status, out)
 		for _, fn := range c.after {
@@ -314,6 +316,10 @@ func (s *Server) serve(rt Route) http.Handler {
 		}
 	})
 }
+
+// settleTimeout bounds a request's settle work (call.settle), which runs
+// before its response: past it, the work is left to the check run.
+const settleTimeout = 5 * time.Second
 
 // errReplay ends the transaction of a replayed request without writing.
 var errReplay = errors.New("idempotent replay")

@@ -122,9 +122,21 @@ func ResolveAlert(ctx context.Context, db DB, id uuid.UUID, by *uuid.UUID, notes
 // ResolveOpenAlert resolves the unresolved alert with fingerprint fp as the
 // system; ok is false when there is none.
 func ResolveOpenAlert(ctx context.Context, db DB, fp, notes string, now time.Time) (alert.Alert, bool, error) {
+	return resolveOpenAlert(ctx, db, fp, notes, now, nil)
+}
+
+// ResolveOpenAlertSeenBy is ResolveOpenAlert for an alert whose condition
+// was last seen at or before by: what clears a condition as of a time must
+// not resolve it if it was seen again since (ok is then false).
+func ResolveOpenAlertSeenBy(ctx context.Context, db DB, fp, notes string, by, now time.Time) (alert.Alert, bool, error) {
+	return resolveOpenAlert(ctx, db, fp, notes, now, &by)
+}
+
+func resolveOpenAlert(ctx context.Context, db DB, fp, notes string, now time.Time, by *time.Time) (alert.Alert, bool, error) {
 	a, err := scanAlert(db.QueryRow(ctx, `UPDATE backups_alert SET status = 'RESOLVED', resolved_at = $2,
 			resolved_by_id = NULL, resolution_notes = $3
-		WHERE fingerprint = $1 AND status <> 'RESOLVED' RETURNING `+alertColumns, fp, now, notes))
+		WHERE fingerprint = $1 AND status <> 'RESOLVED' AND ($4::timestamptz IS NULL OR last_seen_at <= $4)
+		RETURNING `+alertColumns, fp, now, notes, by))
 	if err == pgx.ErrNoRows {
 		return a, false, nil
 	}

@@ -298,7 +298,7 @@ func searchBackups(ctx context.Context, db DB, w where, query string, p Page) ([
 		}
 		return rows.Err()
 	})
-	b.Queue(`SET LOCAL enable_indexscan = on`)
+	b.Queue(`SET LOCAL enable_indexscan TO DEFAULT`)
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, nil, fmt.Errorf("searching backups: %w", mapErr(err))
 	}
@@ -315,8 +315,8 @@ func searchBackups(ctx context.Context, db DB, w where, query string, p Page) ([
 		items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (backup.Backup, error) { return scanBackup(r) })
 		return err
 	})
-	b.Queue(`SET LOCAL enable_bitmapscan = on`)
-	b.Queue(`SET LOCAL enable_seqscan = on`)
+	b.Queue(`SET LOCAL enable_bitmapscan TO DEFAULT`)
+	b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, nil, fmt.Errorf("searching backups: %w", mapErr(err))
 	}
