@@ -51,35 +51,14 @@ func InsertAPIKey(ctx context.Context, db DB, k APIKey, hash []byte) error {
 }
 
 // authenticateSQL finds an unrevoked key by hash and, in the same statement,
-// narrows the transaction to the key's scope (scopeSQL's two settings): one
-// round trip for both on every request. The settings are evaluated for the
+// narrows the transaction to the key's scope (scopeSQL's two settings). It
+// runs in the all-tenants scope: the key decides the scope. The settings are evaluated for the
 // returned row only, after its policy check, and key_hash is unique, so the
 // scan has nothing left to judge under the new setting.
 const authenticateSQL = `SELECT id, user_id, role, tenant_id, key_hash,
 		set_config('app.tenant_id', coalesce(tenant_id::text, '*'), true),
 		set_config('role', CASE WHEN tenant_id IS NULL THEN '` + AllRole + `' ELSE '` + AppRole + `' END, true)
 	FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL`
-
-// Authenticate returns the principal of the unrevoked key whose hash is
-// hash, and sets the transaction's scope to the key's (its tenant, or all
-// tenants). It must run in the all-tenants scope: the key decides the scope.
-// A caller it fails ends the transaction.
-func Authenticate(ctx context.Context, db DB, hash []byte) (auth.Principal, error) {
-	var (
-		p                 auth.Principal
-		stored            []byte
-		setting, roleName string
-	)
-	err := db.QueryRow(ctx, authenticateSQL, hash).
-		Scan(&p.KeyID, &p.UserID, &p.Role, &p.Tenant, &stored, &setting, &roleName)
-	if err != nil {
-		return p, fmt.Errorf("authenticating: %w", mapErr(err))
-	}
-	if subtle.ConstantTimeCompare(stored, hash) != 1 {
-		return auth.Principal{}, fmt.Errorf("authenticating: %w", ErrNotFound)
-	}
-	return p, nil
-}
 
 // GetAPIKey returns the key id if it is in scope.
 func GetAPIKey(ctx context.Context, db DB, id uuid.UUID) (APIKey, error) {
@@ -163,7 +142,7 @@ func HasAdminKey(ctx context.Context, db DB) (bool, error) {
 // pooled connection itself, inside the transaction. If anything leaves that
 // connection in a transaction (an error, a panic, a cancelled context), the
 // pool destroys it on release instead of reusing it.
-func AsKey(ctx context.Context, pool *pgxpool.Pool, hash []byte, fn func(db DB, who auth.Principal) error) (err error) {
+func AsKey(ctx context.Context, pool *pgxpool.Pool, hash []byte, fn func(db DB, who auth.Principal) error) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", mapErr(err))
