@@ -80,15 +80,62 @@ func (r *Runner) histories(ctx context.Context, tx pgx.Tx, st *store.CheckState,
 	return out, nil
 }
 
-// storage returns the storage targets and what each holds. Targets are read
-// every run (a new capacity applies at once); their use is measured at most
-// every FullEvery: it is one pass over every backup, and a capacity forecast
-// in days does not change in an hour.
+// currentHistories returns every series' history in db's scope as of now,
+// writing nothing: the histories the last run stored, with the series whose
+// backups changed since recomputed; without a bookmark (no run yet), or
+// with a stored history this version cannot read, all read afresh. It is
+// what GET /v1/status reads instead of the whole catalogue.
+func currentHistories(ctx context.Context, db store.DB, st store.CheckState) ([]backup.History, error) {
+	if st.ChangesFrom == nil {
+		return store.SeriesHistories(ctx, db, store.SeriesFilter{})
+	}
+	changed, err := store.ChangedSeries(ctx, db, *st.ChangesFrom)
+	if err != nil {
+		return nil, err
+	}
+	var fresh []backup.History
+	if len(changed) > 0 {
+		if fresh, err = store.SeriesHistories(ctx, db, store.SeriesFilter{Series: changed}); err != nil {
+			return nil, err
+		}
+	}
+	stored, err := store.SeriesStates(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	recomputed := make(map[string]bool, len(changed))
+	for _, s := range changed {
+		recomputed[s.Key()] = true
+	}
+	out := fresh
+	var a arena
+	for _, s := range stored {
+		if recomputed[s.Series.Key()] {
+			continue // fresh has it, or it has no backup left
+		}
+		h, err := decodeHistory(s, &a)
+		if err != nil {
+			return store.SeriesHistories(ctx, db, store.SeriesFilter{})
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+// storage returns the storage targets and what each holds (storageUse).
 func (r *Runner) storage(ctx context.Context, tx pgx.Tx, st *store.CheckState, now time.Time) ([]backup.StorageTarget, []backup.Usage, error) {
-	if st.StorageAt != nil && !stale(*st.StorageAt, now, r.fullEvery) {
+	return storageUse(ctx, tx, st, now, r.fullEvery)
+}
+
+// storageUse returns the storage targets and what each holds. Targets are
+// read every time (a new capacity applies at once); their use is measured
+// at most every every, and kept in st: it is one pass over every backup,
+// and a capacity forecast in days does not change in an hour.
+func storageUse(ctx context.Context, db store.DB, st *store.CheckState, now time.Time, every time.Duration) ([]backup.StorageTarget, []backup.Usage, error) {
+	if st.StorageAt != nil && !stale(*st.StorageAt, now, every) {
 		var cached []backup.Usage
 		if err := json.Unmarshal(st.Storage, &cached); err == nil {
-			targets, err := store.ListStorageTargets(ctx, tx)
+			targets, err := store.ListStorageTargets(ctx, db)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -107,7 +154,7 @@ func (r *Runner) storage(ctx context.Context, tx pgx.Tx, st *store.CheckState, n
 			}
 		}
 	}
-	targets, usage, err := store.StorageUsage(ctx, tx, now)
+	targets, usage, err := store.StorageUsage(ctx, db, now)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,6 +1,7 @@
 package check_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -305,4 +306,54 @@ func TestRunsPurgeOldRunRecords(t *testing.T) {
 	if !slices.Equal(statuses, []string{"COMPLETED"}) {
 		t.Errorf("records left %v, want only the recent one", statuses)
 	}
+}
+
+// TestStatusFollowsChangesSinceTheLastRun: the whole status starts from the
+// last run's stored histories, and still shows what changed since: a new
+// completed backup, a failure, a series that did not exist at the run. It
+// equals the status read from the whole catalogue.
+func TestStatusFollowsChangesSinceTheLastRun(t *testing.T) {
+	e := newEnv(t, check.Config{})
+	at := conditions(t, e)
+	e.run(t, at)
+	globex := e.tenant(t, "globex")
+	acmeSeries := backup.Series{Type: backup.TenantBackup, TenantID: e.tenantID(t, "acme")}
+	failed := running(acmeSeries, "acme-late.dump", at.Add(time.Minute))
+	failed.Status = backup.Failed
+	e.insert(t, done(full, "full-next.dump", 10*gb, at.Add(2*time.Minute), 2400), failed,
+		done(backup.Series{Type: backup.Configuration, TenantID: globex}, "globex.json", 1000, at.Add(3*time.Minute), 5))
+	read := func() []byte {
+		var st check.Status
+		e.all(t, func(tx pgx.Tx) (err error) {
+			st, err = check.ReadStatus(t.Context(), tx, check.StatusFilter{}, at.Add(5*time.Minute))
+			return err
+		})
+		b, err := json.Marshal(st.Series)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	got := string(read())
+	for _, want := range []string{`"filename":"full-next.dump"`, `"tenant_slug":"globex"`, `"state":"FAILING"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("status from the stored histories lacks %s: %s", want, got)
+		}
+	}
+	if _, err := e.Owner.Exec(t.Context(), `UPDATE check_state SET changes_from = NULL`); err != nil {
+		t.Fatal(err)
+	}
+	if whole := string(read()); got != whole {
+		t.Errorf("status from the stored histories:\n%s\nfrom the whole catalogue:\n%s", got, whole)
+	}
+}
+
+// tenantID returns the id of the tenant with slug.
+func (e *env) tenantID(t *testing.T, slug string) *uuid.UUID {
+	t.Helper()
+	var id uuid.UUID
+	if err := e.Owner.QueryRow(t.Context(), `SELECT id FROM tenants WHERE slug = $1`, slug).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return &id
 }
