@@ -51,13 +51,7 @@ func BuildBootstrap(ctx context.Context, root, dir, fn, goarch string) (string, 
 
 // BuildRIE builds the Lambda runtime interface emulator pinned in go.mod.
 func BuildRIE(ctx context.Context, root, dir string) (string, error) {
-	out := filepath.Join(dir, "aws-lambda-rie")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie")
-	cmd.Dir = root
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building aws-lambda-rie: %v\n%s", err, msg)
-	}
-	return out, nil
+	return goBuild(ctx, root, filepath.Join(dir, "aws-lambda-rie"), "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie")
 }
 
 // initRe finds the emulator's own record of the init phase. The emulator

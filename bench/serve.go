@@ -23,11 +23,15 @@ import (
 // BuildServe builds cmd/backupwatch, as `make run` does, into dir and
 // returns the binary's path. root is the module root.
 func BuildServe(ctx context.Context, root, dir string) (string, error) {
-	out := filepath.Join(dir, "backupwatch")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/backupwatch")
+	return goBuild(ctx, root, filepath.Join(dir, "backupwatch"), "./cmd/backupwatch")
+}
+
+// goBuild builds pkg of the module at root into out and returns out.
+func goBuild(ctx context.Context, root, out, pkg string) (string, error) {
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
 	cmd.Dir = root
 	if msg, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building backupwatch: %v\n%s", err, msg)
+		return "", fmt.Errorf("building %s: %v\n%s", pkg, err, msg)
 	}
 	return out, nil
 }
