@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -19,10 +20,17 @@ import (
 const (
 	MaxFilename      = 255
 	MaxPath          = 500
-	MaxNotes         = 100_000
 	MaxMetadataBytes = 64 << 10
 	MaxMetadataDepth = 32
 	maxDuration      = math.MaxInt32
+	// MaxTextBytes bounds every free-text field (notes, a restore's reason
+	// and error_message, an alert's resolution_notes), so that every item
+	// of a list page is bounded and a page fits in 1 MiB (API.md 1.1).
+	MaxTextBytes = 64 << 10
+	// MaxSizeBytes is the largest size_bytes a backup may report (1 PiB):
+	// far past any real backup, and small enough that the sums the checks
+	// make can never overflow.
+	MaxSizeBytes = 1 << 50
 )
 
 var checksumPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -114,12 +122,37 @@ type Patch struct {
 	Metadata         opt.Value[json.RawMessage]
 }
 
+// Noop reports whether p sets every field it names to the value b already
+// has (the status included), so that a retried report changes nothing and
+// is answered as a success (API.md 1.1) instead of an invalid transition.
+func (p Patch) Noop(b Backup) bool {
+	switch {
+	case p.Status.Set && (p.Status.Null || p.Status.V != b.Status),
+		p.Filename.Set && (p.Filename.Null || p.Filename.V != b.Filename),
+		!eqPtr(p.SizeBytes.Apply(b.SizeBytes), b.SizeBytes),
+		!eqPtr(p.Checksum.Apply(b.Checksum), b.Checksum),
+		!eqPtr(p.LocalPath.Apply(b.LocalPath), b.LocalPath),
+		!eqPtr(p.R2Path.Apply(b.R2Path), b.R2Path),
+		!eqPtr(p.B2Path.Apply(b.B2Path), b.B2Path),
+		!eqPtr(p.BackupJobID.Apply(b.BackupJobID), b.BackupJobID),
+		!eqPtr(p.CompressionRatio.Apply(b.CompressionRatio), b.CompressionRatio),
+		!eqPtr(p.DurationSeconds.Apply(b.DurationSeconds), b.DurationSeconds),
+		p.Notes.Set && p.Notes.V != b.Notes, // null notes means empty
+		p.Metadata.Set && p.Metadata.Null && !jsonEqual(b.Metadata, json.RawMessage(`{}`)),
+		p.Metadata.Set && !p.Metadata.Null && !jsonEqual(b.Metadata, p.Metadata.V):
+		return false
+	}
+	return true
+}
+
 // Apply returns b changed by p at now. It returns ErrInvalidTransition for a
 // status change the life cycle forbids, ErrFrozen for a change to a finished
 // backup, or validation.Errors for values that break a rule.
 func (b Backup) Apply(p Patch, now time.Time) (Backup, error) {
 	next := b
-	if p.Status.Set {
+	// The status it already has is no transition: a retried report that
+	// also changes a frozen field is refused for that field below.
+	if p.Status.Set && (p.Status.Null || p.Status.V != b.Status) {
 		if p.Status.Null {
 			return b, validation.One("status", "must not be null")
 		}
@@ -262,8 +295,8 @@ func jsonEqual(a, b json.RawMessage) bool {
 
 // checkMeasures checks the measured fields of b and what its status needs.
 func checkMeasures(errs *validation.Errors, b Backup) {
-	if b.SizeBytes != nil && *b.SizeBytes < 0 {
-		errs.Add("size_bytes", "must be zero or more")
+	if n := b.SizeBytes; n != nil && (*n < 0 || *n > MaxSizeBytes) {
+		errs.Add("size_bytes", fmt.Sprintf("must be between 0 and %d (1 PiB)", int64(MaxSizeBytes)))
 	}
 	checkChecksum(errs, "checksum", b.Checksum)
 	checkPath(errs, "local_path", b.LocalPath)
@@ -275,7 +308,7 @@ func checkMeasures(errs *validation.Errors, b Backup) {
 	if d := b.DurationSeconds; d != nil && (*d < 0 || *d > maxDuration) {
 		errs.Add("backup_duration_seconds", fmt.Sprintf("must be between 0 and %d", maxDuration))
 	}
-	checkText(errs, "notes", b.Notes, MaxNotes, false)
+	CheckLongText(errs, "notes", b.Notes, false)
 	CheckMetadata(errs, "metadata", b.Metadata)
 	if b.Status.Usable() {
 		if b.SizeBytes == nil && !errs.Has("size_bytes") {
@@ -318,14 +351,26 @@ func checkText(errs *validation.Errors, field, s string, max int, required bool)
 	}
 }
 
+// CheckLongText checks a free-text field: like checkText, but bounded in
+// bytes (MaxTextBytes) rather than characters, as the response size is.
+func CheckLongText(errs *validation.Errors, field, s string, required bool) {
+	if len(s) > MaxTextBytes {
+		errs.Add(field, fmt.Sprintf("must be at most %d bytes (64 KiB)", MaxTextBytes))
+		return
+	}
+	checkText(errs, field, s, MaxTextBytes, required)
+}
+
 // CheckText is checkText for other domain packages' fields.
 func CheckText(errs *validation.Errors, field, s string, max int, required bool) {
 	checkText(errs, field, s, max, required)
 }
 
 // CheckMetadata checks a free-form JSON object: an object, at most 64 KiB,
-// at most 32 levels deep, and without NUL characters (\u0000), which
-// PostgreSQL's jsonb cannot store.
+// at most 32 levels deep, and nothing that PostgreSQL's jsonb refuses to
+// store: NUL characters (\u0000), invalid UTF-8, an escaped surrogate that
+// is not part of a pair ("\ud800"), and a number past numeric's range
+// (1e1000000). The caller has already parsed md as JSON.
 func CheckMetadata(errs *validation.Errors, field string, md json.RawMessage) {
 	if len(md) == 0 {
 		return
@@ -339,24 +384,30 @@ func CheckMetadata(errs *validation.Errors, field string, md json.RawMessage) {
 		errs.Add(field, "must be a JSON object")
 		return
 	}
+	if !utf8.ValidString(trimmed) {
+		errs.Add(field, "must be valid UTF-8")
+		return
+	}
 	depth, max := 0, 0
-	inString, escaped := false, false
 	for i := 0; i < len(trimmed); i++ {
-		c := trimmed[i]
-		switch {
-		case inString && escaped:
-			escaped = false
-		case inString && c == '\\':
-			escaped = true
-			if strings.HasPrefix(trimmed[i:], `\u0000`) {
-				errs.Add(field, "must not contain NUL characters (\\u0000)")
+		switch c := trimmed[i]; {
+		case c == '"':
+			end, problem := scanString(trimmed, i+1)
+			if problem != "" {
+				errs.Add(field, problem)
 				return
 			}
-		case inString && c == '"':
-			inString = false
-		case inString:
-		case c == '"':
-			inString = true
+			i = end
+		case c == '-' || (c >= '0' && c <= '9'):
+			end := i + 1
+			for end < len(trimmed) && strings.IndexByte("0123456789+-.eE", trimmed[end]) >= 0 {
+				end++
+			}
+			if !numericFits(trimmed[i:end]) {
+				errs.Add(field, "has a number out of the range that can be stored: "+clip(trimmed[i:end], 20))
+				return
+			}
+			i = end - 1
 		case c == '{' || c == '[':
 			depth++
 			if depth > max {
@@ -369,4 +420,82 @@ func CheckMetadata(errs *validation.Errors, field string, md json.RawMessage) {
 	if max > MaxMetadataDepth {
 		errs.Add(field, fmt.Sprintf("must be nested at most %d levels deep", MaxMetadataDepth))
 	}
+}
+
+// scanString reads the JSON string whose contents start at s[i] and
+// returns the index of its closing quote, or a reason jsonb refuses it.
+func scanString(s string, i int) (end int, problem string) {
+	pendingHigh := false // the previous escape was a high surrogate
+	for ; i < len(s); i++ {
+		c := s[i]
+		if c == '"' {
+			break
+		}
+		isLow := false
+		if c == '\\' && i+1 < len(s) {
+			i++
+			if s[i] == 'u' && i+4 < len(s) {
+				v, err := strconv.ParseUint(s[i+1:i+5], 16, 16)
+				if err == nil {
+					i += 4
+					switch {
+					case v == 0:
+						return 0, "must not contain NUL characters (\\u0000)"
+					case v >= 0xD800 && v <= 0xDBFF:
+						if pendingHigh {
+							return 0, "must not contain an unpaired UTF-16 surrogate escape (\\ud800 to \\udfff)"
+						}
+						pendingHigh = true
+						continue
+					case v >= 0xDC00 && v <= 0xDFFF:
+						if !pendingHigh {
+							return 0, "must not contain an unpaired UTF-16 surrogate escape (\\ud800 to \\udfff)"
+						}
+						isLow = true
+					}
+				}
+			}
+		}
+		if pendingHigh && !isLow {
+			return 0, "must not contain an unpaired UTF-16 surrogate escape (\\ud800 to \\udfff)"
+		}
+		pendingHigh = false
+	}
+	if pendingHigh {
+		return 0, "must not contain an unpaired UTF-16 surrogate escape (\\ud800 to \\udfff)"
+	}
+	return i, ""
+}
+
+// numericFits reports whether the JSON number n fits PostgreSQL's numeric,
+// which jsonb stores numbers as: at most 131072 digits before the decimal
+// point and 16383 after it, with an exponent below 2^30 (numeric_in).
+func numericFits(n string) bool {
+	mant, exp, hasExp := strings.Cut(strings.ToLower(n), "e")
+	e := int64(0)
+	if hasExp {
+		v, err := strconv.ParseInt(exp, 10, 64)
+		if err != nil || v >= math.MaxInt32/2 || v <= -(math.MaxInt32/2) {
+			return false
+		}
+		e = v
+	}
+	intPart, frac, _ := strings.Cut(strings.TrimPrefix(mant, "-"), ".")
+	if scale := int64(len(frac)) - e; scale > 16383 {
+		return false
+	}
+	// Digits before the point: from the first non-zero digit.
+	digits := intPart + frac
+	first := strings.IndexFunc(digits, func(r rune) bool { return r != '0' })
+	if first < 0 {
+		return true // zero
+	}
+	return int64(len(intPart)-first)+e <= 131072
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }

@@ -13,7 +13,7 @@ import (
 )
 
 func (s *Server) listAlerts(ctx context.Context, c *call) (int, any, error) {
-	q := newQuery(c.r)
+	q := s.newQuery(c.r)
 	p, err := q.page()
 	if err != nil {
 		return 0, nil, err
@@ -47,7 +47,7 @@ func (s *Server) listAlerts(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, newList(items, next), nil
+	return newList(s, items, next, store.AlertKey)
 }
 
 func (s *Server) getAlert(ctx context.Context, c *call) (int, any, error) {
@@ -71,7 +71,7 @@ func alertNotes(o *object, field string, required bool) string {
 	case required && (!v.Set || v.Null):
 		o.errs.Add(field, "is required: say how it was resolved")
 	case v.Set && !v.Null:
-		backup.CheckText(&o.errs, field, v.V, 10_000, required)
+		backup.CheckLongText(&o.errs, field, v.V, required)
 	}
 	return v.V
 }

@@ -49,6 +49,10 @@ func notFound(what string) *Error {
 	return newError(http.StatusNotFound, "not_found", "%s not found", what)
 }
 
+// maxDetails is how many field errors a 422 lists (API.md 1.1), so that a
+// body of a hundred thousand unknown fields cannot make a huge answer.
+const maxDetails = 50
+
 func invalid(errs validation.Errors) *Error {
 	msg := "the request breaks a rule"
 	if len(errs) > 0 {
@@ -56,6 +60,10 @@ func invalid(errs validation.Errors) *Error {
 		if len(errs) > 1 {
 			msg += fmt.Sprintf(" (and %d more)", len(errs)-1)
 		}
+	}
+	if len(errs) > maxDetails {
+		msg += fmt.Sprintf("; details lists the first %d of %d", maxDetails, len(errs))
+		errs = errs[:maxDetails]
 	}
 	return &Error{Status: http.StatusUnprocessableEntity, Code: "validation_failed", Message: msg, Details: errs}
 }

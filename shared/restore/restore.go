@@ -55,12 +55,9 @@ func (s Status) Valid() bool {
 // restoring an unusable backup, or changing a finished restore.
 var ErrInvalidTransition = backup.ErrInvalidTransition
 
-// Limits of the free-text fields.
-const (
-	MaxReason = 10_000
-	MaxError  = 100_000
-	MaxNotes  = 100_000
-)
+// MaxTenantIDs is how many tenants one restore may name (API.md 1.1); the
+// free-text fields are bounded by backup.MaxTextBytes.
+const MaxTenantIDs = 1000
 
 // Restore is one entry of the audit trail; its JSON is the API's restore object.
 type Restore struct {
@@ -117,11 +114,11 @@ func (n New) Validate() validation.Errors {
 		}
 		seen[id] = true
 	}
-	if len(n.TenantIDs) > 1000 {
-		errs.Add("tenant_ids", "must name at most 1000 tenants")
+	if len(n.TenantIDs) > MaxTenantIDs {
+		errs.Add("tenant_ids", fmt.Sprintf("must name at most %d tenants", MaxTenantIDs))
 	}
-	backup.CheckText(&errs, "reason", n.Reason, MaxReason, true)
-	backup.CheckText(&errs, "notes", n.Notes, MaxNotes, false)
+	backup.CheckLongText(&errs, "reason", n.Reason, true)
+	backup.CheckLongText(&errs, "notes", n.Notes, false)
 	backup.CheckMetadata(&errs, "metadata", n.Metadata)
 	return errs
 }
@@ -175,6 +172,38 @@ type Patch struct {
 // ErrFinal is returned for any change to a finished restore.
 var ErrFinal = errors.New("restore is final")
 
+// Noop reports whether p sets every field it names to the value r already
+// has (the status included), so that a retried report changes nothing and
+// is answered as a success (API.md 1.1) instead of an invalid transition.
+func (p Patch) Noop(r Restore) bool {
+	eq := func(a, b *int64) bool { return (a == nil && b == nil) || (a != nil && b != nil && *a == *b) }
+	eqs := func(a, b *string) bool { return (a == nil && b == nil) || (a != nil && b != nil && *a == *b) }
+	switch {
+	case p.Status.Set && (p.Status.Null || p.Status.V != r.Status),
+		!eq(p.RowsRestored.Apply(r.RowsRestored), r.RowsRestored),
+		!eqs(p.ErrorMessage.Apply(r.ErrorMessage), r.ErrorMessage),
+		p.Notes.Set && p.Notes.V != r.Notes,
+		p.Metadata.Set && !sameJSON(r.Metadata, p.Metadata):
+		return false
+	}
+	return true
+}
+
+// sameJSON reports whether the metadata m would become is what it is.
+func sameJSON(cur json.RawMessage, m opt.Value[json.RawMessage]) bool {
+	want := json.RawMessage(`{}`)
+	if !m.Null {
+		want = m.V
+	}
+	var a, b any
+	if json.Unmarshal(cur, &a) != nil || json.Unmarshal(want, &b) != nil {
+		return false
+	}
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
+
 // Apply returns r changed by p at now: a finished restore cannot change; a
 // status change is from IN_PROGRESS to a final status, stamping
 // completed_at and duration_seconds; FAILED needs an error_message.
@@ -205,12 +234,12 @@ func (r Restore) Apply(p Patch, now time.Time) (Restore, error) {
 	if p.ErrorMessage.Set {
 		next.ErrorMessage = p.ErrorMessage.Ptr()
 		if next.ErrorMessage != nil {
-			backup.CheckText(&errs, "error_message", *next.ErrorMessage, MaxError, true)
+			backup.CheckLongText(&errs, "error_message", *next.ErrorMessage, true)
 		}
 	}
 	if p.Notes.Set {
 		next.Notes = p.Notes.V
-		backup.CheckText(&errs, "notes", next.Notes, MaxNotes, false)
+		backup.CheckLongText(&errs, "notes", next.Notes, false)
 	}
 	if p.Metadata.Set {
 		next.Metadata = json.RawMessage(`{}`)
