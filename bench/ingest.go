@@ -184,7 +184,7 @@ func ServiceStatements(pool *pgxpool.Pool, reports []BackupReport, keyHash []byt
 			b    backup.Backup
 			open bool
 		)
-		err := store.AsKey(ctx, pool, keyHash, func(tx store.DB, who auth.Principal) (err error) {
+		err := store.AsKey(ctx, pool, keyHash, 5*time.Second, func(tx store.DB, who auth.Principal) (err error) {
 			r2 := "r2://bw-backups/" + r.Filename
 			b = backup.New{Type: r.Type, TenantID: r.TenantID, Filename: r.Filename, SizeBytes: &r.Size,
 				Checksum: &r.Checksum, R2Path: &r2, Status: backup.Completed, BackupJobID: r.JobID,

@@ -15,6 +15,7 @@ import (
 func main() {
 	fn := boot.Start("admin")
 	checks := check.New(check.Config{Pool: fn.Pool, Logger: fn.Log, AfterRun: fn.Relay().Run})
-	api := httpapi.New(httpapi.Config{Pool: fn.Pool, Logger: fn.Log, Checks: checks})
+	api := httpapi.New(httpapi.Config{Pool: fn.Pool, Logger: fn.Log,
+		StatementTimeout: fn.Config.StatementTimeout, CursorSecret: fn.Config.CursorSecret, Checks: checks})
 	lambda.Start(apigw.Handler(api.Handler(httpapi.AdminRoutes)))
 }

@@ -39,6 +39,12 @@ type Config struct {
 	// PublicURL is the API's base URL as people reach it, for the links in
 	// notifications (BACKUPWATCH_PUBLIC_URL; serve defaults it to its address).
 	PublicURL string
+	// StatementTimeout bounds every statement of an API request
+	// (DB_STATEMENT_TIMEOUT, default 5s): past it the request is 503.
+	StatementTimeout time.Duration
+	// CursorSecret seals list cursors (BACKUPWATCH_CURSOR_SECRET). Empty:
+	// the deployment's stored secret, generated on first need.
+	CursorSecret []byte
 }
 
 // FromEnv reads the configuration; defaultConns is the pool size when
@@ -62,6 +68,20 @@ func parse(get func(string) string, defaultConns int32) (Config, error) {
 		TopicWebhook:  strings.TrimSpace(get("ALERT_TOPIC_WEBHOOK_ARN")),
 	}
 	c.NotifyMaxAttempts = 10
+	c.StatementTimeout = 5 * time.Second
+	if v := get("DB_STATEMENT_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 10*time.Millisecond || d > 10*time.Minute {
+			return c, fmt.Errorf("DB_STATEMENT_TIMEOUT=%q: want a duration from 10ms to 10m, like 5s", v)
+		}
+		c.StatementTimeout = d
+	}
+	if v := get("BACKUPWATCH_CURSOR_SECRET"); v != "" {
+		if len(v) < 32 {
+			return c, fmt.Errorf("BACKUPWATCH_CURSOR_SECRET: want at least 32 characters (got %d)", len(v))
+		}
+		c.CursorSecret = []byte(v)
+	}
 	c.PublicURL = strings.TrimRight(strings.TrimSpace(get("BACKUPWATCH_PUBLIC_URL")), "/")
 	if c.MigrateURL == "" {
 		c.MigrateURL = c.DatabaseURL

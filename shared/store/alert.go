@@ -212,7 +212,7 @@ func ListAlerts(ctx context.Context, db DB, f AlertFilter, p Page) ([]alert.Aler
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing alerts: %w", mapErr(err))
 	}
-	items, next := cut(items, p, func(a alert.Alert) Cursor { return Cursor{a.CreatedAt, a.ID} })
+	items, next := cut(items, p, AlertKey)
 	return items, next, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -82,7 +83,7 @@ func ListAPIKeys(ctx context.Context, db DB, p Page) ([]APIKey, *Cursor, error) 
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing api keys: %w", mapErr(err))
 	}
-	items, next := cut(items, p, func(k APIKey) Cursor { return Cursor{k.CreatedAt, k.ID} })
+	items, next := cut(items, p, APIKeyKey)
 	return items, next, nil
 }
 
@@ -142,7 +143,11 @@ func HasAdminKey(ctx context.Context, db DB) (bool, error) {
 // pooled connection itself, inside the transaction. If anything leaves that
 // connection in a transaction (an error, a panic, a cancelled context), the
 // pool destroys it on release instead of reusing it.
-func AsKey(ctx context.Context, pool *pgxpool.Pool, hash []byte, fn func(db DB, who auth.Principal) error) error {
+//
+// Every statement of the transaction is bounded by timeout (statement_timeout,
+// transaction-local): one that runs longer is cancelled by PostgreSQL and
+// the request fails as unavailable, writing nothing.
+func AsKey(ctx context.Context, pool *pgxpool.Pool, hash []byte, timeout time.Duration, fn func(db DB, who auth.Principal) error) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", mapErr(err))
@@ -151,6 +156,7 @@ func AsKey(ctx context.Context, pool *pgxpool.Pool, hash []byte, fn func(db DB, 
 	var b pgx.Batch
 	b.Queue("BEGIN")
 	b.Queue(scopeSQL, AllTenants.setting(), AllTenants.role())
+	b.Queue(`SELECT set_config('statement_timeout', $1, true)`, strconv.FormatInt(timeout.Milliseconds(), 10))
 	var (
 		who               auth.Principal
 		stored            []byte

@@ -233,7 +233,7 @@ func listBackups(ctx context.Context, db DB, q string, args []any, p Page) ([]ba
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing backups: %w", mapErr(err))
 	}
-	items, next := cut(items, p, func(b backup.Backup) Cursor { return Cursor{b.CreatedAt, b.ID} })
+	items, next := cut(items, p, BackupKey)
 	return items, next, nil
 }
 
@@ -303,7 +303,7 @@ func searchBackups(ctx context.Context, db DB, w where, query string, p Page) ([
 		return nil, nil, fmt.Errorf("searching backups: %w", mapErr(err))
 	}
 	if found < searchGather {
-		items, next = cut(items, p, func(b backup.Backup) Cursor { return Cursor{b.CreatedAt, b.ID} })
+		items, next = cut(items, p, BackupKey)
 		return items, next, nil
 	}
 
@@ -320,6 +320,6 @@ func searchBackups(ctx context.Context, db DB, w where, query string, p Page) ([
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, nil, fmt.Errorf("searching backups: %w", mapErr(err))
 	}
-	items, next = cut(items, p, func(b backup.Backup) Cursor { return Cursor{b.CreatedAt, b.ID} })
+	items, next = cut(items, p, BackupKey)
 	return items, next, nil
 }

@@ -6,6 +6,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/backupwatch/backupwatch/shared/alert"
+	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/restore"
 )
 
 // Cursor is a position in a list ordered newest first: the sort time and id
@@ -14,6 +18,16 @@ type Cursor struct {
 	Time time.Time
 	ID   uuid.UUID
 }
+
+// The keys of each list's order, newest first: the cursor that an item
+// leaves behind when a page ends with it.
+func BackupKey(b backup.Backup) Cursor    { return Cursor{b.CreatedAt, b.ID} }
+func RestoreKey(r restore.Restore) Cursor { return Cursor{r.StartedAt, r.ID} }
+func AlertKey(a alert.Alert) Cursor       { return Cursor{a.CreatedAt, a.ID} }
+func TenantKey(t Tenant) Cursor           { return Cursor{t.CreatedAt, t.ID} }
+func UserKey(u User) Cursor               { return Cursor{u.CreatedAt, u.ID} }
+func APIKeyKey(k APIKey) Cursor           { return Cursor{k.CreatedAt, k.ID} }
+func PolicyKey(x backup.Policy) Cursor    { return Cursor{x.UpdatedAt, x.ID} }
 
 // Page asks for at most Limit items after After (nil: from the start).
 type Page struct {

@@ -57,7 +57,7 @@ func ListPolicies(ctx context.Context, db DB, f PolicyFilter, p Page) ([]backup.
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing policies: %w", mapErr(err))
 	}
-	items, next := cut(items, p, func(x backup.Policy) Cursor { return Cursor{x.UpdatedAt, x.ID} })
+	items, next := cut(items, p, PolicyKey)
 	return items, next, nil
 }
 

@@ -127,7 +127,7 @@ func ListRestores(ctx context.Context, db DB, f RestoreFilter, p Page) ([]restor
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing restores: %w", mapErr(err))
 	}
-	items, next := cut(items, p, func(r restore.Restore) Cursor { return Cursor{r.StartedAt, r.ID} })
+	items, next := cut(items, p, RestoreKey)
 	return items, next, nil
 }
 

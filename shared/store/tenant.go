@@ -73,7 +73,7 @@ func ListTenants(ctx context.Context, db DB, p Page) ([]Tenant, *Cursor, error) 
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing tenants: %w", mapErr(err))
 	}
-	items, next := cut(items, p, func(t Tenant) Cursor { return Cursor{t.CreatedAt, t.ID} })
+	items, next := cut(items, p, TenantKey)
 	return items, next, nil
 }
 
@@ -126,6 +126,6 @@ func ListUsers(ctx context.Context, db DB, p Page) ([]User, *Cursor, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing users: %w", mapErr(err))
 	}
-	items, next := cut(items, p, func(u User) Cursor { return Cursor{u.CreatedAt, u.ID} })
+	items, next := cut(items, p, UserKey)
 	return items, next, nil
 }
