@@ -68,7 +68,7 @@ func (s *Server) createTenant(ctx context.Context, c *call) (int, any, error) {
 }
 
 func (s *Server) listTenants(ctx context.Context, c *call) (int, any, error) {
-	p, err := newQuery(c.r).page()
+	p, err := s.newQuery(c.r).page()
 	if err != nil {
 		return 0, nil, err
 	}
@@ -76,7 +76,7 @@ func (s *Server) listTenants(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, newList(items, next), nil
+	return newList(s, items, next, store.TenantKey)
 }
 
 func (s *Server) getTenant(ctx context.Context, c *call) (int, any, error) {
@@ -124,7 +124,7 @@ func (s *Server) createUser(ctx context.Context, c *call) (int, any, error) {
 }
 
 func (s *Server) listUsers(ctx context.Context, c *call) (int, any, error) {
-	p, err := newQuery(c.r).page()
+	p, err := s.newQuery(c.r).page()
 	if err != nil {
 		return 0, nil, err
 	}
@@ -132,7 +132,7 @@ func (s *Server) listUsers(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, newList(items, next), nil
+	return newList(s, items, next, store.UserKey)
 }
 
 func (s *Server) getUser(ctx context.Context, c *call) (int, any, error) {
@@ -204,7 +204,7 @@ func (s *Server) createAPIKey(ctx context.Context, c *call) (int, any, error) {
 }
 
 func (s *Server) listAPIKeys(ctx context.Context, c *call) (int, any, error) {
-	p, err := newQuery(c.r).page()
+	p, err := s.newQuery(c.r).page()
 	if err != nil {
 		return 0, nil, err
 	}
@@ -212,7 +212,7 @@ func (s *Server) listAPIKeys(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, newList(items, next), nil
+	return newList(s, items, next, store.APIKeyKey)
 }
 
 func (s *Server) revokeAPIKey(ctx context.Context, c *call) (int, any, error) {

@@ -106,7 +106,7 @@ func (s *Server) getBackup(ctx context.Context, c *call) (int, any, error) {
 }
 
 func (s *Server) listBackups(ctx context.Context, c *call) (int, any, error) {
-	q := newQuery(c.r)
+	q := s.newQuery(c.r)
 	p, err := q.page()
 	if err != nil {
 		return 0, nil, err
@@ -131,9 +131,8 @@ func (s *Server) listBackups(ctx context.Context, c *call) (int, any, error) {
 	if f.Statuses, err = enums(q, "status", backup.Status.Valid, "IN_PROGRESS, COMPLETED, FAILED, VERIFIED"); err != nil {
 		return 0, nil, err
 	}
-	f.Query = q.get("q")
-	if len(f.Query) > 200 || !validText(f.Query) {
-		return 0, nil, invalidField("q", "must be valid text of at most 200 bytes")
+	if f.Query, err = q.search(); err != nil {
+		return 0, nil, err
 	}
 	if err := s.checkTenantExists(ctx, c, "tenant_id", f.TenantID); err != nil {
 		return 0, nil, err
@@ -148,7 +147,7 @@ func (s *Server) listBackups(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, newList(items, next), nil
+	return newList(s, items, next, store.BackupKey)
 }
 
 func (s *Server) patchBackup(ctx context.Context, c *call) (int, any, error) {
@@ -194,6 +193,9 @@ func (s *Server) patchBackup(ctx context.Context, c *call) (int, any, error) {
 	}
 	if err != nil {
 		return 0, nil, err
+	}
+	if p.Noop(cur) { // a retried report: nothing to change
+		return http.StatusOK, cur, nil
 	}
 	next, err := cur.Apply(p, c.now)
 	if err != nil {

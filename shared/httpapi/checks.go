@@ -18,7 +18,7 @@ var policyFields = []string{"expected_interval_seconds", "grace_seconds", "max_d
 	"size_deviation_percent", "min_history", "enabled"}
 
 func (s *Server) listPolicies(ctx context.Context, c *call) (int, any, error) {
-	q := newQuery(c.r)
+	q := s.newQuery(c.r)
 	p, err := q.page()
 	if err != nil {
 		return 0, nil, err
@@ -39,7 +39,7 @@ func (s *Server) listPolicies(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, newList(items, next), nil
+	return newList(s, items, next, store.PolicyKey)
 }
 
 // putPolicy replaces the default policy of a backup type, or with
@@ -52,7 +52,7 @@ func (s *Server) putPolicy(ctx context.Context, c *call) (int, any, error) {
 	if !typ.Valid() {
 		return 0, nil, notFound("backup type")
 	}
-	tenant, err := newQuery(c.r).uuid("tenant_id")
+	tenant, err := s.newQuery(c.r).uuid("tenant_id")
 	if err != nil {
 		return 0, nil, err
 	}
@@ -126,7 +126,7 @@ func (s *Server) listStorageTargets(ctx context.Context, c *call) (int, any, err
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, newList(items, nil), nil
+	return newList[backup.StorageTarget](s, items, nil, nil)
 }
 
 // putStorageTarget replaces a target's capacity and fill levels
@@ -223,7 +223,7 @@ func (s *Server) runChecks(ctx context.Context, c *call) (int, any, error) {
 // sees its tenant's series and no storage targets (their use is every
 // tenant's together).
 func (s *Server) status(ctx context.Context, c *call) (int, any, error) {
-	q := newQuery(c.r)
+	q := s.newQuery(c.r)
 	var (
 		f   check.StatusFilter
 		err error

@@ -1,51 +1,100 @@
 package httpapi
 
 import (
+	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
 	"github.com/backupwatch/backupwatch/shared/store"
 )
 
-// cursorKey seals cursors so that a tampered one is refused (400) rather
-// than read as some other position. Cursors only ever name a position in a
-// list the caller may read, so the key guards integrity, not secrecy.
-var cursorKey = []byte("backupwatch cursor v1")
+// Cursors are sealed with an HMAC under the deployment's cursor secret
+// (API.md 1.1), so that an edited cursor, or one made by another deployment,
+// is refused (400) rather than read as some other position. Cursors only
+// ever name a position in a list the caller may read, so the seal guards
+// integrity, not secrecy.
+const sealLen = 16
 
-const cursorLen = 8 + 16 + 8 // time, id, seal
-
-func seal(payload []byte) []byte {
-	h := sha256.New()
-	h.Write(cursorKey)
-	h.Write(payload)
-	return h.Sum(nil)[:8]
+// cursorKeys holds the seal key: the configured one, or the deployment's
+// stored secret, loaded once on first need.
+type cursorKeys struct {
+	mu  sync.Mutex
+	key []byte
 }
 
-func encodeCursor(c store.Cursor) string {
-	b := make([]byte, 0, cursorLen)
+// load returns the seal key, reading (or creating) the deployment's secret
+// the first time.
+func (k *cursorKeys) load(ctx context.Context, db store.DB) ([]byte, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.key == nil {
+		key, err := store.DeploymentSecret(ctx, db, "cursor")
+		if err != nil {
+			return nil, err
+		}
+		k.key = key
+	}
+	return k.key, nil
+}
+
+func (k *cursorKeys) loaded() []byte {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.key == nil {
+		panic("httpapi: cursor key used before it was loaded")
+	}
+	return k.key
+}
+
+// sealToken returns payload with its seal, as URL-safe base64. The route
+// must list "cursor" in its Params, which loads the key before the handler.
+func (s *Server) sealToken(payload []byte) string {
+	mac := hmac.New(sha256.New, s.cursors.loaded())
+	mac.Write(payload)
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(payload)[:len(payload)+sealLen])
+}
+
+// openToken returns the payload of a token made by sealToken; ok is false
+// for anything else.
+func (s *Server) openToken(tok string) ([]byte, bool) {
+	b, err := base64.RawURLEncoding.Strict().DecodeString(tok)
+	if err != nil || len(b) < sealLen {
+		return nil, false
+	}
+	payload, seal := b[:len(b)-sealLen], b[len(b)-sealLen:]
+	mac := hmac.New(sha256.New, s.cursors.loaded())
+	mac.Write(payload)
+	if !hmac.Equal(mac.Sum(nil)[:sealLen], seal) {
+		return nil, false
+	}
+	return payload, true
+}
+
+func (s *Server) encodeCursor(c store.Cursor) string {
+	b := make([]byte, 0, 24)
 	b = binary.BigEndian.AppendUint64(b, uint64(c.Time.UnixMicro()))
 	b = append(b, c.ID[:]...)
-	b = append(b, seal(b)...)
-	return base64.RawURLEncoding.EncodeToString(b)
+	return s.sealToken(b)
 }
 
 // decodeCursor parses a cursor made by encodeCursor; ok is false for
 // anything else.
-func decodeCursor(s string) (store.Cursor, bool) {
-	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
-	if err != nil || len(b) != cursorLen {
-		return store.Cursor{}, false
-	}
-	payload, mac := b[:24], b[24:]
-	if string(seal(payload)) != string(mac) {
+func (s *Server) decodeCursor(tok string) (store.Cursor, bool) {
+	payload, ok := s.openToken(tok)
+	if !ok || len(payload) != 24 {
 		return store.Cursor{}, false
 	}
 	var c store.Cursor
@@ -58,9 +107,50 @@ func decodeCursor(s string) (store.Cursor, bool) {
 // cannot be parsed and 422s for values that parse but break a rule.
 type query struct {
 	v url.Values
+	s *Server
 }
 
-func newQuery(r *http.Request) query { return query{v: r.URL.Query()} }
+// newQuery reads r's query string. The route's wrapper (checkParams) has
+// already refused one that cannot be parsed, so a parse error cannot occur
+// here.
+func (s *Server) newQuery(r *http.Request) query {
+	v, _ := url.ParseQuery(r.URL.RawQuery)
+	return query{v: v, s: s}
+}
+
+// checkParams refuses a query string that cannot be parsed, a parameter the
+// route does not know, and a parameter given twice, naming it (400
+// bad_request, API.md 1.1): a typo such as ?statuss=FAILED must never
+// silently list everything.
+func checkParams(raw string, known []string) error {
+	seen := map[string]bool{}
+	for raw != "" {
+		var part string
+		part, raw, _ = strings.Cut(raw, "&")
+		if part == "" {
+			continue
+		}
+		rawName, rawValue, _ := strings.Cut(part, "=")
+		name, err := url.QueryUnescape(rawName)
+		if err != nil {
+			return badRequest("the query string cannot be parsed: bad percent-encoding in the name %q", rawName)
+		}
+		if _, err := url.QueryUnescape(rawValue); err != nil {
+			return badRequest("the query parameter %s cannot be parsed: bad percent-encoding", name)
+		}
+		switch {
+		case !slices.Contains(known, name):
+			if len(known) == 0 {
+				return badRequest("unknown query parameter %q: this route takes none", name)
+			}
+			return badRequest("unknown query parameter %q: this route takes %s", name, strings.Join(known, ", "))
+		case seen[name]:
+			return badRequest("the query parameter %s is given twice", name)
+		}
+		seen[name] = true
+	}
+	return nil
+}
 
 func (q query) get(name string) string { return strings.TrimSpace(q.v.Get(name)) }
 
@@ -78,7 +168,7 @@ func (q query) page() (store.Page, error) {
 		p.Limit = n
 	}
 	if s, ok := q.v["cursor"]; ok {
-		c, ok := decodeCursor(strings.TrimSpace(s[0]))
+		c, ok := q.s.decodeCursor(strings.TrimSpace(s[0]))
 		if !ok {
 			return p, badRequest("cursor is not valid: pass next_cursor from the previous page unchanged")
 		}
@@ -147,4 +237,36 @@ func (q query) timeRange(after, before string) (*time.Time, *time.Time, error) {
 	}
 	b, err := q.time(before)
 	return a, b, err
+}
+
+// search reads q (API.md 1.1): at least 3 characters after trimming, with 3
+// letters or digits in a row somewhere in it, at most 200 bytes. A shorter
+// or symbol-only q would match through no trigram and read the whole
+// table, so it is refused rather than served slowly.
+func (q query) search() (string, error) {
+	s := q.get("q")
+	switch {
+	case s == "" && !q.v.Has("q"):
+		return "", nil
+	case len(s) > 200 || !validText(s):
+		return "", invalidField("q", "must be valid text of at most 200 bytes")
+	case utf8.RuneCountInString(s) < 3 || !hasAlnumRun(s, 3):
+		return "", invalidField("q", "must have at least 3 characters, 3 letters or digits in a row among them")
+	}
+	return s, nil
+}
+
+// hasAlnumRun reports whether s has n letters or digits in a row.
+func hasAlnumRun(s string, n int) bool {
+	run := 0
+	for _, r := range s {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			if run++; run >= n {
+				return true
+			}
+		} else {
+			run = 0
+		}
+	}
+	return false
 }

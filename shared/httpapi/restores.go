@@ -95,7 +95,7 @@ func (s *Server) getRestore(ctx context.Context, c *call) (int, any, error) {
 }
 
 func (s *Server) listRestores(ctx context.Context, c *call) (int, any, error) {
-	q := newQuery(c.r)
+	q := s.newQuery(c.r)
 	p, err := q.page()
 	if err != nil {
 		return 0, nil, err
@@ -126,7 +126,7 @@ func (s *Server) listRestores(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, newList(items, next), nil
+	return newList(s, items, next, store.RestoreKey)
 }
 
 func (s *Server) patchRestore(ctx context.Context, c *call) (int, any, error) {
@@ -159,6 +159,9 @@ func (s *Server) patchRestore(ctx context.Context, c *call) (int, any, error) {
 	}
 	if err != nil {
 		return 0, nil, err
+	}
+	if p.Noop(cur) { // a retried report: nothing to change
+		return http.StatusOK, cur, nil
 	}
 	next, err := cur.Apply(p, c.now)
 	if err != nil {

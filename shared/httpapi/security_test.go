@@ -90,6 +90,12 @@ func TestKeysNeverStoredNorLogged(t *testing.T) {
 // parallel sends n copies of a request at once and counts the statuses.
 func parallel(t *testing.T, s *setup, n int, req testenv.Request) map[int]int {
 	t.Helper()
+	return parallelEach(t, s, n, func(int) testenv.Request { return req })
+}
+
+// parallelEach is parallel with request i made by req(i).
+func parallelEach(t *testing.T, s *setup, n int, req func(i int) testenv.Request) map[int]int {
+	t.Helper()
 	var (
 		mu     sync.Mutex
 		counts = map[int]int{}
@@ -101,7 +107,7 @@ func parallel(t *testing.T, s *setup, n int, req testenv.Request) map[int]int {
 		go func() {
 			defer wg.Done()
 			<-start
-			r := s.Do(t, req)
+			r := s.Do(t, req(i))
 			mu.Lock()
 			counts[r.Status]++
 			mu.Unlock()
@@ -112,20 +118,31 @@ func parallel(t *testing.T, s *setup, n int, req testenv.Request) map[int]int {
 	return counts
 }
 
-// TestConcurrentCompletions: 50 completions of one backup at once: one wins,
-// the others are told 409, and the row is the winner's.
+// TestConcurrentCompletions: 50 different completions of one backup at
+// once: one wins, the others are told 409, and the row is the winner's.
+// Then 50 retries of the winner's report at once: each is 200 and none
+// changes the row (API.md 1.1: a PATCH to the values it has is a no-op).
 func TestConcurrentCompletions(t *testing.T) {
 	s := newSetup(t)
 	id := s.create(t, s.job, inProgress("FULL_DATABASE", "", "race.dump"))["id"].(string)
-	counts := parallel(t, s, 50, testenv.Request{Method: "PATCH", Path: "/v1/backups/" + id, Key: s.job,
-		Body: map[string]any{"status": "COMPLETED", "size_bytes": 7, "checksum": testenv.Checksum("race"), "r2_path": "r2://b/race.dump"}})
+	report := func(size int) testenv.Request {
+		return testenv.Request{Method: "PATCH", Path: "/v1/backups/" + id, Key: s.job,
+			Body: map[string]any{"status": "COMPLETED", "size_bytes": size, "checksum": testenv.Checksum("race"), "r2_path": "r2://b/race.dump"}}
+	}
+	counts := parallelEach(t, s, 50, func(i int) testenv.Request { return report(100 + i) })
 	if counts[http.StatusOK] != 1 || counts[http.StatusConflict] != 49 {
 		t.Fatalf("statuses %v: want one 200 and 49 409", counts)
 	}
 	got := s.Call(t, 200, "GET", "/v1/backups/"+id, s.job, nil)
-	if got["status"] != "COMPLETED" || got["size_bytes"].(float64) != 7 {
+	size := int(got["size_bytes"].(float64))
+	if got["status"] != "COMPLETED" || size < 100 || size >= 150 {
 		t.Errorf("row %v", got)
 	}
+	before := s.Snapshot(t)
+	if counts := parallel(t, s, 50, report(size)); counts[http.StatusOK] != 50 {
+		t.Fatalf("retries of the winning report: statuses %v, want 50 200", counts)
+	}
+	s.Unchanged(t, before)
 }
 
 // TestConcurrentAcknowledges: 50 acknowledges of one alert: one wins.
