@@ -2,9 +2,6 @@ package bench
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -29,6 +26,9 @@ type ListCase struct {
 	Name   string
 	Query  url.Values
 	Tenant *uuid.UUID // listed with a key scoped to this tenant; nil: an unscoped key
+	// Empty says the case matches nothing by design: a search for a
+	// trigram no backup has, which must still be answered fast.
+	Empty bool
 }
 
 // Path is the request path of the case's first page.
@@ -91,24 +91,12 @@ func ListCases(ctx context.Context, owner Querier, now time.Time) ([]ListCase, e
 		{Name: "q=<tenant number> (filename, rare trigrams)", Query: v("q", strings.TrimPrefix(slug, "tenant-"))},
 		{Name: "q=manual run (notes, rare)", Query: v("q", "manual run")},
 		{Name: "q=zst (filename, common)", Query: v("q", "zst")},
+		{Name: "q=qxj (3 characters, absent trigram)", Query: v("q", "qxj"), Empty: true},
+		{Name: "q=tar (3 characters, every tenant backup)", Query: v("q", "tar")},
 		{Name: "q=<checksum prefix>", Query: v("q", sum[:12])},
 		{Name: "tenant key, no filter", Tenant: &tenant, Query: v()},
 		{Name: "tenant key, q=config", Tenant: &tenant, Query: v("q", "config")},
 	}, nil
-}
-
-// EncodeCursor makes the API's opaque cursor for position c, as
-// shared/httpapi does; the package's test proves the two agree (the
-// server refuses a cursor it did not seal).
-func EncodeCursor(c store.Cursor) string {
-	b := make([]byte, 0, 32)
-	b = binary.BigEndian.AppendUint64(b, uint64(c.Time.UnixMicro()))
-	b = append(b, c.ID[:]...)
-	h := sha256.New()
-	h.Write([]byte("backupwatch cursor v1"))
-	h.Write(b)
-	b = append(b, h.Sum(nil)[:8]...)
-	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // Lister runs the service's list query in-process on a traced pool, to
@@ -119,6 +107,7 @@ type Lister struct {
 	tracer *Tracer
 	api    http.Handler
 	key    map[string]string // scope ("" or tenant id) -> key secret
+	secret []byte            // the deployment's cursor secret
 }
 
 // NewLister opens a traced pool on appURL (the runtime role) and serves
@@ -135,9 +124,17 @@ func NewLister(ctx context.Context, appURL string, keys map[string]string) (*Lis
 	if l.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, err
 	}
+	if l.secret, err = store.DeploymentSecret(ctx, l.pool, "cursor"); err != nil {
+		l.pool.Close()
+		return nil, err
+	}
 	l.api = httpapi.New(httpapi.Config{Pool: l.pool}).Handler(httpapi.AllRoutes)
 	return l, nil
 }
+
+// EncodeCursor makes the API's opaque cursor for position c, sealed with
+// the deployment's secret as the API seals it.
+func (l *Lister) EncodeCursor(c store.Cursor) string { return httpapi.EncodeCursor(l.secret, c) }
 
 // Close closes the pool.
 func (l *Lister) Close() { l.pool.Close() }
@@ -258,7 +255,7 @@ func (l *Lister) CursorAt(ctx context.Context, q Query, pos int) (string, error)
 	if err != nil {
 		return "", fmt.Errorf("finding the row at %d: %w", pos, err)
 	}
-	return EncodeCursor(c), nil
+	return l.EncodeCursor(c), nil
 }
 
 // OffsetPage runs the baseline: the page of lim rows at offset off, with

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"runtime"
 	"slices"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/backupwatch/backupwatch/shared/auth"
 	"github.com/backupwatch/backupwatch/shared/database"
+	"github.com/backupwatch/backupwatch/shared/httpapi"
 	"github.com/backupwatch/backupwatch/shared/store"
 )
 
@@ -160,12 +162,22 @@ func runLists(ctx context.Context, o Options, r *Report, env *Env, owner *pgx.Co
 			"A search (`q`) takes up to three statements (store.searchBackups: a walk of the newest 1,000, a gathering through the trigram indexes, a filtered walk); "+
 			"its plan is that of the one that answered, and its OFFSET baseline is the single statement store.BackupListSQL gives.", o.ListRuns),
 		Header: []string{"list", "matches", "deep at", "first page", "deep page", "deep/first", "OFFSET deep", "plan (first page)", "plan (deep page)", "rows read (deep)"}}
-	var worstRatio, worstFiltered float64
-	var worstRatioName, worstFilteredName string
+	var worstRatio, worstFiltered, worstSearch float64
+	var worstRatioName, worstFilteredName, worstSearchName string
+	var largest int
+	var largestName string
 	for _, c := range cases {
 		res, err := MeasureList(ctx, lister, clients, c, o.ListRuns)
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.Name, err)
+		}
+		if q := c.Query.Get("q"); len([]rune(q)) == 3 && max(res.First, res.Deep) > worstSearch {
+			worstSearch, worstSearchName = max(res.First, res.Deep), c.Name
+		}
+		if n, err := largestPage(ctx, clients, c); err != nil {
+			return fmt.Errorf("%s: %w", c.Name, err)
+		} else if n > largest {
+			largest, largestName = n, c.Name
 		}
 		logf("list %-45s first %s deep %s offset %s  %s", c.Name, fmtMS(res.First), fmtMS(res.Deep), fmtMS(res.Offset), res.DeepPlan.Summary)
 		ratio := res.Deep / res.First
@@ -188,9 +200,36 @@ func runLists(ctx context.Context, o Options, r *Report, env *Env, owner *pgx.Co
 		Row{Figure: "list: worst deep/first ratio, any filter", Value: worstRatioName, Baseline: "", Ratio: fmt.Sprintf("%.2f×", worstRatio),
 			Target: "≤ 1.5×", Met: met(worstRatio <= 1.5)},
 		Row{Figure: "list: slowest filtered page (first or deep)", Value: fmtMS(worstFiltered) + " (" + worstFilteredName + ")", Baseline: "",
-			Ratio: "", Target: "< 10 ms", Met: met(worstFiltered < 10)})
+			Ratio: "", Target: "< 10 ms", Met: met(worstFiltered < 10)},
+		Row{Figure: "list: worst 3-character search (first or deep)", Value: fmtMS(worstSearch) + " (" + worstSearchName + ")", Baseline: "",
+			Ratio: "", Target: "< 10 ms", Met: met(worstSearch < 10)},
+		Row{Figure: "list: largest page in bytes (limit=500, any case)", Value: fmt.Sprintf("%d B (%s)", largest, largestName),
+			Baseline: fmt.Sprintf("%d B (cap)", httpapi.MaxResponse), Ratio: fmt.Sprintf("%.2f×", float64(largest)/httpapi.MaxResponse),
+			Target: "≤ 1 MiB", Met: met(largest <= httpapi.MaxResponse)})
 	r.Sections = append(r.Sections, sec)
 	return nil
+}
+
+// largestPage returns the size in bytes of case c's first page at the
+// largest limit, 500, as the API answers it.
+func largestPage(ctx context.Context, clients map[string]*Client, c ListCase) (int, error) {
+	client := clients[""]
+	if c.Tenant != nil {
+		client = clients[c.Tenant.String()]
+	}
+	q := url.Values{}
+	for k, v := range c.Query {
+		q[k] = v
+	}
+	q.Set("limit", "500")
+	status, out, err := client.Do(ctx, "GET", "/v1/backups?"+q.Encode(), nil)
+	if err != nil {
+		return 0, err
+	}
+	if status != 200 {
+		return 0, fmt.Errorf("GET limit=500: %d: %s", status, out)
+	}
+	return len(out), nil
 }
 
 // ListResult is one list case's figures.

@@ -61,8 +61,10 @@ func (k *cursorKeys) loaded() []byte {
 
 // sealToken returns payload with its seal, as URL-safe base64. The route
 // must list "cursor" in its Params, which loads the key before the handler.
-func (s *Server) sealToken(payload []byte) string {
-	mac := hmac.New(sha256.New, s.cursors.loaded())
+func (s *Server) sealToken(payload []byte) string { return sealToken(s.cursors.loaded(), payload) }
+
+func sealToken(key, payload []byte) string {
+	mac := hmac.New(sha256.New, key)
 	mac.Write(payload)
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(payload)[:len(payload)+sealLen])
 }
@@ -83,11 +85,16 @@ func (s *Server) openToken(tok string) ([]byte, bool) {
 	return payload, true
 }
 
-func (s *Server) encodeCursor(c store.Cursor) string {
+func (s *Server) encodeCursor(c store.Cursor) string { return EncodeCursor(s.cursors.loaded(), c) }
+
+// EncodeCursor is the cursor the API hands out for position c when its
+// cursor secret is secret (for the benchmarks, which make cursors to
+// measure deep pages).
+func EncodeCursor(secret []byte, c store.Cursor) string {
 	b := make([]byte, 0, 24)
 	b = binary.BigEndian.AppendUint64(b, uint64(c.Time.UnixMicro()))
 	b = append(b, c.ID[:]...)
-	return s.sealToken(b)
+	return sealToken(secret, b)
 }
 
 // decodeCursor parses a cursor made by encodeCursor; ok is false for
