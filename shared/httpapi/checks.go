@@ -190,6 +190,9 @@ type checkRun struct {
 	// ErrorCount is how many series or targets could not be judged; what
 	// went wrong is on the check_runs row and in the log, not in a response.
 	ErrorCount int `json:"error_count"`
+	// NotJudged names them ("series TENANT_BACKUP:<id>", "storage
+	// targets"): the run failed in part, and raised CHECK_FAILURE.
+	NotJudged []string `json:"not_judged"`
 }
 
 // runChecks runs the checks now, the same run as the schedule's, on its own
@@ -216,7 +219,8 @@ func (s *Server) runChecks(ctx context.Context, c *call) (int, any, error) {
 	return http.StatusOK, checkRun{RunID: sum.RunID, Status: sum.Status, Skipped: sum.Skipped(),
 		StartedAt: sum.StartedAt, FinishedAt: sum.FinishedAt, Series: sum.Series, StorageTargets: sum.Targets,
 		AlertsOpened: sum.AlertsOpened, AlertsUpdated: sum.AlertsUpdated, AlertsEscalated: sum.AlertsEscalated,
-		AlertsResolved: sum.AlertsResolved, NotificationsSent: sum.NotificationsSent, ErrorCount: len(sum.Errors)}, nil
+		AlertsResolved: sum.AlertsResolved, NotificationsSent: sum.NotificationsSent, ErrorCount: len(sum.Errors),
+		NotJudged: sum.NotJudged}, nil
 }
 
 // status answers GET /v1/status in the caller's scope: a tenant-scoped key
