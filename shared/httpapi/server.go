@@ -159,6 +159,7 @@ func AdminRoutes(s *Server) []Route {
 		{Method: "GET", Path: "/v1/storage-targets", Function: FuncAdmin, Roles: admins, handle: s.listStorageTargets},
 		{Method: "PUT", Path: "/v1/storage-targets/{name}", Function: FuncAdmin, Roles: admins, handle: s.putStorageTarget},
 		{Method: "POST", Path: "/v1/checks/run", Function: FuncAdmin, Roles: admins, handle: s.runChecks},
+		// lead: Params for /v1/status are exactly limit, cursor, state, tenant_id.
 		{Method: "GET", Path: "/v1/status", Function: FuncAdmin, Roles: operators, handle: s.status},
 	}
 }
