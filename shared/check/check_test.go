@@ -713,10 +713,11 @@ func TestStatus(t *testing.T) {
 	for _, s := range st.Series {
 		got = append(got, fmt.Sprintf("%s/%s/%s", s.BackupType, deref(s.Tenant), s.State))
 	}
-	if strings.Join(got, " ") != "FULL_DATABASE//OK TENANT_BACKUP/acme/LATE TENANT_BACKUP/globex/FAILING" {
-		t.Errorf("series %v", got)
+	// Worst state first.
+	if strings.Join(got, " ") != "TENANT_BACKUP/globex/FAILING TENANT_BACKUP/acme/LATE FULL_DATABASE//OK" || st.Next != nil {
+		t.Errorf("series %v, next %v", got, st.Next)
 	}
-	f := st.Series[0]
+	f := st.Series[2]
 	if f.LastCompleted == nil || f.LastCompleted.Filename != "full-20.dump" || *f.AgeSeconds != 6*3600 || f.Running != 1 ||
 		f.Policy == nil || f.Policy.ExpectedIntervalSeconds != 86400 || !f.DueAt.Equal(t0.Add(20*24*time.Hour+26*time.Hour)) {
 		t.Errorf("full: %+v", f)
