@@ -13,7 +13,8 @@ import (
 // TestHealthcheckUnderEmulator: the healthcheck bootstrap under the emulator
 // receives the recorded EventBridge scheduled event, runs the checks (a
 // stuck backup raises DURATION_THRESHOLD), records the run, and relays the
-// notifications, which arrive at the goaws subscribers.
+// notifications, which arrive at the goaws subscribers. A run that fails in
+// part fails the invocation and raises CHECK_FAILURE.
 func TestHealthcheckUnderEmulator(t *testing.T) {
 	g := testenv.StartGoaws(t, "email", "sms", "webhook")
 	db := testenv.NewDB(t)
@@ -65,6 +66,31 @@ func TestHealthcheckUnderEmulator(t *testing.T) {
 	}
 	if n := len(g.Subscriber("email").Received()); n != 1 {
 		t.Errorf("the second run sent %d emails in all, want still 1", n)
+	}
+
+	// A run that cannot judge part of what it watches (here the storage
+	// targets cannot be read) fails the invocation, so that Lambda's
+	// Errors metric and its alarm count it, and raises CHECK_FAILURE,
+	// which is emailed; the next clean run resolves it.
+	if _, err := db.Owner.Exec(ctx, `REVOKE SELECT ON storage_targets FROM backupwatch_app, backupwatch_all`); err != nil {
+		t.Fatal(err)
+	}
+	if out := string(hc.Invoke(t, rawJSON(raw))); !strings.Contains(out, "errorMessage") || !strings.Contains(out, "could not judge storage targets") {
+		t.Fatalf("a partly failed run did not fail the invocation: %s\n%s", out, hc.Output())
+	}
+	emails := g.Subscriber("email").Received()
+	if len(emails) != 2 || emails[1].Attrs()["alert_type"] != "CHECK_FAILURE" {
+		t.Fatalf("emails after the failed run: %d\n%s", len(emails), hc.Output())
+	}
+	if _, err := db.Owner.Exec(ctx, `GRANT SELECT ON storage_targets TO backupwatch_app, backupwatch_all`); err != nil {
+		t.Fatal(err)
+	}
+	if out := string(hc.Invoke(t, rawJSON(raw))); strings.Contains(out, "errorMessage") {
+		t.Fatalf("clean run: %s", out)
+	}
+	var open int
+	if err := db.Owner.QueryRow(ctx, `SELECT count(*) FROM backups_alert WHERE alert_type = 'CHECK_FAILURE' AND status <> 'RESOLVED'`).Scan(&open); err != nil || open != 0 {
+		t.Errorf("%d CHECK_FAILURE alerts open after a clean run (%v)", open, err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -177,4 +178,43 @@ func str(p *string) string {
 		return ""
 	}
 	return *p
+}
+
+// TestHealthcheckErrorsAlarm: a CloudWatch alarm on the AWS/Lambda Errors
+// of the healthcheck function, which errs when a check run fails as a
+// whole or in part, tells the email alert topic. (Read as YAML nodes, as
+// the notification tests do, so that the !Ref stay visible.)
+func TestHealthcheckErrorsAlarm(t *testing.T) {
+	res := templateYAML(t).get("Resources")
+	found := 0
+	for i := 0; i+1 < len(res.Content); i += 2 {
+		id, r := res.Content[i].Value, node{res.Content[i+1]}
+		if r.get("Type").val() != "AWS::CloudWatch::Alarm" {
+			continue
+		}
+		p := r.get("Properties")
+		if p.get("Namespace").val() != "AWS/Lambda" || p.get("MetricName").val() != "Errors" {
+			continue
+		}
+		dims := p.get("Dimensions").items()
+		if len(dims) != 1 || (node{dims[0]}).get("Name").val() != "FunctionName" ||
+			(node{dims[0]}).get("Value").ref() != "Ref HealthcheckFunction" {
+			continue
+		}
+		found++
+		var actions []string
+		for _, a := range p.get("AlarmActions").items() {
+			actions = append(actions, node{a}.ref())
+		}
+		if !slices.Contains(actions, "Ref AlertEmailTopic") {
+			t.Errorf("%s: alarm actions %v, want the email alert topic", id, actions)
+		}
+		if p.get("Threshold").val() != "1" || p.get("ComparisonOperator").val() != "GreaterThanOrEqualToThreshold" ||
+			p.get("Statistic").val() != "Sum" {
+			t.Errorf("%s: must fire on one error (Sum >= 1)", id)
+		}
+	}
+	if found != 1 {
+		t.Errorf("%d alarms on the healthcheck function's Errors, want 1", found)
+	}
 }

@@ -35,10 +35,13 @@ const (
 	// NotificationFailure: notifications on a channel ran out of attempts
 	// (raised by the notification relay, not by a check).
 	NotificationFailure Type = "NOTIFICATION_FAILURE"
+	// CheckFailure: a check run failed, or could not judge part of what it
+	// watches (raised by the check runner; the next clean run resolves it).
+	CheckFailure Type = "CHECK_FAILURE"
 )
 
 // Types lists every alert type.
-var Types = []Type{BackupFailure, SizeDeviation, DurationThreshold, StorageCapacity, IntegrityFailure, RestoreFailure, BackupMissing, NotificationFailure}
+var Types = []Type{BackupFailure, SizeDeviation, DurationThreshold, StorageCapacity, IntegrityFailure, RestoreFailure, BackupMissing, NotificationFailure, CheckFailure}
 
 // Valid reports whether t is a known type.
 func (t Type) Valid() bool {

@@ -23,9 +23,21 @@
 //  5. resolves, as the system, the open alerts it owns whose condition no
 //     longer holds, and purges idempotency keys and its own records past
 //     their retention;
-//  6. records the outcome on the run row and commits;
+//  6. raises CHECK_FAILURE if part of the run could not be judged, or
+//     resolves it if everything was; records the outcome on the run row and
+//     commits;
 //  7. calls the after-run hook (the notification relay) and records how
 //     many notifications it sent.
+//
+// Whatever the data, a run goes on: the series (reading them) and the
+// storage targets (measuring their use) are read in savepoints, and a
+// series or target that cannot be read or judged (an error, a panic in a
+// rule, an alert that cannot be written) is recorded on the run and skipped,
+// its open alerts left as they are. A run that failed as a whole (the
+// database unreachable, its own bookkeeping refused) keeps nothing, and
+// raises CHECK_FAILURE in a transaction of its own. Either way
+// OnSchedule returns an error, so that Lambda's Errors metric, and the
+// alarm on it, see a watchdog that is not watching.
 //
 // The rules take now as an argument and read nothing else, so the tests
 // pass time in rather than wait for it.
@@ -66,7 +78,7 @@ type RunStatus string
 // The run statuses.
 const (
 	Running   RunStatus = "RUNNING"
-	Completed RunStatus = "COMPLETED" // it ran; Errors lists the series it could not judge
+	Completed RunStatus = "COMPLETED" // it ran; NotJudged lists what it could not judge
 	Skipped   RunStatus = "SKIPPED"   // another run held the lock
 	Failed    RunStatus = "FAILED"    // it could not run or commit; nothing it did was kept
 )
@@ -150,9 +162,24 @@ type Summary struct {
 	AlertsEscalated   int       `json:"alerts_escalated"`
 	AlertsResolved    int       `json:"alerts_resolved"`
 	NotificationsSent int       `json:"notifications_sent"`
-	// Errors are the series and targets the run could not judge, and a
-	// failure of the relay; the run row keeps them too.
+	// Errors are the series and targets the run could not judge, with
+	// why, and a failure of the relay; the run row keeps them too.
 	Errors []string `json:"errors"`
+	// NotJudged names the parts of the run that failed ("series
+	// TENANT_BACKUP:<id>", "storage targets"), without the errors: the
+	// run failed in part when it is not empty, and raised CHECK_FAILURE.
+	NotJudged []string `json:"not_judged"`
+	// failedParts counts the parts that failed, NotJudged being bounded.
+	failedParts int
+}
+
+// Failure is the error that a run failed in part (nil if it judged all it
+// had to); a run that failed as a whole has Run's error instead.
+func (s Summary) Failure() error {
+	if s.failedParts == 0 {
+		return nil
+	}
+	return fmt.Errorf("check run %s could not judge %s", s.RunID, partsList(s.NotJudged, s.failedParts))
 }
 
 // Skipped reports whether the run did nothing because another held the lock.
@@ -167,7 +194,7 @@ var errSkipped = errors.New("another check run holds the lock")
 func (r *Runner) Run(ctx context.Context, trigger Trigger, now time.Time) (Summary, error) {
 	start := time.Now() // monotonic: finished_at is now plus the time the run took
 	now = now.UTC().Truncate(time.Microsecond)
-	sum := Summary{RunID: uuid.New(), Trigger: trigger, Status: Running, StartedAt: now, Errors: []string{}}
+	sum := Summary{RunID: uuid.New(), Trigger: trigger, Status: Running, StartedAt: now, Errors: []string{}, NotJudged: []string{}}
 	elapsed := func() time.Time { return now.Add(time.Since(start)).Truncate(time.Microsecond) }
 	if err := store.InsertCheckRun(ctx, r.pool, store.CheckRun{ID: sum.RunID, Trigger: string(trigger),
 		Status: string(Running), StartedAt: now}); err != nil {
@@ -197,18 +224,19 @@ func (r *Runner) Run(ctx context.Context, trigger Trigger, now time.Time) (Summa
 	})
 	switch {
 	case errors.Is(err, errSkipped):
-		sum = Summary{RunID: sum.RunID, Trigger: trigger, Status: Skipped, StartedAt: now, FinishedAt: elapsed(), Errors: []string{}}
+		sum = Summary{RunID: sum.RunID, Trigger: trigger, Status: Skipped, StartedAt: now, FinishedAt: elapsed(), Errors: []string{}, NotJudged: []string{}}
 		if _, ferr := store.FinishCheckRun(context.WithoutCancel(ctx), r.pool, record(sum)); ferr != nil {
 			r.log.WarnContext(ctx, "recording a skipped check run", "run_id", sum.RunID, "error", ferr.Error())
 		}
 		return sum, nil
 	case err != nil:
 		failed := Summary{RunID: sum.RunID, Trigger: trigger, Status: Failed, StartedAt: now, FinishedAt: elapsed(),
-			Errors: append(sum.Errors, err.Error())}
+			Errors: append(sum.Errors, err.Error()), NotJudged: []string{"everything"}, failedParts: 1}
 		// The run's context may be what ended it; the record still gets written.
 		if _, ferr := store.FinishCheckRun(context.WithoutCancel(ctx), r.pool, record(failed)); ferr != nil {
 			r.log.ErrorContext(ctx, "recording a failed check run", "run_id", sum.RunID, "error", ferr.Error())
 		}
+		r.raiseRunFailure(ctx, &failed, err, now)
 		return failed, fmt.Errorf("check run %s: %w", sum.RunID, err)
 	}
 	r.relay(ctx, &sum)
@@ -283,40 +311,70 @@ func (u *unit) fps() []string {
 // changes, so that a steady state costs no more round trips with 5,000
 // open alerts than with none.
 func (r *Runner) judge(ctx context.Context, tx pgx.Tx, now time.Time, sum *Summary) error {
-	policies, err := store.AllPolicies(ctx, tx)
-	if err != nil {
-		return err
-	}
 	st, err := store.GetCheckState(ctx, tx)
 	if err != nil {
 		return err
 	}
-	histories, err := r.histories(ctx, tx, &st, now)
-	if err != nil {
+	// The two reads that look at the catalogue's data go in savepoints: a
+	// read that fails on what is stored (a sum that overflows, a row the
+	// rules cannot take) costs that part of the run, not the whole.
+	var (
+		policies  []backup.Policy
+		histories []backup.History
+		running   []backup.Backup
+	)
+	seriesRead := savepoint(ctx, tx, func(sp pgx.Tx) (err error) {
+		if policies, err = store.AllPolicies(ctx, sp); err != nil {
+			return err
+		}
+		if histories, err = r.histories(ctx, sp, &st, now); err != nil {
+			return err
+		}
+		running, err = store.RunningBackups(ctx, sp)
 		return err
+	})
+	if seriesRead != nil {
+		r.fail(ctx, sum, "series", seriesRead)
+		policies, histories, running = nil, nil, nil
+		// What the savepoint wrote of the stored states is undone: the
+		// next run recomputes them all rather than trust the bookmark.
+		st.ChangesFrom = nil
 	}
-	running, err := store.RunningBackups(ctx, tx)
-	if err != nil {
+	var (
+		targets []backup.StorageTarget
+		usage   []backup.Usage
+	)
+	storageRead := savepoint(ctx, tx, func(sp pgx.Tx) (err error) {
+		targets, usage, err = r.storage(ctx, sp, &st, now)
 		return err
-	}
-	targets, usage, err := r.storage(ctx, tx, &st, now)
-	if err != nil {
-		return err
+	})
+	if storageRead != nil {
+		r.fail(ctx, sum, "storage targets", storageRead)
+		targets, usage = nil, nil
 	}
 	if err := store.SaveCheckState(ctx, tx, st); err != nil {
 		return err
 	}
-	open, err := store.OpenAlertsOfTypes(ctx, tx, append(slices.Clone(Owned), alert.BackupFailure))
+	open, err := store.OpenAlertsOfTypes(ctx, tx, append(slices.Clone(Owned), alert.BackupFailure, alert.CheckFailure))
 	if err != nil {
 		return err
 	}
-	var failures []alert.Alert
+	var (
+		failures     []alert.Alert
+		checkFailure *alert.Alert
+	)
 	open = slices.DeleteFunc(open, func(a alert.Alert) bool {
-		if a.Type == alert.BackupFailure {
+		switch a.Type {
+		case alert.BackupFailure:
 			failures = append(failures, a)
 			return true
+		case alert.CheckFailure:
+			checkFailure = &a
+			return true
+		case alert.StorageCapacity:
+			return storageRead != nil // not measured: left as it is
 		}
-		return false
+		return seriesRead != nil // not read: left as they are
 	})
 	attachRunning(histories, running)
 
@@ -369,7 +427,7 @@ func (r *Runner) judge(ctx context.Context, tx pgx.Tx, now time.Time, sum *Summa
 		if u.err != nil {
 			// What could not be judged is left as it is: neither raised
 			// nor resolved on a guess.
-			r.fail(ctx, sum, fmt.Sprintf("%s: %v", u.name(), u.err))
+			r.fail(ctx, sum, u.name(), u.err)
 			for _, fp := range u.fps() {
 				keep[fp] = true
 			}
@@ -394,11 +452,11 @@ func (r *Runner) judge(ctx context.Context, tx pgx.Tx, now time.Time, sum *Summa
 			why = w()
 		}
 		if err := r.resolve(ctx, tx, fp, why, now, sum); err != nil {
-			r.fail(ctx, sum, fmt.Sprintf("resolving %s: %v", fp, err))
+			r.fail(ctx, sum, "alert "+fp, fmt.Errorf("resolving: %w", err))
 		}
 	}
 	r.resolveRecovered(ctx, tx, histories, failures, now, sum)
-	return nil
+	return r.settle(ctx, tx, checkFailure, now, sum)
 }
 
 // resolveRecovered is the backstop for BACKUP_FAILURE, which the API owns:
@@ -429,7 +487,7 @@ func (r *Runner) resolveRecovered(ctx context.Context, tx pgx.Tx, hs []backup.Hi
 		made := h.Completed[0].CreatedAt
 		why := fmt.Sprintf("resolved automatically: %s completed at %s", h.Completed[0].Filename, made.Format(time.RFC3339))
 		if err := r.resolveSeenBy(ctx, tx, a.Fingerprint, why, &made, now, sum); err != nil {
-			r.fail(ctx, sum, fmt.Sprintf("resolving %s: %v", a.Fingerprint, err))
+			r.fail(ctx, sum, "alert "+a.Fingerprint, fmt.Errorf("resolving: %w", err))
 		}
 	}
 }
@@ -589,13 +647,20 @@ func safely(rule func() Verdict) (v Verdict, err error) {
 	return rule(), nil
 }
 
-// fail records that part of a run could not be done.
-func (r *Runner) fail(ctx context.Context, sum *Summary, msg string) {
-	r.log.WarnContext(ctx, "check run: part not judged", "run_id", sum.RunID, "error", msg)
+// fail records that part of a run, what, could not be done because of err.
+func (r *Runner) fail(ctx context.Context, sum *Summary, what string, err error) {
+	msg := what + ": " + err.Error()
+	r.log.WarnContext(ctx, "check run: part not judged", "run_id", sum.RunID, "part", what, "error", err.Error())
 	switch {
 	case len(sum.Errors) < maxRecordedErrors:
 		sum.Errors = append(sum.Errors, msg)
 	case len(sum.Errors) == maxRecordedErrors:
 		sum.Errors = append(sum.Errors, "more errors were not recorded")
+	}
+	sum.failedParts++
+	if len(sum.NotJudged) < maxRecordedErrors {
+		sum.NotJudged = append(sum.NotJudged, what)
+	} else if len(sum.NotJudged) == maxRecordedErrors {
+		sum.NotJudged = append(sum.NotJudged, "more")
 	}
 }

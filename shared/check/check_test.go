@@ -569,7 +569,7 @@ func TestTwentyConcurrentRuns(t *testing.T) {
 
 // TestSeriesErrorDoesNotStopOthers: a series whose alert cannot be written
 // (a trigger refuses its tenant's alerts) is recorded on the run; the other
-// series are judged and their alerts kept.
+// series are judged and their alerts kept, and CHECK_FAILURE is raised.
 func TestSeriesErrorDoesNotStopOthers(t *testing.T) {
 	e := newEnv(t, check.Config{})
 	at := conditions(t, e) // acme's weekly series is missing
@@ -586,11 +586,11 @@ func TestSeriesErrorDoesNotStopOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum, err := e.runner.Run(t.Context(), check.OnDemand, at)
-	if err != nil || sum.Status != check.Completed || sum.AlertsOpened != 4 || len(sum.Errors) != 1 ||
+	if err != nil || sum.Status != check.Completed || sum.AlertsOpened != 5 || len(sum.Errors) != 1 ||
 		!strings.Contains(sum.Errors[0], "series TENANT_BACKUP:"+acme.String()) || !strings.Contains(sum.Errors[0], "refusing alerts of acme") {
 		t.Fatalf("run: %+v, %v", sum, err)
 	}
-	if open := e.open(t); len(open) != 4 {
+	if open := e.open(t); len(open) != 5 || open[check.CheckFailureFingerprint].ID == uuid.Nil {
 		t.Errorf("open %v", fps(open))
 	}
 	var recorded string
@@ -602,8 +602,9 @@ func TestSeriesErrorDoesNotStopOthers(t *testing.T) {
 
 // TestFailedRunKeepsNothing: a run that fails after raising alerts (here
 // the idempotency purge is refused) rolls them all back and is recorded
-// FAILED with its error; the scheduled entry point does not ask for a retry
-// of a failure a retry would repeat.
+// FAILED with its error. It raises CHECK_FAILURE on its own, which is all
+// that is kept, and the scheduled entry point returns the error, so that
+// Lambda counts it.
 func TestFailedRunKeepsNothing(t *testing.T) {
 	e := newEnv(t, check.Config{})
 	at := conditions(t, e)
@@ -614,16 +615,22 @@ func TestFailedRunKeepsNothing(t *testing.T) {
 	if err == nil || sum.Status != check.Failed || check.Retryable(err) {
 		t.Fatalf("run: %+v, %v", sum, err)
 	}
-	if n := e.Count(t, "backups_alert") + e.Count(t, "alert_notifications"); n != 0 {
-		t.Errorf("%d alert and outbox rows kept", n)
+	open := e.open(t)
+	cf, ok := open[check.CheckFailureFingerprint]
+	if !ok || len(e.alerts(t)) != 1 || cf.Severity != alert.Error || !strings.Contains(cf.Message, "failed and judged nothing") ||
+		!strings.Contains(cf.Message, "purging idempotency keys") {
+		t.Fatalf("alerts %v: %+v", fps(open), cf)
+	}
+	if n := e.Count(t, "alert_notifications"); n != 2 {
+		t.Errorf("%d outbox rows, want CHECK_FAILURE's email and webhook", n)
 	}
 	var status, errs string
 	if err := e.Owner.QueryRow(t.Context(), `SELECT status, errors::text FROM check_runs WHERE id = $1 AND finished_at IS NOT NULL`, sum.RunID).
 		Scan(&status, &errs); err != nil || status != "FAILED" || !strings.Contains(errs, "purging idempotency keys") {
 		t.Errorf("run row %s %s %v", status, errs, err)
 	}
-	if err := e.runner.OnSchedule(t.Context(), "test-event"); err != nil {
-		t.Errorf("OnSchedule asked for a retry of a permission error: %v", err)
+	if err := e.runner.OnSchedule(t.Context(), "test-event"); err == nil || !strings.Contains(err.Error(), "purging idempotency keys") {
+		t.Errorf("OnSchedule of a failing run: %v", err)
 	}
 	if !check.Retryable(fmt.Errorf("x: %w", store.ErrUnavailable)) {
 		t.Error("an unreachable database is worth a retry")
@@ -706,10 +713,11 @@ func TestStatus(t *testing.T) {
 	for _, s := range st.Series {
 		got = append(got, fmt.Sprintf("%s/%s/%s", s.BackupType, deref(s.Tenant), s.State))
 	}
-	if strings.Join(got, " ") != "FULL_DATABASE//OK TENANT_BACKUP/acme/LATE TENANT_BACKUP/globex/FAILING" {
-		t.Errorf("series %v", got)
+	// Worst state first.
+	if strings.Join(got, " ") != "TENANT_BACKUP/globex/FAILING TENANT_BACKUP/acme/LATE FULL_DATABASE//OK" || st.Next != nil {
+		t.Errorf("series %v, next %v", got, st.Next)
 	}
-	f := st.Series[0]
+	f := st.Series[2]
 	if f.LastCompleted == nil || f.LastCompleted.Filename != "full-20.dump" || *f.AgeSeconds != 6*3600 || f.Running != 1 ||
 		f.Policy == nil || f.Policy.ExpectedIntervalSeconds != 86400 || !f.DueAt.Equal(t0.Add(20*24*time.Hour+26*time.Hour)) {
 		t.Errorf("full: %+v", f)

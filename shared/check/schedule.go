@@ -10,18 +10,20 @@ import (
 )
 
 // OnSchedule is the scheduled function's whole job: run the checks now, log
-// the run's summary as one JSON line, and return an error only when a retry
-// could do better. EventBridge retries a failed invocation; a database that
-// could not be reached or a run that ran out of time is worth that, a bug
-// is not (the next scheduled run comes in minutes anyway), and a skipped
-// run or one with series it could not judge did what it could.
+// the run's summary as one JSON line, and return an error when the run
+// failed, as a whole or in part (it could not judge a series or a storage
+// target), so that Lambda's Errors metric, and the CloudWatch alarm on it
+// in template.yaml, see a watchdog that is not watching everything. The
+// run has raised CHECK_FAILURE too, when it could write it. Lambda retries
+// a failed invocation once (template.yaml); a run is safe to repeat. A
+// skipped run is no failure: another was running.
 func (r *Runner) OnSchedule(ctx context.Context, eventID string) error {
 	sum, err := r.Run(ctx, Scheduled, time.Now())
 	r.logSummary(ctx, sum, err, slog.String("event_id", eventID))
-	if err != nil && Retryable(err) {
+	if err != nil {
 		return err
 	}
-	return nil
+	return sum.Failure()
 }
 
 // Retryable reports whether a failed run may succeed if tried again at once.
@@ -72,7 +74,7 @@ func (r *Runner) logSummary(ctx context.Context, sum Summary, err error, extra .
 		attrs = append(attrs, slog.String("error", err.Error()), slog.Bool("retry", Retryable(err)))
 	case len(sum.Errors) > 0:
 		level = slog.LevelWarn
-		attrs = append(attrs, slog.Any("error_list", sum.Errors))
+		attrs = append(attrs, slog.Any("error_list", sum.Errors), slog.Any("not_judged", sum.NotJudged))
 	}
 	r.log.LogAttrs(ctx, level, msg, attrs...)
 }

@@ -3,6 +3,7 @@ package check
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"slices"
 	"time"
 
@@ -14,10 +15,61 @@ import (
 
 // Status is the answer of GET /v1/status: how every series in scope and
 // every storage target is doing, judged by the same rules as the checks.
+// Its series come in pages, worst state first (StateRank), then by series
+// key; the storage targets, a handful, are on every page.
 type Status struct {
 	AsOf           time.Time      `json:"as_of"`
 	Series         []SeriesStatus `json:"series"`
 	StorageTargets []TargetStatus `json:"storage_targets"`
+	// Next is where the next page starts (nil: this is the last).
+	Next *StatusPosition `json:"-"`
+}
+
+// StatusPosition is a place in the status' order of series: the next page
+// starts after it.
+type StatusPosition struct {
+	Rank int    // StateRank of the state
+	Key  string // backup.Series.Key
+}
+
+// statusPositionVersion starts an encoded StatusPosition.
+const statusPositionVersion = 1
+
+// Encode writes p as bytes, for a cursor (which seals them).
+func (p StatusPosition) Encode() []byte {
+	return append([]byte{statusPositionVersion, byte(p.Rank)}, p.Key...)
+}
+
+// DecodeStatusPosition reads what Encode wrote; ok is false for anything else.
+func DecodeStatusPosition(b []byte) (p StatusPosition, ok bool) {
+	if len(b) < 3 || b[0] != statusPositionVersion || int(b[1]) >= len(stateOrder) {
+		return p, false
+	}
+	return StatusPosition{Rank: int(b[1]), Key: string(b[2:])}, true
+}
+
+// stateOrder is the status' order of states, worst first: a failure (someone
+// must act), then nothing to restore, then lateness (as SeriesState ranks
+// them), then fine.
+var stateOrder = []State{Failing, NoData, Late, OK}
+
+// StateRank is s's place in the status' order, worst first (0).
+func StateRank(s State) int {
+	if i := slices.Index(stateOrder, s); i >= 0 {
+		return i
+	}
+	return len(stateOrder)
+}
+
+func (s SeriesStatus) position() StatusPosition {
+	return StatusPosition{Rank: StateRank(s.State), Key: backup.Series{Type: s.BackupType, TenantID: s.TenantID}.Key()}
+}
+
+func (p StatusPosition) compare(q StatusPosition) int {
+	if c := cmp.Compare(p.Rank, q.Rank); c != 0 {
+		return c
+	}
+	return cmp.Compare(p.Key, q.Key)
 }
 
 // SeriesStatus is one series in the status.
@@ -67,14 +119,37 @@ type StatusFilter struct {
 	Tenant *uuid.UUID
 	Type   backup.Type
 	States []State
+	// After, if set, starts the page after that position.
+	After *StatusPosition
+	// Limit is how many series a page holds at most (0: all).
+	Limit int
+	// MaxBytes, if not 0, ends a page early, before the series that
+	// would take the status' JSON past it (a page holds at least one).
+	MaxBytes int
 }
+
+// pageOverhead is what the envelope of a status page takes beyond its
+// series and targets: as_of, the keys, and a next_cursor (whose series key
+// is at most a type and a UUID).
+const pageOverhead = 512
 
 // ReadStatus reads the status at now in db's scope, and writes nothing.
 // One tenant's status reads its series afresh; the whole status starts from
 // the histories and storage use the check runs keep (currentHistories,
 // storageUse) and recomputes only what changed since the last run, so it
-// costs what a run costs, not a read of the whole catalogue.
+// costs what a run costs, not a read of the whole catalogue. Storage use
+// measured within DefaultFullEvery is taken as it is (Runner.ReadStatus:
+// within the runner's FullEvery).
 func ReadStatus(ctx context.Context, db store.DB, f StatusFilter, now time.Time) (Status, error) {
+	return readStatus(ctx, db, f, now, DefaultFullEvery)
+}
+
+// ReadStatus is ReadStatus with the runner's FullEvery.
+func (r *Runner) ReadStatus(ctx context.Context, db store.DB, f StatusFilter, now time.Time) (Status, error) {
+	return readStatus(ctx, db, f, now, r.fullEvery)
+}
+
+func readStatus(ctx context.Context, db store.DB, f StatusFilter, now time.Time, fullEvery time.Duration) (Status, error) {
 	st := Status{AsOf: now.UTC(), Series: []SeriesStatus{}, StorageTargets: []TargetStatus{}}
 	policies, err := store.AllPolicies(ctx, db)
 	if err != nil {
@@ -105,21 +180,58 @@ func ReadStatus(ctx context.Context, db store.DB, f StatusFilter, now time.Time)
 		if len(f.States) > 0 && !slices.Contains(f.States, s.State) {
 			continue
 		}
+		if f.After != nil && s.position().compare(*f.After) <= 0 {
+			continue
+		}
 		st.Series = append(st.Series, s)
 	}
-	order := func(t backup.Type) int { return slices.Index(backup.Types, t) }
-	slices.SortFunc(st.Series, func(a, b SeriesStatus) int {
-		if c := cmp.Compare(order(a.BackupType), order(b.BackupType)); c != 0 {
-			return c
+	slices.SortFunc(st.Series, func(a, b SeriesStatus) int { return a.position().compare(b.position()) })
+	if f.Tenant == nil {
+		if err := addTargets(ctx, db, &st, &mark, now, fullEvery); err != nil {
+			return st, err
 		}
-		return cmp.Compare(deref(a.Tenant), deref(b.Tenant))
-	})
-	if f.Tenant != nil {
-		return st, nil
 	}
-	targets, usage, err := storageUse(ctx, db, &mark, now, DefaultFullEvery)
+	return st, page(&st, f)
+}
+
+// page cuts st.Series to a page of f.Limit series, ending early before the
+// one that would take the page past f.MaxBytes, and sets st.Next when
+// series are left.
+func page(st *Status, f StatusFilter) error {
+	n := len(st.Series)
+	if f.Limit > 0 {
+		n = min(n, f.Limit)
+	}
+	if f.MaxBytes > 0 {
+		targets, err := json.Marshal(st.StorageTargets)
+		if err != nil {
+			return err
+		}
+		size := pageOverhead + len(targets)
+		for i := range n {
+			b, err := json.Marshal(st.Series[i])
+			if err != nil {
+				return err
+			}
+			if size += len(b) + 1; size > f.MaxBytes && i > 0 {
+				n = i
+				break
+			}
+		}
+	}
+	if n < len(st.Series) {
+		next := st.Series[n-1].position()
+		st.Next = &next
+		st.Series = st.Series[:n]
+	}
+	return nil
+}
+
+// addTargets adds every storage target's status to st.
+func addTargets(ctx context.Context, db store.DB, st *Status, mark *store.CheckState, now time.Time, fullEvery time.Duration) error {
+	targets, usage, err := storageUse(ctx, db, mark, now, fullEvery)
 	if err != nil {
-		return st, err
+		return err
 	}
 	for i, t := range targets {
 		fc := ForecastFull(t, usage[i], now)
@@ -140,7 +252,7 @@ func ReadStatus(ctx context.Context, db store.DB, f StatusFilter, now time.Time)
 		}
 		st.StorageTargets = append(st.StorageTargets, ts)
 	}
-	return st, nil
+	return nil
 }
 
 func seriesStatus(h backup.History, policies []backup.Policy, now time.Time) SeriesStatus {
@@ -173,11 +285,4 @@ func seriesStatus(h backup.History, policies []backup.Policy, now time.Time) Ser
 	due := since.Add(p.Interval() + p.Grace())
 	s.DueAt = &due
 	return s
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

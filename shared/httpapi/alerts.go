@@ -34,7 +34,7 @@ func (s *Server) listAlerts(ctx context.Context, c *call) (int, any, error) {
 	if f.Severities, err = enums(q, "severity", alert.Severity.Valid, "INFO, WARNING, ERROR, CRITICAL"); err != nil {
 		return 0, nil, err
 	}
-	if f.Types, err = enums(q, "alert_type", alert.Type.Valid, "BACKUP_FAILURE, SIZE_DEVIATION, DURATION_THRESHOLD, STORAGE_CAPACITY, INTEGRITY_FAILURE, RESTORE_FAILURE, BACKUP_MISSING, NOTIFICATION_FAILURE"); err != nil {
+	if f.Types, err = enums(q, "alert_type", alert.Type.Valid, "BACKUP_FAILURE, SIZE_DEVIATION, DURATION_THRESHOLD, STORAGE_CAPACITY, INTEGRITY_FAILURE, RESTORE_FAILURE, BACKUP_MISSING, NOTIFICATION_FAILURE, CHECK_FAILURE"); err != nil {
 		return 0, nil, err
 	}
 	if err := s.checkTenantExists(ctx, c, "tenant_id", f.TenantID); err != nil {

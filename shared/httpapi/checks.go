@@ -3,6 +3,8 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -190,6 +192,9 @@ type checkRun struct {
 	// ErrorCount is how many series or targets could not be judged; what
 	// went wrong is on the check_runs row and in the log, not in a response.
 	ErrorCount int `json:"error_count"`
+	// NotJudged names them ("series TENANT_BACKUP:<id>", "storage
+	// targets"): the run failed in part, and raised CHECK_FAILURE.
+	NotJudged []string `json:"not_judged"`
 }
 
 // runChecks runs the checks now, the same run as the schedule's, on its own
@@ -216,25 +221,56 @@ func (s *Server) runChecks(ctx context.Context, c *call) (int, any, error) {
 	return http.StatusOK, checkRun{RunID: sum.RunID, Status: sum.Status, Skipped: sum.Skipped(),
 		StartedAt: sum.StartedAt, FinishedAt: sum.FinishedAt, Series: sum.Series, StorageTargets: sum.Targets,
 		AlertsOpened: sum.AlertsOpened, AlertsUpdated: sum.AlertsUpdated, AlertsEscalated: sum.AlertsEscalated,
-		AlertsResolved: sum.AlertsResolved, NotificationsSent: sum.NotificationsSent, ErrorCount: len(sum.Errors)}, nil
+		AlertsResolved: sum.AlertsResolved, NotificationsSent: sum.NotificationsSent, ErrorCount: len(sum.Errors),
+		NotJudged: sum.NotJudged}, nil
+}
+
+// Status pages: GET /v1/status?limit= (API.md 1.1), and the 1 MiB that no
+// response passes.
+const (
+	statusDefaultLimit = 500
+	statusMaxLimit     = 2000
+)
+
+// statusPage is the answer of GET /v1/status: a page of the status, and
+// where the next starts.
+type statusPage struct {
+	check.Status
+	NextCursor *string `json:"next_cursor"`
 }
 
 // status answers GET /v1/status in the caller's scope: a tenant-scoped key
 // sees its tenant's series and no storage targets (their use is every
-// tenant's together).
+// tenant's together). Its series come in pages (limit, cursor), worst state
+// first, then by series key; the storage targets are on every page.
+// Its route knows the parameters limit, cursor, state and tenant_id.
 func (s *Server) status(ctx context.Context, c *call) (int, any, error) {
 	q := s.newQuery(c.r)
-	var (
-		f   check.StatusFilter
-		err error
-	)
+	f := check.StatusFilter{Limit: statusDefaultLimit, MaxBytes: MaxResponse}
+	if v := q.get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return 0, nil, badRequest("limit must be a number")
+		}
+		if n < 1 || n > statusMaxLimit {
+			return 0, nil, invalidField("limit", "must be between 1 and 2000")
+		}
+		f.Limit = n
+	}
+	if v, ok := q.v["cursor"]; ok {
+		payload, ok := s.openToken(strings.TrimSpace(v[0]))
+		var after check.StatusPosition
+		if ok {
+			after, ok = check.DecodeStatusPosition(payload)
+		}
+		if !ok {
+			return 0, nil, badRequest("cursor is not valid: pass next_cursor from the previous page unchanged")
+		}
+		f.After = &after
+	}
+	var err error
 	if f.Tenant, err = q.uuid("tenant_id"); err != nil {
 		return 0, nil, err
-	}
-	if t := q.get("backup_type"); t != "" {
-		if f.Type = backup.Type(t); !f.Type.Valid() {
-			return 0, nil, invalidField("backup_type", "must be one of FULL_DATABASE, TENANT_BACKUP, WAL_ARCHIVE, CONFIGURATION")
-		}
 	}
 	validState := func(st check.State) bool {
 		return st == check.OK || st == check.Late || st == check.Failing || st == check.NoData
@@ -248,9 +284,14 @@ func (s *Server) status(ctx context.Context, c *call) (int, any, error) {
 	if c.who.Tenant != nil {
 		f.Tenant = c.who.Tenant
 	}
-	st, err := check.ReadStatus(ctx, c.tx, f, c.now)
+	st, err := s.checks.ReadStatus(ctx, c.tx, f, c.now)
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, st, nil
+	out := statusPage{Status: st}
+	if st.Next != nil {
+		next := s.sealToken(st.Next.Encode())
+		out.NextCursor = &next
+	}
+	return http.StatusOK, out, nil
 }

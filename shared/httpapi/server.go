@@ -150,7 +150,7 @@ var (
 	restoreParams = append([]string{"backup_id", "status", "restore_mode", "tenant_id", "started_after", "started_before"}, pageParams...)
 	alertParams   = append([]string{"status", "severity", "alert_type", "backup_id", "tenant_id", "created_after", "created_before"}, pageParams...)
 	policyParams  = append([]string{"tenant_id", "backup_type"}, pageParams...)
-	statusParams  = append([]string{"state", "tenant_id", "backup_type"}, pageParams...)
+	statusParams  = append([]string{"state", "tenant_id"}, pageParams...)
 )
 
 var (

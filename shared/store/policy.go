@@ -137,24 +137,32 @@ func UpdateStorageTarget(ctx context.Context, db DB, t backup.StorageTarget) (ba
 const usageWindow = 30 * 24 * time.Hour
 
 // storageSQL sums, in one pass over the usable backups, what each target
-// holds and what arrived since $1.
+// holds and what arrived since $1. Sizes are added as numeric, which cannot
+// overflow, and a total past what a bigint holds (over 8 EiB: only rows
+// written before the API capped size_bytes, or imported, can get there) is
+// read as the largest bigint, deliberately: a target holding that much is
+// past any capacity, which is what the checks then say. A sum read as
+// bigint used to overflow and fail every check run.
 const storageSQL = `WITH u AS (
 	SELECT
-		coalesce(sum(size_bytes) FILTER (WHERE local_path IS NOT NULL), 0) AS local_used,
-		coalesce(sum(size_bytes) FILTER (WHERE local_path IS NOT NULL AND created_at > $1), 0) AS local_added,
+		coalesce(sum(size_bytes::numeric) FILTER (WHERE local_path IS NOT NULL), 0) AS local_used,
+		coalesce(sum(size_bytes::numeric) FILTER (WHERE local_path IS NOT NULL AND created_at > $1), 0) AS local_added,
 		min(created_at) FILTER (WHERE local_path IS NOT NULL) AS local_first,
-		coalesce(sum(size_bytes) FILTER (WHERE r2_path IS NOT NULL), 0) AS r2_used,
-		coalesce(sum(size_bytes) FILTER (WHERE r2_path IS NOT NULL AND created_at > $1), 0) AS r2_added,
+		coalesce(sum(size_bytes::numeric) FILTER (WHERE r2_path IS NOT NULL), 0) AS r2_used,
+		coalesce(sum(size_bytes::numeric) FILTER (WHERE r2_path IS NOT NULL AND created_at > $1), 0) AS r2_added,
 		min(created_at) FILTER (WHERE r2_path IS NOT NULL) AS r2_first,
-		coalesce(sum(size_bytes) FILTER (WHERE b2_path IS NOT NULL), 0) AS b2_used,
-		coalesce(sum(size_bytes) FILTER (WHERE b2_path IS NOT NULL AND created_at > $1), 0) AS b2_added,
+		coalesce(sum(size_bytes::numeric) FILTER (WHERE b2_path IS NOT NULL), 0) AS b2_used,
+		coalesce(sum(size_bytes::numeric) FILTER (WHERE b2_path IS NOT NULL AND created_at > $1), 0) AS b2_added,
 		min(created_at) FILTER (WHERE b2_path IS NOT NULL) AS b2_first
 	FROM backups_backup WHERE status IN ('COMPLETED', 'VERIFIED'))
 SELECT ` + targetColumns + `,
-	(CASE name WHEN 'local' THEN local_used WHEN 'r2' THEN r2_used ELSE b2_used END)::bigint,
-	(CASE name WHEN 'local' THEN local_added WHEN 'r2' THEN r2_added ELSE b2_added END)::bigint,
+	least(CASE name WHEN 'local' THEN local_used WHEN 'r2' THEN r2_used ELSE b2_used END, ` + maxBigint + `)::bigint,
+	least(CASE name WHEN 'local' THEN local_added WHEN 'r2' THEN r2_added ELSE b2_added END, ` + maxBigint + `)::bigint,
 	greatest($1, CASE name WHEN 'local' THEN local_first WHEN 'r2' THEN r2_first ELSE b2_first END)
 FROM storage_targets CROSS JOIN u ORDER BY name`
+
+// maxBigint is the largest bigint (and int64), as SQL.
+const maxBigint = "9223372036854775807"
 
 // StorageUsage returns every storage target with what is stored there: the
 // bytes of the completed and verified backups that have a path at it, and
