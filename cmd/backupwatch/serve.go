@@ -74,7 +74,8 @@ func serve(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	checks := check.New(check.Config{Pool: pool, Logger: log, AfterRun: relay.Run})
-	api := httpapi.New(httpapi.Config{Pool: pool, Logger: log, Hooks: httpapi.Hooks{AfterAlert: relay.AfterAlert}, Checks: checks})
+	api := httpapi.New(httpapi.Config{Pool: pool, Logger: log, Hooks: httpapi.Hooks{AfterAlert: relay.AfterAlert}, Checks: checks,
+		RateLimit: httpapi.RateLimit{RPS: cfg.RateLimitRPS, Burst: cfg.RateLimitBurst}})
 	// The checks every CHECK_INTERVAL, stopped (after the run in progress)
 	// before the pool closes, however serve returns.
 	timerCtx, stopTimer := context.WithCancel(ctx)

@@ -15,6 +15,6 @@ import (
 func main() {
 	fn := boot.Start("admin")
 	checks := check.New(check.Config{Pool: fn.Pool, Logger: fn.Log, AfterRun: fn.Relay().Run})
-	api := httpapi.New(httpapi.Config{Pool: fn.Pool, Logger: fn.Log, Checks: checks})
+	api := httpapi.New(httpapi.Config{Pool: fn.Pool, Logger: fn.Log, RateLimit: httpapi.RateLimit{RPS: fn.Config.RateLimitRPS, Burst: fn.Config.RateLimitBurst}, Checks: checks})
 	lambda.Start(apigw.Handler(api.Handler(httpapi.AdminRoutes)))
 }

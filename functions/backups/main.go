@@ -12,6 +12,6 @@ import (
 
 func main() {
 	fn := boot.Start("backups")
-	api := httpapi.New(httpapi.Config{Pool: fn.Pool, Logger: fn.Log, Hooks: httpapi.Hooks{AfterAlert: fn.Relay().AfterAlert}})
+	api := httpapi.New(httpapi.Config{Pool: fn.Pool, Logger: fn.Log, RateLimit: httpapi.RateLimit{RPS: fn.Config.RateLimitRPS, Burst: fn.Config.RateLimitBurst}, Hooks: httpapi.Hooks{AfterAlert: fn.Relay().AfterAlert}})
 	lambda.Start(apigw.Handler(api.Handler(httpapi.BackupRoutes)))
 }

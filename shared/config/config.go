@@ -39,6 +39,11 @@ type Config struct {
 	// PublicURL is the API's base URL as people reach it, for the links in
 	// notifications (BACKUPWATCH_PUBLIC_URL; serve defaults it to its address).
 	PublicURL string
+	// RateLimitRPS and RateLimitBurst are each API key's request budget in
+	// one serving process (RATE_LIMIT_RPS, default 50 a second;
+	// RATE_LIMIT_BURST, default 200).
+	RateLimitRPS   float64
+	RateLimitBurst int
 }
 
 // FromEnv reads the configuration; defaultConns is the pool size when
@@ -62,6 +67,7 @@ func parse(get func(string) string, defaultConns int32) (Config, error) {
 		TopicWebhook:  strings.TrimSpace(get("ALERT_TOPIC_WEBHOOK_ARN")),
 	}
 	c.NotifyMaxAttempts = 10
+	c.RateLimitRPS, c.RateLimitBurst = 50, 200
 	c.PublicURL = strings.TrimRight(strings.TrimSpace(get("BACKUPWATCH_PUBLIC_URL")), "/")
 	if c.MigrateURL == "" {
 		c.MigrateURL = c.DatabaseURL
@@ -86,6 +92,20 @@ func parse(get func(string) string, defaultConns int32) (Config, error) {
 			return c, fmt.Errorf("NOTIFY_MAX_ATTEMPTS=%q: want a whole number from 1 to 100", v)
 		}
 		c.NotifyMaxAttempts = n
+	}
+	if v := get("RATE_LIMIT_RPS"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(f > 0 && f <= 1e6) {
+			return c, fmt.Errorf("RATE_LIMIT_RPS=%q: want requests a second per API key, a number above 0 and at most 1000000", v)
+		}
+		c.RateLimitRPS = f
+	}
+	if v := get("RATE_LIMIT_BURST"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1_000_000 {
+			return c, fmt.Errorf("RATE_LIMIT_BURST=%q: want a whole number from 1 to 1000000", v)
+		}
+		c.RateLimitBurst = n
 	}
 	if u := c.PublicURL; u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
 		return c, fmt.Errorf("BACKUPWATCH_PUBLIC_URL=%q: want an http:// or https:// URL", u)

@@ -96,6 +96,8 @@ type Config struct {
 	// Checks runs POST /v1/checks/run (nil: a runner on Pool with the same
 	// routing and no after-run relay).
 	Checks *check.Runner
+	// RateLimit is each key's budget in this process (zero: DefaultRateLimit).
+	RateLimit RateLimit
 }
 
 // Server holds the API's dependencies and its route table.
@@ -106,11 +108,13 @@ type Server struct {
 	hooks  Hooks
 	alerts *alerting.Engine
 	checks *check.Runner
+	limit  *limiter
 }
 
 // New returns the API.
 func New(cfg Config) *Server {
 	s := &Server{pool: cfg.Pool, log: cfg.Logger, now: cfg.Now, hooks: cfg.Hooks, alerts: alerting.New(cfg.Routing)}
+	s.limit = newLimiter(cfg.RateLimit)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -247,6 +251,10 @@ func (s *Server) serve(rt Route) http.Handler {
 		key, ok := auth.FromHeader(r.Header.Get("Authorization"))
 		if !ok {
 			writeError(w, unauthorized())
+			return
+		}
+		if ok, wait := s.limit.takeKey(key, c.now); !ok {
+			writeError(w, rateLimited(wait))
 			return
 		}
 		var (
