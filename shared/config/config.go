@@ -5,6 +5,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -16,6 +17,10 @@ type Config struct {
 	// DatabaseURL is the runtime role's connection (DATABASE_URL). Empty:
 	// start a local PostgreSQL from the server binaries.
 	DatabaseURL string
+	// DatabaseSecretARN names the RDS-format Secrets Manager secret whose
+	// password (and username) the runtime role connects with
+	// (DATABASE_SECRET_ARN); DatabaseURL then carries no password.
+	DatabaseSecretARN string
 	// MigrateURL is the schema owner's connection (MIGRATE_DATABASE_URL),
 	// defaulting to DatabaseURL.
 	MigrateURL string
@@ -54,23 +59,32 @@ func FromEnv(defaultConns int32) (Config, error) {
 
 func parse(get func(string) string, defaultConns int32) (Config, error) {
 	c := Config{
-		DatabaseURL:   strings.TrimSpace(get("DATABASE_URL")),
-		MigrateURL:    strings.TrimSpace(get("MIGRATE_DATABASE_URL")),
-		DataDir:       or(get("BACKUPWATCH_DATA_DIR"), ".local/pg"),
-		Addr:          or(get("BACKUPWATCH_ADDR"), "127.0.0.1:3000"),
-		AdminKey:      get("BACKUPWATCH_ADMIN_KEY"),
-		CheckInterval: time.Minute,
-		MaxConns:      defaultConns,
-		LogLevel:      or(get("LOG_LEVEL"), "info"),
-		TopicEmail:    strings.TrimSpace(get("ALERT_TOPIC_EMAIL_ARN")),
-		TopicSMS:      strings.TrimSpace(get("ALERT_TOPIC_SMS_ARN")),
-		TopicWebhook:  strings.TrimSpace(get("ALERT_TOPIC_WEBHOOK_ARN")),
+		DatabaseURL:       strings.TrimSpace(get("DATABASE_URL")),
+		MigrateURL:        strings.TrimSpace(get("MIGRATE_DATABASE_URL")),
+		DatabaseSecretARN: strings.TrimSpace(get("DATABASE_SECRET_ARN")),
+		DataDir:           or(get("BACKUPWATCH_DATA_DIR"), ".local/pg"),
+		Addr:              or(get("BACKUPWATCH_ADDR"), "127.0.0.1:3000"),
+		AdminKey:          get("BACKUPWATCH_ADMIN_KEY"),
+		CheckInterval:     time.Minute,
+		MaxConns:          defaultConns,
+		LogLevel:          or(get("LOG_LEVEL"), "info"),
+		TopicEmail:        strings.TrimSpace(get("ALERT_TOPIC_EMAIL_ARN")),
+		TopicSMS:          strings.TrimSpace(get("ALERT_TOPIC_SMS_ARN")),
+		TopicWebhook:      strings.TrimSpace(get("ALERT_TOPIC_WEBHOOK_ARN")),
 	}
 	c.NotifyMaxAttempts = 10
 	c.RateLimitRPS, c.RateLimitBurst = 50, 200
 	c.PublicURL = strings.TrimRight(strings.TrimSpace(get("BACKUPWATCH_PUBLIC_URL")), "/")
 	if c.MigrateURL == "" {
 		c.MigrateURL = c.DatabaseURL
+	}
+	if c.DatabaseSecretARN != "" {
+		if c.DatabaseURL == "" {
+			return c, fmt.Errorf("DATABASE_SECRET_ARN is set but DATABASE_URL is not: the URL names the host and database, the secret the password")
+		}
+		if hasPassword(c.DatabaseURL) {
+			return c, fmt.Errorf("DATABASE_URL carries a password although DATABASE_SECRET_ARN is set: leave it out, the secret gives it")
+		}
 	}
 	if v := get("CHECK_INTERVAL"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -119,6 +133,21 @@ func parse(get func(string) string, defaultConns int32) (Config, error) {
 		return c, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel)
 	}
 	return c, nil
+}
+
+// hasPassword says whether a PostgreSQL URL or keyword/value string
+// carries a password.
+func hasPassword(dsn string) bool {
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		_, set := u.User.Password()
+		return set || u.Query().Has("password")
+	}
+	for _, f := range strings.Fields(dsn) {
+		if strings.HasPrefix(f, "password=") {
+			return true
+		}
+	}
+	return false
 }
 
 func or(v, def string) string {

@@ -28,6 +28,15 @@ func TestParse(t *testing.T) {
 	if c.MigrateURL != c.DatabaseURL {
 		t.Errorf("MIGRATE_DATABASE_URL should default to DATABASE_URL")
 	}
+	// The runtime role's password comes from the secret, never the URL.
+	if c, err := parse(env("DATABASE_URL", "postgres://backupwatch_app@proxy:5432/bw?sslmode=verify-full", "DATABASE_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:1:secret:x"), 2); err != nil || c.DatabaseSecretARN == "" {
+		t.Errorf("secret: %+v %v", c, err)
+	}
+	for _, url := range []string{"postgres://backupwatch_app:pw@proxy/bw", "postgres://backupwatch_app@proxy/bw?password=pw", "host=proxy user=backupwatch_app password=pw", ""} {
+		if _, err := parse(env("DATABASE_URL", url, "DATABASE_SECRET_ARN", "arn:x"), 2); err == nil || !strings.Contains(err.Error(), "DATABASE_") {
+			t.Errorf("DATABASE_URL %q with a secret: %v", url, err)
+		}
+	}
 	// A bad value stops the start with a message naming the variable.
 	for _, kv := range [][]string{
 		{"CHECK_INTERVAL", "soon"}, {"CHECK_INTERVAL", "10ms"}, {"DB_MAX_CONNS", "0"}, {"DB_MAX_CONNS", "many"},

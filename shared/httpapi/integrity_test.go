@@ -32,14 +32,6 @@ func detailsOf(t *testing.T, a map[string]any) integrityDetails {
 	return d
 }
 
-func (d integrityDetails) ids() map[string]bool {
-	m := map[string]bool{}
-	for _, b := range d.Backups {
-		m[b.ID] = true
-	}
-	return m
-}
-
 // integrityAlerts are the INTEGRITY_FAILURE alerts by fingerprint.
 func integrityAlerts(t *testing.T, s *setup) map[string]map[string]any {
 	t.Helper()
