@@ -74,8 +74,7 @@ func serve(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	checks := check.New(check.Config{Pool: pool, Logger: log, AfterRun: relay.Run})
-	api := httpapi.New(httpapi.Config{Pool: pool, Logger: log,
-		StatementTimeout: cfg.StatementTimeout, CursorSecret: cfg.CursorSecret, Hooks: httpapi.Hooks{AfterAlert: relay.AfterAlert}, Checks: checks})
+	api := httpapi.New(httpapi.Config{Pool: pool, Logger: log, Hooks: httpapi.Hooks{AfterAlert: relay.AfterAlert}, Checks: checks}.WithSettings(cfg))
 	// The checks every CHECK_INTERVAL, stopped (after the run in progress)
 	// before the pool closes, however serve returns.
 	timerCtx, stopTimer := context.WithCancel(ctx)

@@ -55,7 +55,8 @@ func startServer(t *testing.T, appURL, ownerURL string) *server {
 	l.Close()
 	s := &server{bin: bin, addr: addr, key: auth.NewKey()}
 	s.env = append(os.Environ(), "DATABASE_URL="+appURL, "MIGRATE_DATABASE_URL="+ownerURL,
-		"BACKUPWATCH_ADDR="+addr, "BACKUPWATCH_ADMIN_KEY="+s.key, "CHECK_INTERVAL=1h")
+		"BACKUPWATCH_ADDR="+addr, "BACKUPWATCH_ADMIN_KEY="+s.key, "CHECK_INTERVAL=1h",
+		"RATE_LIMIT_RPS=1000000", "RATE_LIMIT_BURST=1000000") // the soak's one key sends far more than 50/s
 	s.start(t)
 	t.Cleanup(func() { s.stop() })
 	return s

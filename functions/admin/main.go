@@ -15,7 +15,6 @@ import (
 func main() {
 	fn := boot.Start("admin")
 	checks := check.New(check.Config{Pool: fn.Pool, Logger: fn.Log, AfterRun: fn.Relay().Run})
-	api := httpapi.New(httpapi.Config{Pool: fn.Pool, Logger: fn.Log,
-		StatementTimeout: fn.Config.StatementTimeout, CursorSecret: fn.Config.CursorSecret, Checks: checks})
+	api := httpapi.New(httpapi.Config{Pool: fn.Pool, Logger: fn.Log, Checks: checks}.WithSettings(fn.Config))
 	lambda.Start(apigw.Handler(api.Handler(httpapi.AdminRoutes)))
 }

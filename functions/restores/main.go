@@ -12,7 +12,6 @@ import (
 
 func main() {
 	fn := boot.Start("restores")
-	api := httpapi.New(httpapi.Config{Pool: fn.Pool, Logger: fn.Log,
-		StatementTimeout: fn.Config.StatementTimeout, CursorSecret: fn.Config.CursorSecret, Hooks: httpapi.Hooks{AfterAlert: fn.Relay().AfterAlert}})
+	api := httpapi.New(httpapi.Config{Pool: fn.Pool, Logger: fn.Log, Hooks: httpapi.Hooks{AfterAlert: fn.Relay().AfterAlert}}.WithSettings(fn.Config))
 	lambda.Start(apigw.Handler(api.Handler(httpapi.RestoreRoutes)))
 }

@@ -46,9 +46,9 @@ func New(r alert.Routing) *Engine {
 // fingerprint: last_seen_at, message, details and links, and severity if c
 // is worse (escalation, notified). db must be a transaction.
 func (e *Engine) Raise(ctx context.Context, db store.DB, c alert.Condition, now time.Time) (alert.Alert, Outcome, error) {
-	details, err := json.Marshal(orEmpty(c.Details))
+	details, err := encodeDetails(c)
 	if err != nil {
-		return alert.Alert{}, "", fmt.Errorf("raising %s: encoding details: %w", c.Fingerprint, err)
+		return alert.Alert{}, "", err
 	}
 	a := alert.Alert{
 		ID: uuid.New(), Type: c.Type, Severity: c.Severity, BackupID: c.BackupID, RestoreID: c.RestoreID,
@@ -177,6 +177,15 @@ func (e *Engine) whyNot(ctx context.Context, db store.DB, id uuid.UUID, can func
 		return err
 	}
 	return fmt.Errorf("alert %s changed concurrently: %w", id, alert.ErrInvalidTransition)
+}
+
+// encodeDetails is c's details as the alert stores them.
+func encodeDetails(c alert.Condition) (json.RawMessage, error) {
+	details, err := json.Marshal(orEmpty(c.Details))
+	if err != nil {
+		return nil, fmt.Errorf("raising %s: encoding details: %w", c.Fingerprint, err)
+	}
+	return details, nil
 }
 
 func orEmpty(m map[string]any) map[string]any {

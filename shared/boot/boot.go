@@ -1,17 +1,21 @@
 // Package boot does what every Lambda function does once per container,
-// before its first event: read the configuration, set up JSON logging and
-// open a small connection pool that runs as the runtime role.
+// before its first event: read the configuration, set up JSON logging,
+// read the runtime role's password from Secrets Manager, and open a small
+// connection pool that runs as the runtime role.
 package boot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/backupwatch/backupwatch/shared/config"
+	"github.com/backupwatch/backupwatch/shared/dbsecret"
 	"github.com/backupwatch/backupwatch/shared/store"
 )
 
@@ -26,6 +30,9 @@ type Lambda struct {
 // and RDS Proxy multiplexes the connections of many containers.
 const LambdaPoolSize = 2
 
+// secretTimeout bounds the read of the database secret at init.
+const secretTimeout = 10 * time.Second
+
 // Start prepares a function. A bad configuration is reported on stderr and
 // exits, because a container that cannot start should fail its init phase.
 func Start(function string) *Lambda {
@@ -39,11 +46,35 @@ func Start(function string) *Lambda {
 	if cfg.DatabaseURL == "" {
 		exit(function, fmt.Errorf("DATABASE_URL is not set"))
 	}
-	pool, err := store.Open(context.Background(), cfg.DatabaseURL, cfg.MaxConns, log)
+	ctx, cancel := context.WithTimeout(context.Background(), secretTimeout)
+	cred, err := Credentials(ctx, cfg.DatabaseSecretARN)
+	cancel()
+	if err != nil {
+		exit(function, err)
+	}
+	pool, err := store.OpenAs(context.Background(), cfg.DatabaseURL, cred, cfg.MaxConns, log)
 	if err != nil {
 		exit(function, err)
 	}
 	return &Lambda{Config: cfg, Log: log, Pool: pool}
+}
+
+// Credentials reads the runtime role's name and password from the secret
+// arn (DATABASE_SECRET_ARN), once per container: the pool keeps them for
+// its new connections. No arn: none, DATABASE_URL says all. A rotated
+// password reaches a container when Lambda starts a new one.
+func Credentials(ctx context.Context, arn string) (store.Credentials, error) {
+	if arn == "" {
+		return store.Credentials{}, nil
+	}
+	sec, err := dbsecret.Read(ctx, arn)
+	if err != nil {
+		return store.Credentials{}, fmt.Errorf("DATABASE_SECRET_ARN: %w", err)
+	}
+	if sec.Password == "" {
+		return store.Credentials{}, errors.New("DATABASE_SECRET_ARN: the secret has no password")
+	}
+	return store.Credentials{User: sec.Username, Password: sec.Password}, nil
 }
 
 func exit(function string, err error) {

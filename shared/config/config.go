@@ -5,6 +5,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -16,6 +17,10 @@ type Config struct {
 	// DatabaseURL is the runtime role's connection (DATABASE_URL). Empty:
 	// start a local PostgreSQL from the server binaries.
 	DatabaseURL string
+	// DatabaseSecretARN names the RDS-format Secrets Manager secret whose
+	// password (and username) the runtime role connects with
+	// (DATABASE_SECRET_ARN); DatabaseURL then carries no password.
+	DatabaseSecretARN string
 	// MigrateURL is the schema owner's connection (MIGRATE_DATABASE_URL),
 	// defaulting to DatabaseURL.
 	MigrateURL string
@@ -45,6 +50,11 @@ type Config struct {
 	// CursorSecret seals list cursors (BACKUPWATCH_CURSOR_SECRET). Empty:
 	// the deployment's stored secret, generated on first need.
 	CursorSecret []byte
+	// RateLimitRPS and RateLimitBurst are each API key's request budget in
+	// one serving process (RATE_LIMIT_RPS, default 50 a second;
+	// RATE_LIMIT_BURST, default 200).
+	RateLimitRPS   float64
+	RateLimitBurst int
 }
 
 // FromEnv reads the configuration; defaultConns is the pool size when
@@ -55,17 +65,18 @@ func FromEnv(defaultConns int32) (Config, error) {
 
 func parse(get func(string) string, defaultConns int32) (Config, error) {
 	c := Config{
-		DatabaseURL:   strings.TrimSpace(get("DATABASE_URL")),
-		MigrateURL:    strings.TrimSpace(get("MIGRATE_DATABASE_URL")),
-		DataDir:       or(get("BACKUPWATCH_DATA_DIR"), ".local/pg"),
-		Addr:          or(get("BACKUPWATCH_ADDR"), "127.0.0.1:3000"),
-		AdminKey:      get("BACKUPWATCH_ADMIN_KEY"),
-		CheckInterval: time.Minute,
-		MaxConns:      defaultConns,
-		LogLevel:      or(get("LOG_LEVEL"), "info"),
-		TopicEmail:    strings.TrimSpace(get("ALERT_TOPIC_EMAIL_ARN")),
-		TopicSMS:      strings.TrimSpace(get("ALERT_TOPIC_SMS_ARN")),
-		TopicWebhook:  strings.TrimSpace(get("ALERT_TOPIC_WEBHOOK_ARN")),
+		DatabaseURL:       strings.TrimSpace(get("DATABASE_URL")),
+		MigrateURL:        strings.TrimSpace(get("MIGRATE_DATABASE_URL")),
+		DatabaseSecretARN: strings.TrimSpace(get("DATABASE_SECRET_ARN")),
+		DataDir:           or(get("BACKUPWATCH_DATA_DIR"), ".local/pg"),
+		Addr:              or(get("BACKUPWATCH_ADDR"), "127.0.0.1:3000"),
+		AdminKey:          get("BACKUPWATCH_ADMIN_KEY"),
+		CheckInterval:     time.Minute,
+		MaxConns:          defaultConns,
+		LogLevel:          or(get("LOG_LEVEL"), "info"),
+		TopicEmail:        strings.TrimSpace(get("ALERT_TOPIC_EMAIL_ARN")),
+		TopicSMS:          strings.TrimSpace(get("ALERT_TOPIC_SMS_ARN")),
+		TopicWebhook:      strings.TrimSpace(get("ALERT_TOPIC_WEBHOOK_ARN")),
 	}
 	c.NotifyMaxAttempts = 10
 	c.StatementTimeout = 5 * time.Second
@@ -82,9 +93,18 @@ func parse(get func(string) string, defaultConns int32) (Config, error) {
 		}
 		c.CursorSecret = []byte(v)
 	}
+	c.RateLimitRPS, c.RateLimitBurst = 50, 200
 	c.PublicURL = strings.TrimRight(strings.TrimSpace(get("BACKUPWATCH_PUBLIC_URL")), "/")
 	if c.MigrateURL == "" {
 		c.MigrateURL = c.DatabaseURL
+	}
+	if c.DatabaseSecretARN != "" {
+		if c.DatabaseURL == "" {
+			return c, fmt.Errorf("DATABASE_SECRET_ARN is set but DATABASE_URL is not: the URL names the host and database, the secret the password")
+		}
+		if hasPassword(c.DatabaseURL) {
+			return c, fmt.Errorf("DATABASE_URL carries a password although DATABASE_SECRET_ARN is set: leave it out, the secret gives it")
+		}
 	}
 	if v := get("CHECK_INTERVAL"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -107,6 +127,20 @@ func parse(get func(string) string, defaultConns int32) (Config, error) {
 		}
 		c.NotifyMaxAttempts = n
 	}
+	if v := get("RATE_LIMIT_RPS"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(f > 0 && f <= 1e6) {
+			return c, fmt.Errorf("RATE_LIMIT_RPS=%q: want requests a second per API key, a number above 0 and at most 1000000", v)
+		}
+		c.RateLimitRPS = f
+	}
+	if v := get("RATE_LIMIT_BURST"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1_000_000 {
+			return c, fmt.Errorf("RATE_LIMIT_BURST=%q: want a whole number from 1 to 1000000", v)
+		}
+		c.RateLimitBurst = n
+	}
 	if u := c.PublicURL; u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
 		return c, fmt.Errorf("BACKUPWATCH_PUBLIC_URL=%q: want an http:// or https:// URL", u)
 	}
@@ -119,6 +153,21 @@ func parse(get func(string) string, defaultConns int32) (Config, error) {
 		return c, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel)
 	}
 	return c, nil
+}
+
+// hasPassword says whether a PostgreSQL URL or keyword/value string
+// carries a password.
+func hasPassword(dsn string) bool {
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		_, set := u.User.Password()
+		return set || u.Query().Has("password")
+	}
+	for _, f := range strings.Fields(dsn) {
+		if strings.HasPrefix(f, "password=") {
+			return true
+		}
+	}
+	return false
 }
 
 func or(v, def string) string {

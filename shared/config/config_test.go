@@ -18,14 +18,29 @@ func TestParse(t *testing.T) {
 	if err != nil || c.Addr != "127.0.0.1:3000" || c.CheckInterval != time.Minute || c.MaxConns != 10 || c.DataDir != ".local/pg" {
 		t.Fatalf("defaults: %+v %v", c, err)
 	}
+	if c.RateLimitRPS != 50 || c.RateLimitBurst != 200 {
+		t.Errorf("rate limit defaults: %v/s, burst %d", c.RateLimitRPS, c.RateLimitBurst)
+	}
+	if c, err := parse(env("RATE_LIMIT_RPS", "2.5", "RATE_LIMIT_BURST", "10"), 1); err != nil || c.RateLimitRPS != 2.5 || c.RateLimitBurst != 10 {
+		t.Errorf("rate limit: %+v %v", c, err)
+	}
 	c, _ = parse(env("DATABASE_URL", "postgres://a@b/c"), 2)
 	if c.MigrateURL != c.DatabaseURL {
 		t.Errorf("MIGRATE_DATABASE_URL should default to DATABASE_URL")
 	}
+	// The runtime role's password comes from the secret, never the URL.
+	if c, err := parse(env("DATABASE_URL", "postgres://backupwatch_app@proxy:5432/bw?sslmode=verify-full", "DATABASE_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:1:secret:x"), 2); err != nil || c.DatabaseSecretARN == "" {
+		t.Errorf("secret: %+v %v", c, err)
+	}
+	for _, url := range []string{"postgres://backupwatch_app:pw@proxy/bw", "postgres://backupwatch_app@proxy/bw?password=pw", "host=proxy user=backupwatch_app password=pw", ""} {
+		if _, err := parse(env("DATABASE_URL", url, "DATABASE_SECRET_ARN", "arn:x"), 2); err == nil || !strings.Contains(err.Error(), "DATABASE_") {
+			t.Errorf("DATABASE_URL %q with a secret: %v", url, err)
+		}
+	}
 	// A bad value stops the start with a message naming the variable.
 	for _, kv := range [][]string{
 		{"CHECK_INTERVAL", "soon"}, {"CHECK_INTERVAL", "10ms"}, {"DB_MAX_CONNS", "0"}, {"DB_MAX_CONNS", "many"},
-		{"LOG_LEVEL", "loud"}, {"BACKUPWATCH_ADMIN_KEY", "short"}, {"BACKUPWATCH_ADMIN_KEY", strings.Repeat("k", 31) + " "},
+		{"LOG_LEVEL", "loud"}, {"RATE_LIMIT_RPS", "0"}, {"RATE_LIMIT_RPS", "NaN"}, {"RATE_LIMIT_RPS", "fast"}, {"RATE_LIMIT_BURST", "0"}, {"RATE_LIMIT_BURST", "1.5"}, {"BACKUPWATCH_ADMIN_KEY", "short"}, {"BACKUPWATCH_ADMIN_KEY", strings.Repeat("k", 31) + " "},
 	} {
 		if _, err := parse(env(kv...), 1); err == nil || !strings.Contains(err.Error(), kv[0]) {
 			t.Errorf("%s=%q: %v", kv[0], kv[1], err)

@@ -164,8 +164,9 @@ func TestAlertTransitions(t *testing.T) {
 func TestBulkAlerts(t *testing.T) {
 	s := newSetup(t)
 	var ids []string
-	for i := 0; i < 3; i++ {
-		bk := s.create(t, s.job, testenv.Completed("FULL_DATABASE", "", fmt.Sprintf("f%d", i), 1))
+	// Three series, so three INTEGRITY_FAILURE alerts (one stands for a series and location).
+	for i, series := range [][2]string{{"FULL_DATABASE", ""}, {"CONFIGURATION", ""}, {"TENANT_BACKUP", s.tenant}} {
+		bk := s.create(t, s.job, testenv.Completed(series[0], series[1], fmt.Sprintf("f%d", i), 1))
 		v := s.Call(t, 200, "POST", "/v1/backups/"+bk["id"].(string)+"/verify", s.job, map[string]any{"checksum": testenv.Checksum("bad")})
 		ids = append(ids, v["alert"].(map[string]any)["id"].(string))
 	}
@@ -251,8 +252,9 @@ func TestAlertTenantIsolation(t *testing.T) {
 
 func TestListAlertsFiltersAndPages(t *testing.T) {
 	s := newSetup(t)
-	for i := 0; i < 5; i++ {
-		bk := s.create(t, s.job, testenv.Completed("FULL_DATABASE", "", fmt.Sprintf("p%d", i), 1))
+	// Five series, so five INTEGRITY_FAILURE alerts.
+	for i, series := range [][2]string{{"FULL_DATABASE", ""}, {"CONFIGURATION", ""}, {"TENANT_BACKUP", s.tenant}, {"TENANT_BACKUP", s.other}, {"CONFIGURATION", s.tenant}} {
+		bk := s.create(t, s.job, testenv.Completed(series[0], series[1], fmt.Sprintf("p%d", i), 1))
 		s.Call(t, 200, "POST", "/v1/backups/"+bk["id"].(string)+"/verify", s.job, map[string]any{"checksum": testenv.Checksum("x")})
 	}
 	seen := map[string]bool{}

@@ -250,7 +250,7 @@ func (s *Server) verifyBackup(ctx context.Context, c *call) (int, any, error) {
 		if err := store.UpdateBackup(ctx, c.tx, v.Backup, cur.Status); err != nil {
 			return 0, nil, err
 		}
-		if err := s.integrityRestored(ctx, c, v.Backup); err != nil {
+		if err := s.integrityRestored(ctx, c, v.Backup, backup.Location(loc.V)); err != nil {
 			return 0, nil, err
 		}
 	} else {

@@ -265,23 +265,11 @@ func (s *Server) resolveFailure(ctx context.Context, c *call, b backup.Backup) {
 }
 
 // integrityFailed raises INTEGRITY_FAILURE (CRITICAL) for a stored copy
-// whose checksum does not match the catalogue, and returns the alert.
+// whose checksum does not match the catalogue, and returns the alert. The
+// alert stands for b's series at loc (alerting.CopyMismatched): repeats
+// update it, and only its opening is notified.
 func (s *Server) integrityFailed(ctx context.Context, c *call, b backup.Backup, got string, loc backup.Location) (any, error) {
-	where := "a copy"
-	if loc != "" {
-		where = "the " + string(loc) + " copy"
-	}
-	want := ""
-	if b.Checksum != nil {
-		want = *b.Checksum
-	}
-	a, _, err := s.alerts.Raise(ctx, c.tx, alert.Condition{
-		Fingerprint: alert.Fingerprint(alert.IntegrityFailure, b.ID.String()),
-		Type:        alert.IntegrityFailure, Severity: alert.Critical, TenantID: b.TenantID, BackupID: &b.ID,
-		Message: fmt.Sprintf("Checksum mismatch on %s of %s backup %s: expected %s…, got %s…",
-			where, s.describeSeries(ctx, c, b), b.Filename, short(want), short(got)),
-		Details: map[string]any{"expected_checksum": want, "actual_checksum": got, "location": loc, "filename": b.Filename},
-	}, c.now)
+	a, _, err := s.alerts.CopyMismatched(ctx, c.tx, b, loc, got, s.describeSeries(ctx, c, b), c.now)
 	if err != nil {
 		return nil, err
 	}
@@ -289,11 +277,13 @@ func (s *Server) integrityFailed(ctx context.Context, c *call, b backup.Backup, 
 	return a, nil
 }
 
-// integrityRestored resolves a backup's INTEGRITY_FAILURE once a verify matches.
-func (s *Server) integrityRestored(ctx context.Context, c *call, b backup.Backup) error {
-	_, ok, err := s.alerts.ResolveIfOpen(ctx, c.tx, alert.Fingerprint(alert.IntegrityFailure, b.ID.String()),
-		"resolved automatically: a later verify of "+b.Filename+" matched the catalogue checksum", c.now)
-	if ok {
+// integrityRestored takes a backup whose copy at loc ("": every copy)
+// verified out of its series' INTEGRITY_FAILURE alerts, resolving one that
+// has no backup left.
+func (s *Server) integrityRestored(ctx context.Context, c *call, b backup.Backup, loc backup.Location) error {
+	series := func() string { return s.describeSeries(ctx, c, b) }
+	changed, err := s.alerts.CopyMatched(ctx, c.tx, b, loc, series, c.now)
+	if changed {
 		s.alerted(c)
 	}
 	return err
@@ -325,11 +315,4 @@ func (s *Server) scopeOf(c *call) store.Scope {
 		return store.AllTenants
 	}
 	return store.TenantScope(*c.who.Tenant)
-}
-
-func short(sum string) string {
-	if len(sum) > 12 {
-		return sum[:12]
-	}
-	return sum
 }

@@ -1,8 +1,7 @@
-// Package migratefn is the migrate Lambda function's handler and what only
-// it needs: the schema owner's credentials from Secrets Manager. It is a
-// package of its own so that the API and check functions, which never read
-// a secret, do not link the Secrets Manager client (bench/README.md, cold
-// start: it kept the arm64 bootstraps over 12 MB).
+// Package migratefn is the migrate Lambda function's handler: it applies
+// the migrations as the schema owner, whose credentials it reads from
+// Secrets Manager (shared/dbsecret). It is a package of its own so that the
+// other functions do not link the migrations.
 package migratefn
 
 import (
@@ -13,6 +12,7 @@ import (
 	"os"
 
 	"github.com/backupwatch/backupwatch/shared/database"
+	"github.com/backupwatch/backupwatch/shared/dbsecret"
 )
 
 // Result is what the migrate function answers.
@@ -29,8 +29,11 @@ func Handler(ctx context.Context, _ json.RawMessage) (Result, error) {
 	url := os.Getenv("MIGRATE_DATABASE_URL")
 	if url == "" {
 		if arn := os.Getenv("DB_SECRET_ARN"); arn != "" {
-			var err error
-			if url, err = URLFromSecret(ctx, arn); err != nil {
+			sec, err := dbsecret.Read(ctx, arn)
+			if err == nil {
+				url, err = sec.URL()
+			}
+			if err != nil {
 				return Result{}, err
 			}
 		}

@@ -15,9 +15,36 @@ import (
 // superuser, a BYPASSRLS role or the schema owner), each connection switches
 // to the runtime role first, so the policies hold either way.
 func Open(ctx context.Context, url string, maxConns int32, log *slog.Logger) (*pgxpool.Pool, error) {
+	return OpenAs(ctx, url, Credentials{}, maxConns, log)
+}
+
+// Credentials are a role's name and password kept apart from the URL (read
+// from Secrets Manager); empty fields leave the URL's.
+type Credentials struct {
+	User, Password string
+}
+
+// OpenAs is Open with the role's credentials given apart from url.
+func OpenAs(ctx context.Context, url string, cred Credentials, maxConns int32, log *slog.Logger) (*pgxpool.Pool, error) {
+	cfg, err := poolConfig(url, cred, maxConns)
+	if err != nil {
+		return nil, err
+	}
+	return open(ctx, cfg)
+}
+
+// poolConfig is the pool's configuration: url's, with cred's user and
+// password in place of url's and the pool's limits.
+func poolConfig(url string, cred Credentials, maxConns int32) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL is not a valid PostgreSQL URL: %w", err)
+	}
+	if cred.User != "" {
+		cfg.ConnConfig.User = cred.User
+	}
+	if cred.Password != "" {
+		cfg.ConnConfig.Password = cred.Password
 	}
 	cfg.MaxConns = maxConns
 	cfg.MaxConnIdleTime = 5 * time.Minute
@@ -41,6 +68,10 @@ func Open(ctx context.Context, url string, maxConns int32, log *slog.Logger) (*p
 		}
 		return nil
 	}
+	return cfg, nil
+}
+
+func open(ctx context.Context, cfg *pgxpool.Config) (*pgxpool.Pool, error) {
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("opening database pool: %w", err)

@@ -34,13 +34,18 @@ func NewAPI(t testing.TB) *API {
 	return NewAPIWith(t, httpapi.Config{Logger: Quiet()})
 }
 
-// NewAPIWith is NewAPI with cfg's logger, hooks and routing; the pool and
-// clock are the test's.
+// NewAPIWith is NewAPI with cfg's logger, hooks, routing and rate limit
+// (none unless set); the pool and clock are the test's.
 func NewAPIWith(t testing.TB, cfg httpapi.Config) *API {
 	t.Helper()
 	db := NewDB(t)
 	a := &API{DB: db, Clock: NewTime(time.Now().UTC())}
 	cfg.Pool, cfg.Now = db.Pool, a.Clock.Now
+	if cfg.RateLimit == (httpapi.RateLimit{}) {
+		// The suites send many requests with one key on a clock that does
+		// not move; tests of the rate limit set their own budget.
+		cfg.RateLimit = httpapi.RateLimit{RPS: 1e9, Burst: 1e9}
+	}
 	a.Server = httpapi.New(cfg)
 	a.HTTP = httptest.NewServer(a.Server.Handler(httpapi.AllRoutes))
 	t.Cleanup(a.HTTP.Close)
