@@ -28,6 +28,8 @@ CREATE INDEX integrity_mismatch_fingerprint_idx ON integrity_mismatches (fingerp
 ALTER TABLE integrity_mismatches ENABLE ROW LEVEL SECURITY;
 ALTER TABLE integrity_mismatches FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_scope ON integrity_mismatches USING (bw_visible(tenant_id)) WITH CHECK (bw_visible(tenant_id));
-CREATE POLICY all_tenants ON integrity_mismatches TO backupwatch_all USING (true) WITH CHECK (true);
+-- The all-tenants role sees these rows only with the all-tenants scope set
+-- (defence in depth, as for every table since 011).
+CREATE POLICY all_tenants ON integrity_mismatches TO backupwatch_all USING (bw_scope_all()) WITH CHECK (bw_scope_all());
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON integrity_mismatches TO backupwatch_app, backupwatch_all;

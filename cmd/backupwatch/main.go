@@ -5,7 +5,8 @@
 //	backupwatch admin-key create the first admin key of a deployment
 //
 // Without DATABASE_URL it starts its own PostgreSQL from the server binaries,
-// keeping the data in BACKUPWATCH_DATA_DIR (default .local/pg).
+// keeping the data in BACKUPWATCH_DATA_DIR (default .local/pg); one serve at
+// a time per data directory (a second one says so and exits).
 package main
 
 import (

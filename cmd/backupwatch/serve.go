@@ -19,6 +19,7 @@ import (
 	"github.com/backupwatch/backupwatch/shared/config"
 	"github.com/backupwatch/backupwatch/shared/database"
 	"github.com/backupwatch/backupwatch/shared/httpapi"
+	"github.com/backupwatch/backupwatch/shared/localpg"
 	"github.com/backupwatch/backupwatch/shared/notify"
 	"github.com/backupwatch/backupwatch/shared/store"
 )
@@ -40,6 +41,9 @@ func serve(ctx context.Context, out io.Writer) error {
 			return fmt.Errorf("BACKUPWATCH_DATA_DIR: %w", err)
 		}
 		local, err := database.StartLocal(ctx, dir, database.LocalDB, false, log)
+		if errors.Is(err, localpg.ErrInUse) {
+			return fmt.Errorf("another backupwatch serve is running on this data directory (BACKUPWATCH_DATA_DIR=%s); it and its PostgreSQL are left alone: stop it first, or choose another data directory (%w)", dir, err)
+		}
 		if err != nil {
 			return err
 		}

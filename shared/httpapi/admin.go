@@ -96,8 +96,8 @@ func (s *Server) createUser(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	o.only([]string{"name", "email", "kind"}, "id", "created_at")
-	name, email, kind := o.str("name"), o.str("email"), o.str("kind")
+	o.only([]string{"name", "email", "kind", "tenant_id"}, "id", "created_at")
+	name, email, kind, tenant := o.str("name"), o.str("email"), o.str("kind"), o.uuid("tenant_id")
 	if !name.Set || name.Null {
 		o.errs.Add("name", "is required")
 	} else {
@@ -113,10 +113,22 @@ func (s *Server) createUser(ctx context.Context, c *call) (int, any, error) {
 	} else if kind.V != "HUMAN" && kind.V != "SERVICE" {
 		o.errs.Add("kind", "must be HUMAN or SERVICE")
 	}
+	// A scoped admin's users are its tenant's: tenant_id left out means
+	// that tenant, and naming another (or none: staff) is refused.
+	tenantID := tenant.Ptr()
+	if c.who.Scoped() && !o.errs.Has("tenant_id") {
+		if tenant.Set && (tenantID == nil || *tenantID != *c.who.Tenant) {
+			o.errs.Add("tenant_id", "a tenant-scoped key can only create users of its own tenant")
+		}
+		tenantID = c.who.Tenant
+	}
 	if err := o.err(); err != nil {
 		return 0, nil, err
 	}
-	u := store.User{ID: uuid.New(), Name: name.V, Email: email.Ptr(), Kind: kind.V, CreatedAt: c.now}
+	if err := s.checkTenantExists(ctx, c, "tenant_id", tenantID); err != nil {
+		return 0, nil, err
+	}
+	u := store.User{ID: uuid.New(), TenantID: tenantID, Name: name.V, Email: email.Ptr(), Kind: kind.V, CreatedAt: c.now}
 	if err := store.InsertUser(ctx, c.tx, u); err != nil {
 		return 0, nil, err
 	}
@@ -182,13 +194,22 @@ func (s *Server) createAPIKey(ctx context.Context, c *call) (int, any, error) {
 	now := c.now
 	userID := user.Ptr()
 	if userID != nil {
-		if _, err := store.GetUser(ctx, c.tx, *userID); errors.Is(err, store.ErrNotFound) {
+		// Row-level security hides the users of other tenants (and, from
+		// a scoped key, the staff): the same answer as for no user at all.
+		u, err := store.GetUser(ctx, c.tx, *userID)
+		if errors.Is(err, store.ErrNotFound) {
 			return 0, nil, invalidField("user_id", "does not name an existing user")
 		} else if err != nil {
 			return 0, nil, err
 		}
+		// A key acts for one of its tenant's users or for staff, never
+		// for another tenant's user (whose name its audit fields would
+		// carry); a key without a tenant acts for staff only.
+		if u.TenantID != nil && (tenant.Ptr() == nil || *u.TenantID != *tenant.Ptr()) {
+			return 0, nil, invalidField("user_id", "names a user of another tenant than the key's")
+		}
 	} else {
-		u := store.User{ID: uuid.New(), Name: name.V, Kind: "SERVICE", CreatedAt: now}
+		u := store.User{ID: uuid.New(), TenantID: tenant.Ptr(), Name: name.V, Kind: "SERVICE", CreatedAt: now}
 		if err := store.InsertUser(ctx, c.tx, u); err != nil {
 			return 0, nil, err
 		}

@@ -17,8 +17,8 @@ var apiRoles = map[string][]string{
 	"GET /v1/health": nil,
 
 	"POST /v1/tenants":               {"admin"},
-	"GET /v1/tenants":                {"admin"},
-	"GET /v1/tenants/{id}":           {"admin"},
+	"GET /v1/tenants":                {"job", "operator", "admin"},
+	"GET /v1/tenants/{id}":           {"job", "operator", "admin"},
 	"POST /v1/users":                 {"admin"},
 	"GET /v1/users":                  {"admin"},
 	"GET /v1/users/{id}":             {"admin"},
@@ -75,7 +75,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	restoreID := s.Call(t, 201, "POST", "/v1/restores", s.job, map[string]any{"backup_id": done, "restore_mode": "FULL", "reason": "drill"})["id"].(string)
 	s.create(t, s.job, map[string]any{"backup_type": "CONFIGURATION", "tenant_id": acme, "filename": "cfg", "status": "FAILED"})
 	alertID := s.Call(t, 200, "GET", "/v1/alerts?tenant_id="+acme, s.AdminKey, nil)["items"].([]any)[0].(map[string]any)["id"].(string)
-	userID := s.Call(t, 201, "POST", "/v1/users", s.AdminKey, map[string]any{"name": "Ops", "kind": "HUMAN"})["id"].(string)
+	userID := s.Call(t, 201, "POST", "/v1/users", s.AdminKey, map[string]any{"name": "Ops", "kind": "HUMAN", "tenant_id": acme})["id"].(string)
 	victim := s.Call(t, 201, "POST", "/v1/api-keys", s.AdminKey, map[string]any{"name": "victim", "role": "job", "tenant_id": acme})["id"].(string)
 	n := 0
 	uniq := func() string { n++; return fmt.Sprintf("m%d", n) }
@@ -87,7 +87,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"GET /v1/tenants/{id}":             {path: "/v1/tenants/" + acme, otherTenant: 404},
 		"POST /v1/users":                   {path: "/v1/users", body: func() any { return map[string]any{"name": "U", "kind": "SERVICE"} }, otherTenant: 201},
 		"GET /v1/users":                    {path: "/v1/users", otherTenant: 200},
-		"GET /v1/users/{id}":               {path: "/v1/users/" + userID, otherTenant: 200},
+		"GET /v1/users/{id}":               {path: "/v1/users/" + userID, otherTenant: 404},
 		"POST /v1/api-keys":                {path: "/v1/api-keys", body: func() any { return map[string]any{"name": "k", "role": "job", "tenant_id": acme} }, otherTenant: 422},
 		"GET /v1/api-keys":                 {path: "/v1/api-keys", otherTenant: 200},
 		"DELETE /v1/api-keys/{id}":         {path: "/v1/api-keys/" + victim, otherTenant: 404},

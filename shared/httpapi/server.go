@@ -186,8 +186,8 @@ func AdminRoutes(s *Server) []Route {
 	return []Route{
 		{Method: "GET", Path: "/v1/health", Function: FuncAdmin, Roles: anyone, handle: s.health},
 		{Method: "POST", Path: "/v1/tenants", Function: FuncAdmin, Roles: admins, Idempotent: true, handle: s.createTenant},
-		{Method: "GET", Path: "/v1/tenants", Function: FuncAdmin, Roles: admins, Params: pageParams, handle: s.listTenants},
-		{Method: "GET", Path: "/v1/tenants/{id}", Function: FuncAdmin, Roles: admins, handle: s.getTenant},
+		{Method: "GET", Path: "/v1/tenants", Function: FuncAdmin, Roles: readers, Params: pageParams, handle: s.listTenants},
+		{Method: "GET", Path: "/v1/tenants/{id}", Function: FuncAdmin, Roles: readers, handle: s.getTenant},
 		{Method: "POST", Path: "/v1/users", Function: FuncAdmin, Roles: admins, Idempotent: true, handle: s.createUser},
 		{Method: "GET", Path: "/v1/users", Function: FuncAdmin, Roles: admins, Params: pageParams, handle: s.listUsers},
 		{Method: "GET", Path: "/v1/users/{id}", Function: FuncAdmin, Roles: admins, handle: s.getUser},

@@ -90,7 +90,14 @@ type Cluster struct {
 	logf     func(format string, args ...any)
 	running  bool
 	removed  bool
+	// lock is the open lock file of a persistent data dir (lockDataDir),
+	// held from Start to Stop; nil for a temporary cluster.
+	lock *os.File
 }
+
+// ErrInUse is returned by Start when another process holds the data
+// directory: its cluster is left alone.
+var ErrInUse = errors.New("data directory in use")
 
 // Start initializes (if needed) and starts a cluster, and returns once it
 // answers queries, so callers can connect right away.
@@ -141,6 +148,11 @@ func start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		}
 		c.dataDir = dir
 		c.logFile = filepath.Join(dir, logName)
+		// Before anything looks at the cluster: a second process must not
+		// take the first one's postmaster for a leftover and stop it.
+		if err := c.lockDataDir(); err != nil {
+			return nil, err
+		}
 		if err := c.prepareDataDir(existing); err != nil {
 			return nil, err
 		}
@@ -223,6 +235,7 @@ func (c *Cluster) Stop() error {
 		}
 	}
 	if !c.running {
+		c.unlock()
 		if c.sockTemp {
 			_ = os.RemoveAll(c.sockDir)
 		}
@@ -265,6 +278,11 @@ func (c *Cluster) Restart(ctx context.Context) error {
 	defer c.mu.Unlock()
 	if c.removed {
 		return fmt.Errorf("restarting postgres: temporary cluster %s was removed by Stop", c.dataDir)
+	}
+	if c.baseDir == "" && c.lock == nil { // a persistent cluster after Stop
+		if err := c.lockDataDir(); err != nil {
+			return fmt.Errorf("restarting postgres: %w", err)
+		}
 	}
 	c.noticeDeath()
 	if c.running {
@@ -406,15 +424,58 @@ func socketDirOK(dir string) bool {
 
 // cleanupFailed undoes a Start that failed half way.
 func (c *Cluster) cleanupFailed() {
-	if c.dataDir != "" && c.bin != "" && pidAlive(filepath.Join(c.dataDir, "postmaster.pid")) {
+	// A persistent dir whose lock we did not get is another process's:
+	// its postmaster is not ours to stop.
+	ours := c.baseDir != "" || c.lock != nil
+	if ours && c.dataDir != "" && c.bin != "" && pidAlive(filepath.Join(c.dataDir, "postmaster.pid")) {
 		_ = c.pgCtlStop(context.Background(), "immediate")
 	}
 	c.running = false
+	c.unlock()
 	if c.sockTemp {
 		_ = os.RemoveAll(c.sockDir)
 	}
 	if c.baseDir != "" {
 		_ = os.RemoveAll(c.baseDir)
+	}
+}
+
+// lockDataDir takes an exclusive flock on the file beside the persistent
+// data dir (<dir>.lock; initdb wants the dir itself empty), so that one
+// process at a time runs its cluster. The kernel drops the lock when the
+// process dies, so a crash leaves nothing to clean up and the next Start
+// stops the postmaster it left (stopLeftover). The file records the
+// holder's pid, for the message a second process gets.
+func (c *Cluster) lockDataDir() error {
+	if err := os.MkdirAll(filepath.Dir(c.dataDir), 0o755); err != nil {
+		return fmt.Errorf("creating parent of data directory: %w", err)
+	}
+	path := c.dataDir + ".lock"
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("locking data directory: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := io.ReadAll(io.LimitReader(f, 32))
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return fmt.Errorf("%w: process %s holds %s and runs the PostgreSQL in %s, which is left alone",
+				ErrInUse, strings.TrimSpace(string(holder)), path, c.dataDir)
+		}
+		return fmt.Errorf("locking data directory (%s): %w", path, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	c.lock = f
+	return nil
+}
+
+// unlock releases the data dir's lock, if held.
+func (c *Cluster) unlock() {
+	if c.lock != nil {
+		_ = c.lock.Close() // closing the last descriptor drops the flock
+		c.lock = nil
 	}
 }
 

@@ -228,11 +228,44 @@ func TestLeftoverPostmasterIsStopped(t *testing.T) {
 		t.Fatal(err)
 	}
 	durableRow(t, connect(t, crashed.URL("postgres", "postgres")), "crashed run")
-	// crashed is never stopped: its server is the leftover.
+	// crashed is never stopped: its server is the leftover. Its process
+	// "died": the kernel would have dropped its lock.
+	crashed.unlock()
 
 	c := startT(t, Options{DataDir: dir, FsyncOff: true})
 	if got := readRows(t, c.URL("postgres", "postgres")); len(got) != 1 || got[0] != "crashed run" {
 		t.Fatalf("rows = %q, want [crashed run]", got)
+	}
+}
+
+// TestSecondStartLeavesFirstAlone: while one process runs the cluster in a
+// data dir, a second Start on that dir fails with ErrInUse, naming the
+// holder, and the first cluster keeps answering (before the lock, the second
+// took it for a crashed serve's leftover and stopped it). Once the first
+// stops, the dir can be started again.
+func TestSecondStartLeavesFirstAlone(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(persistentDir(t), "pg")
+	first := startT(t, Options{DataDir: dir, FsyncOff: true})
+	durableRow(t, connect(t, first.URL("postgres", "postgres")), "first")
+
+	second, err := Start(context.Background(), Options{DataDir: dir, FsyncOff: true, Logf: t.Logf})
+	if err == nil {
+		_ = second.Stop()
+		t.Fatal("a second Start on a data dir in use succeeded")
+	}
+	if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), strconv.Itoa(os.Getpid())) {
+		t.Errorf("second Start: %v, want ErrInUse naming pid %d", err, os.Getpid())
+	}
+	if got := readRows(t, first.URL("postgres", "postgres")); len(got) != 1 {
+		t.Fatalf("the first cluster after the second Start: rows %q", got)
+	}
+	if err := first.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	again := startT(t, Options{DataDir: dir, FsyncOff: true})
+	if got := readRows(t, again.URL("postgres", "postgres")); len(got) != 1 {
+		t.Fatalf("after the first stopped: rows %q", got)
 	}
 }
 
@@ -246,6 +279,7 @@ func TestStalePostmasterPid(t *testing.T) {
 	if err := c.Kill(); err != nil {
 		t.Fatal(err)
 	}
+	c.unlock() // as if its process had died too
 	pidFile := filepath.Join(dir, "postmaster.pid")
 
 	for _, tc := range []struct {

@@ -99,17 +99,30 @@ func RevokeAPIKey(ctx context.Context, db DB, id uuid.UUID, now time.Time) error
 	return nil
 }
 
+// ErrAdminKeyRefused: the configured admin key exists but was revoked, or
+// is not an unscoped admin key. Starting never revives or widens a key:
+// someone revoked it, or made it for something else, on purpose.
+var ErrAdminKeyRefused = errors.New("refusing the configured admin key")
+
 // EnsureAdminKey makes sure an unrevoked, unscoped admin key with secret key
-// exists, creating it (and its service user) if not. It runs in the
-// all-tenants scope.
+// exists, creating it (and its service user, one of the operator's staff)
+// if not. A key with that secret that was revoked, or that is not an
+// unscoped admin key, is ErrAdminKeyRefused and is left as it is. It runs in
+// the all-tenants scope.
 func EnsureAdminKey(ctx context.Context, db DB, key, name string, now time.Time) (created bool, err error) {
 	hash := auth.Hash(key)
-	tag, err := db.Exec(ctx, `UPDATE api_keys SET revoked_at = NULL, role = 'admin', tenant_id = NULL WHERE key_hash = $1`, hash)
-	if err != nil {
-		return false, fmt.Errorf("ensuring admin key: %w", mapErr(err))
-	}
-	if tag.RowsAffected() > 0 {
+	existing, err := scanAPIKey(db.QueryRow(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE key_hash = $1`, hash))
+	switch {
+	case err == nil && existing.RevokedAt != nil:
+		return false, fmt.Errorf("%w: the key %s… (id %s) was revoked at %s; a revoked key stays revoked: configure a new key",
+			ErrAdminKeyRefused, existing.Prefix, existing.ID, existing.RevokedAt.Format(time.RFC3339))
+	case err == nil && (existing.Role != auth.Admin || existing.TenantID != nil):
+		return false, fmt.Errorf("%w: the key %s… (id %s) is a %s key%s, not an admin key without a tenant scope; configure a new key",
+			ErrAdminKeyRefused, existing.Prefix, existing.ID, existing.Role, tenantNote(existing.TenantID))
+	case err == nil:
 		return false, nil
+	case !errors.Is(err, pgx.ErrNoRows):
+		return false, fmt.Errorf("ensuring admin key: %w", mapErr(err))
 	}
 	u := User{ID: uuid.New(), Name: name, Kind: "SERVICE", CreatedAt: now}
 	if err := InsertUser(ctx, db, u); err != nil {
@@ -120,6 +133,13 @@ func EnsureAdminKey(ctx context.Context, db DB, key, name string, now time.Time)
 		return false, err
 	}
 	return true, nil
+}
+
+func tenantNote(tenant *uuid.UUID) string {
+	if tenant == nil {
+		return ""
+	}
+	return " of tenant " + tenant.String()
 }
 
 // HasAdminKey reports whether any unrevoked, unscoped admin key exists.

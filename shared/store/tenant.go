@@ -77,52 +77,57 @@ func ListTenants(ctx context.Context, db DB, p Page) ([]Tenant, *Cursor, error) 
 	return items, next, nil
 }
 
-// User is a person or service that acts on backups.
+// User is a person or service that acts on backups. A user belongs to a
+// tenant, or with TenantID nil is the operator's own staff; row-level
+// security shows a tenant's scope only its own users (migration 011).
 type User struct {
-	ID        uuid.UUID `json:"id"`
-	Name      string    `json:"name"`
-	Email     *string   `json:"email"`
-	Kind      string    `json:"kind"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        uuid.UUID  `json:"id"`
+	TenantID  *uuid.UUID `json:"tenant_id"`
+	Name      string     `json:"name"`
+	Email     *string    `json:"email"`
+	Kind      string     `json:"kind"`
+	CreatedAt time.Time  `json:"created_at"`
 }
 
-// InsertUser stores u; a taken email is a *ConflictError.
+const userColumns = `id, tenant_id, name, email, kind, created_at`
+
+func scanUser(r pgx.Row) (User, error) {
+	var u User
+	err := r.Scan(&u.ID, &u.TenantID, &u.Name, &u.Email, &u.Kind, &u.CreatedAt)
+	u.CreatedAt = u.CreatedAt.UTC()
+	return u, err
+}
+
+// InsertUser stores u; a taken email (within u's tenant) is a
+// *ConflictError.
 func InsertUser(ctx context.Context, db DB, u User) error {
-	_, err := db.Exec(ctx, `INSERT INTO users (id, name, email, kind, created_at) VALUES ($1, $2, $3, $4, $5)`,
-		u.ID, u.Name, u.Email, u.Kind, u.CreatedAt)
+	_, err := db.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+		u.ID, u.TenantID, u.Name, u.Email, u.Kind, u.CreatedAt)
 	if err != nil {
 		return fmt.Errorf("inserting user: %w", mapErr(err))
 	}
 	return nil
 }
 
-// GetUser returns the user id.
+// GetUser returns the user id if it is in scope.
 func GetUser(ctx context.Context, db DB, id uuid.UUID) (User, error) {
-	var u User
-	err := db.QueryRow(ctx, `SELECT id, name, email, kind, created_at FROM users WHERE id = $1`, id).
-		Scan(&u.ID, &u.Name, &u.Email, &u.Kind, &u.CreatedAt)
+	u, err := scanUser(db.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
 	if err != nil {
 		return u, fmt.Errorf("getting user %s: %w", id, mapErr(err))
 	}
-	u.CreatedAt = u.CreatedAt.UTC()
 	return u, nil
 }
 
-// ListUsers returns a page of users, newest first.
+// ListUsers returns a page of users in scope, newest first.
 func ListUsers(ctx context.Context, db DB, p Page) ([]User, *Cursor, error) {
 	var w where
 	w.keyset("created_at", p)
-	q := `SELECT id, name, email, kind, created_at FROM users` + w.sql() + ` ORDER BY created_at DESC, id DESC` + w.limit(p)
+	q := `SELECT ` + userColumns + ` FROM users` + w.sql() + ` ORDER BY created_at DESC, id DESC` + w.limit(p)
 	rows, err := db.Query(ctx, q, w.args...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing users: %w", mapErr(err))
 	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (User, error) {
-		var u User
-		err := r.Scan(&u.ID, &u.Name, &u.Email, &u.Kind, &u.CreatedAt)
-		u.CreatedAt = u.CreatedAt.UTC()
-		return u, err
-	})
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (User, error) { return scanUser(r) })
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing users: %w", mapErr(err))
 	}
