@@ -253,18 +253,15 @@ func SMS(n Notice) Message {
 
 // Digest is the SMS sent in place of the SMS held over the hourly limit:
 // how many alerts it holds back, that more may follow, and where they all
-// are. It stays within MaxSMS unless the API's URL alone is too long.
+// are. It stays within MaxSMS while the API's URL is at most 55 characters
+// (a longer one is kept whole: a cut link is no use).
 func Digest(held, limit int, severity alert.Severity, apiURL string) Message {
-	list := strings.TrimRight(apiURL, "/") + "/v1/alerts?status=ACTIVE"
 	alerts := "alerts"
 	if held == 1 {
 		alerts = "alert"
 	}
-	body := fmt.Sprintf("backupwatch: over %d SMS in an hour: %d more %s not sent by SMS, and the next hour's are held too. All in email and %s",
-		limit, held, alerts, list)
-	if utf8.RuneCountInString(body) > MaxSMS {
-		body = fmt.Sprintf("backupwatch: SMS limit (%d/h) reached: %d %s held, more may follow. See %s", limit, held, alerts, list)
-	}
+	body := fmt.Sprintf("backupwatch: %d %s not sent by SMS (limit %d/h), more may follow: %s/v1/alerts",
+		held, alerts, limit, strings.TrimRight(apiURL, "/"))
 	return Message{Body: body, Attributes: map[string]string{
 		AttrSeverity: string(severity), AttrAlertType: DigestType, AttrEvent: DigestEvent,
 	}}
