@@ -476,7 +476,8 @@ func (r *Relay) notice(ctx context.Context, tx pgx.Tx, p *passState, n alert.Not
 	return notice, nil
 }
 
-// settle tells people about channels that fail: for each channel on which
+// settle stamps the alerts that got a notification out, and tells people
+// about channels that fail: for each channel on which
 // notifications were given up, it raises (or updates) a NOTIFICATION_FAILURE
 // alert, which is not sent on the failing channel itself; for each channel
 // that delivered and gave nothing up, it resolves that alert if open.
