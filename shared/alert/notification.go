@@ -13,9 +13,10 @@ import (
 //	   │ ▲
 //	   │ └─ a failed attempt: attempts+1, last error, retried after a backoff
 //	   ├────► SKIPPED     the channel has no topic: nothing to send to, not retried
+//	   ├────► HELD        an SMS past the hourly SMS cap: not sent, told of by one digest SMS
 //	   └────► FAILED      out of attempts: the relay raises NOTIFICATION_FAILURE
 //
-// SENT, SKIPPED and FAILED are final.
+// SENT, SKIPPED, HELD and FAILED are final.
 
 // DeliveryState is where a notification is in its delivery.
 type DeliveryState string
@@ -26,6 +27,7 @@ const (
 	DeliverySent    DeliveryState = "SENT"
 	DeliverySkipped DeliveryState = "SKIPPED"
 	DeliveryFailed  DeliveryState = "FAILED"
+	DeliveryHeld    DeliveryState = "HELD"
 )
 
 // Final reports whether no relay will touch a notification in state s again.
@@ -47,6 +49,10 @@ type Notification struct {
 	LastError     string
 	MessageID     string
 	TenantID      *uuid.UUID
+	// HeldAt is when an SMS past the hourly cap was held (state HELD), and
+	// DigestMessageID the SNS message id of the digest SMS that told of it.
+	HeldAt          *time.Time
+	DigestMessageID string
 }
 
 // RetryPolicy says how often and how long a notification is retried.

@@ -41,6 +41,9 @@ type Config struct {
 	// NotifyMaxAttempts is how many times a notification is tried before it
 	// is given up and NOTIFICATION_FAILURE raised (NOTIFY_MAX_ATTEMPTS, default 10).
 	NotifyMaxAttempts int
+	// SMSMaxPerHour caps the SMS sent in any hour; past it, SMS are held and
+	// one digest SMS says how many (SMS_MAX_PER_HOUR, default 20).
+	SMSMaxPerHour int
 	// PublicURL is the API's base URL as people reach it, for the links in
 	// notifications (BACKUPWATCH_PUBLIC_URL; serve defaults it to its address).
 	PublicURL string
@@ -94,6 +97,7 @@ func parse(get func(string) string, defaultConns int32) (Config, error) {
 		c.CursorSecret = []byte(v)
 	}
 	c.RateLimitRPS, c.RateLimitBurst = 50, 200
+	c.SMSMaxPerHour = 20
 	c.PublicURL = strings.TrimRight(strings.TrimSpace(get("BACKUPWATCH_PUBLIC_URL")), "/")
 	if c.MigrateURL == "" {
 		c.MigrateURL = c.DatabaseURL
@@ -140,6 +144,13 @@ func parse(get func(string) string, defaultConns int32) (Config, error) {
 			return c, fmt.Errorf("RATE_LIMIT_BURST=%q: want a whole number from 1 to 1000000", v)
 		}
 		c.RateLimitBurst = n
+	}
+	if v := get("SMS_MAX_PER_HOUR"); v != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 1 || n > 10000 {
+			return c, fmt.Errorf("SMS_MAX_PER_HOUR=%q: want a whole number from 1 to 10000 (to send no SMS, leave ALERT_TOPIC_SMS_ARN unset)", v)
+		}
+		c.SMSMaxPerHour = n
 	}
 	if u := c.PublicURL; u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
 		return c, fmt.Errorf("BACKUPWATCH_PUBLIC_URL=%q: want an http:// or https:// URL", u)

@@ -15,7 +15,7 @@ func TestParse(t *testing.T) {
 		return func(k string) string { return m[k] }
 	}
 	c, err := parse(env(), 10)
-	if err != nil || c.Addr != "127.0.0.1:3000" || c.CheckInterval != time.Minute || c.MaxConns != 10 || c.DataDir != ".local/pg" {
+	if err != nil || c.Addr != "127.0.0.1:3000" || c.CheckInterval != time.Minute || c.MaxConns != 10 || c.DataDir != ".local/pg" || c.SMSMaxPerHour != 20 {
 		t.Fatalf("defaults: %+v %v", c, err)
 	}
 	if c.RateLimitRPS != 50 || c.RateLimitBurst != 200 {
@@ -23,6 +23,9 @@ func TestParse(t *testing.T) {
 	}
 	if c, err := parse(env("RATE_LIMIT_RPS", "2.5", "RATE_LIMIT_BURST", "10"), 1); err != nil || c.RateLimitRPS != 2.5 || c.RateLimitBurst != 10 {
 		t.Errorf("rate limit: %+v %v", c, err)
+	}
+	if c, err := parse(env("SMS_MAX_PER_HOUR", "5"), 1); err != nil || c.SMSMaxPerHour != 5 {
+		t.Errorf("SMS_MAX_PER_HOUR=5: %d %v", c.SMSMaxPerHour, err)
 	}
 	c, _ = parse(env("DATABASE_URL", "postgres://a@b/c"), 2)
 	if c.MigrateURL != c.DatabaseURL {
@@ -40,7 +43,10 @@ func TestParse(t *testing.T) {
 	// A bad value stops the start with a message naming the variable.
 	for _, kv := range [][]string{
 		{"CHECK_INTERVAL", "soon"}, {"CHECK_INTERVAL", "10ms"}, {"DB_MAX_CONNS", "0"}, {"DB_MAX_CONNS", "many"},
-		{"LOG_LEVEL", "loud"}, {"RATE_LIMIT_RPS", "0"}, {"RATE_LIMIT_RPS", "NaN"}, {"RATE_LIMIT_RPS", "fast"}, {"RATE_LIMIT_BURST", "0"}, {"RATE_LIMIT_BURST", "1.5"}, {"BACKUPWATCH_ADMIN_KEY", "short"}, {"BACKUPWATCH_ADMIN_KEY", strings.Repeat("k", 31) + " "},
+		{"LOG_LEVEL", "loud"}, {"RATE_LIMIT_RPS", "0"}, {"RATE_LIMIT_RPS", "NaN"}, {"RATE_LIMIT_RPS", "fast"}, {"RATE_LIMIT_BURST", "0"}, {"RATE_LIMIT_BURST", "1.5"},
+		{"SMS_MAX_PER_HOUR", "0"}, {"SMS_MAX_PER_HOUR", "-1"}, {"SMS_MAX_PER_HOUR", "many"}, {"SMS_MAX_PER_HOUR", "10001"},
+		{"DB_STATEMENT_TIMEOUT", "1ms"}, {"DB_STATEMENT_TIMEOUT", "soon"}, {"BACKUPWATCH_CURSOR_SECRET", "short"},
+		{"BACKUPWATCH_ADMIN_KEY", "short"}, {"BACKUPWATCH_ADMIN_KEY", strings.Repeat("k", 31) + " "},
 	} {
 		if _, err := parse(env(kv...), 1); err == nil || !strings.Contains(err.Error(), kv[0]) {
 			t.Errorf("%s=%q: %v", kv[0], kv[1], err)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -23,6 +25,15 @@ const (
 	MaxSubject = 99
 	// MaxSMS: an SMS of more characters is split into several.
 	MaxSMS = 140
+	// MaxBody bounds an email's or a webhook's body, in bytes: SNS takes
+	// 256 KiB with the attributes, and this leaves room to spare. A longer
+	// body is cut, saying so, with the alert's URL for the rest.
+	MaxBody = 200 << 10
+	// maxText bounds one free text in an email or a webhook (the alert's
+	// message, its resolution notes) and maxDetail one detail's value, in
+	// bytes: enough to act on; the whole is in the alert.
+	maxText   = 16 << 10
+	maxDetail = 2 << 10
 )
 
 // Notice is what a message tells: one event of an alert, with the names
@@ -103,7 +114,17 @@ func Email(n Notice) Message {
 	prefix := tag(n) + " " + string(a.Type) + ": "
 	subject := oneLine(prefix + truncate(oneLine(what(n)), MaxSubject-utf8.RuneCountInString(prefix)))
 	subject = truncate(subject, MaxSubject)
+	url := alertURL(n)
 
+	// The free texts are cut first, so that the table and the instructions
+	// always make it; the details then get what room is left.
+	cut := false
+	text := func(s string, limit int) string {
+		t := cutBytes(s, limit)
+		cut = cut || t != s
+		return t
+	}
+	message := text(a.Message, maxText)
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	switch n.Event {
@@ -114,9 +135,9 @@ func Email(n Notice) Message {
 	default:
 		w("A %s %s alert was opened.\n\n", n.Severity, a.Type)
 	}
-	w("%s\n\n", a.Message)
+	w("%s\n\n", message)
 
-	row := func(k, v string) { w("  %-12s %s\n", k, v) }
+	row := func(k, v string) { w("  %-12s %s\n", k, text(v, maxDetail)) }
 	row("Alert", a.ID.String())
 	row("Type", string(a.Type))
 	row("Severity", severityLine(n))
@@ -148,20 +169,14 @@ func Email(n Notice) Message {
 	if a.ResolvedAt != nil {
 		row("Resolved", stamp(*a.ResolvedAt)+" by "+who(a.ResolvedBy))
 		if a.ResolutionNotes != "" {
-			row("Resolution", oneLine(a.ResolutionNotes))
+			row("Resolution", oneLine(text(a.ResolutionNotes, maxText)))
 		}
 	}
 	row("Fingerprint", a.Fingerprint)
 
-	if lines := detailLines(a.Details); len(lines) > 0 {
-		w("\nDetails\n")
-		for _, l := range lines {
-			w("  %s\n", l)
-		}
-	}
+	head := b.String()
+	b.Reset()
 
-	url := strings.TrimRight(n.APIURL, "/") + "/v1/alerts/" + a.ID.String()
-	w("\n")
 	switch a.Status {
 	case alert.Resolved:
 		w("Nothing to do: the alert is resolved.\n")
@@ -180,7 +195,42 @@ func Email(n Notice) Message {
 	w("The alert: GET %s\n", url)
 	w("\n-- \nbackupwatch: you receive this because you subscribed to its email topic.\n")
 	w("Alert %s, event %s: a message repeated with the same two is a duplicate.\n", a.ID, n.Event)
-	return Message{Subject: subject, Body: b.String(), Attributes: attributes(n)}
+	foot := b.String()
+	b.Reset()
+
+	// The details, each value cut, as many as fit beside the rest.
+	note := "\n[This email is shortened to fit: the whole alert is at GET " + url + "]\n"
+	room := MaxBody - len(head) - len(foot) - len(note) - 100
+	if lines := detailLines(a.Details); len(lines) > 0 {
+		w("\nDetails\n")
+		for i, l := range lines {
+			l = "  " + text(l, maxDetail) + "\n"
+			if b.Len()+len(l) > room {
+				w("  … and %d more\n", len(lines)-i)
+				cut = true
+				break
+			}
+			b.WriteString(l)
+		}
+	}
+	details := b.String()
+
+	body := head + details
+	if cut {
+		body += note
+	}
+	body += "\n" + foot
+	if len(body) > MaxBody {
+		// Only a table of huge names can get here: keep the start and the
+		// instructions, which name the alert.
+		body = cutBytes(head+details, MaxBody-len(note)-len(foot)-1) + note + "\n" + foot
+	}
+	return Message{Subject: subject, Body: body, Attributes: attributes(n)}
+}
+
+// alertURL is the alert's address in the API.
+func alertURL(n Notice) string {
+	return strings.TrimRight(n.APIURL, "/") + "/v1/alerts/" + n.Alert.ID.String()
 }
 
 // SMS is the message for the SMS topic: at most 140 characters, saying how
@@ -201,14 +251,45 @@ func SMS(n Notice) Message {
 	return Message{Body: body, Attributes: attributes(n)}
 }
 
-// webhookBody is the API's alert object plus the event.
+// Digest is the SMS sent in place of the SMS held over the hourly limit:
+// how many alerts it holds back, that more may follow, and where they all
+// are. It stays within MaxSMS while the API's URL is at most 55 characters
+// (a longer one is kept whole: a cut link is no use).
+func Digest(held, limit int, severity alert.Severity, apiURL string) Message {
+	alerts := "alerts"
+	if held == 1 {
+		alerts = "alert"
+	}
+	body := fmt.Sprintf("backupwatch: %d %s not sent by SMS (limit %d/h), more may follow: %s/v1/alerts",
+		held, alerts, limit, strings.TrimRight(apiURL, "/"))
+	return Message{Body: body, Attributes: map[string]string{
+		AttrSeverity: string(severity), AttrAlertType: DigestType, AttrEvent: DigestEvent,
+	}}
+}
+
+// The alert_type and event attributes of the digest SMS.
+const (
+	DigestType  = "SMS_DIGEST"
+	DigestEvent = "held"
+)
+
+// webhookBody is the API's alert object plus the event; a body cut to fit
+// says so and where the whole alert is.
 type webhookBody struct {
 	alert.Alert
 	Event alert.Event `json:"event"`
+	// Truncated: the message, the notes or the details were cut to fit
+	// MaxBody; AlertURL has the whole alert, and DetailsOmitted counts the
+	// details left out altogether.
+	Truncated      bool   `json:"truncated,omitempty"`
+	AlertURL       string `json:"alert_url,omitempty"`
+	DetailsOmitted int    `json:"details_omitted,omitempty"`
 }
 
 // Webhook is the message for the webhook topic: the alert as the API shows
-// it, plus "event".
+// it, plus "event". An alert too large for MaxBody is sent with its texts
+// and detail values cut, then details left out, and "truncated": true with
+// "alert_url"; the JSON stays valid.
 func Webhook(n Notice) (Message, error) {
 	a := n.Alert
 	if len(a.Details) == 0 {
@@ -218,7 +299,62 @@ func Webhook(n Notice) (Message, error) {
 	if err != nil {
 		return Message{}, fmt.Errorf("encoding alert %s for the webhook: %w", a.ID, err)
 	}
+	// Cut harder until it fits: a text escaped in JSON can take six bytes
+	// a byte, so one pass at the nominal limits may not be enough.
+	for text, detail := maxText, maxDetail; len(body) > MaxBody; text, detail = text/4, detail/4 {
+		cut := a
+		cut.Message = cutBytes(a.Message, text)
+		cut.ResolutionNotes = cutBytes(a.ResolutionNotes, text)
+		cut.Fingerprint = cutBytes(a.Fingerprint, text)
+		w := webhookBody{Alert: cut, Event: n.Event, Truncated: true, AlertURL: alertURL(n)}
+		w.Details = json.RawMessage(`{}`)
+		base, err := json.Marshal(w)
+		if err != nil {
+			return Message{}, fmt.Errorf("encoding alert %s for the webhook: %w", a.ID, err)
+		}
+		w.Details, w.DetailsOmitted = cutDetails(a.Details, detail, MaxBody-len(base)-40)
+		if body, err = json.Marshal(w); err != nil {
+			return Message{}, fmt.Errorf("encoding alert %s for the webhook: %w", a.ID, err)
+		}
+		if text < 16 {
+			break // cannot be: the bare alert is a few hundred bytes
+		}
+	}
 	return Message{Body: string(body), Attributes: attributes(n)}, nil
+}
+
+// cutDetails keeps of a details object, keys in order, each value cut to
+// limit bytes (a long string shortened, a long array or object replaced by
+// a note), as many as fit in room bytes; it returns them and how many it
+// left out.
+func cutDetails(raw json.RawMessage, limit, room int) (json.RawMessage, int) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return json.RawMessage(`{}`), 1
+	}
+	keys := slices.Sorted(maps.Keys(m))
+	out := []byte{'{'}
+	for i, k := range keys {
+		v := m[k]
+		if len(v) > limit {
+			var s string
+			if json.Unmarshal(v, &s) == nil {
+				v, _ = json.Marshal(cutBytes(s, limit))
+			} else {
+				v, _ = json.Marshal(fmt.Sprintf("(%d bytes of JSON left out: see alert_url)", len(v)))
+			}
+		}
+		key, _ := json.Marshal(k)
+		entry := append(append(key, ':'), v...)
+		if len(out)+len(entry)+2 > room {
+			return append(out, '}'), len(keys) - i
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = append(out, entry...)
+	}
+	return append(out, '}'), 0
 }
 
 func severityLine(n Notice) string {
@@ -298,6 +434,20 @@ func oneLine(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// cutBytes cuts s to at most n bytes, never inside a character, ending with
+// an ellipsis when it cut.
+func cutBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const ellipsis = "…"
+	i := max(n-len(ellipsis), 0)
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return strings.ToValidUTF8(s[:i], "") + ellipsis
 }
 
 // truncate cuts s to at most n characters (runes, never inside one), ending

@@ -271,3 +271,95 @@ func checkLimits(t *testing.T, n notify.Notice) {
 		t.Fatalf("email without subject or alert id")
 	}
 }
+
+// TestBodiesFitMaxBody: whatever an alert carries (texts of megabytes that
+// JSON escapes six bytes a byte, multi-byte characters at every cut, tens
+// of thousands of details), the email and webhook bodies stay within
+// MaxBody, valid UTF-8 (and JSON), say they were cut and where the whole
+// alert is, and keep the alert's table and instructions. Before issue 12
+// they carried everything.
+func TestBodiesFitMaxBody(t *testing.T) {
+	many := map[string]any{}
+	for i := range 30000 {
+		many[fmt.Sprintf("affected_backup_%05d", i)] = "tenant-backup-" + strings.Repeat("é", i%7)
+	}
+	manyJSON, _ := json.Marshal(many)
+	escaped := strings.Repeat("<\x01&", 300<<10)
+	for _, tc := range []struct {
+		name           string
+		message, notes string
+		details        json.RawMessage
+		omitted        bool
+	}{
+		{"huge message and notes", strings.Repeat("é🦄x", 200<<10), strings.Repeat("notes ", 100<<10), nil, false},
+		{"escaped texts", escaped, escaped, json.RawMessage(`{"notes": ` + strconvQuote(escaped) + `, "list": [` + strings.Repeat(`"a",`, 100<<10) + `"b"]}`), true},
+		{"thousands of details", "FULL_DATABASE backup failed", "", manyJSON, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := goldenNotice(alert.Resolve)
+			n.Alert.Message, n.Alert.ResolutionNotes = tc.message, tc.notes
+			if tc.details != nil {
+				n.Alert.Details = tc.details
+			}
+			link := "https://backupwatch.example.com/v1/alerts/" + goldenAlert.String()
+			email := notify.Email(n)
+			if len(email.Body) > notify.MaxBody || !utf8.ValidString(email.Body) {
+				t.Errorf("email body of %d bytes, valid UTF-8 %v", len(email.Body), utf8.ValidString(email.Body))
+			}
+			for _, want := range []string{"the whole alert is at GET " + link, "  Alert        " + goldenAlert.String(), "\nDetails\n",
+				"Alert " + goldenAlert.String() + ", event resolved"} {
+				if !strings.Contains(email.Body, want) {
+					t.Errorf("email lacks %q", want)
+				}
+			}
+			// (The email folds the escaped texts into short lines: all fit.)
+			if tc.omitted && tc.details != nil && len(tc.details) == len(manyJSON) && !strings.Contains(email.Body, " more\n") {
+				t.Errorf("email does not say details were left out")
+			}
+			hook, err := notify.Webhook(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got map[string]any
+			if err := json.Unmarshal([]byte(hook.Body), &got); err != nil || len(hook.Body) > notify.MaxBody {
+				t.Fatalf("webhook of %d bytes: %v", len(hook.Body), err)
+			}
+			if got["truncated"] != true || got["alert_url"] != link || got["id"] != goldenAlert.String() || got["event"] != "resolved" {
+				t.Errorf("webhook: truncated %v, alert_url %v", got["truncated"], got["alert_url"])
+			}
+			if _, ok := got["details_omitted"]; ok != tc.omitted {
+				t.Errorf("details_omitted %v", got["details_omitted"])
+			}
+			if d, ok := got["details"].(map[string]any); !ok || len(d) == 0 {
+				t.Errorf("webhook details %T %d", got["details"], len(d))
+			}
+			if tc.name == "huge message and notes" {
+				show(t, "huge-webhook.json", hook.Body)
+				show(t, "huge-email.txt", "Subject: "+email.Subject+"\n\n"+email.Body)
+			}
+		})
+	}
+	// A small alert is sent whole: no "truncated", as the golden files show.
+	if m, _ := notify.Webhook(goldenNotice(alert.Opened)); strings.Contains(m.Body, "truncated") || strings.Contains(notify.Email(goldenNotice(alert.Opened)).Body, "shortened") {
+		t.Errorf("a small alert was cut")
+	}
+}
+
+func strconvQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// TestDigestSMS: the digest says how many were held, the limit, and where
+// they all are, within MaxSMS for an API URL of up to 55 characters.
+func TestDigestSMS(t *testing.T) {
+	url := "https://abcdefghij.execute-api.eu-west-1.amazonaws.com/"
+	m := notify.Digest(1234, 20, alert.Critical, url)
+	want := "backupwatch: 1234 alerts not sent by SMS (limit 20/h), more may follow: https://abcdefghij.execute-api.eu-west-1.amazonaws.com/v1/alerts"
+	if m.Body != want || utf8.RuneCountInString(m.Body) > notify.MaxSMS || m.Subject != "" {
+		t.Errorf("digest %q (%d characters)", m.Body, utf8.RuneCountInString(m.Body))
+	}
+	if m := notify.Digest(1, 20, alert.Error, ""); !strings.HasPrefix(m.Body, "backupwatch: 1 alert not sent by SMS") || m.Attributes["severity"] != "ERROR" {
+		t.Errorf("digest %q %v", m.Body, m.Attributes)
+	}
+}

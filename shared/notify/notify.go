@@ -12,6 +12,13 @@
 // reaches people in-app and on the channels that still work. Every message
 // carries the alert id and the event, so a receiver can drop duplicates.
 //
+// Every message fits its channel: a subject under 100 characters, an SMS of
+// at most 140, an email or webhook body of at most MaxBody (200 KiB), cut
+// with the alert's URL when longer. A message SNS refuses for itself fails
+// alone; any other failure stops the pass from calling that topic again.
+// SMS are capped per hour (SMS_MAX_PER_HOUR): past the cap they are HELD,
+// and one digest SMS an hour tells how many and where to look.
+//
 // Publishing goes through Publisher, a one-method interface owned here: SNS
 // in AWS and in tests (against the goaws emulator), and a log sink that
 // prints one JSON line per notification for `backupwatch serve` without AWS.

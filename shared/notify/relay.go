@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/aws/smithy-go"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
@@ -35,6 +37,7 @@ type Relay struct {
 	now         func() time.Time
 	apiURL      string
 	hookTimeout time.Duration
+	smsPerHour  int
 }
 
 // Config is what a Relay needs; zero fields take the defaults.
@@ -60,6 +63,10 @@ type Config struct {
 	APIURL string
 	// HookTimeout bounds AfterAlert (default 5 s).
 	HookTimeout time.Duration
+	// SMSMaxPerHour caps the SMS sent in any hour (default 20), counted in
+	// the outbox so that it holds across runs and processes. Past it, SMS
+	// notifications are HELD and one digest SMS says how many.
+	SMSMaxPerHour int
 }
 
 // Defaults of Config.
@@ -74,6 +81,10 @@ const (
 	settleGrace = 3 * time.Second
 	// maxErrorText bounds last_error.
 	maxErrorText = 1000
+	// DefaultSMSMaxPerHour is SMS_MAX_PER_HOUR's default.
+	DefaultSMSMaxPerHour = 20
+	// smsWindow is the span SMSMaxPerHour counts over.
+	smsWindow = time.Hour
 )
 
 // NewRelay returns a relay.
@@ -81,7 +92,10 @@ func NewRelay(cfg Config) *Relay {
 	r := &Relay{
 		pool: cfg.Pool, pub: cfg.Publisher, topics: cfg.Topics, engine: alerting.New(cfg.Routing),
 		retry: cfg.Retry.OrDefault(), batch: cfg.Batch, log: cfg.Logger, now: cfg.Now,
-		apiURL: cfg.APIURL, hookTimeout: cfg.HookTimeout,
+		apiURL: cfg.APIURL, hookTimeout: cfg.HookTimeout, smsPerHour: cfg.SMSMaxPerHour,
+	}
+	if r.smsPerHour <= 0 {
+		r.smsPerHour = DefaultSMSMaxPerHour
 	}
 	if r.pub == nil {
 		r.topics = Topics{}
@@ -107,6 +121,8 @@ type Result struct {
 	Retrying int // failed, to be tried again after a backoff
 	Failed   int // failed for the last time (state FAILED)
 	Skipped  int // their channel has no topic (state SKIPPED)
+	Held     int // SMS past the hourly cap (state HELD)
+	Digests  int // digest SMS sent for the held ones
 }
 
 func (r *Result) add(o Result) {
@@ -114,6 +130,8 @@ func (r *Result) add(o Result) {
 	r.Retrying += o.Retrying
 	r.Failed += o.Failed
 	r.Skipped += o.Skipped
+	r.Held += o.Held
+	r.Digests += o.Digests
 }
 
 // Run sends every notification that is due and returns how many it sent.
@@ -182,6 +200,9 @@ func (r *Relay) pass(ctx context.Context, now time.Time) (Result, int, error) {
 				return err
 			}
 		}
+		if err := r.digest(ctx, dbctx, tx, p, now); err != nil {
+			return err
+		}
 		return r.settle(dbctx, tx, p, now)
 	})
 	if err != nil {
@@ -216,8 +237,17 @@ type passState struct {
 	gaveUp    map[alert.Channel][]failure
 	// broken holds the error of each topic that failed in this pass: the
 	// pass does not call it again (an outage would cost a timeout per row),
-	// but counts the attempt for its other rows all the same.
+	// but counts the attempt for its other rows all the same. A message
+	// SNS refuses for itself does not break its topic.
 	broken map[string]error
+	// notified are the alerts that got a notification out, to stamp.
+	notified map[uuid.UUID]bool
+	// sms is the pass's account of the hourly SMS cap, once it took the
+	// SMS lock (smsLocked): SMS sent in the hour, this pass's included,
+	// and how many it held.
+	smsLocked bool
+	smsSent   int
+	smsHeld   int
 }
 
 type failure struct {
@@ -229,7 +259,7 @@ func newPassState() *passState {
 	return &passState{
 		alerts: map[uuid.UUID]alert.Alert{}, tenants: map[uuid.UUID]*store.Tenant{},
 		backups: map[uuid.UUID]*backup.Backup{}, delivered: map[alert.Channel]bool{},
-		gaveUp: map[alert.Channel][]failure{}, broken: map[string]error{},
+		gaveUp: map[alert.Channel][]failure{}, broken: map[string]error{}, notified: map[uuid.UUID]bool{},
 	}
 }
 
@@ -261,18 +291,120 @@ func (r *Relay) deliver(ctx, dbctx context.Context, tx pgx.Tx, p *passState, n a
 	if err := p.broken[topic]; err != nil {
 		return r.attemptFailed(ctx, dbctx, tx, p, n, fmt.Errorf("not tried, the topic failed just before: %w", err), now)
 	}
+	if n.Channel == alert.SMS {
+		if err := r.lockSMS(dbctx, tx, p, now); err != nil {
+			return err
+		}
+		if p.smsSent >= r.smsPerHour {
+			return r.hold(ctx, dbctx, tx, p, n, now)
+		}
+	}
 	id, err := r.pub.Publish(ctx, topic, msg)
 	if err != nil {
-		p.broken[topic] = err
+		if !RefusedMessage(err) {
+			p.broken[topic] = err
+		}
 		return r.attemptFailed(ctx, dbctx, tx, p, n, err, now)
 	}
 	if err := store.MarkNotificationSent(dbctx, tx, n, id, now); err != nil {
 		return err
 	}
+	if n.Channel == alert.SMS {
+		p.smsSent++
+	}
 	p.res.Sent++
 	p.delivered[n.Channel] = true
+	p.notified[n.AlertID] = true
 	r.log.DebugContext(ctx, "notification sent", "channel", n.Channel, "event", n.Event, "alert_id", n.AlertID,
 		"notification_id", n.ID, "sns_message_id", id)
+	return nil
+}
+
+// RefusedMessage reports whether err says that SNS refused the message
+// itself (a parameter it finds invalid: too long, a bad subject or
+// attribute), or the SDK refused to send it: another message to the same
+// topic may well go through, so the failure is the message's alone. Any
+// other error (throttling, 5xx, a missing topic or permission, no answer)
+// is the topic's, and the pass stops calling it.
+func RefusedMessage(err error) bool {
+	var invalid smithy.InvalidParamsError
+	if errors.As(err, &invalid) {
+		return true
+	}
+	var api smithy.APIError
+	if !errors.As(err, &api) || api.ErrorFault() == smithy.FaultServer {
+		return false
+	}
+	switch api.ErrorCode() {
+	case "InvalidParameter", "ParameterValueInvalid", "InvalidParameterValue", "ValidationException", "ValidationError":
+		// Every message to a topic whose ARN is wrong fails alike.
+		return !strings.Contains(api.ErrorMessage(), "TopicArn")
+	}
+	return false
+}
+
+// lockSMS takes the SMS lock and counts the SMS of the last hour, once a
+// pass, before its first SMS. Until then the pass holds no row lock another
+// relay may wait for with the SMS lock held (alerts are stamped in settle).
+func (r *Relay) lockSMS(ctx context.Context, tx pgx.Tx, p *passState, now time.Time) error {
+	if p.smsLocked {
+		return nil
+	}
+	if err := store.LockSMS(ctx, tx); err != nil {
+		return err
+	}
+	sent, err := store.CountSMSSent(ctx, tx, now.Add(-smsWindow))
+	if err != nil {
+		return err
+	}
+	p.smsLocked, p.smsSent = true, sent
+	return nil
+}
+
+// hold marks SMS notification n HELD: the hour's SMS are used up. Its
+// alert still goes out by email and webhook, and digest tells of it.
+func (r *Relay) hold(ctx, dbctx context.Context, tx pgx.Tx, p *passState, n alert.Notification, now time.Time) error {
+	why := fmt.Sprintf("held: %d SMS were sent in the last hour, the most SMS_MAX_PER_HOUR allows; the alert went by email and webhook, and one digest SMS tells how many were held", p.smsSent)
+	if err := store.MarkNotificationHeld(dbctx, tx, n.ID, why, now); err != nil {
+		return err
+	}
+	p.res.Held++
+	p.smsHeld++
+	r.log.WarnContext(ctx, "SMS held: hourly limit reached", "alert_id", n.AlertID, "notification_id", n.ID,
+		"sms_last_hour", p.smsSent, "sms_max_per_hour", r.smsPerHour)
+	return nil
+}
+
+// digest sends the one digest SMS of the hour, when this pass held SMS and
+// no digest went out in the last hour: it tells how many SMS were held
+// (this pass's and any earlier ones no digest told of) and where to look.
+// The digest is not an outbox row; the held rows keep its message id. A
+// digest that fails is logged, and the next pass that holds one tries again.
+func (r *Relay) digest(ctx, dbctx context.Context, tx pgx.Tx, p *passState, now time.Time) error {
+	topic := r.topics.SMS
+	if p.smsHeld == 0 || topic == "" || ctx.Err() != nil {
+		return nil
+	}
+	since := now.Add(-smsWindow)
+	h, err := store.GetHeldSMS(dbctx, tx, since)
+	if err != nil || h.DigestSent || h.Untold == 0 {
+		return err
+	}
+	if err := p.broken[topic]; err != nil {
+		r.log.ErrorContext(ctx, "digest SMS not sent: the SMS topic failed", "held", h.Untold, "error", err.Error())
+		return nil
+	}
+	id, err := r.pub.Publish(ctx, topic, Digest(h.Untold, r.smsPerHour, h.MaxSeverity, r.apiURL))
+	if err != nil {
+		r.log.ErrorContext(ctx, "digest SMS not sent", "held", h.Untold, "error", err.Error())
+		return nil
+	}
+	if err := store.TellHeldSMS(dbctx, tx, since, id); err != nil {
+		return err
+	}
+	p.res.Digests++
+	p.delivered[alert.SMS] = true
+	r.log.WarnContext(ctx, "digest SMS sent", "held", h.Untold, "sns_message_id", id)
 	return nil
 }
 
@@ -344,11 +476,15 @@ func (r *Relay) notice(ctx context.Context, tx pgx.Tx, p *passState, n alert.Not
 	return notice, nil
 }
 
-// settle tells people about channels that fail: for each channel on which
+// settle stamps the alerts that got a notification out, and tells people
+// about channels that fail: for each channel on which
 // notifications were given up, it raises (or updates) a NOTIFICATION_FAILURE
 // alert, which is not sent on the failing channel itself; for each channel
 // that delivered and gave nothing up, it resolves that alert if open.
 func (r *Relay) settle(ctx context.Context, tx pgx.Tx, p *passState, now time.Time) error {
+	if err := store.StampAlertsNotified(ctx, tx, slices.Collect(maps.Keys(p.notified)), now); err != nil {
+		return err
+	}
 	for _, ch := range slices.Sorted(maps.Keys(p.gaveUp)) {
 		fs := p.gaveUp[ch]
 		alertIDs, ids := []string{}, []int64{}

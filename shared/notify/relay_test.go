@@ -404,7 +404,8 @@ func TestConcurrentRelaysSendOnce(t *testing.T) {
 		{Publisher: pub, name: "B", mu: &mu, log: log, started: c, other: a},
 	}
 	for _, p := range recs {
-		relays = append(relays, notify.NewRelay(notify.Config{Pool: b.Pool, Publisher: p, Topics: b.topics(), Now: b.Clock.Now, Batch: 10}))
+		// 40 CRITICAL alerts: above the default hourly SMS cap.
+		relays = append(relays, notify.NewRelay(notify.Config{Pool: b.Pool, Publisher: p, Topics: b.topics(), Now: b.Clock.Now, Batch: 10, SMSMaxPerHour: alerts}))
 	}
 	var wg sync.WaitGroup
 	results := make([]notify.Result, 2)

@@ -24,6 +24,8 @@ func FromConfig(ctx context.Context, cfg config.Config, pool store.Beginner, log
 		Retry:  alert.RetryPolicy{MaxAttempts: cfg.NotifyMaxAttempts},
 		Logger: log,
 		APIURL: cfg.PublicURL,
+		// SMSMaxPerHour: zero (a Config not read from the environment) is the default.
+		SMSMaxPerHour: cfg.SMSMaxPerHour,
 	}
 	switch {
 	case rc.Topics.Any():

@@ -13,19 +13,24 @@ import (
 
 // The notification outbox (alert_notifications). Rows are written by
 // InsertNotifications in the alert's transaction and moved out of PENDING
-// only here, each move a compare-and-set on state = 'PENDING'.
+// only here, each move a compare-and-set on state = 'PENDING'. The SMS
+// queries say coalesce(sent_at, held_at) so that they use
+// alert_notifications_sms_idx.
 
 const notificationColumns = `id, alert_id, channel, event, severity, state, created_at, sent_at, attempts,
-	next_attempt_at, coalesce(last_error, ''), coalesce(sns_message_id, ''), tenant_id`
+	next_attempt_at, coalesce(last_error, ''), coalesce(sns_message_id, ''), tenant_id, held_at,
+	coalesce(digest_message_id, '')`
 
 func scanNotification(r pgx.Row) (alert.Notification, error) {
 	var n alert.Notification
 	err := r.Scan(&n.ID, &n.AlertID, &n.Channel, &n.Event, &n.Severity, &n.State, &n.CreatedAt, &n.SentAt,
-		&n.Attempts, &n.NextAttemptAt, &n.LastError, &n.MessageID, &n.TenantID)
+		&n.Attempts, &n.NextAttemptAt, &n.LastError, &n.MessageID, &n.TenantID, &n.HeldAt, &n.DigestMessageID)
 	n.CreatedAt, n.NextAttemptAt = n.CreatedAt.UTC(), n.NextAttemptAt.UTC()
-	if n.SentAt != nil {
-		t := n.SentAt.UTC()
-		n.SentAt = &t
+	for _, t := range []**time.Time{&n.SentAt, &n.HeldAt} {
+		if *t != nil {
+			u := (*t).UTC()
+			*t = &u
+		}
 	}
 	return n, err
 }
@@ -56,8 +61,7 @@ func ClaimDueNotifications(ctx context.Context, tx DB, now time.Time, limit int)
 }
 
 // MarkNotificationSent records the delivery of notification n with SNS
-// message id msgID, and stamps the alert's notification_sent_at if this is
-// its first delivery.
+// message id msgID. StampAlertsNotified then stamps its alert.
 func MarkNotificationSent(ctx context.Context, db DB, n alert.Notification, msgID string, now time.Time) error {
 	tag, err := db.Exec(ctx, `UPDATE alert_notifications SET state = 'SENT', sent_at = $2, sns_message_id = $3,
 			attempts = attempts + 1
@@ -68,9 +72,87 @@ func MarkNotificationSent(ctx context.Context, db DB, n alert.Notification, msgI
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("marking notification %d sent: %w: it is no longer PENDING", n.ID, ErrConflict)
 	}
+	return nil
+}
+
+// StampAlertsNotified sets the notification_sent_at of the alerts ids that
+// have none. The relay calls it once at the end of a pass, not with each
+// send, so that it holds no alert's row lock while it may wait for the SMS
+// lock (LockSMS): two relays then cannot wait for each other.
+func StampAlertsNotified(ctx context.Context, db DB, ids []uuid.UUID, now time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
 	if _, err := db.Exec(ctx, `UPDATE backups_alert SET notification_sent_at = $2
-		WHERE id = $1 AND notification_sent_at IS NULL`, n.AlertID, now); err != nil {
-		return fmt.Errorf("stamping alert %s notified: %w", n.AlertID, mapErr(err))
+		WHERE id = ANY($1) AND notification_sent_at IS NULL`, ids, now); err != nil {
+		return fmt.Errorf("stamping %d alerts notified: %w", len(ids), mapErr(err))
+	}
+	return nil
+}
+
+// SMSLockKey is the transaction-level advisory lock a relay holds while it
+// counts and sends SMS, so that two relays cannot both send the last SMS the
+// hourly cap allows ("bwsms" in ASCII).
+const SMSLockKey int64 = 0x62_77_73_6d_73
+
+// LockSMS takes the SMS lock for the rest of the transaction, waiting for
+// the relay that holds it to commit.
+func LockSMS(ctx context.Context, db DB) error {
+	if _, err := db.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, SMSLockKey); err != nil {
+		return fmt.Errorf("taking the SMS lock: %w", mapErr(err))
+	}
+	return nil
+}
+
+// CountSMSSent is how many SMS notifications were sent after since.
+func CountSMSSent(ctx context.Context, db DB, since time.Time) (int, error) {
+	var n int
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM alert_notifications
+		WHERE channel = 'sms' AND state = 'SENT' AND coalesce(sent_at, held_at) > $1`, since).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting the SMS sent: %w", mapErr(err))
+	}
+	return n, nil
+}
+
+// MarkNotificationHeld records that SMS notification id is not sent: the
+// hourly SMS cap was reached (why says so). It is final, like SKIPPED.
+func MarkNotificationHeld(ctx context.Context, db DB, id int64, why string, now time.Time) error {
+	return markPending(ctx, db, id, `state = 'HELD', last_error = $2, held_at = $3`, "holding", why, now)
+}
+
+// HeldSMS is what the digest SMS tells: the SMS held after since that no
+// digest told of yet, and whether a digest was sent for SMS held after since.
+type HeldSMS struct {
+	Untold      int
+	MaxSeverity alert.Severity
+	DigestSent  bool
+}
+
+// GetHeldSMS reads what the digest SMS would tell of the SMS held after since.
+func GetHeldSMS(ctx context.Context, db DB, since time.Time) (HeldSMS, error) {
+	var (
+		h    HeldSMS
+		rank int
+	)
+	err := db.QueryRow(ctx, `SELECT count(*) FILTER (WHERE digest_message_id IS NULL),
+			coalesce(max(CASE severity WHEN 'CRITICAL' THEN 3 WHEN 'ERROR' THEN 2 WHEN 'WARNING' THEN 1 ELSE 0 END)
+				FILTER (WHERE digest_message_id IS NULL), 0),
+			bool_or(digest_message_id IS NOT NULL) IS TRUE
+		FROM alert_notifications
+		WHERE channel = 'sms' AND state = 'HELD' AND coalesce(sent_at, held_at) > $1`, since).Scan(&h.Untold, &rank, &h.DigestSent)
+	if err != nil {
+		return h, fmt.Errorf("reading the held SMS: %w", mapErr(err))
+	}
+	h.MaxSeverity = alert.Severities[rank]
+	return h, nil
+}
+
+// TellHeldSMS records that digest SMS msgID told of the SMS held after
+// since that no digest told of yet.
+func TellHeldSMS(ctx context.Context, db DB, since time.Time, msgID string) error {
+	if _, err := db.Exec(ctx, `UPDATE alert_notifications SET digest_message_id = $2
+		WHERE channel = 'sms' AND state = 'HELD' AND coalesce(sent_at, held_at) > $1 AND digest_message_id IS NULL`, since, msgID); err != nil {
+		return fmt.Errorf("recording the digest SMS: %w", mapErr(err))
 	}
 	return nil
 }
