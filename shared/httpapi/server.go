@@ -418,8 +418,13 @@ func requestHash(r *http.Request, body []byte) []byte {
 // fail writes err as the contract's error and logs what the client is not told.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	e := errorFrom(err)
-	if e.Status >= 500 {
+	switch {
+	case e.Status >= 500:
 		s.log.ErrorContext(r.Context(), "request failed", "request_id", requestID(r), "error", err.Error())
+	case errors.Is(err, store.ErrConflict):
+		// The answer says only that a concurrent change won; what the
+		// database said is kept here, with the request id.
+		s.log.WarnContext(r.Context(), "request conflicted", "request_id", requestID(r), "error", err.Error())
 	}
 	writeError(w, e)
 }
