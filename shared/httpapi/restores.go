@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -205,8 +206,10 @@ func (s *Server) backupCompleted(ctx context.Context, c *call, b backup.Backup) 
 // response, and queues the relay of the notification. A failure is logged:
 // the next check run resolves what is left (check.Runner, resolveRecovered).
 func (s *Server) resolveFailure(ctx context.Context, c *call, b backup.Backup) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), resolveTimeout)
+	defer cancel()
 	var applied alerting.Applied
-	err := store.InScope(ctx, s.pool, store.AllTenants, func(tx pgx.Tx) (err error) {
+	err := store.InScopeWithin(ctx, s.pool, store.AllTenants, s.timeout, func(tx pgx.Tx) (err error) {
 		applied, err = s.alerts.Apply(ctx, tx, decision.BackupCompleted(b, c.now), c.now)
 		return err
 	})
@@ -219,6 +222,10 @@ func (s *Server) resolveFailure(ctx context.Context, c *call, b backup.Backup) {
 		s.alerted(c)
 	}
 }
+
+// resolveTimeout bounds resolveFailure, which runs before the response:
+// past it, the work is left to the check run.
+const resolveTimeout = 5 * time.Second
 
 // integrityFailed records a stored copy whose checksum does not match the
 // catalogue and raises, or updates, its series' INTEGRITY_FAILURE at loc
@@ -253,14 +260,9 @@ func (s *Server) apply(ctx context.Context, c *call, d decision.Decision) error 
 	return err
 }
 
-// alerted schedules the notification relay for after the commit, once.
-func (s *Server) alerted(c *call) {
-	if s.hooks.AfterAlert == nil || c.relayQueued {
-		return
-	}
-	c.relayQueued = true
-	c.afterCommit(s.hooks.AfterAlert)
-}
+// alerted says the request changed an alert: the notification relay runs
+// once the response is written.
+func (s *Server) alerted(c *call) { c.notify = true }
 
 // names looks up the words for people that a decision about b needs: its
 // tenant's slug. A tenant that cannot be read leaves the slug out, and the
