@@ -454,15 +454,6 @@ func writeError(w http.ResponseWriter, e *Error) {
 	writeRaw(w, e.Status, b)
 }
 
-func writeJSON(w http.ResponseWriter, status int, body any) {
-	b, err := json.Marshal(body)
-	if err != nil {
-		writeError(w, &Error{Status: 500, Code: "internal", Message: "internal error"})
-		return
-	}
-	writeRaw(w, status, b)
-}
-
 func writeRaw(w http.ResponseWriter, status int, b []byte) {
 	if b != nil {
 		w.Header().Set("Content-Type", "application/json")
