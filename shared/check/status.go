@@ -166,13 +166,7 @@ const pageOverhead = 512
 // the histories and storage use the check runs keep (currentHistories,
 // storageUse) and recomputes only what changed since the last run, so it
 // costs what a run costs, not a read of the whole catalogue. Storage use
-// measured within DefaultFullEvery is taken as it is (Runner.ReadStatus:
-// within the runner's FullEvery).
-func ReadStatus(ctx context.Context, db store.DB, f StatusFilter, now time.Time) (Status, error) {
-	return readStatus(ctx, db, f, now, DefaultFullEvery)
-}
-
-// ReadStatus is ReadStatus with the runner's FullEvery.
+// measured within the runner's FullEvery is taken as it is, as a run would.
 func (r *Runner) ReadStatus(ctx context.Context, db store.DB, f StatusFilter, now time.Time) (Status, error) {
 	return readStatus(ctx, db, f, now, r.fullEvery)
 }
