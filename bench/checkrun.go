@@ -15,6 +15,7 @@ import (
 	"github.com/backupwatch/backupwatch/shared/alerting"
 	"github.com/backupwatch/backupwatch/shared/backup"
 	"github.com/backupwatch/backupwatch/shared/check"
+	"github.com/backupwatch/backupwatch/shared/check/rule"
 	"github.com/backupwatch/backupwatch/shared/store"
 )
 
@@ -39,7 +40,7 @@ type Condition struct {
 func OpenCheckAlerts(ctx context.Context, owner Querier) ([]Condition, error) {
 	var raw []byte
 	err := owner.QueryRow(ctx, `SELECT coalesce(json_agg(json_build_array(fingerprint, severity) ORDER BY fingerprint), '[]')
-		FROM backups_alert WHERE status <> 'RESOLVED' AND alert_type = ANY($1)`, alertTypes(check.Owned)).Scan(&raw)
+		FROM backups_alert WHERE status <> 'RESOLVED' AND alert_type = ANY($1)`, alertTypes(rule.Owned)).Scan(&raw)
 	if err != nil {
 		return nil, fmt.Errorf("reading open check alerts: %w", err)
 	}
@@ -47,7 +48,7 @@ func OpenCheckAlerts(ctx context.Context, owner Querier) ([]Condition, error) {
 }
 
 // SeriesBySeries is the check run's baseline: the same rules
-// (check.Evaluate, check.EvaluateStorage) over the same data, read the way
+// (rule.Evaluate, rule.EvaluateStorage) over the same data, read the way
 // a first version would: one query lists the series, then one query per
 // series reads its history. It raises what it finds through the same alert
 // engine, in a transaction it rolls back, so it does the run's work without
@@ -94,14 +95,14 @@ func SeriesBySeries(ctx context.Context, pool *pgxpool.Pool, now time.Time) ([]C
 		if !ok {
 			continue
 		}
-		raised = append(raised, check.Evaluate(*h, p, now).Raise...)
+		raised = append(raised, rule.Evaluate(*h, p, now).Raise...)
 	}
 	targets, usage, err := store.StorageUsage(ctx, tx, now)
 	if err != nil {
 		return nil, err
 	}
 	for i, t := range targets {
-		raised = append(raised, check.EvaluateStorage(t, usage[i], now).Raise...)
+		raised = append(raised, rule.EvaluateStorage(t, usage[i], now).Raise...)
 	}
 	engine := alerting.New(nil)
 	out := make([]Condition, 0, len(raised))
@@ -285,7 +286,7 @@ func runCheck(ctx context.Context, o Options, r *Report, env *Env, plan *Plan, l
 	r.Sections = append(r.Sections, Section{Title: "Check run",
 		Intro: fmt.Sprintf("shared/check's Runner.Run (the function the scheduled Lambda, POST /v1/checks/run and serve's timer call) "+
 			"over the whole history as of the generation time, in-process on a pool of the runtime role whose statements a pgx tracer counts "+
-			"(every statement, batch and statement preparation is a round trip). Baseline: the same rules (check.Evaluate, check.EvaluateStorage) "+
+			"(every statement, batch and statement preparation is a round trip). Baseline: the same rules (rule.Evaluate, rule.EvaluateStorage) "+
 			"and the same alert engine, one query listing the series and one query per series for its history, in a transaction rolled back. "+
 			"Both found the same conditions (fingerprint and severity) after every run, or the benchmark would have stopped (%d at the end). "+
 			"A run recomputes only the series whose backups changed since the previous run and reads the others' stored histories; "+

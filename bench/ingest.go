@@ -15,9 +15,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/backupwatch/backupwatch/shared/alert"
 	"github.com/backupwatch/backupwatch/shared/auth"
 	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/decision"
 	"github.com/backupwatch/backupwatch/shared/store"
 )
 
@@ -171,33 +171,39 @@ func InsertReports(pool *pgxpool.Pool, reports []BackupReport, by uuid.UUID) fun
 
 // ServiceStatements is the diagnostic between the two: the statements the
 // service sends for one report, through the store's own functions on the
-// runtime role's pool, without HTTP or JSON: BEGIN, the scope and the key
-// lookup (which narrows the scope) in one pipeline, then the INSERT (which
-// checks the tenant and whether the series' failure alert is open) with the
-// COMMIT in another, and only if that alert is open, its resolution. What
-// separates it from the baseline is round trips and statements, what
-// separates it from the service is HTTP and JSON.
+// runtime role's pool, without HTTP or JSON. The key is looked up once, as
+// the service's key cache does (httpapi.KeyCacheTTL); then each report is
+// one batch, the scope and the INSERT (which checks the tenant and whether
+// the series' failure alert is open), and only if that alert is open, its
+// resolution. What separates it from the baseline is round trips and
+// statements, what separates it from the service is HTTP and JSON.
 func ServiceStatements(pool *pgxpool.Pool, reports []BackupReport, keyHash []byte) func(ctx context.Context, i int) error {
+	var (
+		once   sync.Once
+		who    auth.Principal
+		keyErr error
+	)
 	return func(ctx context.Context, i int) error {
+		once.Do(func() { who, keyErr = store.LookupKey(ctx, pool, keyHash) })
+		if keyErr != nil {
+			return keyErr
+		}
+		scope := store.AllTenants
+		if who.Tenant != nil {
+			scope = store.TenantScope(*who.Tenant)
+		}
 		r := reports[i]
-		var (
-			b    backup.Backup
-			open bool
-		)
-		err := store.AsKey(ctx, pool, keyHash, 5*time.Second, func(tx store.DB, who auth.Principal) (err error) {
-			r2 := "r2://bw-backups/" + r.Filename
-			b = backup.New{Type: r.Type, TenantID: r.TenantID, Filename: r.Filename, SizeBytes: &r.Size,
-				Checksum: &r.Checksum, R2Path: &r2, Status: backup.Completed, BackupJobID: r.JobID,
-				CompressionRatio: &r.Ratio, DurationSeconds: &r.Duration}.Build(uuid.New(), &who.UserID, time.Now().UTC())
-			open, err = store.ReportBackupAndCommit(ctx, tx, b, alert.Fingerprint(alert.BackupFailure, b.Series().Key()))
-			return err
-		})
+		r2 := "r2://bw-backups/" + r.Filename
+		b := backup.New{Type: r.Type, TenantID: r.TenantID, Filename: r.Filename, SizeBytes: &r.Size,
+			Checksum: &r.Checksum, R2Path: &r2, Status: backup.Completed, BackupJobID: r.JobID,
+			CompressionRatio: &r.Ratio, DurationSeconds: &r.Duration}.Build(uuid.New(), &who.UserID, time.Now().UTC())
+		fp := decision.FailureFingerprint(b.Series())
+		open, err := store.ReportBackupAlone(ctx, pool, scope, 5*time.Second, b, fp)
 		if err != nil || !open {
 			return err
 		}
 		return store.InScope(ctx, pool, store.AllTenants, func(tx pgx.Tx) error {
-			_, _, err := store.ResolveOpenAlert(ctx, tx, alert.Fingerprint(alert.BackupFailure, b.Series().Key()),
-				"resolved automatically", time.Now().UTC())
+			_, _, err := store.ResolveOpenAlert(ctx, tx, fp, "resolved automatically", time.Now().UTC())
 			return err
 		})
 	}

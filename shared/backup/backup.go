@@ -177,3 +177,17 @@ func (s Series) Key() string {
 	}
 	return string(s.Type) + ":" + s.TenantID.String()
 }
+
+// Mismatch is a copy of a backup whose last verify did not match the
+// catalogue's checksum: one of the backups an INTEGRITY_FAILURE alert
+// (its Fingerprint) stands for.
+type Mismatch struct {
+	BackupID    uuid.UUID
+	Location    string // local, r2, b2, or "any" (a verify that named none)
+	TenantID    *uuid.UUID
+	Fingerprint string
+	Filename    string
+	Expected    string
+	Actual      string
+	SeenAt      time.Time
+}

@@ -706,7 +706,7 @@ func TestStatus(t *testing.T) {
 		Status: backup.Failed, CreatedAt: at.Add(-time.Hour), UpdatedAt: at, Metadata: json.RawMessage(`{}`)})
 	var st check.Status
 	e.all(t, func(tx pgx.Tx) (err error) {
-		st, err = check.ReadStatus(t.Context(), tx, check.StatusFilter{}, at)
+		st, err = e.runner.ReadStatus(t.Context(), tx, check.StatusFilter{}, at)
 		return err
 	})
 	var got []string
@@ -728,7 +728,7 @@ func TestStatus(t *testing.T) {
 	}
 	// One tenant's: its series, no targets.
 	e.all(t, func(tx pgx.Tx) (err error) {
-		st, err = check.ReadStatus(t.Context(), tx, check.StatusFilter{Tenant: globex}, at)
+		st, err = e.runner.ReadStatus(t.Context(), tx, check.StatusFilter{Tenant: globex}, at)
 		return err
 	})
 	if len(st.Series) != 1 || *st.Series[0].Tenant != "globex" || st.Series[0].State != check.Failing || len(st.StorageTargets) != 0 {

@@ -41,7 +41,7 @@ func (r *Runner) settle(ctx context.Context, tx pgx.Tx, open *alert.Alert, now t
 			return nil
 		}
 		why := fmt.Sprintf("resolved automatically: the check run at %s judged every series and storage target", stamp(now))
-		if err := r.resolve(ctx, tx, CheckFailureFingerprint, why, now, sum); err != nil {
+		if err := r.resolve(ctx, tx, CheckFailureFingerprint, why, nil, now, sum); err != nil {
 			r.fail(ctx, sum, "alert "+CheckFailureFingerprint, fmt.Errorf("resolving: %w", err))
 		}
 		return nil
@@ -72,12 +72,6 @@ func (r *Runner) raiseRunFailure(ctx context.Context, sum *Summary, cause error,
 		return
 	}
 	r.relay(context.WithoutCancel(ctx), sum)
-}
-
-// raiseConditions raises cs through the engine in a savepoint of tx.
-func (r *Runner) raiseConditions(ctx context.Context, tx pgx.Tx, cs []alert.Condition, now time.Time) (outcomes, error) {
-	u := &unit{pending: cs}
-	return r.raiseUnits(ctx, tx, []*unit{u}, now)
 }
 
 // failureCondition is the CHECK_FAILURE of run sum: of a run that failed
@@ -111,6 +105,9 @@ func partsList(names []string, n int) string {
 	}
 	return out
 }
+
+// stamp writes a moment for messages, to the minute, in UTC.
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 
 // clip cuts s to at most n bytes, on a rune boundary, marking the cut.
 func clip(s string, n int) string {

@@ -68,7 +68,7 @@ func TestHugeSizesDoNotStopTheChecks(t *testing.T) {
 	}
 	var st check.Status
 	e.all(t, func(tx pgx.Tx) (err error) {
-		st, err = check.ReadStatus(t.Context(), tx, check.StatusFilter{}, at)
+		st, err = e.runner.ReadStatus(t.Context(), tx, check.StatusFilter{}, at)
 		return err
 	})
 	if len(st.StorageTargets) != 3 || st.StorageTargets[2].UsedBytes != math.MaxInt64 || len(st.Series) != 3 {
@@ -79,7 +79,7 @@ func TestHugeSizesDoNotStopTheChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.all(t, func(tx pgx.Tx) (err error) {
-		_, err = check.ReadStatus(t.Context(), tx, check.StatusFilter{}, at)
+		_, err = e.runner.ReadStatus(t.Context(), tx, check.StatusFilter{}, at)
 		return err
 	})
 	e.run(t, at.Add(time.Minute))

@@ -52,15 +52,8 @@ func num(p *int64) string {
 func (e *env) stored(t *testing.T) []backup.History {
 	t.Helper()
 	var hs []backup.History
-	e.all(t, func(tx pgx.Tx) error {
-		states, err := store.SeriesStates(t.Context(), tx)
-		for _, s := range states {
-			h, err := check.DecodeHistory(s)
-			if err != nil {
-				return fmt.Errorf("%s: %w", s.Series.Key(), err)
-			}
-			hs = append(hs, h)
-		}
+	e.all(t, func(tx pgx.Tx) (err error) {
+		hs, err = store.SeriesStates(t.Context(), tx)
 		return err
 	})
 	return hs
@@ -214,33 +207,31 @@ func TestFullRecomputeEveryHour(t *testing.T) {
 	}
 }
 
-// TestHistoryEncoding: what is stored reads back the same, missing sizes
-// and durations included, and a damaged state is an error, not a guess.
-func TestHistoryEncoding(t *testing.T) {
-	acme := uuid.New()
-	s := backup.Series{Type: backup.TenantBackup, TenantID: &acme}
+// TestSeriesStatesRoundTrip: what is stored reads back the same, a missing
+// duration, a series without a completed backup and one without a tenant
+// included; storing all again replaces them.
+func TestSeriesStatesRoundTrip(t *testing.T) {
+	e := newEnv(t, check.Config{})
+	acme := e.tenant(t, "acme")
+	s := backup.Series{Type: backup.TenantBackup, TenantID: acme}
 	size, took := int64(1<<40), int64(3600)
 	h := backup.History{Series: s, Tenant: "acme", First: t0, LastFinished: backup.Failed, Completed: []backup.Backup{
-		{ID: uuid.New(), Type: s.Type, TenantID: s.TenantID, Filename: strings.Repeat("é", 300), Status: backup.Verified,
+		{ID: uuid.New(), Type: s.Type, TenantID: s.TenantID, Filename: strings.Repeat("é", 120), Status: backup.Verified,
 			CreatedAt: t0.Add(time.Hour + time.Microsecond), SizeBytes: &size, DurationSeconds: &took},
-		{ID: uuid.New(), Type: s.Type, TenantID: s.TenantID, Status: backup.Completed, CreatedAt: t0},
+		{ID: uuid.New(), Type: s.Type, TenantID: s.TenantID, Status: backup.Completed, CreatedAt: t0, SizeBytes: &size},
 	}}
-	for _, hist := range []backup.History{h, {Series: s, Tenant: "acme", First: t0}} {
-		blob := check.EncodeHistory(hist)
-		got, err := check.DecodeHistory(store.SeriesState{Series: s, Tenant: "acme", History: blob})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if a, b := canonical([]backup.History{got}), canonical([]backup.History{hist}); !slices.Equal(a, b) {
-			t.Errorf("round trip:\n got %s\nwant %s", a, b)
-		}
-		// A length that claims more than is there (the largest uvarint).
-		huge := append(slices.Clone(blob[:9]), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01)
-		for _, bad := range [][]byte{blob[:len(blob)-1], append(slices.Clone(blob), 0), append([]byte{9}, blob[1:]...), nil, huge} {
-			if _, err := check.DecodeHistory(store.SeriesState{Series: s, History: bad}); err == nil {
-				t.Errorf("a damaged state (%d bytes) decoded", len(bad))
-			}
-		}
+	noDuration := backup.History{Series: backup.Series{Type: backup.FullDatabase}, First: t0, LastFinished: backup.Completed,
+		Completed: []backup.Backup{{ID: uuid.New(), Type: backup.FullDatabase, Filename: "f.dump", Status: backup.Completed,
+			CreatedAt: t0, SizeBytes: &size}}}
+	nothingDone := backup.History{Series: backup.Series{Type: backup.Configuration, TenantID: acme}, Tenant: "acme", First: t0}
+	all := []backup.History{h, noDuration, nothingDone}
+	e.all(t, func(tx pgx.Tx) error { return store.PutSeriesStates(t.Context(), tx, all, true) })
+	if got, want := canonical(e.stored(t)), canonical(all); !slices.Equal(got, want) {
+		t.Errorf("round trip:\n got %s\nwant %s", got, want)
+	}
+	e.all(t, func(tx pgx.Tx) error { return store.PutSeriesStates(t.Context(), tx, all[:1], true) })
+	if got, want := canonical(e.stored(t)), canonical(all[:1]); !slices.Equal(got, want) {
+		t.Errorf("after replacing all:\n got %s\nwant %s", got, want)
 	}
 }
 
@@ -325,7 +316,7 @@ func TestStatusFollowsChangesSinceTheLastRun(t *testing.T) {
 	read := func() []byte {
 		var st check.Status
 		e.all(t, func(tx pgx.Tx) (err error) {
-			st, err = check.ReadStatus(t.Context(), tx, check.StatusFilter{}, at.Add(5*time.Minute))
+			st, err = e.runner.ReadStatus(t.Context(), tx, check.StatusFilter{}, at.Add(5*time.Minute))
 			return err
 		})
 		b, err := json.Marshal(st.Series)
@@ -356,4 +347,25 @@ func (e *env) tenantID(t *testing.T, slug string) *uuid.UUID {
 		t.Fatal(err)
 	}
 	return &id
+}
+
+// TestStatusUsesTheRunnersFullEvery: the status takes the storage use a run
+// measured only within the runner's FullEvery, not the default hour.
+func TestStatusUsesTheRunnersFullEvery(t *testing.T) {
+	e := newEnv(t, check.Config{FullEvery: 10 * time.Minute})
+	e.setCapacity(t, 1000)
+	cfg := backup.Series{Type: backup.Configuration}
+	e.insert(t, done(cfg, "cfg-0.tar", 100*gb, t0, 60))
+	e.run(t, t0.Add(time.Minute))
+	e.insert(t, done(cfg, "cfg-1.tar", 100*gb, t0.Add(2*time.Minute), 60))
+	var st check.Status
+	e.all(t, func(tx pgx.Tx) (err error) {
+		st, err = e.runner.ReadStatus(t.Context(), tx, check.StatusFilter{}, t0.Add(20*time.Minute))
+		return err
+	})
+	for _, ts := range st.StorageTargets {
+		if ts.Name == "r2" && ts.UsedBytes != 200*gb {
+			t.Errorf("20 minutes after the measure, with FullEvery 10 minutes: r2 %d bytes used, want 200 GB", ts.UsedBytes)
+		}
+	}
 }

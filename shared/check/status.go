@@ -4,14 +4,42 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"math"
 	"slices"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/check/rule"
 	"github.com/backupwatch/backupwatch/shared/store"
 )
+
+// State is how a series is doing, for GET /v1/status.
+type State string
+
+// The states of a series.
+const (
+	OK      State = "OK"      // its newest backup completed and it is not overdue
+	Late    State = "LATE"    // no completed backup within interval + grace (BACKUP_MISSING)
+	Failing State = "FAILING" // its newest finished backup FAILED
+	NoData  State = "NO_DATA" // it has backups, but none completed yet
+)
+
+// SeriesState says how series h is doing under policy p at now. A failure
+// outranks the rest (someone must act), then having nothing to restore,
+// then lateness.
+func SeriesState(h backup.History, p backup.Policy, now time.Time) State {
+	switch {
+	case h.LastFinished == backup.Failed:
+		return Failing
+	case len(h.Completed) == 0:
+		return NoData
+	case now.After(h.Completed[0].CreatedAt.Add(p.Interval() + p.Grace())):
+		return Late
+	}
+	return OK
+}
 
 // Status is the answer of GET /v1/status: how every series in scope and
 // every storage target is doing, judged by the same rules as the checks.
@@ -138,13 +166,7 @@ const pageOverhead = 512
 // the histories and storage use the check runs keep (currentHistories,
 // storageUse) and recomputes only what changed since the last run, so it
 // costs what a run costs, not a read of the whole catalogue. Storage use
-// measured within DefaultFullEvery is taken as it is (Runner.ReadStatus:
-// within the runner's FullEvery).
-func ReadStatus(ctx context.Context, db store.DB, f StatusFilter, now time.Time) (Status, error) {
-	return readStatus(ctx, db, f, now, DefaultFullEvery)
-}
-
-// ReadStatus is ReadStatus with the runner's FullEvery.
+// measured within the runner's FullEvery is taken as it is, as a run would.
 func (r *Runner) ReadStatus(ctx context.Context, db store.DB, f StatusFilter, now time.Time) (Status, error) {
 	return readStatus(ctx, db, f, now, r.fullEvery)
 }
@@ -234,7 +256,7 @@ func addTargets(ctx context.Context, db store.DB, st *Status, mark *store.CheckS
 		return err
 	}
 	for i, t := range targets {
-		fc := ForecastFull(t, usage[i], now)
+		fc := rule.ForecastFull(t, usage[i], now)
 		ts := TargetStatus{Name: t.Name, UsedBytes: usage[i].UsedBytes, CapacityBytes: t.CapacityBytes,
 			WarnPercent: t.WarnPercent, CriticalPercent: t.CriticalPercent,
 			GrowthBytesPerDay: int64(fc.BytesPerDay), DaysUntilFull: fc.DaysLeft}
@@ -243,7 +265,7 @@ func addTargets(ctx context.Context, db store.DB, st *Status, mark *store.CheckS
 			ts.FullOn = &on
 		}
 		if t.CapacityBytes != nil {
-			p := round1(FillPercent(t, usage[i]))
+			p := round1(rule.FillPercent(t, usage[i]))
 			ts.Percent = &p
 		}
 		if ts.DaysUntilFull != nil {
@@ -286,3 +308,6 @@ func seriesStatus(h backup.History, policies []backup.Policy, now time.Time) Ser
 	s.DueAt = &due
 	return s
 }
+
+// round1 rounds to a tenth, as the rules' messages do.
+func round1(x float64) float64 { return math.Round(x*10) / 10 }

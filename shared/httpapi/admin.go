@@ -246,6 +246,8 @@ func (s *Server) revokeAPIKey(ctx context.Context, c *call) (int, any, error) {
 	} else if err != nil {
 		return 0, nil, err
 	}
+	// Refused at once in this process; every other within KeyCacheTTL.
+	c.committed = append(c.committed, func() { s.keys.forget(id) })
 	return http.StatusNoContent, nil, nil
 }
 

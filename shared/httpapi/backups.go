@@ -7,10 +7,9 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/backupwatch/backupwatch/shared/alert"
 	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/decision"
 	"github.com/backupwatch/backupwatch/shared/store"
-	"github.com/backupwatch/backupwatch/shared/validation"
 )
 
 // backupFields are the fields a job may send for a backup.
@@ -20,10 +19,12 @@ var backupFields = []string{"backup_type", "tenant_id", "filename", "size_bytes"
 
 var backupServerFields = []string{"id", "created_at", "updated_at", "verified_at", "created_by"}
 
-func (s *Server) createBackup(ctx context.Context, c *call) (int, any, error) {
+// reportedBackup reads and checks the body of POST /v1/backups and
+// returns the backup it reports; nothing is written.
+func (s *Server) reportedBackup(c *call) (backup.Backup, error) {
 	o, err := parseObject(c.body)
 	if err != nil {
-		return 0, nil, err
+		return backup.Backup{}, err
 	}
 	o.only(backupFields, backupServerFields...)
 	n := backup.New{
@@ -51,46 +52,72 @@ func (s *Server) createBackup(ctx context.Context, c *call) (int, any, error) {
 		}
 	}
 	if err := o.err(); err != nil {
-		return 0, nil, err
+		return backup.Backup{}, err
 	}
 	if c.who.Scoped() && n.TenantID == nil {
-		return 0, nil, forbidden("a tenant-scoped key can only report backups of its own tenant")
+		return backup.Backup{}, forbidden("a tenant-scoped key can only report backups of its own tenant")
 	}
-	b := n.Build(uuid.New(), &c.who.UserID, c.now)
-	// A report is one statement (bench/README.md, ingest): the insert
-	// checks the tenant through its foreign key and policy, and says
-	// whether the series' failure alert, which a completed backup
-	// resolves, is open. A failure raises its alert in the transaction;
-	// otherwise, when nothing else of the request is to be written, the
-	// INSERT goes with the COMMIT in one round trip, and an open failure
-	// alert is resolved right after, before the response, in a
-	// transaction of its own (the check run resolves it if this process
-	// dies in between).
-	watch := ""
-	if b.Status == backup.Completed {
-		watch = alert.Fingerprint(alert.BackupFailure, b.Series().Key())
+	return n.Build(uuid.New(), &c.who.UserID, c.now), nil
+}
+
+// reportAlone answers the common report, one that writes nothing but the
+// backup (no Idempotency-Key, not FAILED), in one batch: one round trip,
+// one implicit transaction (store.ReportBackupAlone; bench/README.md,
+// ingest). The insert also says whether the series' failure alert, which
+// a completed backup clears, is open; if so, it is resolved right after,
+// before the response, in a transaction of its own (the check run
+// resolves it if this process dies in between). A FAILED report raises
+// its alert in the report's transaction: createBackup.
+func (s *Server) reportAlone(ctx context.Context, c *call) (int, any, bool, error) {
+	b, err := s.reportedBackup(c)
+	if err != nil {
+		return 0, nil, true, err
 	}
-	commit := c.mayCommit && b.Status != backup.Failed
-	report := store.ReportBackup
-	if commit {
-		report = store.ReportBackupAndCommit
+	if b.Status == backup.Failed {
+		return 0, nil, false, nil
 	}
-	open, err := report(ctx, c.tx, b, watch)
+	open, err := store.ReportBackupAlone(ctx, s.pool, s.scopeOf(c), s.timeout, b, watchFor(b))
 	if errors.Is(err, store.ErrUnknownTenant) {
-		return 0, nil, invalid(validation.One("tenant_id", "does not name an existing tenant"))
+		return 0, nil, true, invalidField("tenant_id", "does not name an existing tenant")
+	}
+	if err != nil {
+		return 0, nil, true, err
+	}
+	if open {
+		s.resolveFailure(ctx, c, b)
+	}
+	return http.StatusCreated, b, true, nil
+}
+
+// createBackup reports a backup in the request's transaction, with what
+// it means for alerts (a failure raises BACKUP_FAILURE at once).
+func (s *Server) createBackup(ctx context.Context, c *call) (int, any, error) {
+	b, err := s.reportedBackup(c)
+	if err != nil {
+		return 0, nil, err
+	}
+	open, err := store.ReportBackup(ctx, c.tx, b, watchFor(b))
+	if errors.Is(err, store.ErrUnknownTenant) {
+		return 0, nil, invalidField("tenant_id", "does not name an existing tenant")
 	}
 	if err != nil {
 		return 0, nil, err
 	}
-	switch {
-	case open && commit:
-		c.settle = append(c.settle, func(ctx context.Context) { s.resolveFailure(ctx, c, b) })
-	case b.Status == backup.Failed || open:
+	if b.Status == backup.Failed || open {
 		if err := s.statusChanged(ctx, c, "", b); err != nil {
 			return 0, nil, err
 		}
 	}
 	return http.StatusCreated, b, nil
+}
+
+// watchFor is the alert a report of b asks about: a completed backup's
+// series' failure alert, which it clears.
+func watchFor(b backup.Backup) string {
+	if b.Status != backup.Completed {
+		return ""
+	}
+	return decision.FailureFingerprint(b.Series())
 }
 
 func (s *Server) getBackup(ctx context.Context, c *call) (int, any, error) {

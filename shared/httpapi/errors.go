@@ -102,11 +102,16 @@ func errorFrom(err error) *Error {
 		return notFound("object")
 	case errors.Is(err, backup.ErrInvalidTransition), errors.Is(err, alert.ErrInvalidTransition):
 		return newError(http.StatusConflict, "invalid_transition", "%s", err.Error())
-	case errors.Is(err, backup.ErrFrozen), errors.Is(err, store.ErrConflict):
+	case errors.Is(err, backup.ErrFrozen):
 		return newError(http.StatusConflict, "conflict", "%s", err.Error())
+	case errors.Is(err, store.ErrConflict):
+		// A concurrent change won (a serialization failure, a deadlock, a
+		// row no longer in the state it was read in): the database's words
+		// stay in the log (Server.fail), never in the answer.
+		return newError(http.StatusConflict, "conflict", "the request conflicted with a concurrent change and wrote nothing; retry it")
 	case store.IsUnavailable(err), errors.Is(err, context.DeadlineExceeded):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
-			Message: "the database cannot be reached; nothing was written, try again", RetryAfter: 2}
+			Message: "the database cannot be reached or did not answer in time; nothing was written, try again", RetryAfter: 2}
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
 }

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/backupwatch/backupwatch/shared/alert"
+	"github.com/backupwatch/backupwatch/shared/alerting"
 	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/decision"
 	"github.com/backupwatch/backupwatch/shared/restore"
 	"github.com/backupwatch/backupwatch/shared/store"
 )
@@ -178,80 +180,37 @@ func (s *Server) patchRestore(ctx context.Context, c *call) (int, any, error) {
 	return http.StatusOK, next, nil
 }
 
-// restoreFailed raises RESTORE_FAILURE (ERROR) for a restore that failed,
+// restoreFailed raises what a failed restore means (decision.RestoreFailed),
 // in the restore's transaction.
 func (s *Server) restoreFailed(ctx context.Context, c *call, r restore.Restore) error {
 	base, err := store.GetBackup(ctx, c.tx, r.BackupID, false)
 	if err != nil {
 		return err
 	}
-	msg := fmt.Sprintf("%s restore of %s (%s) failed after %s: %s",
-		r.Mode, base.Filename, s.describeSeries(ctx, c, base), backup.HumanDuration(*r.DurationSeconds), *r.ErrorMessage)
-	_, _, err = s.alerts.Raise(ctx, c.tx, alert.Condition{
-		Fingerprint: alert.Fingerprint(alert.RestoreFailure, r.ID.String()),
-		Type:        alert.RestoreFailure, Severity: alert.Error,
-		TenantID: r.TenantID, BackupID: &base.ID, RestoreID: &r.ID,
-		Message: msg,
-		Details: map[string]any{"restore_mode": r.Mode, "error_message": *r.ErrorMessage, "filename": base.Filename,
-			"tenant_ids": r.TenantIDs, "reason": r.Reason, "duration_seconds": *r.DurationSeconds},
-	}, c.now)
-	if err == nil {
-		s.alerted(c)
-	}
-	return err
+	return s.apply(ctx, c, decision.RestoreFailed(r, base, s.names(ctx, c, base)))
 }
 
-// backupFailed raises BACKUP_FAILURE for a backup that failed: CRITICAL for
-// a full database backup, ERROR otherwise. The alert stands for the series,
-// so repeated failures update one alert instead of opening many.
+// backupFailed raises what a failed backup means (decision.BackupFailed).
 func (s *Server) backupFailed(ctx context.Context, c *call, b backup.Backup) error {
-	sev := alert.Error
-	if b.Type == backup.FullDatabase {
-		sev = alert.Critical
-	}
-	why := b.Notes
-	if why == "" {
-		why = "no reason given"
-	}
-	_, _, err := s.alerts.Raise(ctx, c.tx, alert.Condition{
-		Fingerprint: alert.Fingerprint(alert.BackupFailure, b.Series().Key()),
-		Type:        alert.BackupFailure, Severity: sev, TenantID: b.TenantID, BackupID: &b.ID,
-		Message: fmt.Sprintf("%s backup %s failed: %s", s.describeSeries(ctx, c, b), b.Filename, why),
-		Details: map[string]any{"backup_type": b.Type, "filename": b.Filename, "notes": b.Notes,
-			"backup_job_id": b.BackupJobID, "duration_seconds": b.DurationSeconds},
-	}, c.now)
-	if err == nil {
-		s.alerted(c)
-	}
-	return err
+	return s.apply(ctx, c, decision.BackupFailed(b, s.names(ctx, c, b)))
 }
 
-// backupCompleted resolves the series' BACKUP_FAILURE alert: a backup of the
-// series has completed since, so the failure no longer stands.
+// backupCompleted resolves what a completed backup clears
+// (decision.BackupCompleted): its series' failure alert.
 func (s *Server) backupCompleted(ctx context.Context, c *call, b backup.Backup) error {
-	ok, err := s.resolveFailureIn(ctx, c.tx, c, b)
-	if ok {
-		s.alerted(c)
-	}
-	return err
+	return s.apply(ctx, c, decision.BackupCompleted(b, c.now))
 }
 
-func (s *Server) resolveFailureIn(ctx context.Context, db store.DB, c *call, b backup.Backup) (bool, error) {
-	// Only a failure seen before this completion: one reported since (its
-	// alert refreshed by a later request) still stands.
-	_, ok, err := s.alerts.ResolveIfSeenBy(ctx, db, alert.Fingerprint(alert.BackupFailure, b.Series().Key()),
-		fmt.Sprintf("resolved automatically: %s completed at %s", b.Filename, c.now.Format("2006-01-02T15:04:05Z")), c.now, c.now)
-	return ok, err
-}
-
-// resolveFailure resolves the series' BACKUP_FAILURE alert in a transaction
-// of its own, once the completed backup's report has committed and before
-// the response, and queues the relay of the notification. A failure is logged: the next check run resolves what
-// is left (check.Runner, resolveRecovered).
+// resolveFailure carries out decision.BackupCompleted in a transaction of
+// its own, once the completed backup's report has committed and before the
+// response, and queues the relay of the notification. A failure is logged:
+// the next check run resolves what is left (check.Runner, resolveRecovered).
 func (s *Server) resolveFailure(ctx context.Context, c *call, b backup.Backup) {
-	var ok bool
-	err := store.InScope(ctx, s.pool, store.AllTenants, func(tx pgx.Tx) (err error) {
-		ok, err = s.resolveFailureIn(ctx, tx, c, b)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), resolveTimeout)
+	defer cancel()
+	var applied alerting.Applied
+	err := store.InScopeWithin(ctx, s.pool, store.AllTenants, s.timeout, func(tx pgx.Tx) (err error) {
+		applied, err = s.alerts.Apply(ctx, tx, decision.BackupCompleted(b, c.now), c.now)
 		return err
 	})
 	if err != nil {
@@ -259,17 +218,20 @@ func (s *Server) resolveFailure(ctx context.Context, c *call, b backup.Backup) {
 			"backup_id", b.ID, "error", err.Error())
 		return
 	}
-	if ok {
+	if applied.Changed {
 		s.alerted(c)
 	}
 }
 
-// integrityFailed raises INTEGRITY_FAILURE (CRITICAL) for a stored copy
-// whose checksum does not match the catalogue, and returns the alert. The
-// alert stands for b's series at loc (alerting.CopyMismatched): repeats
-// update it, and only its opening is notified.
+// resolveTimeout bounds resolveFailure, which runs before the response:
+// past it, the work is left to the check run.
+const resolveTimeout = 5 * time.Second
+
+// integrityFailed records a stored copy whose checksum does not match the
+// catalogue and raises, or updates, its series' INTEGRITY_FAILURE at loc
+// (alerting.CopyMismatched, decision.CopyMismatched); it returns the alert.
 func (s *Server) integrityFailed(ctx context.Context, c *call, b backup.Backup, got string, loc backup.Location) (any, error) {
-	a, _, err := s.alerts.CopyMismatched(ctx, c.tx, b, loc, got, s.describeSeries(ctx, c, b), c.now)
+	a, _, err := s.alerts.CopyMismatched(ctx, c.tx, b, loc, got, s.names(ctx, c, b), c.now)
 	if err != nil {
 		return nil, err
 	}
@@ -279,35 +241,40 @@ func (s *Server) integrityFailed(ctx context.Context, c *call, b backup.Backup, 
 
 // integrityRestored takes a backup whose copy at loc ("": every copy)
 // verified out of its series' INTEGRITY_FAILURE alerts, resolving one that
-// has no backup left.
+// has no backup left (decision.CopyMatched).
 func (s *Server) integrityRestored(ctx context.Context, c *call, b backup.Backup, loc backup.Location) error {
-	series := func() string { return s.describeSeries(ctx, c, b) }
-	changed, err := s.alerts.CopyMatched(ctx, c.tx, b, loc, series, c.now)
+	changed, err := s.alerts.CopyMatched(ctx, c.tx, b, loc, s.names(ctx, c, b), c.now)
 	if changed {
 		s.alerted(c)
 	}
 	return err
 }
 
-// alerted schedules the notification relay for after the commit, once.
-func (s *Server) alerted(c *call) {
-	if s.hooks.AfterAlert == nil || c.relayQueued {
-		return
+// apply carries out decision d in the request's transaction and, when an
+// alert changed, queues the relay for after the commit.
+func (s *Server) apply(ctx context.Context, c *call, d decision.Decision) error {
+	applied, err := s.alerts.Apply(ctx, c.tx, d, c.now)
+	if err == nil && applied.Changed {
+		s.alerted(c)
 	}
-	c.relayQueued = true
-	c.afterCommit(s.hooks.AfterAlert)
+	return err
 }
 
-// describeSeries names a backup's series for people: "FULL_DATABASE", or
-// "TENANT_BACKUP for acme".
-func (s *Server) describeSeries(ctx context.Context, c *call, b backup.Backup) string {
+// alerted says the request changed an alert: the notification relay runs
+// once the response is written.
+func (s *Server) alerted(c *call) { c.notify = true }
+
+// names looks up the words for people that a decision about b needs: its
+// tenant's slug. A tenant that cannot be read leaves the slug out, and the
+// decision names the tenant by id.
+func (s *Server) names(ctx context.Context, c *call, b backup.Backup) decision.Names {
 	if b.TenantID == nil {
-		return string(b.Type)
+		return decision.Names{}
 	}
 	if t, err := store.GetTenant(ctx, c.tx, *b.TenantID); err == nil {
-		return string(b.Type) + " for " + t.Slug
+		return decision.Names{TenantSlug: t.Slug}
 	}
-	return string(b.Type) + " for tenant " + b.TenantID.String()
+	return decision.Names{}
 }
 
 func (s *Server) scopeOf(c *call) store.Scope {

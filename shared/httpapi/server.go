@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/backupwatch/backupwatch/shared/alert"
@@ -53,6 +54,9 @@ type Route struct {
 	// given twice, is 400 (API.md 1.1, Conventions).
 	Params []string
 	handle handlerFunc
+	// alone, when set, may answer a request without an Idempotency-Key
+	// before handle is tried (POST /v1/backups' one-statement report).
+	alone aloneFunc
 }
 
 // Pattern is the net/http ServeMux pattern of the route.
@@ -60,26 +64,22 @@ func (rt Route) Pattern() string { return rt.Method + " " + rt.Path }
 
 // call is what a handler gets: the request, its transaction and its caller.
 type call struct {
-	r     *http.Request
-	tx    store.DB // the request's transaction
-	who   auth.Principal
-	now   time.Time
-	body  []byte
-	after []func(context.Context) // run after the transaction commits and the response is written
-	// settle runs after the transaction commits, before the response: work
-	// of the request's own that the response must reflect but that need not
-	// share its transaction.
-	settle []func(context.Context)
-	// mayCommit says the handler's last statement may commit the
-	// transaction itself (nothing of the request's is written after it:
-	// no Idempotency-Key to store).
-	mayCommit bool
-
-	relayQueued bool
+	r    *http.Request
+	tx   store.DB // the request's transaction (nil in an alone handler)
+	who  auth.Principal
+	now  time.Time
+	body []byte
+	// committed runs, in order, once the request's transaction committed.
+	committed []func()
+	// notify says the request raised or resolved an alert: the relay runs
+	// once the response is written.
+	notify bool
 }
 
-// afterCommit schedules fn to run once the request's transaction committed.
-func (c *call) afterCommit(fn func(context.Context)) { c.after = append(c.after, fn) }
+// aloneFunc answers a request without the request's transaction, when it
+// can: in one batch, one round trip (bench/README.md, ingest). handled
+// false sends the request down the ordinary path, in a transaction.
+type aloneFunc func(ctx context.Context, c *call) (status int, body any, handled bool, err error)
 
 type handlerFunc func(ctx context.Context, c *call) (status int, body any, err error)
 
@@ -131,6 +131,7 @@ type Server struct {
 	cursors cursorKeys
 	timeout time.Duration
 	limit   *limiter
+	keys    keyCache
 }
 
 // New returns the API.
@@ -206,7 +207,7 @@ func AdminRoutes(s *Server) []Route {
 // BackupRoutes are the backups function's routes.
 func BackupRoutes(s *Server) []Route {
 	return []Route{
-		{Method: "POST", Path: "/v1/backups", Function: FuncBackups, Roles: writers, Idempotent: true, handle: s.createBackup},
+		{Method: "POST", Path: "/v1/backups", Function: FuncBackups, Roles: writers, Idempotent: true, handle: s.createBackup, alone: s.reportAlone},
 		{Method: "GET", Path: "/v1/backups", Function: FuncBackups, Roles: readers, Params: backupParams, handle: s.listBackups},
 		{Method: "GET", Path: "/v1/backups/{id}", Function: FuncBackups, Roles: readers, handle: s.getBackup},
 		{Method: "PATCH", Path: "/v1/backups/{id}", Function: FuncBackups, Roles: writers, Idempotent: true, handle: s.patchBackup},
@@ -269,113 +270,129 @@ func (s *Server) Handler(tables ...Table) http.Handler {
 	return s.logged(mux)
 }
 
-// serve turns a route into an http.Handler: authenticate, authorize, run the
-// handler in a scoped transaction, answer.
+// serve turns a route into an http.Handler: authenticate, authorize, run
+// the handler in a scoped transaction, answer, and relay what it alerted.
 func (s *Server) serve(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		c := &call{r: r, now: s.now().UTC().Truncate(time.Microsecond)}
-		if rt.Roles == nil { // public: no key, no transaction
-			if err := checkParams(r.URL.RawQuery, rt.Params); err != nil {
-				s.fail(w, r, err)
-				return
-			}
-			status, body, err := rt.handle(ctx, c)
-			if err != nil {
-				s.fail(w, r, err)
-				return
-			}
-			writeJSON(w, status, body)
-			return
-		}
-		key, ok := auth.FromHeader(r.Header.Get("Authorization"))
-		if !ok {
-			writeError(w, unauthorized())
-			return
-		}
-		if ok, wait := s.limit.takeKey(key, c.now); !ok {
-			writeError(w, rateLimited(wait))
-			return
-		}
-		var (
-			status int
-			out    []byte
-		)
-		// The body is read before a connection is taken, so a slow client
-		// holds none; its errors still come after the key's.
-		body, bodyErr := readBody(r)
-		err := store.AsKey(ctx, s.pool, auth.Hash(key), s.timeout, func(tx store.DB, who auth.Principal) (err error) {
-			c.tx, c.who = tx, who
-			if !slices.Contains(rt.Roles, who.Role) {
-				return forbidden("a %s key may not %s %s", who.Role, r.Method, rt.Path)
-			}
-			if err := checkParams(r.URL.RawQuery, rt.Params); err != nil {
-				return err
-			}
-			if slices.Contains(rt.Params, "cursor") {
-				if _, err := s.cursors.load(ctx, s.pool); err != nil {
-					return err
-				}
-			}
-			if bodyErr != nil {
-				return bodyErr
-			}
-			c.body = body
-			var replay *store.Stored
-			idemKey := r.Header.Get("Idempotency-Key")
-			c.mayCommit = !rt.Idempotent || idemKey == ""
-			if rt.Idempotent && idemKey != "" {
-				if replay, err = s.idempotent(ctx, c, idemKey); err != nil || replay != nil {
-					if replay != nil {
-						status, out = replay.Status, replay.Body
-						return errReplay
-					}
-					return err
-				}
-			}
-			var res any
-			status, res, err = rt.handle(ctx, c)
-			if err != nil {
-				return err
-			}
-			if res != nil {
-				if out, err = json.Marshal(res); err != nil {
-					return err
-				}
-			}
-			if rt.Idempotent && idemKey != "" {
-				return store.PutIdempotent(ctx, tx, who.KeyID, who.Tenant, idemKey, store.Stored{
-					RequestHash: requestHash(r, c.body), Status: status, Body: out})
-			}
-			return nil
-		})
-		if errors.Is(err, store.ErrNotFound) && c.tx == nil {
-			err = unauthorized()
-		}
-		if err != nil && !errors.Is(err, errReplay) {
+		status, out, err := s.answer(ctx, rt, c)
+		if errors.Is(err, errReplay) {
+			w.Header().Set("Idempotent-Replayed", "true")
+		} else if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		if errors.Is(err, errReplay) {
-			w.Header().Set("Idempotent-Replayed", "true")
-		}
-		if err == nil && len(c.settle) > 0 {
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
-			for _, fn := range c.settle {
-				fn(sctx)
-			}
-			cancel()
-		}
 		writeRaw(w, status, out)
-		for _, fn := range c.after {
-			fn(context.WithoutCancel(ctx))
+		if c.notify && s.hooks.AfterAlert != nil {
+			s.hooks.AfterAlert(context.WithoutCancel(ctx))
 		}
 	})
 }
 
-// settleTimeout bounds a request's settle work (call.settle), which runs
-// before its response: past it, the work is left to the check run.
-const settleTimeout = 5 * time.Second
+// answer runs route rt for c and returns its response. A replayed
+// Idempotency-Key answers the stored response with errReplay.
+func (s *Server) answer(ctx context.Context, rt Route, c *call) (status int, out []byte, err error) {
+	r := c.r
+	if rt.Roles == nil { // public: no key, no transaction
+		if err := checkParams(r.URL.RawQuery, rt.Params); err != nil {
+			return 0, nil, err
+		}
+		status, res, err := rt.handle(ctx, c)
+		if err != nil {
+			return 0, nil, err
+		}
+		out, err = marshal(res)
+		return status, out, err
+	}
+	key, ok := auth.FromHeader(r.Header.Get("Authorization"))
+	if !ok {
+		return 0, nil, unauthorized()
+	}
+	if ok, wait := s.limit.takeKey(key, c.now); !ok {
+		return 0, nil, rateLimited(wait)
+	}
+	// The body is read before a connection is taken, so a slow client
+	// holds none; its errors still come after the key's.
+	body, bodyErr := readBody(r)
+	who, err := s.keys.lookup(ctx, s.pool, auth.Hash(key), c.now)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil, unauthorized()
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	c.who = who
+	switch {
+	case !slices.Contains(rt.Roles, who.Role):
+		return 0, nil, forbidden("a %s key may not %s %s", who.Role, r.Method, rt.Path)
+	case bodyErr != nil:
+		if err := checkParams(r.URL.RawQuery, rt.Params); err != nil {
+			return 0, nil, err
+		}
+		return 0, nil, bodyErr
+	}
+	if err := checkParams(r.URL.RawQuery, rt.Params); err != nil {
+		return 0, nil, err
+	}
+	if slices.Contains(rt.Params, "cursor") {
+		if _, err := s.cursors.load(ctx, s.pool); err != nil {
+			return 0, nil, err
+		}
+	}
+	c.body = body
+	idemKey := r.Header.Get("Idempotency-Key")
+	if rt.alone != nil && idemKey == "" {
+		status, res, handled, err := rt.alone(ctx, c)
+		if err != nil {
+			return 0, nil, err
+		}
+		if handled {
+			out, err = marshal(res)
+			return status, out, err
+		}
+	}
+	err = store.InScopeWithin(ctx, s.pool, s.scopeOf(c), s.timeout, func(tx pgx.Tx) (err error) {
+		c.tx = tx
+		if rt.Idempotent && idemKey != "" {
+			replay, err := s.idempotent(ctx, c, idemKey)
+			if err != nil {
+				return err
+			}
+			if replay != nil {
+				status, out = replay.Status, replay.Body
+				return errReplay
+			}
+		}
+		var res any
+		if status, res, err = rt.handle(ctx, c); err != nil {
+			return err
+		}
+		if out, err = marshal(res); err != nil {
+			return err
+		}
+		if rt.Idempotent && idemKey != "" {
+			return store.PutIdempotent(ctx, tx, who.KeyID, who.Tenant, idemKey, store.Stored{
+				RequestHash: requestHash(r, c.body), Status: status, Body: out})
+		}
+		return nil
+	})
+	if err != nil {
+		return status, out, err
+	}
+	for _, fn := range c.committed {
+		fn()
+	}
+	return status, out, nil
+}
+
+// marshal encodes a handler's answer (nil: no body).
+func marshal(res any) ([]byte, error) {
+	if res == nil {
+		return nil, nil
+	}
+	return json.Marshal(res)
+}
 
 // errReplay ends the transaction of a replayed request without writing.
 var errReplay = errors.New("idempotent replay")
@@ -418,8 +435,13 @@ func requestHash(r *http.Request, body []byte) []byte {
 // fail writes err as the contract's error and logs what the client is not told.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	e := errorFrom(err)
-	if e.Status >= 500 {
+	switch {
+	case e.Status >= 500:
 		s.log.ErrorContext(r.Context(), "request failed", "request_id", requestID(r), "error", err.Error())
+	case errors.Is(err, store.ErrConflict):
+		// The answer says only that a concurrent change won; what the
+		// database said is kept here, with the request id.
+		s.log.WarnContext(r.Context(), "request conflicted", "request_id", requestID(r), "error", err.Error())
 	}
 	writeError(w, e)
 }
@@ -430,15 +452,6 @@ func writeError(w http.ResponseWriter, e *Error) {
 	}
 	b, _ := json.Marshal(map[string]*Error{"error": e})
 	writeRaw(w, e.Status, b)
-}
-
-func writeJSON(w http.ResponseWriter, status int, body any) {
-	b, err := json.Marshal(body)
-	if err != nil {
-		writeError(w, &Error{Status: 500, Code: "internal", Message: "internal error"})
-		return
-	}
-	writeRaw(w, status, b)
 }
 
 func writeRaw(w http.ResponseWriter, status int, b []byte) {

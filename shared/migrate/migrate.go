@@ -1,9 +1,10 @@
 // Package migrate applies the embedded SQL migrations to a PostgreSQL database.
 //
-// Each migration runs in its own transaction, under a transaction-level
-// advisory lock, and is recorded in schema_migrations, so running Up twice, or
-// from two processes at once, applies each file exactly once. It replaces
-// golang-migrate with a hundred lines and no extra modules.
+// Each migration runs in its own transaction and is recorded in
+// schema_migrations; the whole run holds a session-level advisory lock
+// (pg_advisory_lock, released at the end or with the session), so running
+// Up twice, or from two processes at once, applies each file exactly once.
+// It replaces golang-migrate with a hundred lines and no extra modules.
 package migrate
 
 import (

@@ -17,6 +17,7 @@ import (
 	"github.com/backupwatch/backupwatch/shared/alert"
 	"github.com/backupwatch/backupwatch/shared/alerting"
 	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/decision"
 	"github.com/backupwatch/backupwatch/shared/store"
 )
 
@@ -494,23 +495,15 @@ func (r *Relay) settle(ctx context.Context, tx pgx.Tx, p *passState, now time.Ti
 				alertIDs = append(alertIDs, id)
 			}
 		}
-		last := fs[len(fs)-1].why
-		a, outcome, err := r.engine.Raise(ctx, tx, alert.Condition{
-			Fingerprint: alert.Fingerprint(alert.NotificationFailure, string(ch)),
-			Type:        alert.NotificationFailure,
-			Severity:    alert.Error,
-			Message: fmt.Sprintf("%s notifications are not being delivered: %d given up after %d attempts each; last error: %s",
-				ch, len(fs), r.retry.MaxAttempts, last),
-			Details: map[string]any{
-				"channel": ch, "topic_arn": r.topics.For(ch), "notifications_given_up": len(fs),
-				"max_attempts": r.retry.MaxAttempts, "last_error": last,
-				"alert_ids": alertIDs, "notification_ids": ids,
-			},
-		}, now)
+		applied, err := r.engine.Apply(ctx, tx, decision.NotificationsUndeliverable(decision.Undeliverable{
+			Channel: ch, Topic: r.topics.For(ch), GivenUp: ids, AlertIDs: alertIDs,
+			MaxAttempts: r.retry.MaxAttempts, LastError: fs[len(fs)-1].why,
+		}), now)
 		if err != nil {
 			return err
 		}
-		if outcome != alerting.Updated {
+		a := applied.Raised[0]
+		if applied.Outcome[a.Fingerprint] != alerting.Updated {
 			if _, err := store.SkipAlertNotifications(ctx, tx, a.ID, ch,
 				"not sent on the "+string(ch)+" channel: it is the one failing"); err != nil {
 				return err
@@ -521,9 +514,7 @@ func (r *Relay) settle(ctx context.Context, tx pgx.Tx, p *passState, now time.Ti
 		if _, failing := p.gaveUp[ch]; failing {
 			continue
 		}
-		_, _, err := r.engine.ResolveIfOpen(ctx, tx, alert.Fingerprint(alert.NotificationFailure, string(ch)),
-			fmt.Sprintf("resolved automatically: a %s notification was delivered at %s", ch, stamp(now)), now)
-		if err != nil {
+		if _, err := r.engine.Apply(ctx, tx, decision.NotificationDelivered(ch, now), now); err != nil {
 			return err
 		}
 	}

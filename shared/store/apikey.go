@@ -5,12 +5,10 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/backupwatch/backupwatch/shared/auth"
 )
@@ -50,16 +48,6 @@ func InsertAPIKey(ctx context.Context, db DB, k APIKey, hash []byte) error {
 	}
 	return nil
 }
-
-// authenticateSQL finds an unrevoked key by hash and, in the same statement,
-// narrows the transaction to the key's scope (scopeSQL's two settings). It
-// runs in the all-tenants scope: the key decides the scope. The settings are evaluated for the
-// returned row only, after its policy check, and key_hash is unique, so the
-// scan has nothing left to judge under the new setting.
-const authenticateSQL = `SELECT id, user_id, role, tenant_id, key_hash,
-		set_config('app.tenant_id', coalesce(tenant_id::text, '*'), true),
-		set_config('role', CASE WHEN tenant_id IS NULL THEN '` + AllRole + `' ELSE '` + AppRole + `' END, true)
-	FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL`
 
 // GetAPIKey returns the key id if it is in scope.
 func GetAPIKey(ctx context.Context, db DB, id uuid.UUID) (APIKey, error) {
@@ -152,71 +140,27 @@ func HasAdminKey(ctx context.Context, db DB) (bool, error) {
 	return ok, nil
 }
 
-// AsKey runs fn in a transaction as the unrevoked key whose hash is hash:
-// scoped to the key's tenant (or all tenants), committed if fn returns nil
-// (unless fn's last statement committed it). An unknown or revoked key is
-// ErrNotFound and fn does not run.
-//
-// It is InScope and Authenticate in one round trip instead of two: BEGIN,
-// the all-tenants scope and the key lookup (which narrows the scope) go to
-// PostgreSQL as one pipeline, which a pgx.Tx cannot start, so fn gets the
-// pooled connection itself, inside the transaction. If anything leaves that
-// connection in a transaction (an error, a panic, a cancelled context), the
-// pool destroys it on release instead of reusing it.
-//
-// Every statement of the transaction is bounded by timeout (statement_timeout,
-// transaction-local): one that runs longer is cancelled by PostgreSQL and
-// the request fails as unavailable, writing nothing.
-func AsKey(ctx context.Context, pool *pgxpool.Pool, hash []byte, timeout time.Duration, fn func(db DB, who auth.Principal) error) error {
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("beginning transaction: %w", mapErr(err))
-	}
-	defer conn.Release()
-	var b pgx.Batch
-	b.Queue("BEGIN")
-	b.Queue(scopeSQL, AllTenants.setting(), AllTenants.role())
-	b.Queue(`SELECT set_config('statement_timeout', $1, true)`, strconv.FormatInt(timeout.Milliseconds(), 10))
+// LookupKey returns who holds the unrevoked key whose hash is hash; an
+// unknown or revoked key is ErrNotFound. It is one batch, and so one
+// implicit transaction: the all-tenants scope (the key decides the scope),
+// then the lookup.
+func LookupKey(ctx context.Context, db DB, hash []byte) (auth.Principal, error) {
 	var (
-		who               auth.Principal
-		stored            []byte
-		setting, roleName string
+		b      pgx.Batch
+		who    auth.Principal
+		stored []byte
 	)
-	b.Queue(authenticateSQL, hash).QueryRow(func(r pgx.Row) error {
-		return r.Scan(&who.KeyID, &who.UserID, &who.Role, &who.Tenant, &stored, &setting, &roleName)
+	queueScope(&b, AllTenants, 0)
+	b.Queue(lookupKeySQL, hash).QueryRow(func(r pgx.Row) error {
+		return r.Scan(&who.KeyID, &who.UserID, &who.Role, &who.Tenant, &stored)
 	})
-	done := false
-	defer func() {
-		if !done {
-			// Best effort: a connection still in a transaction is not
-			// returned to the pool anyway.
-			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
-		}
-	}()
-	if err := conn.SendBatch(ctx, &b).Close(); err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("authenticating: %w", ErrNotFound)
-		}
-		return fmt.Errorf("authenticating: %w", mapErr(err))
+	if err := db.SendBatch(ctx, &b).Close(); err != nil {
+		return who, fmt.Errorf("authenticating: %w", mapErr(err))
 	}
 	if subtle.ConstantTimeCompare(stored, hash) != 1 {
-		return fmt.Errorf("authenticating: %w", ErrNotFound)
+		return who, fmt.Errorf("authenticating: %w", ErrNotFound)
 	}
-	if err := fn(conn, who); err != nil {
-		return err
-	}
-	if conn.Conn().PgConn().TxStatus() == 'I' {
-		// fn's last statement committed (ReportBackupAndCommit).
-		done = true
-		return nil
-	}
-	tag, err := conn.Exec(ctx, "COMMIT")
-	if err != nil {
-		return fmt.Errorf("committing: %w", mapErr(err))
-	}
-	done = true
-	if tag.String() == "ROLLBACK" { // the transaction had failed: nothing was kept
-		return fmt.Errorf("committing: %w", pgx.ErrTxCommitRollback)
-	}
-	return nil
+	return who, nil
 }
+
+const lookupKeySQL = `SELECT id, user_id, role, tenant_id, key_hash FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL`

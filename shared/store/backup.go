@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/backupwatch/backupwatch/shared/backup"
 )
@@ -70,32 +71,58 @@ const reportSQL = `WITH ins AS (INSERT INTO backups_backup (` + backupColumns + 
 // ReportBackup stores b like InsertBackup and reports whether the unresolved
 // alert with fingerprint watch exists ("" watches nothing).
 func ReportBackup(ctx context.Context, db DB, b backup.Backup, watch string) (open bool, err error) {
-	return reportBackup(ctx, db, b, watch, false)
+	return reportBackup(ctx, db, nil, b, watch)
 }
 
-// ReportBackupAndCommit is ReportBackup as the last statement of the
-// transaction: the INSERT and COMMIT go to PostgreSQL as one pipeline (one
-// round trip instead of two). If the INSERT fails, PostgreSQL skips the
-// COMMIT and the transaction is left failed for the caller to roll back;
-// if it returns nil, the transaction is committed.
-func ReportBackupAndCommit(ctx context.Context, db DB, b backup.Backup, watch string) (open bool, err error) {
-	return reportBackup(ctx, db, b, watch, true)
+// ReportBackupAlone is ReportBackup as a request of its own: the scope, the
+// statement timeout and the report go to PostgreSQL as one batch, which is
+// one implicit transaction, in one round trip. It is the ingest path of
+// POST /v1/backups when nothing else is written with the report
+// (bench/README.md, ingest).
+//
+// The batch's settings apply from its first statement on, but pgx prepares
+// a statement the first time a connection sends it, in a round trip of its
+// own before the batch; PostgreSQL takes the table's lock there. So the
+// report is prepared first under a deadline of timeout: a table locked by
+// another session cannot hold the request past it either.
+func ReportBackupAlone(ctx context.Context, pool *pgxpool.Pool, s Scope, timeout time.Duration, b backup.Backup, watch string) (open bool, err error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return false, fmt.Errorf("inserting backup %s: %w", b.ID, mapErr(err))
+	}
+	defer conn.Release()
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	_, err = conn.Conn().Prepare(pctx, reportSQL, reportSQL)
+	cancel()
+	if err != nil {
+		return false, fmt.Errorf("preparing the report of backup %s: %w", b.ID, unavailableIfLate(pctx, mapErr(err)))
+	}
+	return reportBackup(ctx, conn, &scoped{s, timeout}, b, watch)
 }
 
-func reportBackup(ctx context.Context, db DB, b backup.Backup, watch string, commit bool) (open bool, err error) {
+// unavailableIfLate is err, or ErrUnavailable wrapping it when ctx's
+// deadline passed: the database did not answer in time.
+func unavailableIfLate(ctx context.Context, err error) error {
+	if ctx.Err() != nil && !errors.Is(err, ErrUnavailable) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}
+
+type scoped struct {
+	scope   Scope
+	timeout time.Duration
+}
+
+func reportBackup(ctx context.Context, db DB, alone *scoped, b backup.Backup, watch string) (open bool, err error) {
 	var batch pgx.Batch
+	if alone != nil {
+		queueScope(&batch, alone.scope, alone.timeout)
+	}
 	batch.Queue(reportSQL,
 		b.ID, b.Type, b.TenantID, b.Filename, b.SizeBytes, b.Checksum, b.LocalPath, b.R2Path, b.B2Path,
 		b.Status, b.CreatedAt, b.UpdatedAt, b.VerifiedAt, b.BackupJobID, b.CompressionRatio, b.DurationSeconds,
 		b.Notes, b.CreatedBy, b.Metadata, watch).QueryRow(func(r pgx.Row) error { return r.Scan(&open) })
-	if commit {
-		batch.Queue("COMMIT").Exec(func(tag pgconn.CommandTag) error {
-			if tag.String() != "COMMIT" {
-				return pgx.ErrTxCommitRollback
-			}
-			return nil
-		})
-	}
 	if err = db.SendBatch(ctx, &batch).Close(); err != nil {
 		if unknownTenant(err) {
 			err = ErrUnknownTenant

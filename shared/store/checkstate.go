@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/backupwatch/backupwatch/shared/backup"
 )
@@ -95,53 +96,116 @@ func ChangedSeries(ctx context.Context, db DB, from uint64) ([]backup.Series, er
 	return out, nil
 }
 
-// SeriesState is one series' stored history, encoded by its writer.
-type SeriesState struct {
-	Series  backup.Series
-	Tenant  string // the tenant's slug, read with the state ("" when none)
-	History []byte
-}
-
-// PutSeriesStates writes the states of these series, one statement for all.
-// With replaceAll, the states of every other series are deleted: the
-// states are then exactly these.
-func PutSeriesStates(ctx context.Context, db DB, states []SeriesState, replaceAll bool) error {
-	keys := make([]string, len(states))
-	types := make([]string, len(states))
-	tenants := make([]*uuid.UUID, len(states))
-	blobs := make([][]byte, len(states))
-	for i, s := range states {
-		keys[i], types[i], tenants[i], blobs[i] = s.Series.Key(), string(s.Series.Type), s.Series.TenantID, s.History
+// PutSeriesStates stores the histories of these series (what the rules
+// read of them: their first backup, newest finished status, newest
+// completed backup and the sizes of the completed ones before it), one
+// statement for all. With replaceAll, the states of every other series are
+// deleted: the states are then exactly these. Running backups and the
+// tenant's slug are not stored: they are read at each run.
+func PutSeriesStates(ctx context.Context, db DB, hs []backup.History, replaceAll bool) error {
+	n := len(hs)
+	var (
+		keys, types, lasts, statuses, filenames = make([]string, n), make([]string, n), make([]*string, n), make([]*string, n), make([]*string, n)
+		tenants, ids                            = make([]*uuid.UUID, n), make([]*uuid.UUID, n)
+		firsts, created                         = make([]time.Time, n), make([]*time.Time, n)
+		durations                               = make([]*int64, n)
+		sizes                                   = make([]string, n)
+	)
+	for i, h := range hs {
+		keys[i], types[i], tenants[i], firsts[i] = h.Series.Key(), string(h.Series.Type), h.Series.TenantID, h.First
+		if h.LastFinished != "" {
+			lasts[i] = (*string)(&h.LastFinished)
+		}
+		if len(h.Completed) > 0 {
+			b := h.Completed[0]
+			ids[i], created[i], durations[i] = &b.ID, &b.CreatedAt, b.DurationSeconds
+			statuses[i], filenames[i] = (*string)(&b.Status), &b.Filename
+		}
+		sizes[i] = sizesLiteral(h.Completed)
 	}
 	var b pgx.Batch
 	if replaceAll {
 		b.Queue(`DELETE FROM backup_series_state WHERE series_key <> ALL($1)`, keys)
 	}
-	b.Queue(`INSERT INTO backup_series_state (series_key, backup_type, tenant_id, history)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::bytea[])
-		ON CONFLICT (series_key) DO UPDATE SET history = excluded.history`, keys, types, tenants, blobs)
+	b.Queue(`INSERT INTO backup_series_state AS s (series_key, backup_type, tenant_id, first_at, last_finished,
+			newest_id, newest_created_at, newest_duration_seconds, newest_status, newest_filename, sizes)
+		SELECT key, typ, tenant, first_at, last_finished, id, created, duration, status, filename, sizes::bigint[]
+		FROM unnest($1::text[], $2::text[], $3::uuid[], $4::timestamptz[], $5::text[], $6::uuid[], $7::timestamptz[],
+			$8::bigint[], $9::text[], $10::text[], $11::text[])
+			AS u(key, typ, tenant, first_at, last_finished, id, created, duration, status, filename, sizes)
+		ON CONFLICT (series_key) DO UPDATE SET first_at = excluded.first_at, last_finished = excluded.last_finished,
+			newest_id = excluded.newest_id, newest_created_at = excluded.newest_created_at,
+			newest_duration_seconds = excluded.newest_duration_seconds, newest_status = excluded.newest_status,
+			newest_filename = excluded.newest_filename, sizes = excluded.sizes`,
+		keys, types, tenants, firsts, lasts, ids, created, durations, statuses, filenames, sizes)
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
-		return fmt.Errorf("saving %d series states: %w", len(states), mapErr(err))
+		return fmt.Errorf("saving %d series states: %w", len(hs), mapErr(err))
 	}
 	return nil
 }
 
-// SeriesStates returns every stored series state in scope, with its
-// tenant's slug.
-func SeriesStates(ctx context.Context, db DB) ([]SeriesState, error) {
-	rows, err := db.Query(ctx, `SELECT s.backup_type, s.tenant_id, coalesce(t.slug, ''), s.history
+// sizesLiteral writes the sizes of completed backups, newest first, as an
+// array literal ("{3,2,1}"), up to the first without a size: where the
+// size rule stops (a completed backup always has one).
+func sizesLiteral(completed []backup.Backup) string {
+	b := append(make([]byte, 0, 2+len(completed)*12), '{')
+	for i, c := range completed {
+		if c.SizeBytes == nil {
+			break
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, *c.SizeBytes, 10)
+	}
+	return string(append(b, '}'))
+}
+
+// SeriesStates returns every stored series history in scope, with its
+// tenant's slug, as PutSeriesStates stored it: of the completed backups
+// but the newest, only their sizes.
+func SeriesStates(ctx context.Context, db DB) ([]backup.History, error) {
+	rows, err := db.Query(ctx, `SELECT s.backup_type, s.tenant_id, coalesce(t.slug, ''), s.first_at, s.last_finished,
+			s.newest_id, s.newest_created_at, s.newest_duration_seconds, s.newest_status, s.newest_filename, s.sizes
 		FROM backup_series_state s LEFT JOIN tenants t ON t.id = s.tenant_id`)
 	if err != nil {
 		return nil, fmt.Errorf("reading series states: %w", mapErr(err))
 	}
 	defer rows.Close()
-	var out []SeriesState
+	var out []backup.History
 	for rows.Next() {
-		var s SeriesState
-		if err := rows.Scan(&s.Series.Type, &s.Series.TenantID, &s.Tenant, &s.History); err != nil {
+		var (
+			h                  backup.History
+			last, status, name pgtype.Text
+			id                 pgtype.UUID
+			created            pgtype.Timestamptz
+			duration           pgtype.Int8
+			sizes              []int64
+		)
+		if err := rows.Scan(&h.Series.Type, &h.Series.TenantID, &h.Tenant, &h.First, &last,
+			&id, &created, &duration, &status, &name, &sizes); err != nil {
 			return nil, fmt.Errorf("reading series states: %w", mapErr(err))
 		}
-		out = append(out, s)
+		h.First, h.LastFinished = h.First.UTC(), backup.Status(last.String)
+		n := len(sizes)
+		if id.Valid {
+			n = max(n, 1)
+		}
+		h.Completed = make([]backup.Backup, n)
+		for i := range h.Completed {
+			h.Completed[i].Type, h.Completed[i].TenantID = h.Series.Type, h.Series.TenantID
+			if i < len(sizes) {
+				h.Completed[i].SizeBytes = &sizes[i]
+			}
+		}
+		if id.Valid {
+			newest := &h.Completed[0]
+			newest.ID, newest.CreatedAt, newest.Status, newest.Filename = id.Bytes, created.Time.UTC(), backup.Status(status.String), name.String
+			if duration.Valid {
+				newest.DurationSeconds = &duration.Int64
+			}
+		}
+		out = append(out, h)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("reading series states: %w", mapErr(err))

@@ -3,25 +3,12 @@ package store
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-)
 
-// Mismatch is a copy of a backup whose last verify did not match the
-// catalogue's checksum: one of the backups an INTEGRITY_FAILURE alert
-// (its Fingerprint) stands for.
-type Mismatch struct {
-	BackupID    uuid.UUID
-	Location    string // local, r2, b2, or "any" (a verify that named none)
-	TenantID    *uuid.UUID
-	Fingerprint string
-	Filename    string
-	Expected    string
-	Actual      string
-	SeenAt      time.Time
-}
+	"github.com/backupwatch/backupwatch/shared/backup"
+)
 
 // LockFingerprint serializes, until the transaction ends, the requests that
 // change the affected set of the alert with fingerprint fp, so that each
@@ -34,7 +21,7 @@ func LockFingerprint(ctx context.Context, db DB, fp string) error {
 }
 
 // RecordMismatch adds m to its alert's affected set, or refreshes it there.
-func RecordMismatch(ctx context.Context, db DB, m Mismatch) error {
+func RecordMismatch(ctx context.Context, db DB, m backup.Mismatch) error {
 	_, err := db.Exec(ctx, `INSERT INTO integrity_mismatches (backup_id, location, tenant_id, fingerprint, filename,
 			expected_checksum, actual_checksum, seen_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -74,7 +61,7 @@ func ClearMismatches(ctx context.Context, db DB, backupID uuid.UUID, loc string)
 
 // Mismatches returns how many backups the alert with fingerprint fp stands
 // for, and the newest limit of them.
-func Mismatches(ctx context.Context, db DB, fp string, limit int) (int, []Mismatch, error) {
+func Mismatches(ctx context.Context, db DB, fp string, limit int) (int, []backup.Mismatch, error) {
 	rows, err := db.Query(ctx, `SELECT backup_id, location, tenant_id, fingerprint, filename, expected_checksum,
 			actual_checksum, seen_at, count(*) OVER ()
 		FROM integrity_mismatches WHERE fingerprint = $1 ORDER BY seen_at DESC, backup_id LIMIT $2`, fp, limit)
@@ -83,11 +70,11 @@ func Mismatches(ctx context.Context, db DB, fp string, limit int) (int, []Mismat
 	}
 	defer rows.Close()
 	var (
-		out   []Mismatch
+		out   []backup.Mismatch
 		total int
 	)
 	for rows.Next() {
-		var m Mismatch
+		var m backup.Mismatch
 		if err := rows.Scan(&m.BackupID, &m.Location, &m.TenantID, &m.Fingerprint, &m.Filename, &m.Expected,
 			&m.Actual, &m.SeenAt, &total); err != nil {
 			return 0, nil, fmt.Errorf("reading the mismatches of %s: %w", fp, mapErr(err))

@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -161,7 +163,15 @@ type Beginner interface {
 
 // InScope runs fn in a transaction scoped to s, committing if fn returns nil.
 func InScope(ctx context.Context, db Beginner, s Scope, fn func(tx pgx.Tx) error) error {
-	tx, err := beginScoped(ctx, db, s)
+	return InScopeWithin(ctx, db, s, 0, fn)
+}
+
+// InScopeWithin is InScope with every statement of the transaction bounded
+// by timeout (statement_timeout, transaction-local; 0: the server's): one
+// that runs longer is cancelled by PostgreSQL, and the transaction fails as
+// ErrUnavailable, writing nothing. Each API request runs so.
+func InScopeWithin(ctx context.Context, db Beginner, s Scope, timeout time.Duration, fn func(tx pgx.Tx) error) error {
+	tx, err := beginScoped(ctx, db, s, timeout)
 	if err != nil {
 		return err
 	}
@@ -180,12 +190,18 @@ func InScope(ctx context.Context, db Beginner, s Scope, fn func(tx pgx.Tx) error
 // of two on every request (bench/README.md); the setting is '*' or a UUID
 // and the role one of two constants, nothing that needs quoting. Anything
 // else begins, then sets the scope.
-func beginScoped(ctx context.Context, db Beginner, s Scope) (pgx.Tx, error) {
+func beginScoped(ctx context.Context, db Beginner, s Scope, timeout time.Duration) (pgx.Tx, error) {
+	settings := "set_config('app.tenant_id', '" + s.setting() + "', true), set_config('role', '" + s.role() + "', true)"
+	if timeout > 0 {
+		settings += ", set_config('statement_timeout', '" + strconv.FormatInt(timeout.Milliseconds(), 10) + "', true)"
+	}
 	if b, ok := db.(interface {
 		BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
 	}); ok {
-		tx, err := b.BeginTx(ctx, pgx.TxOptions{
-			BeginQuery: "BEGIN; SELECT set_config('app.tenant_id', '" + s.setting() + "', true), set_config('role', '" + s.role() + "', true)"})
+		// pgx's TxOptions.BeginQuery: the transaction's own BEGIN with its
+		// settings in one round trip. What it inlines is '*' or a UUID, a
+		// role constant and a number: nothing that needs quoting.
+		tx, err := b.BeginTx(ctx, pgx.TxOptions{BeginQuery: "BEGIN; SELECT " + settings})
 		if err != nil {
 			return nil, fmt.Errorf("beginning transaction: %w", mapErr(err))
 		}
@@ -195,11 +211,21 @@ func beginScoped(ctx context.Context, db Beginner, s Scope) (pgx.Tx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("beginning transaction: %w", mapErr(err))
 	}
-	if err := SetScope(ctx, tx, s); err != nil {
+	if _, err := tx.Exec(ctx, "SELECT "+settings); err != nil {
 		_ = tx.Rollback(context.WithoutCancel(ctx))
-		return nil, err
+		return nil, fmt.Errorf("setting scope: %w", mapErr(err))
 	}
 	return tx, nil
+}
+
+// queueScope queues s (and the statement timeout, unless 0) at the head of
+// batch b: sent without BEGIN, a batch is one implicit transaction, and its
+// transaction-local settings hold for the statements queued after them.
+func queueScope(b *pgx.Batch, s Scope, timeout time.Duration) {
+	b.Queue(scopeSQL, s.setting(), s.role())
+	if timeout > 0 {
+		b.Queue(`SELECT set_config('statement_timeout', $1, true)`, strconv.FormatInt(timeout.Milliseconds(), 10))
+	}
 }
 
 // Ping checks that the database answers.

@@ -1,4 +1,12 @@
-package check
+// Package rule is the checks' judgement: pure functions from what a series
+// or storage target looks like now (its history or use, its policy, now)
+// to a Verdict, the conditions that hold and why the others do not. It
+// reads nothing but its arguments: no clock, no database, so its tests
+// pass time in and build histories by hand.
+//
+// What a Verdict leads to, given the alerts already open, is shared/check/plan's
+// decision; shared/check reads the data and carries the plan out.
+package rule
 
 import (
 	"fmt"
@@ -60,7 +68,8 @@ func missingFingerprint(key string) string {
 	return alert.Fingerprint(alert.BackupMissing, key)
 }
 
-func storageFingerprint(t backup.Location) string {
+// StorageFingerprint is the fingerprint of storage target t's condition.
+func StorageFingerprint(t backup.Location) string {
 	return alert.Fingerprint(alert.StorageCapacity, string(t))
 }
 
@@ -319,126 +328,6 @@ func missingRule(v *Verdict, h backup.History, p backup.Policy, name, key string
 		c.Details["first_reported_at"] = h.First
 	}
 	v.Raise = append(v.Raise, c)
-}
-
-// Forecast is when a storage target fills up at its recent growth.
-type Forecast struct {
-	// BytesPerDay is the average growth over the window (0: not growing,
-	// or too little history to say).
-	BytesPerDay float64
-	// DaysLeft is how many days until full at that rate (nil: no forecast).
-	DaysLeft *float64
-	// FullOn is the day that is, in UTC (nil: no forecast).
-	FullOn *time.Time
-}
-
-// ForecastFull projects when target t, with usage u, is full at the growth
-// of the last 30 days (or of the target's life, if it is younger, but at
-// least a day of it). The window counts whole days and the answer is a
-// day, so that two runs a few seconds apart on the same data say the same.
-// A target without a capacity has only its growth rate.
-func ForecastFull(t backup.StorageTarget, u backup.Usage, now time.Time) Forecast {
-	var f Forecast
-	days := math.Floor(float64(min(now.Sub(u.Since), growthWindow)) / float64(day))
-	if days < 1 || u.AddedBytes <= 0 {
-		return f
-	}
-	f.BytesPerDay = float64(u.AddedBytes) / days
-	if t.CapacityBytes == nil {
-		return f
-	}
-	left := math.Max(0, float64(*t.CapacityBytes-u.UsedBytes)/f.BytesPerDay)
-	on := now.Add(time.Duration(left * float64(day))).UTC().Truncate(day)
-	f.DaysLeft, f.FullOn = &left, &on
-	return f
-}
-
-// FillPercent is how full target t is with usage u (0 without a capacity).
-func FillPercent(t backup.StorageTarget, u backup.Usage) float64 {
-	if t.CapacityBytes == nil || *t.CapacityBytes <= 0 {
-		return 0
-	}
-	return float64(u.UsedBytes) / float64(*t.CapacityBytes) * 100
-}
-
-// EvaluateStorage judges storage target t with usage u at now: WARNING from
-// warn_percent, ERROR from 90 %, CRITICAL from critical_percent, and the
-// forecast in the message. A target without a capacity is not judged.
-func EvaluateStorage(t backup.StorageTarget, u backup.Usage, now time.Time) Verdict {
-	var v Verdict
-	fp := storageFingerprint(t.Name)
-	if t.CapacityBytes == nil {
-		v.clear(fp, func() string {
-			return fmt.Sprintf("resolved automatically: storage target %s has no capacity set, so it is no longer checked", t.Name)
-		})
-		return v
-	}
-	pct := FillPercent(t, u)
-	var sev alert.Severity
-	switch {
-	case pct >= float64(t.CriticalPercent):
-		sev = alert.Critical
-	case pct >= errorPercent:
-		sev = alert.Error
-	case pct >= float64(t.WarnPercent):
-		sev = alert.Warning
-	}
-	if sev == "" {
-		v.clear(fp, func() string {
-			return fmt.Sprintf("resolved automatically: storage target %s is %s full, under its %d%% warning level",
-				t.Name, percent(pct), t.WarnPercent)
-		})
-		return v
-	}
-	f := ForecastFull(t, u, now)
-	outlook := "it has not grown in the last 30 days"
-	switch {
-	case u.UsedBytes >= *t.CapacityBytes:
-		outlook = "it is full"
-	case f.DaysLeft != nil:
-		outlook = fmt.Sprintf("at the last 30 days' growth (%s a day) it is full in %s, around %s",
-			humanBytes(int64(f.BytesPerDay)), humanDays(*f.DaysLeft), f.FullOn.Format("2006-01-02"))
-	}
-	details := map[string]any{"target": t.Name, "used_bytes": u.UsedBytes, "capacity_bytes": *t.CapacityBytes,
-		"percent": round1(pct), "warn_percent": t.WarnPercent, "critical_percent": t.CriticalPercent,
-		"growth_bytes_per_day": int64(f.BytesPerDay), "days_until_full": nil, "full_on": nil}
-	if f.DaysLeft != nil {
-		details["days_until_full"] = int64(*f.DaysLeft)
-		details["full_on"] = f.FullOn.Format("2006-01-02")
-	}
-	v.Raise = append(v.Raise, alert.Condition{
-		Fingerprint: fp, Type: alert.StorageCapacity, Severity: sev,
-		Message: fmt.Sprintf("Storage target %s is %s full (%s of %s); %s",
-			t.Name, percent(pct), humanBytes(u.UsedBytes), humanBytes(*t.CapacityBytes), outlook),
-		Details: details,
-	})
-	return v
-}
-
-// State is how a series is doing, for GET /v1/status.
-type State string
-
-// The states of a series.
-const (
-	OK      State = "OK"      // its newest backup completed and it is not overdue
-	Late    State = "LATE"    // no completed backup within interval + grace (BACKUP_MISSING)
-	Failing State = "FAILING" // its newest finished backup FAILED
-	NoData  State = "NO_DATA" // it has backups, but none completed yet
-)
-
-// SeriesState says how series h is doing under policy p at now. A failure
-// outranks the rest (someone must act), then having nothing to restore,
-// then lateness.
-func SeriesState(h backup.History, p backup.Policy, now time.Time) State {
-	switch {
-	case h.LastFinished == backup.Failed:
-		return Failing
-	case len(h.Completed) == 0:
-		return NoData
-	case now.After(h.Completed[0].CreatedAt.Add(p.Interval() + p.Grace())):
-		return Late
-	}
-	return OK
 }
 
 // describe names a series for people: "FULL_DATABASE", "TENANT_BACKUP for acme".

@@ -1,4 +1,4 @@
-package check_test
+package rule_test
 
 import (
 	"fmt"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/backupwatch/backupwatch/shared/alert"
 	"github.com/backupwatch/backupwatch/shared/backup"
-	"github.com/backupwatch/backupwatch/shared/check"
+	"github.com/backupwatch/backupwatch/shared/check/rule"
 )
 
 const gb = 1_000_000_000
@@ -127,7 +127,7 @@ func TestReadSize(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, ok := check.ReadSize(newestFirst(sizes(tt.history...)), tt.percent, tt.minHist)
+			r, ok := rule.ReadSize(newestFirst(sizes(tt.history...)), tt.percent, tt.minHist)
 			if ok != tt.judged || r.Severity != tt.want {
 				t.Fatalf("judged %v severity %q (median %.0f, MAD %.0f, band %.0f), want judged %v severity %q",
 					ok, r.Severity, r.Median, r.MAD, r.Band, tt.judged, tt.want)
@@ -147,7 +147,7 @@ func TestSteadyGrowthNeverAlerts(t *testing.T) {
 	}
 	for day := 1; day < len(all); day++ {
 		h := all[max(0, day-backup.MaxBaseline) : day+1]
-		r, ok := check.ReadSize(newestFirst(sizes(h...)), ptr[int64](50), 3)
+		r, ok := rule.ReadSize(newestFirst(sizes(h...)), ptr[int64](50), 3)
 		if ok && r.Severity != "" {
 			t.Fatalf("day %d: %.2f GB against median %.2f GB: %s", day, all[day], r.Median/gb, r.Severity)
 		}
@@ -155,7 +155,7 @@ func TestSteadyGrowthNeverAlerts(t *testing.T) {
 }
 
 // kinds lists the (type, severity) of a verdict's conditions.
-func kinds(v check.Verdict) string {
+func kinds(v rule.Verdict) string {
 	var out []string
 	for _, c := range v.Raise {
 		out = append(out, string(c.Type)+"/"+string(c.Severity))
@@ -226,12 +226,12 @@ func TestEvaluate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v := check.Evaluate(tt.h, tt.p, now)
+			v := rule.Evaluate(tt.h, tt.p, now)
 			if got := kinds(v); got != tt.want {
 				t.Fatalf("raised %q, want %q", got, tt.want)
 			}
 			// Every fingerprint of the series is either raised or cleared with a reason.
-			for _, fp := range check.SeriesFingerprints(tt.h.Series) {
+			for _, fp := range rule.SeriesFingerprints(tt.h.Series) {
 				raised := false
 				for _, c := range v.Raise {
 					raised = raised || c.Fingerprint == fp
@@ -261,7 +261,7 @@ func TestMessages(t *testing.T) {
 		h.Completed[i].CreatedAt = h.Completed[i].CreatedAt.Add(-9 * 24 * time.Hour)
 	}
 	h.Running = []backup.Backup{{ID: uuid.New(), Filename: "acme-running.dump", CreatedAt: now.Add(-95 * time.Minute)}}
-	v := check.Evaluate(h, p, now)
+	v := rule.Evaluate(h, p, now)
 	want := map[alert.Type][]string{
 		alert.SizeDeviation:     {"TENANT_BACKUP for acme is 40% of its usual size", "4.0 GB vs median 10.0 GB of the last 14", "allowed ±50%"},
 		alert.DurationThreshold: {"TENANT_BACKUP for acme backup b14.dump took 45m, over its 30m maximum"},
@@ -326,7 +326,7 @@ func TestEvaluateStorage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v := check.EvaluateStorage(tt.t, tt.u, now)
+			v := rule.EvaluateStorage(tt.t, tt.u, now)
 			if got := kinds(v); got != tt.want {
 				t.Fatalf("raised %q, want %q", got, tt.want)
 			}
@@ -336,7 +336,7 @@ func TestEvaluateStorage(t *testing.T) {
 		})
 	}
 	// The message: the level, the bytes and the forecast at 10 GB a day.
-	v := check.EvaluateStorage(target(1000*gb, 80, 95), use(850, 300, month), now)
+	v := rule.EvaluateStorage(target(1000*gb, 80, 95), use(850, 300, month), now)
 	msg := v.Raise[0].Message
 	for _, w := range []string{"r2 is 85% full (850.0 GB of 1.0 TB)", "(10.0 GB a day)", "full in about 15 days, around 2026-12-11"} {
 		if !strings.Contains(msg, w) {
@@ -370,44 +370,12 @@ func TestForecastFull(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := check.ForecastFull(target(1000*gb, 80, 95), backup.Usage{UsedBytes: 500 * gb, AddedBytes: int64(tt.added * gb), Since: tt.since}, now)
+			f := rule.ForecastFull(target(1000*gb, 80, 95), backup.Usage{UsedBytes: 500 * gb, AddedBytes: int64(tt.added * gb), Since: tt.since}, now)
 			if f.BytesPerDay != tt.perDay*gb || (f.DaysLeft == nil) != tt.daysNil {
 				t.Fatalf("per day %.0f, days left %v", f.BytesPerDay, f.DaysLeft)
 			}
 			if f.DaysLeft != nil && *f.DaysLeft != 50 {
 				t.Errorf("days left %.1f, want 50", *f.DaysLeft)
-			}
-		})
-	}
-}
-
-// TestSeriesState: the states of GET /v1/status.
-func TestSeriesState(t *testing.T) {
-	ok := history(full, "", 10, 10, 10)
-	failing := ok
-	failing.LastFinished = backup.Failed
-	late := history(full, "", 10, 10, 10)
-	for i := range late.Completed {
-		late.Completed[i].CreatedAt = late.Completed[i].CreatedAt.Add(-26 * time.Hour)
-	}
-	tests := []struct {
-		name string
-		h    backup.History
-		want check.State
-	}{
-		// Completed an hour ago, due daily: OK.
-		{"ok", ok, check.OK},
-		// Its newest finished backup failed: FAILING, even with older completed ones.
-		{"failing", failing, check.Failing},
-		// Nothing completed yet: NO_DATA.
-		{"no data", backup.History{Series: full, First: now.Add(-time.Hour)}, check.NoData},
-		// Past interval + grace: LATE.
-		{"late", late, check.Late},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := check.SeriesState(tt.h, policy(), now); got != tt.want {
-				t.Fatalf("%s, want %s", got, tt.want)
 			}
 		})
 	}

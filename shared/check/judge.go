@@ -1,0 +1,330 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/backupwatch/backupwatch/shared/alert"
+	"github.com/backupwatch/backupwatch/shared/alerting"
+	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/check/plan"
+	"github.com/backupwatch/backupwatch/shared/check/rule"
+	"github.com/backupwatch/backupwatch/shared/store"
+)
+
+// judge reads every series and target, judges each with the rules, plans
+// what that does to the open alerts and carries the plan out, in tx (which
+// holds the lock). Reads are a fixed handful of queries; writes are one
+// statement for every alert seen again unchanged, and the engine's few
+// statements for each alert that opens, escalates, changes or resolves,
+// so that a steady state costs no more round trips with 5,000 open alerts
+// than with none.
+func (r *Runner) judge(ctx context.Context, tx pgx.Tx, now time.Time, sum *Summary) error {
+	in, units, checkFailure, err := r.read(ctx, tx, now, sum)
+	if err != nil {
+		return err
+	}
+	in.Units = make([]plan.Unit, len(units))
+	for i, u := range units {
+		v, err := safely(func() rule.Verdict { return u.judge(now) })
+		in.Units[i] = plan.Unit{Series: u.series, Target: u.target.Name, Verdict: v, Err: err}
+	}
+	if err := r.carryOut(ctx, tx, in.Units, plan.Make(in), now, sum); err != nil {
+		return err
+	}
+	return r.settle(ctx, tx, checkFailure, now, sum)
+}
+
+// unit is one series or storage target, with what its rule reads.
+type unit struct {
+	series  *backup.Series // nil for a storage target
+	history backup.History
+	policy  backup.Policy
+	target  backup.StorageTarget
+	usage   backup.Usage
+}
+
+// judge applies the unit's rule.
+func (u unit) judge(now time.Time) rule.Verdict {
+	if u.series != nil {
+		return rule.Evaluate(u.history, u.policy, now)
+	}
+	return rule.EvaluateStorage(u.target, u.usage, now)
+}
+
+// read reads what the run judges: the series with their policies, the
+// storage targets with their use, and the open alerts the checks own, with
+// BACKUP_FAILURE and CHECK_FAILURE (checkFailure, nil if none is open).
+// The two reads that look at the catalogue's data go in savepoints: a read
+// that fails on what is stored (a sum that overflows, a row the rules
+// cannot take) costs that part of the run, not the whole.
+func (r *Runner) read(ctx context.Context, tx pgx.Tx, now time.Time, sum *Summary) (in plan.Input, units []unit, checkFailure *alert.Alert, err error) {
+	st, err := store.GetCheckState(ctx, tx)
+	if err != nil {
+		return in, nil, nil, err
+	}
+	var (
+		policies  []backup.Policy
+		histories []backup.History
+		running   []backup.Backup
+	)
+	if err := savepoint(ctx, tx, func(sp pgx.Tx) (err error) {
+		if policies, err = store.AllPolicies(ctx, sp); err != nil {
+			return err
+		}
+		if histories, err = r.histories(ctx, sp, &st, now); err != nil {
+			return err
+		}
+		running, err = store.RunningBackups(ctx, sp)
+		return err
+	}); err != nil {
+		r.fail(ctx, sum, "series", err)
+		policies, histories, running = nil, nil, nil
+		in.SeriesNotRead = true
+		// What the savepoint wrote of the stored states is undone: the
+		// next run recomputes them all rather than trust the bookmark.
+		st.ChangesFrom = nil
+	}
+	var (
+		targets []backup.StorageTarget
+		usage   []backup.Usage
+	)
+	if err := savepoint(ctx, tx, func(sp pgx.Tx) (err error) {
+		targets, usage, err = r.storage(ctx, sp, &st, now)
+		return err
+	}); err != nil {
+		r.fail(ctx, sum, "storage targets", err)
+		targets, usage = nil, nil
+		in.StorageNotRead = true
+	}
+	if err := store.SaveCheckState(ctx, tx, st); err != nil {
+		return in, nil, nil, err
+	}
+	in.Open, err = store.OpenAlertsOfTypes(ctx, tx, append(slices.Clone(rule.Owned), alert.BackupFailure, alert.CheckFailure))
+	if err != nil {
+		return in, nil, nil, err
+	}
+	if i := slices.IndexFunc(in.Open, func(a alert.Alert) bool { return a.Type == alert.CheckFailure }); i >= 0 {
+		checkFailure = &in.Open[i]
+	}
+	attachRunning(histories, running)
+	in.Histories = histories
+	for _, h := range histories {
+		p, ok := backup.EffectivePolicy(policies, h.Series)
+		if !ok {
+			continue // no policy for its type: the checks do not know what to expect
+		}
+		units = append(units, unit{series: &h.Series, history: h, policy: p})
+		sum.Series++
+	}
+	for i, t := range targets {
+		units = append(units, unit{target: t, usage: usage[i]})
+		sum.Targets++
+	}
+	return in, units, checkFailure, nil
+}
+
+// attachRunning gives each series its running backups (oldest first, as read).
+func attachRunning(hs []backup.History, running []backup.Backup) {
+	at := make(map[string]int, len(hs))
+	for i, h := range hs {
+		at[h.Series.Key()] = i
+	}
+	for _, b := range running {
+		if i, ok := at[b.Series().Key()]; ok {
+			hs[i].Running = append(hs[i].Running, b)
+		}
+	}
+}
+
+// carryOut does what p says, in tx: touches in one statement, raises
+// through the engine in savepoints of raiseChunk units, resolves one
+// savepoint each. A unit that the rules could not judge, or whose
+// conditions could not be raised, is recorded on the run and its open
+// alerts are left as they are: none of them is resolved either. It fails
+// only if touching fails: that statement is every unit's.
+func (r *Runner) carryOut(ctx context.Context, tx pgx.Tx, units []plan.Unit, p plan.Plan, now time.Time, sum *Summary) error {
+	touched, err := store.TouchOpenAlerts(ctx, tx, p.Touch, now)
+	if err != nil {
+		return err
+	}
+	sum.AlertsUpdated += touched
+
+	raiseErr := r.raiseAll(ctx, tx, p.Raise, now, sum)
+	skip := map[string]bool{}
+	for i, u := range units {
+		err := u.Err
+		if err == nil {
+			err = raiseErr[i]
+		}
+		if err == nil {
+			continue
+		}
+		r.fail(ctx, sum, u.Name(), err)
+		if raiseErr[i] != nil {
+			for _, fp := range u.Fingerprints() {
+				skip[fp] = true
+			}
+		}
+	}
+	for _, res := range p.Resolve {
+		if skip[res.Fingerprint] {
+			continue
+		}
+		if err := r.resolve(ctx, tx, res.Fingerprint, res.Why, res.SeenBy, now, sum); err != nil {
+			r.fail(ctx, sum, "alert "+res.Fingerprint, fmt.Errorf("resolving: %w", err))
+		}
+	}
+	return nil
+}
+
+// raiseChunk is how many units share a savepoint. A savepoint per unit
+// would double the round trips of a run that opens many alerts; a chunk
+// that fails is redone unit by unit to find the one at fault.
+const raiseChunk = 50
+
+// raiseAll raises the planned conditions through the engine, in
+// savepoints, so that a unit whose alert cannot be written is undone alone
+// and the run goes on. It returns why each unit that failed did (by unit
+// index).
+func (r *Runner) raiseAll(ctx context.Context, tx pgx.Tx, raises []plan.Raise, now time.Time, sum *Summary) map[int]error {
+	failed := map[int]error{}
+	var units [][]plan.Raise // the raises of each unit (the plan lists them in unit order)
+	for i := 0; i < len(raises); {
+		j := i + 1
+		for j < len(raises) && raises[j].Unit == raises[i].Unit {
+			j++
+		}
+		units = append(units, raises[i:j])
+		i = j
+	}
+	for start := 0; start < len(units); start += raiseChunk {
+		chunk := units[start:min(start+raiseChunk, len(units))]
+		if o, err := r.raiseConditions(ctx, tx, conditions(slices.Concat(chunk...)), now); err == nil {
+			o.addTo(sum)
+			continue
+		}
+		for _, rs := range chunk {
+			o, err := r.raiseConditions(ctx, tx, conditions(rs), now)
+			if err != nil {
+				failed[rs[0].Unit] = err
+				continue
+			}
+			o.addTo(sum)
+		}
+	}
+	return failed
+}
+
+// outcomes counts what the engine did. (The engine's word, not the plan's:
+// an alert resolved by a person since the run read is opened anew.)
+type outcomes struct{ opened, updated, escalated int }
+
+func (o outcomes) addTo(s *Summary) {
+	s.AlertsOpened += o.opened
+	s.AlertsUpdated += o.updated
+	s.AlertsEscalated += o.escalated
+}
+
+func conditions(rs []plan.Raise) []alert.Condition {
+	out := make([]alert.Condition, len(rs))
+	for i, x := range rs {
+		out[i] = x.Condition
+	}
+	return out
+}
+
+// raiseConditions raises cs through the engine in one savepoint of tx: all
+// or none of them.
+func (r *Runner) raiseConditions(ctx context.Context, tx pgx.Tx, cs []alert.Condition, now time.Time) (outcomes, error) {
+	var o outcomes
+	err := savepoint(ctx, tx, func(sp pgx.Tx) error {
+		for _, c := range cs {
+			_, outcome, err := r.engine.Raise(ctx, sp, c, now)
+			if err != nil {
+				return err
+			}
+			switch outcome {
+			case alerting.Opened:
+				o.opened++
+			case alerting.Escalated:
+				o.updated++
+				o.escalated++
+			default:
+				o.updated++
+			}
+		}
+		return nil
+	})
+	return o, err
+}
+
+// resolve resolves the open alert fp, as the system, in a savepoint; if
+// seenBy is set, only if it was last seen at or before then.
+func (r *Runner) resolve(ctx context.Context, tx pgx.Tx, fp, why string, seenBy *time.Time, now time.Time, sum *Summary) error {
+	var done bool
+	err := savepoint(ctx, tx, func(sp pgx.Tx) (err error) {
+		if seenBy != nil {
+			_, done, err = r.engine.ResolveIfSeenBy(ctx, sp, fp, why, *seenBy, now)
+		} else {
+			_, done, err = r.engine.ResolveIfOpen(ctx, sp, fp, why, now)
+		}
+		return err
+	})
+	if err == nil && done {
+		sum.AlertsResolved++
+	}
+	return err
+}
+
+// savepoint runs fn in a savepoint of tx, rolled back to if fn fails, so
+// that the transaction stays usable.
+func savepoint(ctx context.Context, tx pgx.Tx, fn func(pgx.Tx) error) error {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	if err := fn(sp); err != nil {
+		if rerr := sp.Rollback(ctx); rerr != nil {
+			return fmt.Errorf("%w (and rolling back to the savepoint: %v)", err, rerr)
+		}
+		return err
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return fmt.Errorf("releasing savepoint: %w", err)
+	}
+	return nil
+}
+
+// safely runs a pure rule, turning a panic on unexpected data into an
+// error for that series alone.
+func safely(rule func() rule.Verdict) (v rule.Verdict, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("evaluating: %v", p)
+		}
+	}()
+	return rule(), nil
+}
+
+// fail records that part of a run, what, could not be done because of err.
+func (r *Runner) fail(ctx context.Context, sum *Summary, what string, err error) {
+	msg := what + ": " + err.Error()
+	r.log.WarnContext(ctx, "check run: part not judged", "run_id", sum.RunID, "part", what, "error", err.Error())
+	switch {
+	case len(sum.Errors) < maxRecordedErrors:
+		sum.Errors = append(sum.Errors, msg)
+	case len(sum.Errors) == maxRecordedErrors:
+		sum.Errors = append(sum.Errors, "more errors were not recorded")
+	}
+	sum.failedParts++
+	if len(sum.NotJudged) < maxRecordedErrors {
+		sum.NotJudged = append(sum.NotJudged, what)
+	} else if len(sum.NotJudged) == maxRecordedErrors {
+		sum.NotJudged = append(sum.NotJudged, "more")
+	}
+}
