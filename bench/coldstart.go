@@ -30,13 +30,21 @@ func Functions(root string) ([]string, error) {
 	return fns, nil
 }
 
-// BuildBootstrap builds functions/<fn> for goarch exactly as `make build`
-// does (-tags lambda.norpc -trimpath, stripped, no build id) into
-// dir/<fn>/<goarch>/bootstrap and returns its path and size.
+// Hello is the name of the cold-start baseline (bench/hello) among the
+// functions.
+const Hello = "hello"
+
+// BuildBootstrap builds functions/<fn> (bench/hello for Hello) for goarch
+// exactly as `make build` does (-tags lambda.norpc -trimpath, stripped, no
+// build id) into dir/<fn>/<goarch>/bootstrap and returns its path and size.
 func BuildBootstrap(ctx context.Context, root, dir, fn, goarch string) (string, int64, error) {
 	out := filepath.Join(dir, fn, goarch, "bootstrap")
+	pkg := "./functions/" + fn
+	if fn == Hello {
+		pkg = "./bench/hello"
+	}
 	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath",
-		"-ldflags=-s -w -buildid=", "-o", out, "./functions/"+fn)
+		"-ldflags=-s -w -buildid=", "-o", out, pkg)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
 	if msg, err := cmd.CombinedOutput(); err != nil {

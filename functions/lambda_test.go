@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -147,12 +146,13 @@ func TestAPIFunctionsUnderEmulator(t *testing.T) {
 // TestMigrateFunctionUnderEmulator applies the schema to an empty database
 // through the migrate function, then again, which applies nothing.
 func TestMigrateFunctionUnderEmulator(t *testing.T) {
-	c := testenv.Cluster(t)
-	name := "migrate_fn_" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "_")
-	if err := database.CreateDatabase(context.Background(), c.URL("postgres", "postgres"), name, ""); err != nil {
+	s := testenv.Cluster(t)
+	name := s.NewDatabaseName()
+	if err := database.CreateDatabase(context.Background(), s.AdminURL(), name, ""); err != nil {
 		t.Fatal(err)
 	}
-	l := testenv.StartLambda(t, testenv.BuildFunction(t, "migrate"), map[string]string{"MIGRATE_DATABASE_URL": c.URL("postgres", name)})
+	t.Cleanup(func() { _ = s.Drop(context.Background(), name) })
+	l := testenv.StartLambda(t, testenv.BuildFunction(t, "migrate"), map[string]string{"MIGRATE_DATABASE_URL": s.OwnerURL(name)})
 	raw, err := os.ReadFile(filepath.Join(testenv.ModuleRoot(t), "infra", "events", "migrate.json"))
 	if err != nil {
 		t.Fatal(err)

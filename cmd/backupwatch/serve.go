@@ -40,7 +40,7 @@ func serve(ctx context.Context, out io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("BACKUPWATCH_DATA_DIR: %w", err)
 		}
-		local, err := database.StartLocal(ctx, dir, database.LocalDB, false, log)
+		local, err := startLocal(ctx, dir, log)
 		if errors.Is(err, localpg.ErrInUse) {
 			return fmt.Errorf("another backupwatch serve is running on this data directory (BACKUPWATCH_DATA_DIR=%s); it and its PostgreSQL are left alone: stop it first, or choose another data directory (%w)", dir, err)
 		}
@@ -48,11 +48,11 @@ func serve(ctx context.Context, out io.Writer) error {
 			return err
 		}
 		defer func() {
-			if err := local.Stop(); err != nil {
+			if err := local.stop(); err != nil {
 				log.Error("stopping local postgres", "error", err.Error())
 			}
 		}()
-		appURL, ownerURL = local.AppURL, local.OwnerURL
+		appURL, ownerURL = local.appURL, local.ownerURL
 	}
 	applied, err := database.Migrate(ctx, ownerURL)
 	if err != nil {

@@ -5,11 +5,15 @@
 package main
 
 import (
+	"os"
+
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/backupwatch/backupwatch/shared/logging"
 	"github.com/backupwatch/backupwatch/shared/migratefn"
 )
 
 func main() {
+	logging.Setup(os.Stdout, os.Getenv("LOG_LEVEL"), "function", "migrate")
 	lambda.Start(migratefn.Handler)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/backupwatch/backupwatch/shared/config"
 	"github.com/backupwatch/backupwatch/shared/dbsecret"
+	"github.com/backupwatch/backupwatch/shared/logging"
 	"github.com/backupwatch/backupwatch/shared/store"
 )
 
@@ -35,26 +36,28 @@ const secretTimeout = 10 * time.Second
 
 // Start prepares a function. A bad configuration is reported on stderr and
 // exits, because a container that cannot start should fail its init phase.
+//
+// Every line the function logs is JSON on stdout, the refusal to start
+// included: the logger is the process's default (shared/logging), so
+// aws-lambda-go's and the standard library's lines are JSON too.
 func Start(function string) *Lambda {
 	cfg, err := config.FromEnv(LambdaPoolSize)
+	log := logging.Setup(os.Stdout, cfg.LogLevel, "function", function)
 	if err != nil {
-		exit(function, err)
+		exit(log, err)
 	}
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level})).With("function", function)
 	if cfg.DatabaseURL == "" {
-		exit(function, fmt.Errorf("DATABASE_URL is not set"))
+		exit(log, fmt.Errorf("DATABASE_URL is not set"))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), secretTimeout)
 	cred, err := Credentials(ctx, cfg.DatabaseSecretARN)
 	cancel()
 	if err != nil {
-		exit(function, err)
+		exit(log, err)
 	}
 	pool, err := store.OpenAs(context.Background(), cfg.DatabaseURL, cred, cfg.MaxConns, log)
 	if err != nil {
-		exit(function, err)
+		exit(log, err)
 	}
 	return &Lambda{Config: cfg, Log: log, Pool: pool}
 }
@@ -77,7 +80,8 @@ func Credentials(ctx context.Context, arn string) (store.Credentials, error) {
 	return store.Credentials{User: sec.Username, Password: sec.Password}, nil
 }
 
-func exit(function string, err error) {
-	fmt.Fprintf(os.Stderr, "backupwatch %s: %v\n", function, err)
+// exit ends a container that cannot start, so that its init phase fails.
+func exit(log *slog.Logger, err error) {
+	log.Error("cannot start", "error", err.Error())
 	os.Exit(1)
 }

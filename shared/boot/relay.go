@@ -12,7 +12,7 @@ import (
 func (l *Lambda) Relay() *notify.Relay {
 	r, err := notify.FromConfig(context.Background(), l.Config, l.Pool, l.Log, nil)
 	if err != nil {
-		exit("notifications", err)
+		exit(l.Log.With("part", "notifications"), err)
 	}
 	return r
 }

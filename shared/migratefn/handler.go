@@ -25,7 +25,7 @@ type Result struct {
 // secret DB_SECRET_ARN) and reports the versions it applied. Migrations
 // run under an advisory lock, so concurrent invocations are safe.
 func Handler(ctx context.Context, _ json.RawMessage) (Result, error) {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("function", "migrate")
+	log := slog.Default() // JSON: functions/migrate sets it up (shared/logging)
 	url := os.Getenv("MIGRATE_DATABASE_URL")
 	if url == "" {
 		if arn := os.Getenv("DB_SECRET_ARN"); arn != "" {

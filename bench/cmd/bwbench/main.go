@@ -31,13 +31,14 @@ func main() {
 		n1      = flag.Int("ingest-c1", 1000, "requests per ingest run at concurrency 1")
 		n16     = flag.Int("ingest-c16", 4000, "requests per ingest run at concurrency 16")
 		pool    = flag.Int("pool", 16, "connection pool of serve and of the baseline")
+		only    = flag.String("only", "", "run one section alone: coldstart (no history is generated)")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, *out, bench.Options{
 		Spec: bench.Spec{Backups: *backups, Series: *series, Days: *days, Now: time.Now(), Seed: 7},
-		Runs: *runs, ListRuns: *lruns, ColdRuns: *cruns, IngestN1: *n1, IngestN16: *n16, PoolSize: *pool,
+		Runs: *runs, ListRuns: *lruns, ColdRuns: *cruns, IngestN1: *n1, IngestN16: *n16, PoolSize: *pool, Only: *only,
 		Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, "bench: "+f+"\n", a...) },
 	}); err != nil {
 		fmt.Fprintln(os.Stderr, "bwbench:", err)
