@@ -618,7 +618,7 @@ func TestFailedRunKeepsNothing(t *testing.T) {
 	open := e.open(t)
 	cf, ok := open[check.CheckFailureFingerprint]
 	if !ok || len(e.alerts(t)) != 1 || cf.Severity != alert.Error || !strings.Contains(cf.Message, "failed and judged nothing") ||
-		!strings.Contains(cf.Message, "purging idempotency keys") {
+		!strings.Contains(cf.Message, "closing check run") {
 		t.Fatalf("alerts %v: %+v", fps(open), cf)
 	}
 	if n := e.Count(t, "alert_notifications"); n != 2 {
@@ -626,10 +626,10 @@ func TestFailedRunKeepsNothing(t *testing.T) {
 	}
 	var status, errs string
 	if err := e.Owner.QueryRow(t.Context(), `SELECT status, errors::text FROM check_runs WHERE id = $1 AND finished_at IS NOT NULL`, sum.RunID).
-		Scan(&status, &errs); err != nil || status != "FAILED" || !strings.Contains(errs, "purging idempotency keys") {
+		Scan(&status, &errs); err != nil || status != "FAILED" || !strings.Contains(errs, "closing check run") {
 		t.Errorf("run row %s %s %v", status, errs, err)
 	}
-	if err := e.runner.OnSchedule(t.Context(), "test-event"); err == nil || !strings.Contains(err.Error(), "purging idempotency keys") {
+	if err := e.runner.OnSchedule(t.Context(), "test-event"); err == nil || !strings.Contains(err.Error(), "closing check run") {
 		t.Errorf("OnSchedule of a failing run: %v", err)
 	}
 	if !check.Retryable(fmt.Errorf("x: %w", store.ErrUnavailable)) {

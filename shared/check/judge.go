@@ -23,8 +23,8 @@ import (
 // statements for each alert that opens, escalates, changes or resolves,
 // so that a steady state costs no more round trips with 5,000 open alerts
 // than with none.
-func (r *Runner) judge(ctx context.Context, tx pgx.Tx, now time.Time, sum *Summary) error {
-	in, units, checkFailure, err := r.read(ctx, tx, now, sum)
+func (r *Runner) judge(ctx context.Context, tx pgx.Tx, st store.CheckState, now time.Time, sum *Summary) error {
+	in, units, checkFailure, err := r.read(ctx, tx, st, now, sum)
 	if err != nil {
 		return err
 	}
@@ -62,24 +62,17 @@ func (u unit) judge(now time.Time) rule.Verdict {
 // The two reads that look at the catalogue's data go in savepoints: a read
 // that fails on what is stored (a sum that overflows, a row the rules
 // cannot take) costs that part of the run, not the whole.
-func (r *Runner) read(ctx context.Context, tx pgx.Tx, now time.Time, sum *Summary) (in plan.Input, units []unit, checkFailure *alert.Alert, err error) {
-	st, err := store.GetCheckState(ctx, tx)
-	if err != nil {
-		return in, nil, nil, err
-	}
+func (r *Runner) read(ctx context.Context, tx pgx.Tx, st store.CheckState, now time.Time, sum *Summary) (in plan.Input, units []unit, checkFailure *alert.Alert, err error) {
 	var (
 		policies  []backup.Policy
 		histories []backup.History
 		running   []backup.Backup
 	)
 	if err := savepoint(ctx, tx, func(sp pgx.Tx) (err error) {
-		if policies, err = store.AllPolicies(ctx, sp); err != nil {
-			return err
-		}
 		if histories, err = r.histories(ctx, sp, &st, now); err != nil {
 			return err
 		}
-		running, err = store.RunningBackups(ctx, sp)
+		policies, running, err = store.PoliciesAndRunning(ctx, sp)
 		return err
 	}); err != nil {
 		r.fail(ctx, sum, "series", err)

@@ -205,24 +205,18 @@ func (r *Runner) Run(ctx context.Context, trigger Trigger, now time.Time) (Summa
 		return sum, fmt.Errorf("check run: %w", err)
 	}
 	err := store.InScope(ctx, r.pool, store.AllTenants, func(tx pgx.Tx) error {
-		ok, err := store.TryCheckLock(ctx, tx)
+		ok, st, err := store.StartCheck(ctx, tx)
 		if err != nil {
 			return err
 		}
 		if !ok {
 			return errSkipped
 		}
-		if err := r.judge(ctx, tx, now, &sum); err != nil {
-			return err
-		}
-		if _, err := store.PurgeIdempotencyKeys(ctx, tx, int(IdempotencyRetention/time.Hour)); err != nil {
-			return err
-		}
-		if _, err := store.PurgeCheckRuns(ctx, tx, now.Add(-RunRetention)); err != nil {
+		if err := r.judge(ctx, tx, st, now, &sum); err != nil {
 			return err
 		}
 		sum.Status, sum.FinishedAt = Completed, elapsed()
-		_, err = store.FinishCheckRun(ctx, tx, record(sum))
+		_, err = store.CloseCheckRun(ctx, tx, record(sum), IdempotencyRetention, now.Add(-RunRetention))
 		return err
 	})
 	switch {

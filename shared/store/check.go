@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/backupwatch/backupwatch/shared/alert"
 	"github.com/backupwatch/backupwatch/shared/backup"
@@ -19,15 +20,6 @@ import (
 // hash their names to 64 bits, so a clash would need a hash collision. An
 // operator can hold it (pg_advisory_xact_lock) to pause the checks.
 const CheckLockKey int64 = 0x62_77_63_68_65_63_6b
-
-// TryCheckLock takes the check run's lock for the rest of the transaction,
-// without waiting; ok is false when another run holds it.
-func TryCheckLock(ctx context.Context, db DB) (ok bool, err error) {
-	if err := db.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, CheckLockKey).Scan(&ok); err != nil {
-		return false, fmt.Errorf("taking the check lock: %w", mapErr(err))
-	}
-	return ok, nil
-}
 
 // SeriesFilter narrows SeriesHistories to one tenant's series (nil: all in
 // scope). Row-level security already hides other tenants' rows; saying it
@@ -189,6 +181,24 @@ func SeriesHistories(ctx context.Context, db DB, f SeriesFilter) ([]backup.Histo
 const runningSQL = `SELECT id, backup_type, tenant_id, filename, created_at FROM backups_backup
 	WHERE status = 'IN_PROGRESS' ORDER BY created_at, id`
 
+// PoliciesAndRunning returns AllPolicies and RunningBackups in one round
+// trip: what a check run reads of the series besides their histories.
+func PoliciesAndRunning(ctx context.Context, db DB) (policies []backup.Policy, running []backup.Backup, err error) {
+	var b pgx.Batch
+	b.Queue(`SELECT ` + policyColumns + ` FROM backup_policies`).Query(func(rows pgx.Rows) error {
+		policies, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (backup.Policy, error) { return scanPolicy(r) })
+		return err
+	})
+	b.Queue(runningSQL).Query(func(rows pgx.Rows) error {
+		running, err = scanRunning(rows)
+		return err
+	})
+	if err := db.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, nil, fmt.Errorf("reading policies and running backups: %w", mapErr(err))
+	}
+	return policies, running, nil
+}
+
 // RunningBackups returns the backups in scope still IN_PROGRESS, oldest
 // first, from backup_in_progress_idx (id, type, tenant, filename, created_at).
 func RunningBackups(ctx context.Context, db DB) ([]backup.Backup, error) {
@@ -196,6 +206,10 @@ func RunningBackups(ctx context.Context, db DB) ([]backup.Backup, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading running backups: %w", mapErr(err))
 	}
+	return scanRunning(rows)
+}
+
+func scanRunning(rows pgx.Rows) ([]backup.Backup, error) {
 	defer rows.Close()
 	var out []backup.Backup
 	for rows.Next() {
@@ -258,16 +272,31 @@ type CheckRun struct {
 	Errors            []string
 }
 
-// PurgeCheckRuns deletes the records of the runs that started before
-// before (one still RUNNING that long ago died with its process), and
-// returns how many.
-func PurgeCheckRuns(ctx context.Context, db DB, before time.Time) (int64, error) {
-	tag, err := db.Exec(ctx, `DELETE FROM check_runs WHERE started_at < $1`, before)
+// CloseCheckRun ends a run's transaction's work in one round trip: it
+// purges the idempotency keys older than keepKeys and the check runs that
+// started before runsBefore, and records the run's end (FinishCheckRun).
+func CloseCheckRun(ctx context.Context, db DB, r CheckRun, keepKeys time.Duration, runsBefore time.Time) (ok bool, err error) {
+	errs, err := json.Marshal(orNone(r.Errors))
 	if err != nil {
-		return 0, fmt.Errorf("purging check runs: %w", mapErr(err))
+		return false, fmt.Errorf("finishing check run %s: %w", r.ID, err)
 	}
-	return tag.RowsAffected(), nil
+	var b pgx.Batch
+	b.Queue(purgeIdempotencySQL, int(keepKeys/time.Hour))
+	b.Queue(purgeRunsSQL, runsBefore)
+	b.Queue(finishRunSQL, r.ID, r.Status, r.FinishedAt, r.AlertsOpened, r.AlertsUpdated, r.AlertsResolved, r.NotificationsSent, errs).
+		Exec(func(tag pgconn.CommandTag) error { ok = tag.RowsAffected() == 1; return nil })
+	if err := db.SendBatch(ctx, &b).Close(); err != nil {
+		return false, fmt.Errorf("closing check run %s: %w", r.ID, mapErr(err))
+	}
+	return ok, nil
 }
+
+const (
+	purgeRunsSQL = `DELETE FROM check_runs WHERE started_at < $1`
+	finishRunSQL = `UPDATE check_runs SET status = $2, finished_at = $3, alerts_opened = $4,
+			alerts_updated = $5, alerts_resolved = $6, notifications_sent = $7, errors = $8
+		WHERE id = $1 AND status = 'RUNNING'`
+)
 
 // InsertCheckRun records that a run started.
 func InsertCheckRun(ctx context.Context, db DB, r CheckRun) error {
@@ -287,9 +316,7 @@ func FinishCheckRun(ctx context.Context, db DB, r CheckRun) (ok bool, err error)
 	if err != nil {
 		return false, fmt.Errorf("finishing check run %s: %w", r.ID, err)
 	}
-	tag, err := db.Exec(ctx, `UPDATE check_runs SET status = $2, finished_at = $3, alerts_opened = $4,
-			alerts_updated = $5, alerts_resolved = $6, notifications_sent = $7, errors = $8
-		WHERE id = $1 AND status = 'RUNNING'`,
+	tag, err := db.Exec(ctx, finishRunSQL,
 		r.ID, r.Status, r.FinishedAt, r.AlertsOpened, r.AlertsUpdated, r.AlertsResolved, r.NotificationsSent, errs)
 	if err != nil {
 		return false, fmt.Errorf("finishing check run %s: %w", r.ID, mapErr(err))

@@ -38,29 +38,55 @@ type CheckState struct {
 // looks at their rows again.
 func GetCheckState(ctx context.Context, db DB) (CheckState, error) {
 	var (
-		s          CheckState
-		from, xmin *string
+		b pgx.Batch
+		s CheckState
 	)
-	err := db.QueryRow(ctx, `SELECT changes_from::text, series_full_at, storage, storage_at,
-			pg_snapshot_xmin(pg_current_snapshot())::text
-		FROM check_state`).Scan(&from, &s.SeriesFullAt, &s.Storage, &s.StorageAt, &xmin)
-	if err != nil {
-		return s, fmt.Errorf("reading the check state: %w", mapErr(err))
-	}
-	if from != nil {
-		v, err := strconv.ParseUint(*from, 10, 64)
-		if err != nil {
-			return s, fmt.Errorf("reading the check state: changes_from %q: %w", *from, err)
-		}
-		s.ChangesFrom = &v
-	}
-	if xmin == nil {
-		return s, fmt.Errorf("reading the check state: no snapshot xmin")
-	}
-	if s.Xmin, err = strconv.ParseUint(*xmin, 10, 64); err != nil {
-		return s, fmt.Errorf("reading the check state: xmin %q: %w", *xmin, err)
+	queueCheckState(&b, &s)
+	if err := db.SendBatch(ctx, &b).Close(); err != nil {
+		return s, mapErr(err)
 	}
 	return s, nil
+}
+
+// StartCheck takes the check lock (transaction-level: one run at a time)
+// and reads the check state, in one round trip; ok is false when another
+// run holds the lock (the state read is then of no use).
+func StartCheck(ctx context.Context, db DB) (ok bool, s CheckState, err error) {
+	var b pgx.Batch
+	b.Queue(`SELECT pg_try_advisory_xact_lock($1)`, CheckLockKey).QueryRow(func(r pgx.Row) error { return r.Scan(&ok) })
+	queueCheckState(&b, &s)
+	if err := db.SendBatch(ctx, &b).Close(); err != nil {
+		return false, s, fmt.Errorf("starting a check run: %w", mapErr(err))
+	}
+	return ok, s, nil
+}
+
+// queueCheckState queues the read of the check state into s on b.
+func queueCheckState(b *pgx.Batch, s *CheckState) {
+	var from, xmin *string
+	b.Queue(`SELECT changes_from::text, series_full_at, storage, storage_at,
+			pg_snapshot_xmin(pg_current_snapshot())::text
+		FROM check_state`).QueryRow(func(r pgx.Row) error {
+		if err := r.Scan(&from, &s.SeriesFullAt, &s.Storage, &s.StorageAt, &xmin); err != nil {
+			return fmt.Errorf("reading the check state: %w", mapErr(err))
+		}
+		if from != nil {
+			v, err := strconv.ParseUint(*from, 10, 64)
+			if err != nil {
+				return fmt.Errorf("reading the check state: changes_from %q: %w", *from, err)
+			}
+			s.ChangesFrom = &v
+		}
+		if xmin == nil {
+			return fmt.Errorf("reading the check state: no snapshot xmin")
+		}
+		v, err := strconv.ParseUint(*xmin, 10, 64)
+		if err != nil {
+			return fmt.Errorf("reading the check state: xmin %q: %w", *xmin, err)
+		}
+		s.Xmin = v
+		return nil
+	})
 }
 
 // SaveCheckState writes the bookmark.

@@ -51,11 +51,4 @@ func PutIdempotent(ctx context.Context, db DB, apiKey uuid.UUID, tenant *uuid.UU
 	return nil
 }
 
-// PurgeIdempotencyKeys deletes records older than the retention (at least 24 h).
-func PurgeIdempotencyKeys(ctx context.Context, db DB, olderThanHours int) (int64, error) {
-	tag, err := db.Exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)`, olderThanHours)
-	if err != nil {
-		return 0, fmt.Errorf("purging idempotency keys: %w", mapErr(err))
-	}
-	return tag.RowsAffected(), nil
-}
+const purgeIdempotencySQL = `DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)`
