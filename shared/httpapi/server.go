@@ -323,17 +323,14 @@ func (s *Server) answer(ctx context.Context, rt Route, c *call) (status int, out
 		return 0, nil, err
 	}
 	c.who = who
-	switch {
-	case !slices.Contains(rt.Roles, who.Role):
+	if !slices.Contains(rt.Roles, who.Role) {
 		return 0, nil, forbidden("a %s key may not %s %s", who.Role, r.Method, rt.Path)
-	case bodyErr != nil:
-		if err := checkParams(r.URL.RawQuery, rt.Params); err != nil {
-			return 0, nil, err
-		}
-		return 0, nil, bodyErr
 	}
 	if err := checkParams(r.URL.RawQuery, rt.Params); err != nil {
 		return 0, nil, err
+	}
+	if bodyErr != nil {
+		return 0, nil, bodyErr
 	}
 	if slices.Contains(rt.Params, "cursor") {
 		if _, err := s.cursors.load(ctx, s.pool); err != nil {
