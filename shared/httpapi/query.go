@@ -163,7 +163,7 @@ func (q query) get(name string) string { return strings.TrimSpace(q.v.Get(name))
 
 // page reads limit and cursor.
 func (q query) page() (store.Page, error) {
-	p := store.Page{Limit: 50}
+	p := store.Page{Limit: 50, MaxBytes: MaxResponse}
 	if s := q.get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {

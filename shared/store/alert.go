@@ -208,11 +208,11 @@ func ListAlerts(ctx context.Context, db DB, f AlertFilter, p Page) ([]alert.Aler
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing alerts: %w", mapErr(err))
 	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (alert.Alert, error) { return scanAlert(r) })
+	items, next, err := collectPage(rows, p, func(r pgx.CollectableRow) (alert.Alert, error) { return scanAlert(r) }, AlertKey,
+		func(a alert.Alert) int { return len(a.Message) + len(a.Details) + len(a.ResolutionNotes) })
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing alerts: %w", mapErr(err))
 	}
-	items, next := cut(items, p, AlertKey)
 	return items, next, nil
 }
 

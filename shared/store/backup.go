@@ -132,6 +132,17 @@ func reportBackup(ctx context.Context, db DB, alone *scoped, b backup.Backup, wa
 	return open, nil
 }
 
+// backupText is how much text a backup carries: what its JSON is at least.
+func backupText(b backup.Backup) int {
+	n := len(b.Filename) + len(b.Notes) + len(b.Metadata)
+	for _, p := range []*string{b.LocalPath, b.R2Path, b.B2Path} {
+		if p != nil {
+			n += len(*p)
+		}
+	}
+	return n
+}
+
 // unknownTenant says whether a write was refused for its tenant_id: the
 // foreign key (no such tenant) or the tenant policy's WITH CHECK (another
 // tenant's, for a tenant-scoped key).
@@ -256,11 +267,10 @@ func listBackups(ctx context.Context, db DB, q string, args []any, p Page) ([]ba
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing backups: %w", mapErr(err))
 	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (backup.Backup, error) { return scanBackup(r) })
+	items, next, err := collectPage(rows, p, func(r pgx.CollectableRow) (backup.Backup, error) { return scanBackup(r) }, BackupKey, backupText)
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing backups: %w", mapErr(err))
 	}
-	items, next := cut(items, p, BackupKey)
 	return items, next, nil
 }
 

@@ -2,6 +2,8 @@ package store
 
 import (
 	"fmt"
+
+	"github.com/jackc/pgx/v5"
 	"strings"
 	"time"
 
@@ -29,10 +31,13 @@ func UserKey(u User) Cursor               { return Cursor{u.CreatedAt, u.ID} }
 func APIKeyKey(k APIKey) Cursor           { return Cursor{k.CreatedAt, k.ID} }
 func PolicyKey(x backup.Policy) Cursor    { return Cursor{x.UpdatedAt, x.ID} }
 
-// Page asks for at most Limit items after After (nil: from the start).
+// Page asks for at most Limit items after After (nil: from the start),
+// and, with MaxBytes set, for no more items than fill MaxBytes with their
+// text (collectPage).
 type Page struct {
-	Limit int
-	After *Cursor
+	Limit    int
+	After    *Cursor
+	MaxBytes int
 }
 
 // where builds a WHERE clause from conditions that use $N placeholders
@@ -71,6 +76,35 @@ func (w *where) sql() string {
 func (w *where) limit(p Page) string {
 	w.args = append(w.args, p.Limit+1)
 	return fmt.Sprintf(" LIMIT $%d", len(w.args))
+}
+
+// collectPage reads one page of rows: at most p.Limit items and, when
+// p.MaxBytes is set, no more once the items' text (size) passes it. It
+// reads one row past the page to learn whether a next page exists, and
+// returns the cursor after the page's last item if one does. Stopping at
+// MaxBytes of text keeps a page of large items (64 KiB notes) from being
+// read whole when the answer will stop at 1 MiB anyway: the answer's JSON
+// is never smaller than its text, so no item that would have fit is left
+// out.
+func collectPage[T any](rows pgx.Rows, p Page, scan func(pgx.CollectableRow) (T, error), key func(T) Cursor, size func(T) int) ([]T, *Cursor, error) {
+	defer rows.Close()
+	var (
+		items []T
+		text  int
+	)
+	for rows.Next() {
+		if len(items) == p.Limit || (p.MaxBytes > 0 && text > p.MaxBytes) {
+			c := key(items[len(items)-1])
+			return items, &c, nil
+		}
+		it, err := scan(rows)
+		if err != nil {
+			return nil, nil, err
+		}
+		items = append(items, it)
+		text += size(it)
+	}
+	return items, nil, rows.Err()
 }
 
 // cut trims a result of Limit+1 items to Limit and returns the cursor of the

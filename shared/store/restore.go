@@ -123,11 +123,17 @@ func ListRestores(ctx context.Context, db DB, f RestoreFilter, p Page) ([]restor
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing restores: %w", mapErr(err))
 	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (restore.Restore, error) { return scanRestore(r) })
+	items, next, err := collectPage(rows, p, func(r pgx.CollectableRow) (restore.Restore, error) { return scanRestore(r) }, RestoreKey,
+		func(r restore.Restore) int {
+			n := len(r.Reason) + len(r.Notes) + len(r.Metadata)
+			if r.ErrorMessage != nil {
+				n += len(*r.ErrorMessage)
+			}
+			return n
+		})
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing restores: %w", mapErr(err))
 	}
-	items, next := cut(items, p, RestoreKey)
 	return items, next, nil
 }
 
