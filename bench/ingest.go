@@ -198,8 +198,8 @@ func ServiceStatements(pool *pgxpool.Pool, reports []BackupReport, keyHash []byt
 			Checksum: &r.Checksum, R2Path: &r2, Status: backup.Completed, BackupJobID: r.JobID,
 			CompressionRatio: &r.Ratio, DurationSeconds: &r.Duration}.Build(uuid.New(), &who.UserID, time.Now().UTC())
 		fp := decision.FailureFingerprint(b.Series())
-		open, err := store.ReportBackupAlone(ctx, pool, scope, 5*time.Second, b, fp)
-		if err != nil || !open {
+		rep, err := store.ReportBackupAlone(ctx, pool, scope, 5*time.Second, b, fp)
+		if err != nil || !rep.Open {
 			return err
 		}
 		return store.InScope(ctx, pool, store.AllTenants, func(tx pgx.Tx) error {

@@ -76,17 +76,17 @@ func (s *Server) reportAlone(ctx context.Context, c *call) (int, any, bool, erro
 	if b.Status == backup.Failed {
 		return 0, nil, false, nil
 	}
-	open, err := store.ReportBackupAlone(ctx, s.pool, s.scopeOf(c), s.timeout, b, watchFor(b))
+	rep, err := store.ReportBackupAlone(ctx, s.pool, s.scopeOf(c), s.timeout, b, watchFor(b))
 	if errors.Is(err, store.ErrUnknownTenant) {
 		return 0, nil, true, invalidField("tenant_id", "does not name an existing tenant")
 	}
 	if err != nil {
 		return 0, nil, true, err
 	}
-	if open {
+	if rep.Open {
 		s.resolveFailure(ctx, c, b)
 	}
-	return http.StatusCreated, b, true, nil
+	return http.StatusCreated, reportedOut(b, rep), true, nil
 }
 
 // createBackup reports a backup in the request's transaction, with what
@@ -96,19 +96,19 @@ func (s *Server) createBackup(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	open, err := store.ReportBackup(ctx, c.tx, b, watchFor(b))
+	rep, err := store.ReportBackup(ctx, c.tx, b, watchFor(b))
 	if errors.Is(err, store.ErrUnknownTenant) {
 		return 0, nil, invalidField("tenant_id", "does not name an existing tenant")
 	}
 	if err != nil {
 		return 0, nil, err
 	}
-	if b.Status == backup.Failed || open {
+	if b.Status == backup.Failed || rep.Open {
 		if err := s.statusChanged(ctx, c, "", b); err != nil {
 			return 0, nil, err
 		}
 	}
-	return http.StatusCreated, b, nil
+	return http.StatusCreated, reportedOut(b, rep), nil
 }
 
 // watchFor is the alert a report of b asks about: a completed backup's
@@ -129,7 +129,11 @@ func (s *Server) getBackup(ctx context.Context, c *call) (int, any, error) {
 	if errors.Is(err, store.ErrNotFound) {
 		return 0, nil, notFound("backup")
 	}
-	return http.StatusOK, b, err
+	if err != nil {
+		return 0, nil, err
+	}
+	out, err := namedBackup(ctx, c.tx, b)
+	return http.StatusOK, out, err
 }
 
 func (s *Server) listBackups(ctx context.Context, c *call) (int, any, error) {
@@ -138,31 +142,82 @@ func (s *Server) listBackups(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	var f store.BackupFilter
-	if f.TenantID, err = q.uuid("tenant_id"); err != nil {
-		return 0, nil, err
-	}
-	if f.CreatedAfter, f.CreatedBefore, err = q.timeRange("created_after", "created_before"); err != nil {
-		return 0, nil, err
-	}
-	types, err := enums(q, "backup_type", backup.Type.Valid, "FULL_DATABASE, TENANT_BACKUP, WAL_ARCHIVE, CONFIGURATION")
+	f, err := s.backupFilter(ctx, c, q)
 	if err != nil {
 		return 0, nil, err
 	}
+	items, next, err := store.ListBackups(ctx, c.tx, f, p)
+	if err != nil {
+		return 0, nil, err
+	}
+	out, err := namedBackups(ctx, c.tx, items...)
+	if err != nil {
+		return 0, nil, err
+	}
+	return newList(s, out, next, backupOutKey)
+}
+
+func (s *Server) countBackups(ctx context.Context, c *call) (int, any, error) {
+	f, err := s.backupFilter(ctx, c, s.newQuery(c.r))
+	if err != nil {
+		return 0, nil, err
+	}
+	return countAnswer(store.CountBackups(ctx, c.tx, f))
+}
+
+// backupFilter reads the filters of GET /v1/backups and its count.
+func (s *Server) backupFilter(ctx context.Context, c *call, q query) (f store.BackupFilter, err error) {
+	if f.TenantID, err = q.uuid("tenant_id"); err != nil {
+		return f, err
+	}
+	if f.CreatedAfter, f.CreatedBefore, err = q.timeRange("created_after", "created_before"); err != nil {
+		return f, err
+	}
+	types, err := enums(q, "backup_type", backup.Type.Valid, "FULL_DATABASE, TENANT_BACKUP, WAL_ARCHIVE, CONFIGURATION")
+	if err != nil {
+		return f, err
+	}
 	if len(types) > 1 {
-		return 0, nil, invalidField("backup_type", "takes one backup type")
+		return f, invalidField("backup_type", "takes one backup type")
 	}
 	if len(types) == 1 {
 		f.Type = types[0]
 	}
 	if f.Statuses, err = enums(q, "status", backup.Status.Valid, "IN_PROGRESS, COMPLETED, FAILED, VERIFIED"); err != nil {
-		return 0, nil, err
+		return f, err
 	}
 	if f.Query, err = q.search(); err != nil {
-		return 0, nil, err
+		return f, err
+	}
+	if f.Verified, err = q.boolean("verified"); err != nil {
+		return f, err
+	}
+	if f.Locations, err = enums(q, "location", backup.Location.Valid, "local, r2, b2"); err != nil {
+		return f, err
+	}
+	if f.MissingLocations, err = enums(q, "missing_location", backup.Location.Valid, "local, r2, b2"); err != nil {
+		return f, err
+	}
+	if f.CreatedBy, err = q.id("created_by"); err != nil {
+		return f, err
+	}
+	if f.BackupJobID, err = q.id("backup_job_id"); err != nil {
+		return f, err
+	}
+	if f.MinSize, err = q.size("min_size"); err != nil {
+		return f, err
+	}
+	if f.MaxSize, err = q.size("max_size"); err != nil {
+		return f, err
+	}
+	if f.CreatedOn, err = q.date("created_on"); err != nil {
+		return f, err
 	}
 	if err := s.checkTenantExists(ctx, c, "tenant_id", f.TenantID); err != nil {
-		return 0, nil, err
+		return f, err
+	}
+	if err := s.checkUserNamed(ctx, c, "created_by", f.CreatedBy); err != nil {
+		return f, err
 	}
 	if f.TenantID == nil && c.who.Tenant != nil {
 		// The same rows row-level security lets through, said so that the
@@ -170,11 +225,7 @@ func (s *Server) listBackups(ctx context.Context, c *call) (int, any, error) {
 		// every backup through the policy.
 		f.TenantID = c.who.Tenant
 	}
-	items, next, err := store.ListBackups(ctx, c.tx, f, p)
-	if err != nil {
-		return 0, nil, err
-	}
-	return newList(s, items, next, store.BackupKey)
+	return f, nil
 }
 
 func (s *Server) patchBackup(ctx context.Context, c *call) (int, any, error) {
@@ -222,7 +273,8 @@ func (s *Server) patchBackup(ctx context.Context, c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	if p.Noop(cur) { // a retried report: nothing to change
-		return http.StatusOK, cur, nil
+		out, err := namedBackup(ctx, c.tx, cur)
+		return http.StatusOK, out, err
 	}
 	next, err := cur.Apply(p, c.now)
 	if err != nil {
@@ -234,14 +286,15 @@ func (s *Server) patchBackup(ctx context.Context, c *call) (int, any, error) {
 	if err := s.statusChanged(ctx, c, cur.Status, next); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, next, nil
+	out, err := namedBackup(ctx, c.tx, next)
+	return http.StatusOK, out, err
 }
 
 // verifyResult is the answer to POST /v1/backups/{id}/verify.
 type verifyResult struct {
-	Verified bool          `json:"verified"`
-	Backup   backup.Backup `json:"backup"`
-	Alert    any           `json:"alert"`
+	Verified bool      `json:"verified"`
+	Backup   backupOut `json:"backup"`
+	Alert    any       `json:"alert"`
 }
 
 func (s *Server) verifyBackup(ctx context.Context, c *call) (int, any, error) {
@@ -272,7 +325,11 @@ func (s *Server) verifyBackup(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	res := verifyResult{Verified: v.Match, Backup: v.Backup}
+	named, err := namedBackup(ctx, c.tx, v.Backup)
+	if err != nil {
+		return 0, nil, err
+	}
+	res := verifyResult{Verified: v.Match, Backup: named}
 	if v.Match {
 		if err := store.UpdateBackup(ctx, c.tx, v.Backup, cur.Status); err != nil {
 			return 0, nil, err

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -276,4 +277,84 @@ func hasAlnumRun(s string, n int) bool {
 		}
 	}
 	return false
+}
+
+// The filters of version 1.1 (API.md 1.1, "More filters, search and
+// counts"): a value that breaks the parameter's rule is 422 on it.
+
+// id reads a UUID filter; anything else is 422 on name.
+func (q query) id(name string) (*uuid.UUID, error) {
+	s := q.get(name)
+	if s == "" {
+		return nil, nil
+	}
+	id, ok := parseUUID(s)
+	if !ok {
+		return nil, invalidField(name, "must be a UUID")
+	}
+	return &id, nil
+}
+
+// boolean reads true or false.
+func (q query) boolean(name string) (*bool, error) {
+	switch q.get(name) {
+	case "":
+		return nil, nil
+	case "true":
+		t := true
+		return &t, nil
+	case "false":
+		f := false
+		return &f, nil
+	}
+	return nil, invalidField(name, "must be true or false")
+}
+
+// size reads a size in bytes: a whole number from 0.
+func (q query) size(name string) (*int64, error) {
+	s := q.get(name)
+	if s == "" {
+		return nil, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || strings.HasPrefix(s, "+") {
+		return nil, invalidField(name, "must be a whole number of bytes, from 0")
+	}
+	return &n, nil
+}
+
+// date reads a UTC year, month or day (YYYY, YYYY-MM, YYYY-MM-DD): the
+// date hierarchy of the seed's admin.
+func (q query) date(name string) (*store.DateRange, error) {
+	s := q.get(name)
+	if s == "" {
+		return nil, nil
+	}
+	layout, next := "", func(t time.Time) time.Time { return t }
+	switch len(s) {
+	case 4:
+		layout, next = "2006", func(t time.Time) time.Time { return t.AddDate(1, 0, 0) }
+	case 7:
+		layout, next = "2006-01", func(t time.Time) time.Time { return t.AddDate(0, 1, 0) }
+	case 10:
+		layout, next = "2006-01-02", func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }
+	}
+	t, err := time.Parse(layout, s)
+	if layout == "" || err != nil || t.Format(layout) != s {
+		return nil, invalidField(name, "must be a UTC date: YYYY, YYYY-MM or YYYY-MM-DD")
+	}
+	return &store.DateRange{From: t, To: next(t)}, nil
+}
+
+// text reads an exact value such as a fingerprint: valid text of at most
+// max bytes.
+func (q query) text(name string, max int) (string, error) {
+	s := q.get(name)
+	if s == "" && !q.v.Has(name) {
+		return "", nil
+	}
+	if s == "" || len(s) > max || !validText(s) {
+		return "", invalidField(name, fmt.Sprintf("must be valid text of 1 to %d bytes", max))
+	}
+	return s, nil
 }

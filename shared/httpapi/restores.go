@@ -81,7 +81,8 @@ func (s *Server) createRestore(ctx context.Context, c *call) (int, any, error) {
 	if err := store.InsertRestore(ctx, c.tx, r); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusCreated, r, nil
+	out, err := namedRestore(ctx, c.tx, r)
+	return http.StatusCreated, out, err
 }
 
 func (s *Server) getRestore(ctx context.Context, c *call) (int, any, error) {
@@ -93,7 +94,11 @@ func (s *Server) getRestore(ctx context.Context, c *call) (int, any, error) {
 	if errors.Is(err, store.ErrNotFound) {
 		return 0, nil, notFound("restore")
 	}
-	return http.StatusOK, r, err
+	if err != nil {
+		return 0, nil, err
+	}
+	out, err := namedRestore(ctx, c.tx, r)
+	return http.StatusOK, out, err
 }
 
 func (s *Server) listRestores(ctx context.Context, c *call) (int, any, error) {
@@ -102,33 +107,65 @@ func (s *Server) listRestores(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	var f store.RestoreFilter
-	if f.BackupID, err = q.uuid("backup_id"); err != nil {
-		return 0, nil, err
-	}
-	if f.TenantID, err = q.uuid("tenant_id"); err != nil {
-		return 0, nil, err
-	}
-	if f.StartedAfter, f.StartedBefore, err = q.timeRange("started_after", "started_before"); err != nil {
-		return 0, nil, err
-	}
-	if f.Statuses, err = enums(q, "status", restore.Status.Valid, "IN_PROGRESS, COMPLETED, FAILED, CANCELLED"); err != nil {
-		return 0, nil, err
-	}
-	if f.Modes, err = enums(q, "restore_mode", restore.Mode.Valid, "FULL, MERGE, PITR"); err != nil {
-		return 0, nil, err
-	}
-	if err := s.checkTenantExists(ctx, c, "tenant_id", f.TenantID); err != nil {
-		return 0, nil, err
-	}
-	if err := s.checkBackupExists(ctx, c, "backup_id", f.BackupID); err != nil {
+	f, err := s.restoreFilter(ctx, c, q)
+	if err != nil {
 		return 0, nil, err
 	}
 	items, next, err := store.ListRestores(ctx, c.tx, f, p)
 	if err != nil {
 		return 0, nil, err
 	}
-	return newList(s, items, next, store.RestoreKey)
+	out, err := namedRestores(ctx, c.tx, items...)
+	if err != nil {
+		return 0, nil, err
+	}
+	return newList(s, out, next, restoreOutKey)
+}
+
+func (s *Server) countRestores(ctx context.Context, c *call) (int, any, error) {
+	f, err := s.restoreFilter(ctx, c, s.newQuery(c.r))
+	if err != nil {
+		return 0, nil, err
+	}
+	return countAnswer(store.CountRestores(ctx, c.tx, f))
+}
+
+// restoreFilter reads the filters of GET /v1/restores and its count.
+func (s *Server) restoreFilter(ctx context.Context, c *call, q query) (f store.RestoreFilter, err error) {
+	if f.BackupID, err = q.uuid("backup_id"); err != nil {
+		return f, err
+	}
+	if f.TenantID, err = q.uuid("tenant_id"); err != nil {
+		return f, err
+	}
+	if f.StartedAfter, f.StartedBefore, err = q.timeRange("started_after", "started_before"); err != nil {
+		return f, err
+	}
+	if f.Statuses, err = enums(q, "status", restore.Status.Valid, "IN_PROGRESS, COMPLETED, FAILED, CANCELLED"); err != nil {
+		return f, err
+	}
+	if f.Modes, err = enums(q, "restore_mode", restore.Mode.Valid, "FULL, MERGE, PITR"); err != nil {
+		return f, err
+	}
+	if f.Query, err = q.search(); err != nil {
+		return f, err
+	}
+	if f.InitiatedBy, err = q.id("initiated_by"); err != nil {
+		return f, err
+	}
+	if f.StartedOn, err = q.date("started_on"); err != nil {
+		return f, err
+	}
+	if err := s.checkTenantExists(ctx, c, "tenant_id", f.TenantID); err != nil {
+		return f, err
+	}
+	if err := s.checkBackupExists(ctx, c, "backup_id", f.BackupID); err != nil {
+		return f, err
+	}
+	if err := s.checkUserNamed(ctx, c, "initiated_by", f.InitiatedBy); err != nil {
+		return f, err
+	}
+	return f, nil
 }
 
 func (s *Server) patchRestore(ctx context.Context, c *call) (int, any, error) {
@@ -163,7 +200,8 @@ func (s *Server) patchRestore(ctx context.Context, c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	if p.Noop(cur) { // a retried report: nothing to change
-		return http.StatusOK, cur, nil
+		out, err := namedRestore(ctx, c.tx, cur)
+		return http.StatusOK, out, err
 	}
 	next, err := cur.Apply(p, c.now)
 	if err != nil {
@@ -177,7 +215,8 @@ func (s *Server) patchRestore(ctx context.Context, c *call) (int, any, error) {
 			return 0, nil, err
 		}
 	}
-	return http.StatusOK, next, nil
+	out, err := namedRestore(ctx, c.tx, next)
+	return http.StatusOK, out, err
 }
 
 // restoreFailed raises what a failed restore means (decision.RestoreFailed),
@@ -236,7 +275,7 @@ func (s *Server) integrityFailed(ctx context.Context, c *call, b backup.Backup, 
 		return nil, err
 	}
 	s.alerted(c)
-	return a, nil
+	return namedAlert(ctx, c.tx, a)
 }
 
 // integrityRestored takes a backup whose copy at loc ("": every copy)

@@ -157,12 +157,23 @@ func New(cfg Config) *Server {
 // Routes returns the route table.
 func (s *Server) Routes() []Route { return AllRoutes(s) }
 
+// The filters of the lists and their counts (API.md, and 1.1's "More
+// filters, search and counts"); a /count route knows these alone.
+var (
+	backupFilters = []string{"backup_type", "tenant_id", "status", "created_after", "created_before", "q",
+		"verified", "location", "missing_location", "created_by", "backup_job_id", "min_size", "max_size", "created_on"}
+	restoreFilters = []string{"backup_id", "status", "restore_mode", "tenant_id", "started_after", "started_before",
+		"q", "initiated_by", "started_on"}
+	alertFilters = []string{"status", "severity", "alert_type", "backup_id", "tenant_id", "created_after", "created_before",
+		"q", "restore_log_id", "fingerprint", "created_on"}
+)
+
 // The query parameters of the list routes (API.md), beside limit and cursor.
 var (
 	pageParams    = []string{"limit", "cursor"}
-	backupParams  = append([]string{"backup_type", "tenant_id", "status", "created_after", "created_before", "q"}, pageParams...)
-	restoreParams = append([]string{"backup_id", "status", "restore_mode", "tenant_id", "started_after", "started_before"}, pageParams...)
-	alertParams   = append([]string{"status", "severity", "alert_type", "backup_id", "tenant_id", "created_after", "created_before"}, pageParams...)
+	backupParams  = append(backupFilters[:len(backupFilters):len(backupFilters)], pageParams...)
+	restoreParams = append(restoreFilters[:len(restoreFilters):len(restoreFilters)], pageParams...)
+	alertParams   = append(alertFilters[:len(alertFilters):len(alertFilters)], pageParams...)
 	policyParams  = append([]string{"tenant_id", "backup_type"}, pageParams...)
 	statusParams  = append([]string{"state", "tenant_id"}, pageParams...)
 )
@@ -209,6 +220,7 @@ func BackupRoutes(s *Server) []Route {
 	return []Route{
 		{Method: "POST", Path: "/v1/backups", Function: FuncBackups, Roles: writers, Idempotent: true, handle: s.createBackup, alone: s.reportAlone},
 		{Method: "GET", Path: "/v1/backups", Function: FuncBackups, Roles: readers, Params: backupParams, handle: s.listBackups},
+		{Method: "GET", Path: "/v1/backups/count", Function: FuncBackups, Roles: readers, Params: backupFilters, handle: s.countBackups},
 		{Method: "GET", Path: "/v1/backups/{id}", Function: FuncBackups, Roles: readers, handle: s.getBackup},
 		{Method: "PATCH", Path: "/v1/backups/{id}", Function: FuncBackups, Roles: writers, Idempotent: true, handle: s.patchBackup},
 		{Method: "POST", Path: "/v1/backups/{id}/verify", Function: FuncBackups, Roles: writers, handle: s.verifyBackup},
@@ -220,6 +232,7 @@ func RestoreRoutes(s *Server) []Route {
 	return []Route{
 		{Method: "POST", Path: "/v1/restores", Function: FuncRestores, Roles: restorers, Idempotent: true, handle: s.createRestore},
 		{Method: "GET", Path: "/v1/restores", Function: FuncRestores, Roles: readers, Params: restoreParams, handle: s.listRestores},
+		{Method: "GET", Path: "/v1/restores/count", Function: FuncRestores, Roles: readers, Params: restoreFilters, handle: s.countRestores},
 		{Method: "GET", Path: "/v1/restores/{id}", Function: FuncRestores, Roles: readers, handle: s.getRestore},
 		{Method: "PATCH", Path: "/v1/restores/{id}", Function: FuncRestores, Roles: restorers, Idempotent: true, handle: s.patchRestore},
 	}
@@ -229,6 +242,7 @@ func RestoreRoutes(s *Server) []Route {
 func AlertRoutes(s *Server) []Route {
 	return []Route{
 		{Method: "GET", Path: "/v1/alerts", Function: FuncAlerts, Roles: operators, Params: alertParams, handle: s.listAlerts},
+		{Method: "GET", Path: "/v1/alerts/count", Function: FuncAlerts, Roles: operators, Params: alertFilters, handle: s.countAlerts},
 		{Method: "GET", Path: "/v1/alerts/{id}", Function: FuncAlerts, Roles: operators, handle: s.getAlert},
 		{Method: "POST", Path: "/v1/alerts/{id}/acknowledge", Function: FuncAlerts, Roles: operators, handle: s.acknowledgeAlert},
 		{Method: "POST", Path: "/v1/alerts/{id}/resolve", Function: FuncAlerts, Roles: operators, handle: s.resolveAlert},

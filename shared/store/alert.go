@@ -176,10 +176,36 @@ type AlertFilter struct {
 	TenantID      *uuid.UUID
 	CreatedAfter  *time.Time
 	CreatedBefore *time.Time
+	RestoreID     *uuid.UUID
+	Fingerprint   string
+	CreatedOn     *DateRange
+	Query         string // substring of message or resolution_notes
 }
 
 // ListAlerts returns a page of alerts in scope matching f, newest first.
 func ListAlerts(ctx context.Context, db DB, f AlertFilter, p Page) ([]alert.Alert, *Cursor, error) {
+	w := alertWhere(f)
+	w.keyset("created_at", p)
+	q := `SELECT ` + alertColumns + ` FROM backups_alert` + w.sql() + ` ORDER BY created_at DESC, id DESC` + w.limit(p)
+	rows, err := db.Query(ctx, q, w.args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing alerts: %w", mapErr(err))
+	}
+	items, next, err := collectPage(rows, p, func(r pgx.CollectableRow) (alert.Alert, error) { return scanAlert(r) }, AlertKey,
+		func(a alert.Alert) int { return len(a.Message) + len(a.Details) + len(a.ResolutionNotes) })
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing alerts: %w", mapErr(err))
+	}
+	return items, next, nil
+}
+
+// CountAlerts counts the alerts in scope matching f, up to CountCap
+// (exact is then false).
+func CountAlerts(ctx context.Context, db DB, f AlertFilter) (n int, exact bool, err error) {
+	return count(ctx, db, "alerts", "backups_alert", alertWhere(f))
+}
+
+func alertWhere(f AlertFilter) where {
 	var w where
 	if len(f.Statuses) > 0 {
 		w.add("status = ANY(?)", toStrings(f.Statuses))
@@ -193,8 +219,14 @@ func ListAlerts(ctx context.Context, db DB, f AlertFilter, p Page) ([]alert.Aler
 	if f.BackupID != nil {
 		w.add("backup_id = ?", *f.BackupID)
 	}
+	if f.RestoreID != nil {
+		w.add("restore_log_id = ?", *f.RestoreID)
+	}
 	if f.TenantID != nil {
 		w.add("tenant_id = ?", *f.TenantID)
+	}
+	if f.Fingerprint != "" {
+		w.add("fingerprint = ?", f.Fingerprint)
 	}
 	if f.CreatedAfter != nil {
 		w.add("created_at > ?", *f.CreatedAfter)
@@ -202,18 +234,14 @@ func ListAlerts(ctx context.Context, db DB, f AlertFilter, p Page) ([]alert.Aler
 	if f.CreatedBefore != nil {
 		w.add("created_at < ?", *f.CreatedBefore)
 	}
-	w.keyset("created_at", p)
-	q := `SELECT ` + alertColumns + ` FROM backups_alert` + w.sql() + ` ORDER BY created_at DESC, id DESC` + w.limit(p)
-	rows, err := db.Query(ctx, q, w.args...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("listing alerts: %w", mapErr(err))
+	if f.CreatedOn != nil {
+		w.add("created_at >= ? AND created_at < ?", f.CreatedOn.From, f.CreatedOn.To)
 	}
-	items, next, err := collectPage(rows, p, func(r pgx.CollectableRow) (alert.Alert, error) { return scanAlert(r) }, AlertKey,
-		func(a alert.Alert) int { return len(a.Message) + len(a.Details) + len(a.ResolutionNotes) })
-	if err != nil {
-		return nil, nil, fmt.Errorf("listing alerts: %w", mapErr(err))
+	if f.Query != "" {
+		like := "%" + likeEscape(f.Query) + "%"
+		w.add("(message ILIKE ? OR resolution_notes ILIKE ?)", like, like)
 	}
-	return items, next, nil
+	return w
 }
 
 func toStrings[T ~string](xs []T) []string {

@@ -61,16 +61,28 @@ func InsertBackup(ctx context.Context, db DB, b backup.Backup) error {
 // reportSQL inserts a backup and, in the same statement, says whether the
 // alert with fingerprint $20 is open: what a backup report needs to know
 // (is the series' failure alert still standing?) without a round trip of
-// its own. The tenant is checked by the foreign key and the tenant policy,
-// not by a query before: a report is one statement.
+// its own; and the names of its tenant and creator, which the answer
+// carries (API.md 1.1, "Names beside ids"; bw_user_names, migration 017).
+// The tenant is checked by the foreign key and the tenant policy, not by a
+// query before: a report is one statement.
 const reportSQL = `WITH ins AS (INSERT INTO backups_backup (` + backupColumns + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id)
-	SELECT $20::text <> '' AND EXISTS (SELECT 1 FROM backups_alert WHERE fingerprint = $20 AND status <> 'RESOLVED')
-	FROM ins`
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+		RETURNING id, tenant_id, created_by_id)
+	SELECT $20::text <> '' AND EXISTS (SELECT 1 FROM backups_alert WHERE fingerprint = $20 AND status <> 'RESOLVED'),
+		t.slug, t.name, u.name
+	FROM ins LEFT JOIN tenants t ON t.id = ins.tenant_id
+		LEFT JOIN LATERAL bw_user_names(ARRAY[ins.created_by_id]) u ON true`
+
+// Reported is what storing a backup report learnt: whether the watched
+// alert is open, and the names of the backup's tenant and creator.
+type Reported struct {
+	Open  bool
+	Names Names
+}
 
 // ReportBackup stores b like InsertBackup and reports whether the unresolved
 // alert with fingerprint watch exists ("" watches nothing).
-func ReportBackup(ctx context.Context, db DB, b backup.Backup, watch string) (open bool, err error) {
+func ReportBackup(ctx context.Context, db DB, b backup.Backup, watch string) (Reported, error) {
 	return reportBackup(ctx, db, nil, b, watch)
 }
 
@@ -85,17 +97,17 @@ func ReportBackup(ctx context.Context, db DB, b backup.Backup, watch string) (op
 // own before the batch; PostgreSQL takes the table's lock there. So the
 // report is prepared first under a deadline of timeout: a table locked by
 // another session cannot hold the request past it either.
-func ReportBackupAlone(ctx context.Context, pool *pgxpool.Pool, s Scope, timeout time.Duration, b backup.Backup, watch string) (open bool, err error) {
+func ReportBackupAlone(ctx context.Context, pool *pgxpool.Pool, s Scope, timeout time.Duration, b backup.Backup, watch string) (Reported, error) {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
-		return false, fmt.Errorf("inserting backup %s: %w", b.ID, mapErr(err))
+		return Reported{}, fmt.Errorf("inserting backup %s: %w", b.ID, mapErr(err))
 	}
 	defer conn.Release()
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	_, err = conn.Conn().Prepare(pctx, reportSQL, reportSQL)
 	cancel()
 	if err != nil {
-		return false, fmt.Errorf("preparing the report of backup %s: %w", b.ID, unavailableIfLate(pctx, mapErr(err)))
+		return Reported{}, fmt.Errorf("preparing the report of backup %s: %w", b.ID, unavailableIfLate(pctx, mapErr(err)))
 	}
 	return reportBackup(ctx, conn, &scoped{s, timeout}, b, watch)
 }
@@ -114,22 +126,34 @@ type scoped struct {
 	timeout time.Duration
 }
 
-func reportBackup(ctx context.Context, db DB, alone *scoped, b backup.Backup, watch string) (open bool, err error) {
-	var batch pgx.Batch
+func reportBackup(ctx context.Context, db DB, alone *scoped, b backup.Backup, watch string) (Reported, error) {
+	var (
+		batch      pgx.Batch
+		rep        Reported
+		slug, name *string
+		user       *string
+	)
 	if alone != nil {
 		queueScope(&batch, alone.scope, alone.timeout)
 	}
 	batch.Queue(reportSQL,
 		b.ID, b.Type, b.TenantID, b.Filename, b.SizeBytes, b.Checksum, b.LocalPath, b.R2Path, b.B2Path,
 		b.Status, b.CreatedAt, b.UpdatedAt, b.VerifiedAt, b.BackupJobID, b.CompressionRatio, b.DurationSeconds,
-		b.Notes, b.CreatedBy, b.Metadata, watch).QueryRow(func(r pgx.Row) error { return r.Scan(&open) })
-	if err = db.SendBatch(ctx, &batch).Close(); err != nil {
+		b.Notes, b.CreatedBy, b.Metadata, watch).QueryRow(func(r pgx.Row) error { return r.Scan(&rep.Open, &slug, &name, &user) })
+	if err := db.SendBatch(ctx, &batch).Close(); err != nil {
 		if unknownTenant(err) {
 			err = ErrUnknownTenant
 		}
-		return false, fmt.Errorf("inserting backup %s: %w", b.ID, mapErr(err))
+		return Reported{}, fmt.Errorf("inserting backup %s: %w", b.ID, mapErr(err))
 	}
-	return open, nil
+	rep.Names = Names{Tenants: map[uuid.UUID]TenantName{}, Users: map[uuid.UUID]UserName{}}
+	if b.TenantID != nil && slug != nil {
+		rep.Names.Tenants[*b.TenantID] = TenantName{ID: *b.TenantID, Slug: slug, Name: name}
+	}
+	if b.CreatedBy != nil && user != nil {
+		rep.Names.Users[*b.CreatedBy] = UserName{ID: *b.CreatedBy, Name: *user}
+	}
+	return rep, nil
 }
 
 // backupText is how much text a backup carries: what its JSON is at least.
@@ -197,7 +221,39 @@ type BackupFilter struct {
 	CreatedAfter  *time.Time
 	CreatedBefore *time.Time
 	Query         string // substring of filename or notes, or checksum prefix
+	// Verified: true, verified_at set and no open INTEGRITY_FAILURE stands
+	// for the backup (integrity_mismatches, migration 014); false, the others.
+	Verified *bool
+	// Locations: a copy at every one; MissingLocations: none at one or more.
+	Locations        []backup.Location
+	MissingLocations []backup.Location
+	CreatedBy        *uuid.UUID
+	BackupJobID      *uuid.UUID
+	MinSize, MaxSize *int64 // inclusive; a backup without a size never matches
+	CreatedOn        *DateRange
 }
+
+// DateRange is a UTC day, month or year: From inclusive, To exclusive.
+type DateRange struct{ From, To time.Time }
+
+// locationColumn is the column that holds the path of a copy at l.
+func locationColumn(l backup.Location) string {
+	switch l {
+	case backup.Local:
+		return "local_path"
+	case backup.R2:
+		return "r2_path"
+	case backup.B2:
+		return "b2_path"
+	}
+	panic("store: unknown location " + string(l))
+}
+
+// openMismatch is the condition that an open INTEGRITY_FAILURE stands for
+// the backup: a mismatch recorded for it whose alert is not resolved.
+const openMismatch = `EXISTS (SELECT 1 FROM integrity_mismatches m
+	JOIN backups_alert a ON a.fingerprint = m.fingerprint AND a.status <> 'RESOLVED'
+	WHERE m.backup_id = backups_backup.id)`
 
 // ListBackups returns a page of backups in scope matching f, newest first.
 func ListBackups(ctx context.Context, db DB, f BackupFilter, p Page) ([]backup.Backup, *Cursor, error) {
@@ -249,8 +305,50 @@ func backupWhere(f BackupFilter, p Page) where {
 	if f.CreatedBefore != nil {
 		w.add("created_at < ?", *f.CreatedBefore)
 	}
+	if f.CreatedOn != nil {
+		w.add("created_at >= ? AND created_at < ?", f.CreatedOn.From, f.CreatedOn.To)
+	}
+	if f.Verified != nil {
+		if *f.Verified {
+			w.add("verified_at IS NOT NULL AND NOT " + openMismatch)
+		} else {
+			w.add("(verified_at IS NULL OR " + openMismatch + ")")
+		}
+	}
+	for _, l := range f.Locations {
+		w.add(locationColumn(l) + " IS NOT NULL")
+	}
+	if len(f.MissingLocations) > 0 {
+		var or []string
+		for _, l := range f.MissingLocations {
+			or = append(or, locationColumn(l)+" IS NULL")
+		}
+		w.add("(" + strings.Join(or, " OR ") + ")")
+	}
+	if f.CreatedBy != nil {
+		w.add("created_by_id = ?", *f.CreatedBy)
+	}
+	if f.BackupJobID != nil {
+		w.add("backup_job_id = ?", *f.BackupJobID)
+	}
+	if f.MinSize != nil {
+		w.add("size_bytes >= ?", *f.MinSize)
+	}
+	if f.MaxSize != nil {
+		w.add("size_bytes <= ?", *f.MaxSize)
+	}
 	w.keyset("created_at", p)
 	return w
+}
+
+// CountBackups counts the backups in scope matching f, q included, up to
+// CountCap (exact is then false).
+func CountBackups(ctx context.Context, db DB, f BackupFilter) (n int, exact bool, err error) {
+	w := backupWhere(f, Page{})
+	if f.Query != "" {
+		w.add(searchMatch, searchArgs(f.Query)...)
+	}
+	return count(ctx, db, "backups", "backups_backup", w)
 }
 
 // searchMatch is q's condition: a case-insensitive substring of the

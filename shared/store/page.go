@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -116,6 +117,23 @@ func cut[T any](items []T, p Page, key func(T) Cursor) ([]T, *Cursor) {
 	items = items[:p.Limit]
 	c := key(items[len(items)-1])
 	return items, &c
+}
+
+// CountCap is the most a count reads: past it, a count answers CountCap
+// and says it is not exact (API.md 1.1, "counts").
+const CountCap = 10000
+
+// count counts the rows of table matching w, reading at most CountCap+1.
+func count(ctx context.Context, db DB, what, table string, w where) (n int, exact bool, err error) {
+	w.args = append(w.args, CountCap+1)
+	q := fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM %s%s LIMIT $%d) c`, table, w.sql(), len(w.args))
+	if err := db.QueryRow(ctx, q, w.args...).Scan(&n); err != nil {
+		return 0, false, fmt.Errorf("counting %s: %w", what, mapErr(err))
+	}
+	if n > CountCap {
+		return CountCap, false, nil
+	}
+	return n, true, nil
 }
 
 // likeEscape escapes the LIKE wildcards in s so it matches literally.

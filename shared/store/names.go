@@ -1,0 +1,128 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// TenantName is a tenant as objects that carry its id name it (API.md 1.1,
+// "Names beside ids"). Slug and Name are nil for a tenant the caller
+// cannot read (a restore of its backup may name another tenant).
+type TenantName struct {
+	ID   uuid.UUID `json:"id"`
+	Slug *string   `json:"slug"`
+	Name *string   `json:"name"`
+}
+
+// UserName is a user as objects that carry its id name it: id and name,
+// never the e-mail address.
+type UserName struct {
+	ID   uuid.UUID `json:"id"`
+	Name string    `json:"name"`
+}
+
+// Names are the tenants and users of a page of objects, by id.
+type Names struct {
+	Tenants map[uuid.UUID]TenantName
+	Users   map[uuid.UUID]UserName
+}
+
+// Tenant returns the name of tenant id, or nil for a nil id.
+func (n Names) Tenant(id *uuid.UUID) *TenantName {
+	if id == nil {
+		return nil
+	}
+	if t, ok := n.Tenants[*id]; ok {
+		return &t
+	}
+	return &TenantName{ID: *id}
+}
+
+// User returns the name of user id, or nil for a nil id or a user that no
+// longer exists.
+func (n Names) User(id *uuid.UUID) *UserName {
+	if id == nil {
+		return nil
+	}
+	if u, ok := n.Users[*id]; ok {
+		return &u
+	}
+	return nil
+}
+
+// NameSet gathers the ids a page of objects needs names for.
+type NameSet struct {
+	tenants, users []uuid.UUID
+	seen           map[uuid.UUID]bool
+}
+
+// Tenant adds a tenant id (nil adds nothing).
+func (s *NameSet) Tenant(id *uuid.UUID) {
+	if id != nil && s.add(*id) {
+		s.tenants = append(s.tenants, *id)
+	}
+}
+
+// User adds a user id (nil adds nothing).
+func (s *NameSet) User(id *uuid.UUID) {
+	if id != nil && s.add(*id) {
+		s.users = append(s.users, *id)
+	}
+}
+
+func (s *NameSet) add(id uuid.UUID) bool {
+	if s.seen == nil {
+		s.seen = map[uuid.UUID]bool{}
+	}
+	if s.seen[id] {
+		return false
+	}
+	s.seen[id] = true
+	return true
+}
+
+// LookupNames reads the names of the tenants and users in set, in one
+// round trip whatever the page's size. Tenants are read under the caller's
+// row-level security; users through bw_user_names (migration 017), which
+// answers id and name for any user id, so that staff who acted on a
+// tenant's object are named to that tenant, who still cannot list them.
+func LookupNames(ctx context.Context, db DB, set NameSet) (Names, error) {
+	n := Names{Tenants: map[uuid.UUID]TenantName{}, Users: map[uuid.UUID]UserName{}}
+	if len(set.tenants) == 0 && len(set.users) == 0 {
+		return n, nil
+	}
+	var b pgx.Batch
+	if len(set.tenants) > 0 {
+		b.Queue(`SELECT id, slug, name FROM tenants WHERE id = ANY($1)`, set.tenants).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var t TenantName
+				var slug, name string
+				if err := rows.Scan(&t.ID, &slug, &name); err != nil {
+					return err
+				}
+				t.Slug, t.Name = &slug, &name
+				n.Tenants[t.ID] = t
+			}
+			return rows.Err()
+		})
+	}
+	if len(set.users) > 0 {
+		b.Queue(`SELECT id, name FROM bw_user_names($1)`, set.users).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var u UserName
+				if err := rows.Scan(&u.ID, &u.Name); err != nil {
+					return err
+				}
+				n.Users[u.ID] = u
+			}
+			return rows.Err()
+		})
+	}
+	if err := db.SendBatch(ctx, &b).Close(); err != nil {
+		return n, fmt.Errorf("reading names: %w", mapErr(err))
+	}
+	return n, nil
+}
