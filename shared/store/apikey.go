@@ -109,6 +109,7 @@ var ErrAdminKeyRefused = errors.New("refusing the configured admin key")
 // that secret that was revoked, or that is not an unscoped admin key, is
 // ErrAdminKeyRefused and is left as it is. It runs in the all-tenants scope.
 func EnsureAdminKey(ctx context.Context, db DB, key, name string, now time.Time) (created bool, err error) {
+	now = now.UTC().Truncate(time.Microsecond) // as stored, so that the audit entry says what the row does
 	hash := auth.Hash(key)
 	existing, err := scanAPIKey(db.QueryRow(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE key_hash = $1`, hash))
 	switch {
