@@ -73,6 +73,7 @@ const (
 	Scheduled Trigger = "schedule" // the EventBridge rule
 	OnDemand  Trigger = "api"      // POST /v1/checks/run
 	Timer     Trigger = "serve"    // backupwatch serve's CHECK_INTERVAL timer
+	Command   Trigger = "cli"      // backupwatch check
 )
 
 // RunStatus is how a run ended (check_runs.status).
