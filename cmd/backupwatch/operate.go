@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -67,16 +68,19 @@ const keysUsage = `usage: backupwatch keys <command>
   revoke ID                                     revoke a key at once
 `
 
+// errUsage says how to call backupwatch keys.
+var errUsage = errors.New(strings.TrimSpace(keysUsage))
+
 // keysCmd manages API keys for operators without an admin key at hand.
 // Every change is audited (via cli, no actor).
 func keysCmd(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New(keysUsage)
+		return errUsage
 	}
 	switch args[0] {
 	case "list":
 		if len(args) != 1 {
-			return errors.New(keysUsage)
+			return errUsage
 		}
 		return withDatabase(ctx, func(tx pgx.Tx) error { return listKeys(ctx, tx, out) })
 	case "create":
@@ -86,12 +90,12 @@ func keysCmd(ctx context.Context, args []string, out io.Writer) error {
 		role := fs.String("role", "", "")
 		tenant := fs.String("tenant", "", "")
 		if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 0 {
-			return errors.New(keysUsage)
+			return errUsage
 		}
 		return withDatabase(ctx, func(tx pgx.Tx) error { return createKey(ctx, tx, *name, *role, *tenant, out) })
 	case "revoke":
 		if len(args) != 2 {
-			return errors.New(keysUsage)
+			return errUsage
 		}
 		id, err := uuid.Parse(args[1])
 		if err != nil {
@@ -99,7 +103,7 @@ func keysCmd(ctx context.Context, args []string, out io.Writer) error {
 		}
 		return withDatabase(ctx, func(tx pgx.Tx) error { return revokeKey(ctx, tx, id, out) })
 	}
-	return errors.New(keysUsage)
+	return errUsage
 }
 
 // withDatabase runs fn in one all-tenants transaction of DATABASE_URL.
