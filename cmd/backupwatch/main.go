@@ -3,6 +3,8 @@
 //	backupwatch serve     serve the API on BACKUPWATCH_ADDR (default 127.0.0.1:3000)
 //	backupwatch migrate   apply the schema migrations to DATABASE_URL
 //	backupwatch admin-key create the first admin key of a deployment
+//	backupwatch check     run the checks once against DATABASE_URL
+//	backupwatch keys      list, create and revoke API keys in DATABASE_URL
 //
 // Without DATABASE_URL it starts its own PostgreSQL from the server binaries,
 // keeping the data in BACKUPWATCH_DATA_DIR (default .local/pg); one serve at
@@ -26,6 +28,10 @@ commands:
   migrate   apply the schema migrations (MIGRATE_DATABASE_URL or DATABASE_URL)
   admin-key make sure an admin key exists in DATABASE_URL: BACKUPWATCH_ADMIN_KEY,
             or a new one printed once (the first key of a deployment)
+  check     run the checks once against DATABASE_URL and print the summary
+            as JSON (exit 1 if the run failed, wholly or in part)
+  keys      list | create --name N --role R [--tenant SLUG|ID] | revoke ID:
+            API keys in DATABASE_URL, each change audited (via cli)
 `
 
 func main() {
@@ -43,6 +49,10 @@ func main() {
 		err = migrateCmd(ctx, os.Stdout)
 	case "admin-key":
 		err = adminKeyCmd(ctx, os.Stdout)
+	case "check":
+		err = checkCmd(ctx, os.Stdout)
+	case "keys":
+		err = keysCmd(ctx, os.Args[2:], os.Stdout)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return

@@ -31,7 +31,12 @@ const (
 
 // Engine raises and resolves alerts.
 type Engine struct {
+	// Routing says which channels each severity reaches; in an engine from
+	// ForRun, only when no table is stored (PUT /v1/settings/routing).
 	Routing alert.Routing
+	// stored: read the stored table once, into loaded (ForRun).
+	stored bool
+	loaded alert.Routing
 }
 
 // New returns an engine with the given routing (nil: the default table).
@@ -42,6 +47,31 @@ func New(r alert.Routing) *Engine {
 	return &Engine{Routing: r}
 }
 
+// ForRun returns an engine for one request or one check run: the first time
+// it routes an alert it reads the stored routing table in the transaction
+// it works in (e's Routing when none is stored), and keeps it for the rest
+// of its use, so that one run routes by one table and a run that raises
+// nothing reads nothing. It is not safe for concurrent use.
+func (e *Engine) ForRun() *Engine { return &Engine{Routing: e.Routing, stored: true} }
+
+// routing is the table to route by (see ForRun).
+func (e *Engine) routing(ctx context.Context, db store.DB) (alert.Routing, error) {
+	if !e.stored {
+		return e.Routing, nil
+	}
+	if e.loaded == nil {
+		r, ok, err := store.GetRouting(ctx, db)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			r = e.Routing
+		}
+		e.loaded = r
+	}
+	return e.loaded, nil
+}
+
 // Raise opens an alert for c, or updates the unresolved alert with c's
 // fingerprint: last_seen_at, message, details and links, and severity if c
 // is worse (escalation, notified). db must be a transaction.
@@ -50,9 +80,13 @@ func (e *Engine) Raise(ctx context.Context, db store.DB, c alert.Condition, now 
 	if err != nil {
 		return alert.Alert{}, "", err
 	}
+	routing, err := e.routing(ctx, db)
+	if err != nil {
+		return alert.Alert{}, "", err
+	}
 	a := alert.Alert{
 		ID: uuid.New(), Type: c.Type, Severity: c.Severity, BackupID: c.BackupID, RestoreID: c.RestoreID,
-		TenantID: c.TenantID, Message: c.Message, Details: details, Channels: e.Routing.Channels(c.Severity),
+		TenantID: c.TenantID, Message: c.Message, Details: details, Channels: routing.Channels(c.Severity),
 		Status: alert.Active, Fingerprint: c.Fingerprint, CreatedAt: now, LastSeenAt: now,
 	}
 	inserted, err := store.InsertAlertIfNew(ctx, db, a)
@@ -74,7 +108,7 @@ func (e *Engine) Raise(ctx context.Context, db store.DB, c alert.Condition, now 
 	if err != nil {
 		return a, "", err
 	}
-	next, outcome := seenAgain(cur, c, details, e.Routing, now)
+	next, outcome := seenAgain(cur, c, details, routing, now)
 	if err := store.UpdateSeenAlert(ctx, db, next); err != nil {
 		return next, "", err
 	}

@@ -108,3 +108,28 @@ func (e *Engine) restate(ctx context.Context, db store.DB, c alert.Condition) (o
 	}
 	return true, store.UpdateSeenAlert(ctx, db, next)
 }
+
+// BackupDeleted carries out what deleting b from the catalogue means for
+// its alerts (decision.BackupDeleted), before its row goes: b leaves the
+// INTEGRITY_FAILURE affected sets it was in, whose alerts are restated or
+// resolved, and its other open alerts resolve.
+func (e *Engine) BackupDeleted(ctx context.Context, db store.DB, b backup.Backup, n decision.Names, now time.Time) (Applied, error) {
+	fps, err := store.ClearMismatches(ctx, db, b.ID, "")
+	if err != nil {
+		return Applied{}, err
+	}
+	sets := map[string]decision.Affected{}
+	for _, fp := range fps {
+		if err := store.LockFingerprint(ctx, db, fp); err != nil {
+			return Applied{}, err
+		}
+		if sets[fp], err = affected(ctx, db, fp); err != nil {
+			return Applied{}, err
+		}
+	}
+	open, err := store.OpenAlertsOfBackup(ctx, db, b.ID)
+	if err != nil {
+		return Applied{}, err
+	}
+	return e.Apply(ctx, db, decision.BackupDeleted(b, open, sets, n), now)
+}

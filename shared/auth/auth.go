@@ -30,6 +30,11 @@ type Principal struct {
 	UserID uuid.UUID
 	Role   Role
 	Tenant *uuid.UUID // nil: every tenant
+	// KeyPrefix is the start of the key, shown to tell keys apart, and
+	// UserName the name of the user the key acts for: what an audit entry
+	// says of who made a change.
+	KeyPrefix string
+	UserName  string
 }
 
 // Scoped reports whether the principal is limited to one tenant.

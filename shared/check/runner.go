@@ -73,6 +73,7 @@ const (
 	Scheduled Trigger = "schedule" // the EventBridge rule
 	OnDemand  Trigger = "api"      // POST /v1/checks/run
 	Timer     Trigger = "serve"    // backupwatch serve's CHECK_INTERVAL timer
+	Command   Trigger = "cli"      // backupwatch check
 )
 
 // RunStatus is how a run ended (check_runs.status).
@@ -97,7 +98,8 @@ type Pool interface {
 type Config struct {
 	Pool   Pool
 	Logger *slog.Logger
-	// Routing says which channels each severity reaches (nil: DESIGN.md's table).
+	// Routing says which channels each severity reaches when no table is
+	// stored (PUT /v1/settings/routing; nil: DESIGN.md's table).
 	Routing alert.Routing
 	// AfterRun, if set, runs once a run's transaction has committed: the
 	// notification relay, which publishes what the run raised and resolved.
@@ -151,6 +153,15 @@ func New(cfg Config) *Runner {
 	return r
 }
 
+// forRun returns r with an engine of its own for one run, which routes
+// every alert of the run by the routing table stored when it first raised
+// one (alerting.Engine.ForRun).
+func (r *Runner) forRun() *Runner {
+	run := *r
+	run.engine = r.engine.ForRun()
+	return &run
+}
+
 // Summary is the account of one run.
 type Summary struct {
 	RunID             uuid.UUID `json:"run_id"`
@@ -195,6 +206,7 @@ var errSkipped = errors.New("another check run holds the lock")
 // failed as a whole (Status FAILED): nothing it raised or resolved was
 // kept. A run that finds another running returns at once, Status SKIPPED.
 func (r *Runner) Run(ctx context.Context, trigger Trigger, now time.Time) (Summary, error) {
+	r = r.forRun()
 	start := time.Now() // monotonic: finished_at is now plus the time the run took
 	now = now.UTC().Truncate(time.Microsecond)
 	sum := Summary{RunID: uuid.New(), Trigger: trigger, Status: Running, StartedAt: now, Errors: []string{}, NotJudged: []string{}}

@@ -99,7 +99,9 @@ func BackupCompleted(b backup.Backup, now time.Time) Decision {
 }
 
 // RestoreFailed: a restore reported FAILED raises RESTORE_FAILURE (ERROR),
-// one alert per restore. base is the backup it restored from.
+// one alert per restore. base is the backup it restored from (as the
+// restore names it: restore.Restore.Base); the alert links the backup
+// while it is in the catalogue.
 func RestoreFailed(r restore.Restore, base backup.Backup, n Names) Decision {
 	var took int64
 	if r.DurationSeconds != nil {
@@ -112,7 +114,7 @@ func RestoreFailed(r restore.Restore, base backup.Backup, n Names) Decision {
 	return Decision{Raise: []alert.Condition{{
 		Fingerprint: alert.Fingerprint(alert.RestoreFailure, r.ID.String()),
 		Type:        alert.RestoreFailure, Severity: alert.Error,
-		TenantID: r.TenantID, BackupID: &base.ID, RestoreID: &r.ID,
+		TenantID: r.TenantID, BackupID: r.BackupID, RestoreID: &r.ID,
 		Message: fmt.Sprintf("%s restore of %s (%s) failed after %s: %s",
 			r.Mode, base.Filename, n.Series(base), backup.HumanDuration(took), clip(errMsg)),
 		Details: map[string]any{"restore_mode": r.Mode, "error_message": errMsg, "filename": base.Filename,

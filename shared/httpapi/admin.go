@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/backupwatch/backupwatch/shared/audit"
 	"github.com/backupwatch/backupwatch/shared/auth"
 	"github.com/backupwatch/backupwatch/shared/backup"
 	"github.com/backupwatch/backupwatch/shared/store"
@@ -62,6 +63,10 @@ func (s *Server) createTenant(ctx context.Context, c *call) (int, any, error) {
 	}
 	t := store.Tenant{ID: uuid.New(), Name: name.V, Slug: slug.V, CreatedAt: c.now}
 	if err := store.InsertTenant(ctx, c.tx, t); err != nil {
+		return 0, nil, err
+	}
+	if err := s.audit(ctx, c, audit.Change{Action: audit.TenantCreate, ObjectType: "tenant", ObjectID: t.ID.String(),
+		TenantID: &t.ID, After: t}); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusCreated, t, nil
@@ -130,6 +135,10 @@ func (s *Server) createUser(ctx context.Context, c *call) (int, any, error) {
 	}
 	u := store.User{ID: uuid.New(), TenantID: tenantID, Name: name.V, Email: email.Ptr(), Kind: kind.V, CreatedAt: c.now}
 	if err := store.InsertUser(ctx, c.tx, u); err != nil {
+		return 0, nil, err
+	}
+	if err := s.audit(ctx, c, audit.Change{Action: audit.UserCreate, ObjectType: "user", ObjectID: u.ID.String(),
+		TenantID: u.TenantID, After: u}); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusCreated, u, nil
@@ -221,6 +230,11 @@ func (s *Server) createAPIKey(ctx context.Context, c *call) (int, any, error) {
 	if err := store.InsertAPIKey(ctx, c.tx, k, auth.Hash(secret)); err != nil {
 		return 0, nil, err
 	}
+	// The entry holds the key as listed: never the secret.
+	if err := s.audit(ctx, c, audit.Change{Action: audit.APIKeyCreate, ObjectType: "api_key", ObjectID: k.ID.String(),
+		TenantID: k.TenantID, After: k}); err != nil {
+		return 0, nil, err
+	}
 	return http.StatusCreated, newAPIKey{APIKey: k, Key: secret}, nil
 }
 
@@ -241,10 +255,25 @@ func (s *Server) revokeAPIKey(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	before, err := store.LockAPIKey(ctx, c.tx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil, notFound("api key")
+	} else if err != nil {
+		return 0, nil, err
+	}
 	if err := store.RevokeAPIKey(ctx, c.tx, id, c.now); errors.Is(err, store.ErrNotFound) {
 		return 0, nil, notFound("api key")
 	} else if err != nil {
 		return 0, nil, err
+	}
+	// Revoking a revoked key changes nothing, and records nothing.
+	if before.RevokedAt == nil {
+		after := before
+		after.RevokedAt = &c.now
+		if err := s.audit(ctx, c, audit.Change{Action: audit.APIKeyRevoke, ObjectType: "api_key", ObjectID: id.String(),
+			TenantID: before.TenantID, Before: before, After: after}); err != nil {
+			return 0, nil, err
+		}
 	}
 	// Refused at once in this process; every other within KeyCacheTTL.
 	c.committed = append(c.committed, func() { s.keys.forget(id) })

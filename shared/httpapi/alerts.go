@@ -141,7 +141,7 @@ func (s *Server) acknowledgeAlert(ctx context.Context, c *call) (int, any, error
 			return 0, nil, err
 		}
 	}
-	a, err := s.alerts.Acknowledge(ctx, c.tx, id, &c.who.UserID, notes, c.now)
+	a, err := c.alerts.Acknowledge(ctx, c.tx, id, &c.who.UserID, notes, c.now)
 	if errors.Is(err, store.ErrNotFound) {
 		return 0, nil, notFound("alert")
 	}
@@ -166,7 +166,7 @@ func (s *Server) resolveAlert(ctx context.Context, c *call) (int, any, error) {
 	if err := o.err(); err != nil {
 		return 0, nil, err
 	}
-	a, err := s.alerts.Resolve(ctx, c.tx, id, &c.who.UserID, notes, c.now)
+	a, err := c.alerts.Resolve(ctx, c.tx, id, &c.who.UserID, notes, c.now)
 	if errors.Is(err, store.ErrNotFound) {
 		return 0, nil, notFound("alert")
 	}
@@ -193,14 +193,14 @@ const maxBulk = 500
 
 func (s *Server) bulkAcknowledge(ctx context.Context, c *call) (int, any, error) {
 	return s.bulk(ctx, c, "notes", false, func(id uuid.UUID, notes string) error {
-		_, err := s.alerts.Acknowledge(ctx, c.tx, id, &c.who.UserID, notes, c.now)
+		_, err := c.alerts.Acknowledge(ctx, c.tx, id, &c.who.UserID, notes, c.now)
 		return err
 	})
 }
 
 func (s *Server) bulkResolve(ctx context.Context, c *call) (int, any, error) {
 	status, body, err := s.bulk(ctx, c, "resolution_notes", true, func(id uuid.UUID, notes string) error {
-		_, err := s.alerts.Resolve(ctx, c.tx, id, &c.who.UserID, notes, c.now)
+		_, err := c.alerts.Resolve(ctx, c.tx, id, &c.who.UserID, notes, c.now)
 		return err
 	})
 	if err == nil && len(body.(bulkResult).Updated) > 0 {

@@ -31,6 +31,9 @@ var apiRoles = map[string][]string{
 	"PUT /v1/storage-targets/{name}": {"admin"},
 	"POST /v1/checks/run":            {"admin"},
 	"GET /v1/status":                 {"operator", "admin"},
+	"GET /v1/audit":                  {"admin"},
+	"GET /v1/settings/routing":       {"admin"},
+	"PUT /v1/settings/routing":       {"admin"},
 
 	"POST /v1/backups":             {"job", "admin"},
 	"GET /v1/backups":              {"job", "operator", "admin"},
@@ -38,6 +41,7 @@ var apiRoles = map[string][]string{
 	"GET /v1/backups/count":        {"job", "operator", "admin"},
 	"PATCH /v1/backups/{id}":       {"job", "admin"},
 	"POST /v1/backups/{id}/verify": {"job", "admin"},
+	"DELETE /v1/backups/{id}":      {"admin"},
 
 	"POST /v1/restores":       {"job", "operator", "admin"},
 	"GET /v1/restores":        {"job", "operator", "admin"},
@@ -79,6 +83,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	s.create(t, s.job, map[string]any{"backup_type": "CONFIGURATION", "tenant_id": acme, "filename": "cfg", "status": "FAILED"})
 	alertID := s.Call(t, 200, "GET", "/v1/alerts?tenant_id="+acme, s.AdminKey, nil)["items"].([]any)[0].(map[string]any)["id"].(string)
 	userID := s.Call(t, 201, "POST", "/v1/users", s.AdminKey, map[string]any{"name": "Ops", "kind": "HUMAN", "tenant_id": acme})["id"].(string)
+	doomed := s.create(t, s.job, testenv.Completed("TENANT_BACKUP", acme, "acme-doomed.dump", 5))["id"].(string)
 	victim := s.Call(t, 201, "POST", "/v1/api-keys", s.AdminKey, map[string]any{"name": "victim", "role": "job", "tenant_id": acme})["id"].(string)
 	n := 0
 	uniq := func() string { n++; return fmt.Sprintf("m%d", n) }
@@ -122,6 +127,13 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}, otherTenant: 403},
 		"POST /v1/checks/run": {path: "/v1/checks/run", otherTenant: 403},
 		"GET /v1/status":      {path: "/v1/status", otherTenant: 200},
+		"GET /v1/audit":       {path: "/v1/audit", otherTenant: 200},
+		// Deleted once; every later allowed try finds nothing.
+		"DELETE /v1/backups/{id}":  {path: "/v1/backups/" + doomed, otherTenant: 404, again: []int{404}},
+		"GET /v1/settings/routing": {path: "/v1/settings/routing", otherTenant: 403},
+		"PUT /v1/settings/routing": {path: "/v1/settings/routing", body: func() any {
+			return map[string]any{"INFO": []string{"in_app"}, "WARNING": []string{"email"}, "ERROR": []string{"email"}, "CRITICAL": []string{"sms"}}
+		}, otherTenant: 403},
 	}
 
 	type key struct{ role, scope, state string }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/backupwatch/backupwatch/shared/audit"
 	"github.com/backupwatch/backupwatch/shared/backup"
 	"github.com/backupwatch/backupwatch/shared/check"
 	"github.com/backupwatch/backupwatch/shared/store"
@@ -104,8 +106,18 @@ func (s *Server) putPolicy(ctx context.Context, c *call) (int, any, error) {
 	if err := s.checkTenantExists(ctx, c, "tenant_id", tenant); err != nil {
 		return 0, nil, err
 	}
+	var before *backup.Policy
+	if cur, err := store.GetPolicy(ctx, c.tx, typ, tenant); err == nil {
+		before = &cur
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return 0, nil, err
+	}
 	out, err := store.PutPolicy(ctx, c.tx, p)
 	if err != nil {
+		return 0, nil, err
+	}
+	if err := s.audit(ctx, c, audit.Change{Action: audit.PolicyPut, ObjectType: "policy", ObjectID: out.ID.String(),
+		TenantID: out.TenantID, Before: before, After: out}); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, out, nil
@@ -168,8 +180,22 @@ func (s *Server) putStorageTarget(ctx context.Context, c *call) (int, any, error
 	if err := o.err(ruleErrors(o.errs, t.Validate())...); err != nil {
 		return 0, nil, err
 	}
+	targets, err := store.ListStorageTargets(ctx, c.tx)
+	if err != nil {
+		return 0, nil, err
+	}
+	var before *backup.StorageTarget
+	for i := range targets {
+		if targets[i].Name == name {
+			before = &targets[i]
+		}
+	}
 	out, err := store.UpdateStorageTarget(ctx, c.tx, t)
 	if err != nil {
+		return 0, nil, err
+	}
+	if err := s.audit(ctx, c, audit.Change{Action: audit.StorageTargetPut, ObjectType: "storage_target",
+		ObjectID: string(name), Before: before, After: out}); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, out, nil

@@ -222,10 +222,7 @@ func (s *Server) patchRestore(ctx context.Context, c *call) (int, any, error) {
 // restoreFailed raises what a failed restore means (decision.RestoreFailed),
 // in the restore's transaction.
 func (s *Server) restoreFailed(ctx context.Context, c *call, r restore.Restore) error {
-	base, err := store.GetBackup(ctx, c.tx, r.BackupID, false)
-	if err != nil {
-		return err
-	}
+	base := r.Base() // named by its snapshot: it may have been deleted since
 	return s.apply(ctx, c, decision.RestoreFailed(r, base, s.names(ctx, c, base)))
 }
 
@@ -249,7 +246,7 @@ func (s *Server) resolveFailure(ctx context.Context, c *call, b backup.Backup) {
 	defer cancel()
 	var applied alerting.Applied
 	err := store.InScopeWithin(ctx, s.pool, store.AllTenants, s.timeout, func(tx pgx.Tx) (err error) {
-		applied, err = s.alerts.Apply(ctx, tx, decision.BackupCompleted(b, c.now), c.now)
+		applied, err = c.alerts.Apply(ctx, tx, decision.BackupCompleted(b, c.now), c.now)
 		return err
 	})
 	if err != nil {
@@ -270,7 +267,7 @@ const resolveTimeout = 5 * time.Second
 // catalogue and raises, or updates, its series' INTEGRITY_FAILURE at loc
 // (alerting.CopyMismatched, decision.CopyMismatched); it returns the alert.
 func (s *Server) integrityFailed(ctx context.Context, c *call, b backup.Backup, got string, loc backup.Location) (any, error) {
-	a, _, err := s.alerts.CopyMismatched(ctx, c.tx, b, loc, got, s.names(ctx, c, b), c.now)
+	a, _, err := c.alerts.CopyMismatched(ctx, c.tx, b, loc, got, s.names(ctx, c, b), c.now)
 	if err != nil {
 		return nil, err
 	}
@@ -282,7 +279,7 @@ func (s *Server) integrityFailed(ctx context.Context, c *call, b backup.Backup, 
 // verified out of its series' INTEGRITY_FAILURE alerts, resolving one that
 // has no backup left (decision.CopyMatched).
 func (s *Server) integrityRestored(ctx context.Context, c *call, b backup.Backup, loc backup.Location) error {
-	changed, err := s.alerts.CopyMatched(ctx, c.tx, b, loc, s.names(ctx, c, b), c.now)
+	changed, err := c.alerts.CopyMatched(ctx, c.tx, b, loc, s.names(ctx, c, b), c.now)
 	if changed {
 		s.alerted(c)
 	}
@@ -292,7 +289,7 @@ func (s *Server) integrityRestored(ctx context.Context, c *call, b backup.Backup
 // apply carries out decision d in the request's transaction and, when an
 // alert changed, queues the relay for after the commit.
 func (s *Server) apply(ctx context.Context, c *call, d decision.Decision) error {
-	applied, err := s.alerts.Apply(ctx, c.tx, d, c.now)
+	applied, err := c.alerts.Apply(ctx, c.tx, d, c.now)
 	if err == nil && applied.Changed {
 		s.alerted(c)
 	}

@@ -74,6 +74,9 @@ type call struct {
 	// notify says the request raised or resolved an alert: the relay runs
 	// once the response is written.
 	notify bool
+	// alerts is the alert engine of this request: it reads the stored
+	// routing table once, if the request raises an alert.
+	alerts *alerting.Engine
 }
 
 // aloneFunc answers a request without the request's transaction, when it
@@ -96,7 +99,8 @@ type Config struct {
 	Logger *slog.Logger
 	Now    func() time.Time // nil: time.Now
 	Hooks  Hooks
-	// Routing says which channels each severity reaches (nil: DESIGN.md's table).
+	// Routing says which channels each severity reaches when no table is
+	// stored (PUT /v1/settings/routing; nil: DESIGN.md's table).
 	Routing alert.Routing
 	// Checks runs POST /v1/checks/run (nil: a runner on Pool with the same
 	// routing and no after-run relay).
@@ -193,7 +197,8 @@ var (
 type Table func(s *Server) []Route
 
 // AdminRoutes are the admin function's routes: health, tenants, users, API
-// keys, policies, storage targets, checks and status.
+// keys, policies, storage targets, checks, status, the audit trail and
+// settings.
 func AdminRoutes(s *Server) []Route {
 	return []Route{
 		{Method: "GET", Path: "/v1/health", Function: FuncAdmin, Roles: anyone, handle: s.health},
@@ -212,6 +217,9 @@ func AdminRoutes(s *Server) []Route {
 		{Method: "PUT", Path: "/v1/storage-targets/{name}", Function: FuncAdmin, Roles: admins, handle: s.putStorageTarget},
 		{Method: "POST", Path: "/v1/checks/run", Function: FuncAdmin, Roles: admins, handle: s.runChecks},
 		{Method: "GET", Path: "/v1/status", Function: FuncAdmin, Roles: operators, Params: statusParams, handle: s.status},
+		{Method: "GET", Path: "/v1/audit", Function: FuncAdmin, Roles: admins, Params: auditParams, handle: s.listAudit},
+		{Method: "GET", Path: "/v1/settings/routing", Function: FuncAdmin, Roles: admins, handle: s.getRouting},
+		{Method: "PUT", Path: "/v1/settings/routing", Function: FuncAdmin, Roles: admins, handle: s.putRouting},
 	}
 }
 
@@ -224,6 +232,7 @@ func BackupRoutes(s *Server) []Route {
 		{Method: "GET", Path: "/v1/backups/{id}", Function: FuncBackups, Roles: readers, handle: s.getBackup},
 		{Method: "PATCH", Path: "/v1/backups/{id}", Function: FuncBackups, Roles: writers, Idempotent: true, handle: s.patchBackup},
 		{Method: "POST", Path: "/v1/backups/{id}/verify", Function: FuncBackups, Roles: writers, handle: s.verifyBackup},
+		{Method: "DELETE", Path: "/v1/backups/{id}", Function: FuncBackups, Roles: admins, handle: s.deleteBackup},
 	}
 }
 
@@ -289,7 +298,7 @@ func (s *Server) Handler(tables ...Table) http.Handler {
 func (s *Server) serve(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		c := &call{r: r, now: s.now().UTC().Truncate(time.Microsecond)}
+		c := &call{r: r, now: s.now().UTC().Truncate(time.Microsecond), alerts: s.alerts.ForRun()}
 		status, out, err := s.answer(ctx, rt, c)
 		if errors.Is(err, errReplay) {
 			w.Header().Set("Idempotent-Replayed", "true")

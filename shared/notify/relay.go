@@ -48,7 +48,7 @@ type Config struct {
 	// channel counts as having no topic and its rows are SKIPPED.
 	Publisher Publisher
 	Topics    Topics
-	// Routing is the severity → channels table for the NOTIFICATION_FAILURE
+	// Routing is the severity → channels table, when none is stored, for the NOTIFICATION_FAILURE
 	// alerts the relay raises (nil: DESIGN.md's table).
 	Routing alert.Routing
 	// Retry says how often a failing notification is retried (zero fields:
@@ -486,6 +486,7 @@ func (r *Relay) settle(ctx context.Context, tx pgx.Tx, p *passState, now time.Ti
 	if err := store.StampAlertsNotified(ctx, tx, slices.Collect(maps.Keys(p.notified)), now); err != nil {
 		return err
 	}
+	engine := r.engine.ForRun() // the stored routing table, read once if needed
 	for _, ch := range slices.Sorted(maps.Keys(p.gaveUp)) {
 		fs := p.gaveUp[ch]
 		alertIDs, ids := []string{}, []int64{}
@@ -495,7 +496,7 @@ func (r *Relay) settle(ctx context.Context, tx pgx.Tx, p *passState, now time.Ti
 				alertIDs = append(alertIDs, id)
 			}
 		}
-		applied, err := r.engine.Apply(ctx, tx, decision.NotificationsUndeliverable(decision.Undeliverable{
+		applied, err := engine.Apply(ctx, tx, decision.NotificationsUndeliverable(decision.Undeliverable{
 			Channel: ch, Topic: r.topics.For(ch), GivenUp: ids, AlertIDs: alertIDs,
 			MaxAttempts: r.retry.MaxAttempts, LastError: fs[len(fs)-1].why,
 		}), now)
@@ -514,7 +515,7 @@ func (r *Relay) settle(ctx context.Context, tx pgx.Tx, p *passState, now time.Ti
 		if _, failing := p.gaveUp[ch]; failing {
 			continue
 		}
-		if _, err := r.engine.Apply(ctx, tx, decision.NotificationDelivered(ch, now), now); err != nil {
+		if _, err := engine.Apply(ctx, tx, decision.NotificationDelivered(ch, now), now); err != nil {
 			return err
 		}
 	}

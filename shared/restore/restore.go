@@ -59,10 +59,23 @@ var ErrInvalidTransition = backup.ErrInvalidTransition
 // free-text fields are bounded by backup.MaxTextBytes.
 const MaxTenantIDs = 1000
 
+// BackupRef is what a restore keeps of the backup it restored from, taken
+// when the restore is recorded: it names the backup after the backup is
+// deleted from the catalogue (API.md 1.1, "Names beside ids").
+type BackupRef struct {
+	ID        uuid.UUID   `json:"id"`
+	Type      backup.Type `json:"backup_type"`
+	Filename  string      `json:"filename"`
+	CreatedAt time.Time   `json:"created_at"`
+}
+
 // Restore is one entry of the audit trail; its JSON is the API's restore object.
 type Restore struct {
-	ID              uuid.UUID       `json:"id"`
-	BackupID        uuid.UUID       `json:"backup_id"`
+	ID uuid.UUID `json:"id"`
+	// BackupID is the restored backup; nil once it is deleted from the
+	// catalogue. Backup names it either way.
+	BackupID        *uuid.UUID      `json:"backup_id"`
+	Backup          BackupRef       `json:"backup"`
 	InitiatedBy     *uuid.UUID      `json:"initiated_by"`
 	TenantIDs       []uuid.UUID     `json:"tenant_ids"`
 	Mode            Mode            `json:"restore_mode"`
@@ -78,6 +91,14 @@ type Restore struct {
 	Metadata        json.RawMessage `json:"metadata"`
 	// TenantID is the restored backup's tenant: the scope the entry belongs to.
 	TenantID *uuid.UUID `json:"-"`
+}
+
+// Base is the restored backup as the restore names it (its snapshot and
+// tenant): what a decision about the restore says of it, whether or not
+// the backup is still in the catalogue.
+func (r Restore) Base() backup.Backup {
+	return backup.Backup{ID: r.Backup.ID, Type: r.Backup.Type, Filename: r.Backup.Filename,
+		CreatedAt: r.Backup.CreatedAt, TenantID: r.TenantID}
 }
 
 // New is what a caller sends to record a restore.
@@ -153,8 +174,9 @@ func (n New) Start(id uuid.UUID, base backup.Backup, who *uuid.UUID, now time.Ti
 	if len(md) == 0 {
 		md = json.RawMessage(`{}`)
 	}
+	ref := BackupRef{ID: base.ID, Type: base.Type, Filename: base.Filename, CreatedAt: base.CreatedAt.UTC()}
 	return Restore{
-		ID: id, BackupID: base.ID, InitiatedBy: who, TenantIDs: n.TenantIDs, Mode: n.Mode,
+		ID: id, BackupID: &ref.ID, Backup: ref, InitiatedBy: who, TenantIDs: n.TenantIDs, Mode: n.Mode,
 		TargetTimestamp: n.TargetTimestamp, Status: InProgress, StartedAt: now,
 		Reason: n.Reason, Notes: n.Notes, Metadata: md, TenantID: base.TenantID,
 	}, nil

@@ -251,3 +251,18 @@ func toStrings[T ~string](xs []T) []string {
 	}
 	return out
 }
+
+// OpenAlertsOfBackup returns the unresolved alerts in scope that link
+// backup id, oldest first (alert_backup_idx).
+func OpenAlertsOfBackup(ctx context.Context, db DB, id uuid.UUID) ([]alert.Alert, error) {
+	rows, err := db.Query(ctx, `SELECT `+alertColumns+` FROM backups_alert
+		WHERE backup_id = $1 AND status <> 'RESOLVED' ORDER BY created_at, id`, id)
+	if err != nil {
+		return nil, fmt.Errorf("reading the open alerts of backup %s: %w", id, mapErr(err))
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (alert.Alert, error) { return scanAlert(r) })
+	if err != nil {
+		return nil, fmt.Errorf("reading the open alerts of backup %s: %w", id, mapErr(err))
+	}
+	return out, nil
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/backupwatch/backupwatch/shared/audit"
 	"github.com/backupwatch/backupwatch/shared/auth"
 )
 
@@ -58,6 +59,16 @@ func GetAPIKey(ctx context.Context, db DB, id uuid.UUID) (APIKey, error) {
 	return k, nil
 }
 
+// LockAPIKey returns the key id if it is in scope, locked until the
+// transaction ends, so that what a change of it records is what it changed.
+func LockAPIKey(ctx context.Context, db DB, id uuid.UUID) (APIKey, error) {
+	k, err := scanAPIKey(db.QueryRow(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE id = $1 FOR UPDATE`, id))
+	if err != nil {
+		return k, fmt.Errorf("locking api key %s: %w", id, mapErr(err))
+	}
+	return k, nil
+}
+
 // ListAPIKeys returns a page of keys in scope, newest first.
 func ListAPIKeys(ctx context.Context, db DB, p Page) ([]APIKey, *Cursor, error) {
 	var w where
@@ -94,10 +105,11 @@ var ErrAdminKeyRefused = errors.New("refusing the configured admin key")
 
 // EnsureAdminKey makes sure an unrevoked, unscoped admin key with secret key
 // exists, creating it (and its service user, one of the operator's staff)
-// if not. A key with that secret that was revoked, or that is not an
-// unscoped admin key, is ErrAdminKeyRefused and is left as it is. It runs in
-// the all-tenants scope.
+// if not, and auditing that (api_key.create, via bootstrap). A key with
+// that secret that was revoked, or that is not an unscoped admin key, is
+// ErrAdminKeyRefused and is left as it is. It runs in the all-tenants scope.
 func EnsureAdminKey(ctx context.Context, db DB, key, name string, now time.Time) (created bool, err error) {
+	now = now.UTC().Truncate(time.Microsecond) // as stored, so that the audit entry says what the row does
 	hash := auth.Hash(key)
 	existing, err := scanAPIKey(db.QueryRow(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE key_hash = $1`, hash))
 	switch {
@@ -120,7 +132,9 @@ func EnsureAdminKey(ctx context.Context, db DB, key, name string, now time.Time)
 	if err := InsertAPIKey(ctx, db, k, hash); err != nil {
 		return false, err
 	}
-	return true, nil
+	err = Audit(ctx, db, audit.By{Via: audit.Bootstrap, KeyPrefix: k.Prefix},
+		audit.Change{Action: audit.APIKeyCreate, ObjectType: "api_key", ObjectID: k.ID.String(), After: k}, now)
+	return err == nil, err
 }
 
 func tenantNote(tenant *uuid.UUID) string {
@@ -152,7 +166,7 @@ func LookupKey(ctx context.Context, db DB, hash []byte) (auth.Principal, error) 
 	)
 	queueScope(&b, AllTenants, 0)
 	b.Queue(lookupKeySQL, hash).QueryRow(func(r pgx.Row) error {
-		return r.Scan(&who.KeyID, &who.UserID, &who.Role, &who.Tenant, &stored)
+		return r.Scan(&who.KeyID, &who.UserID, &who.Role, &who.Tenant, &stored, &who.KeyPrefix, &who.UserName)
 	})
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
 		return who, fmt.Errorf("authenticating: %w", mapErr(err))
@@ -163,4 +177,5 @@ func LookupKey(ctx context.Context, db DB, hash []byte) (auth.Principal, error) 
 	return who, nil
 }
 
-const lookupKeySQL = `SELECT id, user_id, role, tenant_id, key_hash FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL`
+const lookupKeySQL = `SELECT k.id, k.user_id, k.role, k.tenant_id, k.key_hash, k.prefix, u.name
+	FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL`

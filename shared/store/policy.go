@@ -74,6 +74,18 @@ func AllPolicies(ctx context.Context, db DB) ([]backup.Policy, error) {
 	return items, nil
 }
 
+// GetPolicy returns the policy of backup type typ for tenant (nil: the
+// default), if one is stored and in scope, locked until the transaction
+// ends (what a PUT replaces); else ErrNotFound.
+func GetPolicy(ctx context.Context, db DB, typ backup.Type, tenant *uuid.UUID) (backup.Policy, error) {
+	p, err := scanPolicy(db.QueryRow(ctx, `SELECT `+policyColumns+` FROM backup_policies
+		WHERE backup_type = $1 AND tenant_id IS NOT DISTINCT FROM $2 FOR UPDATE`, typ, tenant))
+	if err != nil {
+		return p, fmt.Errorf("getting the %s policy: %w", typ, mapErr(err))
+	}
+	return p, nil
+}
+
 // PutPolicy stores p as the default of its type (TenantID nil) or as its
 // tenant's override, replacing the one there was, and returns it as stored
 // (an existing policy keeps its id).

@@ -13,7 +13,8 @@ import (
 )
 
 const restoreColumns = `id, backup_id, initiated_by_id, tenant_ids, restore_mode, target_timestamp, status,
-	started_at, completed_at, error_message, rows_restored, duration_seconds, reason, notes, metadata, tenant_id`
+	started_at, completed_at, error_message, rows_restored, duration_seconds, reason, notes, metadata, tenant_id,
+	backup_snapshot`
 
 func scanRestore(r pgx.Row) (restore.Restore, error) {
 	var (
@@ -21,7 +22,9 @@ func scanRestore(r pgx.Row) (restore.Restore, error) {
 		dur *int32
 	)
 	err := r.Scan(&x.ID, &x.BackupID, &x.InitiatedBy, &x.TenantIDs, &x.Mode, &x.TargetTimestamp, &x.Status,
-		&x.StartedAt, &x.CompletedAt, &x.ErrorMessage, &x.RowsRestored, &dur, &x.Reason, &x.Notes, &x.Metadata, &x.TenantID)
+		&x.StartedAt, &x.CompletedAt, &x.ErrorMessage, &x.RowsRestored, &dur, &x.Reason, &x.Notes, &x.Metadata, &x.TenantID,
+		&x.Backup)
+	x.Backup.CreatedAt = x.Backup.CreatedAt.UTC()
 	if dur != nil {
 		d := int64(*dur)
 		x.DurationSeconds = &d
@@ -47,9 +50,10 @@ func tenantIDsJSON(ids []uuid.UUID) []byte {
 // InsertRestore stores r.
 func InsertRestore(ctx context.Context, db DB, r restore.Restore) error {
 	_, err := db.Exec(ctx, `INSERT INTO backups_restore_log (`+restoreColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		r.ID, r.BackupID, r.InitiatedBy, tenantIDsJSON(r.TenantIDs), r.Mode, r.TargetTimestamp, r.Status,
-		r.StartedAt, r.CompletedAt, r.ErrorMessage, r.RowsRestored, r.DurationSeconds, r.Reason, r.Notes, r.Metadata, r.TenantID)
+		r.StartedAt, r.CompletedAt, r.ErrorMessage, r.RowsRestored, r.DurationSeconds, r.Reason, r.Notes, r.Metadata, r.TenantID,
+		r.Backup)
 	if err != nil {
 		return fmt.Errorf("inserting restore %s: %w", r.ID, mapErr(err))
 	}

@@ -134,3 +134,15 @@ func ListUsers(ctx context.Context, db DB, p Page) ([]User, *Cursor, error) {
 	items, next := cut(items, p, UserKey)
 	return items, next, nil
 }
+
+// FindTenant returns the tenant in scope whose slug, or id, is ref.
+func FindTenant(ctx context.Context, db DB, ref string) (Tenant, error) {
+	var t Tenant
+	err := db.QueryRow(ctx, `SELECT id, name, slug, created_at FROM tenants WHERE slug = $1 OR id::text = $1`, ref).
+		Scan(&t.ID, &t.Name, &t.Slug, &t.CreatedAt)
+	if err != nil {
+		return t, fmt.Errorf("finding tenant %q: %w", ref, mapErr(err))
+	}
+	t.CreatedAt = t.CreatedAt.UTC()
+	return t, nil
+}
