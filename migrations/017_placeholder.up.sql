@@ -1,1 +1,0 @@
--- 017: placeholder for the other engineer's migration of issue 14 (dropped at merge).
