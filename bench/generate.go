@@ -459,7 +459,8 @@ WHERE status = 'FAILED'`},
 	// Restores of full and tenant backups: drills and the odd real one.
 	{what: "restores", args: func(p *Plan) []any { return []any{p.Restores, p.Now, p.humans} }, sql: `
 INSERT INTO backups_restore_log (id, backup_id, initiated_by_id, tenant_ids, restore_mode, target_timestamp,
-	status, started_at, completed_at, error_message, rows_restored, duration_seconds, reason, notes, tenant_id)
+	status, started_at, completed_at, error_message, rows_restored, duration_seconds, reason, notes, tenant_id,
+	backup_snapshot)
 SELECT gen_random_uuid(), id, ($3::uuid[])[1 + rn % cardinality($3::uuid[])],
 	CASE WHEN mode = 'MERGE' THEN jsonb_build_array(tenant_id) END,
 	mode, CASE WHEN mode = 'PITR' THEN created_at + interval '1 hour' END,
@@ -468,7 +469,9 @@ SELECT gen_random_uuid(), id, ($3::uuid[])[1 + rn % cardinality($3::uuid[])],
 	CASE WHEN st = 'COMPLETED' THEN (size_bytes / 400)::bigint END,
 	CASE WHEN st <> 'IN_PROGRESS' THEN secs END,
 	'OPS-' || (1000 + rn) || CASE WHEN rn % 5 = 0 THEN ': tenant deleted rows' ELSE ': quarterly restore drill' END,
-	'', tenant_id
+	'', tenant_id,
+	jsonb_build_object('id', id, 'backup_type', backup_type, 'filename', filename,
+		'created_at', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
 FROM (
 	SELECT b.*,
 		CASE WHEN backup_type = 'FULL_DATABASE' THEN CASE WHEN rn % 2 = 0 THEN 'PITR' ELSE 'FULL' END
