@@ -86,7 +86,7 @@ func (s *Server) reportAlone(ctx context.Context, c *call) (int, any, bool, erro
 	if rep.Open {
 		s.resolveFailure(ctx, c, b)
 	}
-	return http.StatusCreated, reportedOut(b, rep), true, nil
+	return http.StatusCreated, reportedOut(b, rep, c.who), true, nil
 }
 
 // createBackup reports a backup in the request's transaction, with what
@@ -108,7 +108,7 @@ func (s *Server) createBackup(ctx context.Context, c *call) (int, any, error) {
 			return 0, nil, err
 		}
 	}
-	return http.StatusCreated, reportedOut(b, rep), nil
+	return http.StatusCreated, reportedOut(b, rep, c.who), nil
 }
 
 // watchFor is the alert a report of b asks about: a completed backup's

@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/backupwatch/backupwatch/shared/alert"
+	"github.com/backupwatch/backupwatch/shared/auth"
 	"github.com/backupwatch/backupwatch/shared/backup"
 	"github.com/backupwatch/backupwatch/shared/restore"
 	"github.com/backupwatch/backupwatch/shared/store"
@@ -62,7 +63,12 @@ func namedBackups(ctx context.Context, db store.DB, bs ...backup.Backup) ([]back
 }
 
 // reportedOut is a reported backup with the names its report read.
-func reportedOut(b backup.Backup, rep store.Reported) backupOut {
+func reportedOut(b backup.Backup, rep store.Reported, who auth.Principal) backupOut {
+	// A report's creator is its caller, named by the key's lookup (the key
+	// cache): the insert need not read it.
+	if b.CreatedBy != nil && *b.CreatedBy == who.UserID {
+		rep.Names.Users[who.UserID] = store.UserName{ID: who.UserID, Name: who.UserName}
+	}
 	return backupOut{Backup: b, Tenant: rep.Names.Tenant(b.TenantID), CreatedByUser: rep.Names.User(b.CreatedBy)}
 }
 

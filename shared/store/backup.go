@@ -67,14 +67,14 @@ func InsertBackup(ctx context.Context, db DB, b backup.Backup) error {
 // query before: a report is one statement.
 const reportSQL = `WITH ins AS (INSERT INTO backups_backup (` + backupColumns + `)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-		RETURNING id, tenant_id, created_by_id)
+		RETURNING id, tenant_id)
 	SELECT $20::text <> '' AND EXISTS (SELECT 1 FROM backups_alert WHERE fingerprint = $20 AND status <> 'RESOLVED'),
-		t.slug, t.name, u.name
-	FROM ins LEFT JOIN tenants t ON t.id = ins.tenant_id
-		LEFT JOIN LATERAL bw_user_names(ARRAY[ins.created_by_id]) u ON true`
+		t.slug, t.name
+	FROM ins LEFT JOIN tenants t ON t.id = ins.tenant_id`
 
 // Reported is what storing a backup report learnt: whether the watched
-// alert is open, and the names of the backup's tenant and creator.
+// alert is open, and the name of the backup's tenant. Its creator is the
+// caller, whose name the caller knows (auth.Principal.UserName).
 type Reported struct {
 	Open  bool
 	Names Names
@@ -131,7 +131,6 @@ func reportBackup(ctx context.Context, db DB, alone *scoped, b backup.Backup, wa
 		batch      pgx.Batch
 		rep        Reported
 		slug, name *string
-		user       *string
 	)
 	if alone != nil {
 		queueScope(&batch, alone.scope, alone.timeout)
@@ -139,7 +138,7 @@ func reportBackup(ctx context.Context, db DB, alone *scoped, b backup.Backup, wa
 	batch.Queue(reportSQL,
 		b.ID, b.Type, b.TenantID, b.Filename, b.SizeBytes, b.Checksum, b.LocalPath, b.R2Path, b.B2Path,
 		b.Status, b.CreatedAt, b.UpdatedAt, b.VerifiedAt, b.BackupJobID, b.CompressionRatio, b.DurationSeconds,
-		b.Notes, b.CreatedBy, b.Metadata, watch).QueryRow(func(r pgx.Row) error { return r.Scan(&rep.Open, &slug, &name, &user) })
+		b.Notes, b.CreatedBy, b.Metadata, watch).QueryRow(func(r pgx.Row) error { return r.Scan(&rep.Open, &slug, &name) })
 	if err := db.SendBatch(ctx, &batch).Close(); err != nil {
 		if unknownTenant(err) {
 			err = ErrUnknownTenant
@@ -149,9 +148,6 @@ func reportBackup(ctx context.Context, db DB, alone *scoped, b backup.Backup, wa
 	rep.Names = Names{Tenants: map[uuid.UUID]TenantName{}, Users: map[uuid.UUID]UserName{}}
 	if b.TenantID != nil && slug != nil {
 		rep.Names.Tenants[*b.TenantID] = TenantName{ID: *b.TenantID, Slug: slug, Name: name}
-	}
-	if b.CreatedBy != nil && user != nil {
-		rep.Names.Users[*b.CreatedBy] = UserName{ID: *b.CreatedBy, Name: *user}
 	}
 	return rep, nil
 }
