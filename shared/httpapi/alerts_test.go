@@ -280,7 +280,7 @@ func TestListAlertsFiltersAndPages(t *testing.T) {
 	if len(seen) != 5 {
 		t.Errorf("walked %d alerts", len(seen))
 	}
-	for q, want := range map[string]int{"status=ACTIVE": 400, "severity=LOUD": 422, "alert_type=integrity_failure": 422, "backup_id=x": 400} {
+	for q, want := range map[string]int{"status=ACTIVE": 400, "severity=LOUD": 422, "alert_type=integrity_failure": 422, "backup_id=x": 422} {
 		r := s.Do(t, testenv.Request{Method: "GET", Path: "/v1/alerts?" + q, Key: s.operator})
 		if q == "status=ACTIVE" {
 			want = 200

@@ -519,7 +519,7 @@ func TestListBackups(t *testing.T) {
 		"limit=0": "422 validation_failed", "limit=-1": "422 validation_failed", "limit=501": "422 validation_failed",
 		"limit=abc": "400 bad_request", "cursor=abc": "400 bad_request", "cursor=": "400 bad_request",
 		"status=done": "422 validation_failed", "backup_type=full_database": "422 validation_failed",
-		"tenant_id=xyz": "400 bad_request", "created_after=2026-11-26T10:00:00": "400 bad_request",
+		"tenant_id=xyz": "422 validation_failed", "created_after=2026-11-26T10:00:00": "422 validation_failed",
 		"tenant_id=" + uuid.NewString(): "422 validation_failed",
 	} {
 		r := s.Do(t, testenv.Request{Method: "GET", Path: "/v1/backups?" + q, Key: s.operator})

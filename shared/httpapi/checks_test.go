@@ -123,7 +123,7 @@ func TestPolicyRules(t *testing.T) {
 		{"lower case type", "/v1/policies/full_database", "", fullPolicy(), 404, "not_found", ""},
 		// The tenant must exist (and be visible); a malformed one cannot be parsed.
 		{"unknown tenant", "/v1/policies/TENANT_BACKUP?tenant_id=00000000-0000-4000-8000-000000000000", "", fullPolicy(), 422, "validation_failed", "tenant_id"},
-		{"malformed tenant", "/v1/policies/TENANT_BACKUP?tenant_id=acme", "", fullPolicy(), 400, "bad_request", ""},
+		{"malformed tenant", "/v1/policies/TENANT_BACKUP?tenant_id=acme", "", fullPolicy(), 422, "validation_failed", "tenant_id"},
 		{"other tenant from a scoped key", "/v1/policies/TENANT_BACKUP?tenant_id=" + s.other, acmeAdmin, fullPolicy(), 422, "validation_failed", "tenant_id"},
 		// Tenant-less types have no tenant series to override.
 		{"override of a tenant-less type", "/v1/policies/WAL_ARCHIVE?tenant_id=" + s.tenant, "", fullPolicy(), 422, "validation_failed", "tenant_id"},

@@ -192,7 +192,7 @@ func (q query) uuid(name string) (*uuid.UUID, error) {
 	}
 	id, ok := parseUUID(s)
 	if !ok {
-		return nil, badRequest("%s must be a UUID", name)
+		return nil, invalidField(name, "must be a UUID")
 	}
 	return &id, nil
 }
@@ -204,7 +204,7 @@ func (q query) time(name string) (*time.Time, error) {
 	}
 	t, ok := parseTime(s)
 	if !ok {
-		return nil, badRequest("%s must be an RFC 3339 timestamp with a zone", name)
+		return nil, invalidField(name, "must be an RFC 3339 timestamp with a zone, e.g. 2026-11-26T22:34:15Z")
 	}
 	return &t, nil
 }

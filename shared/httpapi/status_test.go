@@ -121,7 +121,7 @@ func TestStatusPages(t *testing.T) {
 		{"cursor=" + string(tampered), 400, ""},
 		{"cursor=" + listCursor, 400, ""}, // another list's cursor
 		{"state=LOST", 422, "state"},
-		{"tenant_id=xyz", 400, ""},
+		{"tenant_id=xyz", 422, "tenant_id"},
 	} {
 		r := s.Do(t, testenv.Request{Method: "GET", Path: "/v1/status?" + c.query, Key: s.operator})
 		if r.Status != c.status || (c.field != "" && !strings.Contains(string(r.Body), `"field":"`+c.field+`"`)) {

@@ -224,10 +224,10 @@ func TestAuditTrail(t *testing.T) {
 	}{
 		{"/v1/audit?action=backup.destroy", s.AdminKey, 422},
 		{"/v1/audit?action=", s.AdminKey, 422},
-		{"/v1/audit?actor=bob", s.AdminKey, 400},
+		{"/v1/audit?actor=bob", s.AdminKey, 422},
 		{"/v1/audit?actions=backup.delete", s.AdminKey, 400},
 		{"/v1/audit?action=backup.delete&action=policy.put", s.AdminKey, 400},
-		{"/v1/audit?created_after=yesterday", s.AdminKey, 400},
+		{"/v1/audit?created_after=yesterday", s.AdminKey, 422},
 		{"/v1/audit", s.operator, 403},
 		{"/v1/audit", s.job, 403},
 	} {
