@@ -369,7 +369,7 @@ func runIngest(ctx context.Context, o Options, r *Report, env *Env, plan *Plan, 
 			"POSTed with a job key over HTTP (keep-alive) to the real `backupwatch serve` binary (DB_MAX_CONNS=%d), on top of the generated history. "+
 			"Baseline: the same rows as single-row INSERTs through a pgx pool of the same size, as the owner (no HTTP, JSON, authentication, "+
 			"row-level security nor transaction of its own). Between them, as a diagnostic, the service's statements: the same store functions "+
-			"the handler calls (BEGIN, scope and key lookup in one pipeline; INSERT, which checks the tenant and probes the failure alert, with COMMIT in another) on the runtime role's pool, without HTTP or JSON. "+
+			"the handler calls (the key read once, as the service's key cache does; then each report one batch, one implicit transaction: the scope and the INSERT, which checks the tenant and probes the failure alert) on the runtime role's pool, without HTTP or JSON. "+
 			"And as another, HTTP alone: the same requests through the same client to an in-process handler that reads the body and answers 201 with a backup's JSON, doing nothing else. "+
 			"Median of %d runs; p50/p99 are per request.", o.PoolSize, o.Runs),
 		Header: []string{"concurrency", "requests/run", "service req/s", "p50", "p99", "service's SQL only req/s", "HTTP alone req/s", "baseline rows/s", "p50", "p99", "service/baseline"}}
