@@ -10,19 +10,36 @@
 --
 -- So names are read through this one narrow path: given ids, it returns
 -- (id, name) and nothing else. It runs as its owner (SECURITY DEFINER),
--- with the all-tenants scope set for its own duration only (the SET clause
--- restores the caller's app.tenant_id on return, error or not): users'
--- policy (bw_visible) then lets the owner read every row, whether or not
--- the owner is a superuser (RDS's master user is not, and FORCE ROW LEVEL
--- SECURITY applies to owners). search_path is fixed so that no object of
--- the caller's can stand in for users or the operators. It only answers
--- ids the caller already holds: user ids are random (v4), and the API hands
--- them out only on objects the caller can see. Callers: store.Names.
+-- backupwatch_names: a role that cannot log in, may read only the id and
+-- name columns of users, and whose one policy there lets it read every
+-- row. (A SET app.tenant_id clause on the function would have done the
+-- same, but PostgreSQL lets only superusers put a custom setting in a
+-- function's SET clause, and RDS's master user is none.) search_path is
+-- fixed, pg_catalog first, then public (users' policies call bw_visible
+-- and its helpers unqualified), where only the schema owner may create
+-- objects: nothing of the caller's can stand in for users or the
+-- operators. It only answers ids the caller already holds: user ids are
+-- random (v4), and the API hands them out only on objects the caller can
+-- see. Callers: store.Names.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'backupwatch_names') THEN
+        CREATE ROLE backupwatch_names NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION;
+    END IF;
+END
+$$;
+-- The migrating owner hands the function to the role, which takes membership.
+GRANT backupwatch_names TO CURRENT_USER;
+GRANT SELECT (id, name) ON users TO backupwatch_names;
+CREATE POLICY names_only ON users FOR SELECT TO backupwatch_names USING (true);
 CREATE FUNCTION bw_user_names(ids uuid[]) RETURNS TABLE (id uuid, name text)
     LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
-    SET app.tenant_id = '*'
+    SET search_path = pg_catalog, public, pg_temp
     AS $$ SELECT u.id, u.name::text FROM public.users u WHERE u.id = ANY (ids) $$;
+-- Taking a function in a schema needs CREATE there, for that moment only.
+GRANT CREATE ON SCHEMA public TO backupwatch_names;
+ALTER FUNCTION bw_user_names(uuid[]) OWNER TO backupwatch_names;
+REVOKE CREATE ON SCHEMA public FROM backupwatch_names;
 REVOKE ALL ON FUNCTION bw_user_names(uuid[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION bw_user_names(uuid[]) TO backupwatch_app, backupwatch_all;
 
