@@ -88,13 +88,15 @@ func BackupFailed(b backup.Backup, n Names) Decision {
 }
 
 // BackupCompleted: a backup of the series completed at now, so a failure
-// seen before it no longer stands. One reported since (its alert seen again
-// after now) still does.
+// seen before it started no longer stands. One seen after it started (a
+// later backup of the series that failed while this one ran) still does,
+// as the check run judges it (plan: the newest finished backup decides).
 func BackupCompleted(b backup.Backup, now time.Time) Decision {
+	started := b.CreatedAt
 	return Decision{Resolve: []Resolution{{
 		Fingerprint: FailureFingerprint(b.Series()),
 		Why:         fmt.Sprintf("resolved automatically: %s completed at %s", b.Filename, now.UTC().Format(time.RFC3339)),
-		SeenBy:      &now,
+		SeenBy:      &started,
 	}}}
 }
 

@@ -99,8 +99,9 @@ func TestResolutions(t *testing.T) {
 		why         string
 	}{
 		// A completion resolves its series' failure, but only one seen
-		// before it: a failure reported since still stands.
-		{"backup completed", decision.BackupCompleted(done, now), "BACKUP_FAILURE:TENANT_BACKUP:" + tenant.String(), &now, "acme.tar completed at 2026-11-29T03:00:00Z"},
+		// before the completed backup started: a failure reported while it
+		// ran still stands.
+		{"backup completed", decision.BackupCompleted(done, now.Add(time.Hour)), "BACKUP_FAILURE:TENANT_BACKUP:" + tenant.String(), &done.CreatedAt, "acme.tar completed at 2026-11-29T04:00:00Z"},
 		// A channel that delivered works again.
 		{"notification delivered", decision.NotificationDelivered(alert.SMS, now), "NOTIFICATION_FAILURE:sms", nil, "a sms notification was delivered"},
 		// A verify that matched resolves the per-backup alerts of before.

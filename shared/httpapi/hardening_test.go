@@ -299,3 +299,30 @@ func TestRetriedPatches(t *testing.T) {
 		t.Errorf("restore changed after it finished: %d %s", r.Status, trim(r.Body))
 	}
 }
+
+// TestFailureDuringARunningBackupStands: a backup that started before a
+// failure of its series was reported does not clear that failure when it
+// completes (the later failure is the series' newest news); one started
+// after it does. The check run judges it the same way.
+func TestFailureDuringARunningBackupStands(t *testing.T) {
+	s := newSetup(t)
+	open := func() int {
+		return len(s.Call(t, 200, "GET", "/v1/alerts?status=ACTIVE&alert_type=BACKUP_FAILURE", s.operator, nil)["items"].([]any))
+	}
+	done := map[string]any{"status": "COMPLETED", "size_bytes": 5, "checksum": testenv.Checksum("a"), "local_path": "/b/a.dump"}
+	early := s.create(t, s.job, inProgress("FULL_DATABASE", "", "early.dump"))["id"].(string)
+	s.Clock.Advance(10 * time.Minute)
+	s.create(t, s.job, map[string]any{"backup_type": "FULL_DATABASE", "filename": "failed.dump", "status": "FAILED", "notes": "disk full"})
+	s.Clock.Advance(20 * time.Minute)
+	s.Call(t, 200, "PATCH", "/v1/backups/"+early, s.job, done)
+	if n := open(); n != 1 {
+		t.Fatalf("a backup that started before the failure cleared it: %d open", n)
+	}
+	s.Clock.Advance(time.Hour)
+	late := s.create(t, s.job, inProgress("FULL_DATABASE", "", "late.dump"))["id"].(string)
+	s.Clock.Advance(time.Minute)
+	s.Call(t, 200, "PATCH", "/v1/backups/"+late, s.job, done)
+	if n := open(); n != 0 {
+		t.Fatalf("a backup started after the failure did not clear it: %d open", n)
+	}
+}

@@ -338,7 +338,12 @@ func (s *Server) answer(ctx context.Context, rt Route, c *call) (status int, out
 	// The body is read before a connection is taken, so a slow client
 	// holds none; its errors still come after the key's.
 	body, bodyErr := readBody(r)
-	who, err := s.keys.lookup(ctx, s.pool, auth.Hash(key), c.now)
+	// The cache is judged by the time of the lookup, not of the request's
+	// start: a slow body must not stretch KeyCacheTTL. The lookup is bounded
+	// like the request's statements.
+	lctx, cancel := context.WithTimeout(ctx, s.timeout)
+	who, err := s.keys.lookup(lctx, s.pool, auth.Hash(key), s.now())
+	cancel()
 	if errors.Is(err, store.ErrNotFound) {
 		return 0, nil, unauthorized()
 	}
@@ -356,7 +361,10 @@ func (s *Server) answer(ctx context.Context, rt Route, c *call) (status int, out
 		return 0, nil, bodyErr
 	}
 	if slices.Contains(rt.Params, "cursor") {
-		if _, err := s.cursors.load(ctx, s.pool); err != nil {
+		lctx, cancel := context.WithTimeout(ctx, s.timeout)
+		_, err := s.cursors.load(lctx, s.pool)
+		cancel()
+		if err != nil {
 			return 0, nil, err
 		}
 	}
