@@ -406,13 +406,23 @@ func TestSMSCappedPerHour(t *testing.T) {
 		t.Errorf("held SMS raised NOTIFICATION_FAILURE: %v", l)
 	}
 
-	// Past the hour, SMS go out again.
+	// Past the hour, SMS go out again, and a digest tells of the one held
+	// after the hour's first digest (told of by no SMS until then).
 	b.Clock.Advance(2 * time.Minute)
 	inTx(t, b, func(ctx context.Context, tx pgx.Tx) error { _, err := raise(ctx, tx, b, "next-hour.dump"); return err })
-	if res, err := b.relay.Drain(ctx); err != nil || res != (notify.Result{Sent: 3}) {
+	if res, err := b.relay.Drain(ctx); err != nil || res != (notify.Result{Sent: 3, Digests: 1}) {
 		t.Fatalf("the next hour: %+v %v", res, err)
 	}
-	wantCounts(t, b, 27, 22, 27)
+	wantCounts(t, b, 27, 23, 27)
+	told := 0
+	for _, m := range b.received(smsTopic) {
+		if strings.HasPrefix(m.Message, "backupwatch: 1 alert not sent by SMS") {
+			told++
+		}
+	}
+	if told != 1 {
+		t.Errorf("%d digests told of the one SMS held after the first digest, want 1", told)
+	}
 	if got := states(); !maps.Equal(got, map[alert.DeliveryState]int{alert.DeliverySent: 21, alert.DeliveryHeld: 6}) {
 		t.Fatalf("sms rows %v", got)
 	}

@@ -201,7 +201,7 @@ func (r *Relay) pass(ctx context.Context, now time.Time) (Result, int, error) {
 				return err
 			}
 		}
-		if err := r.digest(ctx, dbctx, tx, p, now); err != nil {
+		if err := r.digest(ctx, dbctx, tx, p, claimed > 0, now); err != nil {
 			return err
 		}
 		return r.settle(dbctx, tx, p, now)
@@ -376,14 +376,16 @@ func (r *Relay) hold(ctx, dbctx context.Context, tx pgx.Tx, p *passState, n aler
 	return nil
 }
 
-// digest sends the one digest SMS of the hour, when this pass held SMS and
-// no digest went out in the last hour: it tells how many SMS were held
-// (this pass's and any earlier ones no digest told of) and where to look.
-// The digest is not an outbox row; the held rows keep its message id. A
-// digest that fails is logged, and the next pass that holds one tries again.
-func (r *Relay) digest(ctx, dbctx context.Context, tx pgx.Tx, p *passState, now time.Time) error {
+// digest sends the one digest SMS of the hour, when SMS are held that no
+// digest told of and no digest went out in the last hour: it tells how
+// many SMS were held and where to look. A pass that had work looks (one
+// query), so that SMS held after the hour's digest are told of once the
+// hour is over, by the next pass with anything to send. The digest is not
+// an outbox row; the held rows keep its message id. A digest that fails
+// is logged, and the next such pass tries again.
+func (r *Relay) digest(ctx, dbctx context.Context, tx pgx.Tx, p *passState, busy bool, now time.Time) error {
 	topic := r.topics.SMS
-	if p.smsHeld == 0 || topic == "" || ctx.Err() != nil {
+	if (p.smsHeld == 0 && !busy) || topic == "" || ctx.Err() != nil {
 		return nil
 	}
 	since := now.Add(-smsWindow)

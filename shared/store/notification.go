@@ -134,12 +134,14 @@ func GetHeldSMS(ctx context.Context, db DB, since time.Time) (HeldSMS, error) {
 		h    HeldSMS
 		rank int
 	)
+	// Untold: held and told by no digest, within a day (older ones are
+	// stale news). DigestSent: a digest told of SMS held within the window.
 	err := db.QueryRow(ctx, `SELECT count(*) FILTER (WHERE digest_message_id IS NULL),
 			coalesce(max(CASE severity WHEN 'CRITICAL' THEN 3 WHEN 'ERROR' THEN 2 WHEN 'WARNING' THEN 1 ELSE 0 END)
 				FILTER (WHERE digest_message_id IS NULL), 0),
-			bool_or(digest_message_id IS NOT NULL) IS TRUE
+			bool_or(digest_message_id IS NOT NULL AND coalesce(sent_at, held_at) > $1) IS TRUE
 		FROM alert_notifications
-		WHERE channel = 'sms' AND state = 'HELD' AND coalesce(sent_at, held_at) > $1`, since).Scan(&h.Untold, &rank, &h.DigestSent)
+		WHERE channel = 'sms' AND state = 'HELD' AND coalesce(sent_at, held_at) > $1::timestamptz - interval '23 hours'`, since).Scan(&h.Untold, &rank, &h.DigestSent)
 	if err != nil {
 		return h, fmt.Errorf("reading the held SMS: %w", mapErr(err))
 	}
@@ -151,7 +153,7 @@ func GetHeldSMS(ctx context.Context, db DB, since time.Time) (HeldSMS, error) {
 // since that no digest told of yet.
 func TellHeldSMS(ctx context.Context, db DB, since time.Time, msgID string) error {
 	if _, err := db.Exec(ctx, `UPDATE alert_notifications SET digest_message_id = $2
-		WHERE channel = 'sms' AND state = 'HELD' AND coalesce(sent_at, held_at) > $1 AND digest_message_id IS NULL`, since, msgID); err != nil {
+		WHERE channel = 'sms' AND state = 'HELD' AND coalesce(sent_at, held_at) > $1::timestamptz - interval '23 hours' AND digest_message_id IS NULL`, since, msgID); err != nil {
 		return fmt.Errorf("recording the digest SMS: %w", mapErr(err))
 	}
 	return nil
