@@ -64,7 +64,7 @@ func (s *Server) alertFilter(ctx context.Context, c *call, q query) (f store.Ale
 	if f.Query, err = q.search(); err != nil {
 		return f, err
 	}
-	if f.RestoreID, err = q.id("restore_log_id"); err != nil {
+	if f.RestoreID, err = q.uuid("restore_log_id"); err != nil {
 		return f, err
 	}
 	if f.Fingerprint, err = q.text("fingerprint", 300); err != nil {

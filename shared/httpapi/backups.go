@@ -198,10 +198,10 @@ func (s *Server) backupFilter(ctx context.Context, c *call, q query) (f store.Ba
 	if f.MissingLocations, err = enums(q, "missing_location", backup.Location.Valid, "local, r2, b2"); err != nil {
 		return f, err
 	}
-	if f.CreatedBy, err = q.id("created_by"); err != nil {
+	if f.CreatedBy, err = q.uuid("created_by"); err != nil {
 		return f, err
 	}
-	if f.BackupJobID, err = q.id("backup_job_id"); err != nil {
+	if f.BackupJobID, err = q.uuid("backup_job_id"); err != nil {
 		return f, err
 	}
 	if f.MinSize, err = q.size("min_size"); err != nil {

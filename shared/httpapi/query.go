@@ -186,27 +186,26 @@ func (q query) page() (store.Page, error) {
 }
 
 func (q query) uuid(name string) (*uuid.UUID, error) {
-	s := q.get(name)
-	if s == "" {
-		return nil, nil
-	}
-	id, ok := parseUUID(s)
-	if !ok {
-		return nil, invalidField(name, "must be a UUID")
-	}
-	return &id, nil
+	return optional(q, name, "must be a UUID", parseUUID)
 }
 
 func (q query) time(name string) (*time.Time, error) {
+	return optional(q, name, "must be an RFC 3339 timestamp with a zone, e.g. 2026-11-26T22:34:15Z", parseTime)
+}
+
+// optional reads parameter name with parse: nil when absent, and 422 on
+// name, saying msg, when parse refuses it (API.md 1.1: a value that breaks
+// the parameter's rule).
+func optional[T any](q query, name, msg string, parse func(string) (T, bool)) (*T, error) {
 	s := q.get(name)
 	if s == "" {
 		return nil, nil
 	}
-	t, ok := parseTime(s)
+	v, ok := parse(s)
 	if !ok {
-		return nil, invalidField(name, "must be an RFC 3339 timestamp with a zone, e.g. 2026-11-26T22:34:15Z")
+		return nil, invalidField(name, msg)
 	}
-	return &t, nil
+	return &v, nil
 }
 
 // enums reads a comma-separated list of enum values, each checked by valid.
@@ -282,19 +281,6 @@ func hasAlnumRun(s string, n int) bool {
 // The filters of version 1.1 (API.md 1.1, "More filters, search and
 // counts"): a value that breaks the parameter's rule is 422 on it.
 
-// id reads a UUID filter; anything else is 422 on name.
-func (q query) id(name string) (*uuid.UUID, error) {
-	s := q.get(name)
-	if s == "" {
-		return nil, nil
-	}
-	id, ok := parseUUID(s)
-	if !ok {
-		return nil, invalidField(name, "must be a UUID")
-	}
-	return &id, nil
-}
-
 // boolean reads true or false.
 func (q query) boolean(name string) (*bool, error) {
 	switch q.get(name) {
@@ -312,15 +298,10 @@ func (q query) boolean(name string) (*bool, error) {
 
 // size reads a size in bytes: a whole number from 0.
 func (q query) size(name string) (*int64, error) {
-	s := q.get(name)
-	if s == "" {
-		return nil, nil
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || strings.HasPrefix(s, "+") {
-		return nil, invalidField(name, "must be a whole number of bytes, from 0")
-	}
-	return &n, nil
+	return optional(q, name, "must be a whole number of bytes, from 0", func(s string) (int64, bool) {
+		n, err := strconv.ParseInt(s, 10, 64)
+		return n, err == nil && n >= 0 && !strings.HasPrefix(s, "+")
+	})
 }
 
 // date reads a UTC year, month or day (YYYY, YYYY-MM, YYYY-MM-DD): the

@@ -150,7 +150,7 @@ func (s *Server) restoreFilter(ctx context.Context, c *call, q query) (f store.R
 	if f.Query, err = q.search(); err != nil {
 		return f, err
 	}
-	if f.InitiatedBy, err = q.id("initiated_by"); err != nil {
+	if f.InitiatedBy, err = q.uuid("initiated_by"); err != nil {
 		return f, err
 	}
 	if f.StartedOn, err = q.date("started_on"); err != nil {
