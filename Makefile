@@ -71,9 +71,16 @@ clean: ## remove build output (keeps .local/pg, the local database)
 	rm -rf bin .aws-sam
 
 STACK ?= backupwatch
-migrate-remote: ## apply migrations in AWS: invoke the deployed MigrateFunction of STACK (default backupwatch)
+# The invocation waits as long as the migration runs (--cli-read-timeout 0:
+# the CLI's default 60 s would re-invoke a slow one), then prints the
+# function's answer ({"applied": [...]}) or its error, and fails with it.
+migrate-remote: ## apply migrations in AWS: invoke the deployed MigrateFunction of STACK (default backupwatch), wait, print its result
 	@fn=$$(aws cloudformation describe-stacks --stack-name $(STACK) --query "Stacks[0].Outputs[?OutputKey=='MigrateFunctionName'].OutputValue" --output text) && \
-	aws lambda invoke --function-name "$$fn" --cli-binary-format raw-in-base64-out --payload file://infra/events/migrate.json /dev/stdout
+	out=$$(mktemp) && trap 'rm -f "$$out"' EXIT && \
+	err=$$(aws lambda invoke --function-name "$$fn" --cli-binary-format raw-in-base64-out --cli-read-timeout 0 \
+	  --payload file://infra/events/migrate.json --query FunctionError --output text "$$out") && \
+	cat "$$out" && echo && \
+	if [ "$$err" != "None" ]; then echo "migrate failed ($$err)" >&2; exit 1; fi
 
 SOAK_DURATION ?= 10m
 soak: deps ## 10 minutes of mixed traffic against serve, PostgreSQL restarted midway (SOAK_DURATION=10m)

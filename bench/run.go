@@ -418,6 +418,10 @@ func runIngest(ctx context.Context, o Options, r *Report, env *Env, plan *Plan, 
 		}
 		r.Summary = append(r.Summary, row)
 	}
+	// What the Lambda functions' query mode (through RDS Proxy) costs.
+	if err := runProxyMode(ctx, o, r, env, plan, auth.Hash(jobKey), logf); err != nil {
+		return fmt.Errorf("query mode: %w", err)
+	}
 	peak, _, err := srv.PeakRSS()
 	if err != nil {
 		return err
