@@ -46,6 +46,10 @@ import (
 // Prefix is where the console lives, in `serve` and behind API Gateway.
 const Prefix = "/console"
 
+// Routes are the console's routes in API Gateway (template.yaml): the
+// function takes every path under Prefix and routes them itself.
+var Routes = []string{"GET " + Prefix, "ANY " + Prefix + "/{proxy+}"}
+
 // IdleLimit is how long a session may go unused before it is over.
 const IdleLimit = 12 * time.Hour
 

@@ -188,6 +188,11 @@ func num(v any) string {
 		return thousands(int64(n))
 	case int64:
 		return thousands(n)
+	case *int64:
+		if n == nil {
+			return "—"
+		}
+		return thousands(*n)
 	}
 	return fmt.Sprint(v)
 }

@@ -102,7 +102,9 @@ func EncodeCursor(secret []byte, c store.Cursor) string {
 
 // decodeCursor parses a cursor made by encodeCursor; ok is false for
 // anything else.
-func (s *Server) decodeCursor(tok string) (store.Cursor, bool) { return DecodeCursor(s.cursors.loaded(), tok) }
+func (s *Server) decodeCursor(tok string) (store.Cursor, bool) {
+	return DecodeCursor(s.cursors.loaded(), tok)
+}
 
 // DecodeCursor reads a cursor made by EncodeCursor with secret; ok is false
 // for anything else (an edited cursor, or one sealed with another secret).
