@@ -215,7 +215,7 @@ func DrawSeries(bs []backup.Backup, p *backup.Policy, mark *uuid.UUID) SeriesCha
 // axis draws three horizontal grid lines with their values.
 func axis(s *strings.Builder, top float64, y func(float64) float64, bottom int, label func(float64) string) {
 	for _, f := range []float64{0, 0.5, 1} {
-		v := top / 1.1 * f
+		v := math.Round(top / 1.1 * f)
 		fmt.Fprintf(s, `<line class="grid" x1="%d" x2="%d" y1="%.1f" y2="%.1f"/><text class="label" x="%d" y="%.1f" text-anchor="end">%s</text>`,
 			padL, chartW-padR, y(v), y(v), padL-6, y(v)+4, template.HTMLEscapeString(label(v)))
 	}
@@ -275,6 +275,9 @@ func storageChart(t check.TargetStatus, added []store.DailyAdded, today, now tim
 	top := float64(t.UsedBytes)
 	if t.CapacityBytes != nil {
 		top = math.Max(top, float64(*t.CapacityBytes))
+	} else if t.GrowthBytesPerDay > 0 {
+		// No capacity: the forecast runs to the chart's end, which must fit.
+		top = math.Max(top, float64(t.UsedBytes)+float64(t.GrowthBytesPerDay)*end.Sub(now).Hours()/24)
 	}
 	top = math.Max(top*1.1, 1)
 	span := end.Sub(from).Hours()
