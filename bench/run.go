@@ -73,7 +73,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	r.Machine = Machine(pgVersion)
 	switch o.Only {
-	case "":
+	case "", "console":
 	case "coldstart":
 		if err := runColdStart(ctx, o, r, env, tmp, logf); err != nil {
 			return nil, fmt.Errorf("cold start: %w", err)
@@ -81,7 +81,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		r.Took = time.Since(start)
 		return r, nil
 	default:
-		return nil, fmt.Errorf("no section %q to run alone (coldstart)", o.Only)
+		return nil, fmt.Errorf("no section %q to run alone (coldstart, console)", o.Only)
 	}
 
 	plan, err := NewPlan(o.Spec)
@@ -115,6 +115,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 
+	// The console's pages against the API's lists, through a serve of
+	// their own.
+	if err := runConsole(ctx, o, r, env, owner, bin, tmp, logf); err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	if o.Only == "console" {
+		r.Took = time.Since(start)
+		return r, nil
+	}
 	// Lists, through a serve of their own.
 	if err := runLists(ctx, o, r, env, owner, plan, bin, tmp, logf); err != nil {
 		return nil, fmt.Errorf("lists: %w", err)

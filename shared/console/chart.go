@@ -37,14 +37,21 @@ type SeriesChart struct {
 
 // chartOf reads series s and draws its chart, marking the backup mark.
 func (c *Console) chartOf(ctx context.Context, p *request, s backup.Series, mark *uuid.UUID) (*SeriesChart, error) {
-	bs, err := store.SeriesBackups(ctx, p.tx, s, ChartPoints+backup.MaxBaseline)
+	return ReadSeriesChart(ctx, p.tx, s, mark)
+}
+
+// ReadSeriesChart reads series s in db's scope and draws its chart,
+// marking the backup mark (nil: none); nil when the series has no
+// completed backup.
+func ReadSeriesChart(ctx context.Context, db store.DB, s backup.Series, mark *uuid.UUID) (*SeriesChart, error) {
+	bs, err := store.SeriesBackups(ctx, db, s, ChartPoints+backup.MaxBaseline)
 	if err != nil {
 		return nil, err
 	}
 	if len(bs) == 0 {
 		return nil, nil
 	}
-	policies, err := store.AllPolicies(ctx, p.tx)
+	policies, err := store.AllPolicies(ctx, db)
 	if err != nil {
 		return nil, err
 	}

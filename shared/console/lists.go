@@ -215,13 +215,22 @@ var (
 
 // tenantChoices are the tenants a filter may name: none for a tenant's key
 // (it sees one), else the first 500.
+//
+// Past maxChoices tenants a list of names helps no one: the filter is then
+// a tenant id typed in, and the tenant links of the rows set it.
 func tenantChoices(ctx context.Context, p *request) ([]store.Tenant, error) {
 	if p.who.Tenant != nil {
 		return nil, nil
 	}
-	ts, _, err := store.ListTenants(ctx, p.tx, store.Page{Limit: 500})
+	ts, next, err := store.ListTenants(ctx, p.tx, store.Page{Limit: maxChoices})
+	if next != nil {
+		return nil, err
+	}
 	return ts, err
 }
+
+// maxChoices is how many tenants a filter offers by name.
+const maxChoices = 100
 
 // BackupRow is a backup as the list shows it.
 type BackupRow struct {
@@ -275,7 +284,9 @@ func (c *Console) backups(ctx context.Context, p *request) (*view, error) {
 	if d.Count, d.Exact, err = store.CountBackups(ctx, p.tx, f); err != nil {
 		return nil, err
 	}
-	dates, err := store.BackupDates(ctx, p.tx, f)
+	// An exact count says the matches are few enough to count per link
+	// from their times (store.BackupDates).
+	dates, err := store.BackupDates(ctx, p.tx, f, d.Exact)
 	if err != nil {
 		return nil, err
 	}
