@@ -46,15 +46,19 @@ func BackupDates(ctx context.Context, db DB, f BackupFilter, few bool) ([]DateCo
 		}
 		return datesOf(ctx, db, w, on)
 	}
-	var step, unit string
-	var from, to time.Time
+	var (
+		unit string
+		from time.Time
+		next func(time.Time) time.Time
+		to   time.Time
+	)
 	switch {
 	case on == nil:
-		step, unit = "1 year", "year"
+		unit, next = "year", func(t time.Time) time.Time { return t.AddDate(1, 0, 0) }
 	case on.To.Sub(on.From) > 32*24*time.Hour:
-		step, unit, from, to = "1 month", "month", on.From, on.To
+		unit, from, to, next = "month", on.From, on.To, func(t time.Time) time.Time { return t.AddDate(0, 1, 0) }
 	case on.To.Sub(on.From) > 25*time.Hour:
-		step, unit, from, to = "1 day", "day", on.From, on.To
+		unit, from, to, next = "day", on.From, on.To, func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }
 	default:
 		return nil, nil
 	}
@@ -71,20 +75,23 @@ func BackupDates(ctx context.Context, db DB, f BackupFilter, few bool) ([]DateCo
 		from = time.Date(lo.UTC().Year(), 1, 1, 0, 0, 0, 0, time.UTC)
 		to = time.Date(hi.UTC().Year()+1, 1, 1, 0, 0, 0, 0, time.UTC)
 	}
+	// The links' bounds are made here, in UTC, and passed as two arrays:
+	// each link's count is then a range of backup_created_idx with plain
+	// parameters, whatever the session's time zone.
+	var starts, ends []time.Time
+	for t := from; t.Before(to); t = next(t) {
+		starts, ends = append(starts, t), append(ends, next(t))
+	}
 	n := len(w.args)
 	cond := ""
 	if len(w.conds) > 0 {
 		cond = " AND " + w.sql()[len(" WHERE "):]
 	}
-	// The links are UTC days, months and years, whatever the session's
-	// time zone: the series runs on timestamps without a zone, read as UTC.
-	q := fmt.Sprintf(`SELECT d.d AT TIME ZONE 'UTC', (SELECT count(*) FROM (SELECT 1 FROM backups_backup
-			WHERE created_at >= d.d AT TIME ZONE 'UTC' AND created_at < (d.d + $%d::interval) AT TIME ZONE 'UTC'%s LIMIT $%d) c)
-		FROM generate_series($%d::timestamp, $%d::timestamp - $%d::interval, $%d::interval) AS d(d)
-		ORDER BY d.d`, n+1, cond, n+2, n+3, n+4, n+1, n+1)
-	const layout = "2006-01-02 15:04:05"
-	args := append(w.args, step, DateCountCap+1, from.UTC().Format(layout), to.UTC().Format(layout))
-	rows, err := db.Query(ctx, q, args...)
+	q := fmt.Sprintf(`SELECT b.f, (SELECT count(*) FROM (SELECT 1 FROM backups_backup
+			WHERE created_at >= b.f AND created_at < b.t%s LIMIT $%d) c)
+		FROM unnest($%d::timestamptz[], $%d::timestamptz[]) AS b(f, t) ORDER BY b.f`, cond, n+1, n+2, n+3)
+	args := append(w.args, DateCountCap+1, starts, ends)
+	rows, err := db.Query(ctx, q, append([]any{pgx.QueryExecModeExec}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("reading the date hierarchy by %s: %w", unit, mapErr(err))
 	}
@@ -117,7 +124,9 @@ func datesOf(ctx context.Context, db DB, w where, on *DateRange) ([]DateCount, e
 		return nil, nil
 	}
 	w.args = append(w.args, CountCap+1)
-	rows, err := db.Query(ctx, fmt.Sprintf(`SELECT created_at FROM backups_backup%s LIMIT $%d`, w.sql(), len(w.args)), w.args...)
+	// Planned with its values, as count is.
+	args := append([]any{pgx.QueryExecModeExec}, w.args...)
+	rows, err := db.Query(ctx, fmt.Sprintf(`SELECT created_at FROM backups_backup%s LIMIT $%d`, w.sql(), len(w.args)), args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading the date hierarchy: %w", mapErr(err))
 	}
