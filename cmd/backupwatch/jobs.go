@@ -59,6 +59,12 @@ func jobCommand(ctx context.Context, name string, args []string, std jobclient.S
 		cfg.RetryFor = 0 // never hold archiving up
 	}
 	rep, err := jobclient.NewReporter(cfg, std.Err)
+	if err != nil && name == "wal-archive" {
+		// Archiving must go on: a spool we can write beats none.
+		fmt.Fprintf(std.Err, "backupwatch wal-archive: %v; spooling in %s instead\n", err, os.TempDir())
+		cfg.Spool = fmt.Sprintf("%s/backupwatch-spool-%d", os.TempDir(), os.Getuid())
+		rep, err = jobclient.NewReporter(cfg, std.Err)
+	}
 	if err != nil {
 		return fail(err)
 	}

@@ -79,4 +79,3 @@ func (r *Reporter) Verify(ctx context.Context, id, path, location string) (Verif
 	err = r.Client.JSON(ctx, "POST", "/v1/backups/"+id+"/verify", body, &res)
 	return res, d, err
 }
-
