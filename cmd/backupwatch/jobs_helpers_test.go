@@ -3,8 +3,6 @@ package main_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -233,7 +231,9 @@ func fileSize(t *testing.T, path string) int64 {
 func pgBinDir(t *testing.T) string {
 	t.Helper()
 	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(dirs, func(a, b int) bool { return len(dirs[a]) < len(dirs[b]) || (len(dirs[a]) == len(dirs[b]) && dirs[a] < dirs[b]) })
+	sort.Slice(dirs, func(a, b int) bool {
+		return len(dirs[a]) < len(dirs[b]) || (len(dirs[a]) == len(dirs[b]) && dirs[a] < dirs[b])
+	})
 	for i := len(dirs) - 1; i >= 0; i-- {
 		if _, err := os.Stat(filepath.Join(dirs[i], "pg_dump")); err == nil {
 			return dirs[i]
@@ -275,11 +275,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func hexSHA(b []byte) string {
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
 }
 
 func q(kv ...string) string {

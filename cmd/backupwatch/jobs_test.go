@@ -149,6 +149,17 @@ func TestRunRules(t *testing.T) {
 		t.Errorf("SIGTERM: %v, recorded %v (%s)", err, b, stderr.String())
 	}
 
+	// A tenant by slug, resolved through GET /v1/tenants.
+	st, _, body, _ := j.s.do("POST", "/v1/tenants", map[string]any{"name": "Acme", "slug": "acme"})
+	var tenant struct{ ID string }
+	_ = json.Unmarshal(body, &tenant)
+	if r := j.bw("run", "--type", "TENANT_BACKUP", "--tenant", "acme", "--file", "acme.tar", "--meta", "schema=acme", "--", "sh", "-c", "echo acme > acme.tar"); st != 201 || r.code != 0 {
+		t.Fatalf("run for tenant acme: exit %d: %s", r.code, r.stderr)
+	}
+	if b := j.only(q("q", "acme.tar")); b["tenant_id"] != tenant.ID || b["status"] != "COMPLETED" || b["metadata"].(map[string]any)["schema"] != "acme" {
+		t.Errorf("acme's backup: %v", b)
+	}
+
 	// A 4xx: kept aside with the answer, said on stderr, never retried.
 	before := len(j.backups(""))
 	r := j.bw("run", "--type", "TENANT_BACKUP", "--tenant", "00000000-0000-4000-8000-000000000001", "--file", "t.tar", "--", "sh", "-c", "echo t > t.tar")
