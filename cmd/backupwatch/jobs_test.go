@@ -3,6 +3,7 @@ package main_test
 import (
 	"bytes"
 	"context"
+	"debug/elf"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -389,4 +390,18 @@ func segNo(t *testing.T, name string) uint64 {
 		t.Fatalf("segment name %q", name)
 	}
 	return log*256 + seg
+}
+
+// TestBinaryIsStatic: the binary that backup hosts run links no C library
+// (CGO_ENABLED=0), so it runs on any Linux of its architecture.
+func TestBinaryIsStatic(t *testing.T) {
+	f, err := elf.Open(serveBinary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	libs, _ := f.ImportedLibraries()
+	if len(libs) > 0 || f.Section(".interp") != nil {
+		t.Errorf("backupwatch is dynamically linked: %v", libs)
+	}
 }
