@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/backupwatch/backupwatch/shared/localpg"
 )
@@ -178,6 +179,23 @@ func TestRunRules(t *testing.T) {
 		t.Errorf("flush retried what was set aside: exit %d, %s %s", r.code, r.stdout, r.stderr)
 	}
 
+	// wal-archive with a copy command of the user's; a .history file; a
+	// copy command that fails is an error and reports nothing.
+	arch := j.mkdir("copied")
+	hist := filepath.Join(j.dir, "00000002.history")
+	_ = os.WriteFile(hist, []byte("1\t0/3000000\tno recovery target specified\n"), 0o644)
+	if r := j.bw("wal-archive", "--copy", "cp %p "+arch+"/%f", "--location", "local="+arch+"/%f", hist, "00000002.history"); r.code != 0 {
+		t.Fatalf("wal-archive --copy: exit %d: %s", r.code, r.stderr)
+	}
+	h := j.only(q("backup_type", "WAL_ARCHIVE"))
+	if h["local_path"] != arch+"/00000002.history" || h["checksum"] != sha256sum(t, filepath.Join(arch, "00000002.history")) ||
+		h["metadata"].(map[string]any)["segment"] != "00000002.history" {
+		t.Errorf("history file recorded as %v", h)
+	}
+	if r := j.bw("wal-archive", "--copy", "false", "--location", "local=/x/%f", hist, "00000003.history"); r.code != 1 || len(j.backups("backup_type=WAL_ARCHIVE")) != 1 {
+		t.Errorf("failing copy command: exit %d: %s", r.code, r.stderr)
+	}
+
 	// report and verify.
 	conf := filepath.Join(j.dir, "conf.tar")
 	if err := os.WriteFile(conf, []byte("configuration"), 0o644); err != nil {
@@ -291,6 +309,27 @@ func TestSpoolServeDown(t *testing.T) {
 		t.Fatalf("second flush: exit %d: %s %s", r.code, r.stdout, r.stderr)
 	}
 	check("after delivering everything twice")
+
+	// Retried with backoff: serve comes back while a run waits
+	// (BACKUPWATCH_RETRY_FOR), and that run delivers what was queued
+	// before its own reports, and its own.
+	j.s.stop()
+	if r := j.bw("run", "--type", "CONFIGURATION", "--file", "c.tar", "--", "sh", "-c", "echo c > c.tar"); r.code != 0 || len(j.spooled("")) != 2 {
+		t.Fatalf("run c while serve is down: exit %d, %d queued: %s", r.code, len(j.spooled("")), r.stderr)
+	}
+	restarted := make(chan struct{})
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		j.s.start(t)
+		close(restarted)
+	}()
+	r := j.sh("backupwatch run --type CONFIGURATION --file d.tar -- sh -c 'echo d > d.tar'", "BACKUPWATCH_RETRY_FOR=60s")
+	<-restarted
+	if r.code != 0 || len(j.spooled("")) != 0 {
+		t.Fatalf("run d across serve's restart: exit %d, %d queued: %s", r.code, len(j.spooled("")), r.stderr)
+	}
+	checkFileRecord(t, j.only(q("q", "c.tar")), filepath.Join(j.dir, "c.tar"))
+	checkFileRecord(t, j.only(q("q", "d.tar")), filepath.Join(j.dir, "d.tar"))
 }
 
 // TestWALArchive: a cluster archiving through the README's
