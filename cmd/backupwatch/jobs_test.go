@@ -134,6 +134,13 @@ func TestRunRules(t *testing.T) {
 		}
 	}
 
+	// --file - with an --output that cannot be written (a full disk):
+	// FAILED, saying so, and not exit 0.
+	r := j.bw("run", "--type", "CONFIGURATION", "--file", "-", "--output", "/dev/full", "--", "sh", "-c", "head -c 1000000 /dev/zero")
+	if b := j.only(q("q", "full")); r.code == 0 || b["status"] != "FAILED" || !strings.Contains(fmt.Sprint(b["notes"]), "no space left on device") {
+		t.Errorf("--output /dev/full: exit %d, recorded %v", r.code, b)
+	}
+
 	// SIGTERM to the wrapper alone reaches the command.
 	cmd := exec.Command(j.bin, "run", "--type", "CONFIGURATION", "--file", "never.tar", "--", "sleep", "300")
 	cmd.Env, cmd.Dir = j.env(), j.dir
@@ -164,7 +171,7 @@ func TestRunRules(t *testing.T) {
 
 	// A 4xx: kept aside with the answer, said on stderr, never retried.
 	before := len(j.backups(""))
-	r := j.bw("run", "--type", "TENANT_BACKUP", "--tenant", "00000000-0000-4000-8000-000000000001", "--file", "t.tar", "--", "sh", "-c", "echo t > t.tar")
+	r = j.bw("run", "--type", "TENANT_BACKUP", "--tenant", "00000000-0000-4000-8000-000000000001", "--file", "t.tar", "--", "sh", "-c", "echo t > t.tar")
 	aside := j.spooled("aside")
 	if r.code != 0 || !strings.Contains(r.stderr, "refused by the API (422") || !strings.Contains(r.stderr, "kept aside") || len(aside) != 2 {
 		t.Fatalf("4xx: exit %d, %d aside, stderr %s", r.code, len(aside), r.stderr)

@@ -20,10 +20,13 @@ const (
 	Queued
 	// SetAside: the API refused it (4xx); it is kept in the spool's aside/.
 	SetAside
+	// Lost: the API could not be reached and the spool could not be
+	// written either; said on stderr, as loudly as can be.
+	Lost
 )
 
 func (o Outcome) String() string {
-	return [...]string{"delivered", "queued", "set aside"}[o]
+	return [...]string{"delivered", "queued", "set aside", "lost"}[o]
 }
 
 // Result is what Send did with a report.
@@ -118,7 +121,12 @@ func (r *Reporter) pause(ctx context.Context, d time.Duration) {
 func (r *Reporter) sendOnce(ctx context.Context, e *Entry) Result {
 	unlock, err := r.Spool.Lock()
 	if err != nil {
-		return Result{Outcome: Queued, Err: err}
+		// Without the lock, order cannot be kept: deliver it now or lose it.
+		a, derr := r.attempt(ctx, e)
+		if derr == nil {
+			return Result{Outcome: Delivered, Answer: a}
+		}
+		return r.lost(e, derr, err)
 	}
 	defer unlock()
 	empty, err := r.flushLocked(ctx)
@@ -128,11 +136,18 @@ func (r *Reporter) sendOnce(ctx context.Context, e *Entry) Result {
 		}
 		e.LastError = err.Error()
 		if aerr := r.Spool.Append(e); aerr != nil {
-			return Result{Outcome: Queued, Err: fmt.Errorf("report LOST: %s: %w", e.What, aerr)}
+			return r.lost(e, err, aerr)
 		}
 		return Result{Outcome: Queued, Err: err}
 	}
 	return r.deliverOne(ctx, e, false)
+}
+
+// lost says that e could be neither delivered (why) nor queued (spoolErr).
+func (r *Reporter) lost(e *Entry, why, spoolErr error) Result {
+	err := fmt.Errorf("report LOST: %s: not delivered (%v) and not queued (%v)", e.What, why, spoolErr)
+	fmt.Fprintf(r.Log, "backupwatch: %v\n", err)
+	return Result{Outcome: Lost, Err: err}
 }
 
 // FlushSummary counts what a flush did.
@@ -219,7 +234,7 @@ func (r *Reporter) deliverOne(ctx context.Context, e *Entry, fromSpool bool) Res
 		if !fromSpool {
 			e.LastError = err.Error()
 			if aerr := r.Spool.Append(e); aerr != nil {
-				return Result{Outcome: Queued, Err: fmt.Errorf("report LOST: %s: %w (queueing it: %v)", e.What, err, aerr)}
+				return r.lost(e, err, aerr)
 			}
 		}
 		return Result{Outcome: Queued, Err: err}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -60,6 +61,7 @@ func (r *Reporter) Run(ctx context.Context, spec RunSpec, std Stdio) int {
 
 	var tee *Hasher
 	var teeFile *os.File
+	var teeOut *firstError
 	var stdout io.Writer
 	if spec.File == "-" {
 		f, err := os.Create(spec.Output)
@@ -68,16 +70,25 @@ func (r *Reporter) Run(ctx context.Context, spec RunSpec, std Stdio) int {
 			j.finish(ctx, failed(fmt.Sprintf("--output %s could not be created: %v", spec.Output, err), 0, nil))
 			return 1
 		}
-		teeFile, tee = f, NewHasher()
-		stdout = io.MultiWriter(f, tee)
+		teeFile, tee, teeOut = f, NewHasher(), &firstError{w: f}
+		stdout = io.MultiWriter(teeOut, tee)
 	}
 	exit := Execute(spec.Args, std, stdout)
 	if teeFile != nil {
-		if err := teeFile.Sync(); err != nil && exit.OK() {
-			exit.Code, exit.Stderr = 1, "writing --output: "+err.Error()
+		// A write that failed (a full disk) stopped the copy, and the
+		// command died of it: say why, not just that it was SIGPIPE.
+		err := teeOut.err
+		if err == nil {
+			err = teeFile.Sync()
 		}
-		if err := teeFile.Close(); err != nil && exit.OK() {
-			exit.Code, exit.Stderr = 1, "writing --output: "+err.Error()
+		if cerr := teeFile.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			exit.Stderr = strings.TrimSpace(exit.Stderr + "\nwriting --output " + spec.Output + ": " + err.Error())
+			if exit.OK() {
+				exit.Code = 1
+			}
 		}
 	}
 	name := filepath.Base(spec.Args[0])
@@ -100,6 +111,20 @@ func (r *Reporter) Run(ctx context.Context, spec RunSpec, std Stdio) int {
 	}
 	j.finish(ctx, completed(a, exit.Duration))
 	return 0
+}
+
+// firstError is a writer that keeps its first error.
+type firstError struct {
+	w   io.Writer
+	err error
+}
+
+func (f *firstError) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err != nil && f.err == nil {
+		f.err = err
+	}
+	return n, err
 }
 
 // job is one run's reports: a create, then the update that finishes it.
