@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -142,5 +143,46 @@ func TestRateLimitedIsQueued(t *testing.T) {
 	}
 	if a, _ := r.Spool.Aside(); len(a) != 0 {
 		t.Errorf("%d set aside", len(a))
+	}
+}
+
+// TestRunAfterHash: the steps between "file hashed" and "COMPLETED
+// reported" (where uploads go) see the digest and may add a copy; a step
+// that fails makes the backup FAILED and the wrapper exit 1.
+func TestRunAfterHash(t *testing.T) {
+	api := testenv.NewAPI(t)
+	r := reporter(t, api)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "cfg.tar")
+	var seen jobclient.Digest
+	upload := func(_ context.Context, a *jobclient.Artifact) error {
+		seen = a.Digest
+		a.Locations["r2"] = "r2://bucket/" + a.Filename
+		return nil
+	}
+	broken := func(context.Context, *jobclient.Artifact) error { return errors.New("upload to r2 failed: 403") }
+	std := jobclient.Stdio{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}
+	for _, tc := range []struct {
+		name   string
+		steps  []jobclient.Step
+		code   int
+		status string
+	}{
+		{"uploaded", []jobclient.Step{upload}, 0, "COMPLETED"}, // the copy is recorded beside the local file
+		{"broken", []jobclient.Step{upload, broken}, 1, "FAILED"}, // no COMPLETED without every step
+	} {
+		job := uuid.New()
+		code := r.Run(context.Background(), jobclient.RunSpec{Type: "CONFIGURATION", File: file, JobID: job, AfterHash: tc.steps,
+			Args: []string{"sh", "-c", "echo config > " + file}}, std)
+		b := api.Call(t, 200, "GET", "/v1/backups?backup_job_id="+job.String(), api.AdminKey, nil)["items"].([]any)[0].(map[string]any)
+		if code != tc.code || b["status"] != tc.status {
+			t.Errorf("%s: exit %d, %v", tc.name, code, b)
+		}
+		if tc.status == "COMPLETED" && (b["r2_path"] != "r2://bucket/cfg.tar" || b["local_path"] != file || b["checksum"] != seen.Checksum || seen.Size != 7) {
+			t.Errorf("%s: %v, step saw %+v", tc.name, b, seen)
+		}
+		if tc.status == "FAILED" && !strings.Contains(b["notes"].(string), "upload to r2 failed: 403") {
+			t.Errorf("%s: notes %q", tc.name, b["notes"])
+		}
 	}
 }
