@@ -168,7 +168,7 @@ func TestRunAfterHash(t *testing.T) {
 		code   int
 		status string
 	}{
-		{"uploaded", []jobclient.Step{upload}, 0, "COMPLETED"}, // the copy is recorded beside the local file
+		{"uploaded", []jobclient.Step{upload}, 0, "COMPLETED"},    // the copy is recorded beside the local file
 		{"broken", []jobclient.Step{upload, broken}, 1, "FAILED"}, // no COMPLETED without every step
 	} {
 		job := uuid.New()
