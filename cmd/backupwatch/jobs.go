@@ -68,6 +68,7 @@ func jobCommand(ctx context.Context, name string, args []string, std jobclient.S
 	if err != nil {
 		return fail(err)
 	}
+	rep.NoWait = name == "wal-archive"
 	switch name {
 	case "run":
 		spec, err := parseRun(args)

@@ -186,3 +186,28 @@ func TestRunAfterHash(t *testing.T) {
 		}
 	}
 }
+
+// TestNoWaitQueuesWhileBusy: wal-archive never waits on another process
+// delivering the spool (which may be waiting on a slow API): its report
+// is queued at once, and the next flush delivers it.
+func TestNoWaitQueuesWhileBusy(t *testing.T) {
+	api := testenv.NewAPI(t)
+	r := reporter(t, api)
+	r.NoWait = true
+	other, err := jobclient.OpenSpool(r.Spool.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := other.Lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := r.Send(context.Background(), report(uuid.New(), "busy"))
+	unlock()
+	if res.Outcome != jobclient.Queued || !errors.Is(res.Err, jobclient.ErrBusy) || api.Count(t, "backups_backup") != 0 {
+		t.Fatalf("while busy: %v %v", res.Outcome, res.Err)
+	}
+	if sum, err := r.Flush(context.Background()); err != nil || sum.Delivered != 1 || sum.Queued != 0 || api.Count(t, "backups_backup") != 1 {
+		t.Errorf("flush: %+v %v", sum, err)
+	}
+}

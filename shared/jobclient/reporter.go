@@ -52,9 +52,12 @@ type Reporter struct {
 	RetryFor time.Duration
 	// Log receives one line per report queued or set aside (stderr).
 	Log io.Writer
+	// NoWait queues a report at once when another process is delivering
+	// the spool, instead of waiting for it (wal-archive: archiving must
+	// never wait on the API).
+	NoWait bool
 	// delivered holds the answers of this process's deliveries by key.
 	delivered map[string]Answer
-	sleep     func(context.Context, time.Duration)
 }
 
 // NewReporter opens the spool of cfg.
@@ -104,11 +107,8 @@ func (r *Reporter) SendFor(ctx context.Context, e *Entry, retryFor time.Duration
 	return res
 }
 
+// pause waits d, or until ctx ends.
 func (r *Reporter) pause(ctx context.Context, d time.Duration) {
-	if r.sleep != nil {
-		r.sleep(ctx, d)
-		return
-	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -119,7 +119,18 @@ func (r *Reporter) pause(ctx context.Context, d time.Duration) {
 
 // sendOnce flushes the queue, then delivers e if nothing is left before it.
 func (r *Reporter) sendOnce(ctx context.Context, e *Entry) Result {
-	unlock, err := r.Spool.Lock()
+	lock := r.Spool.Lock
+	if r.NoWait {
+		lock = r.Spool.TryLock
+	}
+	unlock, err := lock()
+	if errors.Is(err, ErrBusy) {
+		e.LastError = err.Error()
+		if aerr := r.Spool.Append(e); aerr != nil {
+			return r.lost(e, err, aerr)
+		}
+		return Result{Outcome: Queued, Err: err}
+	}
 	if err != nil {
 		// Without the lock, order cannot be kept: deliver it now or lose it.
 		a, derr := r.attempt(ctx, e)

@@ -56,13 +56,28 @@ func (s *Spool) Dir() string { return s.dir }
 
 // Lock takes the spool's lock, waiting for another process that holds it,
 // and returns its release.
-func (s *Spool) Lock() (func(), error) {
+func (s *Spool) Lock() (func(), error) { return s.lock(true) }
+
+// ErrBusy is TryLock's answer while another process holds the lock.
+var ErrBusy = errors.New("the spool is being delivered by another process")
+
+// TryLock is Lock without the wait: ErrBusy when another process holds it.
+func (s *Spool) TryLock() (func(), error) { return s.lock(false) }
+
+func (s *Spool) lock(wait bool) (func(), error) {
 	f, err := os.OpenFile(filepath.Join(s.dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("spool lock: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+	how := syscall.LOCK_EX
+	if !wait {
+		how |= syscall.LOCK_NB
+	}
+	if err := syscall.Flock(int(f.Fd()), how); err != nil {
 		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, ErrBusy
+		}
 		return nil, fmt.Errorf("spool lock: %w", err)
 	}
 	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
