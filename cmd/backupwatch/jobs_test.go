@@ -219,6 +219,13 @@ func TestRunRules(t *testing.T) {
 	if st := j.only(q("q", "conf.tar"))["status"]; st != "VERIFIED" {
 		t.Errorf("after verify: %v", st)
 	}
+	// A MERGE restore names its tenants by slug.
+	if r := j.bw("restore", "--backup", c["id"].(string), "--mode", "MERGE", "--tenant", "acme", "--reason", "OPS-1: rows deleted", "--", "true"); r.code != 0 {
+		t.Fatalf("MERGE restore: exit %d: %s", r.code, r.stderr)
+	}
+	if rs := j.restores(c["id"].(string)); len(rs) != 1 || rs[0]["status"] != "COMPLETED" || fmt.Sprint(rs[0]["tenant_ids"]) != "["+tenant.ID+"]" {
+		t.Errorf("MERGE restore recorded as %v", rs)
+	}
 	_ = os.WriteFile(conf, []byte("tampered"), 0o644)
 	if r := j.bw("verify", "--backup", c["id"].(string), "--file", conf); r.code != 1 || !strings.Contains(r.stdout, `"verified": false`) {
 		t.Errorf("verify of a changed file: exit %d: %s %s", r.code, r.stdout, r.stderr)
