@@ -14,7 +14,8 @@ import (
 // apiRoles is who may call each route, written down from API.md
 // ("Authentication and roles"), independently of the router's own table.
 var apiRoles = map[string][]string{
-	"GET /v1/health": nil,
+	"GET /v1/health":       nil,
+	"GET /v1/openapi.json": nil,
 
 	"POST /v1/tenants":               {"admin"},
 	"GET /v1/tenants":                {"job", "operator", "admin"},
@@ -90,6 +91,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 
 	probes := map[string]probe{
 		"GET /v1/health":                   {path: "/v1/health"},
+		"GET /v1/openapi.json":             {path: "/v1/openapi.json"},
 		"POST /v1/tenants":                 {path: "/v1/tenants", body: func() any { return map[string]any{"name": "T", "slug": uniq()} }, otherTenant: 403},
 		"GET /v1/tenants":                  {path: "/v1/tenants", otherTenant: 200},
 		"GET /v1/tenants/{id}":             {path: "/v1/tenants/" + acme, otherTenant: 404},

@@ -202,6 +202,7 @@ type Table func(s *Server) []Route
 func AdminRoutes(s *Server) []Route {
 	return []Route{
 		{Method: "GET", Path: "/v1/health", Function: FuncAdmin, Roles: anyone, handle: s.health},
+		{Method: "GET", Path: "/v1/openapi.json", Function: FuncAdmin, Roles: anyone, handle: s.openAPI},
 		{Method: "POST", Path: "/v1/tenants", Function: FuncAdmin, Roles: admins, Idempotent: true, handle: s.createTenant},
 		{Method: "GET", Path: "/v1/tenants", Function: FuncAdmin, Roles: readers, Params: pageParams, handle: s.listTenants},
 		{Method: "GET", Path: "/v1/tenants/{id}", Function: FuncAdmin, Roles: readers, handle: s.getTenant},
