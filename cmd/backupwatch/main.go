@@ -5,6 +5,7 @@
 //	backupwatch admin-key create the first admin key of a deployment
 //	backupwatch check     run the checks once against DATABASE_URL
 //	backupwatch keys      list, create and revoke API keys in DATABASE_URL
+//	backupwatch import-django  copy the Django app's history into DATABASE_URL
 //
 // Without DATABASE_URL it starts its own PostgreSQL from the server binaries,
 // keeping the data in BACKUPWATCH_DATA_DIR (default .local/pg); one serve at
@@ -32,6 +33,9 @@ commands:
             as JSON (exit 1 if the run failed, wholly or in part)
   keys      list | create --name N --role R [--tenant SLUG|ID] | revoke ID:
             API keys in DATABASE_URL, each change audited (via cli)
+  import-django --from URL [--dry-run] [--tenant-table TABLE] [--allow-skips]:
+            copy the Django app's backups, restores and alerts into
+            DATABASE_URL (exit 1 if rows were skipped, unless --allow-skips)
 `
 
 func main() {
@@ -53,6 +57,8 @@ func main() {
 		err = checkCmd(ctx, os.Stdout)
 	case "keys":
 		err = keysCmd(ctx, os.Args[2:], os.Stdout)
+	case "import-django":
+		err = importDjangoCmd(ctx, os.Args[2:], os.Stdout)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return
