@@ -22,7 +22,7 @@ const importUsage = `usage: backupwatch import-django --from URL [--dry-run] [--
 
 Copies backups_backup, backups_restore_log and backups_alert into DATABASE_URL,
 keeping ids, timestamps, statuses and alert states. Run it again at will: rows
-already imported are left alone.`
+already imported are left alone`
 
 // importDjangoCmd imports the Django app's history (djangoimport): counts
 // per table and the skipped rows are printed; skipped rows make it fail

@@ -580,7 +580,8 @@ var slugPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 // people decides which referenced tenants and users are matched by id and
 // which are created, named from the source's tables when it has them.
 func (p *planner) people() {
-	slugs := maps.Clone(p.dst.Slugs)
+	slugs := map[string]bool{}
+	maps.Copy(slugs, p.dst.Slugs)
 	for _, id := range slices.SortedFunc(maps.Keys(p.tenants), uuidCompare) {
 		if p.dst.Tenants[id] {
 			p.plan.MatchedTenants++
@@ -599,7 +600,8 @@ func (p *planner) people() {
 		slugs[t.Slug] = true
 		p.plan.Tenants = append(p.plan.Tenants, t)
 	}
-	emails := maps.Clone(p.dst.Emails)
+	emails := map[string]bool{}
+	maps.Copy(emails, p.dst.Emails)
 	for _, id := range slices.SortedFunc(maps.Keys(p.users), uuidCompare) {
 		if p.dst.Users[id] {
 			p.plan.MatchedUsers++
