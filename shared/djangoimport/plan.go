@@ -497,6 +497,8 @@ func (p *planner) alerts() Count {
 			errs.Add("notification_channels", "must be a JSON list of channels")
 		}
 		for _, ch := range channels {
+			// Django's choices may spell them "EMAIL" or "in-app".
+			ch = strings.ReplaceAll(strings.ToLower(strings.TrimSpace(ch)), "-", "_")
 			if !channelPattern.MatchString(ch) {
 				errs.Add("notification_channels", "must name only in_app, email, sms, webhook")
 				break

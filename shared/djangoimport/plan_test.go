@@ -41,7 +41,8 @@ func TestPlanDecides(t *testing.T) {
 	bad.Checksum = ptr("")
 	present := completed(tenant.String(), now.Add(-3*time.Hour))
 	older := SourceAlert{ID: uuid.New(), Type: "SIZE_DEVIATION", Severity: "WARNING", Status: "ACTIVE", BackupID: &good.ID, CreatedAt: now.Add(-50 * time.Minute)}
-	newer := SourceAlert{ID: uuid.New(), Type: "SIZE_DEVIATION", Severity: "WARNING", Status: "ACKNOWLEDGED", BackupID: &good.ID, CreatedAt: now.Add(-40 * time.Minute)}
+	newer := SourceAlert{ID: uuid.New(), Type: "SIZE_DEVIATION", Severity: "WARNING", Status: "ACKNOWLEDGED", BackupID: &good.ID, CreatedAt: now.Add(-40 * time.Minute),
+		Channels: []byte(`["IN-APP", "Email"]`)}
 	src := Source{Backups: []SourceBackup{present, good, bad}, Alerts: []SourceAlert{older, newer},
 		Tenants: map[string]SourceTenant{tenant.String(): {Name: "Acme", Slug: "acme"}}}
 	dst := Target{Backups: map[uuid.UUID]backup.Backup{present.ID: {ID: present.ID, Type: backup.TenantBackup, TenantID: &tenant}}}
@@ -57,7 +58,8 @@ func TestPlanDecides(t *testing.T) {
 		!strings.Contains(p.Skipped[1].Rule, "at most one unresolved alert per condition") || p.Skipped[1].ID != older.ID.String() {
 		t.Errorf("skipped %+v", p.Skipped)
 	}
-	if len(p.Alerts) != 1 || p.Alerts[0].ID != newer.ID || p.Alerts[0].Fingerprint != "SIZE_DEVIATION:TENANT_BACKUP:"+tenant.String() {
+	if len(p.Alerts) != 1 || p.Alerts[0].ID != newer.ID || p.Alerts[0].Fingerprint != "SIZE_DEVIATION:TENANT_BACKUP:"+tenant.String() ||
+		len(p.Alerts[0].Channels) != 2 || p.Alerts[0].Channels[0] != "in_app" || p.Alerts[0].Channels[1] != "email" {
 		t.Errorf("alerts %+v", p.Alerts)
 	}
 	if len(p.Tenants) != 1 || p.Tenants[0].Slug != "acme" || p.Tenants[0].Name != "Acme" || p.MatchedTenants != 0 {
