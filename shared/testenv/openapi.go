@@ -6,8 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -166,6 +170,7 @@ func (c *contract) check(t testing.TB, r *http.Request, body []byte, status int,
 		}
 		return
 	}
+	seen(route, status)
 	in := &openapi3filter.RequestValidationInput{
 		Request: req, PathParams: params, Route: route,
 		Options: &openapi3filter.Options{
@@ -217,4 +222,64 @@ func clip(b []byte) string {
 		return string(b[:600]) + "…"
 	}
 	return string(b)
+}
+
+// ContractCoverageEnv names a file to which a test binary of testenv.Main
+// appends which operations of the document its tests called, with the
+// statuses they got, and which they never called.
+const ContractCoverageEnv = "BACKUPWATCH_CONTRACT_COVERAGE"
+
+var coverage struct {
+	sync.Mutex
+	statuses map[string]map[int]bool // "METHOD /path" → statuses seen
+}
+
+func seen(route *routers.Route, status int) {
+	op := route.Method + " " + route.Path
+	coverage.Lock()
+	defer coverage.Unlock()
+	if coverage.statuses == nil {
+		coverage.statuses = map[string]map[int]bool{}
+	}
+	if coverage.statuses[op] == nil {
+		coverage.statuses[op] = map[int]bool{}
+	}
+	coverage.statuses[op][status] = true
+}
+
+// reportCoverage appends what ContractCoverageEnv asks for to the file at
+// path (nothing when no test called the API).
+func reportCoverage(path string) error {
+	c := loadContract()
+	coverage.Lock()
+	defer coverage.Unlock()
+	if c.err != nil || len(coverage.statuses) == 0 {
+		return nil
+	}
+	var ops []string
+	for p, item := range c.doc.Paths.Map() {
+		for method := range item.Operations() {
+			ops = append(ops, method+" "+p)
+		}
+	}
+	slices.Sort(ops)
+	var b strings.Builder
+	fmt.Fprintf(&b, "contract coverage of %s: operation, statuses seen\n", filepath.Base(os.Args[0]))
+	for _, op := range ops {
+		statuses := slices.Sorted(maps.Keys(coverage.statuses[op]))
+		if len(statuses) == 0 {
+			fmt.Fprintf(&b, "  %-40s never called\n", op)
+			continue
+		}
+		fmt.Fprintf(&b, "  %-40s %v\n", op, statuses)
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(b.String())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

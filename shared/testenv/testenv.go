@@ -75,6 +75,11 @@ type Server struct {
 // stops the cluster the binary started.
 func Main(m *testing.M) {
 	code := m.Run()
+	if path := os.Getenv(ContractCoverageEnv); path != "" {
+		if err := reportCoverage(path); err != nil {
+			fmt.Fprintln(os.Stderr, "testenv:", err)
+		}
+	}
 	if server != nil {
 		if err := server.close(); err != nil {
 			fmt.Fprintln(os.Stderr, "testenv:", err)
