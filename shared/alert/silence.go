@@ -81,12 +81,31 @@ func (s Silence) Matches(a Alert) bool {
 
 // Silenced reports whether any silence of ss in force at now matches a.
 func Silenced(ss []Silence, a Alert, now time.Time) bool {
+	_, ok := SilencedBy(ss, a, now)
+	return ok
+}
+
+// SilencedBy returns the silence of ss in force at now that matches a and
+// ends last, if any.
+func SilencedBy(ss []Silence, a Alert, now time.Time) (Silence, bool) {
+	var (
+		by Silence
+		ok bool
+	)
 	for _, s := range ss {
-		if s.InForce(now) && s.Matches(a) {
-			return true
+		if s.InForce(now) && s.Matches(a) && (!ok || s.End().After(by.End())) {
+			by, ok = s, true
 		}
 	}
-	return false
+	return by, ok
+}
+
+// End is when s ends: ends_at, or when it was expired if that was sooner.
+func (s Silence) End() time.Time {
+	if s.ExpiredAt != nil && s.ExpiredAt.Before(s.EndsAt) {
+		return *s.ExpiredAt
+	}
+	return s.EndsAt
 }
 
 // SeriesType is the backup type of the series an alert is about, read

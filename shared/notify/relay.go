@@ -124,6 +124,10 @@ type Result struct {
 	Skipped  int // their channel has no topic (state SKIPPED)
 	Held     int // SMS past the hourly cap (state HELD)
 	Digests  int // digest SMS sent for the held ones
+	Silenced int // held by a silence (state SILENCED)
+	// Released counts the alerts whose held notifications were released
+	// because no silence matches them any more (ReleaseSilenced).
+	Released int
 }
 
 func (r *Result) add(o Result) {
@@ -133,6 +137,8 @@ func (r *Result) add(o Result) {
 	r.Skipped += o.Skipped
 	r.Held += o.Held
 	r.Digests += o.Digests
+	r.Silenced += o.Silenced
+	r.Released += o.Released
 }
 
 // Run sends every notification that is due and returns how many it sent.
@@ -147,6 +153,11 @@ func (r *Relay) Run(ctx context.Context) (sent int, err error) {
 // ran. An error leaves the rows of the failed pass as they were (due).
 func (r *Relay) Drain(ctx context.Context) (Result, error) {
 	var total Result
+	released, err := r.release(ctx, r.now().UTC().Truncate(time.Microsecond))
+	total.Released = released
+	if err != nil {
+		return total, err
+	}
 	for range maxPasses {
 		if err := ctx.Err(); err != nil {
 			return total, fmt.Errorf("relaying notifications: %w", err)
@@ -193,6 +204,9 @@ func (r *Relay) pass(ctx context.Context, now time.Time) (Result, int, error) {
 			return err
 		}
 		claimed = len(due)
+		if err := r.loadSilences(dbctx, tx, p, due, now); err != nil {
+			return err
+		}
 		for _, n := range due {
 			if ctx.Err() != nil {
 				break // the rest stay PENDING and due, untouched
@@ -243,6 +257,11 @@ type passState struct {
 	broken map[string]error
 	// notified are the alerts that got a notification out, to stamp.
 	notified map[uuid.UUID]bool
+	// silences are those in force at the pass's time, and history what
+	// each channel was told of the claimed rows' alerts (loaded when a
+	// silence is in force or a resolution is to be sent: loadSilences).
+	silences []alert.Silence
+	history  map[uuid.UUID]map[alert.Channel]store.ChannelHistory
 	// sms is the pass's account of the hourly SMS cap, once it took the
 	// SMS lock (smsLocked): SMS sent in the hour, this pass's included,
 	// and how many it held.
@@ -261,6 +280,7 @@ func newPassState() *passState {
 		alerts: map[uuid.UUID]alert.Alert{}, tenants: map[uuid.UUID]*store.Tenant{},
 		backups: map[uuid.UUID]*backup.Backup{}, delivered: map[alert.Channel]bool{},
 		gaveUp: map[alert.Channel][]failure{}, broken: map[string]error{}, notified: map[uuid.UUID]bool{},
+		history: map[uuid.UUID]map[alert.Channel]store.ChannelHistory{},
 	}
 }
 
@@ -276,6 +296,11 @@ func (r *Relay) deliver(ctx, dbctx context.Context, tx pgx.Tx, p *passState, n a
 			fmt.Sprintf("no topic for the %s channel: %s is not set", n.Channel, envName(n.Channel)))
 	}
 	notice, err := r.notice(dbctx, tx, p, n)
+	if err == nil {
+		if held, err := r.silence(ctx, dbctx, tx, p, n, notice.Alert, now); held || err != nil {
+			return err
+		}
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		// Cannot be (the row's alert is a foreign key), but a row that
 		// could never be written must not block every pass: it uses up
@@ -314,6 +339,7 @@ func (r *Relay) deliver(ctx, dbctx context.Context, tx pgx.Tx, p *passState, n a
 		p.smsSent++
 	}
 	p.res.Sent++
+	p.told(n.AlertID, n.Channel, func(h *store.ChannelHistory) { h.Told = true })
 	p.delivered[n.Channel] = true
 	p.notified[n.AlertID] = true
 	r.log.DebugContext(ctx, "notification sent", "channel", n.Channel, "event", n.Event, "alert_id", n.AlertID,
