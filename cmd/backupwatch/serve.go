@@ -77,7 +77,7 @@ func serve(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	checks := check.New(check.Config{Pool: pool, Logger: log, AfterRun: relay.Run})
+	checks := check.New(check.Config{Pool: pool, Logger: log, AfterRun: relay.Run}.WithSettings(cfg))
 	api := httpapi.New(httpapi.Config{Pool: pool, Logger: log, Hooks: httpapi.Hooks{AfterAlert: relay.AfterAlert}, Checks: checks}.WithSettings(cfg))
 	// The checks every CHECK_INTERVAL, stopped (after the run in progress)
 	// before the pool closes, however serve returns.

@@ -247,7 +247,7 @@ func RestoreRoutes(s *Server) []Route {
 	}
 }
 
-// AlertRoutes are the alerts function's routes.
+// AlertRoutes are the alerts function's routes: alerts and silences.
 func AlertRoutes(s *Server) []Route {
 	return []Route{
 		{Method: "GET", Path: "/v1/alerts", Function: FuncAlerts, Roles: operators, Params: alertParams, handle: s.listAlerts},
@@ -257,6 +257,9 @@ func AlertRoutes(s *Server) []Route {
 		{Method: "POST", Path: "/v1/alerts/{id}/resolve", Function: FuncAlerts, Roles: operators, handle: s.resolveAlert},
 		{Method: "POST", Path: "/v1/alerts/acknowledge", Function: FuncAlerts, Roles: operators, handle: s.bulkAcknowledge},
 		{Method: "POST", Path: "/v1/alerts/resolve", Function: FuncAlerts, Roles: operators, handle: s.bulkResolve},
+		{Method: "POST", Path: "/v1/silences", Function: FuncAlerts, Roles: operators, Idempotent: true, handle: s.createSilence},
+		{Method: "GET", Path: "/v1/silences", Function: FuncAlerts, Roles: operators, Params: silenceParams, handle: s.listSilences},
+		{Method: "DELETE", Path: "/v1/silences/{id}", Function: FuncAlerts, Roles: operators, handle: s.expireSilence},
 	}
 }
 

@@ -44,15 +44,21 @@ func InsertSilence(ctx context.Context, db DB, s alert.Silence) error {
 
 // SilenceFilter narrows a list of silences.
 type SilenceFilter struct {
-	// ActiveAt keeps the silences in force at that time.
+	// ActiveAt keeps the silences in force at that time (with Inactive,
+	// those that are not).
 	ActiveAt *time.Time
+	Inactive bool
 }
 
 // ListSilences returns a page of the silences in scope, newest first.
 func ListSilences(ctx context.Context, db DB, f SilenceFilter, p Page) ([]alert.Silence, *Cursor, error) {
 	var w where
 	if f.ActiveAt != nil {
-		w.add("expired_at IS NULL AND starts_at <= ? AND ends_at > ?", *f.ActiveAt, *f.ActiveAt)
+		cond := "(expired_at IS NULL AND starts_at <= ? AND ends_at > ?)"
+		if f.Inactive {
+			cond = "NOT " + cond
+		}
+		w.add(cond, *f.ActiveAt, *f.ActiveAt)
 	}
 	w.keyset("created_at", p)
 	rows, err := db.Query(ctx, `SELECT `+silenceColumns+` FROM silences`+w.sql()+` ORDER BY created_at DESC, id DESC`+w.limit(p), w.args...)
