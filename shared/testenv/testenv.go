@@ -267,7 +267,7 @@ func (db *DB) Count(t testing.TB, table string) int {
 // Tables are the tables whose row counts Snapshot records.
 var Tables = []string{"tenants", "users", "api_keys", "backups_backup", "backups_restore_log",
 	"backups_alert", "alert_notifications", "idempotency_keys", "backup_policies", "storage_targets", "check_runs",
-	"integrity_mismatches", "audit_log", "settings"}
+	"integrity_mismatches", "audit_log", "settings", "silences"}
 
 // Snapshot is the row count of every table, to prove a refused request wrote nothing.
 type Snapshot map[string]int64
@@ -280,7 +280,7 @@ func (db *DB) Snapshot(t testing.TB) Snapshot {
 	for _, tb := range Tables {
 		s[tb] = int64(db.Count(t, tb))
 	}
-	for _, tb := range []string{"backups_backup", "backups_restore_log", "backups_alert", "api_keys", "backup_policies", "storage_targets", "settings"} {
+	for _, tb := range []string{"backups_backup", "backups_restore_log", "backups_alert", "api_keys", "backup_policies", "storage_targets", "settings", "silences"} {
 		var digest int64
 		err := db.Owner.QueryRow(context.Background(),
 			`SELECT coalesce(sum(hashtext(x::text)::bigint), 0)::bigint FROM `+pgx.Identifier{tb}.Sanitize()+` x`).Scan(&digest)
