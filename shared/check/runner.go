@@ -63,6 +63,7 @@ import (
 	"github.com/backupwatch/backupwatch/shared/alert"
 	"github.com/backupwatch/backupwatch/shared/alerting"
 	"github.com/backupwatch/backupwatch/shared/config"
+	"github.com/backupwatch/backupwatch/shared/logging"
 	"github.com/backupwatch/backupwatch/shared/store"
 )
 
@@ -111,6 +112,9 @@ type Config struct {
 	// ReminderInterval is how often an ACTIVE ERROR or CRITICAL alert is
 	// notified again until acknowledged (REMINDER_INTERVAL; 0: never).
 	ReminderInterval time.Duration
+	// Metrics receives each run's duration and outcome and the alerts it
+	// opened (nil: none are written).
+	Metrics *logging.Metrics
 	// FullEvery is how long runs go on the stored series states and the
 	// measured storage use before one recomputes them all (default
 	// DefaultFullEvery; state.go).
@@ -148,12 +152,14 @@ type Runner struct {
 	fullEvery       time.Duration
 	// reminderInterval: Config.ReminderInterval (reminder.go).
 	reminderInterval time.Duration
+	metrics          *logging.Metrics
 }
 
 // New returns a runner.
 func New(cfg Config) *Runner {
 	r := &Runner{pool: cfg.Pool, log: cfg.Logger, engine: alerting.New(cfg.Routing),
-		afterRun: cfg.AfterRun, afterRunTimeout: cfg.AfterRunTimeout, reminderInterval: cfg.ReminderInterval}
+		afterRun: cfg.AfterRun, afterRunTimeout: cfg.AfterRunTimeout, reminderInterval: cfg.ReminderInterval,
+		metrics: cfg.Metrics}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -254,6 +260,8 @@ func (r *Runner) Run(ctx context.Context, trigger Trigger, now time.Time) (Summa
 		}
 		return sum, nil
 	case err != nil:
+		kept := len(r.engine.Opened()) // what the run opened was rolled back
+		defer func() { r.measure(start, true, r.engine.Opened()[kept:]) }()
 		failed := Summary{RunID: sum.RunID, Trigger: trigger, Status: Failed, StartedAt: now, FinishedAt: elapsed(),
 			Errors: append(sum.Errors, err.Error()), NotJudged: []string{"everything"}, failedParts: 1}
 		// The run's context may be what ended it; the record still gets written.
@@ -264,7 +272,20 @@ func (r *Runner) Run(ctx context.Context, trigger Trigger, now time.Time) (Summa
 		return failed, fmt.Errorf("check run %s: %w", sum.RunID, err)
 	}
 	r.relay(ctx, &sum)
+	r.measure(start, sum.Failure() != nil, r.engine.Opened())
 	return sum, nil
+}
+
+// measure writes a run's metrics: how long it took since start, whether it
+// failed (wholly or in part), and the alerts it opened and kept. An alert
+// opened in a savepoint that was then rolled back (a series that failed
+// part way) is counted all the same: a rare over-count, not worth a
+// second account.
+func (r *Runner) measure(start time.Time, failed bool, opened []alert.Alert) {
+	r.metrics.CheckRun(time.Since(start), failed)
+	for _, a := range opened {
+		r.metrics.AlertOpened(string(a.Type), string(a.Severity))
+	}
 }
 
 // record is the check_runs row of a summary.

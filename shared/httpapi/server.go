@@ -30,6 +30,7 @@ import (
 	"github.com/backupwatch/backupwatch/shared/auth"
 	"github.com/backupwatch/backupwatch/shared/check"
 	"github.com/backupwatch/backupwatch/shared/config"
+	"github.com/backupwatch/backupwatch/shared/logging"
 	"github.com/backupwatch/backupwatch/shared/store"
 )
 
@@ -114,6 +115,9 @@ type Config struct {
 	CursorSecret []byte
 	// RateLimit is each key's budget in this process (zero: DefaultRateLimit).
 	RateLimit RateLimit
+	// Metrics receives the backups reported and the alerts opened, once
+	// their request committed (nil: none are written).
+	Metrics *logging.Metrics
 }
 
 // WithSettings returns c with the API's settings from the service's
@@ -136,11 +140,13 @@ type Server struct {
 	timeout time.Duration
 	limit   *limiter
 	keys    keyCache
+	metrics *logging.Metrics
 }
 
 // New returns the API.
 func New(cfg Config) *Server {
-	s := &Server{pool: cfg.Pool, log: cfg.Logger, now: cfg.Now, hooks: cfg.Hooks, alerts: alerting.New(cfg.Routing)}
+	s := &Server{pool: cfg.Pool, log: cfg.Logger, now: cfg.Now, hooks: cfg.Hooks, alerts: alerting.New(cfg.Routing),
+		metrics: cfg.Metrics}
 	s.cursors.key = cfg.CursorSecret
 	if s.timeout = cfg.StatementTimeout; s.timeout <= 0 {
 		s.timeout = 5 * time.Second
@@ -413,6 +419,9 @@ func (s *Server) answer(ctx context.Context, rt Route, c *call) (status int, out
 	}
 	for _, fn := range c.committed {
 		fn()
+	}
+	for _, a := range c.alerts.Opened() {
+		s.metrics.AlertOpened(string(a.Type), string(a.Severity))
 	}
 	return status, out, nil
 }

@@ -149,7 +149,9 @@ func TestSilenceValidation(t *testing.T) {
 		{"matchers not an object", ok(func(b map[string]any) { b["matchers"] = []string{"x"} }), "matchers"},
 		{"unknown matcher", ok(func(b map[string]any) { b["matchers"] = map[string]any{"severity": "CRITICAL"} }), "matchers.severity"},
 		{"bad tenant id", ok(func(b map[string]any) { b["matchers"] = map[string]any{"tenant_id": "acme"} }), "matchers.tenant_id"},
-		{"unknown tenant", ok(func(b map[string]any) { b["matchers"] = map[string]any{"tenant_id": "00000000-0000-4000-8000-000000000000"} }), "matchers.tenant_id"},
+		{"unknown tenant", ok(func(b map[string]any) {
+			b["matchers"] = map[string]any{"tenant_id": "00000000-0000-4000-8000-000000000000"}
+		}), "matchers.tenant_id"},
 		{"unknown backup type", ok(func(b map[string]any) { b["matchers"] = map[string]any{"backup_type": "NIGHTLY"} }), "matchers.backup_type"},
 		{"unknown alert type", ok(func(b map[string]any) { b["matchers"] = map[string]any{"alert_type": "OOPS"} }), "matchers.alert_type"},
 		// The watchdog's own alerts cannot be silenced.

@@ -18,6 +18,7 @@ import (
 	"github.com/backupwatch/backupwatch/shared/alerting"
 	"github.com/backupwatch/backupwatch/shared/backup"
 	"github.com/backupwatch/backupwatch/shared/decision"
+	"github.com/backupwatch/backupwatch/shared/logging"
 	"github.com/backupwatch/backupwatch/shared/store"
 )
 
@@ -39,6 +40,7 @@ type Relay struct {
 	apiURL      string
 	hookTimeout time.Duration
 	smsPerHour  int
+	metrics     *logging.Metrics
 }
 
 // Config is what a Relay needs; zero fields take the defaults.
@@ -68,6 +70,10 @@ type Config struct {
 	// the outbox so that it holds across runs and processes. Past it, SMS
 	// notifications are HELD and one digest SMS says how many.
 	SMSMaxPerHour int
+	// Metrics receives, after each Run, the backlog left and the age of its
+	// oldest notification, and the NOTIFICATION_FAILURE alerts opened (nil:
+	// none are written, and the backlog is not measured).
+	Metrics *logging.Metrics
 }
 
 // Defaults of Config.
@@ -93,7 +99,7 @@ func NewRelay(cfg Config) *Relay {
 	r := &Relay{
 		pool: cfg.Pool, pub: cfg.Publisher, topics: cfg.Topics, engine: alerting.New(cfg.Routing),
 		retry: cfg.Retry.OrDefault(), batch: cfg.Batch, log: cfg.Logger, now: cfg.Now,
-		apiURL: cfg.APIURL, hookTimeout: cfg.HookTimeout, smsPerHour: cfg.SMSMaxPerHour,
+		apiURL: cfg.APIURL, hookTimeout: cfg.HookTimeout, smsPerHour: cfg.SMSMaxPerHour, metrics: cfg.Metrics,
 	}
 	if r.smsPerHour <= 0 {
 		r.smsPerHour = DefaultSMSMaxPerHour
@@ -113,6 +119,13 @@ func NewRelay(cfg Config) *Relay {
 	if r.hookTimeout <= 0 {
 		r.hookTimeout = DefaultHookTimeout
 	}
+	return r
+}
+
+// WithMetrics makes r write its metrics to m (see Config.Metrics) and
+// returns it; call it before r is used.
+func (r *Relay) WithMetrics(m *logging.Metrics) *Relay {
+	r.metrics = m
 	return r
 }
 
@@ -145,7 +158,36 @@ func (r *Result) add(o Result) {
 // It is what a check run calls at its end; bound it with ctx.
 func (r *Relay) Run(ctx context.Context) (sent int, err error) {
 	res, err := r.Drain(ctx)
+	r.measureBacklog(ctx)
 	return res.Sent, err
+}
+
+// measureBacklog writes the backlog a Run left, and the age of its oldest
+// notification, to the metrics (the alarm on a relay that falls behind);
+// a Run is the scheduled relay, so the metric comes every check run.
+func (r *Relay) measureBacklog(ctx context.Context) {
+	if r.metrics == nil {
+		return
+	}
+	var (
+		n      int
+		oldest time.Time
+	)
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleGrace)
+	defer cancel()
+	err := store.InScope(mctx, r.pool, store.AllTenants, func(tx pgx.Tx) (err error) {
+		n, oldest, err = store.PendingBacklog(mctx, tx)
+		return err
+	})
+	if err != nil {
+		r.log.WarnContext(ctx, "measuring the notification backlog", "error", err.Error())
+		return
+	}
+	age := time.Duration(0)
+	if n > 0 {
+		age = max(r.now().Sub(oldest), 0)
+	}
+	r.metrics.RelayBacklogged(n, age)
 }
 
 // Drain is Run with the whole account: sent, retrying, failed, skipped. It
@@ -227,6 +269,11 @@ func (r *Relay) pass(ctx context.Context, now time.Time) (Result, int, error) {
 		}
 		return Result{}, claimed, fmt.Errorf("relaying notifications: %w", err)
 	}
+	if p.engine != nil {
+		for _, a := range p.engine.Opened() {
+			r.metrics.AlertOpened(string(a.Type), string(a.Severity))
+		}
+	}
 	return p.res, claimed, nil
 }
 
@@ -257,6 +304,8 @@ type passState struct {
 	broken map[string]error
 	// notified are the alerts that got a notification out, to stamp.
 	notified map[uuid.UUID]bool
+	// engine is settle's, which knows the alerts it opened.
+	engine *alerting.Engine
 	// silences are those in force at the pass's time, and history what
 	// each channel was told of the claimed rows' alerts (loaded when a
 	// silence is in force or a resolution is to be sent: loadSilences).
@@ -515,6 +564,7 @@ func (r *Relay) settle(ctx context.Context, tx pgx.Tx, p *passState, now time.Ti
 		return err
 	}
 	engine := r.engine.ForRun() // the stored routing table, read once if needed
+	p.engine = engine
 	for _, ch := range slices.Sorted(maps.Keys(p.gaveUp)) {
 		fs := p.gaveUp[ch]
 		alertIDs, ids := []string{}, []int64{}

@@ -21,7 +21,7 @@ func (b *bench) silence(t *testing.T) string {
 	t.Helper()
 	now := b.Clock.Now()
 	return b.Call(t, 201, "POST", "/v1/silences", b.operator, map[string]any{
-		"matchers": map[string]any{"backup_type": "FULL_DATABASE"},
+		"matchers":  map[string]any{"backup_type": "FULL_DATABASE"},
 		"starts_at": now.Format(time.RFC3339Nano), "ends_at": now.Add(time.Hour).Format(time.RFC3339Nano),
 		"comment": "planned migration"})["id"].(string)
 }

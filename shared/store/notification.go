@@ -331,3 +331,17 @@ func prefixed(p, columns string) string {
 	}
 	return strings.Join(cols, ", ")
 }
+
+// PendingBacklog is how many notifications wait to be sent (PENDING) and
+// when the oldest of them was written (zero time when none waits).
+func PendingBacklog(ctx context.Context, db DB) (n int, oldest time.Time, err error) {
+	var first *time.Time
+	if err := db.QueryRow(ctx, `SELECT count(*), min(created_at) FROM alert_notifications WHERE state = 'PENDING'`).
+		Scan(&n, &first); err != nil {
+		return 0, time.Time{}, fmt.Errorf("measuring the notification backlog: %w", mapErr(err))
+	}
+	if first != nil {
+		oldest = first.UTC()
+	}
+	return n, oldest, nil
+}
