@@ -91,7 +91,9 @@ func TestMetricsAreEMF(t *testing.T) {
 			t.Errorf("line %d lacks the log fields: %v", i, got[i])
 		}
 	}
-	dims := func(l map[string]any) []any { return l["_aws"].(map[string]any)["CloudWatchMetrics"].([]any)[0].(map[string]any)["Dimensions"].([]any)[0].([]any) }
+	dims := func(l map[string]any) []any {
+		return l["_aws"].(map[string]any)["CloudWatchMetrics"].([]any)[0].(map[string]any)["Dimensions"].([]any)[0].([]any)
+	}
 	if d := dims(got[2]); len(d) != 0 {
 		t.Errorf("check run metrics have dimensions %v; the alarm reads them without", d)
 	}
