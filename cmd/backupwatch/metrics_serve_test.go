@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/backupwatch/backupwatch/shared/testenv"
 )
@@ -15,28 +14,13 @@ import (
 // its duration, its failures and the relay's backlog.
 func TestServeWritesMetrics(t *testing.T) {
 	db := testenv.NewDB(t)
-	s := startServer(t, db.AppURL, db.OwnerURL)
-	s.stop()
-	for i, kv := range s.env {
-		if strings.HasPrefix(kv, "CHECK_INTERVAL=") {
-			s.env[i] = "CHECK_INTERVAL=1s"
-		}
-	}
-	s.start(t)
+	s := startTimedServer(t, db)
 	if code, _, body, err := s.do("POST", "/v1/backups", map[string]any{"backup_type": "FULL_DATABASE",
 		"filename": "full.dump", "status": "FAILED", "notes": "pg_dump exited 1"}); err != nil || code != 201 {
 		t.Fatalf("report: %d %s %v", code, body, err)
 	}
-	for { // a timer run after the report (bounded by the test's timeout only)
-		var n int
-		if err := db.Owner.QueryRow(t.Context(), `SELECT count(*) FROM check_runs WHERE trigger = 'serve' AND status = 'COMPLETED'`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n >= 1 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	// Two timer runs: at least one after the report.
+	waitTimerRuns(t, db, 2)
 	s.stop()
 
 	metrics := map[string]map[string]any{} // metric name → its last line

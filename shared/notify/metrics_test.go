@@ -1,11 +1,9 @@
 package notify_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,26 +12,13 @@ import (
 	"github.com/backupwatch/backupwatch/shared/testenv"
 )
 
-// lockedBuffer is a log writer safe for the relay's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // TestRelayBacklogMetric: with SNS down, each Run (the scheduled relay)
 // writes the backlog it leaves and the age of its oldest notification, the
 // figure template.yaml alarms on past 30 minutes; once SNS is back and the
 // backlog drained, both are 0.
 func TestRelayBacklogMetric(t *testing.T) {
 	g := testenv.StartGoaws(t, emailTopic, smsTopic, webhookTopic)
-	var log lockedBuffer
+	var log testenv.Buffer
 	b := newBench(t, g, func(api *testenv.API) *notify.Relay {
 		return snsRelay(t, g, notify.Config{})(api).WithMetrics(logging.NewMetrics(&log, "info"))
 	})

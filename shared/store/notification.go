@@ -295,11 +295,9 @@ func HeldAlerts(ctx context.Context, db DB) ([]HeldAlert, error) {
 		var (
 			h      HeldAlert
 			events []string
+			err    error
 		)
-		a := &h.Alert
-		err := r.Scan(&a.ID, &a.Type, &a.Severity, &a.BackupID, &a.RestoreID, &a.TenantID, &a.Message, &a.Details,
-			&a.Channels, &a.NotificationSentAt, &a.Status, &a.Fingerprint, &a.CreatedAt, &a.LastSeenAt,
-			&a.AcknowledgedAt, &a.AcknowledgedBy, &a.ResolvedAt, &a.ResolvedBy, &a.ResolutionNotes, &events, &h.Told)
+		h.Alert, err = scanAlert(r, &events, &h.Told)
 		for _, e := range events {
 			h.Held = append(h.Held, alert.Event(e))
 		}

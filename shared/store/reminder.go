@@ -35,12 +35,12 @@ func RemindableAlerts(ctx context.Context, db DB, cutoff time.Time) ([]Remindabl
 		return nil, fmt.Errorf("reading the alerts due a reminder: %w", mapErr(err))
 	}
 	rs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Remindable, error) {
-		var x Remindable
-		a := &x.Alert
-		err := r.Scan(&a.ID, &a.Type, &a.Severity, &a.BackupID, &a.RestoreID, &a.TenantID, &a.Message, &a.Details,
-			&a.Channels, &a.NotificationSentAt, &a.Status, &a.Fingerprint, &a.CreatedAt, &a.LastSeenAt,
-			&a.AcknowledgedAt, &a.AcknowledgedBy, &a.ResolvedAt, &a.ResolvedBy, &a.ResolutionNotes, &x.LastTold)
-		a.CreatedAt, x.LastTold = a.CreatedAt.UTC(), x.LastTold.UTC()
+		var (
+			x   Remindable
+			err error
+		)
+		x.Alert, err = scanAlert(r, &x.LastTold)
+		x.LastTold = x.LastTold.UTC()
 		return x, err
 	})
 	if err != nil {
