@@ -77,6 +77,11 @@ func (s *Server) createSilence(ctx context.Context, c *call) (int, any, error) {
 	if err := o.err(); err != nil {
 		return 0, nil, err
 	}
+	// A tenant's key silences its own tenant's alerts: its silence carries
+	// the tenant whether the body names it or not (another is 422).
+	if c.who.Tenant != nil && sil.Matchers.TenantID == nil {
+		sil.Matchers.TenantID = c.who.Tenant
+	}
 	if errs := alert.ValidateSilence(sil, c.who.Tenant, c.now); len(errs) > 0 {
 		return 0, nil, invalid(errs)
 	}

@@ -94,7 +94,7 @@ func listIDs(l map[string]any) []string {
 }
 
 // TestSilenceTenantScope: a tenant-scoped key's silence carries its own
-// tenant (another, or none, is 422); it lists its tenant's silences and
+// tenant (named or not; another is 422); it lists its tenant's silences and
 // those of every tenant (they silence its alerts too), not another
 // tenant's; it cannot expire another tenant's (404) nor one of every
 // tenant (403).
@@ -107,12 +107,17 @@ func TestSilenceTenantScope(t *testing.T) {
 	all := s.Call(t, 201, "POST", "/v1/silences", s.operator, map[string]any{"matchers": map[string]any{"alert_type": "SIZE_DEVIATION"}, "ends_at": end})["id"].(string)
 	theirs := s.Call(t, 201, "POST", "/v1/silences", globexOp, map[string]any{"matchers": map[string]any{"tenant_id": s.other}, "ends_at": end})["id"].(string)
 
+	// Without a tenant_id, the scoped key's silence carries its own.
+	s.Clock.Advance(time.Second)
+	implied := s.Call(t, 201, "POST", "/v1/silences", acmeOp, map[string]any{"matchers": map[string]any{"alert_type": "SIZE_DEVIATION"}, "ends_at": end})
+	if m := implied["matchers"].(map[string]any); m["tenant_id"] != s.tenant || m["alert_type"] != "SIZE_DEVIATION" {
+		t.Errorf("scoped key's silence without tenant_id: matchers %v", m)
+	}
+
 	before := s.Snapshot(t)
-	for _, m := range []map[string]any{{"tenant_id": s.other}, {"alert_type": "SIZE_DEVIATION"}} {
-		r := s.Do(t, testenv.Request{Method: "POST", Path: "/v1/silences", Key: acmeOp, Body: map[string]any{"matchers": m, "ends_at": end}})
-		if r.Status != 422 || !strings.Contains(string(r.Body), `"matchers.tenant_id"`) {
-			t.Errorf("scoped key, matchers %v: %d %s", m, r.Status, r.Body)
-		}
+	r := s.Do(t, testenv.Request{Method: "POST", Path: "/v1/silences", Key: acmeOp, Body: map[string]any{"matchers": map[string]any{"tenant_id": s.other}, "ends_at": end}})
+	if r.Status != 422 || !strings.Contains(string(r.Body), `"matchers.tenant_id"`) {
+		t.Errorf("scoped key, another tenant: %d %s", r.Status, r.Body)
 	}
 	if r := s.Do(t, testenv.Request{Method: "DELETE", Path: "/v1/silences/" + theirs, Key: acmeOp}); r.Status != 404 {
 		t.Errorf("expiring another tenant's: %d %s", r.Status, r.Body)
@@ -121,8 +126,8 @@ func TestSilenceTenantScope(t *testing.T) {
 		t.Errorf("expiring every tenant's with a scoped key: %d %s", r.Status, r.Body)
 	}
 	s.Unchanged(t, before)
-	if got := strings.Join(listIDs(s.Call(t, 200, "GET", "/v1/silences", acmeOp, nil)), ","); got != all+","+own {
-		t.Errorf("the scoped key lists %s, want %s", got, all+","+own)
+	if got, want := strings.Join(listIDs(s.Call(t, 200, "GET", "/v1/silences", acmeOp, nil)), ","), implied["id"].(string)+","+all+","+own; got != want {
+		t.Errorf("the scoped key lists %s, want %s", got, want)
 	}
 	s.Call(t, 204, "DELETE", "/v1/silences/"+own, acmeOp, nil)
 }
@@ -193,5 +198,14 @@ func TestSilenceValidation(t *testing.T) {
 	}
 	if r := s.Do(t, testenv.Request{Method: "POST", Path: "/v1/silences", Key: s.job, Body: ok(func(map[string]any) {})}); r.Status != 403 {
 		t.Errorf("job key: %d", r.Status)
+	}
+	// Idempotency-Key: the same request again answers the first response
+	// and writes nothing more.
+	idem := map[string]any{"matchers": map[string]any{"backup_type": "CONFIGURATION"}, "ends_at": at(time.Hour)}
+	first := s.Do(t, testenv.Request{Method: "POST", Path: "/v1/silences", Key: s.operator, Body: idem, Headers: map[string]string{"Idempotency-Key": "sil-1"}})
+	n := s.Count(t, "silences")
+	again := s.Do(t, testenv.Request{Method: "POST", Path: "/v1/silences", Key: s.operator, Body: idem, Headers: map[string]string{"Idempotency-Key": "sil-1"}})
+	if first.Status != 201 || again.Status != 201 || string(first.Body) != string(again.Body) || s.Count(t, "silences") != n {
+		t.Errorf("Idempotency-Key: %d then %d, %d silences after the retry, want %d", first.Status, again.Status, s.Count(t, "silences"), n)
 	}
 }
