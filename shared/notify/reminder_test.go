@@ -22,21 +22,29 @@ type latePool struct{ check.Pool }
 // REMINDER_INTERVAL after its opening, then after each interval, with
 // event "reminder" and how long it has been open; not before; and never
 // again once acknowledged. The test drives the API's clock.
-func TestReminderUntilAcknowledged(t *testing.T) {
-	g := testenv.StartGoaws(t, emailTopic, smsTopic, webhookTopic)
+// newCheckedBench is newBench whose POST /v1/checks/run runs the checks
+// with reminders every interval and then the bench's relay, as the
+// scheduled function does; run starts one.
+func newCheckedBench(t *testing.T, g *testenv.Goaws, interval time.Duration) (b *bench, run func() map[string]any) {
+	t.Helper()
 	pool := &latePool{}
-	b := &bench{goaws: g}
-	checks := check.New(check.Config{Pool: pool, Logger: testenv.Quiet(), ReminderInterval: 4 * time.Hour,
+	b = &bench{goaws: g}
+	checks := check.New(check.Config{Pool: pool, Logger: testenv.Quiet(), ReminderInterval: interval,
 		AfterRun: func(ctx context.Context) (int, error) { return b.relay.Run(ctx) }})
 	b.API = testenv.NewAPIWith(t, httpapi.Config{Logger: testenv.Quiet(), Checks: checks,
 		Hooks: httpapi.Hooks{AfterAlert: func(ctx context.Context) { b.relay.AfterAlert(ctx) }}})
 	pool.Pool = b.Pool
 	b.relay = snsRelay(t, g, notify.Config{})(b.API)
 	b.operator, b.job = b.Key(t, "operator", ""), b.Key(t, "job", "")
-	run := func() map[string]any {
+	return b, func() map[string]any {
 		t.Helper()
 		return b.Call(t, 200, "POST", "/v1/checks/run", b.AdminKey, nil)
 	}
+}
+
+func TestReminderUntilAcknowledged(t *testing.T) {
+	g := testenv.StartGoaws(t, emailTopic, smsTopic, webhookTopic)
+	b, run := newCheckedBench(t, g, 4*time.Hour)
 
 	id := b.failFull(t, "full-2026-11-29.dump")
 	wantCounts(t, b, 1, 1, 1)

@@ -165,3 +165,50 @@ func TestSilenceExpiredAcknowledged(t *testing.T) {
 	b.Call(t, 204, "DELETE", "/v1/silences/"+sil, b.operator, nil)
 	wantCounts(t, b, 2, 1, 2)
 }
+
+// TestSilenceReleasesEscalationAtCurrentSeverity: an alert told at WARNING
+// (email) before the silence escalates to ERROR under it (held); when the
+// silence ends, the channels of its current severity (email and webhook)
+// hear "escalated" at ERROR, once. The checks run by POST /v1/checks/run.
+func TestSilenceReleasesEscalationAtCurrentSeverity(t *testing.T) {
+	g := testenv.StartGoaws(t, emailTopic, smsTopic, webhookTopic)
+	b, run := newCheckedBench(t, g, 0)
+	acme := b.Tenant(t, "acme")
+	report := func(name string, size int64) {
+		t.Helper()
+		b.Clock.Advance(time.Hour)
+		b.Call(t, 201, "POST", "/v1/backups", b.job, testenv.Completed("TENANT_BACKUP", acme, name, size))
+	}
+	for i, name := range []string{"w1", "w2", "w3", "w4"} {
+		report(name, 1000+int64(i))
+	}
+	report("w5", 1700) // 70 % over the median: WARNING
+	run()
+	wantCounts(t, b, 1, 0, 0)
+	if a := b.received(emailTopic)[0].Attrs(); a["severity"] != "WARNING" || a["alert_type"] != "SIZE_DEVIATION" {
+		t.Fatalf("first email %v", a)
+	}
+	now := b.Clock.Now()
+	b.Call(t, 201, "POST", "/v1/silences", b.operator, map[string]any{
+		"matchers": map[string]any{"tenant_id": acme, "alert_type": "SIZE_DEVIATION"},
+		"ends_at":  now.Add(3 * time.Hour).Format(time.RFC3339Nano)})
+	report("w6", 50) // under 10 % of the median: ERROR, the same alert escalated
+	run()
+	wantCounts(t, b, 1, 0, 0)
+	id := b.openAlert(t, "SIZE_DEVIATION")
+	if got := b.states(t, id); got["email/escalated/SILENCED"] != 1 || got["webhook/escalated/SILENCED"] != 1 {
+		t.Fatalf("outbox under the silence: %v", got)
+	}
+	b.Clock.Advance(3 * time.Hour)
+	run()
+	wantCounts(t, b, 2, 0, 1)
+	for _, topic := range []string{emailTopic, webhookTopic} {
+		got := b.received(topic)
+		want := map[string]string{"severity": "ERROR", "alert_type": "SIZE_DEVIATION", "event": "escalated"}
+		if a := got[len(got)-1].Attrs(); !maps.Equal(a, want) {
+			t.Errorf("%s: %v, want %v", topic, a, want)
+		}
+	}
+	run()
+	wantCounts(t, b, 2, 0, 1)
+}
