@@ -52,6 +52,16 @@ func newestFirst(xs []int64) []int64 {
 	return out
 }
 
+// daily makes sizes (newest first) a daily series' samples, the newest
+// made an hour before now.
+func daily(xs []int64) []rule.Sample {
+	out := make([]rule.Sample, len(xs))
+	for i, x := range xs {
+		out[i] = rule.Sample{Size: x, At: now.Add(-time.Hour - time.Duration(i)*24*time.Hour)}
+	}
+	return out
+}
+
 // history builds a daily series whose backups have the sizes given (oldest
 // first, in GB), the newest made an hour before now, each taking 50 s.
 func history(s backup.Series, slug string, gbs ...float64) backup.History {
@@ -88,8 +98,11 @@ func TestReadSize(t *testing.T) {
 	}{
 		// The same size again is fine.
 		{"steady", append(steady, 10), ptr[int64](50), 3, "", true},
-		// 4 GB against a 10 GB median is 60 % off: over 50 %, under 100 %.
-		{"drop to 40 %", append(steady, 4), ptr[int64](50), 3, alert.Warning, true},
+		// 4 GB where 10 GB is expected is a dump truncated to 40 %: under
+		// the band below is an ERROR (it can never become the normal).
+		{"drop to 40 %", append(steady, 4), ptr[int64](50), 3, alert.Error, true},
+		// 16 GB is 60 % over: over 50 %, under 100 %, a WARNING.
+		{"up 60 %", append(steady, 16), ptr[int64](50), 3, alert.Warning, true},
 		// An empty or truncated dump: under 10 % of the median is ERROR.
 		{"drop to 3 %", append(steady, 0.3), ptr[int64](50), 3, alert.Error, true},
 		{"drop to 5 %", append(steady, 0.5), ptr[int64](50), 3, alert.Error, true},
@@ -98,15 +111,16 @@ func TestReadSize(t *testing.T) {
 		{"exactly -50 %", append(steady, 5), ptr[int64](50), 3, "", true},
 		// ...a byte over does.
 		{"a byte over +50 %", append(steady, 15+1.0/gb), ptr[int64](50), 3, alert.Warning, true},
-		// Exactly 10 % of the median is not "under" it: 90 % off is a WARNING.
-		{"exactly 10 %", append(steady, 1), ptr[int64](50), 3, alert.Warning, true},
+		// Exactly 10 % of the expected size is not "empty", but 90 % under
+		// is a truncated dump all the same: ERROR.
+		{"exactly 10 %", append(steady, 1), ptr[int64](50), 3, alert.Error, true},
 		// Over twice the threshold is ERROR; exactly twice is still WARNING.
 		{"exactly +100 %", append(steady, 20), ptr[int64](50), 3, alert.Warning, true},
 		{"+150 %", append(steady, 25), ptr[int64](50), 3, alert.Error, true},
 		// One outlier in the history moves neither the median nor the MAD:
-		// a normal backup after it is fine, a small one still warns.
+		// a normal backup after it is fine, a small one is still found.
 		{"outlier in history, normal newest", append(withOutlier, 10), ptr[int64](50), 3, "", true},
-		{"outlier in history, small newest", append(withOutlier, 4), ptr[int64](50), 3, alert.Warning, true},
+		{"outlier in history, small newest", append(withOutlier, 4), ptr[int64](50), 3, alert.Error, true},
 		// Only the last 14 count: 20 old 1 GB backups are forgotten.
 		{"baseline is the last 14", append(append(repeat(1, 20), steady...), 10), ptr[int64](50), 3, "", true},
 		// A series whose sizes swing ±50 % all the time has a MAD band wider
@@ -123,14 +137,15 @@ func TestReadSize(t *testing.T) {
 		// A history of empty backups has no median to compare with.
 		{"zero median", []float64{0, 0, 0, 0, 5}, ptr[int64](50), 3, "", false},
 		// A tighter policy: 20 %.
-		{"tight policy", append(steady, 7.5), ptr[int64](20), 3, alert.Warning, true},
+		{"tight policy", append(steady, 12.5), ptr[int64](20), 3, alert.Warning, true},
+		{"tight policy, shrunk", append(steady, 7.5), ptr[int64](20), 3, alert.Error, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, ok := rule.ReadSize(newestFirst(sizes(tt.history...)), tt.percent, tt.minHist)
+			r, ok := rule.ReadSize(daily(newestFirst(sizes(tt.history...))), tt.percent, tt.minHist, nil)
 			if ok != tt.judged || r.Severity != tt.want {
-				t.Fatalf("judged %v severity %q (median %.0f, MAD %.0f, band %.0f), want judged %v severity %q",
-					ok, r.Severity, r.Median, r.MAD, r.Band, tt.judged, tt.want)
+				t.Fatalf("judged %v severity %q (expected %.0f, noise %.3f, band %.2f), want judged %v severity %q",
+					ok, r.Severity, r.Expected, r.Noise, r.Band, tt.judged, tt.want)
 			}
 		})
 	}
@@ -147,9 +162,9 @@ func TestSteadyGrowthNeverAlerts(t *testing.T) {
 	}
 	for day := 1; day < len(all); day++ {
 		h := all[max(0, day-backup.MaxBaseline) : day+1]
-		r, ok := rule.ReadSize(newestFirst(sizes(h...)), ptr[int64](50), 3)
+		r, ok := rule.ReadSize(daily(newestFirst(sizes(h...))), ptr[int64](50), 3, nil)
 		if ok && r.Severity != "" {
-			t.Fatalf("day %d: %.2f GB against median %.2f GB: %s", day, all[day], r.Median/gb, r.Severity)
+			t.Fatalf("day %d: %.2f GB against %.2f GB expected: %s", day, all[day], r.Expected/gb, r.Severity)
 		}
 	}
 }
@@ -194,8 +209,8 @@ func TestEvaluate(t *testing.T) {
 	}{
 		// A healthy daily full backup: nothing to say.
 		{"healthy", history(full, "", normal...), policy(), ""},
-		// The 31st at 4 GB: one size WARNING.
-		{"size warning", history(full, "", append(repeat(10, 14), 4)...), policy(), "SIZE_DEVIATION/WARNING"},
+		// The 15th at 16 GB: one size WARNING.
+		{"size warning", history(full, "", append(repeat(10, 14), 16)...), policy(), "SIZE_DEVIATION/WARNING"},
 		// A disabled policy judges nothing, however bad.
 		{"disabled", at(history(full, "", append(repeat(10, 14), 0)...), 72*time.Hour), disabled, ""},
 		// The newest took exactly the maximum: fine; a second more: slow.
@@ -263,7 +278,7 @@ func TestMessages(t *testing.T) {
 	h.Running = []backup.Backup{{ID: uuid.New(), Filename: "acme-running.dump", CreatedAt: now.Add(-95 * time.Minute)}}
 	v := rule.Evaluate(h, p, now)
 	want := map[alert.Type][]string{
-		alert.SizeDeviation:     {"TENANT_BACKUP for acme is 40% of its usual size", "4.0 GB vs median 10.0 GB of the last 14", "allowed ±50%"},
+		alert.SizeDeviation:     {"TENANT_BACKUP for acme is 40% of its expected size", "4.0 GB vs 10.0 GB expected from the last 14 backups", "allowed ±50%"},
 		alert.DurationThreshold: {"TENANT_BACKUP for acme backup b14.dump took 45m, over its 30m maximum"},
 		alert.BackupMissing:     {"TENANT_BACKUP for acme has no completed backup for 9d 1h", "expected every 7d, grace 6h"},
 	}
