@@ -33,6 +33,7 @@ func (r *Runner) judge(ctx context.Context, tx pgx.Tx, st store.CheckState, now 
 		v, err := safely(func() rule.Verdict { return u.judge(now) })
 		in.Units[i] = plan.Unit{Series: u.series, Target: u.target.Name, Verdict: v, Err: err}
 	}
+	r.rebaseline(ctx, tx, in.Units, sum)
 	if err := r.carryOut(ctx, tx, in.Units, plan.Make(in), now, sum); err != nil {
 		return err
 	}
