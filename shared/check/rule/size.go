@@ -783,6 +783,11 @@ func sizeRule(v *Verdict, h backup.History, p backup.Policy, name, key string) {
 		return
 	}
 	if r.Severity == "" {
+		if st := r.Step; st != nil && !st.Holds {
+			// Back from a step that did not hold: said against the level
+			// before it.
+			r.Expected, r.Basis, ratio = r.Expected/st.Ratio, BasisLevel, ratio*st.Ratio
+		}
 		v.clear(fp, func() string {
 			return fmt.Sprintf("resolved automatically: %s is back to its expected size (%s, %s of the %s expected %s)",
 				newest.Filename, humanBytes(r.Newest), percent(ratio), humanBytes(int64(r.Expected)), describeBasis(r, newest.CreatedAt))
