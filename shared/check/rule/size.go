@@ -153,7 +153,11 @@ func ReadSize(samples []Sample, percent *int64, minHistory int64, from *time.Tim
 		if i > 0 && i <= sparseLevel && x.Size > 0 {
 			nonzero = true
 		}
-		s = append(s, sample{x: math.Log(math.Max(float64(x.Size), 1)), age: t0.Sub(x.At).Hours() / 24, day: dayNumber(x.At)})
+		// Whole seconds before the newest, as the stored histories keep
+		// them: the same history judges the same, read either way.
+		secs := t0.Sub(x.At) / time.Second
+		at := t0.Add(-secs * time.Second)
+		s = append(s, sample{x: math.Log(math.Max(float64(x.Size), 1)), age: float64(secs) / 86400, day: dayNumber(at)})
 	}
 	if !nonzero {
 		return r, false
