@@ -62,6 +62,7 @@ import (
 
 	"github.com/backupwatch/backupwatch/shared/alert"
 	"github.com/backupwatch/backupwatch/shared/alerting"
+	"github.com/backupwatch/backupwatch/shared/check/rule"
 	"github.com/backupwatch/backupwatch/shared/store"
 )
 
@@ -135,12 +136,14 @@ type Runner struct {
 	afterRun        func(ctx context.Context) (int, error)
 	afterRunTimeout time.Duration
 	fullEvery       time.Duration
+	// sizes remembers the size rule's readings between runs (rule.SizeMemo).
+	sizes *rule.SizeMemo
 }
 
 // New returns a runner.
 func New(cfg Config) *Runner {
 	r := &Runner{pool: cfg.Pool, log: cfg.Logger, engine: alerting.New(cfg.Routing),
-		afterRun: cfg.AfterRun, afterRunTimeout: cfg.AfterRunTimeout}
+		afterRun: cfg.AfterRun, afterRunTimeout: cfg.AfterRunTimeout, sizes: rule.NewSizeMemo()}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}

@@ -106,6 +106,12 @@ func (v *Verdict) clear(fp string, why Why) {
 // series rules; it reads nothing but its arguments. A disabled policy
 // judges nothing and clears everything: nobody is watching that series.
 func Evaluate(h backup.History, p backup.Policy, now time.Time) Verdict {
+	return EvaluateWith(h, p, now, nil)
+}
+
+// EvaluateWith is Evaluate with the size rule's readings remembered
+// between check runs in memo (nil: none); the verdict is the same.
+func EvaluateWith(h backup.History, p backup.Policy, now time.Time, memo *SizeMemo) Verdict {
 	var v Verdict
 	name, key := describe(h), h.Series.Key()
 	if !p.Enabled {
@@ -116,7 +122,7 @@ func Evaluate(h backup.History, p backup.Policy, now time.Time) Verdict {
 		}
 		return v
 	}
-	sizeRule(&v, h, p, name, key)
+	sizeRule(&v, h, p, name, key, memo)
 	slowRule(&v, h, p, name, key)
 	stuckRule(&v, h, p, name, key, now)
 	missingRule(&v, h, p, name, key, now)

@@ -590,3 +590,24 @@ func TestRebaselineFromOperator(t *testing.T) {
 		t.Fatalf("truncated at the new level: %q (%.2f GB expected)", r.Severity, r.Expected/gb)
 	}
 }
+
+// TestSizeMemo: a reading remembered from the previous run is the one the
+// rule would make; a history that changed is read afresh.
+func TestSizeMemo(t *testing.T) {
+	memo := rule.NewSizeMemo()
+	h := history(full, "", append(repeat(10, 14), 10)...)
+	judge := func() (v rule.Verdict) {
+		memo.Run(func() { v = rule.EvaluateWith(h, policy(), now, memo) })
+		return v
+	}
+	if got := kinds(judge()); got != "" {
+		t.Fatalf("first run: %q", got)
+	}
+	if got := kinds(judge()); got != "" {
+		t.Fatalf("second run, remembered: %q", got)
+	}
+	*h.Completed[0].SizeBytes = 3 * gb / 10 // the same backup, another size: read afresh
+	if got, want := kinds(judge()), kinds(rule.Evaluate(h, policy(), now)); got != "SIZE_DEVIATION/ERROR" || got != want {
+		t.Fatalf("after the change: %q, without the memo %q", got, want)
+	}
+}

@@ -762,10 +762,10 @@ func samples(h backup.History, buf []Sample) []Sample {
 	return out
 }
 
-func sizeRule(v *Verdict, h backup.History, p backup.Policy, name, key string) {
+func sizeRule(v *Verdict, h backup.History, p backup.Policy, name, key string, memo *SizeMemo) {
 	fp := sizeFingerprint(key)
 	var buf [backup.SizeHistory + 1]Sample
-	r, ok := ReadSize(samples(h, buf[:]), p.SizeDeviationPercent, p.MinHistory, h.BaselineFrom)
+	r, ok := memo.read(key, samples(h, buf[:]), p.SizeDeviationPercent, p.MinHistory, h.BaselineFrom)
 	if !ok {
 		why := "resolved automatically: the size rule has no baseline to judge " + name + " by"
 		if p.SizeDeviationPercent == nil {
