@@ -47,3 +47,7 @@ func legacyMedian(s []float64) float64 {
 	}
 	return (s[n/2-1] + s[n/2]) / 2
 }
+
+// LegacySeverity is legacySeverity under the default policy (50 %,
+// min_history 3), for the benchmark of the rule's arithmetic.
+func LegacySeverity(sizes []int64) alert.Severity { return legacySeverity(sizes, 50, 3) }

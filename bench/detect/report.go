@@ -43,9 +43,9 @@ func Report(w io.Writer, c *Corpus, spec Spec, before, after *Tally, took time.D
 		"series' SIZE_DEVIATION alert read back from `backups_alert` (%s for the whole replay). **Before** is the previous "+
 		"rule (the median of the last 14 sizes and their MAD, kept verbatim in bench/detect/legacy.go: it is no longer in "+
 		"the service) over the same corpus, with the alert engine's open, escalate and resolve emulated.\n\n", took.Round(time.Second))
-	p("A fault is found when the run of its day left the series' size alert open on that day's backup. A false alert is "+
-		"a size alert opened (or escalated) on a clean day, counted per 1,000 clean series-days (every judged day that is "+
-		"neither a fault nor a step's day); alerts opened from a step's day to ten days after it are the step's and are "+
+	p("A fault is found when the run of its day left the series' size alert open on that day's backup. A false alert is " +
+		"a size alert opened (or escalated) on a clean day, counted per 1,000 clean series-days (every judged day that is " +
+		"neither a fault nor a step's day); alerts opened from a step's day to ten days after it are the step's and are " +
 		"counted under Steps.\n\n")
 	p("Targets: recall 100 %%, at most %.0f false alert per 1,000 clean series-days: %s.\n\n", TargetFalsePer1000, met)
 
