@@ -5,6 +5,10 @@
 //	backupwatch admin-key create the first admin key of a deployment
 //	backupwatch check     run the checks once against DATABASE_URL
 //	backupwatch keys      list, create and revoke API keys in DATABASE_URL
+//	backupwatch import-django  copy the Django app's history into DATABASE_URL
+//
+// and, for backup jobs (BACKUPWATCH_URL, BACKUPWATCH_API_KEY): run, report,
+// verify, wal-archive, restore and flush (shared/jobclient).
 //
 // Without DATABASE_URL it starts its own PostgreSQL from the server binaries,
 // keeping the data in BACKUPWATCH_DATA_DIR (default .local/pg); one serve at
@@ -19,6 +23,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/backupwatch/backupwatch/shared/jobclient"
 )
 
 const usage = `usage: backupwatch <command>
@@ -32,17 +38,26 @@ commands:
             as JSON (exit 1 if the run failed, wholly or in part)
   keys      list | create --name N --role R [--tenant SLUG|ID] | revoke ID:
             API keys in DATABASE_URL, each change audited (via cli)
-`
+  import-django --from URL [--dry-run] [--tenant-table TABLE] [--allow-skips]:
+            copy the Django app's backups, restores and alerts into
+            DATABASE_URL (exit 1 if rows were skipped, unless --allow-skips)
+
+` + jobsUsage
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
+		_, _ = io.WriteString(os.Stderr, usage)
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
 	switch os.Args[1] {
+	case "run", "report", "verify", "wal-archive", "restore", "flush":
+		// Signals go to the wrapped command (jobclient.Execute), not to
+		// this context: the wrapper outlives its command to report it.
+		stop()
+		os.Exit(jobCommand(context.Background(), os.Args[1], os.Args[2:], jobclient.OSStdio()))
 	case "serve":
 		err = serve(ctx, os.Stdout)
 	case "migrate":
@@ -53,8 +68,10 @@ func main() {
 		err = checkCmd(ctx, os.Stdout)
 	case "keys":
 		err = keysCmd(ctx, os.Args[2:], os.Stdout)
+	case "import-django":
+		err = importDjangoCmd(ctx, os.Args[2:], os.Stdout)
 	case "help", "-h", "--help":
-		fmt.Print(usage)
+		_, _ = io.WriteString(os.Stdout, usage)
 		return
 	default:
 		fmt.Fprintf(os.Stderr, "backupwatch: unknown command %q\n\n%s", os.Args[1], usage)

@@ -30,7 +30,7 @@ func (s *Server) listAlerts(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	out, err := namedAlerts(ctx, c.tx, items...)
+	out, err := namedAlerts(ctx, c.tx, c.now, items...)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -110,7 +110,7 @@ func (s *Server) getAlert(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	out, err := namedAlert(ctx, c.tx, a)
+	out, err := namedAlert(ctx, c.tx, c.now, a)
 	return http.StatusOK, out, err
 }
 
@@ -152,7 +152,7 @@ func (s *Server) acknowledgeAlert(ctx context.Context, c *call) (int, any, error
 	if err != nil {
 		return 0, nil, err
 	}
-	out, err := namedAlert(ctx, c.tx, a)
+	out, err := namedAlert(ctx, c.tx, c.now, a)
 	return http.StatusOK, out, err
 }
 
@@ -190,7 +190,7 @@ func (s *Server) resolveAlert(ctx context.Context, c *call) (int, any, error) {
 		}
 	}
 	s.alerted(c)
-	out, err := namedAlert(ctx, c.tx, a)
+	out, err := namedAlert(ctx, c.tx, c.now, a)
 	return http.StatusOK, out, err
 }
 
