@@ -250,9 +250,8 @@ func ReadSize(samples []Sample, percent *int64, minHistory int64, from *time.Tim
 		// is an ERROR (a bloated dump, likelier than a step), and one
 		// on a weekday the history cannot read yet may be its rhythm:
 		// judged as they come.
-		if over := math.Expm1(level); over <= r.Band || (len(chain) == 1 && (over > 2*r.Band || m.maybeRhythm(hist, first-1))) {
-			chain = chain[:0]
-		} else {
+		over := math.Expm1(level)
+		if over > r.Band && (len(chain) > 1 || (over <= 2*r.Band && !m.maybeRhythm(hist, first-1))) {
 			// The old level is read again from the backups before the
 			// step alone: a step in the window would pull the trend.
 			if first < len(hist) {
