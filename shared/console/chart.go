@@ -44,7 +44,7 @@ func (c *Console) chartOf(ctx context.Context, p *request, s backup.Series, mark
 // marking the backup mark (nil: none); nil when the series has no
 // completed backup.
 func ReadSeriesChart(ctx context.Context, db store.DB, s backup.Series, mark *uuid.UUID) (*SeriesChart, error) {
-	bs, err := store.SeriesBackups(ctx, db, s, ChartPoints+backup.MaxBaseline)
+	bs, err := store.SeriesBackups(ctx, db, s, ChartPoints+backup.SizeHistory)
 	if err != nil {
 		return nil, err
 	}
@@ -77,30 +77,31 @@ const (
 
 // DrawSeries draws the sizes and durations of the newest ChartPoints of
 // bs (completed backups of one series, newest first, with up to
-// backup.MaxBaseline more before them for the first points' baselines),
-// with the band the size rule allows around each point's baseline median
-// (rule.ReadSize, as the checks judge) and the backups it flagged.
+// backup.SizeHistory more before them for the first points' histories),
+// with the band the size rule allows around the size it expected of each
+// (rule.ReadSize, as the checks judge, without a re-baseline) and the
+// backups it flagged.
 func DrawSeries(bs []backup.Backup, p *backup.Policy, mark *uuid.UUID) SeriesChart {
-	sizes := make([]int64, 0, len(bs))
+	samples := make([]rule.Sample, 0, len(bs))
 	for _, b := range bs {
 		if b.SizeBytes == nil {
 			break
 		}
-		sizes = append(sizes, *b.SizeBytes)
+		samples = append(samples, rule.Sample{Size: *b.SizeBytes, At: b.CreatedAt})
 	}
-	n := min(len(sizes), ChartPoints)
+	n := min(len(samples), ChartPoints)
 	ch := SeriesChart{Points: n}
 	if n == 0 {
 		return ch
 	}
 	var pct *int64
-	minHistory := int64(3)
+	minHistory := int64(backup.DefaultMinHistory)
 	if p != nil {
 		pct, minHistory = p.SizeDeviationPercent, p.MinHistory
 		ch.Max = backup.HumanDuration(p.MaxDurationSeconds)
 	}
 	if pct != nil {
-		ch.Band = fmt.Sprintf("±%d%% of the median of the previous %d, or the spread of their sizes if wider", *pct, backup.MaxBaseline)
+		ch.Band = fmt.Sprintf("±%d%% of the size the rule expected from the series' level, trend and weekly or monthly rhythm, or its noise if wider", *pct)
 	}
 	type point struct {
 		b       backup.Backup
@@ -111,12 +112,12 @@ func DrawSeries(bs []backup.Backup, p *backup.Policy, mark *uuid.UUID) SeriesCha
 	pts := make([]point, n) // oldest first
 	maxY := 1.0
 	for i := 0; i < n; i++ {
-		r, ok := rule.ReadSize(sizes[i:], pct, minHistory)
+		r, ok := rule.ReadSize(samples[i:min(len(samples), i+backup.SizeHistory+1)], pct, minHistory, nil)
 		pt := point{b: bs[i], r: r, ok: ok, flagged: ok && r.Severity != ""}
 		pts[n-1-i] = pt
-		maxY = math.Max(maxY, float64(sizes[i]))
+		maxY = math.Max(maxY, float64(samples[i].Size))
 		if ok {
-			maxY = math.Max(maxY, r.Median+r.Band)
+			maxY = math.Max(maxY, r.Expected*(1+r.Band))
 		}
 		if pt.flagged {
 			ch.Flagged++
@@ -139,8 +140,8 @@ func DrawSeries(bs []backup.Backup, p *backup.Policy, mark *uuid.UUID) SeriesCha
 	var upper, lower []string
 	for j, pt := range pts {
 		if pt.ok {
-			upper = append(upper, fmt.Sprintf("%.1f,%.1f", x(j), y(pt.r.Median+pt.r.Band)))
-			lower = append([]string{fmt.Sprintf("%.1f,%.1f", x(j), y(math.Max(0, pt.r.Median-pt.r.Band)))}, lower...)
+			upper = append(upper, fmt.Sprintf("%.1f,%.1f", x(j), y(pt.r.Expected*(1+pt.r.Band))))
+			lower = append([]string{fmt.Sprintf("%.1f,%.1f", x(j), y(pt.r.Expected*math.Max(0, 1-pt.r.Band)))}, lower...)
 		}
 	}
 	if len(upper) > 1 {
@@ -148,7 +149,7 @@ func DrawSeries(bs []backup.Backup, p *backup.Policy, mark *uuid.UUID) SeriesCha
 		var med []string
 		for j, pt := range pts {
 			if pt.ok {
-				med = append(med, fmt.Sprintf("%.1f,%.1f", x(j), y(pt.r.Median)))
+				med = append(med, fmt.Sprintf("%.1f,%.1f", x(j), y(pt.r.Expected)))
 			}
 		}
 		fmt.Fprintf(&s, `<polyline class="median" points="%s"/>`, strings.Join(med, " "))
@@ -162,7 +163,7 @@ func DrawSeries(bs []backup.Backup, p *backup.Policy, mark *uuid.UUID) SeriesCha
 		cx, cy := x(j), y(float64(*pt.b.SizeBytes))
 		title := fmt.Sprintf("%s: %s", pt.b.CreatedAt.UTC().Format("2 Jan 2006 15:04 UTC"), backup.HumanSize(*pt.b.SizeBytes))
 		if pt.ok {
-			title += fmt.Sprintf(" (median %s)", backup.HumanSize(int64(pt.r.Median)))
+			title += fmt.Sprintf(" (expected %s)", backup.HumanSize(int64(pt.r.Expected)))
 		}
 		fmt.Fprintf(&s, `<a href="%s/backups/%s">`, Prefix, pt.b.ID)
 		if pt.flagged {
