@@ -18,7 +18,19 @@ ALTER TABLE storage_targets
     ADD COLUMN orphan_count   bigint,
     ADD COLUMN orphan_bytes   bigint,
     ADD COLUMN orphans        jsonb NOT NULL DEFAULT '[]'::jsonb,
-    ADD COLUMN list_error     text;
+    ADD COLUMN list_error     text,
+    -- The copies at the target as the verifier's last run counted them
+    -- (GET /v1/status reads these instead of walking the catalogue): how
+    -- many, how many matched within the window (max_unverified_seconds),
+    -- the oldest backup whose copy did not, and the copies whose last read
+    -- mismatched or found nothing.
+    ADD COLUMN copies_counted_at       timestamptz,
+    ADD COLUMN copies                  bigint,
+    ADD COLUMN copies_verified_within  bigint,
+    ADD COLUMN max_unverified_seconds  bigint,
+    ADD COLUMN oldest_unverified       timestamptz,
+    ADD COLUMN copies_mismatched       bigint,
+    ADD COLUMN copies_missing          bigint;
 
 -- What the verifier (or a /verify naming the location) last found of a
 -- backup's copy at a location. A copy with a path and no row is

@@ -22,6 +22,7 @@ import (
 	"github.com/backupwatch/backupwatch/shared/localpg"
 	"github.com/backupwatch/backupwatch/shared/notify"
 	"github.com/backupwatch/backupwatch/shared/store"
+	"github.com/backupwatch/backupwatch/shared/verifier"
 )
 
 // serve runs the API until ctx ends (SIGINT or SIGTERM), then shuts down in
@@ -78,7 +79,10 @@ func serve(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	checks := check.New(check.Config{Pool: pool, Logger: log, AfterRun: relay.Run})
-	api := httpapi.New(httpapi.Config{Pool: pool, Logger: log, Hooks: httpapi.Hooks{AfterAlert: relay.AfterAlert}, Checks: checks}.WithSettings(cfg))
+	copies := verifier.New(verifier.Config{Pool: pool, Logger: log, AfterRun: relay.Run,
+		BytesPerRun: cfg.VerifyBytesPerRun, MaxUnverified: cfg.VerifyMaxUnverified})
+	api := httpapi.New(httpapi.Config{Pool: pool, Logger: log, Hooks: httpapi.Hooks{AfterAlert: relay.AfterAlert},
+		Checks: checks, Verifier: copies}.WithSettings(cfg))
 	// The checks every CHECK_INTERVAL, stopped (after the run in progress)
 	// before the pool closes, however serve returns.
 	timerCtx, stopTimer := context.WithCancel(ctx)
@@ -86,6 +90,13 @@ func serve(ctx context.Context, out io.Writer) error {
 	go func() { defer close(timerDone); checks.Every(timerCtx, cfg.CheckInterval) }()
 	defer func() { stopTimer(); <-timerDone }()
 	log.Info("checks", "interval", cfg.CheckInterval.String())
+	// The copy verifier every VERIFY_INTERVAL (0: never), stopped likewise.
+	if cfg.VerifyInterval > 0 {
+		verifyDone := make(chan struct{})
+		go func() { defer close(verifyDone); copies.Every(timerCtx, cfg.VerifyInterval) }()
+		defer func() { stopTimer(); <-verifyDone }()
+		log.Info("copy verification", "interval", cfg.VerifyInterval.String(), "bytes_per_run", cfg.VerifyBytesPerRun)
+	}
 	srv := &http.Server{
 		Handler:           api.Handler(httpapi.AllRoutes),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -31,6 +31,7 @@ import (
 	"github.com/backupwatch/backupwatch/shared/check"
 	"github.com/backupwatch/backupwatch/shared/config"
 	"github.com/backupwatch/backupwatch/shared/store"
+	"github.com/backupwatch/backupwatch/shared/verifier"
 )
 
 // The Lambda functions that serve the API; each route belongs to one.
@@ -105,6 +106,9 @@ type Config struct {
 	// Checks runs POST /v1/checks/run (nil: a runner on Pool with the same
 	// routing and no after-run relay).
 	Checks *check.Runner
+	// Verifier runs POST /v1/verifications/run (nil: a verifier on Pool
+	// with the same routing and no after-run relay).
+	Verifier *verifier.Verifier
 	// StatementTimeout bounds each statement of a request's transaction
 	// (0: 5s); a request that runs past it is 503 and writes nothing.
 	StatementTimeout time.Duration
@@ -132,6 +136,7 @@ type Server struct {
 	hooks   Hooks
 	alerts  *alerting.Engine
 	checks  *check.Runner
+	copies  *verifier.Verifier
 	cursors cursorKeys
 	timeout time.Duration
 	limit   *limiter
@@ -154,6 +159,9 @@ func New(cfg Config) *Server {
 	}
 	if s.checks = cfg.Checks; s.checks == nil {
 		s.checks = check.New(check.Config{Pool: cfg.Pool, Logger: s.log, Routing: cfg.Routing})
+	}
+	if s.copies = cfg.Verifier; s.copies == nil {
+		s.copies = verifier.New(verifier.Config{Pool: cfg.Pool, Logger: s.log, Routing: cfg.Routing})
 	}
 	return s
 }
@@ -213,9 +221,10 @@ func AdminRoutes(s *Server) []Route {
 		{Method: "DELETE", Path: "/v1/api-keys/{id}", Function: FuncAdmin, Roles: admins, handle: s.revokeAPIKey},
 		{Method: "GET", Path: "/v1/policies", Function: FuncAdmin, Roles: admins, Params: policyParams, handle: s.listPolicies},
 		{Method: "PUT", Path: "/v1/policies/{backup_type}", Function: FuncAdmin, Roles: admins, Params: []string{"tenant_id"}, handle: s.putPolicy},
-		{Method: "GET", Path: "/v1/storage-targets", Function: FuncAdmin, Roles: admins, handle: s.listStorageTargets},
+		{Method: "GET", Path: "/v1/storage-targets", Function: FuncAdmin, Roles: readers, handle: s.listStorageTargets},
 		{Method: "PUT", Path: "/v1/storage-targets/{name}", Function: FuncAdmin, Roles: admins, handle: s.putStorageTarget},
 		{Method: "POST", Path: "/v1/checks/run", Function: FuncAdmin, Roles: admins, handle: s.runChecks},
+		{Method: "POST", Path: "/v1/verifications/run", Function: FuncAdmin, Roles: admins, Params: []string{"max_bytes"}, handle: s.runVerification},
 		{Method: "GET", Path: "/v1/status", Function: FuncAdmin, Roles: operators, Params: statusParams, handle: s.status},
 		{Method: "GET", Path: "/v1/audit", Function: FuncAdmin, Roles: admins, Params: auditParams, handle: s.listAudit},
 		{Method: "GET", Path: "/v1/settings/routing", Function: FuncAdmin, Roles: admins, handle: s.getRouting},

@@ -102,27 +102,26 @@ func CountDueCopies(ctx context.Context, db DB, locs []backup.Location, before t
 	return n, nil
 }
 
-// CatalogueKeys returns the paths the catalogue records at loc for usable
-// backups and the bytes they hold, for the verifier's listing of a target.
-func CatalogueKeys(ctx context.Context, db DB, loc backup.Location) (map[string]int64, error) {
+// CataloguePaths returns every path the catalogue records at loc,
+// whatever the backup's status (an upload whose backup is still running is
+// no orphan), for the verifier's listing of a target.
+func CataloguePaths(ctx context.Context, db DB, loc backup.Location) (map[string]bool, error) {
 	col := map[backup.Location]string{backup.Local: "local_path", backup.R2: "r2_path", backup.B2: "b2_path"}[loc]
 	if col == "" {
 		return nil, fmt.Errorf("no storage location %q", loc)
 	}
-	rows, err := db.Query(ctx, `SELECT `+col+`, coalesce(size_bytes, 0) FROM backups_backup
-		WHERE `+col+` IS NOT NULL AND status IN ('COMPLETED', 'VERIFIED')`)
+	rows, err := db.Query(ctx, `SELECT `+col+` FROM backups_backup WHERE `+col+` IS NOT NULL`)
 	if err != nil {
 		return nil, fmt.Errorf("reading the %s paths: %w", loc, mapErr(err))
 	}
 	defer rows.Close()
-	out := map[string]int64{}
+	out := map[string]bool{}
 	for rows.Next() {
 		var p string
-		var n int64
-		if err := rows.Scan(&p, &n); err != nil {
+		if err := rows.Scan(&p); err != nil {
 			return nil, fmt.Errorf("reading the %s paths: %w", loc, mapErr(err))
 		}
-		out[p] = n
+		out[p] = true
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("reading the %s paths: %w", loc, mapErr(err))
@@ -130,12 +129,15 @@ func CatalogueKeys(ctx context.Context, db DB, loc backup.Location) (map[string]
 	return out, nil
 }
 
-// CopyStats is what GET /v1/status says of the copies at one target.
+// CopyStats is what GET /v1/status says of the copies at one target, as
+// the verifier's last run counted them.
 type CopyStats struct {
-	Copies int64 `json:"copies"`
-	// VerifiedWithin counts the copies whose last match is no older than
-	// the max_unverified window the status was read with.
-	VerifiedWithin int64 `json:"verified_within"`
+	CountedAt time.Time `json:"counted_at"`
+	Copies    int64     `json:"count"`
+	// VerifiedWithin counts the copies whose last read matched no longer
+	// than MaxUnverifiedSeconds before CountedAt.
+	VerifiedWithin       int64 `json:"verified_within"`
+	MaxUnverifiedSeconds int64 `json:"max_unverified_seconds"`
 	// OldestUnverified is the creation time of the oldest backup whose
 	// copy there is not verified within the window (nil: none).
 	OldestUnverified *time.Time `json:"oldest_unverified"`
@@ -143,9 +145,11 @@ type CopyStats struct {
 	Missing          int64      `json:"missing"`
 }
 
-// TargetCopyStats counts, per location, the copies of usable backups and
-// how many matched since since, in one pass over the catalogue.
-func TargetCopyStats(ctx context.Context, db DB, since time.Time) (map[backup.Location]CopyStats, error) {
+// CountCopies counts, per location, the copies of usable backups and how
+// many matched since at minus window, in one pass over the catalogue, and
+// stores the figures on the targets.
+func CountCopies(ctx context.Context, db DB, at time.Time, window time.Duration) (map[backup.Location]CopyStats, error) {
+	since := at.Add(-window)
 	rows, err := db.Query(ctx, `SELECT p.loc, count(*),
 			count(*) FILTER (WHERE c.verified_at >= $1 AND c.state = 'OK'),
 			min(b.created_at) FILTER (WHERE c.verified_at IS NULL OR c.verified_at < $1 OR c.state <> 'OK'),
@@ -159,12 +163,15 @@ func TargetCopyStats(ctx context.Context, db DB, since time.Time) (map[backup.Lo
 	if err != nil {
 		return nil, fmt.Errorf("counting copies: %w", mapErr(err))
 	}
-	defer rows.Close()
 	out := map[backup.Location]CopyStats{}
+	for _, l := range backup.Locations {
+		out[l] = CopyStats{CountedAt: at, MaxUnverifiedSeconds: int64(window / time.Second)}
+	}
 	for rows.Next() {
 		var loc backup.Location
-		var s CopyStats
+		s := CopyStats{CountedAt: at, MaxUnverifiedSeconds: int64(window / time.Second)}
 		if err := rows.Scan(&loc, &s.Copies, &s.VerifiedWithin, &s.OldestUnverified, &s.Mismatched, &s.Missing); err != nil {
+			rows.Close()
 			return nil, fmt.Errorf("counting copies: %w", mapErr(err))
 		}
 		if s.OldestUnverified != nil {
@@ -173,8 +180,16 @@ func TargetCopyStats(ctx context.Context, db DB, since time.Time) (map[backup.Lo
 		}
 		out[loc] = s
 	}
+	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("counting copies: %w", mapErr(err))
+	}
+	for loc, s := range out {
+		if _, err := db.Exec(ctx, `UPDATE storage_targets SET copies_counted_at = $2, copies = $3, copies_verified_within = $4,
+				max_unverified_seconds = $5, oldest_unverified = $6, copies_mismatched = $7, copies_missing = $8 WHERE name = $1`,
+			loc, s.CountedAt, s.Copies, s.VerifiedWithin, s.MaxUnverifiedSeconds, s.OldestUnverified, s.Mismatched, s.Missing); err != nil {
+			return nil, fmt.Errorf("recording the copies of %s: %w", loc, mapErr(err))
+		}
 	}
 	return out, nil
 }
@@ -270,17 +285,4 @@ func GetVerificationRun(ctx context.Context, db DB, id uuid.UUID) (VerificationR
 		return r, fmt.Errorf("reading verification run %s: %w", id, mapErr(err))
 	}
 	return r, nil
-}
-
-// LastListing returns when any target was last listed by the verifier
-// (zero: never).
-func LastListing(ctx context.Context, db DB) (time.Time, error) {
-	var t *time.Time
-	if err := db.QueryRow(ctx, `SELECT max(listed_at) FROM storage_targets`).Scan(&t); err != nil {
-		return time.Time{}, fmt.Errorf("reading the last listing: %w", mapErr(err))
-	}
-	if t == nil {
-		return time.Time{}, nil
-	}
-	return t.UTC(), nil
 }

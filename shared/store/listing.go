@@ -23,6 +23,9 @@ type Listing struct {
 	// Error is why the last listing failed ("" when it did not): the
 	// figures are then the last good listing's.
 	Error string `json:"list_error,omitempty"`
+	// Copies are the verifier's last count of the copies there (nil:
+	// not counted yet).
+	Copies *CopyStats `json:"-"`
 }
 
 // MaxListedOrphans bounds the orphan keys a listing keeps.
@@ -55,16 +58,32 @@ func RecordListingError(ctx context.Context, db DB, target backup.Location, why 
 // Listings returns every target's last listing, by target.
 func Listings(ctx context.Context, db DB) (map[backup.Location]Listing, error) {
 	rows, err := db.Query(ctx, `SELECT name, listed_at, coalesce(listed_objects, 0), coalesce(listed_bytes, 0),
-		coalesce(orphan_count, 0), coalesce(orphan_bytes, 0), orphans, coalesce(list_error, '') FROM storage_targets`)
+		coalesce(orphan_count, 0), coalesce(orphan_bytes, 0), orphans, coalesce(list_error, ''),
+		copies_counted_at, coalesce(copies, 0), coalesce(copies_verified_within, 0), coalesce(max_unverified_seconds, 0),
+		oldest_unverified, coalesce(copies_mismatched, 0), coalesce(copies_missing, 0)
+		FROM storage_targets`)
 	if err != nil {
 		return nil, fmt.Errorf("reading listings: %w", mapErr(err))
 	}
 	defer rows.Close()
 	out := map[backup.Location]Listing{}
 	for rows.Next() {
-		var l Listing
-		if err := rows.Scan(&l.Target, &l.ListedAt, &l.Objects, &l.Bytes, &l.OrphanCount, &l.OrphanBytes, &l.Orphans, &l.Error); err != nil {
+		var (
+			l         Listing
+			c         CopyStats
+			countedAt *time.Time
+		)
+		if err := rows.Scan(&l.Target, &l.ListedAt, &l.Objects, &l.Bytes, &l.OrphanCount, &l.OrphanBytes, &l.Orphans, &l.Error,
+			&countedAt, &c.Copies, &c.VerifiedWithin, &c.MaxUnverifiedSeconds, &c.OldestUnverified, &c.Mismatched, &c.Missing); err != nil {
 			return nil, fmt.Errorf("reading listings: %w", mapErr(err))
+		}
+		if countedAt != nil {
+			c.CountedAt = countedAt.UTC()
+			if c.OldestUnverified != nil {
+				t := c.OldestUnverified.UTC()
+				c.OldestUnverified = &t
+			}
+			l.Copies = &c
 		}
 		if l.ListedAt != nil {
 			t := l.ListedAt.UTC()
