@@ -90,7 +90,7 @@ func TestDatabasePasswordFromSecretsManager(t *testing.T) {
 		switch id {
 		case "MigrateFunction":
 			want = []string{"Ref DbOwnerSecretArn"}
-		case "VerifyFunction", "AdminFunction": // the copy verifier reads the buckets (issue 17)
+		case "VerifyFunction": // the copy verifier alone reads the buckets (issue 17)
 			want = append(want, "If HasR2Credentials Ref R2CredentialsSecretArn else Ref DatabaseSecretArn",
 				"If HasB2Credentials Ref B2CredentialsSecretArn else Ref DatabaseSecretArn")
 		}

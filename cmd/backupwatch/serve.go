@@ -21,6 +21,7 @@ import (
 	"github.com/backupwatch/backupwatch/shared/httpapi"
 	"github.com/backupwatch/backupwatch/shared/localpg"
 	"github.com/backupwatch/backupwatch/shared/notify"
+	"github.com/backupwatch/backupwatch/shared/objstore"
 	"github.com/backupwatch/backupwatch/shared/store"
 	"github.com/backupwatch/backupwatch/shared/verifier"
 )
@@ -79,7 +80,7 @@ func serve(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	checks := check.New(check.Config{Pool: pool, Logger: log, AfterRun: relay.Run})
-	copies := verifier.New(verifier.Config{Pool: pool, Logger: log, AfterRun: relay.Run,
+	copies := verifier.New(verifier.Config{Pool: pool, Logger: log, AfterRun: relay.Run, Open: objstore.OpenReader,
 		BytesPerRun: cfg.VerifyBytesPerRun, MaxUnverified: cfg.VerifyMaxUnverified})
 	api := httpapi.New(httpapi.Config{Pool: pool, Logger: log, Hooks: httpapi.Hooks{AfterAlert: relay.AfterAlert},
 		Checks: checks, Verifier: copies}.WithSettings(cfg))

@@ -40,6 +40,9 @@ const (
 	FuncRestores = "restores"
 	FuncAlerts   = "alerts"
 	FuncAdmin    = "admin"
+	// FuncVerify is the copy verifier's function: it alone holds the
+	// buckets' keys and links the S3 client.
+	FuncVerify = "verify"
 )
 
 // Route is one entry of the API: its method and path pattern, the function
@@ -107,7 +110,8 @@ type Config struct {
 	// routing and no after-run relay).
 	Checks *check.Runner
 	// Verifier runs POST /v1/verifications/run (nil: a verifier on Pool
-	// with the same routing and no after-run relay).
+	// with the same routing and no after-run relay, that can open no
+	// bucket).
 	Verifier *verifier.Verifier
 	// StatementTimeout bounds each statement of a request's transaction
 	// (0: 5s); a request that runs past it is 503 and writes nothing.
@@ -224,7 +228,6 @@ func AdminRoutes(s *Server) []Route {
 		{Method: "GET", Path: "/v1/storage-targets", Function: FuncAdmin, Roles: readers, handle: s.listStorageTargets},
 		{Method: "PUT", Path: "/v1/storage-targets/{name}", Function: FuncAdmin, Roles: admins, handle: s.putStorageTarget},
 		{Method: "POST", Path: "/v1/checks/run", Function: FuncAdmin, Roles: admins, handle: s.runChecks},
-		{Method: "POST", Path: "/v1/verifications/run", Function: FuncAdmin, Roles: admins, Params: []string{"max_bytes"}, handle: s.runVerification},
 		{Method: "GET", Path: "/v1/status", Function: FuncAdmin, Roles: operators, Params: statusParams, handle: s.status},
 		{Method: "GET", Path: "/v1/audit", Function: FuncAdmin, Roles: admins, Params: auditParams, handle: s.listAudit},
 		{Method: "GET", Path: "/v1/settings/routing", Function: FuncAdmin, Roles: admins, handle: s.getRouting},
@@ -269,9 +272,17 @@ func AlertRoutes(s *Server) []Route {
 	}
 }
 
+// VerifyRoutes are the verify function's routes: a copy verification run
+// on demand, served where the buckets' keys are.
+func VerifyRoutes(s *Server) []Route {
+	return []Route{
+		{Method: "POST", Path: "/v1/verifications/run", Function: FuncVerify, Roles: admins, Params: []string{"max_bytes"}, handle: s.runVerification},
+	}
+}
+
 // AllRoutes is every route of the API: what `backupwatch serve` serves.
 func AllRoutes(s *Server) []Route {
-	return slices.Concat(AdminRoutes(s), BackupRoutes(s), RestoreRoutes(s), AlertRoutes(s))
+	return slices.Concat(AdminRoutes(s), BackupRoutes(s), RestoreRoutes(s), AlertRoutes(s), VerifyRoutes(s))
 }
 
 // Handler returns the routes of the given tables on one handler, with

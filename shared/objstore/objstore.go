@@ -28,11 +28,12 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/bucket"
 	"github.com/backupwatch/backupwatch/shared/dbsecret"
 )
 
 // ErrNotFound is returned for an object that does not exist.
-var ErrNotFound = errors.New("object not found")
+var ErrNotFound = bucket.ErrNotFound
 
 // Credentials are a target's S3 access key.
 type Credentials struct {
@@ -70,7 +71,7 @@ func CredentialsFor(ctx context.Context, target backup.Location) (Credentials, e
 	return c, nil
 }
 
-// Store is one target's bucket.
+// Store is one target's bucket; it is a bucket.Reader.
 type Store struct {
 	Target backup.Location
 	Loc    backup.S3Location
@@ -104,6 +105,11 @@ func Open(ctx context.Context, target backup.Location, loc backup.S3Location) (*
 	return New(target, loc, c), nil
 }
 
+// OpenReader is Open as the copy verifier takes it (verifier.Config.Open).
+func OpenReader(ctx context.Context, target backup.Location, loc backup.S3Location) (bucket.Reader, error) {
+	return Open(ctx, target, loc)
+}
+
 // transport is the HTTP transport of a store: a connection that stops
 // answering fails its request instead of hanging the run.
 func transport() *http.Transport {
@@ -127,10 +133,7 @@ func (s *Store) Get(ctx context.Context, key string) (body io.ReadCloser, size i
 }
 
 // Object is one listed object.
-type Object struct {
-	Key  string
-	Size int64
-}
+type Object = bucket.Object
 
 // List calls fn with every object under prefix, in key order.
 func (s *Store) List(ctx context.Context, prefix string, fn func(Object) error) error {

@@ -7,7 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/backupwatch/backupwatch/shared/backup"
-	"github.com/backupwatch/backupwatch/shared/objstore"
+	"github.com/backupwatch/backupwatch/shared/bucket"
 	"github.com/backupwatch/backupwatch/shared/store"
 )
 
@@ -65,7 +65,7 @@ func (v *Verifier) list(ctx context.Context, t *target, now time.Time) (store.Li
 	}
 	at := now
 	l := store.Listing{Target: t.name, ListedAt: &at, Orphans: []string{}}
-	err = t.store.List(ctx, t.loc.Prefix, func(o objstore.Object) error {
+	err = t.store.List(ctx, t.loc.Prefix, func(o bucket.Object) error {
 		l.Objects++
 		l.Bytes += o.Size
 		if !known[t.loc.Path(t.name, o.Key)] {

@@ -45,8 +45,8 @@ import (
 	"github.com/backupwatch/backupwatch/shared/alert"
 	"github.com/backupwatch/backupwatch/shared/alerting"
 	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/bucket"
 	"github.com/backupwatch/backupwatch/shared/decision"
-	"github.com/backupwatch/backupwatch/shared/objstore"
 	"github.com/backupwatch/backupwatch/shared/store"
 )
 
@@ -91,10 +91,7 @@ var ErrBusy = errors.New("another verification run is going")
 
 // ObjectStore is what the verifier needs of a target's bucket
 // (*objstore.Store is one).
-type ObjectStore interface {
-	Get(ctx context.Context, key string) (io.ReadCloser, int64, error)
-	List(ctx context.Context, prefix string, fn func(objstore.Object) error) error
-}
+type ObjectStore = bucket.Reader
 
 // Pool is what a verifier needs of the database (*pgxpool.Pool is one).
 type Pool interface {
@@ -109,8 +106,9 @@ type Config struct {
 	// Routing says which channels each severity reaches when no table is
 	// stored (nil: DESIGN.md's table).
 	Routing alert.Routing
-	// Open opens a target's bucket (default: objstore.Open, with the
-	// credentials of the environment or the target's secret).
+	// Open opens a target's bucket with its credentials: objstore.Open,
+	// which the binaries that verify wire in (this package does not link
+	// the S3 client). Nil: no target can be read.
 	Open func(ctx context.Context, target backup.Location, loc backup.S3Location) (ObjectStore, error)
 	// AfterRun, if set, runs once a run is recorded: the notification relay.
 	AfterRun func(ctx context.Context) (sent int, err error)
@@ -135,8 +133,8 @@ func New(cfg Config) *Verifier {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Open == nil {
-		cfg.Open = func(ctx context.Context, t backup.Location, l backup.S3Location) (ObjectStore, error) {
-			return objstore.Open(ctx, t, l)
+		cfg.Open = func(context.Context, backup.Location, backup.S3Location) (ObjectStore, error) {
+			return nil, errors.New("this process cannot read buckets")
 		}
 	}
 	if cfg.BytesPerRun <= 0 {
@@ -374,7 +372,7 @@ func (v *Verifier) verifyCopy(ctx context.Context, engine *alerting.Engine, t *t
 	}
 	got, n, err := hashObject(ctx, t.store, key)
 	sum.BytesRead += n
-	missing := errors.Is(err, objstore.ErrNotFound)
+	missing := errors.Is(err, bucket.ErrNotFound)
 	if err != nil && !missing {
 		v.broke(t, err, sum)
 		return false, nil

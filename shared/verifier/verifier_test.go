@@ -120,7 +120,7 @@ func TestProviderDownMidRun(t *testing.T) {
 	}
 
 	w.vgw.Start(t)
-	v = verifier.New(verifier.Config{Pool: w.api.Pool})
+	v = verifier.New(verifier.Config{Pool: w.api.Pool, Open: objstore.OpenReader})
 	w.vgw.SetEnv(t, "r2")
 	sum, err = v.Run(context.Background(), verifier.Timer, now.Add(time.Hour), verifier.Options{})
 	if err != nil || len(sum.Errors) != 0 || sum.CopiesRead != 3 || sum.Matched != 3 || sum.Remaining != 0 {
@@ -142,7 +142,7 @@ func TestBudgetAndOrder(t *testing.T) {
 	old := w.backup(t, "old.dump", 1000, now.Add(-72*time.Hour))
 	mid := w.backup(t, "mid.dump", 1000, now.Add(-48*time.Hour))
 	fresh := w.backup(t, "new.dump", 1000, now.Add(-24*time.Hour))
-	v := verifier.New(verifier.Config{Pool: w.api.Pool})
+	v := verifier.New(verifier.Config{Pool: w.api.Pool, Open: objstore.OpenReader})
 	read := func(at time.Time, budget int64) (verifier.Summary, []string) {
 		t.Helper()
 		sum, err := v.Run(context.Background(), verifier.Timer, at, verifier.Options{MaxBytes: budget})
