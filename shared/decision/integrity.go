@@ -127,8 +127,8 @@ func integrityCondition(s backup.Series, loc backup.Location, n Names, a Affecte
 	series := n.Series(backup.Backup{Type: s.Type, TenantID: s.TenantID})
 	switch {
 	case a.Count == 1 && m.Actual == Gone:
-		c.Message = fmt.Sprintf("The %s of %s backup %s is gone: its object no longer exists (expected %s…)",
-			strings.TrimPrefix(where, "the "), series, m.Filename, short(m.Expected))
+		c.Message = fmt.Sprintf("%s of %s backup %s is gone: its object no longer exists (expected %s…)",
+			strings.ToUpper(where[:1])+where[1:], series, m.Filename, short(m.Expected))
 	case a.Count == 1:
 		c.Message = fmt.Sprintf("Checksum mismatch on %s of %s backup %s: expected %s…, got %s…",
 			where, series, m.Filename, short(m.Expected), short(m.Actual))
