@@ -31,7 +31,8 @@ type Options struct {
 	IngestN1  int // requests per ingest run at concurrency 1
 	IngestN16 int // requests per ingest run at concurrency 16
 	PoolSize  int // serve's and the baseline's connection pool
-	// Only names the one section to run ("coldstart"); empty: all of them.
+	// Only names the one section to run ("coldstart", "verify"); empty:
+	// all of them.
 	Only string
 	Logf func(format string, args ...any)
 }
@@ -80,8 +81,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		r.Took = time.Since(start)
 		return r, nil
+	case "verify":
+		if err := runVerify(ctx, o, r, env, tmp, logf); err != nil {
+			return nil, fmt.Errorf("copy verification: %w", err)
+		}
+		r.Took = time.Since(start)
+		return r, nil
 	default:
-		return nil, fmt.Errorf("no section %q to run alone (coldstart)", o.Only)
+		return nil, fmt.Errorf("no section %q to run alone (coldstart, verify)", o.Only)
 	}
 
 	plan, err := NewPlan(o.Spec)
@@ -133,6 +140,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	// Cold start, against a small database of its own.
 	if err := runColdStart(ctx, o, r, env, tmp, logf); err != nil {
 		return nil, fmt.Errorf("cold start: %w", err)
+	}
+	// Copy verification, against versitygw.
+	if err := runVerify(ctx, o, r, env, tmp, logf); err != nil {
+		return nil, fmt.Errorf("copy verification: %w", err)
 	}
 	r.Took = time.Since(start)
 	return r, nil

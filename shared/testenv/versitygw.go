@@ -175,10 +175,21 @@ var (
 // versitygwBinary installs versitygw once into the cache directory.
 func versitygwBinary(t testing.TB) string {
 	t.Helper()
+	path, err := VersitygwBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// VersitygwBinary returns the path of versitygw VersitygwVersion in the
+// user's cache directory, installing it there with `go install` first if
+// it is not there yet (the bench uses it too).
+func VersitygwBinary() (string, error) {
 	versitygwOnce.Lock()
 	defer versitygwOnce.Unlock()
 	if versitygwPath != "" {
-		return versitygwPath
+		return versitygwPath, nil
 	}
 	cache, err := os.UserCacheDir()
 	if err != nil {
@@ -188,28 +199,27 @@ func versitygwBinary(t testing.TB) string {
 	path := filepath.Join(dir, fmt.Sprintf("versitygw-%s-%s-%s", VersitygwVersion, runtime.GOOS, runtime.GOARCH))
 	if _, err := os.Stat(path); err == nil {
 		versitygwPath = path
-		return path
+		return path, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	// Install beside the final name and rename: test binaries of several
 	// packages may install at once.
 	tmp, err := os.MkdirTemp(dir, "versitygw-build-")
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	defer os.RemoveAll(tmp)
 	cmd := exec.Command("go", "install", "github.com/versity/versitygw/cmd/versitygw@"+VersitygwVersion)
 	cmd.Dir = tmp // outside the module: its go.mod is not consulted
 	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "CGO_ENABLED=0", "GOFLAGS=")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("installing versitygw %s: %v\n%s", VersitygwVersion, err, out)
+		return "", fmt.Errorf("installing versitygw %s: %v\n%s", VersitygwVersion, err, out)
 	}
 	if err := os.Rename(filepath.Join(tmp, "versitygw"), path); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	versitygwPath = path
-	return path
+	return path, nil
 }
-
