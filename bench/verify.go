@@ -156,7 +156,7 @@ func runVerify(ctx context.Context, o Options, r *Report, env *Env, tmp string, 
 			Target: fmt.Sprintf("≤ %.1f×", verifyMaxRatio), Met: met(ratioLarge <= verifyMaxRatio)},
 		Row{Figure: "verifier peak RSS, 1 GiB object", Value: fmt.Sprintf("%.1f MB", float64(rss[verifyLarge])/1e6),
 			Baseline: fmt.Sprintf("%.1f MB at %d MiB", float64(rss[verifySmall])/1e6, verifySmall>>20),
-			Target: "< 64 MB", Met: met(rss[verifyLarge] < verifyMaxRSS)})
+			Target:   "< 64 MB", Met: met(rss[verifyLarge] < verifyMaxRSS)})
 	return nil
 }
 

@@ -114,4 +114,4 @@ func TestAddCopy(t *testing.T) {
 }
 
 func withStatus(b backup.Backup, s backup.Status) backup.Backup { b.Status = s; return b }
-func withR2(b backup.Backup, p string) backup.Backup          { b.R2Path = &p; return b }
+func withR2(b backup.Backup, p string) backup.Backup            { b.R2Path = &p; return b }

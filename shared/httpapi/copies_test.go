@@ -147,4 +147,3 @@ func sameMap(a, b map[string]any) bool {
 	}
 	return true
 }
-
