@@ -301,15 +301,8 @@ func (s *Server) runChecks(ctx context.Context, c *call) (int, any, error) {
 	if c.who.Scoped() {
 		return 0, nil, forbidden("a check run looks at every tenant: a tenant-scoped key cannot start one")
 	}
-	if len(c.body) > 0 {
-		o, err := parseObject(c.body)
-		if err != nil {
-			return 0, nil, err
-		}
-		o.only(nil)
-		if err := o.err(); err != nil {
-			return 0, nil, err
-		}
+	if err := noFields(c); err != nil {
+		return 0, nil, err
 	}
 	sum, err := s.checks.Run(ctx, check.OnDemand, c.now)
 	if err != nil {
@@ -320,6 +313,20 @@ func (s *Server) runChecks(ctx context.Context, c *call) (int, any, error) {
 		AlertsOpened: sum.AlertsOpened, AlertsUpdated: sum.AlertsUpdated, AlertsEscalated: sum.AlertsEscalated,
 		AlertsResolved: sum.AlertsResolved, NotificationsSent: sum.NotificationsSent, ErrorCount: len(sum.Errors),
 		NotJudged: sum.NotJudged}, nil
+}
+
+// noFields refuses a body with fields: a run on demand takes none (an
+// empty body, or {}).
+func noFields(c *call) error {
+	if len(c.body) == 0 {
+		return nil
+	}
+	o, err := parseObject(c.body)
+	if err != nil {
+		return err
+	}
+	o.only(nil)
+	return o.err()
 }
 
 // Status pages: GET /v1/status?limit= (API.md 1.1), and the 1 MiB that no
