@@ -31,7 +31,7 @@ type Options struct {
 	IngestN1  int // requests per ingest run at concurrency 1
 	IngestN16 int // requests per ingest run at concurrency 16
 	PoolSize  int // serve's and the baseline's connection pool
-	// Only names the one section to run ("coldstart", "verify"); empty:
+	// Only names the one section to run ("coldstart", "jobs", "verify"); empty:
 	// all of them.
 	Only string
 	Logf func(format string, args ...any)
@@ -81,6 +81,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		r.Took = time.Since(start)
 		return r, nil
+	case "jobs":
+		if err := runJobs(ctx, o, r, env, tmp, logf); err != nil {
+			return nil, fmt.Errorf("jobs: %w", err)
+		}
+		r.Took = time.Since(start)
+		return r, nil
 	case "verify":
 		if err := runVerify(ctx, o, r, env, tmp, logf); err != nil {
 			return nil, fmt.Errorf("copy verification: %w", err)
@@ -88,7 +94,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		r.Took = time.Since(start)
 		return r, nil
 	default:
-		return nil, fmt.Errorf("no section %q to run alone (coldstart, verify)", o.Only)
+		return nil, fmt.Errorf("no section %q to run alone (coldstart, jobs, verify)", o.Only)
 	}
 
 	plan, err := NewPlan(o.Spec)
@@ -140,6 +146,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	// Cold start, against a small database of its own.
 	if err := runColdStart(ctx, o, r, env, tmp, logf); err != nil {
 		return nil, fmt.Errorf("cold start: %w", err)
+	}
+	// The job wrapper, hashing a 1 GiB file and reporting.
+	if err := runJobs(ctx, o, r, env, tmp, logf); err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
 	}
 	// Copy verification, against versitygw.
 	if err := runVerify(ctx, o, r, env, tmp, logf); err != nil {

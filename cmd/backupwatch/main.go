@@ -7,6 +7,9 @@
 //	backupwatch keys      list, create and revoke API keys in DATABASE_URL
 //	backupwatch upload    copy a backup's file to R2 or B2 and record the copy
 //
+// and, for backup jobs (BACKUPWATCH_URL, BACKUPWATCH_API_KEY): run, report,
+// verify, wal-archive, restore and flush (shared/jobclient).
+//
 // Without DATABASE_URL it starts its own PostgreSQL from the server binaries,
 // keeping the data in BACKUPWATCH_DATA_DIR (default .local/pg); one serve at
 // a time per data directory (a second one says so and exits).
@@ -21,6 +24,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/backupwatch/backupwatch/shared/jobclient"
 )
 
 const usage = `usage: backupwatch <command>
@@ -38,17 +43,23 @@ commands:
             backup's file to storage targets and record each copy's path
             (BACKUPWATCH_URL, BACKUPWATCH_API_KEY, BACKUPWATCH_S3_<NAME>_ACCESS_KEY_ID
             and _SECRET_ACCESS_KEY); exit 3 when a copy failed
-`
+
+` + jobsUsage
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
+		_, _ = io.WriteString(os.Stderr, usage)
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
 	switch os.Args[1] {
+	case "run", "report", "verify", "wal-archive", "restore", "flush":
+		// Signals go to the wrapped command (jobclient.Execute), not to
+		// this context: the wrapper outlives its command to report it.
+		stop()
+		os.Exit(jobCommand(context.Background(), os.Args[1], os.Args[2:], jobclient.OSStdio()))
 	case "serve":
 		err = serve(ctx, os.Stdout)
 	case "migrate":
@@ -62,7 +73,7 @@ func main() {
 	case "upload":
 		err = uploadCmd(ctx, os.Args[2:], os.Stdout, os.Stderr)
 	case "help", "-h", "--help":
-		fmt.Print(usage)
+		_, _ = io.WriteString(os.Stdout, usage)
 		return
 	default:
 		fmt.Fprintf(os.Stderr, "backupwatch: unknown command %q\n\n%s", os.Args[1], usage)
