@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/backupwatch/backupwatch/shared/localpg"
 	"github.com/backupwatch/backupwatch/shared/testenv"
 )
 
@@ -21,15 +22,16 @@ import (
 // (versitygw) whose buckets bw-r2 and bw-b2 stand for R2 and B2, both set
 // as the r2 and b2 targets under the prefix backups/.
 type copiesWorld struct {
-	api *testenv.API
-	vgw *testenv.Versitygw
-	job string // a job key of tenant acme
-	ten string // acme's id
+	api   *testenv.API
+	vgw   *testenv.Versitygw
+	job   string // a job key of tenant acme
+	ten   string // acme's id
+	spool string
 }
 
 func newCopiesWorld(t *testing.T) *copiesWorld {
 	t.Helper()
-	w := &copiesWorld{api: testenv.NewAPI(t), vgw: testenv.StartVersitygw(t, "bw-r2", "bw-b2")}
+	w := &copiesWorld{api: testenv.NewAPI(t), vgw: testenv.StartVersitygw(t, "bw-r2", "bw-b2"), spool: t.TempDir()}
 	w.vgw.SetEnv(t, "r2", "b2") // the service's own credentials for the verifier
 	for name, bucket := range map[string]string{"r2": "bw-r2", "b2": "bw-b2"} {
 		loc := w.vgw.Location(bucket, "backups/")
@@ -65,8 +67,8 @@ func (w *copiesWorld) backupFile(t *testing.T, name string, n int) (id, file str
 func (w *copiesWorld) upload(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	cmd := exec.Command(serveBinary(t), append([]string{"upload"}, args...)...)
-	cmd.Env = append(append(os.Environ(), "BACKUPWATCH_URL="+w.api.HTTP.URL, "BACKUPWATCH_API_KEY="+w.job),
-		w.vgw.Env("r2", "b2")...)
+	cmd.Env = append(append(os.Environ(), "BACKUPWATCH_URL="+w.api.HTTP.URL, "BACKUPWATCH_API_KEY="+w.job,
+		"BACKUPWATCH_SPOOL="+w.spool, "BACKUPWATCH_RETRY_FOR=0"), w.vgw.Env("r2", "b2")...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -124,8 +126,8 @@ func TestCopiesUploadVerifyDrift(t *testing.T) {
 		{"--backup", "nope", "--to", "r2", "--file", file},
 		{"--backup", id, "--file", file},
 	} {
-		if _, stderr, code := w.upload(t, args...); code != 1 || stderr == "" {
-			t.Errorf("upload %v: exit %d, stderr %q; want 1 with a message", args, code, stderr)
+		if _, stderr, code := w.upload(t, args...); code != 2 || stderr == "" {
+			t.Errorf("upload %v: exit %d, stderr %q; want 2 (usage) with a message", args, code, stderr)
 		}
 	}
 	short := filepath.Join(t.TempDir(), "short")
@@ -275,5 +277,69 @@ func flip(t *testing.T, file string, offset int64) {
 	b[0] ^= 0xff
 	if _, err := f.WriteAt(b, offset); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRunUpload: `backupwatch run --upload r2 --upload b2 -- pg_dump …`
+// against serve puts the dump at both buckets under API.md's key layout
+// and reports the backup with both paths; serve's verifier (POST
+// /v1/verifications/run) proves both copies. A target that cannot take the
+// copy (b2 without an s3 location): the backup is still COMPLETED with
+// the copy that was made, stderr names the one that failed, exit 3.
+func TestRunUpload(t *testing.T) {
+	vgw := testenv.StartVersitygw(t, "bw-r2", "bw-b2")
+	vgw.SetEnv(t, "r2", "b2") // serve's own keys, for its verifier
+	j := newJobSite(t, &localpg.Options{FsyncOff: true})
+	j.extraEnv = vgw.Env("r2", "b2") // the job's keys
+	for name, bucket := range map[string]string{"r2": "bw-r2", "b2": "bw-b2"} {
+		loc := vgw.Location(bucket, "pg/")
+		if st, _, body, err := j.s.do("PUT", "/v1/storage-targets/"+name, map[string]any{"s3": map[string]any{
+			"endpoint_url": loc.EndpointURL, "bucket": loc.Bucket, "region": loc.Region, "prefix": loc.Prefix, "path_style": true}}); err != nil || st != 200 {
+			t.Fatalf("PUT %s: %d %s %v", name, st, body, err)
+		}
+	}
+	if r := j.sh("createdb app && pgbench -i -s 1 -q app"); r.code != 0 {
+		t.Fatalf("pgbench -i: %s", r.stderr)
+	}
+	dump := filepath.Join(j.mkdir("backups"), "app.dump")
+	r := j.bw("run", "--type", "FULL_DATABASE", "--file", dump, "--upload", "r2", "--upload", "b2", "--", "pg_dump", "-Fc", "-f", dump, "app")
+	if r.code != 0 {
+		t.Fatalf("run --upload: exit %d: %s", r.code, r.stderr)
+	}
+	data, err := os.ReadFile(dump)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := j.only(q("backup_type", "FULL_DATABASE", "status", "COMPLETED"))
+	created, _ := time.Parse(time.RFC3339Nano, b["created_at"].(string))
+	key := "pg/FULL_DATABASE/_/" + created.UTC().Format("2006/01/02") + "/app.dump"
+	for name, bucket := range map[string]string{"r2": "bw-r2", "b2": "bw-b2"} {
+		if got, want := b[name+"_path"], name+"://"+bucket+"/"+key; got != want {
+			t.Errorf("%s_path = %v, want %s", name, got, want)
+		}
+		if stored, err := os.ReadFile(vgw.ObjectFile(bucket, key)); err != nil || !bytes.Equal(stored, data) {
+			t.Errorf("the %s object does not hold the dump's bytes (%v)", name, err)
+		}
+	}
+	st, _, body, err := j.s.do("POST", "/v1/verifications/run", nil)
+	if err != nil || st != 200 || !strings.Contains(string(body), `"matched":2`) {
+		t.Fatalf("verification run on serve: %d %s %v", st, body, err)
+	}
+	if v := j.only(q("backup_type", "FULL_DATABASE")); v["status"] != "VERIFIED" {
+		t.Errorf("after both copies were proven the backup is %v", v["status"])
+	}
+
+	// b2 cannot take the next copy.
+	if st, _, body, err := j.s.do("PUT", "/v1/storage-targets/b2", map[string]any{"s3": nil}); err != nil || st != 200 {
+		t.Fatalf("PUT b2: %d %s %v", st, body, err)
+	}
+	dump2 := filepath.Join(j.dir, "backups", "app2.dump")
+	r = j.bw("run", "--type", "FULL_DATABASE", "--file", dump2, "--upload", "r2", "--upload", "b2", "--", "pg_dump", "-Fc", "-f", dump2, "app")
+	if r.code != 3 || !strings.Contains(r.stderr, "copy to b2 failed") || strings.Contains(r.stderr, "copy to r2 failed") {
+		t.Fatalf("run --upload with b2 unusable: exit %d, stderr %q; want 3 naming b2", r.code, r.stderr)
+	}
+	b = j.only(q("backup_type", "FULL_DATABASE", "q", "app2.dump"))
+	if b["status"] != "COMPLETED" || b["r2_path"] == nil || b["b2_path"] != nil {
+		t.Errorf("the backup whose b2 copy failed: %v, r2 %v, b2 %v", b["status"], b["r2_path"], b["b2_path"])
 	}
 }

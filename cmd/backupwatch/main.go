@@ -5,10 +5,10 @@
 //	backupwatch admin-key create the first admin key of a deployment
 //	backupwatch check     run the checks once against DATABASE_URL
 //	backupwatch keys      list, create and revoke API keys in DATABASE_URL
-//	backupwatch upload    copy a backup's file to R2 or B2 and record the copy
 //
 // and, for backup jobs (BACKUPWATCH_URL, BACKUPWATCH_API_KEY): run, report,
-// verify, wal-archive, restore and flush (shared/jobclient).
+// verify, wal-archive, restore, flush and upload (shared/jobclient,
+// shared/uploader).
 //
 // Without DATABASE_URL it starts its own PostgreSQL from the server binaries,
 // keeping the data in BACKUPWATCH_DATA_DIR (default .local/pg); one serve at
@@ -17,7 +17,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -39,10 +38,6 @@ commands:
             as JSON (exit 1 if the run failed, wholly or in part)
   keys      list | create --name N --role R [--tenant SLUG|ID] | revoke ID:
             API keys in DATABASE_URL, each change audited (via cli)
-  upload    --backup ID --to r2|b2 [--to ...] --file PATH: copy a COMPLETED
-            backup's file to storage targets and record each copy's path
-            (BACKUPWATCH_URL, BACKUPWATCH_API_KEY, BACKUPWATCH_S3_<NAME>_ACCESS_KEY_ID
-            and _SECRET_ACCESS_KEY); exit 3 when a copy failed
 
 ` + jobsUsage
 
@@ -55,7 +50,7 @@ func main() {
 	defer stop()
 	var err error
 	switch os.Args[1] {
-	case "run", "report", "verify", "wal-archive", "restore", "flush":
+	case "run", "report", "verify", "wal-archive", "restore", "flush", "upload":
 		// Signals go to the wrapped command (jobclient.Execute), not to
 		// this context: the wrapper outlives its command to report it.
 		stop()
@@ -70,17 +65,12 @@ func main() {
 		err = checkCmd(ctx, os.Stdout)
 	case "keys":
 		err = keysCmd(ctx, os.Args[2:], os.Stdout)
-	case "upload":
-		err = uploadCmd(ctx, os.Args[2:], os.Stdout, os.Stderr)
 	case "help", "-h", "--help":
 		_, _ = io.WriteString(os.Stdout, usage)
 		return
 	default:
 		fmt.Fprintf(os.Stderr, "backupwatch: unknown command %q\n\n%s", os.Args[1], usage)
 		os.Exit(2)
-	}
-	if errors.Is(err, errUpload) {
-		os.Exit(exitUpload) // each failed copy has said why
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "backupwatch:", err)

@@ -3,9 +3,10 @@
 // "copies that are proven". The object key is API.md's layout
 // (backup.ObjectKey), the upload streams and carries the file's SHA-256
 // (shared/objstore), and the path recorded is <target>://<bucket>/<key>.
-// The targets' buckets come from GET /v1/storage-targets, the credentials
-// from the job's own environment (objstore.CredentialsFor); the API never
-// holds one.
+// The targets' buckets come from GET /v1/storage-targets (the caller reads
+// them), the credentials from the job's own environment
+// (objstore.CredentialsFor); the API never holds one. `backupwatch run
+// --upload` and `backupwatch upload` use it (cmd/backupwatch, upload.go).
 package uploader
 
 import (
