@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/database"
 	"github.com/backupwatch/backupwatch/shared/objstore"
 	"github.com/backupwatch/backupwatch/shared/testenv"
 )
@@ -64,7 +65,16 @@ func runVerify(ctx context.Context, o Options, r *Report, env *Env, tmp string, 
 	defer stop()
 	loc := backup.S3Location{EndpointURL: url, Bucket: "bw-r2", Region: testenv.VersitygwRegion, PathStyle: true}
 	st := objstore.New(backup.R2, loc, objstore.Credentials{AccessKeyID: testenv.VersitygwAccessKey, SecretAccessKey: testenv.VersitygwSecretKey})
-	owner, err := pgx.Connect(ctx, env.OwnerURL)
+	// A database of its own: the verifier reads every copy due, and the
+	// generated history is none of this section's business.
+	if err := database.CreateDatabase(ctx, env.Cluster.URL("postgres", "postgres"), "verify", ""); err != nil {
+		return err
+	}
+	if _, err := database.Migrate(ctx, env.Cluster.URL("postgres", "verify")); err != nil {
+		return err
+	}
+	ownerURL, appURL := env.Cluster.URL("postgres", "verify"), env.Cluster.URL(database.AppRole, "verify")
+	owner, err := pgx.Connect(ctx, ownerURL)
 	if err != nil {
 		return err
 	}
@@ -73,7 +83,7 @@ func runVerify(ctx context.Context, o Options, r *Report, env *Env, tmp string, 
 	if _, err := owner.Exec(ctx, `UPDATE storage_targets SET s3 = $1 WHERE name = 'r2'`, raw); err != nil {
 		return err
 	}
-	probeEnv := append(os.Environ(), "DATABASE_URL="+env.AppURL,
+	probeEnv := append(os.Environ(), "DATABASE_URL="+appURL,
 		"BACKUPWATCH_S3_R2_ACCESS_KEY_ID="+testenv.VersitygwAccessKey, "BACKUPWATCH_S3_R2_SECRET_ACCESS_KEY="+testenv.VersitygwSecretKey)
 
 	sec := Section{Title: "Copy verification",

@@ -52,7 +52,9 @@ type DueCopy struct {
 	CheckedAt *time.Time // the last read (nil: never read)
 }
 
-// dueSQL lists the copies at the locations $1 of usable backups, in the
+// dueSQL lists the copies of usable backups whose path starts with one of
+// the prefixes $2 at its location $1 (<target>://<bucket>/: a path in
+// another bucket is not the target's to read), not read since $3, in the
 // order the verifier reads them: never read first, then read longest ago;
 // among equals the newest backups first, WAL segments after the others
 // (the newest full of each series before its older ones). It walks the
@@ -62,16 +64,28 @@ const dueSQL = `SELECT b.id, b.backup_type, b.tenant_id, b.filename, b.size_byte
 		b.created_at, b.local_path, b.r2_path, b.b2_path, p.loc, c.checked_at
 	FROM backups_backup b
 	CROSS JOIN LATERAL (VALUES ('r2', b.r2_path), ('b2', b.b2_path), ('local', b.local_path)) AS p(loc, path)
+	JOIN unnest($1::text[], $2::text[]) AS t(loc, prefix) ON t.loc = p.loc AND starts_with(p.path, t.prefix)
 	LEFT JOIN backup_copies c ON c.backup_id = b.id AND c.location = p.loc
-	WHERE b.status IN ('COMPLETED', 'VERIFIED') AND p.path IS NOT NULL AND p.loc = ANY($1)
-		AND (c.checked_at IS NULL OR c.checked_at < $2)
-	ORDER BY c.checked_at NULLS FIRST, (b.backup_type = 'WAL_ARCHIVE'), b.created_at DESC, b.id, p.loc
-	LIMIT $3`
+	WHERE b.status IN ('COMPLETED', 'VERIFIED') AND (c.checked_at IS NULL OR c.checked_at < $3)`
 
-// DueCopies returns at most limit copies at locs not read since before,
-// in the order the verifier reads them (dueSQL).
-func DueCopies(ctx context.Context, db DB, locs []backup.Location, before time.Time, limit int) ([]DueCopy, error) {
-	rows, err := db.Query(ctx, dueSQL, locs, before, limit)
+// DueTargets are the targets a verifier reads: each location's path
+// prefix (<target>://<bucket>/).
+type DueTargets map[backup.Location]string
+
+func (t DueTargets) args() (locs, prefixes []string) {
+	for l, p := range t {
+		locs, prefixes = append(locs, string(l)), append(prefixes, p)
+	}
+	return locs, prefixes
+}
+
+// DueCopies returns at most limit copies at targets not read since
+// before, in the order the verifier reads them (dueSQL).
+func DueCopies(ctx context.Context, db DB, targets DueTargets, before time.Time, limit int) ([]DueCopy, error) {
+	locs, prefixes := targets.args()
+	rows, err := db.Query(ctx, dueSQL+`
+	ORDER BY c.checked_at NULLS FIRST, (b.backup_type = 'WAL_ARCHIVE'), b.created_at DESC, b.id, p.loc
+	LIMIT $4`, locs, prefixes, before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("listing the copies due: %w", mapErr(err))
 	}
@@ -88,15 +102,11 @@ func DueCopies(ctx context.Context, db DB, locs []backup.Location, before time.T
 	return out, nil
 }
 
-// CountDueCopies counts the copies at locs not read since before.
-func CountDueCopies(ctx context.Context, db DB, locs []backup.Location, before time.Time) (int, error) {
+// CountDueCopies counts the copies at targets not read since before.
+func CountDueCopies(ctx context.Context, db DB, targets DueTargets, before time.Time) (int, error) {
+	locs, prefixes := targets.args()
 	var n int
-	err := db.QueryRow(ctx, `SELECT count(*) FROM backups_backup b
-		CROSS JOIN LATERAL (VALUES ('r2', b.r2_path), ('b2', b.b2_path), ('local', b.local_path)) AS p(loc, path)
-		LEFT JOIN backup_copies c ON c.backup_id = b.id AND c.location = p.loc
-		WHERE b.status IN ('COMPLETED', 'VERIFIED') AND p.path IS NOT NULL AND p.loc = ANY($1)
-			AND (c.checked_at IS NULL OR c.checked_at < $2)`, locs, before).Scan(&n)
-	if err != nil {
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM (`+dueSQL+`) d`, locs, prefixes, before).Scan(&n); err != nil {
 		return 0, fmt.Errorf("counting the copies due: %w", mapErr(err))
 	}
 	return n, nil

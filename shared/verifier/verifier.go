@@ -82,8 +82,10 @@ const (
 	// finishReserve is the time kept, before the deadline, to record the
 	// run: no copy starts later than this.
 	finishReserve = 3 * time.Second
-	// batch is how many due copies a run reads from the catalogue at a time.
-	batch = 100
+	// batch is how many due copies a run reads from the catalogue at a
+	// time: each read sorts every copy, so a run of small WAL segments
+	// should not need many.
+	batch = 500
 )
 
 // ErrBusy is returned when another run holds the verifier.
@@ -300,12 +302,11 @@ func readable(targets []*target) map[backup.Location]*target {
 	return out
 }
 
-func names(m map[backup.Location]*target) []backup.Location {
-	out := make([]backup.Location, 0, len(m))
-	for _, l := range backup.Locations {
-		if _, ok := m[l]; ok {
-			out = append(out, l)
-		}
+// due are the targets' path prefixes, for the catalogue's due copies.
+func due(m map[backup.Location]*target) store.DueTargets {
+	out := store.DueTargets{}
+	for name, t := range m {
+		out[name] = t.loc.Path(name, "")
 	}
 	return out
 }
@@ -319,16 +320,16 @@ func (v *Verifier) readCopies(ctx context.Context, engine *alerting.Engine, targ
 		if len(ok) == 0 {
 			return nil
 		}
-		var due []store.DueCopy
+		var copies []store.DueCopy
 		err := store.InScope(ctx, v.cfg.Pool, store.AllTenants, func(tx pgx.Tx) (err error) {
-			due, err = store.DueCopies(ctx, tx, names(ok), now, batch+len(skipped))
+			copies, err = store.DueCopies(ctx, tx, due(ok), now, batch+len(skipped))
 			return err
 		})
 		if err != nil {
 			return err
 		}
 		progress := false
-		for _, d := range due {
+		for _, d := range copies {
 			key := d.Backup.ID.String() + "/" + string(d.Location)
 			t := ok[d.Location]
 			if skipped[key] || t == nil || t.broken != nil {
@@ -462,12 +463,12 @@ func hashObject(ctx context.Context, s ObjectStore, key string) (string, int64, 
 
 // countRemaining counts the copies at readable targets still due.
 func (v *Verifier) countRemaining(ctx context.Context, targets []*target, now time.Time, sum *Summary) error {
-	locs := names(readable(targets))
-	if len(locs) == 0 {
+	ok := readable(targets)
+	if len(ok) == 0 {
 		return nil
 	}
 	return store.InScope(ctx, v.cfg.Pool, store.AllTenants, func(tx pgx.Tx) (err error) {
-		sum.Remaining, err = store.CountDueCopies(ctx, tx, locs, now)
+		sum.Remaining, err = store.CountDueCopies(ctx, tx, due(ok), now)
 		return err
 	})
 }

@@ -133,7 +133,8 @@ func TestProviderDownMidRun(t *testing.T) {
 
 // TestBudgetAndOrder: a run reads the copies never read first, the newest
 // backups before older ones, stops before a copy that would pass its byte
-// budget, and says how many remain; the next run goes on from there, and
+// budget, and says how many remain (a copy in another bucket is none of
+// them); the next run goes on from there, and
 // once all have been read, the one read longest ago comes first.
 func TestBudgetAndOrder(t *testing.T) {
 	w := newWorld(t)
@@ -142,6 +143,9 @@ func TestBudgetAndOrder(t *testing.T) {
 	old := w.backup(t, "old.dump", 1000, now.Add(-72*time.Hour))
 	mid := w.backup(t, "mid.dump", 1000, now.Add(-48*time.Hour))
 	fresh := w.backup(t, "new.dump", 1000, now.Add(-24*time.Hour))
+	// A copy in another bucket is not the r2 target's to read: never due.
+	w.api.Call(t, 201, "POST", "/v1/backups", w.api.AdminKey, map[string]any{"backup_type": "FULL_DATABASE",
+		"filename": "elsewhere.dump", "status": "COMPLETED", "size_bytes": 1, "checksum": testenv.Checksum("e"), "r2_path": "r2://elsewhere/x"})
 	v := verifier.New(verifier.Config{Pool: w.api.Pool, Open: objstore.OpenReader})
 	read := func(at time.Time, budget int64) (verifier.Summary, []string) {
 		t.Helper()
