@@ -25,9 +25,9 @@ import (
 func main() {
 	fn := boot.Start("verify")
 	relay := fn.Relay()
-	v := verifier.New(verifier.Config{Pool: fn.Pool, Logger: fn.Log, AfterRun: relay.Run, Open: objstore.OpenReader,
+	v := verifier.New(verifier.Config{Pool: fn.Pool, Logger: fn.Log, Metrics: fn.Metrics, AfterRun: relay.Run, Open: objstore.OpenReader,
 		BytesPerRun: fn.Config.VerifyBytesPerRun, MaxUnverified: fn.Config.VerifyMaxUnverified})
-	api := apigw.Handler(httpapi.New(httpapi.Config{Pool: fn.Pool, Logger: fn.Log, Verifier: v,
+	api := apigw.Handler(httpapi.New(httpapi.Config{Pool: fn.Pool, Logger: fn.Log, Metrics: fn.Metrics, Verifier: v,
 		Hooks: httpapi.Hooks{AfterAlert: relay.AfterAlert}}.WithSettings(fn.Config)).Handler(httpapi.VerifyRoutes))
 	lambda.Start(func(ctx context.Context, raw json.RawMessage) (any, error) {
 		var probe struct {

@@ -54,7 +54,7 @@ func NewAPIWith(t testing.TB, cfg httpapi.Config) *API {
 		cfg.Verifier = verifier.New(verifier.Config{Pool: db.Pool, Logger: cfg.Logger, Routing: cfg.Routing, Open: objstore.OpenReader})
 	}
 	a.Server = httpapi.New(cfg)
-	a.HTTP = httptest.NewServer(a.Server.Handler(httpapi.AllRoutes))
+	a.HTTP = httptest.NewServer(HoldToContract(t, a.Server.Handler(httpapi.AllRoutes)))
 	t.Cleanup(a.HTTP.Close)
 	a.AdminKey = db.AdminKey(t)
 	return a

@@ -47,6 +47,7 @@ import (
 	"github.com/backupwatch/backupwatch/shared/backup"
 	"github.com/backupwatch/backupwatch/shared/bucket"
 	"github.com/backupwatch/backupwatch/shared/decision"
+	"github.com/backupwatch/backupwatch/shared/logging"
 	"github.com/backupwatch/backupwatch/shared/store"
 )
 
@@ -112,6 +113,9 @@ type Config struct {
 	// which the binaries that verify wire in (this package does not link
 	// the S3 client). Nil: no target can be read.
 	Open func(ctx context.Context, target backup.Location, loc backup.S3Location) (ObjectStore, error)
+	// Metrics, if set, receives each run's bytes read and copies that did
+	// not match (CloudWatch EMF lines).
+	Metrics *logging.Metrics
 	// AfterRun, if set, runs once a run is recorded: the notification relay.
 	AfterRun func(ctx context.Context) (sent int, err error)
 	// BytesPerRun is a scheduled run's budget (default DefaultBytesPerRun).
@@ -251,6 +255,9 @@ func (v *Verifier) Run(ctx context.Context, trigger Trigger, now time.Time, opts
 		Remaining: sum.Remaining, Listed: len(sum.Listed) > 0, Errors: sum.Errors}
 	if ferr := store.FinishVerification(context.WithoutCancel(ctx), v.cfg.Pool, rec, now.Add(-RunRetention)); ferr != nil {
 		return sum, errors.Join(err, ferr)
+	}
+	if v.cfg.Metrics != nil {
+		v.cfg.Metrics.VerifierRun(sum.BytesRead, sum.Mismatched+sum.Missing)
 	}
 	v.relay(ctx, &sum)
 	if err != nil {
