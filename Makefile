@@ -1,9 +1,9 @@
 # backupwatch: the project's menu. `make help` lists every target.
 SHELL := /bin/bash
 GO ?= go
-FUNCTIONS := backups restores alerts admin console healthcheck migrate
+FUNCTIONS := backups restores alerts admin console healthcheck verify migrate
 # SAM logical ids of the functions (template.yaml), for `sam build`.
-LOGICAL_IDS := BackupsFunction RestoresFunction AlertsFunction AdminFunction ConsoleFunction HealthcheckFunction MigrateFunction
+LOGICAL_IDS := BackupsFunction RestoresFunction AlertsFunction AdminFunction ConsoleFunction HealthcheckFunction VerifyFunction MigrateFunction
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w -buildid='
 TEST_FLAGS ?=
 FUZZTIME ?= 30s
@@ -31,7 +31,7 @@ cli: ## build the one static backupwatch binary (serve, the job wrapper, ...) in
 # The race detector needs cgo; a machine without a C compiler runs without it.
 RACE := $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 
-test: deps ## run the whole test suite (starts PostgreSQL, goaws and the Lambda emulator itself)
+test: deps ## run the whole test suite (starts PostgreSQL, goaws, versitygw and the Lambda emulator itself)
 	$(GO) test -count=1 -timeout 20m $(RACE) $(TEST_FLAGS) ./...
 
 build: ## build every function's bootstrap for arm64 and amd64 into bin/<function>/<arch>/
@@ -55,6 +55,8 @@ build-ConsoleFunction: ## SAM: the console function's bootstrap into $(ARTIFACTS
 	$(LAMBDA_BUILD) ./functions/console
 build-HealthcheckFunction: ## SAM: the healthcheck function's bootstrap into $(ARTIFACTS_DIR)
 	$(LAMBDA_BUILD) ./functions/healthcheck
+build-VerifyFunction: ## SAM: the verify function's bootstrap into $(ARTIFACTS_DIR)
+	$(LAMBDA_BUILD) ./functions/verify
 build-MigrateFunction: ## SAM: the migrate function's bootstrap into $(ARTIFACTS_DIR)
 	$(LAMBDA_BUILD) ./functions/migrate
 

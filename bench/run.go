@@ -31,7 +31,8 @@ type Options struct {
 	IngestN1  int // requests per ingest run at concurrency 1
 	IngestN16 int // requests per ingest run at concurrency 16
 	PoolSize  int // serve's and the baseline's connection pool
-	// Only names the one section to run ("coldstart", "jobs", "checkrun"); empty: all of them.
+	// Only names the one section to run ("coldstart", "jobs", "verify",
+	// "checkrun"); empty: all of them.
 	Only string
 	Logf func(format string, args ...any)
 }
@@ -86,9 +87,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		r.Took = time.Since(start)
 		return r, nil
+	case "verify":
+		if err := runVerify(ctx, o, r, env, tmp, logf); err != nil {
+			return nil, fmt.Errorf("copy verification: %w", err)
+		}
+		r.Took = time.Since(start)
+		return r, nil
 	case "checkrun":
 	default:
-		return nil, fmt.Errorf("no section %q to run alone (coldstart, jobs, checkrun, console)", o.Only)
+		return nil, fmt.Errorf("no section %q to run alone (coldstart, jobs, verify, checkrun, console)", o.Only)
 	}
 
 	plan, err := NewPlan(o.Spec)
@@ -160,6 +167,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	// The job wrapper, hashing a 1 GiB file and reporting.
 	if err := runJobs(ctx, o, r, env, tmp, logf); err != nil {
 		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	// Copy verification, against versitygw.
+	if err := runVerify(ctx, o, r, env, tmp, logf); err != nil {
+		return nil, fmt.Errorf("copy verification: %w", err)
 	}
 	r.Took = time.Since(start)
 	return r, nil
