@@ -375,8 +375,13 @@ func windowRule(v *Verdict, h WALHistory, p backup.Policy, name, fp string, aged
 			msg += fmt.Sprintf(" (and %d more gaps)", w.Gaps-1)
 		}
 		raise(msg + "; no base backup's chain of segments reaches the newest one, so nothing can be recovered to now")
+	case w.Base == nil && want != nil:
+		raise(fmt.Sprintf("%s has no recovery window: no base backup's start segment has been archived yet, and its policy asks for %s",
+			name, humanDuration(*want)))
 	case w.Base == nil:
-		raise(fmt.Sprintf("%s has no recovery window: no base backup's start segment has been archived yet", name))
+		// A base backup taken before its first segment is archived: the
+		// window opens when it is (or a gap says otherwise).
+		v.clear(fp, func() string { return "resolved automatically: " + name + " is waiting for its base backup's first segment" })
 	case want != nil && w.Seconds() < *want:
 		msg := fmt.Sprintf("The recovery window of %s is %s (from %s, base backup %s, to %s), shorter than the %s its policy asks for",
 			name, humanDuration(w.Seconds()), stamp(w.From), w.Base.Filename, stamp(w.To), humanDuration(*want))
