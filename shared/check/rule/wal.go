@@ -381,7 +381,9 @@ func windowRule(v *Verdict, h WALHistory, p backup.Policy, name, fp string, aged
 	case w.Base == nil:
 		// A base backup taken before its first segment is archived: the
 		// window opens when it is (or a gap says otherwise).
-		v.clear(fp, func() string { return "resolved automatically: " + name + " is waiting for its base backup's first segment" })
+		v.clear(fp, func() string {
+			return "resolved automatically: " + name + " is waiting for its base backup's first segment"
+		})
 	case want != nil && w.Seconds() < *want:
 		msg := fmt.Sprintf("The recovery window of %s is %s (from %s, base backup %s, to %s), shorter than the %s its policy asks for",
 			name, humanDuration(w.Seconds()), stamp(w.From), w.Base.Filename, stamp(w.To), humanDuration(*want))

@@ -161,7 +161,7 @@ func TestPITRWindow(t *testing.T) {
 	// Segments 1..100, the newest archived now (one a minute).
 	whole := seq(1, 1, 100, mib16, 0)
 	holed := append(seq(1, 1, 49, mib16, 51*time.Minute), seq(1, 51, 100, mib16, 0)...) // 50 missing, 50 min ago
-	window := 90 * time.Minute                                                             // base at segment 10, made 90 min ago
+	window := 90 * time.Minute                                                          // base at segment 10, made 90 min ago
 	tests := []struct {
 		name   string
 		files  []archived
