@@ -73,7 +73,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	r.Machine = Machine(pgVersion)
 	switch o.Only {
-	case "":
+	case "", "check":
 	case "coldstart":
 		if err := runColdStart(ctx, o, r, env, tmp, logf); err != nil {
 			return nil, fmt.Errorf("cold start: %w", err)
@@ -81,7 +81,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		r.Took = time.Since(start)
 		return r, nil
 	default:
-		return nil, fmt.Errorf("no section %q to run alone (coldstart)", o.Only)
+		return nil, fmt.Errorf("no section %q to run alone (coldstart, check)", o.Only)
 	}
 
 	plan, err := NewPlan(o.Spec)
@@ -105,9 +105,19 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			counts.Backups, counts.Failed, counts.InProgress, counts.Series, counts.Tenants, plan.Days,
 			counts.Restores, counts.Alerts, counts.OpenAlerts, size),
 		fmt.Sprintf("Generated with generate_series in %.1f s, including VACUUM ANALYZE.", genTime.Seconds()),
+		walLine(plan),
 		fmt.Sprintf("Planted in tenant series' newest backups: %d shrunk to 3 %%, %d grown to 180 %%, %d stopped, %d stuck in progress, %d slow, %d failing.",
 			plan.Count(Shrunk), plan.Count(Grown), plan.Count(Stopped), plan.Count(Stuck), plan.Count(Slow), plan.Count(Failing)),
 		"PostgreSQL is the bench's own throwaway cluster with fsync, synchronous_commit and full_page_writes off: the figures measure the service and its queries, not this machine's disk.",
+	}
+
+	r.Dataset = slices.DeleteFunc(r.Dataset, func(l string) bool { return l == "" })
+	if o.Only == "check" { // the history and the check run alone
+		if err := runCheck(ctx, o, r, env, plan, logf); err != nil {
+			return nil, fmt.Errorf("check run: %w", err)
+		}
+		r.Took = time.Since(start)
+		return r, nil
 	}
 
 	bin, err := BuildServe(ctx, o.Root, tmp)
@@ -525,4 +535,14 @@ func runColdStart(ctx context.Context, o Options, r *Report, env *Env, tmp strin
 			Target:   "< 10 MB", Met: met(worstArm < 10e6)})
 	r.Sections = append(r.Sections, sec)
 	return nil
+}
+
+// walLine says what the WAL series is, if there is one.
+func walLine(p *Plan) string {
+	if p.WALSegments == 0 {
+		return ""
+	}
+	return fmt.Sprintf("Beside them, a WAL series (cluster main) of %d segments, one every %s, with one missing halfway "+
+		"(a WAL_GAP to find), the full backups its base backups (metadata.wal_start), and a policy asking for a week's recovery window.",
+		p.WALSegments-1, WALStep)
 }
