@@ -41,6 +41,11 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON wal_series_state TO backupwatch_all;
 -- Restores of mode PITR check their target against the window in any scope.
 GRANT SELECT ON wal_series_state TO backupwatch_app;
 
+-- When the WAL states were last rebuilt from every segment: once a day
+-- (check.Config.WALFullEvery), after a backup is deleted, and when there
+-- is no bookmark; the runs in between merge what was archived since.
+ALTER TABLE check_state ADD COLUMN wal_full_at timestamptz;
+
 -- Base backups for point-in-time recovery (FULL_DATABASE with
 -- metadata.wal_start), read at every run: a few hundred rows a year.
 CREATE INDEX backup_base_idx ON backups_backup (created_at)

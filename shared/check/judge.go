@@ -82,7 +82,7 @@ func (r *Runner) read(ctx context.Context, tx pgx.Tx, st store.CheckState, now t
 	)
 	if err := savepoint(ctx, tx, func(sp pgx.Tx) (err error) {
 		// The WAL series first: histories moves the bookmark on.
-		if wals, err = walHistories(ctx, sp, &st, r.needsFull(&st, now)); err != nil {
+		if wals, err = walHistories(ctx, sp, &st, r.walFull(&st, now), now); err != nil {
 			return err
 		}
 		if histories, err = r.histories(ctx, sp, &st, now); err != nil {

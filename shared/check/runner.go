@@ -111,6 +111,10 @@ type Config struct {
 	// measured storage use before one recomputes them all (default
 	// DefaultFullEvery; state.go).
 	FullEvery time.Duration
+	// WALFullEvery is how long runs go on merging newly archived WAL
+	// segments into the stored WAL states before one rebuilds them from
+	// every segment (default DefaultWALFullEvery; wal.go).
+	WALFullEvery time.Duration
 }
 
 // Defaults and bounds of a runner.
@@ -135,6 +139,7 @@ type Runner struct {
 	afterRun        func(ctx context.Context) (int, error)
 	afterRunTimeout time.Duration
 	fullEvery       time.Duration
+	walFullEvery    time.Duration
 }
 
 // New returns a runner.
@@ -149,6 +154,9 @@ func New(cfg Config) *Runner {
 	}
 	if r.fullEvery = cfg.FullEvery; r.fullEvery <= 0 {
 		r.fullEvery = DefaultFullEvery
+	}
+	if r.walFullEvery = cfg.WALFullEvery; r.walFullEvery <= 0 {
+		r.walFullEvery = DefaultWALFullEvery
 	}
 	return r
 }

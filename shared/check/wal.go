@@ -13,21 +13,30 @@ import (
 // each series' runs of contiguous segments. A run reads the segments
 // archived since the previous run (the same transaction-id bookmark as the
 // series, state.go) and merges them in: with a million segments archived,
-// a run costs what the few new ones cost, not a scan of them all. A full
-// run (every FullEvery, after a backup was deleted, or without a
-// bookmark) rebuilds the states from every segment.
+// a run costs what the few new ones cost, not a scan of them all. The
+// merge is exact for what the change feed shows (new and updated
+// backups); a deleted segment is not in it, so deleting a backup through
+// the API asks the next run to rebuild the states from every segment
+// (store.DeleteBackup), and every WALFullEvery a run rebuilds them anyway,
+// the safety net for rows deleted by hand. That rebuild reads every
+// segment (a second or more with a million of them): once a day, not with
+// the series' hourly recomputation.
 
-// needsFull says whether a run must recompute everything rather than go on
-// from the stored states: there is no bookmark, or the last full
-// recomputation is FullEvery old.
-func (r *Runner) needsFull(st *store.CheckState, now time.Time) bool {
-	return st.ChangesFrom == nil || st.SeriesFullAt == nil || stale(*st.SeriesFullAt, now, r.fullEvery)
+// DefaultWALFullEvery is how long runs go on merging WAL segments before
+// one rebuilds the WAL states (Config.WALFullEvery).
+const DefaultWALFullEvery = 24 * time.Hour
+
+// walFull says whether a run must rebuild the WAL states rather than merge
+// into them: there is no bookmark, a backup was deleted, or the last
+// rebuild is WALFullEvery old.
+func (r *Runner) walFull(st *store.CheckState, now time.Time) bool {
+	return st.ChangesFrom == nil || st.WALFullAt == nil || stale(*st.WALFullAt, now, r.walFullEvery)
 }
 
 // walHistories returns every WAL series' continuity and base backups as of
 // this run, and stores the states it changed. st is the bookmark read at
 // the start of the run, not yet moved on by histories.
-func walHistories(ctx context.Context, db store.DB, st *store.CheckState, full bool) ([]rule.WALHistory, error) {
+func walHistories(ctx context.Context, db store.DB, st *store.CheckState, full bool, now time.Time) ([]rule.WALHistory, error) {
 	if full {
 		reads, err := store.ReadWAL(ctx, db, nil, false)
 		if err != nil {
@@ -40,6 +49,7 @@ func walHistories(ctx context.Context, db store.DB, st *store.CheckState, full b
 		if err := store.PutWALStates(ctx, db, states, true); err != nil {
 			return nil, err
 		}
+		st.WALFullAt = &now
 		return withBases(states, reads.Bases), nil
 	}
 	states, changed, reads, err := mergedWALStates(ctx, db, st)

@@ -14,12 +14,12 @@ import (
 // POST /v1/checks/run.
 
 // segment reports WAL segment n (timeline 1, 16 MiB) as archived now.
-func (s *setup) segment(t *testing.T, n int64) {
+func (s *setup) segment(t *testing.T, n int64) string {
 	t.Helper()
 	name := backup.SegmentName(1, n, 16<<20)
 	b := testenv.Completed("WAL_ARCHIVE", "", name+".zst", 16<<20)
 	b["metadata"] = map[string]any{"segment": name}
-	s.create(t, s.job, b)
+	return s.create(t, s.job, b)["id"].(string)
 }
 
 func (s *setup) run(t *testing.T) map[string]any {
@@ -59,10 +59,11 @@ func TestWALGapScenario(t *testing.T) {
 	base["metadata"] = map[string]any{"wal_start": "000000010000000000000001"}
 	baseID := s.create(t, s.job, base)["id"].(string)
 	baseAt := s.Clock.Now()
+	ids := map[int64]string{}
 	for n := int64(1); n <= 10; n++ {
 		s.Clock.Advance(time.Minute)
 		if n != 5 {
-			s.segment(t, n)
+			ids[n] = s.segment(t, n)
 		}
 	}
 	newest := s.Clock.Now()
@@ -107,7 +108,6 @@ func TestWALGapScenario(t *testing.T) {
 	// The missing segment is archived (late): both resolve.
 	s.Clock.Advance(time.Minute)
 	s.segment(t, 5)
-	fixedAt := s.Clock.Now()
 	r := s.run(t)
 	if r["alerts_resolved"] != float64(2) {
 		t.Errorf("resolved %v, want WAL_GAP and PITR_WINDOW", r["alerts_resolved"])
@@ -120,12 +120,19 @@ func TestWALGapScenario(t *testing.T) {
 	if w["from"] != baseAt.UTC().Format(time.RFC3339Nano) || w["to"] != newest.UTC().Format(time.RFC3339Nano) || w["gaps"] != float64(0) {
 		t.Errorf("window %v, want %s to %s", w, baseAt, newest)
 	}
-	_ = fixedAt
 	if r := restore(baseAt.Add(5 * time.Minute)); r.Status != 201 {
 		t.Errorf("PITR inside the window: %d %s", r.Status, r.Body)
 	}
 	if r := restore(newest.Add(time.Second)); r.Status != 422 || !strings.Contains(string(r.Body), "recovery window") {
 		t.Errorf("PITR past the window: %d %s", r.Status, r.Body)
+	}
+
+	// A segment deleted from the catalogue is a gap like any other, at the next run.
+	s.Call(t, 204, "DELETE", "/v1/backups/"+ids[7], s.AdminKey, nil)
+	s.run(t)
+	gaps = alertsOf(t, s, s.operator, "alert_type=WAL_GAP&status=ACTIVE")
+	if len(gaps) != 1 || !strings.Contains(gaps[0]["message"].(string), "missing 1 segment from 000000010000000000000007") {
+		t.Fatalf("WAL_GAP after deleting segment 7: %v", gaps)
 	}
 }
 
