@@ -73,7 +73,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	r.Machine = Machine(pgVersion)
 	switch o.Only {
-	case "", "check":
+	case "", "checkrun":
 	case "coldstart":
 		if err := runColdStart(ctx, o, r, env, tmp, logf); err != nil {
 			return nil, fmt.Errorf("cold start: %w", err)
@@ -81,7 +81,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		r.Took = time.Since(start)
 		return r, nil
 	default:
-		return nil, fmt.Errorf("no section %q to run alone (coldstart, check)", o.Only)
+		return nil, fmt.Errorf("no section %q to run alone (coldstart, checkrun)", o.Only)
 	}
 
 	plan, err := NewPlan(o.Spec)
@@ -112,7 +112,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 
 	r.Dataset = slices.DeleteFunc(r.Dataset, func(l string) bool { return l == "" })
-	if o.Only == "check" { // the history and the check run alone
+	if o.Only == "checkrun" { // the history and the check run alone
 		if err := runCheck(ctx, o, r, env, plan, logf); err != nil {
 			return nil, fmt.Errorf("check run: %w", err)
 		}

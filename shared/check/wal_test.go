@@ -44,6 +44,12 @@ func TestWALStateIncremental(t *testing.T) {
 			tli = 2
 		}
 		pending = append(pending, walSegment("", tli, n, at), walSegment("replica", 1, n, at))
+		if n == 300 { // the old timeline's last segment, archived too
+			pending = append(pending, walSegment("", 1, n, at.Add(time.Second)))
+		}
+		if rng.IntN(20) == 0 { // archived twice
+			pending = append(pending, walSegment("replica", 1, n, at.Add(time.Minute)))
+		}
 		at = at.Add(30 * time.Second)
 	}
 	rng.Shuffle(len(pending), func(i, j int) { pending[i], pending[j] = pending[j], pending[i] })

@@ -214,32 +214,36 @@ func segmentSize(raw json.RawMessage) int64 {
 }
 
 // rebuildWALSQL finds every WAL series' runs from all its segments at
-// once: numbered (log × segments per log + segment), a run is where the
-// number minus its dense rank stays the same (gaps and islands). Of the
-// segment a run starts with it keeps the highest timeline and earliest
-// archive time, of the one it ends with the highest timeline and latest
-// time, as WALState.Add does.
+// once: numbered (log × segments per log + segment) and walked in order,
+// a segment whose predecessor is not the number before it starts a run,
+// and one whose successor is not the number after it ends one. Only those
+// boundary rows come back, a few per gap, not a million. Of the segments
+// archived more than once with a run's first number (on several
+// timelines) the first in (timeline, time) order starts it, and of those
+// with its last number the last ends it, as WALState.Add does.
 const rebuildWALSQL = `
-WITH seg AS (
-	SELECT coalesce(metadata->>'cluster', '') AS cluster,
-		CASE WHEN jsonb_typeof(metadata->'segment_size') = 'number'
-			AND (metadata->>'segment_size')::numeric IN (1048576, 2097152, 4194304, 8388608, 16777216, 33554432,
-				67108864, 134217728, 268435456, 536870912, 1073741824)
-			THEN (metadata->>'segment_size')::bigint ELSE 16777216 END AS size,
-		metadata->>'segment' AS name, created_at
-	FROM backups_backup
-	WHERE backup_type = 'WAL_ARCHIVE' AND status IN ('COMPLETED', 'VERIFIED') AND metadata ? 'segment'
-), num AS (
+WITH num AS (
 	SELECT cluster, size, ('x' || lpad(substr(name, 1, 8), 16, '0'))::bit(64)::bigint AS tli,
 		('x' || lpad(substr(name, 9, 8), 16, '0'))::bit(64)::bigint * (4294967296 / size)
 			+ ('x' || lpad(substr(name, 17, 8), 16, '0'))::bit(64)::bigint AS n,
-		(extract(epoch FROM created_at) * 1000000)::bigint AS at
-	FROM seg WHERE name ~ '^[0-9A-F]{24}$' AND substr(name, 1, 8) <> '00000000'
-), grouped AS (
-	SELECT *, n - dense_rank() OVER (PARTITION BY cluster ORDER BY n) AS g FROM num
+		created_at AS at
+	FROM (SELECT coalesce(metadata->>'cluster', '') AS cluster,
+			CASE WHEN jsonb_typeof(metadata->'segment_size') = 'number'
+				AND (metadata->>'segment_size')::numeric IN (1048576, 2097152, 4194304, 8388608, 16777216, 33554432,
+					67108864, 134217728, 268435456, 536870912, 1073741824)
+				THEN (metadata->>'segment_size')::bigint ELSE 16777216 END AS size,
+			metadata->>'segment' AS name, created_at
+		FROM backups_backup
+		WHERE backup_type = 'WAL_ARCHIVE' AND status IN ('COMPLETED', 'VERIFIED') AND metadata ? 'segment') seg
+	WHERE name ~ '^[0-9A-F]{24}$' AND substr(name, 1, 8) <> '00000000'
+), walked AS (
+	SELECT cluster, size, n, tli, at, lag(n) OVER w AS prev, lead(n) OVER w AS next
+	FROM num WINDOW w AS (PARTITION BY cluster ORDER BY n, tli, at)
 )
-SELECT cluster, max(size), min(ARRAY[n, -tli, at]), max(ARRAY[n, tli, at])
-FROM grouped GROUP BY cluster, g ORDER BY cluster, 3`
+SELECT cluster, size, n, tli, at, prev IS NULL OR n - prev > 1, next IS NULL OR next - n > 1
+FROM walked
+WHERE prev IS NULL OR n - prev > 1 OR next IS NULL OR next - n > 1
+ORDER BY cluster, n, tli, at`
 
 // RebuildWALStates computes every WAL series' state from all its segments.
 func RebuildWALStates(ctx context.Context, db DB) ([]rule.WALState, error) {
@@ -251,19 +255,26 @@ func RebuildWALStates(ctx context.Context, db DB) ([]rule.WALState, error) {
 	var out []rule.WALState
 	for rows.Next() {
 		var (
-			cluster     string
-			size        int64
-			first, last []int64
+			cluster         string
+			size, n, tli    int64
+			at              time.Time
+			starts, endsRun bool
 		)
-		if err := rows.Scan(&cluster, &size, &first, &last); err != nil {
+		if err := rows.Scan(&cluster, &size, &n, &tli, &at, &starts, &endsRun); err != nil {
 			return nil, fmt.Errorf("rebuilding WAL states: %w", mapErr(err))
 		}
 		if len(out) == 0 || out[len(out)-1].Cluster != cluster {
 			out = append(out, rule.WALState{Cluster: cluster, SegmentSize: size})
 		}
 		s := &out[len(out)-1]
-		s.Runs = append(s.Runs, rule.WALRun{First: first[0], FirstTLI: uint32(-first[1]), FirstAt: time.UnixMicro(first[2]).UTC(),
-			Last: last[0], LastTLI: uint32(last[1]), LastAt: time.UnixMicro(last[2]).UTC()})
+		s.SegmentSize = size
+		if starts {
+			s.Runs = append(s.Runs, rule.WALRun{First: n, FirstTLI: uint32(tli), FirstAt: at.UTC()})
+		}
+		if endsRun && len(s.Runs) > 0 {
+			r := &s.Runs[len(s.Runs)-1]
+			r.Last, r.LastTLI, r.LastAt = n, uint32(tli), at.UTC()
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("rebuilding WAL states: %w", mapErr(err))

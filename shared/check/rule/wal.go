@@ -70,7 +70,8 @@ func WALKey(c string) string {
 
 // Add merges archived segments into the state. A segment archived again
 // (or on another timeline) changes nothing but the timeline and time kept
-// for a run's end.
+// for a run's ends: of the segments with a run's first number, the first in
+// (timeline, time) order; of those with its last number, the last.
 func (s *WALState) Add(segs ...WALSegment) {
 	slices.SortFunc(segs, func(a, b WALSegment) int {
 		switch {
@@ -115,25 +116,20 @@ func (s *WALState) add(g WALSegment) {
 		}
 	case g.N == r.First-1:
 		r.First, r.FirstTLI, r.FirstAt = g.N, g.TLI, g.At
-	case g.N == r.Last:
-		r.LastTLI, r.LastAt = max(r.LastTLI, g.TLI), maxTime(r.LastAt, g.At)
-	case g.N == r.First:
-		r.FirstTLI, r.FirstAt = max(r.FirstTLI, g.TLI), minTime(r.FirstAt, g.At)
+	}
+	// Seen again at an end of its run: keep the first, or the last, in
+	// (timeline, time) order. (A one-segment run has both ends at g.N.)
+	if g.N == r.First && before(g.TLI, g.At, r.FirstTLI, r.FirstAt) {
+		r.FirstTLI, r.FirstAt = g.TLI, g.At
+	}
+	if g.N == r.Last && before(r.LastTLI, r.LastAt, g.TLI, g.At) {
+		r.LastTLI, r.LastAt = g.TLI, g.At
 	}
 }
 
-func maxTime(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
-}
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
+// before orders (timeline, time) pairs.
+func before(tli uint32, at time.Time, tli2 uint32, at2 time.Time) bool {
+	return tli < tli2 || (tli == tli2 && at.Before(at2))
 }
 
 // WALGap is a stretch of missing segments between two runs.
