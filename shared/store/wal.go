@@ -245,8 +245,17 @@ FROM walked
 WHERE prev IS NULL OR n - prev > 1 OR next IS NULL OR next - n > 1
 ORDER BY cluster, n, tli, at`
 
+// rebuildWorkMem is the sort memory the rebuild asks for, for the rest of
+// its transaction: a year of segments (a million rows of about 60 bytes)
+// sorts in memory instead of spilling to disk in the default 4 MB.
+const rebuildWorkMem = "128MB"
+
 // RebuildWALStates computes every WAL series' state from all its segments.
+// db must be a transaction (the sort memory it sets is the transaction's).
 func RebuildWALStates(ctx context.Context, db DB) ([]rule.WALState, error) {
+	if _, err := db.Exec(ctx, `SELECT set_config('work_mem', $1, true)`, rebuildWorkMem); err != nil {
+		return nil, fmt.Errorf("rebuilding WAL states: %w", mapErr(err))
+	}
 	rows, err := db.Query(ctx, rebuildWALSQL)
 	if err != nil {
 		return nil, fmt.Errorf("rebuilding WAL states: %w", mapErr(err))
