@@ -325,8 +325,9 @@ func runCheck(ctx context.Context, o Options, r *Report, env *Env, plan *Plan, l
 	r.Sections = append(r.Sections, Section{Title: "Check run",
 		Intro: fmt.Sprintf("shared/check's Runner.Run (the function the scheduled Lambda, POST /v1/checks/run and serve's timer call) "+
 			"over the whole history as of the generation time, in-process on a pool of the runtime role whose statements a pgx tracer counts "+
-			"(every statement, batch and statement preparation is a round trip). Baseline: the same rules (rule.Evaluate, rule.EvaluateStorage) "+
-			"and the same alert engine, one query listing the series and one query per series for its history, in a transaction rolled back. "+
+			"(every statement, batch and statement preparation is a round trip). Baseline: the same rules (rule.Evaluate, rule.EvaluateStorage, rule.EvaluateWAL) "+
+			"and the same alert engine, one query listing the series and one query per series for its history, and every WAL segment read "+
+			"to find the WAL series' runs afresh, in a transaction rolled back. "+
 			"Both found the same conditions (fingerprint and severity) after every run, or the benchmark would have stopped (%d at the end). "+
 			"A run recomputes only the series whose backups changed since the previous run and reads the others' stored histories; "+
 			"before each rerun up to %d new completed backups, each like its series' previous one, go into random tenant series without an open alert, "+
