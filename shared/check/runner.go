@@ -14,7 +14,11 @@
 //     series' histories are kept between runs, and a run recomputes only
 //     those whose backups changed since the previous one (by transaction
 //     id), and all of them every FullEvery; storage use is measured at
-//     most every FullEvery (state.go);
+//     most every FullEvery (state.go); each WAL series' runs of contiguous
+//     segments are kept too, the segments archived since merged in, and
+//     rebuilt from every segment every WALFullEvery (wal.go); what the
+//     upkeep rules need (copies, verifications, restores) is read only for
+//     the series whose policy turns them on;
 //  4. judges each series and target with the pure rules of
 //     shared/check/rule, and makes a plan of what to do to the alerts with
 //     the pure planner of shared/check/plan (judge.go);
@@ -42,8 +46,8 @@
 //
 // The package answers four questions, one file each: how a run goes
 // (runner.go), what it reads and how it carries a plan out (judge.go),
-// what it keeps between runs (state.go), and how everything is doing now,
-// for GET /v1/status (status.go); failure.go is CHECK_FAILURE and
+// what it keeps between runs (state.go; wal.go for the WAL series), and
+// how everything is doing now, for GET /v1/status (status.go); failure.go is CHECK_FAILURE and
 // schedule.go the triggers. The decisions are pure and live apart: the
 // rules in shared/check/rule, the plan in shared/check/plan; they take
 // now as an argument and read nothing else, so their tests pass time in

@@ -1,6 +1,7 @@
 // Package plan decides what a check run does to the alerts: given the alerts
 // open when the run read, what the rules concluded about each series and
-// storage target (shared/check/rule), and the series' histories, Make says
+// storage target (shared/check/rule) — a WAL series' continuity is a unit
+// of its own — and the series' histories, Make says
 // which open alerts are only seen again (Touch), which conditions are raised
 // and why (opened, escalated, changed), which open alerts are resolved and
 // why, and which are deliberately left as they are. It does no I/O: the
