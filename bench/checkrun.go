@@ -199,7 +199,9 @@ func runCheck(ctx context.Context, o Options, r *Report, env *Env, plan *Plan, l
 		return err
 	}
 	defer owner.Close(context.WithoutCancel(ctx))
-	runner := check.New(check.Config{Pool: pool})
+	// As deployed: reminders on at their default interval (their query is
+	// part of every run).
+	runner := check.New(check.Config{Pool: pool, ReminderInterval: alert.DefaultReminderInterval})
 	now := plan.Now
 
 	type sample struct {

@@ -39,6 +39,7 @@ func (r *Runner) judge(ctx context.Context, tx pgx.Tx, st store.CheckState, now 
 	if err := r.carryOut(ctx, tx, in.Units, plan.Make(in), now, sum); err != nil {
 		return err
 	}
+	r.remind(ctx, tx, now, sum)
 	return r.settle(ctx, tx, checkFailure, now, sum)
 }
 

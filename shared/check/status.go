@@ -123,27 +123,25 @@ type SeriesStatus struct {
 	PITRWindows map[string]*WindowStatus `json:"pitr_windows,omitempty"`
 }
 
-// WindowStatus is a WAL series' recovery window in the status: from its
-// oldest base backup whose chain of segments is unbroken to the newest
-// archived segment (both null when no base backup's chain reaches it), and
-// how many gaps lie after the oldest base backup's start.
+// WindowStatus is a WAL series' recovery window in the status
+// (rule.RecoveryWindow: from its oldest base backup whose chain of segments
+// is unbroken to the newest archived segment, or, when a gap breaks every
+// chain, the window nearest now that can still be recovered), and how many
+// gaps lie after the oldest base backup's start.
 type WindowStatus struct {
-	From *time.Time `json:"from"`
-	To   *time.Time `json:"to"`
-	Gaps int        `json:"gaps"`
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	Gaps int       `json:"gaps"`
 }
 
-// windowStatus is h's window for the status (nil without a base backup).
+// windowStatus is h's window for the status: nil without a base backup
+// whose start segment is archived.
 func windowStatus(h rule.WALHistory) *WindowStatus {
 	w, ok := rule.RecoveryWindow(h, nil)
-	if !ok {
+	if !ok || w.Base == nil {
 		return nil
 	}
-	ws := &WindowStatus{Gaps: w.Gaps}
-	if w.Base != nil {
-		ws.From, ws.To = &w.From, &w.To
-	}
-	return ws
+	return &WindowStatus{From: w.From, To: w.To, Gaps: w.Gaps}
 }
 
 // addWindows sets the WAL_ARCHIVE series' recovery windows.

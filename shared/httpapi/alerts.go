@@ -26,7 +26,7 @@ func (s *Server) listAlerts(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	out, err := namedAlerts(ctx, c.tx, items...)
+	out, err := namedAlerts(ctx, c.tx, c.now, items...)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -106,7 +106,7 @@ func (s *Server) getAlert(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	out, err := namedAlert(ctx, c.tx, a)
+	out, err := namedAlert(ctx, c.tx, c.now, a)
 	return http.StatusOK, out, err
 }
 
@@ -148,7 +148,7 @@ func (s *Server) acknowledgeAlert(ctx context.Context, c *call) (int, any, error
 	if err != nil {
 		return 0, nil, err
 	}
-	out, err := namedAlert(ctx, c.tx, a)
+	out, err := namedAlert(ctx, c.tx, c.now, a)
 	return http.StatusOK, out, err
 }
 
@@ -174,7 +174,7 @@ func (s *Server) resolveAlert(ctx context.Context, c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	s.alerted(c)
-	out, err := namedAlert(ctx, c.tx, a)
+	out, err := namedAlert(ctx, c.tx, c.now, a)
 	return http.StatusOK, out, err
 }
 

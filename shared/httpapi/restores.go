@@ -116,21 +116,24 @@ func (s *Server) checkPITRTarget(ctx context.Context, c *call, base backup.Backu
 	case !ok:
 		ww.Broken = "the base backup's WAL series has no archived segment"
 	case w.Base == nil:
-		ww.Broken = "no base backup's chain of WAL segments reaches the newest archived one (a gap breaks it)"
+		ww.Broken = "no base backup's start segment (metadata.wal_start) has been archived"
+	case base.CreatedAt.Before(w.From):
+		ww.Broken = fmt.Sprintf("a gap in the WAL after this base backup breaks its chain; the recovery window starts at %s, "+
+			"from a later base backup", w.From.UTC().Format(time.RFC3339))
 	default:
-		ww.To = w.To
-		if w.From.After(ww.From) {
-			ww.From = w.From
-		}
-		if base.CreatedAt.Before(w.From) {
-			ww.Broken = fmt.Sprintf("a gap in the WAL after this base backup breaks its chain; the window starts at %s, "+
-				"from a later base backup", w.From.UTC().Format(time.RFC3339))
-		}
+		ww.From, ww.To = maxTime(base.CreatedAt, w.From), w.To
 	}
 	if errs := ww.Check(target); errs != nil {
 		return errs
 	}
 	return nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 func (s *Server) getRestore(ctx context.Context, c *call) (int, any, error) {
@@ -325,7 +328,7 @@ func (s *Server) integrityFailed(ctx context.Context, c *call, b backup.Backup, 
 		return nil, err
 	}
 	s.alerted(c)
-	return namedAlert(ctx, c.tx, a)
+	return namedAlert(ctx, c.tx, c.now, a)
 }
 
 // integrityRestored takes a backup whose copy at loc ("": every copy)

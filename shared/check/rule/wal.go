@@ -183,13 +183,18 @@ type WALHistory struct {
 
 // Window is the recovery window of a WAL series: from its oldest base
 // backup whose chain of segments from its start to the newest archived
-// one is unbroken, to when that newest one was archived.
+// one is unbroken, to when that newest one was archived. When a gap breaks
+// every base backup's chain to the newest segment, it is the window
+// nearest now that can still be recovered: from the oldest base backup of
+// the newest unbroken chain that holds one, to the last segment before
+// the gap that ends it (Broken).
 type Window struct {
-	// Base is that base backup; nil when no base backup's chain reaches
-	// the newest segment (the window is broken), and From and To are then
-	// zero.
+	// Base is the base backup it starts from; nil when no base backup's
+	// start segment is archived (From and To are then zero).
 	Base     *BaseBackup
 	From, To time.Time
+	// Broken says a gap lies between the window and the newest segment.
+	Broken bool
 	// Gaps counts the gaps after the oldest base backup's start: those
 	// that cut the window short (or break it).
 	Gaps int
@@ -201,47 +206,54 @@ type Window struct {
 func (w Window) Seconds() int64 { return int64(w.To.Sub(w.From) / time.Second) }
 
 // RecoveryWindow is h's recovery window, counting only the gaps that count
-// says count (nil: every gap). ok is false without any base backup.
+// says count (nil: every gap; a gap not counted is bridged). ok is false
+// without any base backup.
 func RecoveryWindow(h WALHistory, count func(WALGap) bool) (w Window, ok bool) {
 	if len(h.Bases) == 0 {
 		return w, false
 	}
-	runs := h.State.Runs
+	runs, gaps := h.State.Runs, h.State.Gaps() // gaps[i] lies between runs[i] and runs[i+1]
 	oldest := h.Bases[0].Start
 	for _, b := range h.Bases[1:] {
 		oldest = min(oldest, b.Start)
 	}
-	// lastBreak: the end of the newest counted gap; the chain to the
-	// newest segment is unbroken from the run after it.
-	from := int64(-1)
-	for _, g := range h.State.Gaps() {
-		if count != nil && !count(g) {
-			continue
-		}
-		if g.Last >= oldest {
-			w.Gaps++
-			if w.FirstGap == nil {
-				first := g
-				w.FirstGap = &first
+	// Chains: runs joined across the gaps that do not count. chainOf[i]
+	// is run i's chain, ends[c] when chain c's last segment was archived.
+	chainOf, ends := make([]int, len(runs)), []time.Time{}
+	for i, r := range runs {
+		c := 0
+		if i > 0 {
+			c = chainOf[i-1]
+			if g := gaps[i-1]; count == nil || count(g) {
+				c++
+				if g.Last >= oldest {
+					w.Gaps++
+					if w.FirstGap == nil {
+						w.FirstGap = &gaps[i-1]
+					}
+				}
 			}
 		}
-		from = g.Last + 1
+		chainOf[i] = c
+		if c == len(ends) {
+			ends = append(ends, r.LastAt)
+		}
+		ends[c] = r.LastAt
 	}
-	if len(runs) == 0 {
-		return w, true
-	}
-	newest := runs[len(runs)-1]
+	chain := -1
 	for i := range h.Bases {
 		b := &h.Bases[i]
-		if b.Start < from || b.Start > newest.Last || !h.State.covered(b.Start) {
-			continue
+		r := sort.Search(len(runs), func(j int) bool { return runs[j].Last >= b.Start })
+		if r == len(runs) || runs[r].First > b.Start {
+			continue // its start segment is not archived
 		}
-		if w.Base == nil || b.CreatedAt.Before(w.Base.CreatedAt) {
-			w.Base = b
+		c := chainOf[r]
+		if c > chain || (c == chain && b.CreatedAt.Before(w.Base.CreatedAt)) {
+			chain, w.Base = c, b
 		}
 	}
 	if w.Base != nil {
-		w.From, w.To = w.Base.CreatedAt, newest.LastAt
+		w.From, w.To, w.Broken = w.Base.CreatedAt, ends[chain], chain != len(ends)-1
 	}
 	return w, true
 }
@@ -363,14 +375,15 @@ func windowRule(v *Verdict, h WALHistory, p backup.Policy, name, fp string, aged
 	case !ok:
 		raise(fmt.Sprintf("%s has no recovery window: no base backup (a FULL_DATABASE backup with metadata.wal_start) "+
 			"to recover from, and its policy asks for %s", name, humanDuration(*want)))
-	case w.Base == nil && w.FirstGap != nil:
+	case w.Broken:
 		g := *w.FirstGap
 		details["first_missing"] = st.name(g.TLI, g.First)
 		msg := fmt.Sprintf("The recovery window of %s is broken: %s missing from %s", name, segments(g.Count()), st.name(g.TLI, g.First))
 		if w.Gaps > 1 {
 			msg += fmt.Sprintf(" (and %d more gaps)", w.Gaps-1)
 		}
-		raise(msg + "; no base backup's chain of segments reaches the newest one, so nothing can be recovered to now")
+		raise(msg + fmt.Sprintf("; no base backup's chain of segments reaches the newest one: recoverable only from %s (base backup %s) to %s",
+			stamp(w.From), w.Base.Filename, stamp(w.To)))
 	case w.Base == nil && want != nil:
 		raise(fmt.Sprintf("%s has no recovery window: no base backup's start segment has been archived yet, and its policy asks for %s",
 			name, humanDuration(*want)))

@@ -167,32 +167,34 @@ func TestPITRWindow(t *testing.T) {
 		files  []archived
 		bases  []rule.BaseBackup
 		want   *int64
-		raised string // a word of the PITR_WINDOW message, "" for none
-		from   time.Duration
+		raised string        // a word of the PITR_WINDOW message, "" for none
+		from   time.Duration // the window's start, ago (-1: no window)
 		gaps   int
+		to     time.Duration // its end, ago (0: now, the newest segment)
 	}{
 		// No base backup and no window asked for: nothing to say.
-		{"no base, none asked", whole, nil, nil, "", -1, 0},
+		{"no base, none asked", whole, nil, nil, "", -1, 0, 0},
 		// No base backup but a window asked for: PITR_WINDOW.
-		{"no base, asked", whole, nil, ptr[int64](3600), "no base backup", -1, 0},
+		{"no base, asked", whole, nil, ptr[int64](3600), "no base backup", -1, 0, 0},
 		// A base whose chain is whole: the window is from it to now.
-		{"whole chain", whole, []rule.BaseBackup{base("b1", 10, window)}, nil, "", window, 0},
+		{"whole chain", whole, []rule.BaseBackup{base("b1", 10, window)}, nil, "", window, 0, 0},
 		// Exactly the length asked for is enough; a second more is not.
-		{"exactly at threshold", whole, []rule.BaseBackup{base("b1", 10, window)}, ptr(int64(window / time.Second)), "", window, 0},
-		{"a second short", whole, []rule.BaseBackup{base("b1", 10, window)}, ptr(int64(window/time.Second) + 1), "shorter", window, 0},
-		// A gap after the only base backup breaks the window: none reaches now.
-		{"broken", holed, []rule.BaseBackup{base("b1", 10, window)}, nil, "broken", -1, 1},
+		{"exactly at threshold", whole, []rule.BaseBackup{base("b1", 10, window)}, ptr(int64(window / time.Second)), "", window, 0, 0},
+		{"a second short", whole, []rule.BaseBackup{base("b1", 10, window)}, ptr(int64(window/time.Second) + 1), "shorter", window, 0, 0},
+		// A gap after the only base backup breaks the window: none reaches
+		// now; what can be recovered ends at segment 49, 51 minutes ago.
+		{"broken", holed, []rule.BaseBackup{base("b1", 10, window)}, nil, "broken", window, 1, 51 * time.Minute},
 		// A later base backup after the gap: the window starts there (it is shorter, not broken).
-		{"later base after the gap", holed, []rule.BaseBackup{base("b1", 10, window), base("b2", 60, 40*time.Minute)}, nil, "", 40 * time.Minute, 1},
+		{"later base after the gap", holed, []rule.BaseBackup{base("b1", 10, window), base("b2", 60, 40*time.Minute)}, nil, "", 40 * time.Minute, 1, 0},
 		// ...and shorter than asked: PITR_WINDOW says the gap cut it.
-		{"later base, too short", holed, []rule.BaseBackup{base("b1", 10, window), base("b2", 60, 40*time.Minute)}, ptr[int64](3600), "cut it short", 40 * time.Minute, 1},
+		{"later base, too short", holed, []rule.BaseBackup{base("b1", 10, window), base("b2", 60, 40*time.Minute)}, ptr[int64](3600), "cut it short", 40 * time.Minute, 1, 0},
 		// A gap before the oldest base backup does not count against the window.
-		{"gap before the base", holed, []rule.BaseBackup{base("b2", 60, 40*time.Minute)}, nil, "", 40 * time.Minute, 0},
+		{"gap before the base", holed, []rule.BaseBackup{base("b2", 60, 40*time.Minute)}, nil, "", 40 * time.Minute, 0, 0},
 		// A base whose start segment is not archived yet starts nothing.
-		{"start not archived", seq(1, 1, 5, mib16, 0), []rule.BaseBackup{base("b9", 9, time.Minute)}, nil, "", -1, 0},
-		{"start not archived, asked", seq(1, 1, 5, mib16, 0), []rule.BaseBackup{base("b9", 9, time.Minute)}, ptr[int64](60), "archived yet", -1, 0},
+		{"start not archived", seq(1, 1, 5, mib16, 0), []rule.BaseBackup{base("b9", 9, time.Minute)}, nil, "", -1, 0, 0},
+		{"start not archived, asked", seq(1, 1, 5, mib16, 0), []rule.BaseBackup{base("b9", 9, time.Minute)}, ptr[int64](60), "archived yet", -1, 0, 0},
 		// A day-long window asked for, a day and a minute given.
-		{"long enough", seq(1, 1, 2000, mib16, 0), []rule.BaseBackup{base("b1", 560, day+time.Minute)}, ptr(int64(day / time.Second)), "", day + time.Minute, 0},
+		{"long enough", seq(1, 1, 2000, mib16, 0), []rule.BaseBackup{base("b1", 560, day+time.Minute)}, ptr(int64(day / time.Second)), "", day + time.Minute, 0, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -220,8 +222,8 @@ func TestPITRWindow(t *testing.T) {
 			switch {
 			case tc.from < 0 && w.Base != nil:
 				t.Errorf("window from %s, want none", w.From)
-			case tc.from >= 0 && (w.Base == nil || !w.From.Equal(now.Add(-tc.from)) || !w.To.Equal(now)):
-				t.Errorf("window %v %s to %s, want %s to %s", w.Base != nil, w.From, w.To, now.Add(-tc.from), now)
+			case tc.from >= 0 && (w.Base == nil || !w.From.Equal(now.Add(-tc.from)) || !w.To.Equal(now.Add(-tc.to)) || w.Broken != (tc.to > 0)):
+				t.Errorf("window %v %s to %s (broken %v), want %s to %s", w.Base != nil, w.From, w.To, w.Broken, now.Add(-tc.from), now.Add(-tc.to))
 			}
 		})
 	}
