@@ -258,11 +258,6 @@ func RecoveryWindow(h WALHistory, count func(WALGap) bool) (w Window, ok bool) {
 	return w, true
 }
 
-// covered reports whether segment n is archived.
-func (s WALState) covered(n int64) bool {
-	i := sort.Search(len(s.Runs), func(i int) bool { return s.Runs[i].Last >= n })
-	return i < len(s.Runs) && s.Runs[i].First <= n
-}
 
 // WALFingerprints lists every fingerprint the WAL rules may raise for the
 // series of cluster c.
