@@ -258,7 +258,6 @@ func RecoveryWindow(h WALHistory, count func(WALGap) bool) (w Window, ok bool) {
 	return w, true
 }
 
-
 // WALFingerprints lists every fingerprint the WAL rules may raise for the
 // series of cluster c.
 func WALFingerprints(c string) []string {
