@@ -29,13 +29,16 @@ func (r *Runner) judge(ctx context.Context, tx pgx.Tx, st store.CheckState, now 
 		return err
 	}
 	in.Units = make([]plan.Unit, len(units))
-	for i, u := range units {
-		v, err := safely(func() rule.Verdict { return u.judge(now) })
-		in.Units[i] = plan.Unit{Series: u.series, Target: u.target.Name, Verdict: v, Err: err}
-		if u.wal != nil {
-			in.Units[i].WAL = &u.wal.State.Cluster
+	r.sizes.Run(func() {
+		for i, u := range units {
+			v, err := safely(func() rule.Verdict { return u.judge(now, r.sizes) })
+			in.Units[i] = plan.Unit{Series: u.series, Target: u.target.Name, Verdict: v, Err: err}
+			if u.wal != nil {
+				in.Units[i].WAL = &u.wal.State.Cluster
+			}
 		}
-	}
+	})
+	r.rebaseline(ctx, tx, in.Units, sum)
 	if err := r.carryOut(ctx, tx, in.Units, plan.Make(in), now, sum); err != nil {
 		return err
 	}
@@ -54,11 +57,12 @@ type unit struct {
 	usage   backup.Usage
 }
 
-// judge applies the unit's rules.
-func (u unit) judge(now time.Time) rule.Verdict {
+// judge applies the unit's rules, the size rule's readings remembered in
+// sizes between runs.
+func (u unit) judge(now time.Time, sizes *rule.SizeMemo) rule.Verdict {
 	switch {
 	case u.series != nil:
-		v := rule.Evaluate(u.history, u.policy, now)
+		v := rule.EvaluateWith(u.history, u.policy, now, sizes)
 		v.Merge(rule.EvaluateUpkeep(u.history, u.upkeep, u.policy, now))
 		return v
 	case u.wal != nil:

@@ -66,6 +66,7 @@ import (
 
 	"github.com/backupwatch/backupwatch/shared/alert"
 	"github.com/backupwatch/backupwatch/shared/alerting"
+	"github.com/backupwatch/backupwatch/shared/check/rule"
 	"github.com/backupwatch/backupwatch/shared/config"
 	"github.com/backupwatch/backupwatch/shared/logging"
 	"github.com/backupwatch/backupwatch/shared/store"
@@ -162,13 +163,15 @@ type Runner struct {
 	// reminderInterval: Config.ReminderInterval (reminder.go).
 	reminderInterval time.Duration
 	metrics          *logging.Metrics
+	// sizes remembers the size rule's readings between runs (rule.SizeMemo).
+	sizes *rule.SizeMemo
 }
 
 // New returns a runner.
 func New(cfg Config) *Runner {
 	r := &Runner{pool: cfg.Pool, log: cfg.Logger, engine: alerting.New(cfg.Routing),
 		afterRun: cfg.AfterRun, afterRunTimeout: cfg.AfterRunTimeout, reminderInterval: cfg.ReminderInterval,
-		metrics: cfg.Metrics}
+		metrics: cfg.Metrics, sizes: rule.NewSizeMemo()}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
