@@ -32,8 +32,14 @@ func small(now time.Time) bench.Spec {
 // generated returns an API over a database holding the small history.
 func generated(t *testing.T) (*testenv.API, *bench.Plan) {
 	t.Helper()
+	return generatedFrom(t, small(time.Now()))
+}
+
+// generatedFrom returns an API over a database holding the history of spec.
+func generatedFrom(t *testing.T, spec bench.Spec) (*testenv.API, *bench.Plan) {
+	t.Helper()
 	a := testenv.NewAPI(t)
-	plan, err := bench.NewPlan(small(time.Now()))
+	plan, err := bench.NewPlan(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,9 +293,11 @@ func storeCursor(at time.Time, id string) store.Cursor {
 
 // TestCheckBaselineFindsTheSameConditions: the real check run and the
 // series-by-series baseline agree, condition for condition, and both find
-// what the generator planted.
+// what the generator planted, the WAL series' gap included.
 func TestCheckBaselineFindsTheSameConditions(t *testing.T) {
-	a, plan := generated(t)
+	spec := small(time.Now())
+	spec.WALSegments = 3000
+	a, plan := generatedFrom(t, spec)
 	ctx := context.Background()
 	sum, err := check.New(check.Config{Pool: a.Pool}).Run(ctx, check.OnDemand, plan.Now)
 	if err != nil || len(sum.Errors) > 0 {
@@ -315,6 +323,11 @@ func TestCheckBaselineFindsTheSameConditions(t *testing.T) {
 		"BACKUP_MISSING":     plan.Count(bench.Stopped),
 		"DURATION_THRESHOLD": plan.Count(bench.Stuck) + plan.Count(bench.Slow),
 		"STORAGE_CAPACITY":   1, // b2 at 86 %
+		"WAL_GAP":            1, // segment 1500 of the WAL series
+	}
+	// A day of WAL cannot give the week's window its policy asks for.
+	if byType["WAL_GAP"] != 1 || byType["PITR_WINDOW"] != 1 {
+		t.Errorf("%d WAL_GAP and %d PITR_WINDOW, want the one gap planted and one window too short", byType["WAL_GAP"], byType["PITR_WINDOW"])
 	}
 	for typ, n := range planted {
 		if byType[typ] < n {

@@ -21,7 +21,19 @@ type Spec struct {
 	Days    int       // length of the longest history (the full backups')
 	Now     time.Time // the end of the history: every row is older
 	Seed    uint64    // the same seed writes the same sizes, times and anomalies
+	// WALSegments, if not 0, adds a WAL series of that many segments
+	// (cluster "main", one every 30 seconds up to Now, beside the Backups)
+	// with one segment missing halfway, and makes the full backups its
+	// base backups (metadata.wal_start): what the WAL rules judge.
+	WALSegments int
 }
+
+// WALStep is how often the generated WAL series archives a segment (a year
+// of them is WALYear).
+const (
+	WALStep = 30 * time.Second
+	WALYear = 365 * 24 * 3600 / 30
+)
 
 // Full is the history issue 7 asks for: a million backups over ten
 // thousand series, a year long.
@@ -499,6 +511,33 @@ SELECT gen_random_uuid(), 'RESTORE_FAILURE', 'ERROR', id, backup_id,
 	completed_at + interval '3 hours', initiated_by_id, 'retried with --clean',
 	'RESTORE_FAILURE:' || id, completed_at, tenant_id
 FROM backups_restore_log WHERE status = 'FAILED'`},
+
+	// The WAL series of Spec.WALSegments: segments 1..N of timeline 1 but
+	// N/2 (the planted gap), every WALStep up to 20 s before Now.
+	{what: "WAL segments", args: func(p *Plan) []any { return []any{p.WALSegments, p.Now} }, sql: `
+INSERT INTO backups_backup (id, backup_type, filename, size_bytes, checksum, r2_path, status, created_at, updated_at,
+	compression_ratio, backup_duration_seconds, metadata)
+SELECT gen_random_uuid(), 'WAL_ARCHIVE', name || '.zst', 16777216, md5('w' || k) || md5(k || 'w'),
+	'r2://bw-wal/main/' || name || '.zst', 'COMPLETED', at, at + interval '1 second', 3.0, 1,
+	jsonb_build_object('cluster', 'main', 'segment', name)
+FROM (SELECT k, $2::timestamptz - interval '20 seconds' - make_interval(secs => ($1 - k) * 30) AS at,
+		'00000001' || lpad(upper(to_hex(k >> 8)), 8, '0') || lpad(upper(to_hex(k & 255)), 8, '0') AS name
+	FROM generate_series(1, $1::bigint) k WHERE k <> $1 / 2) s
+ORDER BY at`},
+
+	// The full backups become the WAL series' base backups: each starts
+	// from the first segment archived after it began.
+	{what: "base backups", args: func(p *Plan) []any { return []any{p.WALSegments, p.Now} }, sql: `
+UPDATE backups_backup b SET metadata = b.metadata || jsonb_build_object('cluster', 'main', 'wal_start',
+	'00000001' || lpad(upper(to_hex(x.k >> 8)), 8, '0') || lpad(upper(to_hex(x.k & 255)), 8, '0'))
+FROM (SELECT id, $1::bigint - floor(extract(epoch FROM ($2::timestamptz - interval '20 seconds' - created_at)) / 30)::bigint AS k
+	FROM backups_backup WHERE backup_type = 'FULL_DATABASE') x
+WHERE b.id = x.id AND x.k >= 1 AND $1::bigint > 0`},
+
+	// With a WAL series, its policy asks for a week's recovery window.
+	{what: "WAL policy", args: func(p *Plan) []any { return []any{p.WALSegments} }, sql: `
+UPDATE backup_policies SET pitr_window_seconds = 604800
+WHERE backup_type = 'WAL_ARCHIVE' AND tenant_id IS NULL AND $1::bigint > 0`},
 
 	// One tenant in a hundred watches its exports more closely.
 	{what: "policy overrides", args: noArgs, sql: `

@@ -119,12 +119,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			counts.Backups, counts.Failed, counts.InProgress, counts.Series, counts.Tenants, plan.Days,
 			counts.Restores, counts.Alerts, counts.OpenAlerts, size),
 		fmt.Sprintf("Generated with generate_series in %.1f s, including VACUUM ANALYZE.", genTime.Seconds()),
+		walLine(plan),
 		fmt.Sprintf("Planted in tenant series' newest backups: %d shrunk to 3 %%, %d grown to 180 %%, %d stopped, %d stuck in progress, %d slow, %d failing.",
 			plan.Count(Shrunk), plan.Count(Grown), plan.Count(Stopped), plan.Count(Stuck), plan.Count(Slow), plan.Count(Failing)),
 		"PostgreSQL is the bench's own throwaway cluster with fsync, synchronous_commit and full_page_writes off: the figures measure the service and its queries, not this machine's disk.",
 	}
 
-	if o.Only == "checkrun" {
+	r.Dataset = slices.DeleteFunc(r.Dataset, func(l string) bool { return l == "" })
+	if o.Only == "checkrun" { // the history and the check run alone
 		if err := runCheck(ctx, o, r, env, plan, logf); err != nil {
 			return nil, fmt.Errorf("check run: %w", err)
 		}
@@ -563,4 +565,14 @@ func runColdStart(ctx context.Context, o Options, r *Report, env *Env, tmp strin
 			Target:   "< 10 MB", Met: met(worstArm < 10e6)})
 	r.Sections = append(r.Sections, sec)
 	return nil
+}
+
+// walLine says what the WAL series is, if there is one.
+func walLine(p *Plan) string {
+	if p.WALSegments == 0 {
+		return ""
+	}
+	return fmt.Sprintf("Beside them, a WAL series (cluster main) of %d segments, one every %s, with one missing halfway "+
+		"(a WAL_GAP to find), the full backups its base backups (metadata.wal_start), and a policy asking for a week's recovery window.",
+		p.WALSegments-1, WALStep)
 }

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,10 +26,24 @@ type Policy struct {
 	GraceSeconds            int64      `json:"grace_seconds"`
 	MaxDurationSeconds      int64      `json:"max_duration_seconds"`
 	// SizeDeviationPercent nil: the size rule is off for the series.
-	SizeDeviationPercent *int64    `json:"size_deviation_percent"`
-	MinHistory           int64     `json:"min_history"`
-	Enabled              bool      `json:"enabled"`
-	UpdatedAt            time.Time `json:"updated_at"`
+	SizeDeviationPercent *int64 `json:"size_deviation_percent"`
+	MinHistory           int64  `json:"min_history"`
+	Enabled              bool   `json:"enabled"`
+	// The deeper checks (API.md 1.1). RequiredLocations are where every
+	// completed backup must have a copy CopyGraceSeconds after it was
+	// made (REDUNDANCY). The pointers are rules that nil turns off:
+	// VERIFICATION_OVERDUE, fewer verified fulls than MinVerifiedFulls
+	// (REDUNDANCY), RESTORE_TEST_OVERDUE and PITR_WINDOW's length (WAL_ARCHIVE).
+	RequiredLocations          []Location `json:"required_locations"`
+	CopyGraceSeconds           int64      `json:"copy_grace_seconds"`
+	MaxUnverifiedSeconds       *int64     `json:"max_unverified_seconds"`
+	MinVerifiedFulls           *int64     `json:"min_verified_fulls"`
+	RestoreTestIntervalSeconds *int64     `json:"restore_test_interval_seconds"`
+	// FailureThreshold is how many consecutive failures raise BACKUP_FAILURE
+	// at its usual severity; the ones before are recorded as INFO.
+	FailureThreshold  int64     `json:"failure_threshold"`
+	PITRWindowSeconds *int64    `json:"pitr_window_seconds"`
+	UpdatedAt         time.Time `json:"updated_at"`
 }
 
 // Limits of a policy's settings. Durations stop at a year: the columns are
@@ -48,7 +63,20 @@ const (
 	DefaultMinHistory      = 3
 	DefaultWarnPercent     = 80
 	DefaultCriticalPercent = 95
+	// DefaultCopyGraceSeconds is how long a backup may lack a required
+	// copy (API.md 1.1: six hours, time for an upload to a second region).
+	DefaultCopyGraceSeconds = 21600
+	DefaultFailureThreshold = 1
+	MaxFailureThreshold     = 100
+	MaxVerifiedFulls        = 1000
 )
+
+// Threshold is the policy's failure threshold, at least 1 (a policy built
+// in code without one counts every failure).
+func (p Policy) Threshold() int64 { return max(1, p.FailureThreshold) }
+
+// CopyGrace is how long a backup may lack a required copy.
+func (p Policy) CopyGrace() time.Duration { return time.Duration(p.CopyGraceSeconds) * time.Second }
 
 // Interval is how often a backup is expected.
 func (p Policy) Interval() time.Duration {
@@ -79,6 +107,29 @@ func (p Policy) Validate() validation.Errors {
 	}
 	if p.MinHistory < 1 || p.MinHistory > MaxBaseline {
 		errs.Add("min_history", fmt.Sprintf("must be from 1 to %d", MaxBaseline))
+	}
+	seconds("copy_grace_seconds", p.CopyGraceSeconds, 0)
+	off := func(field string, v *int64, min, max int64, what string) {
+		if v != nil && (*v < min || *v > max) {
+			errs.Add(field, fmt.Sprintf("must be from %d to %d, or null to turn %s off", min, max, what))
+		}
+	}
+	off("max_unverified_seconds", p.MaxUnverifiedSeconds, 1, MaxPolicySeconds, "the verification rule")
+	off("min_verified_fulls", p.MinVerifiedFulls, 1, MaxVerifiedFulls, "the verified-fulls rule")
+	off("restore_test_interval_seconds", p.RestoreTestIntervalSeconds, 1, MaxPolicySeconds, "the restore-test rule")
+	off("pitr_window_seconds", p.PITRWindowSeconds, 1, MaxPolicySeconds, "the recovery window's length rule")
+	if p.PITRWindowSeconds != nil && p.Type != WALArchive {
+		errs.Add("pitr_window_seconds", "applies to WAL_ARCHIVE only (the recovery window of a WAL series); leave it out or null")
+	}
+	if p.FailureThreshold < 1 || p.FailureThreshold > MaxFailureThreshold {
+		errs.Add("failure_threshold", fmt.Sprintf("must be from 1 to %d", MaxFailureThreshold))
+	}
+	for i, l := range p.RequiredLocations {
+		if !l.Valid() {
+			errs.Add("required_locations", fmt.Sprintf("item %d must be one of local, r2, b2", i))
+		} else if slices.Index(p.RequiredLocations, l) < i {
+			errs.Add("required_locations", fmt.Sprintf("names %s twice", l))
+		}
 	}
 	return errs
 }

@@ -68,7 +68,7 @@ func (n *New) Validate() validation.Errors {
 	}
 	checkText(&errs, "filename", n.Filename, MaxFilename, true)
 	b := Backup{
-		Status: n.Status, SizeBytes: n.SizeBytes, Checksum: n.Checksum,
+		Type: n.Type, Status: n.Status, SizeBytes: n.SizeBytes, Checksum: n.Checksum,
 		LocalPath: n.LocalPath, R2Path: n.R2Path, B2Path: n.B2Path,
 		CompressionRatio: n.CompressionRatio, DurationSeconds: n.DurationSeconds,
 		Notes: n.Notes, Metadata: n.Metadata,
@@ -334,6 +334,9 @@ func checkMeasures(errs *validation.Errors, b Backup) {
 	}
 	CheckLongText(errs, "notes", b.Notes, false)
 	CheckMetadata(errs, "metadata", b.Metadata)
+	if !errs.Has("metadata") {
+		checkWALMetadata(errs, b.Type, b.Metadata)
+	}
 	if b.Status.Usable() {
 		if b.SizeBytes == nil && !errs.Has("size_bytes") {
 			errs.Add("size_bytes", "is required for a "+string(b.Status)+" backup")

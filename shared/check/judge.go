@@ -33,6 +33,9 @@ func (r *Runner) judge(ctx context.Context, tx pgx.Tx, st store.CheckState, now 
 		for i, u := range units {
 			v, err := safely(func() rule.Verdict { return u.judge(now, r.sizes) })
 			in.Units[i] = plan.Unit{Series: u.series, Target: u.target.Name, Verdict: v, Err: err}
+			if u.wal != nil {
+				in.Units[i].WAL = &u.wal.State.Cluster
+			}
 		}
 	})
 	r.rebaseline(ctx, tx, in.Units, sum)
@@ -43,20 +46,27 @@ func (r *Runner) judge(ctx context.Context, tx pgx.Tx, st store.CheckState, now 
 	return r.settle(ctx, tx, checkFailure, now, sum)
 }
 
-// unit is one series or storage target, with what its rule reads.
+// unit is one series, WAL series or storage target, with what its rules read.
 type unit struct {
-	series  *backup.Series // nil for a storage target
+	series  *backup.Series // nil for a WAL series or a storage target
 	history backup.History
+	upkeep  rule.Upkeep
 	policy  backup.Policy
+	wal     *rule.WALHistory // a WAL series' continuity (by cluster)
 	target  backup.StorageTarget
 	usage   backup.Usage
 }
 
-// judge applies the unit's rule, the size rule's readings remembered in
+// judge applies the unit's rules, the size rule's readings remembered in
 // sizes between runs.
 func (u unit) judge(now time.Time, sizes *rule.SizeMemo) rule.Verdict {
-	if u.series != nil {
-		return rule.EvaluateWith(u.history, u.policy, now, sizes)
+	switch {
+	case u.series != nil:
+		v := rule.EvaluateWith(u.history, u.policy, now, sizes)
+		v.Merge(rule.EvaluateUpkeep(u.history, u.upkeep, u.policy, now))
+		return v
+	case u.wal != nil:
+		return rule.EvaluateWAL(*u.wal, u.policy, now)
 	}
 	return rule.EvaluateStorage(u.target, u.usage, now)
 }
@@ -72,16 +82,25 @@ func (r *Runner) read(ctx context.Context, tx pgx.Tx, st store.CheckState, now t
 		policies  []backup.Policy
 		histories []backup.History
 		running   []backup.Backup
+		wals      []rule.WALHistory
+		upkeep    map[string]rule.Upkeep
 	)
 	if err := savepoint(ctx, tx, func(sp pgx.Tx) (err error) {
+		// The WAL series first: histories moves the bookmark on.
+		if wals, err = walHistories(ctx, sp, &st, r.walFull(&st, now), now); err != nil {
+			return err
+		}
 		if histories, err = r.histories(ctx, sp, &st, now); err != nil {
 			return err
 		}
-		policies, running, err = store.PoliciesAndRunning(ctx, sp)
+		if policies, running, err = store.PoliciesAndRunning(ctx, sp); err != nil {
+			return err
+		}
+		upkeep, err = store.ReadUpkeep(ctx, sp, upkeepAsks(histories, policies, now))
 		return err
 	}); err != nil {
 		r.fail(ctx, sum, "series", err)
-		policies, histories, running = nil, nil, nil
+		policies, histories, running, wals, upkeep = nil, nil, nil, nil, nil
 		in.SeriesNotRead = true
 		// What the savepoint wrote of the stored states is undone: the
 		// next run recomputes them all rather than trust the bookmark.
@@ -116,8 +135,14 @@ func (r *Runner) read(ctx context.Context, tx pgx.Tx, st store.CheckState, now t
 		if !ok {
 			continue // no policy for its type: the checks do not know what to expect
 		}
-		units = append(units, unit{series: &h.Series, history: h, policy: p})
+		units = append(units, unit{series: &h.Series, history: h, policy: p, upkeep: upkeep[h.Series.Key()]})
 		sum.Series++
+	}
+	if p, ok := backup.EffectivePolicy(policies, backup.Series{Type: backup.WALArchive}); ok {
+		for i := range wals {
+			units = append(units, unit{wal: &wals[i], policy: p})
+			sum.Series++
+		}
 	}
 	for i, t := range targets {
 		units = append(units, unit{target: t, usage: usage[i]})

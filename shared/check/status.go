@@ -115,6 +115,62 @@ type SeriesStatus struct {
 	Running int        `json:"running"` // backups IN_PROGRESS
 	// Policy is the one that governs it (nil if its type has none).
 	Policy *backup.Policy `json:"policy"`
+	// PITRWindow, on the WAL_ARCHIVE series, is its recovery window (JSON
+	// null without a base backup; API.md 1.1); absent on other series.
+	// Where a deployment archives named clusters, PITRWindows has each
+	// one's, and PITRWindow is the unnamed one's (or the only one's).
+	PITRWindow  json.RawMessage          `json:"pitr_window,omitempty"`
+	PITRWindows map[string]*WindowStatus `json:"pitr_windows,omitempty"`
+}
+
+// WindowStatus is a WAL series' recovery window in the status
+// (rule.RecoveryWindow: from its oldest base backup whose chain of segments
+// is unbroken to the newest archived segment, or, when a gap breaks every
+// chain, the window nearest now that can still be recovered), and how many
+// gaps lie after the oldest base backup's start.
+type WindowStatus struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	Gaps int       `json:"gaps"`
+}
+
+// windowStatus is h's window for the status: nil without a base backup
+// whose start segment is archived.
+func windowStatus(h rule.WALHistory) *WindowStatus {
+	w, ok := rule.RecoveryWindow(h, nil)
+	if !ok || w.Base == nil {
+		return nil
+	}
+	return &WindowStatus{From: w.From, To: w.To, Gaps: w.Gaps}
+}
+
+// addWindows sets the WAL_ARCHIVE series' recovery windows.
+func addWindows(series []SeriesStatus, wals []rule.WALHistory) error {
+	for i := range series {
+		s := &series[i]
+		if s.BackupType != backup.WALArchive || s.TenantID != nil {
+			continue
+		}
+		var main *WindowStatus
+		for _, h := range wals {
+			ws := windowStatus(h)
+			if h.State.Cluster == "" || len(wals) == 1 {
+				main = ws
+			}
+			if h.State.Cluster != "" && len(wals) > 1 {
+				if s.PITRWindows == nil {
+					s.PITRWindows = map[string]*WindowStatus{}
+				}
+				s.PITRWindows[h.State.Cluster] = ws
+			}
+		}
+		raw, err := json.Marshal(main)
+		if err != nil {
+			return err
+		}
+		s.PITRWindow = raw
+	}
+	return nil
 }
 
 // LastBackup is the newest completed backup of a series.
@@ -214,6 +270,15 @@ func readStatus(ctx context.Context, db store.DB, f StatusFilter, now time.Time,
 		st.Series = append(st.Series, s)
 	}
 	slices.SortFunc(st.Series, func(a, b SeriesStatus) int { return a.position().compare(b.position()) })
+	if f.Tenant == nil && slices.ContainsFunc(st.Series, func(s SeriesStatus) bool { return s.BackupType == backup.WALArchive }) {
+		wals, err := currentWALHistories(ctx, db, mark)
+		if err != nil {
+			return st, err
+		}
+		if err := addWindows(st.Series, wals); err != nil {
+			return st, err
+		}
+	}
 	if f.Tenant == nil {
 		if err := addTargets(ctx, db, &st, &mark, now, fullEvery); err != nil {
 			return st, err

@@ -182,3 +182,38 @@ func TestIntegrity(t *testing.T) {
 		t.Errorf("match leaving none: %+v", none)
 	}
 }
+
+// TestFailureThreshold: below the policy's failure_threshold a failure in a
+// row is recorded as INFO, in-app only; at it, and past it, it is raised at
+// its usual severity; a threshold of 1 (the default) is version 1's alert.
+func TestFailureThreshold(t *testing.T) {
+	tb := bk(backup.TenantBackup, &tenant, "acme.dump", "disk full")
+	full := bk(backup.FullDatabase, nil, "full.dump", "disk full")
+	cases := []struct {
+		name              string
+		b                 backup.Backup
+		streak, threshold int64
+		severity          alert.Severity
+		inAppOnly         bool
+		message           string
+	}{
+		// The default: every failure alerts, worded as in version 1.
+		{"threshold 1", tb, 1, 1, alert.Error, false, "TENANT_BACKUP for acme backup acme.dump failed: disk full"},
+		// The first two of three: recorded, not sent.
+		{"first of 3", tb, 1, 3, alert.Info, true, "failed (1 in a row; the policy alerts from 3)"},
+		{"second of 3", tb, 2, 3, alert.Info, true, "(2 in a row"},
+		// The third: its usual severity, CRITICAL for a full backup.
+		{"third of 3", tb, 3, 3, alert.Error, false, "(3 in a row"},
+		{"third full of 3", full, 3, 3, alert.Critical, false, "(3 in a row"},
+	}
+	for _, c := range cases {
+		got := checkRaise(t, c.name, decision.BackupFailedInRow(c.b, acme, c.streak, c.threshold),
+			want{decision.FailureFingerprint(c.b.Series()), alert.BackupFailure, c.severity, c.message})
+		if got.InAppOnly != c.inAppOnly {
+			t.Errorf("%s: in-app only %v, want %v", c.name, got.InAppOnly, c.inAppOnly)
+		}
+		if c.threshold > 1 && (got.Details["consecutive_failures"] != c.streak || got.Details["failure_threshold"] != c.threshold) {
+			t.Errorf("%s: details %v", c.name, got.Details)
+		}
+	}
+}

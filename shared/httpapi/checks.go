@@ -21,7 +21,9 @@ import (
 
 // policyFields are the fields of PUT /v1/policies/{backup_type}.
 var policyFields = []string{"expected_interval_seconds", "grace_seconds", "max_duration_seconds",
-	"size_deviation_percent", "min_history", "enabled"}
+	"size_deviation_percent", "min_history", "enabled", "required_locations", "copy_grace_seconds",
+	"max_unverified_seconds", "min_verified_fulls", "restore_test_interval_seconds", "failure_threshold",
+	"pitr_window_seconds"}
 
 func (s *Server) listPolicies(ctx context.Context, c *call) (int, any, error) {
 	q := s.newQuery(c.r)
@@ -48,11 +50,11 @@ func (s *Server) listPolicies(ctx context.Context, c *call) (int, any, error) {
 	return newList(s, items, next, store.PolicyKey)
 }
 
-// putPolicy replaces the default policy of a backup type, or with
-// ?tenant_id= a tenant's override of it. Every field but min_history
-// (default 3) and enabled (default true) must be sent: a PUT says the whole
-// policy, and size_deviation_percent must be null on purpose to turn the
-// size rule off.
+// putPolicy changes the default policy of a backup type, or with
+// ?tenant_id= a tenant's override of it (API.md 1.1): a field left out
+// keeps its current value, so that a version-1 client changes nothing it
+// does not name. A new override starts from its type's default. null turns
+// off the rules that have an off; on the other fields it is 422.
 func (s *Server) putPolicy(ctx context.Context, c *call) (int, any, error) {
 	typ := backup.Type(c.r.PathValue("backup_type"))
 	if !typ.Valid() {
@@ -70,48 +72,37 @@ func (s *Server) putPolicy(ctx context.Context, c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	o.only(policyFields, "id", "backup_type", "tenant_id", "updated_at")
-	interval, grace, maxDur := o.int("expected_interval_seconds"), o.int("grace_seconds"), o.int("max_duration_seconds")
-	deviation, history, enabled := o.int("size_deviation_percent"), o.int("min_history"), o.boolean("enabled")
-	need := func(name string, set, null bool) {
-		if !o.errs.Has(name) && (!set || null) {
-			o.errs.Add(name, "is required")
-		}
-	}
-	need("expected_interval_seconds", interval.Set, interval.Null)
-	need("grace_seconds", grace.Set, grace.Null)
-	need("max_duration_seconds", maxDur.Set, maxDur.Null)
-	if history.Null {
-		o.errs.Add("min_history", "must be from 1 to 14 (leave it out for the default, 3)")
-	}
-	if enabled.Null {
-		o.errs.Add("enabled", "must be true or false")
-	}
-	if !deviation.Set && !o.errs.Has("size_deviation_percent") {
-		o.errs.Add("size_deviation_percent", "is required: a percentage, or null to turn the size rule off")
-	}
-	p := backup.Policy{ID: uuid.New(), Type: typ, TenantID: tenant, ExpectedIntervalSeconds: interval.V,
-		GraceSeconds: grace.V, MaxDurationSeconds: maxDur.V, SizeDeviationPercent: deviation.Ptr(),
-		MinHistory: backup.DefaultMinHistory, Enabled: true, UpdatedAt: c.now}
-	if history.Set {
-		p.MinHistory = history.V
-	}
-	if enabled.Set {
-		p.Enabled = enabled.V
-	}
-	more := ruleErrors(o.errs, p.Validate())
 	if tenant != nil && (typ == backup.FullDatabase || typ == backup.WALArchive) {
-		more = append(more, validation.FieldError{Field: "tenant_id", Message: string(typ) + " backups belong to no tenant, so there is nothing to override"})
-	}
-	if err := o.err(more...); err != nil {
-		return 0, nil, err
+		o.errs.Add("tenant_id", string(typ)+" backups belong to no tenant, so there is nothing to override")
 	}
 	if err := s.checkTenantExists(ctx, c, "tenant_id", tenant); err != nil {
 		return 0, nil, err
 	}
 	var before *backup.Policy
-	if cur, err := store.GetPolicy(ctx, c.tx, typ, tenant); err == nil {
+	p, err := store.GetPolicy(ctx, c.tx, typ, tenant)
+	switch {
+	case err == nil:
+		cur := p
 		before = &cur
-	} else if !errors.Is(err, store.ErrNotFound) {
+	case !errors.Is(err, store.ErrNotFound):
+		return 0, nil, err
+	case tenant != nil:
+		// A new override: what it does not name is its type's default.
+		if p, err = store.GetPolicy(ctx, c.tx, typ, nil); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return 0, nil, err
+		}
+	}
+	if before == nil {
+		p.ID, p.Type, p.TenantID = uuid.New(), typ, tenant
+		if err != nil { // no default either: only the built-in defaults
+			p = backup.Policy{ID: p.ID, Type: typ, TenantID: tenant, MinHistory: backup.DefaultMinHistory, Enabled: true,
+				CopyGraceSeconds: backup.DefaultCopyGraceSeconds, FailureThreshold: backup.DefaultFailureThreshold}
+		}
+	}
+	fresh := before == nil && err != nil
+	readPolicy(o, &p, fresh)
+	p.UpdatedAt = c.now
+	if err := o.err(ruleErrors(o.errs, p.Validate())...); err != nil {
 		return 0, nil, err
 	}
 	out, err := store.PutPolicy(ctx, c.tx, p)
@@ -123,6 +114,51 @@ func (s *Server) putPolicy(ctx context.Context, c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	return http.StatusOK, out, nil
+}
+
+// readPolicy sets on p the fields o names. fresh says p has no stored
+// values to keep: the timing fields must then be given.
+func readPolicy(o *object, p *backup.Policy, fresh bool) {
+	// never: a field that must have a value (null is 422, left out keeps it).
+	never := func(name string, dst *int64, why string) {
+		v := o.int(name)
+		switch {
+		case v.Null:
+			o.errs.Add(name, why)
+		case v.Set:
+			*dst = v.V
+		case fresh && !o.errs.Has(name):
+			o.errs.Add(name, "is required")
+		}
+	}
+	never("expected_interval_seconds", &p.ExpectedIntervalSeconds, "must be a number of seconds")
+	never("grace_seconds", &p.GraceSeconds, "must be a number of seconds")
+	never("max_duration_seconds", &p.MaxDurationSeconds, "must be a number of seconds")
+	fresh = false // the rest have defaults
+	never("min_history", &p.MinHistory, "must be from 1 to 14 (leave it out to keep it)")
+	never("copy_grace_seconds", &p.CopyGraceSeconds, "cannot be null: a number of seconds (0: no grace)")
+	never("failure_threshold", &p.FailureThreshold, "cannot be null: at least 1 (1: every failure alerts)")
+	// orOff: a rule null turns off.
+	orOff := func(name string, dst **int64) {
+		if v := o.int(name); v.Set {
+			*dst = v.Ptr()
+		}
+	}
+	orOff("size_deviation_percent", &p.SizeDeviationPercent)
+	orOff("max_unverified_seconds", &p.MaxUnverifiedSeconds)
+	orOff("min_verified_fulls", &p.MinVerifiedFulls)
+	orOff("restore_test_interval_seconds", &p.RestoreTestIntervalSeconds)
+	orOff("pitr_window_seconds", &p.PITRWindowSeconds)
+	if v := o.boolean("enabled"); v.Null {
+		o.errs.Add("enabled", "must be true or false")
+	} else if v.Set {
+		p.Enabled = v.V
+	}
+	if v := o.locations("required_locations"); v.Null {
+		o.errs.Add("required_locations", "cannot be null: a list of local, r2, b2 ([] for none)")
+	} else if v.Set {
+		p.RequiredLocations = v.V
+	}
 }
 
 // ruleErrors keeps the rule errors of fields that have no error yet: a

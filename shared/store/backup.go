@@ -474,7 +474,7 @@ func DeleteBackup(ctx context.Context, db DB, id uuid.UUID) error {
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("deleting backup %s: %w", id, ErrNotFound)
 	}
-	if _, err := db.Exec(ctx, `UPDATE check_state SET series_full_at = NULL, storage_at = NULL`); err != nil {
+	if _, err := db.Exec(ctx, `UPDATE check_state SET series_full_at = NULL, storage_at = NULL, wal_full_at = NULL`); err != nil {
 		return fmt.Errorf("deleting backup %s: asking the next check run to recompute: %w", id, mapErr(err))
 	}
 	return nil

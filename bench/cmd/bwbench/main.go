@@ -25,6 +25,7 @@ func main() {
 		backups = flag.Int("backups", 1_000_000, "backups to generate")
 		series  = flag.Int("series", 10_000, "backup series to generate")
 		days    = flag.Int("days", 365, "length of the history in days")
+		wal     = flag.Int("wal-segments", bench.WALYear, "segments of the WAL series beside the backups (a year at two a minute; 0: none)")
 		runs    = flag.Int("runs", 5, "runs of each ingest and check figure")
 		lruns   = flag.Int("list-runs", 21, "timed requests per list page")
 		cruns   = flag.Int("cold-runs", 10, "cold starts per function")
@@ -37,7 +38,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, *out, bench.Options{
-		Spec: bench.Spec{Backups: *backups, Series: *series, Days: *days, Now: time.Now(), Seed: 7},
+		Spec: bench.Spec{Backups: *backups, Series: *series, Days: *days, Now: time.Now(), Seed: 7, WALSegments: *wal},
 		Runs: *runs, ListRuns: *lruns, ColdRuns: *cruns, IngestN1: *n1, IngestN16: *n16, PoolSize: *pool, Only: *only,
 		Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, "bench: "+f+"\n", a...) },
 	}); err != nil {
