@@ -67,6 +67,9 @@ func (r *Runner) read(ctx context.Context, tx pgx.Tx, st store.CheckState, now t
 		policies  []backup.Policy
 		histories []backup.History
 		running   []backup.Backup
+		// The storage figure starts from the bookmark as read, before
+		// histories moves it.
+		mark = st.StorageMark()
 	)
 	if err := savepoint(ctx, tx, func(sp pgx.Tx) (err error) {
 		if histories, err = r.histories(ctx, sp, &st, now); err != nil {
@@ -87,12 +90,15 @@ func (r *Runner) read(ctx context.Context, tx pgx.Tx, st store.CheckState, now t
 		usage   []backup.Usage
 	)
 	if err := savepoint(ctx, tx, func(sp pgx.Tx) (err error) {
-		targets, usage, err = r.storage(ctx, sp, &st, now)
+		targets, usage, err = r.storage(ctx, sp, mark, &st, now)
 		return err
 	}); err != nil {
 		r.fail(ctx, sum, "storage targets", err)
 		targets, usage = nil, nil
 		in.StorageNotRead = true
+		// The days it recomputed are undone, and the change feed moves on
+		// without them: the next run recomputes them all.
+		st.StorageAt = nil
 	}
 	if err := store.SaveCheckState(ctx, tx, st); err != nil {
 		return in, nil, nil, err

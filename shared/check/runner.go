@@ -13,8 +13,10 @@
 //     the open alerts the checks own), whatever the number of series. The
 //     series' histories are kept between runs, and a run recomputes only
 //     those whose backups changed since the previous one (by transaction
-//     id), and all of them every FullEvery; storage use is measured at
-//     most every FullEvery (state.go);
+//     id), and all of them every FullEvery; storage use is exact at every
+//     run, from per-day totals of which a run recomputes the days that
+//     changed (the same change feed, and the days deletions left stale;
+//     migration 019), and all of them every FullEvery (state.go);
 //  4. judges each series and target with the pure rules of
 //     shared/check/rule, and makes a plan of what to do to the alerts with
 //     the pure planner of shared/check/plan (judge.go);
@@ -108,7 +110,7 @@ type Config struct {
 	// AfterRunTimeout bounds AfterRun (default DefaultAfterRunTimeout).
 	AfterRunTimeout time.Duration
 	// FullEvery is how long runs go on the stored series states and the
-	// measured storage use before one recomputes them all (default
+	// storage use days before one recomputes them all (default
 	// DefaultFullEvery; state.go).
 	FullEvery time.Duration
 }

@@ -459,8 +459,9 @@ func searchBackups(ctx context.Context, db DB, w where, query string, p Page) ([
 // (else ErrNotFound). Its restores keep their snapshot of it and lose the
 // link, its alerts lose the link, its mismatch rows go (migration 018).
 // Since no transaction id records a row that is gone, the next check run
-// recomputes every series and the storage use from the catalogue, as it
-// does every hour anyway (migration 010).
+// recomputes every series from the catalogue, as it does every hour anyway
+// (migration 010); the storage use days it leaves stale are recorded by a
+// trigger (migration 019), and the next run recomputes those days alone.
 func DeleteBackup(ctx context.Context, db DB, id uuid.UUID) error {
 	tag, err := db.Exec(ctx, `DELETE FROM backups_backup WHERE id = $1`, id)
 	if err != nil {
@@ -469,7 +470,7 @@ func DeleteBackup(ctx context.Context, db DB, id uuid.UUID) error {
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("deleting backup %s: %w", id, ErrNotFound)
 	}
-	if _, err := db.Exec(ctx, `UPDATE check_state SET series_full_at = NULL, storage_at = NULL`); err != nil {
+	if _, err := db.Exec(ctx, `UPDATE check_state SET series_full_at = NULL`); err != nil {
 		return fmt.Errorf("deleting backup %s: asking the next check run to recompute: %w", id, mapErr(err))
 	}
 	return nil

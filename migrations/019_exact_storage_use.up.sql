@@ -1,0 +1,82 @@
+-- 019: storage use exact at every check run (issue 14).
+--
+-- A run measured storage use (a pass over every usable backup) at most once
+-- an hour and judged with that figure in between, so a burst of large
+-- backups, or a target nearly full, waited up to an hour for its alert.
+--
+-- Now the runs keep each target's use per UTC day of created_at
+-- (storage_use_day) and, at every run, recompute only the days that
+-- changed since the previous run, from backups_backup: the days of the rows
+-- in the change feed the series states already read (change_xid at or
+-- above the bookmark, migration 010), and the days a deletion left stale
+-- (storage_stale_day). A report is an insert, which the change feed sees
+-- with no trigger at all, so ingest pays nothing; only deletions (rare,
+-- administrative) and a change of created_at (nothing in the service does
+-- one) fire a trigger. Recomputing a day rather than adding deltas makes a
+-- day seen twice harmless, as for the series: a row whose transaction
+-- commits while a run reads is in the next run's feed too.
+--
+-- Once an hour (the runner's FullEvery, with the series) the days are all
+-- recomputed: the safety net for what neither the feed nor a trigger sees
+-- (TRUNCATE, rows rewritten with triggers disabled).
+
+-- bw_storage_day is the UTC day of t, whatever the session's time zone.
+CREATE FUNCTION bw_storage_day(t timestamptz) RETURNS timestamptz
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT date_bin('24 hours', t, timestamptz '2000-01-01 00:00:00+00') $$;
+
+-- Per UTC day, the bytes and the number of the usable backups (COMPLETED or
+-- VERIFIED) created that day with a path at each target: what
+-- shared/store's storageSQL sums over the whole catalogue. numeric: a sum
+-- cannot overflow. Written only by check runs, under the check lock.
+CREATE TABLE storage_use_day (
+    day           timestamptz PRIMARY KEY, -- the UTC day's start
+    local_bytes   numeric NOT NULL,
+    local_backups bigint NOT NULL,
+    r2_bytes      numeric NOT NULL,
+    r2_backups    bigint NOT NULL,
+    b2_bytes      numeric NOT NULL,
+    b2_backups    bigint NOT NULL
+);
+
+-- Days whose totals a write made stale without leaving a row in the change
+-- feed: a deleted backup's day, or the day a backup's created_at moved
+-- from. Insert-only for writers (no lock on a shared row); the next run
+-- recomputes and removes them.
+CREATE TABLE storage_stale_day (
+    day timestamptz NOT NULL
+);
+
+CREATE FUNCTION storage_use_deleted() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO storage_stale_day (day)
+    SELECT DISTINCT bw_storage_day(created_at) FROM gone
+    WHERE status IN ('COMPLETED', 'VERIFIED') AND (local_path IS NOT NULL OR r2_path IS NOT NULL OR b2_path IS NOT NULL);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER storage_use_delete AFTER DELETE ON backups_backup
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION storage_use_deleted();
+
+CREATE FUNCTION storage_use_moved() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO storage_stale_day (day) VALUES (bw_storage_day(OLD.created_at));
+    RETURN NULL;
+END
+$$;
+-- Fires only for an UPDATE that sets created_at, and then only if it moved.
+CREATE TRIGGER storage_use_move AFTER UPDATE OF created_at ON backups_backup
+    FOR EACH ROW WHEN (OLD.created_at IS DISTINCT FROM NEW.created_at) EXECUTE FUNCTION storage_use_moved();
+
+-- The measured figure the bookmark kept is gone; storage_at is now when
+-- the day totals were last all recomputed, and NULL makes the next run
+-- compute them.
+ALTER TABLE check_state DROP COLUMN storage;
+UPDATE check_state SET storage_at = NULL;
+
+GRANT SELECT, INSERT, UPDATE, DELETE ON storage_use_day TO backupwatch_app, backupwatch_all;
+GRANT SELECT, INSERT, DELETE ON storage_stale_day TO backupwatch_app, backupwatch_all;
