@@ -78,7 +78,7 @@ type Plan struct {
 	// the year to make up the rest.
 	Alerts int
 	users  []uuid.UUID
-	humans   []uuid.UUID
+	humans []uuid.UUID
 }
 
 // Count returns the number of series whose newest backup is l.

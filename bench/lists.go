@@ -82,7 +82,7 @@ func (c ListCase) DeepPath(cursor string) string {
 func ListCases(ctx context.Context, owner Querier, now time.Time) ([]ListCase, error) {
 	var (
 		tenant, creator, initiator, restoreID, restoredBackup uuid.UUID
-		slug, sum, job, fingerprint, drill                   string
+		slug, sum, job, fingerprint, drill                    string
 	)
 	for _, x := range []struct {
 		what string
