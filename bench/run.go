@@ -31,8 +31,12 @@ type Options struct {
 	IngestN1  int // requests per ingest run at concurrency 1
 	IngestN16 int // requests per ingest run at concurrency 16
 	PoolSize  int // serve's and the baseline's connection pool
-	// Only names the one section to run ("coldstart"); empty: all of them.
+	// Only names the one section to run ("lists", "check", "ingest",
+	// "coldstart"); empty: all of them.
 	Only string
+	// Hold keeps the generated database up, its URLs logged, until ctx
+	// ends, and runs nothing: for EXPLAIN at full size.
+	Hold bool
 	Logf func(format string, args ...any)
 }
 
@@ -108,6 +112,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		fmt.Sprintf("Planted in tenant series' newest backups: %d shrunk to 3 %%, %d grown to 180 %%, %d stopped, %d stuck in progress, %d slow, %d failing.",
 			plan.Count(Shrunk), plan.Count(Grown), plan.Count(Stopped), plan.Count(Stuck), plan.Count(Slow), plan.Count(Failing)),
 		"PostgreSQL is the bench's own throwaway cluster with fsync, synchronous_commit and full_page_writes off: the figures measure the service and its queries, not this machine's disk.",
+	}
+
+	if o.Hold {
+		logf("holding the database until interrupted: owner %s, runtime role %s", env.OwnerURL, env.AppURL)
+		<-ctx.Done()
+		return r, nil
 	}
 
 	bin, err := BuildServe(ctx, o.Root, tmp)

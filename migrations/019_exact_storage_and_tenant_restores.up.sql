@@ -1,4 +1,5 @@
--- 019: storage use exact at every check run (issue 14).
+-- 019: storage use exact at every check run, and a tenant's restores in
+-- list order (issue 14).
 --
 -- A run measured storage use (a pass over every usable backup) at most once
 -- an hour and judged with that figure in between, so a burst of large
@@ -80,3 +81,9 @@ UPDATE check_state SET storage_at = NULL;
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON storage_use_day TO backupwatch_app, backupwatch_all;
 GRANT SELECT, INSERT, DELETE ON storage_stale_day TO backupwatch_app, backupwatch_all;
+
+-- A tenant's restores in list order: a tenant-scoped list says its tenant
+-- (store.RestoreFilter.Scope) and walks this, as backups and alerts walk
+-- theirs; row-level security keeps q's ILIKE off the trigram indexes there,
+-- and without it every restore was read (bench/README.md).
+CREATE INDEX restore_tenant_started_idx ON backups_restore_log (tenant_id, started_at DESC, id DESC);
