@@ -360,3 +360,40 @@ func TestStorageUseSeesLateCommits(t *testing.T) {
 	}
 	e.storedDaysExact(t, "after the late commit")
 }
+
+// TestRewordingThatFailsGoesThroughTheEngine: the alerts a run rewords
+// (here r2's, whose figure moved) are written in one statement; when that
+// statement fails, it is undone alone, each is raised through the engine,
+// and only the one that cannot be written is recorded as not judged: the
+// run completes, r2's alert keeps its old words, and the next run, once
+// the alert can be written, rewords it.
+func TestRewordingThatFailsGoesThroughTheEngine(t *testing.T) {
+	e := newEnv(t, check.Config{})
+	e.setCapacity(t, 1000)
+	cfg := backup.Series{Type: backup.Configuration}
+	e.insert(t, done(cfg, "cfg-0.tar", 850*gb, t0, 60))
+	e.run(t, t0.Add(time.Minute))
+	before := e.r2Alert(t)
+	e.insert(t, done(cfg, "cfg-1.tar", 10*gb, t0.Add(2*time.Minute), 60))
+	if _, err := e.Owner.Exec(t.Context(), `
+		CREATE FUNCTION refuse_reword() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'refusing to reword r2'; END $$;
+		CREATE TRIGGER refuse_reword BEFORE UPDATE ON backups_alert FOR EACH ROW
+			WHEN (NEW.fingerprint = 'STORAGE_CAPACITY:r2' AND NEW.message <> OLD.message) EXECUTE FUNCTION refuse_reword();`); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := e.runner.Run(t.Context(), check.OnDemand, t0.Add(5*time.Minute))
+	if err != nil || sum.Status != check.Completed || strings.Join(sum.NotJudged, ",") != "storage target r2" {
+		t.Fatalf("run: %+v, %v", sum, err)
+	}
+	if a := e.r2Alert(t); a.Message != before.Message || !strings.Contains(a.Message, "85% full") {
+		t.Fatalf("r2 reworded though refused: %q", a.Message)
+	}
+	if _, err := e.Owner.Exec(t.Context(), `DROP TRIGGER refuse_reword ON backups_alert`); err != nil {
+		t.Fatal(err)
+	}
+	sum = e.run(t, t0.Add(10*time.Minute))
+	if a := e.r2Alert(t); a.ID != before.ID || !strings.Contains(a.Message, "86% full (860.0 GB of 1.0 TB)") || sum.AlertsUpdated < 1 {
+		t.Fatalf("after the trigger is gone: %+v, %q", sum, a.Message)
+	}
+}
