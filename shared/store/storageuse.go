@@ -80,48 +80,50 @@ d AS (
 	SELECT ` + dayColumns + ` FROM storage_use_day WHERE day NOT IN (SELECT day FROM changed)
 	UNION ALL SELECT * FROM fresh)`
 
-// readUseSQL reads every target with its use as of $1 (the start of the
-// growth window, now - usageWindow) from the days d: the used bytes are
-// the days' sum; the added bytes those of the days wholly after $1 plus
-// the backups of the day $1 falls in that came after it (read from the
-// table, backup_created_idx); the target's first backup is read from the
-// table only when its first day reaches into the window (a young target).
-// The figures are capped as storageSQL caps them.
+// readUseSQL reads every target with its use from the days d: the used
+// bytes are the days' sum, the added bytes those of the days from $1 (the
+// start of the growth window, a UTC day's start: windowStart), and the
+// target's first backup is read from the table only when its first day is
+// in the window (a young target), from that day alone
+// (backup_created_idx). The figures are capped as storageSQL caps them.
 func readUseSQL(days string) string {
 	first := func(target string) string {
-		return `CASE WHEN u.` + target + `_first + interval '24 hours' > $1 THEN (
+		return `CASE WHEN u.` + target + `_first >= $1 THEN (
 			SELECT min(b.created_at) FROM backups_backup b
 			WHERE b.created_at >= u.` + target + `_first AND b.created_at < u.` + target + `_first + interval '24 hours'
 				AND b.` + usableSQL + ` AND b.` + target + `_path IS NOT NULL) END`
 	}
 	return `WITH ` + days + `,
 u AS (
-	SELECT coalesce(sum(local_bytes), 0) AS local_used, coalesce(sum(local_bytes) FILTER (WHERE day > $1), 0) AS local_added,
+	SELECT coalesce(sum(local_bytes), 0) AS local_used, coalesce(sum(local_bytes) FILTER (WHERE day >= $1), 0) AS local_added,
 		min(day) FILTER (WHERE local_backups > 0) AS local_first,
-		coalesce(sum(r2_bytes), 0) AS r2_used, coalesce(sum(r2_bytes) FILTER (WHERE day > $1), 0) AS r2_added,
+		coalesce(sum(r2_bytes), 0) AS r2_used, coalesce(sum(r2_bytes) FILTER (WHERE day >= $1), 0) AS r2_added,
 		min(day) FILTER (WHERE r2_backups > 0) AS r2_first,
-		coalesce(sum(b2_bytes), 0) AS b2_used, coalesce(sum(b2_bytes) FILTER (WHERE day > $1), 0) AS b2_added,
+		coalesce(sum(b2_bytes), 0) AS b2_used, coalesce(sum(b2_bytes) FILTER (WHERE day >= $1), 0) AS b2_added,
 		min(day) FILTER (WHERE b2_backups > 0) AS b2_first
 	FROM d),
-p AS (
-	SELECT coalesce(sum(size_bytes::numeric) FILTER (WHERE local_path IS NOT NULL), 0) AS local_added,
-		coalesce(sum(size_bytes::numeric) FILTER (WHERE r2_path IS NOT NULL), 0) AS r2_added,
-		coalesce(sum(size_bytes::numeric) FILTER (WHERE b2_path IS NOT NULL), 0) AS b2_added
-	FROM backups_backup
-	WHERE created_at > $1 AND created_at < bw_storage_day($1) + interval '24 hours' AND ` + usableSQL + `),
 f AS (SELECT ` + first("local") + ` AS local_first, ` + first("r2") + ` AS r2_first, ` + first("b2") + ` AS b2_first FROM u)
 SELECT t.name, t.capacity_bytes, t.warn_percent, t.critical_percent, t.updated_at,
 	least(CASE t.name WHEN 'local' THEN u.local_used WHEN 'r2' THEN u.r2_used ELSE u.b2_used END, ` + maxBigint + `)::bigint,
-	least(CASE t.name WHEN 'local' THEN u.local_added + p.local_added WHEN 'r2' THEN u.r2_added + p.r2_added
-		ELSE u.b2_added + p.b2_added END, ` + maxBigint + `)::bigint,
-	greatest($1, CASE t.name WHEN 'local' THEN f.local_first WHEN 'r2' THEN f.r2_first ELSE f.b2_first END)
-FROM storage_targets t CROSS JOIN u CROSS JOIN p CROSS JOIN f
+	least(CASE t.name WHEN 'local' THEN u.local_added WHEN 'r2' THEN u.r2_added ELSE u.b2_added END, ` + maxBigint + `)::bigint,
+	greatest($1::timestamptz, CASE t.name WHEN 'local' THEN f.local_first WHEN 'r2' THEN f.r2_first ELSE f.b2_first END)
+FROM storage_targets t CROSS JOIN u CROSS JOIN f
 ORDER BY t.name`
 }
 
 var (
 	readStoredUseSQL   = readUseSQL(storedDaysSQL)
 	readOverlaidUseSQL = readUseSQL(overlaidDaysSQL)
+)
+
+// The storage statements run without JIT compilation: the planner cannot
+// know how few days changed (nor that storage_stale_day is nearly always
+// empty), prices the per-day recompute as thousands of days, and compiled
+// a statement that reads a day of backups for 700 ms (EXPLAIN ANALYZE at
+// 1M backups, bench/README.md).
+const (
+	jitOff     = `SET LOCAL jit = off`
+	jitDefault = `SET LOCAL jit TO DEFAULT`
 )
 
 // StorageMark is what of the check runs' bookmark the storage figure
@@ -141,12 +143,14 @@ type StorageMark struct {
 // check run calls it, holding the check lock.
 func RefreshStorageUse(ctx context.Context, db DB, m StorageMark, rebuild bool, now time.Time) ([]backup.StorageTarget, []backup.Usage, error) {
 	var b pgx.Batch
+	b.Queue(jitOff)
 	if rebuild || !m.Valid || m.ChangesFrom == nil {
 		b.Queue(rebuildDaysSQL)
 	} else {
 		b.Queue(refreshDaysSQL, strconv.FormatUint(*m.ChangesFrom, 10))
 	}
-	targets, usage := queueUse(&b, readStoredUseSQL, now.Add(-usageWindow))
+	targets, usage := queueUse(&b, readStoredUseSQL, windowStart(now))
+	b.Queue(jitDefault)
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, nil, fmt.Errorf("measuring storage use: %w", mapErr(err))
 	}
@@ -162,7 +166,9 @@ func ReadStorageUse(ctx context.Context, db DB, m StorageMark, now time.Time) ([
 		return StorageUsage(ctx, db, now)
 	}
 	var b pgx.Batch
-	targets, usage := queueUse(&b, readOverlaidUseSQL, now.Add(-usageWindow), strconv.FormatUint(*m.ChangesFrom, 10))
+	b.Queue(jitOff)
+	targets, usage := queueUse(&b, readOverlaidUseSQL, windowStart(now), strconv.FormatUint(*m.ChangesFrom, 10))
+	b.Queue(jitDefault)
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, nil, fmt.Errorf("measuring storage use: %w", mapErr(err))
 	}
