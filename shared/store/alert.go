@@ -184,6 +184,13 @@ type AlertFilter struct {
 
 // ListAlerts returns a page of alerts in scope matching f, newest first.
 func ListAlerts(ctx context.Context, db DB, f AlertFilter, p Page) ([]alert.Alert, *Cursor, error) {
+	if f.Query != "" {
+		q := f.Query
+		f.Query = ""
+		w := alertWhere(f)
+		w.keyset("created_at", p)
+		return search(ctx, db, searchedAlerts, w, q, p)
+	}
 	w := alertWhere(f)
 	w.keyset("created_at", p)
 	q := `SELECT ` + alertColumns + ` FROM backups_alert` + w.sql() + ` ORDER BY created_at DESC, id DESC` + w.limit(p)
@@ -191,8 +198,7 @@ func ListAlerts(ctx context.Context, db DB, f AlertFilter, p Page) ([]alert.Aler
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing alerts: %w", mapErr(err))
 	}
-	items, next, err := collectPage(rows, p, func(r pgx.CollectableRow) (alert.Alert, error) { return scanAlert(r) }, AlertKey,
-		func(a alert.Alert) int { return len(a.Message) + len(a.Details) + len(a.ResolutionNotes) })
+	items, next, err := collectPage(rows, p, func(r pgx.CollectableRow) (alert.Alert, error) { return scanAlert(r) }, AlertKey, alertText)
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing alerts: %w", mapErr(err))
 	}
@@ -238,11 +244,22 @@ func alertWhere(f AlertFilter) where {
 		w.add("created_at >= ? AND created_at < ?", f.CreatedOn.From, f.CreatedOn.To)
 	}
 	if f.Query != "" {
-		like := "%" + likeEscape(f.Query) + "%"
-		w.add("(message ILIKE ? OR resolution_notes ILIKE ?)", like, like)
+		w.addCond(searchedAlerts.cond(f.Query, f.Query))
 	}
 	return w
 }
+
+// searchedAlerts is the alerts list as search sees it: q in message and
+// resolution_notes (migration 017's trigram indexes).
+var searchedAlerts = searched[alert.Alert]{
+	what: "alerts", table: "backups_alert", columns: alertColumns, order: "created_at",
+	contains: []string{"message", "resolution_notes"},
+	scan:     func(r pgx.Row, extra any) (alert.Alert, error) { return scanAlert(withExtra{r, extra}) },
+	key:      AlertKey, text: alertText,
+}
+
+// alertText is how much text an alert carries: what its JSON is at least.
+func alertText(a alert.Alert) int { return len(a.Message) + len(a.Details) + len(a.ResolutionNotes) }
 
 func toStrings[T ~string](xs []T) []string {
 	out := make([]string, len(xs))

@@ -109,6 +109,13 @@ type RestoreFilter struct {
 
 // ListRestores returns a page of restores in scope matching f, newest first.
 func ListRestores(ctx context.Context, db DB, f RestoreFilter, p Page) ([]restore.Restore, *Cursor, error) {
+	if f.Query != "" {
+		q := f.Query
+		f.Query = ""
+		w := restoreWhere(f)
+		w.keyset("started_at", p)
+		return search(ctx, db, searchedRestores, w, q, p)
+	}
 	w := restoreWhere(f)
 	w.keyset("started_at", p)
 	q := `SELECT ` + restoreColumns + ` FROM backups_restore_log` + w.sql() + ` ORDER BY started_at DESC, id DESC` + w.limit(p)
@@ -169,12 +176,19 @@ func restoreWhere(f RestoreFilter) where {
 		w.add("tenant_id = ?", *f.Scope)
 	}
 	if f.Query != "" {
-		// Trigram indexes (migration 017); see bench/README.md for when
-		// row-level security lets the planner use them.
-		like := "%" + likeEscape(f.Query) + "%"
-		w.add("(reason ILIKE ? OR notes ILIKE ? OR error_message ILIKE ?)", like, like, like)
+		w.addCond(searchedRestores.cond(f.Query, f.Query))
 	}
 	return w
+}
+
+// searchedRestores is the restores list as search sees it: q in reason,
+// notes and error_message (migration 017's trigram indexes; see
+// bench/README.md for when row-level security lets the planner use them).
+var searchedRestores = searched[restore.Restore]{
+	what: "restores", table: "backups_restore_log", columns: restoreColumns, order: "started_at",
+	contains: []string{"reason", "notes", "error_message"},
+	scan:     func(r pgx.Row, extra any) (restore.Restore, error) { return scanRestore(withExtra{r, extra}) },
+	key:      RestoreKey, text: restoreText,
 }
 
 // NewestCompletedWAL returns the created_at of the newest COMPLETED or
