@@ -17,9 +17,10 @@
 -- day seen twice harmless, as for the series: a row whose transaction
 -- commits while a run reads is in the next run's feed too.
 --
--- Once an hour (the runner's FullEvery, with the series) the days are all
--- recomputed: the safety net for what neither the feed nor a trigger sees
--- (TRUNCATE, rows rewritten with triggers disabled).
+-- Once a day (shared/check's StorageFullEvery) the days are all recomputed:
+-- the safety net for what neither the feed nor a trigger sees (rows
+-- rewritten with triggers disabled); a TRUNCATE asks for that recompute at
+-- the next run.
 
 -- bw_storage_day is the UTC day of t, whatever the session's time zone.
 CREATE FUNCTION bw_storage_day(t timestamptz) RETURNS timestamptz
@@ -72,6 +73,17 @@ $$;
 -- Fires only for an UPDATE that sets created_at, and then only if it moved.
 CREATE TRIGGER storage_use_move AFTER UPDATE OF created_at ON backups_backup
     FOR EACH ROW WHEN (OLD.created_at IS DISTINCT FROM NEW.created_at) EXECUTE FUNCTION storage_use_moved();
+
+CREATE FUNCTION storage_use_truncated() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    UPDATE check_state SET storage_at = NULL;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER storage_use_truncate AFTER TRUNCATE ON backups_backup
+    FOR EACH STATEMENT EXECUTE FUNCTION storage_use_truncated();
 
 -- The measured figure the bookmark kept is gone; storage_at is now when
 -- the day totals were last all recomputed, and NULL makes the next run

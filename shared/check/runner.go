@@ -16,7 +16,7 @@
 //     id), and all of them every FullEvery; storage use is exact at every
 //     run, from per-day totals of which a run recomputes the days that
 //     changed (the same change feed, and the days deletions left stale;
-//     migration 019), and all of them every FullEvery (state.go);
+//     migration 019), and all of them daily (state.go);
 //  4. judges each series and target with the pure rules of
 //     shared/check/rule, and makes a plan of what to do to the alerts with
 //     the pure planner of shared/check/plan (judge.go);
@@ -109,8 +109,8 @@ type Config struct {
 	AfterRun func(ctx context.Context) (sent int, err error)
 	// AfterRunTimeout bounds AfterRun (default DefaultAfterRunTimeout).
 	AfterRunTimeout time.Duration
-	// FullEvery is how long runs go on the stored series states and the
-	// storage use days before one recomputes them all (default
+	// FullEvery is how long runs go on the stored series states before one
+	// recomputes them all (default
 	// DefaultFullEvery; state.go).
 	FullEvery time.Duration
 }

@@ -16,8 +16,17 @@ import (
 // catalogue.
 
 // DefaultFullEvery is how long a runner goes on the stored series states
-// and storage use days before it recomputes them all (Config.FullEvery).
+// before it recomputes them all (Config.FullEvery).
 const DefaultFullEvery = time.Hour
+
+// StorageFullEvery is how long runs go on the stored storage use days
+// before one recomputes them all from the catalogue. The days follow every
+// insert and update (the change feed) and every deletion (a trigger), and
+// a TRUNCATE asks for a recompute (migration 019); what is left is a write
+// made with triggers disabled by hand, which the series miss too until
+// their hourly recompute. A recompute is a pass over every backup (about
+// as long as the rest of an hourly run at a million), so it runs daily.
+const StorageFullEvery = 24 * time.Hour
 
 // histories returns every series' history as of this run. The runner keeps
 // each series' history in backup_series_state (migration 010) and, on most
@@ -97,11 +106,12 @@ func currentHistories(ctx context.Context, db store.DB, st store.CheckState) ([]
 // storage returns the storage targets and what each holds, exact as of
 // this run, in one round trip: the days of storage use changed since the
 // previous run (mark: the bookmark as the run read it, before histories
-// moved it) are recomputed (migration 019); every FullEvery, and when the
-// stored days cannot be trusted, all of them are. Targets, capacities and
-// thresholds are read every run, so a change applies at the next.
+// moved it) are recomputed (migration 019); every StorageFullEvery, and
+// when the stored days cannot be trusted, all of them are. Targets,
+// capacities and thresholds are read every run, so a change applies at
+// the next.
 func (r *Runner) storage(ctx context.Context, tx pgx.Tx, mark store.StorageMark, st *store.CheckState, now time.Time) ([]backup.StorageTarget, []backup.Usage, error) {
-	rebuild := st.StorageAt == nil || stale(*st.StorageAt, now, r.fullEvery)
+	rebuild := st.StorageAt == nil || stale(*st.StorageAt, now, StorageFullEvery)
 	targets, usage, err := store.RefreshStorageUse(ctx, tx, mark, rebuild, now)
 	if err != nil {
 		return nil, nil, err

@@ -149,8 +149,10 @@ func TestStorageUseBurst(t *testing.T) {
 // one pass over every backup (store.StorageUsage) in the same snapshot,
 // target by target, to the byte and the microsecond.
 func TestStorageUseFollowsTheCatalogue(t *testing.T) {
-	// Every run after the first goes on the stored days (no hourly
-	// recompute within the test's days), but the last.
+	// The series are not recomputed hourly within the test's days; the
+	// storage days are recomputed daily, and between those, runs go on the
+	// stored days (sameUse also refreshes them from the last run's
+	// bookmark at every round).
 	e := newEnv(t, check.Config{FullEvery: 365 * 24 * time.Hour})
 	acme := e.tenant(t, "acme")
 	series := []backup.Series{{Type: backup.FullDatabase}, {Type: backup.WALArchive},
@@ -396,4 +398,30 @@ func TestRewordingThatFailsGoesThroughTheEngine(t *testing.T) {
 	if a := e.r2Alert(t); a.ID != before.ID || !strings.Contains(a.Message, "86% full (860.0 GB of 1.0 TB)") || sum.AlertsUpdated < 1 {
 		t.Fatalf("after the trigger is gone: %+v, %q", sum, a.Message)
 	}
+}
+
+// TestStorageUseAfterTruncate: a TRUNCATE, which neither the change feed
+// nor a row trigger sees, makes the next run recompute every day.
+func TestStorageUseAfterTruncate(t *testing.T) {
+	e := newEnv(t, check.Config{})
+	e.setCapacity(t, 1000)
+	cfg := backup.Series{Type: backup.Configuration}
+	e.insert(t, done(cfg, "cfg-0.tar", 900*gb, t0, 60))
+	e.run(t, t0.Add(30*time.Hour))
+	if a := e.r2Alert(t); a.Severity != alert.Error {
+		t.Fatalf("at 90%%: %s %q", a.Severity, a.Message)
+	}
+	if _, err := e.Owner.Exec(t.Context(), `TRUNCATE backups_backup CASCADE`); err != nil {
+		t.Fatal(err)
+	}
+	// On another day than the truncated backup's, within the day of
+	// runs that go on the stored days.
+	at := t0.Add(40 * time.Hour)
+	e.insert(t, done(cfg, "cfg-1.tar", 100*gb, at, 60))
+	e.run(t, at.Add(time.Minute))
+	if a, ok := e.open(t)["STORAGE_CAPACITY:r2"]; ok {
+		t.Fatalf("at 10%% after the truncate: still open, %s %q", a.Severity, a.Message)
+	}
+	e.storedDaysExact(t, "after the truncate")
+	e.sameUse(t, at.Add(time.Minute), "after the truncate")
 }
