@@ -306,7 +306,7 @@ func runCheck(ctx context.Context, o Options, r *Report, env *Env, plan *Plan, l
 			"before each rerun up to %d new completed backups, each like its series' previous one, go into random tenant series without an open alert, "+
 			"and the rerun is timed with them (a quiet five minutes: every alert opening or resolving adds the alert engine's few statements). "+
 			"Storage use is exact at every run: a run recomputes the storage use days that changed (migration 019). "+
-				"Once an hour a run recomputes every series, and once a day every storage use day too: those runs are timed apart, after clearing their marks in the bookmark.",
+			"Once an hour a run recomputes every series, and once a day every storage use day too: those runs are timed apart, after clearing their marks in the bookmark.",
 			len(got), reportsPerRun),
 		Header: []string{"run", "time", "round trips", "series", "conditions"},
 		Rows: [][]string{
