@@ -208,6 +208,11 @@ func ListAlerts(ctx context.Context, db DB, f AlertFilter, p Page) ([]alert.Aler
 // CountAlerts counts the alerts in scope matching f, up to CountCap
 // (exact is then false).
 func CountAlerts(ctx context.Context, db DB, f AlertFilter) (n int, exact bool, err error) {
+	if f.Query != "" {
+		q := f.Query
+		f.Query = ""
+		return countSearch(ctx, db, searchedAlerts, alertWhere(f), q)
+	}
 	return count(ctx, db, "alerts", "backups_alert", alertWhere(f))
 }
 

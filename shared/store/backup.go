@@ -342,7 +342,7 @@ func backupWhere(f BackupFilter, p Page) where {
 func CountBackups(ctx context.Context, db DB, f BackupFilter) (n int, exact bool, err error) {
 	w := backupWhere(f, Page{})
 	if f.Query != "" {
-		w.addCond(searchedBackups.cond(f.Query, f.Query))
+		return countSearch(ctx, db, searchedBackups, w, f.Query)
 	}
 	return count(ctx, db, "backups", "backups_backup", w)
 }

@@ -142,6 +142,11 @@ func restoreText(r restore.Restore) int {
 // CountRestores counts the restores in scope matching f, up to CountCap
 // (exact is then false).
 func CountRestores(ctx context.Context, db DB, f RestoreFilter) (n int, exact bool, err error) {
+	if f.Query != "" {
+		q := f.Query
+		f.Query = ""
+		return countSearch(ctx, db, searchedRestores, restoreWhere(f), q)
+	}
 	return count(ctx, db, "restores", "backups_restore_log", restoreWhere(f))
 }
 

@@ -174,6 +174,35 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 	return items, next, nil
 }
 
+// countSearch counts the rows of l matching w and q, up to CountCap (count),
+// through the trigram indexes driven as search's second step drives them
+// (searchDriver, an optimisation fence, q rechecked): a second round trip
+// reads the planner's sample when q has more than one word.
+func countSearch[T any](ctx context.Context, db DB, l searched[T], w where, q string) (n int, exact bool, err error) {
+	driver := q
+	var b pgx.Batch
+	queueDriver(&b, l.table, l.contains[0], q, &driver)
+	if b.Len() > 0 {
+		if err := db.SendBatch(ctx, &b).Close(); err != nil {
+			return 0, false, fmt.Errorf("counting %s: %w", l.what, mapErr(err))
+		}
+	}
+	g := w.clone()
+	g.addCond(l.cond(q, driver))
+	inner := g.sql()
+	g.addCond(l.cond(q, q))
+	g.args = append(g.args, CountCap+1)
+	sql := fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM (SELECT * FROM %s%s OFFSET 0) d WHERE %s LIMIT $%d) c`,
+		l.table, inner, g.conds[len(g.conds)-1], len(g.args))
+	if err := db.QueryRow(ctx, sql, g.args...).Scan(&n); err != nil {
+		return 0, false, fmt.Errorf("counting %s: %w", l.what, mapErr(err))
+	}
+	if n > CountCap {
+		return CountCap, false, nil
+	}
+	return n, true, nil
+}
+
 // searchDriver picks the part of q that drives the trigram indexes in a
 // search's second step: q itself, or a run of its words (pg_trgm's words:
 // letters and digits) whose trigrams are rarer. How common a part is, is
