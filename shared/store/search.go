@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -210,7 +211,8 @@ func countSearch[T any](ctx context.Context, db DB, l searched[T], w where, q st
 // and most common values): a part's cost is how many sampled values
 // contain each of its words (what the index reads: their posting lists)
 // plus ten times how many contain the part (the rows rechecked against q).
-// The cheapest wins; a tie goes to the longer.
+// The cheapest wins; a tie goes to the longer. A part shorter than three
+// characters is never chosen: it has no trigram to look up.
 //
 // For "tenant-04994" that is "04994": "tenant" is in nearly every sampled
 // filename; for "2026-11-29", "11-29"; for "manual run", q itself.
@@ -220,6 +222,9 @@ func searchDriver(q string, sampled map[string]int) string {
 	for i := range words {
 		for j := i; j < len(words); j++ {
 			part := q[words[i][0]:words[j][1]]
+			if utf8.RuneCountInString(part) < 3 {
+				continue // no trigram of its own: the index would read everything
+			}
 			cost := 10 * sampled[strings.ToLower(part)]
 			for _, w := range words[i : j+1] {
 				cost += sampled[strings.ToLower(q[w[0]:w[1]])]

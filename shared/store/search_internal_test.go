@@ -18,6 +18,8 @@ func TestSearchDriver(t *testing.T) {
 		{"config", map[string]int{"config": 60}, "config"},
 		{"--", nil, "--"},
 		{"OPS-1234: drill", map[string]int{"ops": 100, "drill": 80, "1234": 0}, "1234"},
+		{"old-43", map[string]int{"old": 90}, "old-43"}, // "43" has no trigram
+		{"a-b", map[string]int{"a": 9, "b": 9}, "a-b"},
 	} {
 		if got := searchDriver(c.q, c.sampled); got != c.want {
 			t.Errorf("searchDriver(%q) = %q, want %q", c.q, got, c.want)
