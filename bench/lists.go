@@ -312,11 +312,17 @@ func (l *Lister) Capture(ctx context.Context, c ListCase, path string) (Query, [
 		q.Matches = n.Count
 		return q, nil, nil
 	}
-	if search := c.Query.Get("q"); search != "" && c.resource() == "backups" {
+	if search := c.Query.Get("q"); search != "" {
 		// The cases with q filter on nothing else; a tenant's key lists
-		// its tenant's backups, as httpapi says.
-		f := store.BackupFilter{Query: search, TenantID: c.Tenant}
-		q.SQL, q.Args = store.BackupListSQL(f, store.Page{Limit: 50})
+		// its tenant's rows, as httpapi says.
+		switch c.resource() {
+		case "backups":
+			q.SQL, q.Args = store.BackupListSQL(store.BackupFilter{Query: search, TenantID: c.Tenant}, store.Page{Limit: 50})
+		case "restores":
+			q.SQL, q.Args = store.RestoreListSQL(store.RestoreFilter{Query: search, Scope: c.Tenant}, store.Page{Limit: 50})
+		case "alerts":
+			q.SQL, q.Args = store.AlertListSQL(store.AlertFilter{Query: search, TenantID: c.Tenant}, store.Page{Limit: 50})
+		}
 	}
 	ids, err := PageIDs(rec.Body.Bytes())
 	return q, ids, err

@@ -195,8 +195,11 @@ func runLists(ctx context.Context, o Options, r *Report, env *Env, owner *pgx.Co
 				"in SQL straight from the runtime role (what the cursor saves). `rows read` is what the deep page's scans touched (EXPLAIN ANALYZE).", o.ListRuns),
 			Header: []string{"list", "matches", "deep at", "first page", "deep page", "deep/first", "OFFSET deep", "plan (first page)", "plan (deep page)", "rows read (deep)"}}
 	}
-	secs["backups"].Intro += " A search (`q`) takes up to three statements (store.searchBackups: a walk of the newest 1,000, a gathering through the trigram indexes, a filtered walk); " +
-		"its plan is that of the one that answered, and its OFFSET baseline is the single statement store.BackupListSQL gives."
+	for _, res := range []string{"backups", "restores", "alerts"} {
+		secs[res].Intro += " A search (`q`) takes up to three statements (store.search: a walk of the newest 1,000, a gathering through the trigram indexes " +
+			"driven by the rarest part of q, a filtered walk); its plan is that of the one that answered, and its OFFSET baseline is the single statement " +
+			"store.BackupListSQL (RestoreListSQL, AlertListSQL) gives."
+	}
 	counts := &Section{Title: "Counts: GET /v1/{backups,restores,alerts}/count",
 		Intro: fmt.Sprintf("Each count timed over HTTP (median of %d); exact up to 10,000, past that `{\"count\": 10000, \"exact\": false}`, "+
 			"so a count reads at most 10,001 index entries or rows.", o.ListRuns),

@@ -205,6 +205,16 @@ func ListAlerts(ctx context.Context, db DB, f AlertFilter, p Page) ([]alert.Aler
 	return items, next, nil
 }
 
+// AlertListSQL is the one statement that lists a page of the alerts
+// matching f, q included, and its arguments (the LIMIT last): what a
+// search's last step runs, and what the benchmark derives its OFFSET
+// baselines from.
+func AlertListSQL(f AlertFilter, p Page) (string, []any) {
+	w := alertWhere(f)
+	w.keyset("created_at", p)
+	return `SELECT ` + alertColumns + ` FROM backups_alert` + w.sql() + ` ORDER BY created_at DESC, id DESC` + w.limit(p), w.args
+}
+
 // CountAlerts counts the alerts in scope matching f, up to CountCap
 // (exact is then false).
 func CountAlerts(ctx context.Context, db DB, f AlertFilter) (n int, exact bool, err error) {
@@ -218,15 +228,9 @@ func CountAlerts(ctx context.Context, db DB, f AlertFilter) (n int, exact bool, 
 
 func alertWhere(f AlertFilter) where {
 	var w where
-	if len(f.Statuses) > 0 {
-		w.add("status = ANY(?)", toStrings(f.Statuses))
-	}
-	if len(f.Severities) > 0 {
-		w.add("severity = ANY(?)", toStrings(f.Severities))
-	}
-	if len(f.Types) > 0 {
-		w.add("alert_type = ANY(?)", toStrings(f.Types))
-	}
+	w.addOneOf("status", toStrings(f.Statuses))
+	w.addOneOf("severity", toStrings(f.Severities))
+	w.addOneOf("alert_type", toStrings(f.Types))
 	if f.BackupID != nil {
 		w.add("backup_id = ?", *f.BackupID)
 	}

@@ -130,6 +130,16 @@ func ListRestores(ctx context.Context, db DB, f RestoreFilter, p Page) ([]restor
 	return items, next, nil
 }
 
+// RestoreListSQL is the one statement that lists a page of the restores
+// matching f, q included, and its arguments (the LIMIT last): what a
+// search's last step runs, and what the benchmark derives its OFFSET
+// baselines from.
+func RestoreListSQL(f RestoreFilter, p Page) (string, []any) {
+	w := restoreWhere(f)
+	w.keyset("started_at", p)
+	return `SELECT ` + restoreColumns + ` FROM backups_restore_log` + w.sql() + ` ORDER BY started_at DESC, id DESC` + w.limit(p), w.args
+}
+
 // restoreText is how much text a restore carries: what its JSON is at least.
 func restoreText(r restore.Restore) int {
 	n := len(r.Reason) + len(r.Notes) + len(r.Metadata)
@@ -155,12 +165,10 @@ func restoreWhere(f RestoreFilter) where {
 	if f.BackupID != nil {
 		w.add("backup_id = ?", *f.BackupID)
 	}
-	if len(f.Statuses) > 0 {
-		w.add("status = ANY(?)", toStrings(f.Statuses))
-	}
-	if len(f.Modes) > 0 {
-		w.add("restore_mode = ANY(?)", toStrings(f.Modes))
-	}
+	// = rather than ANY for one value: the planner then knows it and walks
+	// restore_status_started_idx or restore_mode_started_idx in list order.
+	w.addOneOf("status", toStrings(f.Statuses))
+	w.addOneOf("restore_mode", toStrings(f.Modes))
 	if f.TenantID != nil {
 		// jsonb_path_ops GIN index: restore_tenant_ids_idx.
 		w.add("tenant_ids @> ?::jsonb", tenantIDsJSON([]uuid.UUID{*f.TenantID}))

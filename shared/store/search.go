@@ -118,7 +118,7 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 		items, next, err = collectPage(rows, p, scan, l.key, l.text)
 		return err
 	})
-	queueDriver(&b, l.table, l.contains[0], q, &driver)
+	queueDriver(&b, l, q, &driver)
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, nil, fmt.Errorf("searching %s: %w", l.what, mapErr(err))
 	}
@@ -178,11 +178,11 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 // countSearch counts the rows of l matching w and q, up to CountCap (count),
 // through the trigram indexes driven as search's second step drives them
 // (searchDriver, an optimisation fence, q rechecked): a second round trip
-// reads the planner's sample when q has more than one word.
+// reads the sample when q has more than one word.
 func countSearch[T any](ctx context.Context, db DB, l searched[T], w where, q string) (n int, exact bool, err error) {
 	driver := q
 	var b pgx.Batch
-	queueDriver(&b, l.table, l.contains[0], q, &driver)
+	queueDriver(&b, l, q, &driver)
 	if b.Len() > 0 {
 		if err := db.SendBatch(ctx, &b).Close(); err != nil {
 			return 0, false, fmt.Errorf("counting %s: %w", l.what, mapErr(err))
@@ -207,8 +207,7 @@ func countSearch[T any](ctx context.Context, db DB, l searched[T], w where, q st
 // searchDriver picks the part of q that drives the trigram indexes in a
 // search's second step: q itself, or a run of its words (pg_trgm's words:
 // letters and digits) whose trigrams are rarer. How common a part is, is
-// read from the planner's sample of the column (pg_stats: its histogram
-// and most common values): a part's cost is how many sampled values
+// read from a sample of the list's rows (queueDriver): a part's cost is how many sampled values
 // contain each of its words (what the index reads: their posting lists)
 // plus ten times how many contain the part (the rows rechecked against q).
 // The cheapest wins; a tie goes to the longer. A part shorter than three
@@ -271,10 +270,20 @@ func searchParts(q string) []string {
 	return out
 }
 
-// queueDriver queues on b the read of how many sampled values of
-// table.column contain each part of q, and sets *driver to searchDriver's
-// choice once read. A q of one word is its own driver: nothing is queued.
-func queueDriver(b *pgx.Batch, table, column, q string, driver *string) {
+// searchSample is how many of a list's newest rows searchDriver weighs
+// the parts of q by.
+const searchSample = 200
+
+// queueDriver queues on b the read of how many of the newest searchSample
+// rows of l have each part of q in their first text column, and sets
+// *driver to searchDriver's choice once read. A q of one word is its own
+// driver: nothing is queued.
+//
+// The planner's own sample (pg_stats) would be the better one, but it is
+// hidden from every role but a superuser on a table under row-level
+// security; the newest rows are in memory (the search's first step has
+// just read them) and name things the way the older ones do.
+func queueDriver[T any](b *pgx.Batch, l searched[T], q string, driver *string) {
 	parts := searchParts(q)
 	if len(parts) < 2 {
 		return
@@ -283,10 +292,10 @@ func queueDriver(b *pgx.Batch, table, column, q string, driver *string) {
 	for i, p := range parts {
 		likes[i] = "%" + likeEscape(p) + "%"
 	}
-	b.Queue(`SELECT p, (SELECT count(*) FROM pg_stats s
-			CROSS JOIN LATERAL unnest(coalesce(s.histogram_bounds::text::text[], '{}') || coalesce(s.most_common_vals::text::text[], '{}')) v
-			WHERE s.schemaname = current_schema() AND s.tablename = $3 AND s.attname = $4 AND v ILIKE l)
-		FROM unnest($1::text[], $2::text[]) AS u(p, l)`, parts, likes, table, column).Query(func(rows pgx.Rows) error {
+	b.Queue(`WITH s AS MATERIALIZED (SELECT `+l.contains[0]+` AS v FROM `+l.table+` ORDER BY `+l.order+` DESC, id DESC LIMIT `+
+		fmt.Sprint(searchSample)+`)
+		SELECT u.p, (SELECT count(*) FROM s WHERE s.v ILIKE u.l) FROM unnest($1::text[], $2::text[]) AS u(p, l)`,
+		parts, likes).Query(func(rows pgx.Rows) error {
 		sampled := map[string]int{}
 		for rows.Next() {
 			var (

@@ -101,8 +101,10 @@ func TestSearchSteps(t *testing.T) {
 		{"ABCDEF", false, 1},       // a checksum prefix, any case
 		{"old", false, 6500},       // thousands, none recent: the filtered walk
 		{"old", true, 900},         // the same within a tenant
-		{"old-4321", false, 1},     // "old" is in most sampled filenames: driven by "4321"
-		{"OLD-43", false, 100},     // driven by "old-43" ("43" has no trigram)
+		{"recent-1499", false, 1},  // not among the newest 1,000; "recent" is in every sampled filename: driven by "1499"
+		{"6543.DUMP", false, 1},    // "dump" is too: driven by "6543"
+		{"old-4321", false, 1},     // "old" is in none: driven by q
+		{"OLD-43", false, 100},     // "43" has no trigram of its own
 		{"old-1526.dump", true, 1}, // within a tenant
 		{"recent-9", false, 100},   // a common word and a short one: walked
 		{"nothing-like-this", false, 0},
