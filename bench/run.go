@@ -31,7 +31,7 @@ type Options struct {
 	IngestN1  int // requests per ingest run at concurrency 1
 	IngestN16 int // requests per ingest run at concurrency 16
 	PoolSize  int // serve's and the baseline's connection pool
-	// Only names the one section to run ("lists", "check", "ingest",
+	// Only names the one section to run ("lists", "check", "ingest", "jobs",
 	// "coldstart"); empty: all of them.
 	Only string
 	// Hold keeps the generated database up, its URLs logged, until ctx
@@ -84,8 +84,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		r.Took = time.Since(start)
 		return r, nil
+	case "jobs":
+		if err := runJobs(ctx, o, r, env, tmp, logf); err != nil {
+			return nil, fmt.Errorf("jobs: %w", err)
+		}
+		r.Took = time.Since(start)
+		return r, nil
 	default:
-		return nil, fmt.Errorf("no section %q to run alone (lists, check, ingest, coldstart)", o.Only)
+		return nil, fmt.Errorf("no section %q to run alone (lists, check, ingest, coldstart, jobs)", o.Only)
 	}
 
 	plan, err := NewPlan(o.Spec)
@@ -151,6 +157,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if section("coldstart") {
 		if err := runColdStart(ctx, o, r, env, tmp, logf); err != nil {
 			return nil, fmt.Errorf("cold start: %w", err)
+		}
+	}
+	// The job wrapper, hashing a 1 GiB file and reporting.
+	if section("jobs") {
+		if err := runJobs(ctx, o, r, env, tmp, logf); err != nil {
+			return nil, fmt.Errorf("jobs: %w", err)
 		}
 	}
 	r.Took = time.Since(start)
@@ -498,6 +510,10 @@ func runIngest(ctx context.Context, o Options, r *Report, env *Env, plan *Plan, 
 			row.Target, row.Met = "≥ 50 %", met(ratio >= 0.5)
 		}
 		r.Summary = append(r.Summary, row)
+	}
+	// What the Lambda functions' query mode (through RDS Proxy) costs.
+	if err := runProxyMode(ctx, o, r, env, plan, auth.Hash(jobKey), logf); err != nil {
+		return fmt.Errorf("query mode: %w", err)
 	}
 	peak, _, err := srv.PeakRSS()
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/awslabs/goformation/v7"
 	"github.com/awslabs/goformation/v7/cloudformation"
 	"github.com/awslabs/goformation/v7/cloudformation/global"
+	"gopkg.in/yaml.v3"
 
 	"github.com/backupwatch/backupwatch/shared/httpapi"
 )
@@ -28,13 +29,50 @@ func root(t *testing.T) string {
 	return filepath.Dir(strings.TrimSpace(string(out)))
 }
 
+// unmodeled are properties goformation v7 does not know and would refuse:
+// the tests read them from the YAML nodes (templateYAML) instead.
+var unmodeled = map[string][]string{
+	"AWS::Serverless::Function": {"LoggingConfig"},
+	"AWS::Serverless::HttpApi":  {"AccessLogSettings"},
+}
+
 func template(t *testing.T) *cloudformation.Template {
 	t.Helper()
-	tpl, err := goformation.Open(filepath.Join(root(t), "template.yaml"))
+	doc := templateYAML(t)
+	for _, sec := range []node{doc.get("Resources"), doc.path("Globals", "Function")} {
+		for i := 0; i+1 < len(sec.Content); i += 2 {
+			r := node{sec.Content[i+1]}
+			props := r.get("Properties")
+			keys := unmodeled[r.get("Type").val()]
+			if sec.Node == doc.path("Globals", "Function").Node {
+				props, keys = doc.path("Globals", "Function"), unmodeled["AWS::Serverless::Function"]
+			}
+			drop(props, keys)
+		}
+	}
+	raw, err := yaml.Marshal(doc.Node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := goformation.ParseYAML(raw)
 	if err != nil {
 		t.Fatalf("parsing template.yaml: %v", err)
 	}
 	return tpl
+}
+
+// drop removes keys from the mapping n.
+func drop(n node, keys []string) {
+	if n.Node == nil {
+		return
+	}
+	for i := 0; i+1 < len(n.Content); {
+		if slices.Contains(keys, n.Content[i].Value) {
+			n.Content = append(n.Content[:i], n.Content[i+2:]...)
+			continue
+		}
+		i += 2
+	}
 }
 
 // logicalID is the template name of the function that serves fn's routes.
@@ -129,8 +167,10 @@ func TestGlobalsAndInfrastructure(t *testing.T) {
 	if str(g.Runtime) != "provided.al2023" || str(g.Handler) != "bootstrap" || g.Architectures == nil || strings.Join(*g.Architectures, ",") != "arm64" {
 		t.Errorf("Globals.Function: runtime %q, handler %q, architectures %v", str(g.Runtime), str(g.Handler), g.Architectures)
 	}
-	if g.Timeout == nil || g.MemorySize == nil || str(g.Tracing) != "Active" {
-		t.Errorf("Globals.Function needs Timeout, MemorySize and Tracing: Active")
+	// No active tracing without the X-Ray SDK around the database and SNS
+	// calls (template.yaml says why).
+	if g.Timeout == nil || g.MemorySize == nil || str(g.Tracing) == "Active" {
+		t.Errorf("Globals.Function needs Timeout and MemorySize, and no Tracing: Active")
 	}
 	// goformation does not model LoggingConfig; read it from the text.
 	raw, _ := os.ReadFile(filepath.Join(root(t), "template.yaml"))

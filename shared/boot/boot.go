@@ -1,7 +1,8 @@
 // Package boot does what every Lambda function does once per container,
 // before its first event: read the configuration, set up JSON logging,
 // read the runtime role's password from Secrets Manager, and open a small
-// connection pool that runs as the runtime role.
+// connection pool that runs as the runtime role, in the query mode RDS
+// Proxy can multiplex (store.OpenForProxy).
 package boot
 
 import (
@@ -55,7 +56,7 @@ func Start(function string) *Lambda {
 	if err != nil {
 		exit(log, err)
 	}
-	pool, err := store.OpenAs(context.Background(), cfg.DatabaseURL, cred, cfg.MaxConns, log)
+	pool, err := store.OpenForProxy(context.Background(), cfg.DatabaseURL, cred, cfg.MaxConns, log)
 	if err != nil {
 		exit(log, err)
 	}

@@ -7,6 +7,7 @@ package dbsecret
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -118,10 +120,26 @@ func Parse(s string) (Secret, error) {
 	return sec, nil
 }
 
+// Where says where to connect when the secret does not: an RDS-managed
+// secret (the "rds!…" ones RDS creates for its master user) holds only
+// username and password, so the migrate function takes host, port and
+// database name from the template's DatabaseHost, DatabasePort and
+// DatabaseName parameters. The secret's own fields win where it has them
+// (a self-managed secret, or one RDS's rotation keeps, says all).
+type Where struct {
+	Host   string
+	Port   string
+	DBName string
+}
+
 // URL is the secret's PostgreSQL URL (TLS required), for a role that
 // connects where the secret says (the migrate function's schema owner).
-func (sec Secret) URL() (string, error) {
-	port := "5432"
+func (sec Secret) URL() (string, error) { return sec.URLWith(Where{}) }
+
+// URLWith is URL with w filling what the secret lacks. An error names
+// every field still missing and where it could come from.
+func (sec Secret) URLWith(w Where) (string, error) {
+	port := w.Port
 	switch p := sec.Port.(type) {
 	case float64:
 		port = strconv.Itoa(int(p))
@@ -130,14 +148,25 @@ func (sec Secret) URL() (string, error) {
 			port = p
 		}
 	}
-	if sec.Host == "" || sec.Username == "" {
-		return "", fmt.Errorf("the database secret lacks host or username")
+	if port == "" {
+		port = "5432"
 	}
-	db := sec.DBName
-	if db == "" {
-		db = "postgres"
+	host := cmp.Or(sec.Host, w.Host)
+	var missing []string
+	if sec.Username == "" {
+		missing = append(missing, "username")
 	}
+	if sec.Password == "" {
+		missing = append(missing, "password")
+	}
+	if host == "" {
+		missing = append(missing, "host (an RDS-managed secret holds only username and password: set the DatabaseHost parameter, DB_HOST)")
+	}
+	if len(missing) > 0 {
+		return "", fmt.Errorf("the database secret lacks %s", strings.Join(missing, ", "))
+	}
+	db := cmp.Or(sec.DBName, w.DBName, "postgres")
 	u := url.URL{Scheme: "postgres", User: url.UserPassword(sec.Username, sec.Password),
-		Host: sec.Host + ":" + port, Path: "/" + db, RawQuery: "sslmode=require"}
+		Host: net.JoinHostPort(host, port), Path: "/" + db, RawQuery: "sslmode=require"}
 	return u.String(), nil
 }

@@ -9,26 +9,42 @@ import (
 )
 
 func TestSecretURL(t *testing.T) {
+	rdsHost := Where{Host: "db.cluster-abc.eu-west-1.rds.amazonaws.com", DBName: "backupwatch"}
 	cases := []struct {
-		name, secret, want string
-		ok                 bool
+		name, secret string
+		where        Where
+		want         string
+		missing      []string // fields the error must name
 	}{
-		// RDS writes the port as a number.
-		{"rds", `{"username":"owner","password":"p@ss/word","host":"db.example.com","port":5432,"dbname":"backupwatch","engine":"postgres"}`,
-			"postgres://owner:p%40ss%2Fword@db.example.com:5432/backupwatch?sslmode=require", true},
-		// Some tools write it as a string; no dbname means postgres.
-		{"string port", `{"username":"u","password":"","host":"h","port":"6432"}`, "postgres://u:@h:6432/postgres?sslmode=require", true},
-		{"no host", `{"username":"u","password":"p"}`, "", false},
-		{"not json", `postgres://x`, "", false},
+		// A self-managed secret says all; RDS writes the port as a number.
+		{"self-managed", `{"username":"owner","password":"p@ss/word","host":"db.example.com","port":5432,"dbname":"backupwatch","engine":"postgres"}`, Where{},
+			"postgres://owner:p%40ss%2Fword@db.example.com:5432/backupwatch?sslmode=require", nil},
+		// Its fields win over the parameters'.
+		{"self-managed, parameters set too", `{"username":"owner","password":"pw","host":"db.example.com","port":5433,"dbname":"bw"}`, rdsHost,
+			"postgres://owner:pw@db.example.com:5433/bw?sslmode=require", nil},
+		// Some tools write the port as a string; no dbname means postgres.
+		{"string port", `{"username":"u","password":"p","host":"h","port":"6432"}`, Where{}, "postgres://u:p@h:6432/postgres?sslmode=require", nil},
+		// An RDS-managed master user secret ("rds!cluster-…") holds only
+		// username and password: DatabaseHost and DatabaseName complete it.
+		{"rds-managed", `{"username":"postgres","password":"Zx9+/q"}`, rdsHost,
+			"postgres://postgres:Zx9+%2Fq@db.cluster-abc.eu-west-1.rds.amazonaws.com:5432/backupwatch?sslmode=require", nil},
+		{"rds-managed without DatabaseHost", `{"username":"postgres","password":"Zx9"}`, Where{}, "", []string{"host", "DatabaseHost"}},
+		{"nothing in it", `{}`, rdsHost, "", []string{"username", "password"}},
+		{"not json", `postgres://x`, Where{}, "", []string{"not RDS-format JSON"}},
 	}
 	for _, tc := range cases {
 		sec, err := Parse(tc.secret)
 		got := ""
 		if err == nil {
-			got, err = sec.URL()
+			got, err = sec.URLWith(tc.where)
 		}
-		if (err == nil) != tc.ok || got != tc.want {
+		if got != tc.want || (err == nil) != (tc.missing == nil) {
 			t.Errorf("%s: got %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+		for _, m := range tc.missing {
+			if err == nil || !strings.Contains(err.Error(), m) {
+				t.Errorf("%s: the error %v does not name %q", tc.name, err, m)
+			}
 		}
 	}
 }

@@ -21,8 +21,10 @@ type Result struct {
 }
 
 // Handler is the migrate Lambda's handler: it applies the embedded
-// migrations as the schema owner (MIGRATE_DATABASE_URL, else the RDS
-// secret DB_SECRET_ARN) and reports the versions it applied. Migrations
+// migrations as the schema owner (MIGRATE_DATABASE_URL, else the secret
+// DB_SECRET_ARN: a self-managed one with host, port and dbname, or an
+// RDS-managed one with username and password only, completed by DB_HOST,
+// DB_PORT and DB_NAME) and reports the versions it applied. Migrations
 // run under an advisory lock, so concurrent invocations are safe.
 func Handler(ctx context.Context, _ json.RawMessage) (Result, error) {
 	log := slog.Default() // JSON: functions/migrate sets it up (shared/logging)
@@ -31,7 +33,7 @@ func Handler(ctx context.Context, _ json.RawMessage) (Result, error) {
 		if arn := os.Getenv("DB_SECRET_ARN"); arn != "" {
 			sec, err := dbsecret.Read(ctx, arn)
 			if err == nil {
-				url, err = sec.URL()
+				url, err = sec.URLWith(dbsecret.Where{Host: os.Getenv("DB_HOST"), Port: os.Getenv("DB_PORT"), DBName: os.Getenv("DB_NAME")})
 			}
 			if err != nil {
 				return Result{}, err

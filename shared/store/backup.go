@@ -103,11 +103,16 @@ func ReportBackupAlone(ctx context.Context, pool *pgxpool.Pool, s Scope, timeout
 		return Reported{}, fmt.Errorf("inserting backup %s: %w", b.ID, mapErr(err))
 	}
 	defer conn.Release()
-	pctx, cancel := context.WithTimeout(ctx, timeout)
-	_, err = conn.Conn().Prepare(pctx, reportSQL, reportSQL)
-	cancel()
-	if err != nil {
-		return Reported{}, fmt.Errorf("preparing the report of backup %s: %w", b.ID, unavailableIfLate(pctx, mapErr(err)))
+	// Through RDS Proxy (OpenForProxy) nothing is prepared by name, which
+	// would pin the connection: there the first report on a connection is
+	// described within the request's deadline instead.
+	if conn.Conn().Config().DefaultQueryExecMode == pgx.QueryExecModeCacheStatement {
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		_, err = conn.Conn().Prepare(pctx, reportSQL, reportSQL)
+		cancel()
+		if err != nil {
+			return Reported{}, fmt.Errorf("preparing the report of backup %s: %w", b.ID, unavailableIfLate(pctx, mapErr(err)))
+		}
 	}
 	return reportBackup(ctx, conn, &scoped{s, timeout}, b, watch)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,6 +32,37 @@ func OpenAs(ctx context.Context, url string, cred Credentials, maxConns int32, l
 		return nil, err
 	}
 	return open(ctx, cfg)
+}
+
+// OpenForProxy is OpenAs for the Lambda functions, which reach the database
+// through RDS Proxy: queries run as unnamed statements whose descriptions
+// pgx caches (pgx.QueryExecModeCacheDescribe, one round trip once a
+// statement is known, as with pgx's default) instead of pgx's default of
+// named prepared statements, which would pin each client connection to one
+// database connection and so defeat the proxy's multiplexing. (Not
+// QueryExecModeExec: without the statement's parameter types pgx sends a
+// []byte as bytea, which a jsonb column refuses.) Transaction-local
+// settings (set_config(…, true), SET LOCAL) and transaction-level advisory
+// locks, the only session state the store uses, end with their
+// transaction. A URL that names default_query_exec_mode keeps its own.
+// bench/README.md ("Through RDS Proxy") measures what this costs.
+func OpenForProxy(ctx context.Context, url string, cred Credentials, maxConns int32, log *slog.Logger) (*pgxpool.Pool, error) {
+	cfg, err := proxyPoolConfig(url, cred, maxConns)
+	if err != nil {
+		return nil, err
+	}
+	return open(ctx, cfg)
+}
+
+func proxyPoolConfig(url string, cred Credentials, maxConns int32) (*pgxpool.Config, error) {
+	cfg, err := poolConfig(url, cred, maxConns)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.Contains(url, "default_query_exec_mode") {
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+	}
+	return cfg, nil
 }
 
 // poolConfig is the pool's configuration: url's, with cred's user and

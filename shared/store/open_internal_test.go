@@ -1,6 +1,10 @@
 package store
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+)
 
 // TestPoolConfigCredentials: the runtime role's password read from Secrets
 // Manager goes on the connection configuration, not in the URL, and takes
@@ -22,5 +26,24 @@ func TestPoolConfigCredentials(t *testing.T) {
 	}
 	if _, err := poolConfig("postgres://h:notaport/db", Credentials{}, 1); err == nil {
 		t.Error("a bad URL was accepted")
+	}
+}
+
+// TestProxyPoolConfig: the Lambda functions' pool runs unnamed statements,
+// which RDS Proxy does not pin, unless the URL names a mode itself; serve's
+// keeps pgx's default (named, cached prepared statements).
+func TestProxyPoolConfig(t *testing.T) {
+	const url = "postgres://backupwatch_app@proxy.example.com:5432/backupwatch?sslmode=require"
+	cfg, err := proxyPoolConfig(url, Credentials{}, 2)
+	if err != nil || cfg.ConnConfig.DefaultQueryExecMode != pgx.QueryExecModeCacheDescribe {
+		t.Errorf("through the proxy: mode %v, %v", cfg.ConnConfig.DefaultQueryExecMode, err)
+	}
+	cfg, err = proxyPoolConfig(url+"&default_query_exec_mode=simple_protocol", Credentials{}, 2)
+	if err != nil || cfg.ConnConfig.DefaultQueryExecMode != pgx.QueryExecModeSimpleProtocol {
+		t.Errorf("the URL's own mode: %v, %v", cfg.ConnConfig.DefaultQueryExecMode, err)
+	}
+	cfg, err = poolConfig(url, Credentials{}, 2)
+	if err != nil || cfg.ConnConfig.DefaultQueryExecMode != pgx.QueryExecModeCacheStatement {
+		t.Errorf("serve's pool: mode %v, %v", cfg.ConnConfig.DefaultQueryExecMode, err)
 	}
 }
