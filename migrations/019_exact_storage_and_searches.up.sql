@@ -118,3 +118,11 @@ CREATE POLICY all_tenants_read ON backups_restore_log FOR SELECT TO backupwatch_
 CREATE INDEX restore_status_started_idx ON backups_restore_log (status, started_at DESC, id DESC);
 CREATE INDEX restore_mode_started_idx ON backups_restore_log (restore_mode, started_at DESC, id DESC);
 CREATE INDEX backup_verified_created_idx ON backups_backup (created_at DESC, id DESC) WHERE verified_at IS NOT NULL;
+
+-- No JIT compilation for the service's sessions. After five executions of a
+-- prepared statement PostgreSQL may plan it generically, and the generic
+-- plan of a count or a search prices ILIKE $n or status = $n as a read of
+-- much of the table: past jit_above_cost, every execution then spent
+-- 200–800 ms compiling a statement that reads a few hundred rows (bench,
+-- counts). The service's statements are short; none gains from JIT.
+ALTER ROLE backupwatch_app SET jit = off;
