@@ -10,7 +10,7 @@ FUZZTIME ?= 30s
 BENCH_FLAGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run cli test build lint bench fuzz soak clean deps tidy migrate-remote $(addprefix build-,$(LOGICAL_IDS))
+.PHONY: help run cli test build lint bench detection fuzz soak clean deps tidy migrate-remote $(addprefix build-,$(LOGICAL_IDS))
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*?## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-22s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ lint: ## gofmt, go vet and staticcheck (pinned in go.mod)
 
 bench: deps ## benchmarks on a generated 1M-backup history vs baselines (~4 min), and the job wrapper; writes bench/REPORT.md
 	$(GO) run ./bench/cmd/bwbench $(BENCH_FLAGS)
+
+detection: deps ## the size rule on 240 generated tenant histories through the real check run (~1 min); writes bench/DETECTION.md
+	$(GO) run ./bench/cmd/bwdetect
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 	@for p in $$($(GO) list ./...); do \

@@ -116,11 +116,12 @@ func SeriesBySeries(ctx context.Context, pool *pgxpool.Pool, now time.Time) ([]C
 	return out, nil
 }
 
-// readHistory fills h with one query: its newest MaxBaseline+1 completed
-// backups, its running ones, its first and its newest finished one.
+// readHistory fills h with one query: its newest completed backups (what
+// the size rule keeps: backup.SizeKept of the newest SizeHistory+1), its
+// running ones, its first and its newest finished one.
 func readHistory(ctx context.Context, tx pgx.Tx, h *backup.History) error {
 	series := "backup_type = $1 AND tenant_id = $2"
-	args := []any{h.Series.Type, h.Series.TenantID, backup.MaxBaseline + 1}
+	args := []any{h.Series.Type, h.Series.TenantID, backup.SizeHistory + 1}
 	if h.Series.TenantID == nil {
 		series = "backup_type = $1 AND tenant_id IS NULL AND $2::uuid IS NULL"
 	}
@@ -169,6 +170,7 @@ func readHistory(ctx context.Context, tx pgx.Tx, h *backup.History) error {
 			h.LastFinished = b.Status
 		}
 	}
+	h.Completed = h.Completed[:backup.SizeKept(h.Completed)]
 	return rows.Err()
 }
 
@@ -184,7 +186,9 @@ func runCheck(ctx context.Context, o Options, r *Report, env *Env, plan *Plan, l
 		return err
 	}
 	defer owner.Close(context.WithoutCancel(ctx))
-	runner := check.New(check.Config{Pool: pool})
+	// As deployed: reminders on at their default interval (their query is
+	// part of every run).
+	runner := check.New(check.Config{Pool: pool, ReminderInterval: alert.DefaultReminderInterval})
 	now := plan.Now
 
 	type sample struct {

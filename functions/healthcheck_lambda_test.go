@@ -2,6 +2,7 @@ package functions_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,6 +92,34 @@ func TestHealthcheckUnderEmulator(t *testing.T) {
 	var open int
 	if err := db.Owner.QueryRow(ctx, `SELECT count(*) FROM backups_alert WHERE alert_type = 'CHECK_FAILURE' AND status <> 'RESOLVED'`).Scan(&open); err != nil || open != 0 {
 		t.Errorf("%d CHECK_FAILURE alerts open after a clean run (%v)", open, err)
+	}
+
+	// The function wrote its metrics as EMF lines on stdout: four runs (one
+	// failed), the alerts they opened, and the relay's backlog after each.
+	runs, failures, backlog := 0, 0.0, 0
+	opened := map[string]int{}
+	for _, l := range strings.Split(hc.Output(), "\n") {
+		var line map[string]any
+		if json.Unmarshal([]byte(l), &line) != nil || line["_aws"] == nil {
+			continue
+		}
+		if line["function"] != "healthcheck" {
+			t.Errorf("metric line without the function: %s", l)
+		}
+		if f, ok := line["CheckRunFailures"].(float64); ok {
+			runs++
+			failures += f
+		}
+		if a, ok := line["AlertType"].(string); ok {
+			opened[a+"/"+line["Severity"].(string)]++
+		}
+		if _, ok := line["RelayBacklog"]; ok {
+			backlog++
+		}
+	}
+	if runs != 4 || failures != 1 || backlog != 4 ||
+		opened["DURATION_THRESHOLD/ERROR"] != 1 || opened["CHECK_FAILURE/ERROR"] != 1 || len(opened) != 2 {
+		t.Errorf("metrics: %d runs, %v failed, %d backlogs, opened %v\n%s", runs, failures, backlog, opened, hc.Output())
 	}
 }
 

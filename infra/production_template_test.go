@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/backupwatch/backupwatch/shared/localpg"
+	"github.com/backupwatch/backupwatch/shared/logging"
 )
 
 // The production safety nets of template.yaml (issue 22), read as YAML
@@ -214,6 +215,18 @@ func TestAlarms(t *testing.T) {
 		return a.namespace == "AWS/Lambda" && a.metric == "Invocations" && a.dims["FunctionName"] == "Ref HealthcheckFunction"
 	}); a != nil && (a.op != "LessThanThreshold" || a.threshold != "1" || a.evals != "2" || a.missing != "breaching") {
 		t.Errorf("the not-running alarm must fire below 1 invocation in 2 periods, missing data breaching: %+v", *a)
+	}
+	// The service's own EMF metrics (shared/logging): failed check runs,
+	// and notifications waiting more than 30 minutes.
+	if a := find("check-run failures", func(a alarm) bool {
+		return a.namespace == logging.Namespace && a.metric == logging.CheckRunFailures
+	}); a != nil && (a.op != "GreaterThanOrEqualToThreshold" || a.threshold != "1" || len(a.dims) != 0) {
+		t.Errorf("the check-run failures alarm must fire on one failure, on the metric without dimensions: %+v", *a)
+	}
+	if a := find("the relay backlog's age", func(a alarm) bool {
+		return a.namespace == logging.Namespace && a.metric == logging.OldestPendingNotificationAge
+	}); a != nil && (a.op != "GreaterThanThreshold" || a.threshold != "1800" || len(a.dims) != 0) {
+		t.Errorf("the relay backlog alarm must fire past 30 minutes (1800 s): %+v", *a)
 	}
 	for _, q := range []string{"HealthcheckDeadLetterQueue", "SubscriptionDeadLetterQueue"} {
 		find(q, func(a alarm) bool { return a.namespace == "AWS/SQS" && a.dims["QueueName"] == "GetAtt "+q+".QueueName" })

@@ -13,25 +13,8 @@ import (
 // finish before it closes the pool, so no run is left RUNNING.
 func TestServeRunsChecksOnItsTimer(t *testing.T) {
 	db := testenv.NewDB(t)
-	s := startServer(t, db.AppURL, db.OwnerURL)
-	s.stop()
-	for i, kv := range s.env {
-		if strings.HasPrefix(kv, "CHECK_INTERVAL=") {
-			s.env[i] = "CHECK_INTERVAL=1s"
-		}
-	}
-	s.start(t)
-	// Wait for two completed timer runs (bounded by the test's timeout only).
-	for {
-		var n int
-		if err := db.Owner.QueryRow(t.Context(), `SELECT count(*) FROM check_runs WHERE trigger = 'serve' AND status = 'COMPLETED'`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n >= 2 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	s := startTimedServer(t, db)
+	waitTimerRuns(t, db, 2)
 	s.stop()
 	if code := s.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Fatalf("serve exited %d:\n%s", code, s.log)
@@ -42,5 +25,35 @@ func TestServeRunsChecksOnItsTimer(t *testing.T) {
 	}
 	if !strings.Contains(s.log.String(), `"msg":"check run","run_id":`) || !strings.Contains(s.log.String(), `"trigger":"serve"`) {
 		t.Errorf("no run summary in the log:\n%s", s.log)
+	}
+}
+
+// startTimedServer starts serve on db with the checks every second.
+func startTimedServer(t *testing.T, db *testenv.DB) *server {
+	t.Helper()
+	s := startServer(t, db.AppURL, db.OwnerURL)
+	s.stop()
+	for i, kv := range s.env {
+		if strings.HasPrefix(kv, "CHECK_INTERVAL=") {
+			s.env[i] = "CHECK_INTERVAL=1s"
+		}
+	}
+	s.start(t)
+	return s
+}
+
+// waitTimerRuns waits for n completed timer runs (bounded by the test's
+// timeout only).
+func waitTimerRuns(t *testing.T, db *testenv.DB, n int) {
+	t.Helper()
+	for {
+		var got int
+		if err := db.Owner.QueryRow(t.Context(), `SELECT count(*) FROM check_runs WHERE trigger = 'serve' AND status = 'COMPLETED'`).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got >= n {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
@@ -34,6 +37,7 @@ type jobSite struct {
 	pg       *localpg.Cluster
 	pgBin    string
 	extraEnv []string
+	api      string // where the job commands reach serve: contractProxy
 }
 
 func newJobSite(t *testing.T, pgOpts *localpg.Options) *jobSite {
@@ -52,7 +56,7 @@ func newJobSite(t *testing.T, pgOpts *localpg.Options) *jobSite {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	_ = os.Chmod(dir, 0o777)
-	j := &jobSite{t: t, s: s, key: k.Key, dir: dir, spool: filepath.Join(dir, "spool")}
+	j := &jobSite{t: t, s: s, key: k.Key, dir: dir, spool: filepath.Join(dir, "spool"), api: contractProxy(t, s.addr)}
 	j.keyFile = j.mkdir("etc") + "/job.key"
 	if err := os.WriteFile(j.keyFile, []byte(k.Key+"\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -81,7 +85,23 @@ func (j *jobSite) mkdir(name string) string {
 	return p
 }
 
-func (j *jobSite) url() string { return "http://" + j.s.addr }
+func (j *jobSite) url() string { return j.api }
+
+// contractProxy is a proxy to serve at addr that holds every exchange of
+// the job commands to api/openapi.yaml. While serve is down its clients
+// see the connection drop, as they would without it.
+func contractProxy(t *testing.T, addr string) string {
+	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: addr})
+	rp.Transport = testenv.ContractTransport(t, nil)
+	rp.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, _ error) {
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			_ = conn.Close()
+		}
+	}
+	srv := httptest.NewServer(rp)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
 
 // env is the environment of a job command: the API, the key, the spool,
 // PATH with the binary and the PostgreSQL tools, and PG* for the cluster.

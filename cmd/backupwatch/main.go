@@ -5,6 +5,7 @@
 //	backupwatch admin-key create the first admin key of a deployment
 //	backupwatch check     run the checks once against DATABASE_URL
 //	backupwatch keys      list, create and revoke API keys in DATABASE_URL
+//	backupwatch import-django  copy the Django app's history into DATABASE_URL
 //
 // and, for backup jobs (BACKUPWATCH_URL, BACKUPWATCH_API_KEY): run, report,
 // verify, wal-archive, restore and flush (shared/jobclient).
@@ -37,6 +38,9 @@ commands:
             as JSON (exit 1 if the run failed, wholly or in part)
   keys      list | create --name N --role R [--tenant SLUG|ID] | revoke ID:
             API keys in DATABASE_URL, each change audited (via cli)
+  import-django --from URL [--dry-run] [--tenant-table TABLE] [--allow-skips]:
+            copy the Django app's backups, restores and alerts into
+            DATABASE_URL (exit 1 if rows were skipped, unless --allow-skips)
 
 ` + jobsUsage
 
@@ -64,6 +68,8 @@ func main() {
 		err = checkCmd(ctx, os.Stdout)
 	case "keys":
 		err = keysCmd(ctx, os.Args[2:], os.Stdout)
+	case "import-django":
+		err = importDjangoCmd(ctx, os.Args[2:], os.Stdout)
 	case "help", "-h", "--help":
 		_, _ = io.WriteString(os.Stdout, usage)
 		return

@@ -41,14 +41,15 @@ func openDatabase(ctx context.Context) (*pgxpool.Pool, error) {
 
 // checkCmd runs the checks once against DATABASE_URL and prints the run's
 // summary as JSON. A run that failed, wholly or in part, is an error (exit
-// 1). Notifications are left in the outbox for the relay.
+// 1). Notifications (reminders included) are left in the outbox for the relay.
 func checkCmd(ctx context.Context, out io.Writer) error {
 	pool, err := openDatabase(ctx)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	sum, runErr := check.New(check.Config{Pool: pool}).Run(ctx, check.Command, time.Now())
+	cfg, _ := config.FromEnv(2) // read without error by openDatabase
+	sum, runErr := check.New(check.Config{Pool: pool}.WithSettings(cfg)).Run(ctx, check.Command, time.Now())
 	enc := json.NewEncoder(out)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(sum); err != nil {

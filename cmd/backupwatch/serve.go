@@ -20,6 +20,7 @@ import (
 	"github.com/backupwatch/backupwatch/shared/database"
 	"github.com/backupwatch/backupwatch/shared/httpapi"
 	"github.com/backupwatch/backupwatch/shared/localpg"
+	"github.com/backupwatch/backupwatch/shared/logging"
 	"github.com/backupwatch/backupwatch/shared/notify"
 	"github.com/backupwatch/backupwatch/shared/store"
 )
@@ -73,12 +74,15 @@ func serve(ctx context.Context, out io.Writer) error {
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "http://" + cfg.Addr
 	}
+	// The metrics the functions write for CloudWatch, as lines of this log.
+	metrics := logging.NewMetrics(out, cfg.LogLevel)
 	relay, err := notify.FromConfig(ctx, cfg, pool, log, out)
 	if err != nil {
 		return err
 	}
-	checks := check.New(check.Config{Pool: pool, Logger: log, AfterRun: relay.Run})
-	api := httpapi.New(httpapi.Config{Pool: pool, Logger: log, Hooks: httpapi.Hooks{AfterAlert: relay.AfterAlert}, Checks: checks}.WithSettings(cfg))
+	relay.WithMetrics(metrics)
+	checks := check.New(check.Config{Pool: pool, Logger: log, Metrics: metrics, AfterRun: relay.Run}.WithSettings(cfg))
+	api := httpapi.New(httpapi.Config{Pool: pool, Logger: log, Metrics: metrics, Hooks: httpapi.Hooks{AfterAlert: relay.AfterAlert}, Checks: checks}.WithSettings(cfg))
 	// The checks every CHECK_INTERVAL, stopped (after the run in progress)
 	// before the pool closes, however serve returns.
 	timerCtx, stopTimer := context.WithCancel(ctx)

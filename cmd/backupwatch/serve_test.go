@@ -30,6 +30,8 @@ type server struct {
 	env            []string
 	cmd            *exec.Cmd
 	log            *bytes.Buffer
+	// client holds every exchange to api/openapi.yaml.
+	client *http.Client
 }
 
 // ownCluster starts a PostgreSQL of the test's own, so that a fault test can
@@ -53,7 +55,8 @@ func startServer(t *testing.T, appURL, ownerURL string) *server {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := l.Addr().String()
 	l.Close()
-	s := &server{bin: bin, addr: addr, key: auth.NewKey()}
+	s := &server{bin: bin, addr: addr, key: auth.NewKey(),
+		client: &http.Client{Timeout: 10 * time.Second, Transport: testenv.ContractTransport(t, nil)}}
 	s.env = append(os.Environ(), "DATABASE_URL="+appURL, "MIGRATE_DATABASE_URL="+ownerURL,
 		"BACKUPWATCH_ADDR="+addr, "BACKUPWATCH_ADMIN_KEY="+s.key, "CHECK_INTERVAL=1h",
 		"RATE_LIMIT_RPS=1000000", "RATE_LIMIT_BURST=1000000") // the soak's one key sends far more than 50/s
@@ -126,8 +129,7 @@ func (s *server) do(method, path string, body any, headers ...string) (int, http
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	client := &http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Do(req)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		return 0, nil, nil, err
 	}

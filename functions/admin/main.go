@@ -14,7 +14,7 @@ import (
 
 func main() {
 	fn := boot.Start("admin")
-	checks := check.New(check.Config{Pool: fn.Pool, Logger: fn.Log, AfterRun: fn.Relay().Run})
-	api := httpapi.New(httpapi.Config{Pool: fn.Pool, Logger: fn.Log, Checks: checks}.WithSettings(fn.Config))
+	checks := check.New(check.Config{Pool: fn.Pool, Logger: fn.Log, Metrics: fn.Metrics, AfterRun: fn.Relay().Run}.WithSettings(fn.Config))
+	api := httpapi.New(httpapi.Config{Pool: fn.Pool, Logger: fn.Log, Metrics: fn.Metrics, Checks: checks}.WithSettings(fn.Config))
 	lambda.Start(apigw.Handler(api.Handler(httpapi.AdminRoutes)))
 }

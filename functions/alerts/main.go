@@ -12,6 +12,6 @@ import (
 
 func main() {
 	fn := boot.Start("alerts")
-	api := httpapi.New(httpapi.Config{Pool: fn.Pool, Logger: fn.Log, Hooks: httpapi.Hooks{AfterAlert: fn.Relay().AfterAlert}}.WithSettings(fn.Config))
+	api := httpapi.New(httpapi.Config{Pool: fn.Pool, Logger: fn.Log, Metrics: fn.Metrics, Hooks: httpapi.Hooks{AfterAlert: fn.Relay().AfterAlert}}.WithSettings(fn.Config))
 	lambda.Start(apigw.Handler(api.Handler(httpapi.AlertRoutes)))
 }

@@ -15,7 +15,7 @@ import (
 
 func main() {
 	fn := boot.Start("healthcheck")
-	runner := check.New(check.Config{Pool: fn.Pool, Logger: fn.Log, AfterRun: fn.Relay().Run})
+	runner := check.New(check.Config{Pool: fn.Pool, Logger: fn.Log, Metrics: fn.Metrics, AfterRun: fn.Relay().Run}.WithSettings(fn.Config))
 	lambda.Start(func(ctx context.Context, ev events.EventBridgeEvent) error {
 		return runner.OnSchedule(ctx, ev.ID)
 	})

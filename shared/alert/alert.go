@@ -158,6 +158,9 @@ const (
 	Opened    Event = "opened"
 	Escalated Event = "escalated"
 	Resolve   Event = "resolved"
+	// Reminder: an ACTIVE ERROR or CRITICAL alert is still open, told again
+	// every REMINDER_INTERVAL until someone acknowledges it (reminder.go).
+	Reminder Event = "reminder"
 )
 
 // Alert is one alert; its JSON is the API's alert object.

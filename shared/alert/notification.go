@@ -14,9 +14,11 @@ import (
 //	   │ └─ a failed attempt: attempts+1, last error, retried after a backoff
 //	   ├────► SKIPPED     the channel has no topic: nothing to send to, not retried
 //	   ├────► HELD        an SMS past the hourly SMS cap: not sent, told of by one digest SMS
+//	   ├────► SILENCED    a silence in force matched its alert: not sent; released when
+//	   │                  no silence matches any more (one notification if still ACTIVE)
 //	   └────► FAILED      out of attempts: the relay raises NOTIFICATION_FAILURE
 //
-// SENT, SKIPPED, HELD and FAILED are final.
+// SENT, SKIPPED, HELD, SILENCED and FAILED are final.
 
 // DeliveryState is where a notification is in its delivery.
 type DeliveryState string
@@ -28,6 +30,8 @@ const (
 	DeliverySkipped DeliveryState = "SKIPPED"
 	DeliveryFailed  DeliveryState = "FAILED"
 	DeliveryHeld    DeliveryState = "HELD"
+	// DeliverySilenced: held by a silence (silence.go).
+	DeliverySilenced DeliveryState = "SILENCED"
 )
 
 // Final reports whether no relay will touch a notification in state s again.

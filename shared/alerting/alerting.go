@@ -37,6 +37,9 @@ type Engine struct {
 	// stored: read the stored table once, into loaded (ForRun).
 	stored bool
 	loaded alert.Routing
+	// opened are the alerts an engine from ForRun opened, for the metrics
+	// its caller writes once its transaction committed (Opened).
+	opened []alert.Alert
 }
 
 // New returns an engine with the given routing (nil: the default table).
@@ -53,6 +56,11 @@ func New(r alert.Routing) *Engine {
 // of its use, so that one run routes by one table and a run that raises
 // nothing reads nothing. It is not safe for concurrent use.
 func (e *Engine) ForRun() *Engine { return &Engine{Routing: e.Routing, stored: true} }
+
+// Opened returns the alerts this engine (from ForRun) opened: what its
+// request or run opened, once its transaction committed. An engine from
+// New keeps no account.
+func (e *Engine) Opened() []alert.Alert { return e.opened }
 
 // routing is the table to route by (see ForRun).
 func (e *Engine) routing(ctx context.Context, db store.DB) (alert.Routing, error) {
@@ -96,6 +104,9 @@ func (e *Engine) Raise(ctx context.Context, db store.DB, c alert.Condition, now 
 	if inserted {
 		if _, err := store.InsertNotifications(ctx, db, a, alert.Opened, now); err != nil {
 			return a, "", err
+		}
+		if e.stored {
+			e.opened = append(e.opened, a)
 		}
 		return a, Opened, nil
 	}

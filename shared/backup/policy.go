@@ -31,9 +31,16 @@ type Policy struct {
 // 32-bit, and a backup expected less often than yearly is not watched by a
 // five-minute check.
 const (
-	MaxPolicySeconds       = 366 * 24 * 3600
-	MaxDeviationPercent    = 1000
-	MaxBaseline            = 14 // the size rule's baseline: at most the last 14 completed backups
+	MaxPolicySeconds    = 366 * 24 * 3600
+	MaxDeviationPercent = 1000
+	MaxBaseline         = 14 // the most min_history may ask for: the size rule always keeps the last 14 completed backups
+	// SizeHistory and SizeHistoryDays bound what a series keeps for the
+	// size rule besides its newest backup: the completed backups of the
+	// last SizeHistoryDays days (two months and a week, so that a monthly
+	// rhythm shows twice), at least MaxBaseline of them whatever their age
+	// and at most SizeHistory.
+	SizeHistory            = 64
+	SizeHistoryDays        = 70
 	DefaultMinHistory      = 3
 	DefaultWarnPercent     = 80
 	DefaultCriticalPercent = 95
@@ -135,11 +142,17 @@ type History struct {
 	// exists from then on, and is overdue from then if nothing completes.
 	First time.Time
 	// Completed are its newest completed (or verified) backups, newest
-	// first, at most MaxBaseline+1: the newest and its baseline. Only id,
-	// filename, status, size, duration and created_at are filled; in a
-	// check run's stored history (shared/check, state.go) only the size of
-	// all but the newest, which is all the rules read of them.
+	// first: the newest and the size rule's history before it (at most
+	// SizeHistory, see SizeHistoryDays). Only id, filename, status, size,
+	// duration and created_at are filled; in a check run's stored history
+	// (shared/check, state.go) only the size and created_at of all but the
+	// newest, which is all the rules read of them.
 	Completed []Backup
+	// BaselineFrom, if set, is when the backup was made from which the
+	// size rule's baseline starts afresh (a re-baseline, by an operator or
+	// by the rule itself after a step): the sizes before it count only for
+	// the series' rhythm, moved to the level it set.
+	BaselineFrom *time.Time
 	// Running are its backups still IN_PROGRESS, oldest first.
 	Running []Backup
 	// LastFinished is the status of its newest backup that is no longer
@@ -156,4 +169,22 @@ type Usage struct {
 	// Since is the start of the growth window: 30 days before the check, or
 	// the target's first backup if it is younger.
 	Since time.Time
+}
+
+// SizeKept is how many of completed (newest first) a series keeps for the
+// size rule: the newest, then up to SizeHistory more, those older than
+// SizeHistoryDays before the newest only while fewer than MaxBaseline are
+// kept.
+func SizeKept(completed []Backup) int {
+	if len(completed) == 0 {
+		return 0
+	}
+	oldest := completed[0].CreatedAt.Add(-SizeHistoryDays * 24 * time.Hour)
+	n := min(len(completed), SizeHistory+1)
+	for i := MaxBaseline + 1; i < n; i++ {
+		if completed[i].CreatedAt.Before(oldest) {
+			return i
+		}
+	}
+	return n
 }

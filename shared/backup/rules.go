@@ -60,16 +60,7 @@ func (n *New) Validate() validation.Errors {
 	if n.Status == "" {
 		n.Status = InProgress
 	}
-	switch {
-	case n.Type == "":
-		errs.Add("backup_type", "is required")
-	case !n.Type.Valid():
-		errs.Add("backup_type", "must be one of FULL_DATABASE, TENANT_BACKUP, WAL_ARCHIVE, CONFIGURATION")
-	case n.Type == TenantBackup && n.TenantID == nil:
-		errs.Add("tenant_id", "is required for TENANT_BACKUP")
-	case (n.Type == FullDatabase || n.Type == WALArchive) && n.TenantID != nil:
-		errs.Add("tenant_id", "must be null for "+string(n.Type))
-	}
+	checkTypeTenant(&errs, n.Type, n.TenantID)
 	switch n.Status {
 	case InProgress, Completed, Failed:
 	default:
@@ -83,6 +74,36 @@ func (n *New) Validate() validation.Errors {
 		Notes: n.Notes, Metadata: n.Metadata,
 	}
 	checkMeasures(&errs, b)
+	return errs
+}
+
+// checkTypeTenant checks a backup's type and whether it belongs to a tenant.
+func checkTypeTenant(errs *validation.Errors, t Type, tenant *uuid.UUID) {
+	switch {
+	case t == "":
+		errs.Add("backup_type", "is required")
+	case !t.Valid():
+		errs.Add("backup_type", "must be one of FULL_DATABASE, TENANT_BACKUP, WAL_ARCHIVE, CONFIGURATION")
+	case t == TenantBackup && tenant == nil:
+		errs.Add("tenant_id", "is required for TENANT_BACKUP")
+	case (t == FullDatabase || t == WALArchive) && tenant != nil:
+		errs.Add("tenant_id", "must be null for "+string(t))
+	}
+}
+
+// Validate checks every rule of a stored backup, whatever its status: what
+// a backup brought from elsewhere (an import) must keep to.
+func (b Backup) Validate() validation.Errors {
+	var errs validation.Errors
+	checkTypeTenant(&errs, b.Type, b.TenantID)
+	if !b.Status.Valid() {
+		errs.Add("status", "must be one of IN_PROGRESS, COMPLETED, FAILED, VERIFIED")
+	}
+	checkText(&errs, "filename", b.Filename, MaxFilename, true)
+	checkMeasures(&errs, b)
+	if b.Status == Verified && b.VerifiedAt == nil {
+		errs.Add("verified_at", "is required for a VERIFIED backup")
+	}
 	return errs
 }
 

@@ -26,6 +26,9 @@ type Lambda struct {
 	Config config.Config
 	Log    *slog.Logger
 	Pool   *pgxpool.Pool
+	// Metrics are the function's CloudWatch EMF lines, on stdout beside
+	// its log (shared/logging).
+	Metrics *logging.Metrics
 }
 
 // LambdaPoolSize suits one Lambda container: it handles one event at a time,
@@ -60,7 +63,7 @@ func Start(function string) *Lambda {
 	if err != nil {
 		exit(log, err)
 	}
-	return &Lambda{Config: cfg, Log: log, Pool: pool}
+	return &Lambda{Config: cfg, Log: log, Pool: pool, Metrics: logging.NewMetrics(os.Stdout, cfg.LogLevel, "function", function)}
 }
 
 // Credentials reads the runtime role's name and password from the secret

@@ -14,5 +14,5 @@ func (l *Lambda) Relay() *notify.Relay {
 	if err != nil {
 		exit(l.Log.With("part", "notifications"), err)
 	}
-	return r
+	return r.WithMetrics(l.Metrics)
 }

@@ -170,7 +170,7 @@ func fps(m map[string]alert.Alert) []string {
 const fullSize = "SIZE_DEVIATION:FULL_DATABASE:-"
 
 // TestSizeDeviationScenario: 30 daily fulls of about 10 GB raise nothing;
-// the 31st at 4 GB raises one SIZE_DEVIATION WARNING; the next normal one
+// the 31st at 18 GB raises one SIZE_DEVIATION WARNING; the next normal one
 // resolves it as the system, and that resolution is notified.
 func TestSizeDeviationScenario(t *testing.T) {
 	e := newEnv(t, check.Config{})
@@ -181,24 +181,25 @@ func TestSizeDeviationScenario(t *testing.T) {
 		t.Fatalf("a normal history raised %+v: %v", sum, e.alerts(t))
 	}
 
-	e.insert(t, done(full, "full-30.dump", 4*gb, day(30), 2400))
+	e.insert(t, done(full, "full-30.dump", 18*gb, day(30), 2400))
 	sum := e.run(t, day(30).Add(3*time.Hour))
 	open := e.open(t)
 	a, ok := open[fullSize]
 	if sum.AlertsOpened != 1 || len(open) != 1 || !ok {
-		t.Fatalf("after the 4 GB backup: %+v, open %v", sum, fps(open))
+		t.Fatalf("after the 18 GB backup: %+v, open %v", sum, fps(open))
 	}
 	if a.Type != alert.SizeDeviation || a.Severity != alert.Warning || a.TenantID != nil || a.BackupID == nil {
 		t.Fatalf("alert %+v", a)
 	}
-	for _, w := range []string{"FULL_DATABASE is 40% of its usual size", "4.0 GB vs median 10.1 GB of the last 14", "full-30.dump"} {
+	for _, w := range []string{"FULL_DATABASE is 179% of its expected size", "18.0 GB vs 10.1 GB expected from the last 27 backups", "full-30.dump"} {
 		if !strings.Contains(a.Message, w) {
 			t.Errorf("message %q lacks %q", a.Message, w)
 		}
 	}
 	var details map[string]any
 	_ = json.Unmarshal(a.Details, &details)
-	if details["size_bytes"] != float64(4*gb) || details["baseline_count"] != float64(14) || details["median_bytes"] == nil {
+	if details["size_bytes"] != float64(18*gb) || details["baseline_count"] != float64(27) || details["expected_bytes"] == nil ||
+		details["expected_basis"] != "level" {
 		t.Errorf("details %v", details)
 	}
 	if got := e.outbox(t, a.ID); got[alert.Opened] != 1 || len(got) != 1 { // WARNING: email only
@@ -209,7 +210,7 @@ func TestSizeDeviationScenario(t *testing.T) {
 	sum = e.run(t, day(31).Add(3*time.Hour))
 	got := e.alert(t, a.ID)
 	if sum.AlertsResolved != 1 || got.Status != alert.Resolved || got.ResolvedBy != nil || got.ResolvedAt == nil ||
-		!strings.Contains(got.ResolutionNotes, "full-31.dump is back to its usual size") {
+		!strings.Contains(got.ResolutionNotes, "full-31.dump is back to its expected size") {
 		t.Fatalf("after a normal backup: %+v, alert %+v", sum, got)
 	}
 	if out := e.outbox(t, a.ID); out[alert.Opened] != 1 || out[alert.Resolve] != 1 {
@@ -224,7 +225,7 @@ func TestEmptyDumpIsError(t *testing.T) {
 	e.insert(t, done(full, "full-30.dump", gb/2, t0.Add(30*24*time.Hour), 2400))
 	e.run(t, t0.Add(30*24*time.Hour+3*time.Hour))
 	a, ok := e.open(t)[fullSize]
-	if !ok || a.Severity != alert.Error || !strings.Contains(a.Message, "is 5% of its usual size (500.0 MB vs median 10.1 GB") {
+	if !ok || a.Severity != alert.Error || !strings.Contains(a.Message, "is 5% of its expected size (500.0 MB vs 10.1 GB expected from the last 27 backups") {
 		t.Fatalf("alert %+v", a)
 	}
 	if out := e.outbox(t, a.ID); out[alert.Opened] != 2 { // ERROR: email and webhook

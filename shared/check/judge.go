@@ -29,13 +29,17 @@ func (r *Runner) judge(ctx context.Context, tx pgx.Tx, st store.CheckState, now 
 		return err
 	}
 	in.Units = make([]plan.Unit, len(units))
-	for i, u := range units {
-		v, err := safely(func() rule.Verdict { return u.judge(now) })
-		in.Units[i] = plan.Unit{Series: u.series, Target: u.target.Name, Verdict: v, Err: err}
-	}
+	r.sizes.Run(func() {
+		for i, u := range units {
+			v, err := safely(func() rule.Verdict { return u.judge(now, r.sizes) })
+			in.Units[i] = plan.Unit{Series: u.series, Target: u.target.Name, Verdict: v, Err: err}
+		}
+	})
+	r.rebaseline(ctx, tx, in.Units, sum)
 	if err := r.carryOut(ctx, tx, in.Units, plan.Make(in), now, sum); err != nil {
 		return err
 	}
+	r.remind(ctx, tx, now, sum)
 	return r.settle(ctx, tx, checkFailure, now, sum)
 }
 
@@ -48,10 +52,11 @@ type unit struct {
 	usage   backup.Usage
 }
 
-// judge applies the unit's rule.
-func (u unit) judge(now time.Time) rule.Verdict {
+// judge applies the unit's rule, the size rule's readings remembered in
+// sizes between runs.
+func (u unit) judge(now time.Time, sizes *rule.SizeMemo) rule.Verdict {
 	if u.series != nil {
-		return rule.Evaluate(u.history, u.policy, now)
+		return rule.EvaluateWith(u.history, u.policy, now, sizes)
 	}
 	return rule.EvaluateStorage(u.target, u.usage, now)
 }

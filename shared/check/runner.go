@@ -64,6 +64,9 @@ import (
 
 	"github.com/backupwatch/backupwatch/shared/alert"
 	"github.com/backupwatch/backupwatch/shared/alerting"
+	"github.com/backupwatch/backupwatch/shared/check/rule"
+	"github.com/backupwatch/backupwatch/shared/config"
+	"github.com/backupwatch/backupwatch/shared/logging"
 	"github.com/backupwatch/backupwatch/shared/store"
 )
 
@@ -109,10 +112,23 @@ type Config struct {
 	AfterRun func(ctx context.Context) (sent int, err error)
 	// AfterRunTimeout bounds AfterRun (default DefaultAfterRunTimeout).
 	AfterRunTimeout time.Duration
+	// ReminderInterval is how often an ACTIVE ERROR or CRITICAL alert is
+	// notified again until acknowledged (REMINDER_INTERVAL; 0: never).
+	ReminderInterval time.Duration
+	// Metrics receives each run's duration and outcome and the alerts it
+	// opened (nil: none are written).
+	Metrics *logging.Metrics
 	// FullEvery is how long runs go on the stored series states before one
 	// recomputes them all (default
 	// DefaultFullEvery; state.go).
 	FullEvery time.Duration
+}
+
+// WithSettings returns c with the runner's settings from the service's
+// configuration: the reminder interval.
+func (c Config) WithSettings(cfg config.Config) Config {
+	c.ReminderInterval = cfg.ReminderInterval
+	return c
 }
 
 // Defaults and bounds of a runner.
@@ -137,12 +153,18 @@ type Runner struct {
 	afterRun        func(ctx context.Context) (int, error)
 	afterRunTimeout time.Duration
 	fullEvery       time.Duration
+	// reminderInterval: Config.ReminderInterval (reminder.go).
+	reminderInterval time.Duration
+	metrics          *logging.Metrics
+	// sizes remembers the size rule's readings between runs (rule.SizeMemo).
+	sizes *rule.SizeMemo
 }
 
 // New returns a runner.
 func New(cfg Config) *Runner {
 	r := &Runner{pool: cfg.Pool, log: cfg.Logger, engine: alerting.New(cfg.Routing),
-		afterRun: cfg.AfterRun, afterRunTimeout: cfg.AfterRunTimeout}
+		afterRun: cfg.AfterRun, afterRunTimeout: cfg.AfterRunTimeout, reminderInterval: cfg.ReminderInterval,
+		metrics: cfg.Metrics, sizes: rule.NewSizeMemo()}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -166,18 +188,20 @@ func (r *Runner) forRun() *Runner {
 
 // Summary is the account of one run.
 type Summary struct {
-	RunID             uuid.UUID `json:"run_id"`
-	Trigger           Trigger   `json:"trigger"`
-	Status            RunStatus `json:"status"`
-	StartedAt         time.Time `json:"started_at"`
-	FinishedAt        time.Time `json:"finished_at"`
-	Series            int       `json:"series"`  // series judged
-	Targets           int       `json:"targets"` // storage targets judged
-	AlertsOpened      int       `json:"alerts_opened"`
-	AlertsUpdated     int       `json:"alerts_updated"` // seen again, escalated or not
-	AlertsEscalated   int       `json:"alerts_escalated"`
-	AlertsResolved    int       `json:"alerts_resolved"`
-	NotificationsSent int       `json:"notifications_sent"`
+	RunID           uuid.UUID `json:"run_id"`
+	Trigger         Trigger   `json:"trigger"`
+	Status          RunStatus `json:"status"`
+	StartedAt       time.Time `json:"started_at"`
+	FinishedAt      time.Time `json:"finished_at"`
+	Series          int       `json:"series"`  // series judged
+	Targets         int       `json:"targets"` // storage targets judged
+	AlertsOpened    int       `json:"alerts_opened"`
+	AlertsUpdated   int       `json:"alerts_updated"` // seen again, escalated or not
+	AlertsEscalated int       `json:"alerts_escalated"`
+	AlertsResolved  int       `json:"alerts_resolved"`
+	// Reminders counts the alerts reminded (reminder.go).
+	Reminders         int `json:"reminders"`
+	NotificationsSent int `json:"notifications_sent"`
 	// Errors are the series and targets the run could not judge, with
 	// why, and a failure of the relay; the run row keeps them too.
 	Errors []string `json:"errors"`
@@ -241,6 +265,8 @@ func (r *Runner) Run(ctx context.Context, trigger Trigger, now time.Time) (Summa
 		}
 		return sum, nil
 	case err != nil:
+		kept := len(r.engine.Opened()) // what the run opened was rolled back
+		defer func() { r.measure(start, true, r.engine.Opened()[kept:]) }()
 		failed := Summary{RunID: sum.RunID, Trigger: trigger, Status: Failed, StartedAt: now, FinishedAt: elapsed(),
 			Errors: append(sum.Errors, err.Error()), NotJudged: []string{"everything"}, failedParts: 1}
 		// The run's context may be what ended it; the record still gets written.
@@ -251,7 +277,20 @@ func (r *Runner) Run(ctx context.Context, trigger Trigger, now time.Time) (Summa
 		return failed, fmt.Errorf("check run %s: %w", sum.RunID, err)
 	}
 	r.relay(ctx, &sum)
+	r.measure(start, sum.Failure() != nil, r.engine.Opened())
 	return sum, nil
+}
+
+// measure writes a run's metrics: how long it took since start, whether it
+// failed (wholly or in part), and the alerts it opened and kept. An alert
+// opened in a savepoint that was then rolled back (a series that failed
+// part way) is counted all the same: a rare over-count, not worth a
+// second account.
+func (r *Runner) measure(start time.Time, failed bool, opened []alert.Alert) {
+	r.metrics.CheckRun(time.Since(start), failed)
+	for _, a := range opened {
+		r.metrics.AlertOpened(string(a.Type), string(a.Severity))
+	}
 }
 
 // record is the check_runs row of a summary.

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/check/plan"
 	"github.com/backupwatch/backupwatch/shared/store"
 )
 
@@ -128,4 +129,29 @@ func (r *Runner) storage(ctx context.Context, tx pgx.Tx, mark store.StorageMark,
 func stale(then, now time.Time, every time.Duration) bool {
 	d := now.Sub(then)
 	return d < 0 || d >= every
+}
+
+// rebaseline stores the re-baselines the size rule decided this run (a
+// step held for 5 backups: rule.Verdict.Rebaseline) in the series' states,
+// one statement for all, in a savepoint: if it fails, the run records it
+// and goes on, and the rule decides the same again at the next run.
+func (r *Runner) rebaseline(ctx context.Context, tx pgx.Tx, units []plan.Unit, sum *Summary) {
+	var (
+		keys []string
+		from []time.Time
+	)
+	for _, u := range units {
+		if u.Err == nil && u.Series != nil && u.Verdict.Rebaseline != nil {
+			keys, from = append(keys, u.Series.Key()), append(from, *u.Verdict.Rebaseline)
+		}
+	}
+	if len(keys) == 0 {
+		return
+	}
+	if err := savepoint(ctx, tx, func(sp pgx.Tx) error {
+		_, err := store.SetBaselines(ctx, sp, keys, from)
+		return err
+	}); err != nil {
+		r.fail(ctx, sum, "size re-baselines", err)
+	}
 }

@@ -58,6 +58,10 @@ type Config struct {
 	// RATE_LIMIT_BURST, default 200).
 	RateLimitRPS   float64
 	RateLimitBurst int
+	// ReminderInterval is how often an ACTIVE ERROR or CRITICAL alert is
+	// notified again until someone acknowledges it (REMINDER_INTERVAL,
+	// default 4h; 0 turns reminders off).
+	ReminderInterval time.Duration
 }
 
 // FromEnv reads the configuration; defaultConns is the pool size when
@@ -98,6 +102,14 @@ func parse(get func(string) string, defaultConns int32) (Config, error) {
 	}
 	c.RateLimitRPS, c.RateLimitBurst = 50, 200
 	c.SMSMaxPerHour = 20
+	c.ReminderInterval = 4 * time.Hour
+	if v := strings.TrimSpace(get("REMINDER_INTERVAL")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || (d > 0 && d < time.Minute) || d > 30*24*time.Hour {
+			return c, fmt.Errorf("REMINDER_INTERVAL=%q: want a duration from 1m to 720h, like 4h, or 0 to send no reminders", v)
+		}
+		c.ReminderInterval = d
+	}
 	c.PublicURL = strings.TrimRight(strings.TrimSpace(get("BACKUPWATCH_PUBLIC_URL")), "/")
 	if c.MigrateURL == "" {
 		c.MigrateURL = c.DatabaseURL

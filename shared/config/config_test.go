@@ -27,6 +27,15 @@ func TestParse(t *testing.T) {
 	if c, err := parse(env("SMS_MAX_PER_HOUR", "5"), 1); err != nil || c.SMSMaxPerHour != 5 {
 		t.Errorf("SMS_MAX_PER_HOUR=5: %d %v", c.SMSMaxPerHour, err)
 	}
+	if c.ReminderInterval != 4*time.Hour {
+		t.Errorf("REMINDER_INTERVAL default: %s", c.ReminderInterval)
+	}
+	if c, err := parse(env("REMINDER_INTERVAL", "0"), 1); err != nil || c.ReminderInterval != 0 {
+		t.Errorf("REMINDER_INTERVAL=0 (off): %s %v", c.ReminderInterval, err)
+	}
+	if c, err := parse(env("REMINDER_INTERVAL", "90m"), 1); err != nil || c.ReminderInterval != 90*time.Minute {
+		t.Errorf("REMINDER_INTERVAL=90m: %s %v", c.ReminderInterval, err)
+	}
 	c, _ = parse(env("DATABASE_URL", "postgres://a@b/c"), 2)
 	if c.MigrateURL != c.DatabaseURL {
 		t.Errorf("MIGRATE_DATABASE_URL should default to DATABASE_URL")
@@ -45,6 +54,7 @@ func TestParse(t *testing.T) {
 		{"CHECK_INTERVAL", "soon"}, {"CHECK_INTERVAL", "10ms"}, {"DB_MAX_CONNS", "0"}, {"DB_MAX_CONNS", "many"},
 		{"LOG_LEVEL", "loud"}, {"RATE_LIMIT_RPS", "0"}, {"RATE_LIMIT_RPS", "NaN"}, {"RATE_LIMIT_RPS", "fast"}, {"RATE_LIMIT_BURST", "0"}, {"RATE_LIMIT_BURST", "1.5"},
 		{"SMS_MAX_PER_HOUR", "0"}, {"SMS_MAX_PER_HOUR", "-1"}, {"SMS_MAX_PER_HOUR", "many"}, {"SMS_MAX_PER_HOUR", "10001"},
+		{"REMINDER_INTERVAL", "soon"}, {"REMINDER_INTERVAL", "-1h"}, {"REMINDER_INTERVAL", "30s"}, {"REMINDER_INTERVAL", "721h"},
 		{"DB_STATEMENT_TIMEOUT", "1ms"}, {"DB_STATEMENT_TIMEOUT", "soon"}, {"BACKUPWATCH_CURSOR_SECRET", "short"},
 		{"BACKUPWATCH_ADMIN_KEY", "short"}, {"BACKUPWATCH_ADMIN_KEY", strings.Repeat("k", 31) + " "},
 	} {

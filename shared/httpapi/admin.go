@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"regexp"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/backupwatch/backupwatch/api"
 	"github.com/backupwatch/backupwatch/shared/audit"
 	"github.com/backupwatch/backupwatch/shared/auth"
 	"github.com/backupwatch/backupwatch/shared/backup"
@@ -25,6 +27,16 @@ func (s *Server) health(ctx context.Context, c *call) (int, any, error) {
 		return http.StatusServiceUnavailable, healthStatus{Status: "degraded", Database: "unavailable"}, nil
 	}
 	return http.StatusOK, healthStatus{Status: "ok", Database: "ok"}, nil
+}
+
+// openAPI answers GET /v1/openapi.json: the description of this API
+// (api/openapi.yaml), to anyone.
+func (s *Server) openAPI(ctx context.Context, c *call) (int, any, error) {
+	doc, err := api.JSON()
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, json.RawMessage(doc), nil
 }
 
 // healthStatus is the answer of GET /v1/health.

@@ -2,12 +2,16 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/backupwatch/backupwatch/shared/alert"
+	"github.com/backupwatch/backupwatch/shared/audit"
 	"github.com/backupwatch/backupwatch/shared/backup"
 	"github.com/backupwatch/backupwatch/shared/store"
 )
@@ -26,7 +30,7 @@ func (s *Server) listAlerts(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	out, err := namedAlerts(ctx, c.tx, items...)
+	out, err := namedAlerts(ctx, c.tx, c.now, items...)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -106,7 +110,7 @@ func (s *Server) getAlert(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	out, err := namedAlert(ctx, c.tx, a)
+	out, err := namedAlert(ctx, c.tx, c.now, a)
 	return http.StatusOK, out, err
 }
 
@@ -148,7 +152,7 @@ func (s *Server) acknowledgeAlert(ctx context.Context, c *call) (int, any, error
 	if err != nil {
 		return 0, nil, err
 	}
-	out, err := namedAlert(ctx, c.tx, a)
+	out, err := namedAlert(ctx, c.tx, c.now, a)
 	return http.StatusOK, out, err
 }
 
@@ -161,10 +165,17 @@ func (s *Server) resolveAlert(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	o.only([]string{"resolution_notes"})
+	o.only([]string{"resolution_notes", "rebaseline"})
 	notes := alertNotes(o, "resolution_notes", true)
+	rebase := o.boolean("rebaseline")
 	if err := o.err(); err != nil {
 		return 0, nil, err
+	}
+	var re *rebaseline
+	if rebase.Set && !rebase.Null && rebase.V {
+		if re, err = rebaselineOf(ctx, c, id); err != nil {
+			return 0, nil, err
+		}
 	}
 	a, err := c.alerts.Resolve(ctx, c.tx, id, &c.who.UserID, notes, c.now)
 	if errors.Is(err, store.ErrNotFound) {
@@ -173,8 +184,13 @@ func (s *Server) resolveAlert(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	if re != nil {
+		if err := s.rebaseline(ctx, c, a, *re); err != nil {
+			return 0, nil, err
+		}
+	}
 	s.alerted(c)
-	out, err := namedAlert(ctx, c.tx, a)
+	out, err := namedAlert(ctx, c.tx, c.now, a)
 	return http.StatusOK, out, err
 }
 
@@ -261,4 +277,82 @@ func reasonOf(err error) string {
 		}
 	}
 	return msg
+}
+
+// rebaseline is what "rebaseline": true on a resolve does: the series
+// whose size baseline starts afresh, and from which backup's time.
+type rebaseline struct {
+	series   backup.Series
+	from     time.Time
+	backupID *uuid.UUID
+}
+
+// rebaselineOf checks that alert id may be resolved with a re-baseline (a
+// SIZE_DEVIATION of severity WARNING: an ERROR is an empty, truncated or
+// bloated dump, which never becomes the normal) and says what it
+// re-baselines: its series, from the first backup of the step it reports
+// (details.step_from) or else from its backup. Any other alert is 422.
+func rebaselineOf(ctx context.Context, c *call, id uuid.UUID) (*rebaseline, error) {
+	a, err := store.GetAlert(ctx, c.tx, id, true)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound("alert")
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case a.Type != alert.SizeDeviation:
+		return nil, invalidField("rebaseline", fmt.Sprintf("applies to SIZE_DEVIATION alerts only; this one is %s", a.Type))
+	case a.Severity != alert.Warning:
+		return nil, invalidField("rebaseline", fmt.Sprintf(
+			"applies to WARNING alerts only; this one is %s: an empty, truncated or bloated dump can never become the series' normal", a.Severity))
+	}
+	var d struct {
+		Type     backup.Type `json:"backup_type"`
+		StepFrom *time.Time  `json:"step_from"`
+	}
+	if err := json.Unmarshal(a.Details, &d); err != nil || d.Type == "" {
+		return nil, invalidField("rebaseline", "the alert does not name its series (details.backup_type)")
+	}
+	re := &rebaseline{series: backup.Series{Type: d.Type, TenantID: a.TenantID}, backupID: a.BackupID}
+	switch {
+	case d.StepFrom != nil:
+		re.from = d.StepFrom.UTC()
+	case a.BackupID != nil:
+		b, err := store.GetBackup(ctx, c.tx, *a.BackupID, false)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, invalidField("rebaseline", "the alert's backup is no longer in the catalogue: there is nothing to start the baseline from")
+		}
+		if err != nil {
+			return nil, err
+		}
+		re.from = b.CreatedAt.UTC()
+	default:
+		return nil, invalidField("rebaseline", "the alert's backup is no longer in the catalogue: there is nothing to start the baseline from")
+	}
+	return re, nil
+}
+
+// rebaseline starts the size baseline of the series of alert a afresh, as
+// re says, and audits it (series.rebaseline).
+func (s *Server) rebaseline(ctx context.Context, c *call, a alert.Alert, re rebaseline) error {
+	key := re.series.Key()
+	before, ok, err := store.Rebaseline(ctx, c.tx, key, re.from)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return newError(http.StatusConflict, "conflict",
+			"the checks have not stored series %s yet, so there is no baseline to restart: run the checks and resolve again", key)
+	}
+	type baseline struct {
+		Series       string     `json:"series"`
+		BaselineFrom *time.Time `json:"baseline_from"`
+		AlertID      *uuid.UUID `json:"alert_id,omitempty"`
+		BackupID     *uuid.UUID `json:"backup_id,omitempty"`
+	}
+	from := re.from
+	return s.audit(ctx, c, audit.Change{Action: audit.SeriesRebaseline, ObjectType: "series", ObjectID: key,
+		TenantID: a.TenantID, Before: baseline{Series: key, BaselineFrom: before},
+		After: baseline{Series: key, BaselineFrom: &from, AlertID: &a.ID, BackupID: re.backupID}})
 }

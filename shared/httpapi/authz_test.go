@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -14,7 +15,8 @@ import (
 // apiRoles is who may call each route, written down from API.md
 // ("Authentication and roles"), independently of the router's own table.
 var apiRoles = map[string][]string{
-	"GET /v1/health": nil,
+	"GET /v1/health":       nil,
+	"GET /v1/openapi.json": nil,
 
 	"POST /v1/tenants":               {"admin"},
 	"GET /v1/tenants":                {"job", "operator", "admin"},
@@ -56,6 +58,10 @@ var apiRoles = map[string][]string{
 	"POST /v1/alerts/{id}/resolve":     {"operator", "admin"},
 	"POST /v1/alerts/acknowledge":      {"operator", "admin"},
 	"POST /v1/alerts/resolve":          {"operator", "admin"},
+
+	"POST /v1/silences":        {"operator", "admin"},
+	"GET /v1/silences":         {"operator", "admin"},
+	"DELETE /v1/silences/{id}": {"operator", "admin"},
 }
 
 // probe is a request for one route that the matrix can send again and
@@ -87,9 +93,14 @@ func TestAuthorizationMatrix(t *testing.T) {
 	victim := s.Call(t, 201, "POST", "/v1/api-keys", s.AdminKey, map[string]any{"name": "victim", "role": "job", "tenant_id": acme})["id"].(string)
 	n := 0
 	uniq := func() string { n++; return fmt.Sprintf("m%d", n) }
+	acmeSilence := func() any {
+		return map[string]any{"matchers": map[string]any{"tenant_id": acme}, "ends_at": time.Now().Add(time.Hour).Format(time.RFC3339), "comment": "matrix"}
+	}
+	silenceID := s.Call(t, 201, "POST", "/v1/silences", s.AdminKey, acmeSilence())["id"].(string)
 
 	probes := map[string]probe{
 		"GET /v1/health":                   {path: "/v1/health"},
+		"GET /v1/openapi.json":             {path: "/v1/openapi.json"},
 		"POST /v1/tenants":                 {path: "/v1/tenants", body: func() any { return map[string]any{"name": "T", "slug": uniq()} }, otherTenant: 403},
 		"GET /v1/tenants":                  {path: "/v1/tenants", otherTenant: 200},
 		"GET /v1/tenants/{id}":             {path: "/v1/tenants/" + acme, otherTenant: 404},
@@ -117,7 +128,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"POST /v1/alerts/{id}/resolve":     {path: "/v1/alerts/" + alertID + "/resolve", body: func() any { return map[string]any{"resolution_notes": "ok"} }, otherTenant: 404, again: []int{409}},
 		"POST /v1/alerts/acknowledge":      {path: "/v1/alerts/acknowledge", body: func() any { return map[string]any{"ids": []string{alertID}} }, otherTenant: 200},
 		"POST /v1/alerts/resolve":          {path: "/v1/alerts/resolve", body: func() any { return map[string]any{"ids": []string{alertID}, "resolution_notes": "ok"} }, otherTenant: 200},
-		"GET /v1/policies":                 {path: "/v1/policies", otherTenant: 200},
+		"POST /v1/silences":                {path: "/v1/silences", body: acmeSilence, otherTenant: 422},
+		"GET /v1/silences":                 {path: "/v1/silences", otherTenant: 200},
+		// Expired once; every later allowed try changes nothing, and is 204.
+		"DELETE /v1/silences/{id}": {path: "/v1/silences/" + silenceID, otherTenant: 404},
+		"GET /v1/policies":         {path: "/v1/policies", otherTenant: 200},
 		"PUT /v1/policies/{backup_type}": {path: "/v1/policies/TENANT_BACKUP?tenant_id=" + acme, body: func() any {
 			return map[string]any{"expected_interval_seconds": 604800, "grace_seconds": 21600, "max_duration_seconds": 1800, "size_deviation_percent": 50, "min_history": 3, "enabled": true}
 		}, otherTenant: 422},

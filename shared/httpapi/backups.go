@@ -83,6 +83,7 @@ func (s *Server) reportAlone(ctx context.Context, c *call) (int, any, bool, erro
 	if err != nil {
 		return 0, nil, true, err
 	}
+	s.metrics.BackupReported(string(b.Type), string(b.Status))
 	if rep.Open {
 		s.resolveFailure(ctx, c, b)
 	}
@@ -108,6 +109,7 @@ func (s *Server) createBackup(ctx context.Context, c *call) (int, any, error) {
 			return 0, nil, err
 		}
 	}
+	s.reported(c, b)
 	return http.StatusCreated, reportedOut(b, rep, c.who), nil
 }
 
@@ -286,8 +288,17 @@ func (s *Server) patchBackup(ctx context.Context, c *call) (int, any, error) {
 	if err := s.statusChanged(ctx, c, cur.Status, next); err != nil {
 		return 0, nil, err
 	}
+	if next.Status != cur.Status {
+		s.reported(c, next)
+	}
 	out, err := namedBackup(ctx, c.tx, next)
 	return http.StatusOK, out, err
+}
+
+// reported counts backup b, reported with its status, in the metrics once
+// the request committed.
+func (s *Server) reported(c *call, b backup.Backup) {
+	c.committed = append(c.committed, func() { s.metrics.BackupReported(string(b.Type), string(b.Status)) })
 }
 
 // verifyResult is the answer to POST /v1/backups/{id}/verify.

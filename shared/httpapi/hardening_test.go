@@ -230,7 +230,7 @@ func TestCursorsSealedPerDeployment(t *testing.T) {
 	}
 	next := s.Call(t, 200, "GET", "/v1/backups?limit=1", s.job, nil)["next_cursor"].(string)
 	serve := func(secret []byte) string {
-		srv := httptest.NewServer(httpapi.New(httpapi.Config{Pool: s.Pool, Logger: testenv.Quiet(), CursorSecret: secret}).Handler(httpapi.AllRoutes))
+		srv := httptest.NewServer(testenv.HoldToContract(t, httpapi.New(httpapi.Config{Pool: s.Pool, Logger: testenv.Quiet(), CursorSecret: secret}).Handler(httpapi.AllRoutes)))
 		t.Cleanup(srv.Close)
 		return srv.URL
 	}

@@ -26,7 +26,7 @@ func TestRevokedKeyRefused(t *testing.T) {
 	}
 	// Another process of the deployment: same database, its own cache and clock.
 	clock := testenv.NewTime(a.Clock.Now())
-	other := httptest.NewServer(httpapi.New(httpapi.Config{Pool: a.Pool, Logger: testenv.Quiet(), Now: clock.Now}).Handler(httpapi.AllRoutes))
+	other := httptest.NewServer(testenv.HoldToContract(t, httpapi.New(httpapi.Config{Pool: a.Pool, Logger: testenv.Quiet(), Now: clock.Now}).Handler(httpapi.AllRoutes)))
 	t.Cleanup(other.Close)
 	get := func(base string) int {
 		req, _ := http.NewRequest("GET", base+"/v1/backups", nil)

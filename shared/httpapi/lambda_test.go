@@ -46,7 +46,7 @@ func v2Event(method, target, key string, body string, b64 bool) events.APIGatewa
 // as v2 events through the Lambda adapter, and compares the answers.
 func TestLambdaAdapterAnswersLikeHTTP(t *testing.T) {
 	s := newSetup(t)
-	handler := apigw.Handler(s.Server.Handler(httpapi.AllRoutes))
+	handler := apigw.Handler(testenv.HoldToContract(t, s.Server.Handler(httpapi.AllRoutes)))
 	invoke := func(method, target, key, body string, b64 bool) (int, string) {
 		t.Helper()
 		resp, err := handler(context.Background(), v2Event(method, target, key, body, b64))

@@ -3,6 +3,8 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"slices"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -38,6 +40,9 @@ type alertOut struct {
 	Tenant             *store.TenantName `json:"tenant"`
 	AcknowledgedByUser *store.UserName   `json:"acknowledged_by_user"`
 	ResolvedByUser     *store.UserName   `json:"resolved_by_user"`
+	// Silenced: a silence in force matches the alert, so its
+	// notifications are held (API.md 1.1).
+	Silenced bool `json:"silenced"`
 }
 
 func backupOutKey(b backupOut) store.Cursor   { return store.BackupKey(b.Backup) }
@@ -96,8 +101,9 @@ func namedRestores(ctx context.Context, db store.DB, rs ...restore.Restore) ([]r
 	return out, nil
 }
 
-// namedAlerts returns as with their names.
-func namedAlerts(ctx context.Context, db store.DB, as ...alert.Alert) ([]alertOut, error) {
+// namedAlerts returns as with their names, and whether a silence in force
+// at now matches each (one more query when any could be silenced).
+func namedAlerts(ctx context.Context, db store.DB, now time.Time, as ...alert.Alert) ([]alertOut, error) {
 	var set store.NameSet
 	for _, a := range as {
 		set.Tenant(a.TenantID)
@@ -108,10 +114,17 @@ func namedAlerts(ctx context.Context, db store.DB, as ...alert.Alert) ([]alertOu
 	if err != nil {
 		return nil, err
 	}
+	var silences []alert.Silence
+	if slices.ContainsFunc(as, func(a alert.Alert) bool { return alert.Silenceable(a.Type) }) {
+		if silences, err = store.SilencesInForce(ctx, db, now); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]alertOut, len(as))
 	for i, a := range as {
 		out[i] = alertOut{Alert: a, Tenant: n.Tenant(a.TenantID),
-			AcknowledgedByUser: n.User(a.AcknowledgedBy), ResolvedByUser: n.User(a.ResolvedBy)}
+			AcknowledgedByUser: n.User(a.AcknowledgedBy), ResolvedByUser: n.User(a.ResolvedBy),
+			Silenced: alert.Silenced(silences, a, now)}
 	}
 	return out, nil
 }
@@ -133,8 +146,8 @@ func namedRestore(ctx context.Context, db store.DB, r restore.Restore) (restoreO
 	return out[0], nil
 }
 
-func namedAlert(ctx context.Context, db store.DB, a alert.Alert) (alertOut, error) {
-	out, err := namedAlerts(ctx, db, a)
+func namedAlert(ctx context.Context, db store.DB, now time.Time, a alert.Alert) (alertOut, error) {
+	out, err := namedAlerts(ctx, db, now, a)
 	if err != nil {
 		return alertOut{}, err
 	}

@@ -42,8 +42,8 @@ func TestProxyModeLeavesNoSessionState(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer pool.Close()
-			srv := httptest.NewServer(httpapi.New(httpapi.Config{Pool: pool, Logger: testenv.Quiet(),
-				RateLimit: httpapi.RateLimit{RPS: 1e9, Burst: 1e9}}).Handler(httpapi.AllRoutes))
+			srv := httptest.NewServer(testenv.HoldToContract(t, httpapi.New(httpapi.Config{Pool: pool, Logger: testenv.Quiet(),
+				RateLimit: httpapi.RateLimit{RPS: 1e9, Burst: 1e9}}).Handler(httpapi.AllRoutes)))
 			defer srv.Close()
 			admin := db.AdminKey(t)
 			call := func(want int, method, path, key string, body any) map[string]any {

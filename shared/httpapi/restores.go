@@ -275,7 +275,7 @@ func (s *Server) integrityFailed(ctx context.Context, c *call, b backup.Backup, 
 		return nil, err
 	}
 	s.alerted(c)
-	return namedAlert(ctx, c.tx, a)
+	return namedAlert(ctx, c.tx, c.now, a)
 }
 
 // integrityRestored takes a backup whose copy at loc ("": every copy)

@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -13,25 +12,11 @@ import (
 	"github.com/backupwatch/backupwatch/shared/testenv"
 )
 
-// lockedBuffer is a log sink that many request goroutines can write to.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // TestKeysNeverStoredNorLogged: keys are kept only as hashes, and a full run
 // of requests, good and bad, never writes a key or the Authorization header
 // to the log.
 func TestKeysNeverStoredNorLogged(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &testenv.Buffer{}
 	a := testenv.NewAPIWith(t, httpapi.Config{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	tenant := a.Tenant(t, "acme")
 	keys := []string{a.AdminKey, a.Key(t, "job", ""), a.Key(t, "operator", tenant), a.Key(t, "admin", tenant)}

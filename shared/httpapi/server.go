@@ -30,6 +30,7 @@ import (
 	"github.com/backupwatch/backupwatch/shared/auth"
 	"github.com/backupwatch/backupwatch/shared/check"
 	"github.com/backupwatch/backupwatch/shared/config"
+	"github.com/backupwatch/backupwatch/shared/logging"
 	"github.com/backupwatch/backupwatch/shared/store"
 )
 
@@ -114,6 +115,9 @@ type Config struct {
 	CursorSecret []byte
 	// RateLimit is each key's budget in this process (zero: DefaultRateLimit).
 	RateLimit RateLimit
+	// Metrics receives the backups reported and the alerts opened, once
+	// their request committed (nil: none are written).
+	Metrics *logging.Metrics
 }
 
 // WithSettings returns c with the API's settings from the service's
@@ -136,11 +140,13 @@ type Server struct {
 	timeout time.Duration
 	limit   *limiter
 	keys    keyCache
+	metrics *logging.Metrics
 }
 
 // New returns the API.
 func New(cfg Config) *Server {
-	s := &Server{pool: cfg.Pool, log: cfg.Logger, now: cfg.Now, hooks: cfg.Hooks, alerts: alerting.New(cfg.Routing)}
+	s := &Server{pool: cfg.Pool, log: cfg.Logger, now: cfg.Now, hooks: cfg.Hooks, alerts: alerting.New(cfg.Routing),
+		metrics: cfg.Metrics}
 	s.cursors.key = cfg.CursorSecret
 	if s.timeout = cfg.StatementTimeout; s.timeout <= 0 {
 		s.timeout = 5 * time.Second
@@ -202,6 +208,7 @@ type Table func(s *Server) []Route
 func AdminRoutes(s *Server) []Route {
 	return []Route{
 		{Method: "GET", Path: "/v1/health", Function: FuncAdmin, Roles: anyone, handle: s.health},
+		{Method: "GET", Path: "/v1/openapi.json", Function: FuncAdmin, Roles: anyone, handle: s.openAPI},
 		{Method: "POST", Path: "/v1/tenants", Function: FuncAdmin, Roles: admins, Idempotent: true, handle: s.createTenant},
 		{Method: "GET", Path: "/v1/tenants", Function: FuncAdmin, Roles: readers, Params: pageParams, handle: s.listTenants},
 		{Method: "GET", Path: "/v1/tenants/{id}", Function: FuncAdmin, Roles: readers, handle: s.getTenant},
@@ -247,7 +254,7 @@ func RestoreRoutes(s *Server) []Route {
 	}
 }
 
-// AlertRoutes are the alerts function's routes.
+// AlertRoutes are the alerts function's routes: alerts and silences.
 func AlertRoutes(s *Server) []Route {
 	return []Route{
 		{Method: "GET", Path: "/v1/alerts", Function: FuncAlerts, Roles: operators, Params: alertParams, handle: s.listAlerts},
@@ -257,6 +264,9 @@ func AlertRoutes(s *Server) []Route {
 		{Method: "POST", Path: "/v1/alerts/{id}/resolve", Function: FuncAlerts, Roles: operators, handle: s.resolveAlert},
 		{Method: "POST", Path: "/v1/alerts/acknowledge", Function: FuncAlerts, Roles: operators, handle: s.bulkAcknowledge},
 		{Method: "POST", Path: "/v1/alerts/resolve", Function: FuncAlerts, Roles: operators, handle: s.bulkResolve},
+		{Method: "POST", Path: "/v1/silences", Function: FuncAlerts, Roles: operators, Idempotent: true, handle: s.createSilence},
+		{Method: "GET", Path: "/v1/silences", Function: FuncAlerts, Roles: operators, Params: silenceParams, handle: s.listSilences},
+		{Method: "DELETE", Path: "/v1/silences/{id}", Function: FuncAlerts, Roles: operators, handle: s.expireSilence},
 	}
 }
 
@@ -410,6 +420,9 @@ func (s *Server) answer(ctx context.Context, rt Route, c *call) (status int, out
 	}
 	for _, fn := range c.committed {
 		fn()
+	}
+	for _, a := range c.alerts.Opened() {
+		s.metrics.AlertOpened(string(a.Type), string(a.Severity))
 	}
 	return status, out, nil
 }

@@ -80,9 +80,14 @@ func tag(n Notice) string {
 		return "[ESCALATED to " + string(n.Severity) + "]"
 	case alert.Resolve:
 		return "[RESOLVED]"
+	case alert.Reminder:
+		return "[REMINDER " + string(n.Severity) + ", open " + openFor(n) + "]"
 	}
 	return "[" + string(n.Severity) + "]"
 }
+
+// openFor is how long the alert has been open at the event, for reminders.
+func openFor(n Notice) string { return alert.OpenFor(n.Alert.CreatedAt, n.At) }
 
 // what names what the alert is about, shortly: the backup, the series, the
 // storage target or the channel; the alert's message when nothing shorter.
@@ -132,6 +137,8 @@ func Email(n Notice) Message {
 		w("The %s alert escalated to %s.\n\n", a.Type, n.Severity)
 	case alert.Resolve:
 		w("The %s alert is resolved.\n\n", a.Type)
+	case alert.Reminder:
+		w("Reminder: the %s %s alert has been open for %s and nobody has acknowledged it yet.\n\n", n.Severity, a.Type, openFor(n))
 	default:
 		w("A %s %s alert was opened.\n\n", n.Severity, a.Type)
 	}
@@ -159,6 +166,9 @@ func Email(n Notice) Message {
 		row("Restore", a.RestoreID.String())
 	}
 	row("Opened", stamp(a.CreatedAt))
+	if n.Event == alert.Reminder {
+		row("Open for", openFor(n)+" (reminded every REMINDER_INTERVAL until acknowledged)")
+	}
 	if n.Event == alert.Escalated {
 		row("Escalated", stamp(n.At))
 	}
@@ -278,6 +288,8 @@ const (
 type webhookBody struct {
 	alert.Alert
 	Event alert.Event `json:"event"`
+	// OpenSeconds is how long the alert has been open, on a reminder.
+	OpenSeconds int64 `json:"open_seconds,omitempty"`
 	// Truncated: the message, the notes or the details were cut to fit
 	// MaxBody; AlertURL has the whole alert, and DetailsOmitted counts the
 	// details left out altogether.
@@ -295,7 +307,11 @@ func Webhook(n Notice) (Message, error) {
 	if len(a.Details) == 0 {
 		a.Details = json.RawMessage(`{}`)
 	}
-	body, err := json.Marshal(webhookBody{Alert: a, Event: n.Event})
+	var open int64
+	if n.Event == alert.Reminder {
+		open = int64(n.At.Sub(a.CreatedAt) / time.Second)
+	}
+	body, err := json.Marshal(webhookBody{Alert: a, Event: n.Event, OpenSeconds: open})
 	if err != nil {
 		return Message{}, fmt.Errorf("encoding alert %s for the webhook: %w", a.ID, err)
 	}
@@ -306,7 +322,7 @@ func Webhook(n Notice) (Message, error) {
 		cut.Message = cutBytes(a.Message, text)
 		cut.ResolutionNotes = cutBytes(a.ResolutionNotes, text)
 		cut.Fingerprint = cutBytes(a.Fingerprint, text)
-		w := webhookBody{Alert: cut, Event: n.Event, Truncated: true, AlertURL: alertURL(n)}
+		w := webhookBody{Alert: cut, Event: n.Event, OpenSeconds: open, Truncated: true, AlertURL: alertURL(n)}
 		w.Details = json.RawMessage(`{}`)
 		base, err := json.Marshal(w)
 		if err != nil {

@@ -61,6 +61,11 @@ func goldenNotice(ev alert.Event) notify.Notice {
 		n.Alert.ResolutionNotes = "Freed 200 GB on the backup volume; full-2026-11-26b.dump completed."
 		n.Alert.NotificationSentAt = &n.At
 		n.Alert.LastSeenAt = goldenAt.Add(time.Minute)
+	case alert.Reminder:
+		// Nobody acknowledged it: REMINDER_INTERVAL (4 h) later, and
+		// 4 h 20 min after it opened (the check runs every 5 minutes).
+		n.At = goldenAt.Add(4*time.Hour + 20*time.Minute)
+		n.Alert.LastSeenAt = n.At
 	}
 	return n
 }
@@ -69,7 +74,7 @@ func goldenNotice(ev alert.Event) notify.Notice {
 // (or a webhook receiver) gets it. Run with -update to accept a change.
 func TestGoldenMessages(t *testing.T) {
 	for _, ch := range []alert.Channel{alert.Email, alert.SMS, alert.Webhook} {
-		for _, ev := range []alert.Event{alert.Opened, alert.Escalated, alert.Resolve} {
+		for _, ev := range []alert.Event{alert.Opened, alert.Escalated, alert.Resolve, alert.Reminder} {
 			t.Run(string(ch)+"-"+string(ev), func(t *testing.T) {
 				m, err := notify.Render(ch, goldenNotice(ev))
 				if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/backupwatch/backupwatch/shared/alerting"
 	"github.com/backupwatch/backupwatch/shared/backup"
 	"github.com/backupwatch/backupwatch/shared/decision"
+	"github.com/backupwatch/backupwatch/shared/logging"
 	"github.com/backupwatch/backupwatch/shared/store"
 )
 
@@ -39,6 +40,7 @@ type Relay struct {
 	apiURL      string
 	hookTimeout time.Duration
 	smsPerHour  int
+	metrics     *logging.Metrics
 }
 
 // Config is what a Relay needs; zero fields take the defaults.
@@ -68,6 +70,10 @@ type Config struct {
 	// the outbox so that it holds across runs and processes. Past it, SMS
 	// notifications are HELD and one digest SMS says how many.
 	SMSMaxPerHour int
+	// Metrics receives, after each Run, the backlog left and the age of its
+	// oldest notification, and the NOTIFICATION_FAILURE alerts opened (nil:
+	// none are written, and the backlog is not measured).
+	Metrics *logging.Metrics
 }
 
 // Defaults of Config.
@@ -93,7 +99,7 @@ func NewRelay(cfg Config) *Relay {
 	r := &Relay{
 		pool: cfg.Pool, pub: cfg.Publisher, topics: cfg.Topics, engine: alerting.New(cfg.Routing),
 		retry: cfg.Retry.OrDefault(), batch: cfg.Batch, log: cfg.Logger, now: cfg.Now,
-		apiURL: cfg.APIURL, hookTimeout: cfg.HookTimeout, smsPerHour: cfg.SMSMaxPerHour,
+		apiURL: cfg.APIURL, hookTimeout: cfg.HookTimeout, smsPerHour: cfg.SMSMaxPerHour, metrics: cfg.Metrics,
 	}
 	if r.smsPerHour <= 0 {
 		r.smsPerHour = DefaultSMSMaxPerHour
@@ -116,6 +122,13 @@ func NewRelay(cfg Config) *Relay {
 	return r
 }
 
+// WithMetrics makes r write its metrics to m (see Config.Metrics) and
+// returns it; call it before r is used.
+func (r *Relay) WithMetrics(m *logging.Metrics) *Relay {
+	r.metrics = m
+	return r
+}
+
 // Result counts what a relay did to the rows it claimed.
 type Result struct {
 	Sent     int // published (state SENT)
@@ -124,6 +137,10 @@ type Result struct {
 	Skipped  int // their channel has no topic (state SKIPPED)
 	Held     int // SMS past the hourly cap (state HELD)
 	Digests  int // digest SMS sent for the held ones
+	Silenced int // held by a silence (state SILENCED)
+	// Released counts the alerts whose held notifications were released
+	// because no silence matches them any more (ReleaseSilenced).
+	Released int
 }
 
 func (r *Result) add(o Result) {
@@ -133,13 +150,44 @@ func (r *Result) add(o Result) {
 	r.Skipped += o.Skipped
 	r.Held += o.Held
 	r.Digests += o.Digests
+	r.Silenced += o.Silenced
+	r.Released += o.Released
 }
 
 // Run sends every notification that is due and returns how many it sent.
 // It is what a check run calls at its end; bound it with ctx.
 func (r *Relay) Run(ctx context.Context) (sent int, err error) {
 	res, err := r.Drain(ctx)
+	r.measureBacklog(ctx)
 	return res.Sent, err
+}
+
+// measureBacklog writes the backlog a Run left, and the age of its oldest
+// notification, to the metrics (the alarm on a relay that falls behind);
+// a Run is the scheduled relay, so the metric comes every check run.
+func (r *Relay) measureBacklog(ctx context.Context) {
+	if r.metrics == nil {
+		return
+	}
+	var (
+		n      int
+		oldest time.Time
+	)
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleGrace)
+	defer cancel()
+	err := store.InScope(mctx, r.pool, store.AllTenants, func(tx pgx.Tx) (err error) {
+		n, oldest, err = store.PendingBacklog(mctx, tx)
+		return err
+	})
+	if err != nil {
+		r.log.WarnContext(ctx, "measuring the notification backlog", "error", err.Error())
+		return
+	}
+	age := time.Duration(0)
+	if n > 0 {
+		age = max(r.now().Sub(oldest), 0)
+	}
+	r.metrics.RelayBacklogged(n, age)
 }
 
 // Drain is Run with the whole account: sent, retrying, failed, skipped. It
@@ -147,6 +195,11 @@ func (r *Relay) Run(ctx context.Context) (sent int, err error) {
 // ran. An error leaves the rows of the failed pass as they were (due).
 func (r *Relay) Drain(ctx context.Context) (Result, error) {
 	var total Result
+	released, err := r.release(ctx, r.now().UTC().Truncate(time.Microsecond))
+	total.Released = released
+	if err != nil {
+		return total, err
+	}
 	for range maxPasses {
 		if err := ctx.Err(); err != nil {
 			return total, fmt.Errorf("relaying notifications: %w", err)
@@ -193,6 +246,9 @@ func (r *Relay) pass(ctx context.Context, now time.Time) (Result, int, error) {
 			return err
 		}
 		claimed = len(due)
+		if err := r.loadSilences(dbctx, tx, p, due, now); err != nil {
+			return err
+		}
 		for _, n := range due {
 			if ctx.Err() != nil {
 				break // the rest stay PENDING and due, untouched
@@ -212,6 +268,11 @@ func (r *Relay) pass(ctx context.Context, now time.Time) (Result, int, error) {
 				"published", p.res.Sent, "error", err.Error())
 		}
 		return Result{}, claimed, fmt.Errorf("relaying notifications: %w", err)
+	}
+	if p.engine != nil {
+		for _, a := range p.engine.Opened() {
+			r.metrics.AlertOpened(string(a.Type), string(a.Severity))
+		}
 	}
 	return p.res, claimed, nil
 }
@@ -243,6 +304,13 @@ type passState struct {
 	broken map[string]error
 	// notified are the alerts that got a notification out, to stamp.
 	notified map[uuid.UUID]bool
+	// engine is settle's, which knows the alerts it opened.
+	engine *alerting.Engine
+	// silences are those in force at the pass's time, and history what
+	// each channel was told of the claimed rows' alerts (loaded when a
+	// silence is in force or a resolution is to be sent: loadSilences).
+	silences []alert.Silence
+	history  map[uuid.UUID]map[alert.Channel]store.ChannelHistory
 	// sms is the pass's account of the hourly SMS cap, once it took the
 	// SMS lock (smsLocked): SMS sent in the hour, this pass's included,
 	// and how many it held.
@@ -261,6 +329,7 @@ func newPassState() *passState {
 		alerts: map[uuid.UUID]alert.Alert{}, tenants: map[uuid.UUID]*store.Tenant{},
 		backups: map[uuid.UUID]*backup.Backup{}, delivered: map[alert.Channel]bool{},
 		gaveUp: map[alert.Channel][]failure{}, broken: map[string]error{}, notified: map[uuid.UUID]bool{},
+		history: map[uuid.UUID]map[alert.Channel]store.ChannelHistory{},
 	}
 }
 
@@ -276,6 +345,11 @@ func (r *Relay) deliver(ctx, dbctx context.Context, tx pgx.Tx, p *passState, n a
 			fmt.Sprintf("no topic for the %s channel: %s is not set", n.Channel, envName(n.Channel)))
 	}
 	notice, err := r.notice(dbctx, tx, p, n)
+	if err == nil {
+		if held, err := r.silence(ctx, dbctx, tx, p, n, notice.Alert, now); held || err != nil {
+			return err
+		}
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		// Cannot be (the row's alert is a foreign key), but a row that
 		// could never be written must not block every pass: it uses up
@@ -314,6 +388,7 @@ func (r *Relay) deliver(ctx, dbctx context.Context, tx pgx.Tx, p *passState, n a
 		p.smsSent++
 	}
 	p.res.Sent++
+	p.told(n.AlertID, n.Channel, func(h *store.ChannelHistory) { h.Told = true })
 	p.delivered[n.Channel] = true
 	p.notified[n.AlertID] = true
 	r.log.DebugContext(ctx, "notification sent", "channel", n.Channel, "event", n.Event, "alert_id", n.AlertID,
@@ -489,6 +564,7 @@ func (r *Relay) settle(ctx context.Context, tx pgx.Tx, p *passState, now time.Ti
 		return err
 	}
 	engine := r.engine.ForRun() // the stored routing table, read once if needed
+	p.engine = engine
 	for _, ch := range slices.Sorted(maps.Keys(p.gaveUp)) {
 		fs := p.gaveUp[ch]
 		alertIDs, ids := []string{}, []int64{}

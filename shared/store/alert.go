@@ -16,11 +16,12 @@ const alertColumns = `id, alert_type, severity, backup_id, restore_log_id, tenan
 	notification_channels, notification_sent_at, status, fingerprint, created_at, last_seen_at,
 	acknowledged_at, acknowledged_by_id, resolved_at, resolved_by_id, resolution_notes`
 
-func scanAlert(r pgx.Row) (alert.Alert, error) {
+// scanAlert scans alertColumns, then the row's further columns into extra.
+func scanAlert(r pgx.Row, extra ...any) (alert.Alert, error) {
 	var a alert.Alert
-	err := r.Scan(&a.ID, &a.Type, &a.Severity, &a.BackupID, &a.RestoreID, &a.TenantID, &a.Message, &a.Details,
+	err := r.Scan(append([]any{&a.ID, &a.Type, &a.Severity, &a.BackupID, &a.RestoreID, &a.TenantID, &a.Message, &a.Details,
 		&a.Channels, &a.NotificationSentAt, &a.Status, &a.Fingerprint, &a.CreatedAt, &a.LastSeenAt,
-		&a.AcknowledgedAt, &a.AcknowledgedBy, &a.ResolvedAt, &a.ResolvedBy, &a.ResolutionNotes)
+		&a.AcknowledgedAt, &a.AcknowledgedBy, &a.ResolvedAt, &a.ResolvedBy, &a.ResolutionNotes}, extra...)...)
 	a.CreatedAt, a.LastSeenAt = a.CreatedAt.UTC(), a.LastSeenAt.UTC()
 	for _, p := range []**time.Time{&a.NotificationSentAt, &a.AcknowledgedAt, &a.ResolvedAt} {
 		if *p != nil {

@@ -48,7 +48,7 @@ type SeriesFilter struct {
 // (it is one value per series) but lets the planner walk the index in
 // order under IS NULL, which it does not count as an equality: without it,
 // a tenant-less series (WAL_ARCHIVE: 288 backups a day) would be sorted
-// whole to find its newest 15.
+// whole to find its newest 65.
 const seriesSQL = `
 SELECT s.backup_type, s.tenant_id, coalesce(tn.slug, ''), f.first_at, lf.status,
 	coalesce(rc.ids, '{}'), coalesce(rc.created, '{}'), coalesce(rc.sizes, '{}'), coalesce(rc.durations, '{}'),
@@ -112,11 +112,12 @@ func seriesQuery(f SeriesFilter) string {
 }
 
 // SeriesHistories returns every series in scope (that matches f) with its
-// recent history: the newest backup.MaxBaseline+1 completed backups, its
-// first backup and its newest finished one. Backups still running are
+// recent history: its newest completed backups (backup.SizeKept of the
+// newest backup.SizeHistory+1), its first backup and its newest finished
+// one. BaselineFrom is not read here: PutSeriesStates returns it. Backups still running are
 // RunningBackups' (one more query, for all series at once).
 func SeriesHistories(ctx context.Context, db DB, f SeriesFilter) ([]backup.History, error) {
-	args := []any{toStrings(backup.Types), backup.MaxBaseline + 1}
+	args := []any{toStrings(backup.Types), backup.SizeHistory + 1}
 	switch {
 	case f.Series != nil:
 		var types, bare []string
@@ -128,7 +129,7 @@ func SeriesHistories(ctx context.Context, db DB, f SeriesFilter) ([]backup.Histo
 			}
 			types, tenants = append(types, string(s.Type)), append(tenants, *s.TenantID)
 		}
-		args = []any{types, backup.MaxBaseline + 1, tenants, bare}
+		args = []any{types, backup.SizeHistory + 1, tenants, bare}
 	case f.Tenant != nil:
 		args = append(args, *f.Tenant)
 	}
@@ -167,6 +168,7 @@ func SeriesHistories(ctx context.Context, db DB, f SeriesFilter) ([]backup.Histo
 			}
 			h.Completed[i] = b
 		}
+		h.Completed = h.Completed[:backup.SizeKept(h.Completed)]
 		if len(h.Completed) > 0 {
 			h.Completed[0].Filename = filename
 		}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -129,10 +130,12 @@ func ChangedSeries(ctx context.Context, db DB, from uint64) ([]backup.Series, er
 
 // PutSeriesStates stores the histories of these series (what the rules
 // read of them: their first backup, newest finished status, newest
-// completed backup and the sizes of the completed ones before it), one
-// statement for all. With replaceAll, the states of every other series are
-// deleted: the states are then exactly these. Running backups and the
-// tenant's slug are not stored: they are read at each run.
+// completed backup and the sizes and ages of the completed ones), one
+// statement for all, and sets each history's BaselineFrom to what is
+// stored (a re-baseline outlives the recomputing of a series). With
+// replaceAll, the states of every other series are deleted: the states
+// are then exactly these. Running backups and the tenant's slug are not
+// stored: they are read at each run.
 func PutSeriesStates(ctx context.Context, db DB, hs []backup.History, replaceAll bool) error {
 	n := len(hs)
 	var (
@@ -140,10 +143,12 @@ func PutSeriesStates(ctx context.Context, db DB, hs []backup.History, replaceAll
 		tenants, ids                            = make([]*uuid.UUID, n), make([]*uuid.UUID, n)
 		firsts, created                         = make([]time.Time, n), make([]*time.Time, n)
 		durations                               = make([]*int64, n)
-		sizes                                   = make([]string, n)
+		sizes, ages                             = make([]string, n), make([]string, n)
 	)
+	at := make(map[string]int, n)
 	for i, h := range hs {
 		keys[i], types[i], tenants[i], firsts[i] = h.Series.Key(), string(h.Series.Type), h.Series.TenantID, h.First
+		at[keys[i]] = i
 		if h.LastFinished != "" {
 			lasts[i] = (*string)(&h.LastFinished)
 		}
@@ -152,52 +157,88 @@ func PutSeriesStates(ctx context.Context, db DB, hs []backup.History, replaceAll
 			ids[i], created[i], durations[i] = &b.ID, &b.CreatedAt, b.DurationSeconds
 			statuses[i], filenames[i] = (*string)(&b.Status), &b.Filename
 		}
-		sizes[i] = sizesLiteral(h.Completed)
+		sizes[i], ages[i] = sizesLiteral(h.Completed)
 	}
 	var b pgx.Batch
 	if replaceAll {
 		b.Queue(`DELETE FROM backup_series_state WHERE series_key <> ALL($1)`, keys)
 	}
 	b.Queue(`INSERT INTO backup_series_state AS s (series_key, backup_type, tenant_id, first_at, last_finished,
-			newest_id, newest_created_at, newest_duration_seconds, newest_status, newest_filename, sizes)
-		SELECT key, typ, tenant, first_at, last_finished, id, created, duration, status, filename, sizes::bigint[]
+			newest_id, newest_created_at, newest_duration_seconds, newest_status, newest_filename, sizes, ages)
+		SELECT key, typ, tenant, first_at, last_finished, id, created, duration, status, filename, sizes::bigint[], ages::integer[]
 		FROM unnest($1::text[], $2::text[], $3::uuid[], $4::timestamptz[], $5::text[], $6::uuid[], $7::timestamptz[],
-			$8::bigint[], $9::text[], $10::text[], $11::text[])
-			AS u(key, typ, tenant, first_at, last_finished, id, created, duration, status, filename, sizes)
+			$8::bigint[], $9::text[], $10::text[], $11::text[], $12::text[])
+			AS u(key, typ, tenant, first_at, last_finished, id, created, duration, status, filename, sizes, ages)
 		ON CONFLICT (series_key) DO UPDATE SET first_at = excluded.first_at, last_finished = excluded.last_finished,
 			newest_id = excluded.newest_id, newest_created_at = excluded.newest_created_at,
 			newest_duration_seconds = excluded.newest_duration_seconds, newest_status = excluded.newest_status,
-			newest_filename = excluded.newest_filename, sizes = excluded.sizes`,
-		keys, types, tenants, firsts, lasts, ids, created, durations, statuses, filenames, sizes)
+			newest_filename = excluded.newest_filename, sizes = excluded.sizes, ages = excluded.ages
+		RETURNING series_key, baseline_from`,
+		keys, types, tenants, firsts, lasts, ids, created, durations, statuses, filenames, sizes, ages).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var (
+				key  string
+				from *time.Time
+			)
+			if err := rows.Scan(&key, &from); err != nil {
+				return err
+			}
+			if i, ok := at[key]; ok && from != nil {
+				f := from.UTC()
+				hs[i].BaselineFrom = &f
+			}
+		}
+		return rows.Err()
+	})
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
 		return fmt.Errorf("saving %d series states: %w", len(hs), mapErr(err))
 	}
 	return nil
 }
 
-// sizesLiteral writes the sizes of completed backups, newest first, as an
-// array literal ("{3,2,1}"), up to the first without a size: where the
-// size rule stops (a completed backup always has one).
-func sizesLiteral(completed []backup.Backup) string {
-	b := append(make([]byte, 0, 2+len(completed)*12), '{')
+// sizesLiteral writes the sizes of completed backups, newest first, and
+// their ages (seconds before the newest), as array literals ("{3,2,1}"),
+// up to the first without a size: where the size rule stops (a completed
+// backup always has one).
+func sizesLiteral(completed []backup.Backup) (sizes, ages string) {
+	s := append(make([]byte, 0, 2+len(completed)*12), '{')
+	a := append(make([]byte, 0, 2+len(completed)*8), '{')
 	for i, c := range completed {
 		if c.SizeBytes == nil {
 			break
 		}
 		if i > 0 {
-			b = append(b, ',')
+			s, a = append(s, ','), append(a, ',')
 		}
-		b = strconv.AppendInt(b, *c.SizeBytes, 10)
+		s = strconv.AppendInt(s, *c.SizeBytes, 10)
+		a = strconv.AppendInt(a, int64(completed[0].CreatedAt.Sub(c.CreatedAt)/time.Second), 10)
 	}
-	return string(append(b, '}'))
+	return string(append(s, '}')), string(append(a, '}'))
+}
+
+// SetBaselines starts the size rule's baseline of each series keys[i]
+// afresh from the backup made at from[i] (History.BaselineFrom), in one
+// statement; a series without a stored state is left out. It returns how
+// many it set.
+func SetBaselines(ctx context.Context, db DB, keys []string, from []time.Time) (int, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	tag, err := db.Exec(ctx, `UPDATE backup_series_state s SET baseline_from = u.from_at
+		FROM unnest($1::text[], $2::timestamptz[]) AS u(key, from_at) WHERE s.series_key = u.key`, keys, from)
+	if err != nil {
+		return 0, fmt.Errorf("re-baselining %d series: %w", len(keys), mapErr(err))
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 // SeriesStates returns every stored series history in scope, with its
 // tenant's slug, as PutSeriesStates stored it: of the completed backups
-// but the newest, only their sizes.
+// but the newest, only their sizes and when they were made.
 func SeriesStates(ctx context.Context, db DB) ([]backup.History, error) {
 	rows, err := db.Query(ctx, `SELECT s.backup_type, s.tenant_id, coalesce(t.slug, ''), s.first_at, s.last_finished,
-			s.newest_id, s.newest_created_at, s.newest_duration_seconds, s.newest_status, s.newest_filename, s.sizes
+			s.newest_id, s.newest_created_at, s.newest_duration_seconds, s.newest_status, s.newest_filename, s.sizes,
+			s.ages, s.baseline_from
 		FROM backup_series_state s LEFT JOIN tenants t ON t.id = s.tenant_id`)
 	if err != nil {
 		return nil, fmt.Errorf("reading series states: %w", mapErr(err))
@@ -212,12 +253,19 @@ func SeriesStates(ctx context.Context, db DB) ([]backup.History, error) {
 			created            pgtype.Timestamptz
 			duration           pgtype.Int8
 			sizes              []int64
+			ages               []int32
+			from               *time.Time
 		)
 		if err := rows.Scan(&h.Series.Type, &h.Series.TenantID, &h.Tenant, &h.First, &last,
-			&id, &created, &duration, &status, &name, &sizes); err != nil {
+			&id, &created, &duration, &status, &name, &sizes, &ages, &from); err != nil {
 			return nil, fmt.Errorf("reading series states: %w", mapErr(err))
 		}
 		h.First, h.LastFinished = h.First.UTC(), backup.Status(last.String)
+		if from != nil {
+			f := from.UTC()
+			h.BaselineFrom = &f
+		}
+		sizes = sizes[:min(len(sizes), len(ages))] // a size without its age is not judged
 		n := len(sizes)
 		if id.Valid {
 			n = max(n, 1)
@@ -227,6 +275,7 @@ func SeriesStates(ctx context.Context, db DB) ([]backup.History, error) {
 			h.Completed[i].Type, h.Completed[i].TenantID = h.Series.Type, h.Series.TenantID
 			if i < len(sizes) {
 				h.Completed[i].SizeBytes = &sizes[i]
+				h.Completed[i].CreatedAt = created.Time.UTC().Add(-time.Duration(ages[i]) * time.Second)
 			}
 		}
 		if id.Valid {
@@ -242,4 +291,20 @@ func SeriesStates(ctx context.Context, db DB) ([]backup.History, error) {
 		return nil, fmt.Errorf("reading series states: %w", mapErr(err))
 	}
 	return out, nil
+}
+
+// Rebaseline starts series key's size baseline afresh from the backup made
+// at from, and returns the start it replaces (nil: none). ok is false when
+// the series has no stored state (no check run has read it yet).
+func Rebaseline(ctx context.Context, db DB, key string, from time.Time) (before *time.Time, ok bool, err error) {
+	err = db.QueryRow(ctx, `UPDATE backup_series_state s SET baseline_from = $2
+		FROM (SELECT series_key, baseline_from FROM backup_series_state WHERE series_key = $1 FOR UPDATE) o
+		WHERE s.series_key = o.series_key RETURNING o.baseline_from`, key, from).Scan(&before)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("re-baselining series %s: %w", key, mapErr(err))
+	}
+	return before, true, nil
 }

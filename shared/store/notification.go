@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -214,4 +215,131 @@ func ListNotifications(ctx context.Context, db DB, id uuid.UUID) ([]alert.Notifi
 		return nil, fmt.Errorf("listing notifications of alert %s: %w", id, mapErr(err))
 	}
 	return ns, nil
+}
+
+// MarkNotificationSilenced records that notification id is held by a
+// silence (why says which): not sent; the relay releases it when no
+// silence matches its alert any more.
+func MarkNotificationSilenced(ctx context.Context, db DB, id int64, why string) error {
+	return markPending(ctx, db, id, `state = 'SILENCED', last_error = $2`, "silencing", why)
+}
+
+// ChannelHistory is what a channel was told of an alert: whether a
+// notification was sent (Told) and whether one was held by a silence (Held).
+type ChannelHistory struct {
+	Told, Held bool
+}
+
+// NotificationHistory returns, for the alerts ids, what each channel was
+// told of each, in one query.
+func NotificationHistory(ctx context.Context, db DB, ids []uuid.UUID) (map[uuid.UUID]map[alert.Channel]ChannelHistory, error) {
+	out := map[uuid.UUID]map[alert.Channel]ChannelHistory{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := db.Query(ctx, `SELECT alert_id, channel, bool_or(state = 'SENT'), bool_or(state = 'SILENCED')
+		FROM alert_notifications WHERE alert_id = ANY($1) AND state IN ('SENT', 'SILENCED')
+		GROUP BY alert_id, channel`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("reading what the channels were told: %w", mapErr(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id uuid.UUID
+			ch alert.Channel
+			h  ChannelHistory
+		)
+		if err := rows.Scan(&id, &ch, &h.Told, &h.Held); err != nil {
+			return nil, fmt.Errorf("reading what the channels were told: %w", mapErr(err))
+		}
+		if out[id] == nil {
+			out[id] = map[alert.Channel]ChannelHistory{}
+		}
+		out[id][ch] = h
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading what the channels were told: %w", mapErr(err))
+	}
+	return out, nil
+}
+
+// HeldAlert is an alert with notifications held by silences and not yet
+// released: the events held, and whether any channel was ever told of it.
+type HeldAlert struct {
+	Alert alert.Alert
+	Held  []alert.Event
+	Told  bool
+}
+
+// maxReleased bounds the held alerts one relay pass looks at.
+const maxReleased = 500
+
+// HeldAlerts returns the alerts with held notifications not yet released,
+// oldest held first, at most maxReleased, each locked until the transaction
+// ends (so that its status cannot change under the release); an alert
+// another transaction holds is left for the next relay.
+func HeldAlerts(ctx context.Context, db DB) ([]HeldAlert, error) {
+	rows, err := db.Query(ctx, `SELECT `+prefixed("a.", alertColumns)+`, h.events,
+			EXISTS (SELECT 1 FROM alert_notifications s WHERE s.alert_id = a.id AND s.state = 'SENT')
+		FROM (SELECT alert_id, array_agg(DISTINCT event) AS events, min(id) AS first
+		      FROM alert_notifications WHERE state = 'SILENCED' AND silence_released_at IS NULL
+		      GROUP BY alert_id ORDER BY first LIMIT $1) h
+		JOIN backups_alert a ON a.id = h.alert_id
+		ORDER BY h.first
+		FOR UPDATE OF a SKIP LOCKED`, maxReleased)
+	if err != nil {
+		return nil, fmt.Errorf("reading the held alerts: %w", mapErr(err))
+	}
+	hs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (HeldAlert, error) {
+		var (
+			h      HeldAlert
+			events []string
+			err    error
+		)
+		h.Alert, err = scanAlert(r, &events, &h.Told)
+		for _, e := range events {
+			h.Held = append(h.Held, alert.Event(e))
+		}
+		return h, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the held alerts: %w", mapErr(err))
+	}
+	return hs, nil
+}
+
+// ReleaseHeld marks the held notifications of alert id released at now;
+// ok is false when another relay released them first (nothing changed),
+// so that an alert is released once.
+func ReleaseHeld(ctx context.Context, db DB, id uuid.UUID, now time.Time) (bool, error) {
+	tag, err := db.Exec(ctx, `UPDATE alert_notifications SET silence_released_at = $2
+		WHERE alert_id = $1 AND state = 'SILENCED' AND silence_released_at IS NULL`, id, now)
+	if err != nil {
+		return false, fmt.Errorf("releasing the held notifications of alert %s: %w", id, mapErr(err))
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
+// prefixed qualifies each of a list of columns with p ("a.").
+func prefixed(p, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = p + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
+
+// PendingBacklog is how many notifications wait to be sent (PENDING) and
+// when the oldest of them was written (zero time when none waits).
+func PendingBacklog(ctx context.Context, db DB) (n int, oldest time.Time, err error) {
+	var first *time.Time
+	if err := db.QueryRow(ctx, `SELECT count(*), min(created_at) FROM alert_notifications WHERE state = 'PENDING'`).
+		Scan(&n, &first); err != nil {
+		return 0, time.Time{}, fmt.Errorf("measuring the notification backlog: %w", mapErr(err))
+	}
+	if first != nil {
+		oldest = first.UTC()
+	}
+	return n, oldest, nil
 }

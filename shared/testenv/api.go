@@ -47,7 +47,7 @@ func NewAPIWith(t testing.TB, cfg httpapi.Config) *API {
 		cfg.RateLimit = httpapi.RateLimit{RPS: 1e9, Burst: 1e9}
 	}
 	a.Server = httpapi.New(cfg)
-	a.HTTP = httptest.NewServer(a.Server.Handler(httpapi.AllRoutes))
+	a.HTTP = httptest.NewServer(HoldToContract(t, a.Server.Handler(httpapi.AllRoutes)))
 	t.Cleanup(a.HTTP.Close)
 	a.AdminKey = db.AdminKey(t)
 	return a

@@ -17,6 +17,7 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -75,6 +76,11 @@ type Server struct {
 // stops the cluster the binary started.
 func Main(m *testing.M) {
 	code := m.Run()
+	if path := os.Getenv(ContractCoverageEnv); path != "" {
+		if err := reportCoverage(path); err != nil {
+			fmt.Fprintln(os.Stderr, "testenv:", err)
+		}
+	}
 	if server != nil {
 		if err := server.close(); err != nil {
 			fmt.Fprintln(os.Stderr, "testenv:", err)
@@ -267,7 +273,7 @@ func (db *DB) Count(t testing.TB, table string) int {
 // Tables are the tables whose row counts Snapshot records.
 var Tables = []string{"tenants", "users", "api_keys", "backups_backup", "backups_restore_log",
 	"backups_alert", "alert_notifications", "idempotency_keys", "backup_policies", "storage_targets", "check_runs",
-	"integrity_mismatches", "audit_log", "settings"}
+	"integrity_mismatches", "audit_log", "settings", "silences"}
 
 // Snapshot is the row count of every table, to prove a refused request wrote nothing.
 type Snapshot map[string]int64
@@ -280,7 +286,7 @@ func (db *DB) Snapshot(t testing.TB) Snapshot {
 	for _, tb := range Tables {
 		s[tb] = int64(db.Count(t, tb))
 	}
-	for _, tb := range []string{"backups_backup", "backups_restore_log", "backups_alert", "api_keys", "backup_policies", "storage_targets", "settings"} {
+	for _, tb := range []string{"backups_backup", "backups_restore_log", "backups_alert", "api_keys", "backup_policies", "storage_targets", "settings", "silences"} {
 		var digest int64
 		err := db.Owner.QueryRow(context.Background(),
 			`SELECT coalesce(sum(hashtext(x::text)::bigint), 0)::bigint FROM `+pgx.Identifier{tb}.Sanitize()+` x`).Scan(&digest)
@@ -326,3 +332,20 @@ func (c *Time) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now 
 
 // Advance moves the clock forward by d.
 func (c *Time) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+// Buffer is a log sink that many goroutines (requests, relays) can write
+// to while a test reads it.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p.
+func (l *Buffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String is what was written so far.
+func (l *Buffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }

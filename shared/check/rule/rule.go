@@ -10,8 +10,6 @@ package rule
 
 import (
 	"fmt"
-	"math"
-	"slices"
 	"time"
 
 	"github.com/backupwatch/backupwatch/shared/alert"
@@ -85,6 +83,11 @@ func SeriesFingerprints(s backup.Series) []string {
 type Verdict struct {
 	Raise []alert.Condition
 	Clear map[string]Why
+	// Rebaseline, if set, is when the backup was made from which the
+	// series' size baseline starts afresh: the size rule saw a step to a
+	// new level hold for 5 backups. The runner stores it
+	// (History.BaselineFrom).
+	Rebaseline *time.Time
 }
 
 // Why says why a condition does not hold. It is a function so that the
@@ -103,6 +106,12 @@ func (v *Verdict) clear(fp string, why Why) {
 // series rules; it reads nothing but its arguments. A disabled policy
 // judges nothing and clears everything: nobody is watching that series.
 func Evaluate(h backup.History, p backup.Policy, now time.Time) Verdict {
+	return EvaluateWith(h, p, now, nil)
+}
+
+// EvaluateWith is Evaluate with the size rule's readings remembered
+// between check runs in memo (nil: none); the verdict is the same.
+func EvaluateWith(h backup.History, p backup.Policy, now time.Time, memo *SizeMemo) Verdict {
 	var v Verdict
 	name, key := describe(h), h.Series.Key()
 	if !p.Enabled {
@@ -113,120 +122,11 @@ func Evaluate(h backup.History, p backup.Policy, now time.Time) Verdict {
 		}
 		return v
 	}
-	sizeRule(&v, h, p, name, key)
+	sizeRule(&v, h, p, name, key, memo)
 	slowRule(&v, h, p, name, key)
 	stuckRule(&v, h, p, name, key, now)
 	missingRule(&v, h, p, name, key, now)
 	return v
-}
-
-// SizeReading is the size rule's view of a series' newest completed
-// backup against its baseline (the completed backups before it).
-type SizeReading struct {
-	Newest   int64
-	Median   float64
-	MAD      float64 // median absolute deviation of the baseline
-	Baseline int     // how many backups the baseline holds
-	// Band is how far from the median a size may be without alerting:
-	// the wider of the policy's percentage and madWidth scaled MADs.
-	Band     float64
-	Severity alert.Severity // "" when the size is fine
-}
-
-// ReadSize applies the size rule to sizes (newest first: the backup to
-// judge, then its predecessors). ok is false when there is no judgement:
-// the rule is off (percent nil), the baseline is shorter than minHistory,
-// or its median is zero (nothing to compare with).
-//
-// The baseline is the median of at most the last backup.MaxBaseline
-// previous sizes, and the noise around it their MAD, both of which one
-// outlier cannot move much (a mean and a standard deviation it can).
-// Over the band: WARNING. Over twice the band, or under emptyFraction of the
-// median (an empty or truncated dump): ERROR. Exactly at the band is fine.
-func ReadSize(sizes []int64, percent *int64, minHistory int64) (r SizeReading, ok bool) {
-	if percent == nil || len(sizes) == 0 {
-		return r, false
-	}
-	base := sizes[1:min(len(sizes), backup.MaxBaseline+1)]
-	if int64(len(base)) < minHistory || len(base) == 0 {
-		return r, false
-	}
-	r.Newest, r.Baseline = sizes[0], len(base)
-	var buf [backup.MaxBaseline]float64
-	vals := buf[:len(base)]
-	for i, s := range base {
-		vals[i] = float64(s)
-	}
-	r.Median = median(vals)
-	if r.Median <= 0 {
-		return r, false
-	}
-	for i, x := range vals {
-		vals[i] = math.Abs(x - r.Median)
-	}
-	r.MAD = median(vals)
-	r.Band = math.Max(float64(*percent)/100*r.Median, madWidth*madScale*r.MAD)
-	dev := math.Abs(float64(r.Newest) - r.Median)
-	switch {
-	case float64(r.Newest) < emptyFraction*r.Median, dev > 2*r.Band:
-		r.Severity = alert.Error
-	case dev > r.Band:
-		r.Severity = alert.Warning
-	}
-	return r, true
-}
-
-// median sorts xs in place and returns its median.
-func median(s []float64) float64 {
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
-func sizeRule(v *Verdict, h backup.History, p backup.Policy, name, key string) {
-	fp := sizeFingerprint(key)
-	var buf [backup.MaxBaseline + 1]int64
-	sizes := buf[:0]
-	for _, b := range h.Completed {
-		if b.SizeBytes == nil {
-			break // completed backups always have a size; stop rather than guess
-		}
-		sizes = append(sizes, *b.SizeBytes)
-	}
-	r, ok := ReadSize(sizes, p.SizeDeviationPercent, p.MinHistory)
-	if !ok {
-		why := "resolved automatically: the size rule has no baseline to judge " + name + " by"
-		if p.SizeDeviationPercent == nil {
-			why = "resolved automatically: the size rule is off for " + name
-		}
-		v.clear(fp, func() string { return why })
-		return
-	}
-	newest := h.Completed[0]
-	ratio := float64(r.Newest) / r.Median * 100
-	if r.Severity == "" {
-		v.clear(fp, func() string {
-			return fmt.Sprintf("resolved automatically: %s is back to its usual size (%s, %s of the median %s)",
-				newest.Filename, humanBytes(r.Newest), percent(ratio), humanBytes(int64(r.Median)))
-		})
-		return
-	}
-	allowed := r.Band / r.Median * 100
-	v.Raise = append(v.Raise, alert.Condition{
-		Fingerprint: fp, Type: alert.SizeDeviation, Severity: r.Severity,
-		TenantID: h.Series.TenantID, BackupID: &newest.ID,
-		Message: fmt.Sprintf("%s is %s of its usual size (%s vs median %s of the last %d; allowed ±%s): %s",
-			name, percent(ratio), humanBytes(r.Newest), humanBytes(int64(r.Median)), r.Baseline, percent(allowed), newest.Filename),
-		Details: map[string]any{
-			"backup_type": h.Series.Type, "filename": newest.Filename, "size_bytes": r.Newest,
-			"median_bytes": int64(r.Median), "mad_bytes": int64(r.MAD), "baseline_count": r.Baseline,
-			"percent_of_median": round1(ratio), "allowed_percent": round1(allowed),
-			"size_deviation_percent": *p.SizeDeviationPercent,
-		},
-	})
 }
 
 func slowRule(v *Verdict, h backup.History, p backup.Policy, name, key string) {

@@ -2,6 +2,7 @@ package rule_test
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +53,16 @@ func newestFirst(xs []int64) []int64 {
 	return out
 }
 
+// daily makes sizes (newest first) a daily series' samples, the newest
+// made an hour before now.
+func daily(xs []int64) []rule.Sample {
+	out := make([]rule.Sample, len(xs))
+	for i, x := range xs {
+		out[i] = rule.Sample{Size: x, At: now.Add(-time.Hour - time.Duration(i)*24*time.Hour)}
+	}
+	return out
+}
+
 // history builds a daily series whose backups have the sizes given (oldest
 // first, in GB), the newest made an hour before now, each taking 50 s.
 func history(s backup.Series, slug string, gbs ...float64) backup.History {
@@ -88,8 +99,11 @@ func TestReadSize(t *testing.T) {
 	}{
 		// The same size again is fine.
 		{"steady", append(steady, 10), ptr[int64](50), 3, "", true},
-		// 4 GB against a 10 GB median is 60 % off: over 50 %, under 100 %.
-		{"drop to 40 %", append(steady, 4), ptr[int64](50), 3, alert.Warning, true},
+		// 4 GB where 10 GB is expected is a dump truncated to 40 %: under
+		// the band below is an ERROR (it can never become the normal).
+		{"drop to 40 %", append(steady, 4), ptr[int64](50), 3, alert.Error, true},
+		// 16 GB is 60 % over: over 50 %, under 100 %, a WARNING.
+		{"up 60 %", append(steady, 16), ptr[int64](50), 3, alert.Warning, true},
 		// An empty or truncated dump: under 10 % of the median is ERROR.
 		{"drop to 3 %", append(steady, 0.3), ptr[int64](50), 3, alert.Error, true},
 		{"drop to 5 %", append(steady, 0.5), ptr[int64](50), 3, alert.Error, true},
@@ -98,15 +112,16 @@ func TestReadSize(t *testing.T) {
 		{"exactly -50 %", append(steady, 5), ptr[int64](50), 3, "", true},
 		// ...a byte over does.
 		{"a byte over +50 %", append(steady, 15+1.0/gb), ptr[int64](50), 3, alert.Warning, true},
-		// Exactly 10 % of the median is not "under" it: 90 % off is a WARNING.
-		{"exactly 10 %", append(steady, 1), ptr[int64](50), 3, alert.Warning, true},
+		// Exactly 10 % of the expected size is not "empty", but 90 % under
+		// is a truncated dump all the same: ERROR.
+		{"exactly 10 %", append(steady, 1), ptr[int64](50), 3, alert.Error, true},
 		// Over twice the threshold is ERROR; exactly twice is still WARNING.
 		{"exactly +100 %", append(steady, 20), ptr[int64](50), 3, alert.Warning, true},
 		{"+150 %", append(steady, 25), ptr[int64](50), 3, alert.Error, true},
 		// One outlier in the history moves neither the median nor the MAD:
-		// a normal backup after it is fine, a small one still warns.
+		// a normal backup after it is fine, a small one is still found.
 		{"outlier in history, normal newest", append(withOutlier, 10), ptr[int64](50), 3, "", true},
-		{"outlier in history, small newest", append(withOutlier, 4), ptr[int64](50), 3, alert.Warning, true},
+		{"outlier in history, small newest", append(withOutlier, 4), ptr[int64](50), 3, alert.Error, true},
 		// Only the last 14 count: 20 old 1 GB backups are forgotten.
 		{"baseline is the last 14", append(append(repeat(1, 20), steady...), 10), ptr[int64](50), 3, "", true},
 		// A series whose sizes swing ±50 % all the time has a MAD band wider
@@ -123,14 +138,15 @@ func TestReadSize(t *testing.T) {
 		// A history of empty backups has no median to compare with.
 		{"zero median", []float64{0, 0, 0, 0, 5}, ptr[int64](50), 3, "", false},
 		// A tighter policy: 20 %.
-		{"tight policy", append(steady, 7.5), ptr[int64](20), 3, alert.Warning, true},
+		{"tight policy", append(steady, 12.5), ptr[int64](20), 3, alert.Warning, true},
+		{"tight policy, shrunk", append(steady, 7.5), ptr[int64](20), 3, alert.Error, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, ok := rule.ReadSize(newestFirst(sizes(tt.history...)), tt.percent, tt.minHist)
+			r, ok := rule.ReadSize(daily(newestFirst(sizes(tt.history...))), tt.percent, tt.minHist, nil)
 			if ok != tt.judged || r.Severity != tt.want {
-				t.Fatalf("judged %v severity %q (median %.0f, MAD %.0f, band %.0f), want judged %v severity %q",
-					ok, r.Severity, r.Median, r.MAD, r.Band, tt.judged, tt.want)
+				t.Fatalf("judged %v severity %q (expected %.0f, noise %.3f, band %.2f), want judged %v severity %q",
+					ok, r.Severity, r.Expected, r.Noise, r.Band, tt.judged, tt.want)
 			}
 		})
 	}
@@ -147,9 +163,9 @@ func TestSteadyGrowthNeverAlerts(t *testing.T) {
 	}
 	for day := 1; day < len(all); day++ {
 		h := all[max(0, day-backup.MaxBaseline) : day+1]
-		r, ok := rule.ReadSize(newestFirst(sizes(h...)), ptr[int64](50), 3)
+		r, ok := rule.ReadSize(daily(newestFirst(sizes(h...))), ptr[int64](50), 3, nil)
 		if ok && r.Severity != "" {
-			t.Fatalf("day %d: %.2f GB against median %.2f GB: %s", day, all[day], r.Median/gb, r.Severity)
+			t.Fatalf("day %d: %.2f GB against %.2f GB expected: %s", day, all[day], r.Expected/gb, r.Severity)
 		}
 	}
 }
@@ -194,8 +210,8 @@ func TestEvaluate(t *testing.T) {
 	}{
 		// A healthy daily full backup: nothing to say.
 		{"healthy", history(full, "", normal...), policy(), ""},
-		// The 31st at 4 GB: one size WARNING.
-		{"size warning", history(full, "", append(repeat(10, 14), 4)...), policy(), "SIZE_DEVIATION/WARNING"},
+		// The 15th at 16 GB: one size WARNING.
+		{"size warning", history(full, "", append(repeat(10, 14), 16)...), policy(), "SIZE_DEVIATION/WARNING"},
 		// A disabled policy judges nothing, however bad.
 		{"disabled", at(history(full, "", append(repeat(10, 14), 0)...), 72*time.Hour), disabled, ""},
 		// The newest took exactly the maximum: fine; a second more: slow.
@@ -263,7 +279,7 @@ func TestMessages(t *testing.T) {
 	h.Running = []backup.Backup{{ID: uuid.New(), Filename: "acme-running.dump", CreatedAt: now.Add(-95 * time.Minute)}}
 	v := rule.Evaluate(h, p, now)
 	want := map[alert.Type][]string{
-		alert.SizeDeviation:     {"TENANT_BACKUP for acme is 40% of its usual size", "4.0 GB vs median 10.0 GB of the last 14", "allowed ±50%"},
+		alert.SizeDeviation:     {"TENANT_BACKUP for acme is 40% of its expected size", "4.0 GB vs 10.0 GB expected from the last 14 backups", "allowed ±50%"},
 		alert.DurationThreshold: {"TENANT_BACKUP for acme backup b14.dump took 45m, over its 30m maximum"},
 		alert.BackupMissing:     {"TENANT_BACKUP for acme has no completed backup for 9d 1h", "expected every 7d, grace 6h"},
 	}
@@ -378,5 +394,220 @@ func TestForecastFull(t *testing.T) {
 				t.Errorf("days left %.1f, want 50", *f.DaysLeft)
 			}
 		})
+	}
+}
+
+// shaped builds a daily series of days backups ending an hour before now,
+// the size of day d (0 the oldest) in GB given by size.
+func shaped(days int, size func(d int, at time.Time) float64) backup.History {
+	acme := uuid.MustParse("7c88fab7-945d-4b07-882b-ebfea6b6016c")
+	h := backup.History{Series: backup.Series{Type: backup.TenantBackup, TenantID: &acme}, Tenant: "acme"}
+	for d := days - 1; d >= 0; d-- {
+		at := now.Add(-time.Hour - time.Duration(days-1-d)*24*time.Hour)
+		b := backup.Backup{ID: uuid.New(), Type: backup.TenantBackup, TenantID: &acme, Status: backup.Completed,
+			Filename: fmt.Sprintf("acme-%03d.tar.zst", d), SizeBytes: ptr(int64(size(d, at) * gb)), CreatedAt: at}
+		h.Completed = append(h.Completed, b)
+	}
+	h.Completed = h.Completed[:backup.SizeKept(h.Completed)]
+	h.First, h.LastFinished = h.Completed[len(h.Completed)-1].CreatedAt, backup.Completed
+	return h
+}
+
+// noise is a fixed ±10 % wobble by day, so that no case rests on sizes
+// that repeat exactly.
+func noise(d int) float64 { return 1 + 0.1*float64((d*7919)%21-10)/10 }
+
+// TestSizeRhythms: the size rule on histories shaped like real tenants',
+// one case per pattern (issue 21). The newest backup is made the day the
+// case needs by moving the whole series by shift days from now (Thursday
+// 2026-11-26): 3 for a Sunday, 4 for a month-end, 5 for the first of the
+// month. Each case says why it is fine or not.
+func TestSizeRhythms(t *testing.T) {
+	last := func(at time.Time) bool { return at.AddDate(0, 0, 1).Day() == 1 }
+	weekend := func(at time.Time) bool { return at.Weekday() == time.Saturday || at.Weekday() == time.Sunday }
+	const days = 70
+	tests := []struct {
+		name  string
+		shift int // days to move the whole series back, so that its newest is the day wanted
+		size  func(d int, at time.Time) float64
+		want  alert.Severity
+		basis rule.Basis
+		says  string // part of the message or resolution
+	}{
+		// Weekly cycle: weekend exports 30 % smaller. A Sunday at its usual
+		// weekend size is not a deviation: the same weekday of the
+		// previous weeks had it.
+		{"weekly, a usual Sunday", 3, func(d int, at time.Time) float64 {
+			return map[bool]float64{true: 7, false: 10}[weekend(at)] * noise(d)
+		}, "", rule.BasisWeekday, "back to its expected size"},
+		// ...and a Sunday truncated to 40 % of its usual weekend size is
+		// found on the day, compared with the Sundays before it.
+		{"weekly, a truncated Sunday", 3, func(d int, at time.Time) float64 {
+			s := map[bool]float64{true: 7, false: 10}[weekend(at)] * noise(d)
+			if d == days-1 {
+				s = 0.4 * 7
+			}
+			return s
+		}, alert.Error, rule.BasisWeekday, "expected for a Sunday from the last 4 weeks"},
+		// Month-end spike: 40 % larger on the last day of each month. The
+		// third month-end at its usual spike is expected.
+		{"month-end, a usual spike", 4, func(d int, at time.Time) float64 {
+			return map[bool]float64{true: 14, false: 10}[last(at)] * noise(d)
+		}, "", rule.BasisMonthEnd, "expected for a month-end from the last 2 months"},
+		// ...a month-end dump truncated to 40 % of the spike is found: it is
+		// 56 % of an ordinary day, which the old rule let through.
+		{"month-end, truncated", 4, func(d int, at time.Time) float64 {
+			if d == days-1 {
+				return 0.4 * 14
+			}
+			return map[bool]float64{true: 14, false: 10}[last(at)] * noise(d)
+		}, alert.Error, rule.BasisMonthEnd, "expected for a month-end from the last 2 months"},
+		// ...and one bloated to 2.4 times the spike is found too.
+		{"month-end, bloated", 4, func(d int, at time.Time) float64 {
+			if d == days-1 {
+				return 2.4 * 14
+			}
+			return map[bool]float64{true: 14, false: 10}[last(at)] * noise(d)
+		}, alert.Error, rule.BasisMonthEnd, "for a month-end"},
+		// The first of the month, 50 % larger: one previous month shows it.
+		{"month start, a usual spike", 5, func(d int, at time.Time) float64 {
+			return map[bool]float64{true: 15, false: 10}[at.Day() == 1] * noise(d)
+		}, "", rule.BasisMonthDay1, ""},
+		// A fixed date (the 26th), 45 % larger: two previous months show it.
+		{"fixed date, a usual spike", 0, func(d int, at time.Time) float64 {
+			return map[bool]float64{true: 14.5, false: 10}[at.Day() == 26] * noise(d)
+		}, "", rule.BasisMonthDate, ""},
+		// Fast growth, 3 % a day: the newest is on its trend, a quarter
+		// over the median of the fortnight before it.
+		{"growth 3 % a day", 0, func(d int, _ time.Time) float64 {
+			return math.Pow(1.03, float64(d)) * noise(d)
+		}, "", rule.BasisLevel, "following its trend of +2.8% a day"},
+		// ...and a dump truncated to 40 % of its trend is found: against a
+		// median lagging a week behind it would have been about half, at
+		// the band's edge.
+		{"growth, truncated", 0, func(d int, _ time.Time) float64 {
+			if d == days-1 {
+				return 0.4 * math.Pow(1.03, float64(d))
+			}
+			return math.Pow(1.03, float64(d)) * noise(d)
+		}, alert.Error, rule.BasisLevel, "following its trend of +2.8% a day"},
+		// A one-time step: the tenant's data migration makes the backup 1.8
+		// times larger. Its day is one WARNING.
+		{"step, its day", 0, func(d int, _ time.Time) float64 {
+			return map[bool]float64{true: 18, false: 10}[d >= days-1] * noise(d)
+		}, alert.Warning, rule.BasisLevel, "expected from the last 27 backups"},
+		// The next backups at the new level keep that WARNING (the same
+		// alert), judged against the new level...
+		{"step, held 3 backups", 0, func(d int, _ time.Time) float64 {
+			return map[bool]float64{true: 18, false: 10}[d >= days-3] * noise(d)
+		}, alert.Warning, rule.BasisNewLevel, "held by 3 backups"},
+		// ...so that a dump truncated to 40 % of the new level is found,
+		// though it is 72 % of the old one.
+		{"step, then truncated", 0, func(d int, _ time.Time) float64 {
+			if d == days-1 {
+				return 0.4 * 18
+			}
+			return map[bool]float64{true: 18, false: 10}[d >= days-3] * noise(d)
+		}, alert.Error, rule.BasisNewLevel, "expected at the new level it stepped to"},
+		// At the fifth backup at the new level, the rule re-baselines
+		// itself and resolves the alert saying so.
+		{"step, held 5 backups", 0, func(d int, _ time.Time) float64 {
+			return map[bool]float64{true: 18, false: 10}[d >= days-5] * noise(d)
+		}, "", rule.BasisNewLevel, "the size rule re-baselined itself"},
+		// Noise of ±10 % on a flat series is nobody's fault.
+		{"flat and noisy", 0, func(d int, _ time.Time) float64 { return 10 * noise(d) }, "", rule.BasisLevel, ""},
+		// A mix: weekly cycle, month-end spike and growth at once, a usual
+		// month-end: none of its rhythms is a deviation.
+		{"weekly, month-end and growth", 4, func(d int, at time.Time) float64 {
+			s := 10 * math.Pow(1.02, float64(d)) * noise(d)
+			if weekend(at) {
+				s *= 1.25
+			}
+			if last(at) {
+				s *= 1.4
+			}
+			return s
+		}, "", rule.BasisMonthEnd, ""},
+	}
+	p := backup.Policy{Type: backup.TenantBackup, ExpectedIntervalSeconds: 86400, GraceSeconds: 7200, MaxDurationSeconds: 1800,
+		SizeDeviationPercent: ptr[int64](50), MinHistory: 3, Enabled: true}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			judged := now.AddDate(0, 0, tt.shift)
+			h := shaped(days, func(d int, at time.Time) float64 { return tt.size(d, at.AddDate(0, 0, tt.shift)) })
+			for i := range h.Completed {
+				h.Completed[i].CreatedAt = h.Completed[i].CreatedAt.AddDate(0, 0, tt.shift)
+			}
+			var buf []rule.Sample
+			for _, b := range h.Completed {
+				buf = append(buf, rule.Sample{Size: *b.SizeBytes, At: b.CreatedAt})
+			}
+			r, ok := rule.ReadSize(buf, p.SizeDeviationPercent, p.MinHistory, nil)
+			v := rule.Evaluate(h, p, judged)
+			text := ""
+			for _, c := range v.Raise {
+				if c.Type == alert.SizeDeviation {
+					text = c.Message
+				}
+			}
+			for fp, why := range v.Clear {
+				if strings.HasPrefix(fp, "SIZE_DEVIATION") {
+					text = why()
+				}
+			}
+			if !ok || r.Severity != tt.want || r.Basis != tt.basis || !strings.Contains(text, tt.says) {
+				t.Fatalf("judged %v %q on %s (%s, %.2f GB expected, band %.2f), want %q on %s saying %q: %s",
+					ok, r.Severity, r.Basis, judged.Format("Mon 2006-01-02"), r.Expected/gb, r.Band, tt.want, tt.basis, tt.says, text)
+			}
+			if confirmed := r.Step != nil && r.Step.Confirmed; confirmed != (v.Rebaseline != nil) {
+				t.Errorf("step confirmed %v, re-baseline %v", confirmed, v.Rebaseline)
+			}
+		})
+	}
+}
+
+// TestRebaselineFromOperator: after an operator's re-baseline at the
+// step's first backup, the new level is normal at once, and a truncated
+// dump at it is still an ERROR.
+func TestRebaselineFromOperator(t *testing.T) {
+	const days = 40
+	size := func(d int, _ time.Time) float64 { return map[bool]float64{true: 18, false: 10}[d >= days-2] * noise(d) }
+	h := shaped(days, size)
+	from := h.Completed[1].CreatedAt // the step's first backup
+	read := func(h backup.History) rule.SizeReading {
+		var buf []rule.Sample
+		for _, b := range h.Completed {
+			buf = append(buf, rule.Sample{Size: *b.SizeBytes, At: b.CreatedAt})
+		}
+		r, _ := rule.ReadSize(buf, ptr[int64](50), 3, &from)
+		return r
+	}
+	if r := read(h); r.Severity != "" || r.Basis != rule.BasisRebased {
+		t.Fatalf("at the new level: %q on %s (%.2f GB expected)", r.Severity, r.Basis, r.Expected/gb)
+	}
+	*h.Completed[0].SizeBytes = int64(0.4 * 18 * gb)
+	if r := read(h); r.Severity != alert.Error {
+		t.Fatalf("truncated at the new level: %q (%.2f GB expected)", r.Severity, r.Expected/gb)
+	}
+}
+
+// TestSizeMemo: a reading remembered from the previous run is the one the
+// rule would make; a history that changed is read afresh.
+func TestSizeMemo(t *testing.T) {
+	memo := rule.NewSizeMemo()
+	h := history(full, "", append(repeat(10, 14), 10)...)
+	judge := func() (v rule.Verdict) {
+		memo.Run(func() { v = rule.EvaluateWith(h, policy(), now, memo) })
+		return v
+	}
+	if got := kinds(judge()); got != "" {
+		t.Fatalf("first run: %q", got)
+	}
+	if got := kinds(judge()); got != "" {
+		t.Fatalf("second run, remembered: %q", got)
+	}
+	*h.Completed[0].SizeBytes = 3 * gb / 10 // the same backup, another size: read afresh
+	if got, want := kinds(judge()), kinds(rule.Evaluate(h, policy(), now)); got != "SIZE_DEVIATION/ERROR" || got != want {
+		t.Fatalf("after the change: %q, without the memo %q", got, want)
 	}
 }
