@@ -32,7 +32,7 @@ type Options struct {
 	IngestN16 int // requests per ingest run at concurrency 16
 	PoolSize  int // serve's and the baseline's connection pool
 	// Only names the one section to run ("lists", "check" or "checkrun",
-	// "ingest", "jobs", "coldstart"); empty: all of them.
+	// "ingest", "console", "jobs", "coldstart"); empty: all of them.
 	Only string
 	// Hold keeps the generated database up, its URLs logged, until ctx
 	// ends, and runs nothing: for EXPLAIN at full size.
@@ -77,7 +77,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	r.Machine = Machine(pgVersion)
 	switch o.Only {
-	case "", "lists", "check", "ingest":
+	case "", "lists", "check", "ingest", "console":
 	case "coldstart":
 		if err := runColdStart(ctx, o, r, env, tmp, logf); err != nil {
 			return nil, fmt.Errorf("cold start: %w", err)
@@ -92,7 +92,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return r, nil
 	case "checkrun":
 	default:
-		return nil, fmt.Errorf("no section %q to run alone (lists, check, checkrun, ingest, coldstart, jobs)", o.Only)
+		return nil, fmt.Errorf("no section %q to run alone (lists, check, checkrun, ingest, console, coldstart, jobs)", o.Only)
 	}
 
 	plan, err := NewPlan(o.Spec)
@@ -140,6 +140,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 
 	section := func(name string) bool { return o.Only == "" || o.Only == name }
+	// The console's pages against the API's lists, through a serve of
+	// their own.
+	if section("console") {
+		if err := runConsole(ctx, o, r, env, owner, bin, tmp, logf); err != nil {
+			return nil, fmt.Errorf("console: %w", err)
+		}
+	}
 	// Lists, through a serve of their own.
 	if section("lists") {
 		if err := runLists(ctx, o, r, env, owner, plan, bin, tmp, logf); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/backupwatch/backupwatch/shared/auth"
 	"github.com/backupwatch/backupwatch/shared/check"
 	"github.com/backupwatch/backupwatch/shared/config"
+	"github.com/backupwatch/backupwatch/shared/console"
 	"github.com/backupwatch/backupwatch/shared/database"
 	"github.com/backupwatch/backupwatch/shared/httpapi"
 	"github.com/backupwatch/backupwatch/shared/localpg"
@@ -90,8 +91,16 @@ func serve(ctx context.Context, out io.Writer) error {
 	go func() { defer close(timerDone); checks.Every(timerCtx, cfg.CheckInterval) }()
 	defer func() { stopTimer(); <-timerDone }()
 	log.Info("checks", "interval", cfg.CheckInterval.String())
+	// The console at /console/, the API everywhere else: one process, the
+	// same store code, no HTTP between them.
+	cons := console.New(console.Config{Pool: pool, Logger: log, AfterAlert: relay.AfterAlert, Checks: checks,
+		StatementTimeout: cfg.StatementTimeout, CursorSecret: cfg.CursorSecret})
+	root := http.NewServeMux()
+	root.Handle(console.Prefix, cons.Handler())
+	root.Handle(console.Prefix+"/", cons.Handler())
+	root.Handle("/", api.Handler(httpapi.AllRoutes))
 	srv := &http.Server{
-		Handler:           api.Handler(httpapi.AllRoutes),
+		Handler:           root,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

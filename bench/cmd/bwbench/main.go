@@ -32,7 +32,7 @@ func main() {
 		n16     = flag.Int("ingest-c16", 4000, "requests per ingest run at concurrency 16")
 		pool    = flag.Int("pool", 16, "connection pool of serve and of the baseline")
 		hold    = flag.Bool("hold", false, "generate the history, log the database's URLs and keep it up until interrupted (runs nothing)")
-		only    = flag.String("only", "", "run one section alone: lists, check (or checkrun) or ingest (after generating the history), or coldstart or jobs (no history)")
+		only    = flag.String("only", "", "run one section alone: lists, check (or checkrun), ingest or console (after generating the history), or coldstart or jobs (no history)")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
