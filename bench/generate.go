@@ -85,8 +85,12 @@ type Plan struct {
 	Tenants  []uuid.UUID
 	Lines    []Series // the series, FULL_DATABASE and WAL_ARCHIVE first
 	Restores int
-	users    []uuid.UUID
-	humans   []uuid.UUID
+	// Alerts is how many alerts the history holds at least: one per
+	// failed backup and restore, and resolved ones the checks raised over
+	// the year to make up the rest.
+	Alerts int
+	users  []uuid.UUID
+	humans []uuid.UUID
 }
 
 // Count returns the number of series whose newest backup is l.
@@ -239,7 +243,9 @@ func NewPlan(spec Spec) (*Plan, error) {
 	for i := range p.Lines { // PostgreSQL keeps microseconds
 		p.Lines[i].Last = p.Lines[i].Last.Truncate(time.Microsecond)
 	}
-	p.Restores = max(1, spec.Backups/500)
+	// At full size 20,000 restores and 100,000 alerts (issue 14).
+	p.Restores = max(1, spec.Backups/50)
+	p.Alerts = spec.Backups / 10
 	return p, nil
 }
 
@@ -538,6 +544,35 @@ WHERE b.id = x.id AND x.k >= 1 AND $1::bigint > 0`},
 	{what: "WAL policy", args: func(p *Plan) []any { return []any{p.WALSegments} }, sql: `
 UPDATE backup_policies SET pitr_window_seconds = 604800
 WHERE backup_type = 'WAL_ARCHIVE' AND tenant_id IS NULL AND $1::bigint > 0`},
+
+	// Resolved alerts the checks raised over the year on completed backups
+	// (a size off, a slow run, a late one), up to the plan's number of
+	// alerts; a tenth were closed by hand with a note.
+	{what: "past check alerts", args: func(p *Plan) []any { return []any{p.Alerts} }, sql: `
+INSERT INTO backups_alert (id, alert_type, severity, backup_id, message, details, notification_channels,
+	notification_sent_at, status, created_at, resolved_at, resolved_by_id, resolution_notes, fingerprint, last_seen_at, tenant_id)
+SELECT gen_random_uuid(), typ, CASE WHEN rn % 10 = 0 THEN 'ERROR' ELSE 'WARNING' END, id,
+	CASE typ
+		WHEN 'SIZE_DEVIATION' THEN backup_type || ' backup ' || filename || ' is ' || (20 + rn % 60) || '% smaller than the median of its last 10'
+		WHEN 'DURATION_THRESHOLD' THEN backup_type || ' backup ' || filename || ' took ' || (2 * backup_duration_seconds) || ' s, over its limit'
+		ELSE 'no ' || backup_type || ' backup after ' || filename || ' within the expected interval' END,
+	jsonb_build_object('backup_type', backup_type, 'filename', filename),
+	'["in_app", "email"]'::jsonb, at, 'RESOLVED', at, at + interval '3 hours',
+	CASE WHEN rn % 10 = 0 THEN (SELECT id FROM users ORDER BY id LIMIT 1) END,
+	CASE WHEN rn % 10 = 0 THEN 'acknowledged: expected during the ' || to_char(at, 'Mon') || ' migration'
+		ELSE 'resolved automatically: the condition no longer holds' END,
+	typ || ':' || backup_type || ':' || coalesce(tenant_id::text, '-'), at + interval '2 hours', tenant_id
+FROM (
+	SELECT b.*, (ARRAY['SIZE_DEVIATION', 'DURATION_THRESHOLD', 'BACKUP_MISSING'])[1 + rn % 3] AS typ,
+		updated_at + interval '1 minute' AS at
+	FROM (
+		SELECT b.*, row_number() OVER (ORDER BY md5(b.id::text || 'alert')) AS rn
+		FROM backups_backup b
+		WHERE status IN ('COMPLETED', 'VERIFIED')
+		ORDER BY md5(b.id::text || 'alert')
+		LIMIT greatest(0, $1 - (SELECT count(*) FROM backups_alert))
+	) b
+) x`},
 
 	// One tenant in a hundred watches its exports more closely.
 	{what: "policy overrides", args: noArgs, sql: `

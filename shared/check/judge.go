@@ -84,6 +84,9 @@ func (r *Runner) read(ctx context.Context, tx pgx.Tx, st store.CheckState, now t
 		running   []backup.Backup
 		wals      []rule.WALHistory
 		upkeep    map[string]rule.Upkeep
+		// The storage figure starts from the bookmark as read, before
+		// histories moves it.
+		mark = st.StorageMark()
 	)
 	if err := savepoint(ctx, tx, func(sp pgx.Tx) (err error) {
 		// The WAL series first: histories moves the bookmark on.
@@ -111,12 +114,15 @@ func (r *Runner) read(ctx context.Context, tx pgx.Tx, st store.CheckState, now t
 		usage   []backup.Usage
 	)
 	if err := savepoint(ctx, tx, func(sp pgx.Tx) (err error) {
-		targets, usage, err = r.storage(ctx, sp, &st, now)
+		targets, usage, err = r.storage(ctx, sp, mark, &st, now)
 		return err
 	}); err != nil {
 		r.fail(ctx, sum, "storage targets", err)
 		targets, usage = nil, nil
 		in.StorageNotRead = true
+		// The days it recomputed are undone, and the change feed moves on
+		// without them: the next run recomputes them all.
+		st.StorageAt = nil
 	}
 	if err := store.SaveCheckState(ctx, tx, st); err != nil {
 		return in, nil, nil, err
@@ -164,20 +170,43 @@ func attachRunning(hs []backup.History, running []backup.Backup) {
 	}
 }
 
-// carryOut does what p says, in tx: touches in one statement, raises
-// through the engine in savepoints of raiseChunk units, resolves one
+// carryOut does what p says, in tx: touches and rewords in one round trip,
+// raises through the engine in savepoints of raiseChunk units, resolves one
 // savepoint each. A unit that the rules could not judge, or whose
 // conditions could not be raised, is recorded on the run and its open
 // alerts are left as they are: none of them is resolved either. It fails
 // only if touching fails: that statement is every unit's.
 func (r *Runner) carryOut(ctx context.Context, tx pgx.Tx, units []plan.Unit, p plan.Plan, now time.Time, sum *Summary) error {
-	touched, err := store.TouchOpenAlerts(ctx, tx, p.Touch, now)
+	// Alerts seen again, unchanged or reworded (a storage target's figure
+	// moves at every run) but no more severe, are written in one round
+	// trip; the others, and a rewording that failed or found its alert
+	// resolved since the run read, go through the engine.
+	var (
+		raises  []plan.Raise
+		reword  []alert.Condition
+		updates = map[string]bool{}
+	)
+	for _, x := range p.Raise {
+		if x.Reason == plan.Update {
+			reword, updates[x.Condition.Fingerprint] = append(reword, x.Condition), true
+		}
+	}
+	touched, reworded, err := store.RewordOpenAlerts(ctx, tx, p.Touch, reword, now)
 	if err != nil {
 		return err
 	}
-	sum.AlertsUpdated += touched
+	sum.AlertsUpdated += touched + len(reworded)
+	done := make(map[string]bool, len(reworded))
+	for _, fp := range reworded {
+		done[fp] = true
+	}
+	for _, x := range p.Raise {
+		if !updates[x.Condition.Fingerprint] || !done[x.Condition.Fingerprint] {
+			raises = append(raises, x)
+		}
+	}
 
-	raiseErr := r.raiseAll(ctx, tx, p.Raise, now, sum)
+	raiseErr := r.raiseAll(ctx, tx, raises, now, sum)
 	skip := map[string]bool{}
 	for i, u := range units {
 		err := u.Err

@@ -13,12 +13,14 @@
 //     the open alerts the checks own), whatever the number of series. The
 //     series' histories are kept between runs, and a run recomputes only
 //     those whose backups changed since the previous one (by transaction
-//     id), and all of them every FullEvery; storage use is measured at
-//     most every FullEvery (state.go); each WAL series' runs of contiguous
-//     segments are kept too, the segments archived since merged in, and
-//     rebuilt from every segment every WALFullEvery (wal.go); what the
-//     upkeep rules need (copies, verifications, restores) is read only for
-//     the series whose policy turns them on;
+//     id), and all of them every FullEvery; storage use is exact at every
+//     run, from per-day totals of which a run recomputes the days that
+//     changed (the same change feed, and the days deletions left stale;
+//     migration 019), and all of them daily (state.go); each WAL series'
+//     runs of contiguous segments are kept too, the segments archived
+//     since merged in, and rebuilt from every segment every WALFullEvery
+//     (wal.go); what the upkeep rules need (copies, verifications,
+//     restores) is read only for the series whose policy turns them on;
 //  4. judges each series and target with the pure rules of
 //     shared/check/rule, and makes a plan of what to do to the alerts with
 //     the pure planner of shared/check/plan (judge.go);
@@ -120,8 +122,8 @@ type Config struct {
 	// Metrics receives each run's duration and outcome and the alerts it
 	// opened (nil: none are written).
 	Metrics *logging.Metrics
-	// FullEvery is how long runs go on the stored series states and the
-	// measured storage use before one recomputes them all (default
+	// FullEvery is how long runs go on the stored series states before one
+	// recomputes them all (default
 	// DefaultFullEvery; state.go).
 	FullEvery time.Duration
 	// WALFullEvery is how long runs go on merging newly archived WAL

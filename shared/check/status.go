@@ -225,15 +225,15 @@ const pageOverhead = 512
 
 // ReadStatus reads the status at now in db's scope, and writes nothing.
 // One tenant's status reads its series afresh; the whole status starts from
-// the histories and storage use the check runs keep (currentHistories,
-// storageUse) and recomputes only what changed since the last run, so it
-// costs what a run costs, not a read of the whole catalogue. Storage use
-// measured within the runner's FullEvery is taken as it is, as a run would.
+// the histories and storage use days the check runs keep (currentHistories,
+// store.ReadStorageUse) and recomputes only what changed since the last
+// run, so it costs what a run costs, not a read of the whole catalogue.
+// Storage use is exact as of now.
 func (r *Runner) ReadStatus(ctx context.Context, db store.DB, f StatusFilter, now time.Time) (Status, error) {
-	return readStatus(ctx, db, f, now, r.fullEvery)
+	return readStatus(ctx, db, f, now)
 }
 
-func readStatus(ctx context.Context, db store.DB, f StatusFilter, now time.Time, fullEvery time.Duration) (Status, error) {
+func readStatus(ctx context.Context, db store.DB, f StatusFilter, now time.Time) (Status, error) {
 	st := Status{AsOf: now.UTC(), Series: []SeriesStatus{}, StorageTargets: []TargetStatus{}}
 	policies, err := store.AllPolicies(ctx, db)
 	if err != nil {
@@ -280,7 +280,7 @@ func readStatus(ctx context.Context, db store.DB, f StatusFilter, now time.Time,
 		}
 	}
 	if f.Tenant == nil {
-		if err := addTargets(ctx, db, &st, &mark, now, fullEvery); err != nil {
+		if err := addTargets(ctx, db, &st, mark.StorageMark(), now); err != nil {
 			return st, err
 		}
 	}
@@ -321,8 +321,8 @@ func page(st *Status, f StatusFilter) error {
 }
 
 // addTargets adds every storage target's status to st.
-func addTargets(ctx context.Context, db store.DB, st *Status, mark *store.CheckState, now time.Time, fullEvery time.Duration) error {
-	targets, usage, err := storageUse(ctx, db, mark, now, fullEvery)
+func addTargets(ctx context.Context, db store.DB, st *Status, mark store.StorageMark, now time.Time) error {
+	targets, usage, err := store.ReadStorageUse(ctx, db, mark, now)
 	if err != nil {
 		return err
 	}

@@ -38,7 +38,7 @@ func BackupDates(ctx context.Context, db DB, f BackupFilter, few bool) ([]DateCo
 	f.CreatedOn = nil
 	w := backupWhere(f, Page{})
 	if f.Query != "" {
-		w.add(searchMatch, searchArgs(f.Query)...)
+		w.addCond(searchedBackups.cond(f.Query, f.Query))
 	}
 	if few {
 		if on != nil {

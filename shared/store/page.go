@@ -66,6 +66,19 @@ func (w *where) keyset(col string, p Page) {
 	}
 }
 
+// addOneOf adds that col is one of values (nothing when there are none):
+// col = value for one, so that the planner knows the value and can walk an
+// index on (col, order) in list order, which it does not for ANY.
+func (w *where) addOneOf(col string, values []string) {
+	switch len(values) {
+	case 0:
+	case 1:
+		w.add(col+" = ?", values[0])
+	default:
+		w.add(col+" = ANY(?)", values)
+	}
+}
+
 func (w *where) sql() string {
 	if len(w.conds) == 0 {
 		return ""

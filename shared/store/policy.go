@@ -178,8 +178,15 @@ func UpdateStorageTarget(ctx context.Context, db DB, t backup.StorageTarget) (ba
 	return out, nil
 }
 
-// usageWindow is how far back the storage forecast looks for growth.
+// usageWindow is how far back the storage forecast looks for growth: from
+// the start of the UTC day 30 days before now (windowStart), so that the
+// per-day totals of migration 019 give it without reading a backup.
 const usageWindow = 30 * 24 * time.Hour
+
+// windowStart is the start of the growth window at now.
+func windowStart(now time.Time) time.Time {
+	return now.Add(-usageWindow).UTC().Truncate(24 * time.Hour)
+}
 
 // storageSQL sums, in one pass over the usable backups, what each target
 // holds and what arrived since $1. Sizes are added as numeric, which cannot
@@ -191,13 +198,13 @@ const usageWindow = 30 * 24 * time.Hour
 const storageSQL = `WITH u AS (
 	SELECT
 		coalesce(sum(size_bytes::numeric) FILTER (WHERE local_path IS NOT NULL), 0) AS local_used,
-		coalesce(sum(size_bytes::numeric) FILTER (WHERE local_path IS NOT NULL AND created_at > $1), 0) AS local_added,
+		coalesce(sum(size_bytes::numeric) FILTER (WHERE local_path IS NOT NULL AND created_at >= $1), 0) AS local_added,
 		min(created_at) FILTER (WHERE local_path IS NOT NULL) AS local_first,
 		coalesce(sum(size_bytes::numeric) FILTER (WHERE r2_path IS NOT NULL), 0) AS r2_used,
-		coalesce(sum(size_bytes::numeric) FILTER (WHERE r2_path IS NOT NULL AND created_at > $1), 0) AS r2_added,
+		coalesce(sum(size_bytes::numeric) FILTER (WHERE r2_path IS NOT NULL AND created_at >= $1), 0) AS r2_added,
 		min(created_at) FILTER (WHERE r2_path IS NOT NULL) AS r2_first,
 		coalesce(sum(size_bytes::numeric) FILTER (WHERE b2_path IS NOT NULL), 0) AS b2_used,
-		coalesce(sum(size_bytes::numeric) FILTER (WHERE b2_path IS NOT NULL AND created_at > $1), 0) AS b2_added,
+		coalesce(sum(size_bytes::numeric) FILTER (WHERE b2_path IS NOT NULL AND created_at >= $1), 0) AS b2_added,
 		min(created_at) FILTER (WHERE b2_path IS NOT NULL) AS b2_first
 	FROM backups_backup WHERE status IN ('COMPLETED', 'VERIFIED'))
 SELECT ` + targetColumns + `,
@@ -211,10 +218,10 @@ const maxBigint = "9223372036854775807"
 
 // StorageUsage returns every storage target with what is stored there: the
 // bytes of the completed and verified backups that have a path at it, and
-// how much of that arrived in the 30 days before now. One pass over the
+// how much of that arrived since the start of the UTC day 30 days before now. One pass over the
 // catalogue serves all three targets.
 func StorageUsage(ctx context.Context, db DB, now time.Time) ([]backup.StorageTarget, []backup.Usage, error) {
-	rows, err := db.Query(ctx, storageSQL, now.Add(-usageWindow))
+	rows, err := db.Query(ctx, storageSQL, windowStart(now))
 	if err != nil {
 		return nil, nil, fmt.Errorf("measuring storage use: %w", mapErr(err))
 	}
