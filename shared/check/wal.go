@@ -9,7 +9,7 @@ import (
 	"github.com/backupwatch/backupwatch/shared/store"
 )
 
-// What the runs keep of the WAL series (wal_series_state, migration 023):
+// What the runs keep of the WAL series (wal_series_state, migration 022):
 // each series' runs of contiguous segments. A run reads the segments
 // archived since the previous run (the same transaction-id bookmark as the
 // series, state.go) and merges them in: with a million segments archived,

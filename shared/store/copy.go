@@ -12,7 +12,7 @@ import (
 )
 
 // The copies of backups: what the last read of each found (backup_copies,
-// migration 022), and the copies the verifier should read next.
+// migration 021), and the copies the verifier should read next.
 
 const copyColumns = `backup_id, location, tenant_id, state, checked_at, verified_at`
 

@@ -14,7 +14,7 @@ import (
 )
 
 // The WAL series' continuity as the check runs keep it (wal_series_state,
-// migration 023; shared/check, wal.go): each run merges the segments
+// migration 022; shared/check, wal.go): each run merges the segments
 // archived since the previous one, found by transaction id like the
 // changed series (ChangedSeries); every full run rebuilds it from every
 // segment (RebuildWALStates).

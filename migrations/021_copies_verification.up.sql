@@ -1,4 +1,4 @@
--- 022: copies that are proven (issue 17): storage targets that know their
+-- 021: copies that are proven (issue 17): storage targets that know their
 -- bucket, the state of each stored copy, the copy verifier's runs and what
 -- its daily listing of each target found.
 

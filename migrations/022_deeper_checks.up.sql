@@ -1,4 +1,4 @@
--- 023: deeper checks (issue 18, API.md 1.1 "Policies and alert types for
+-- 022: deeper checks (issue 18, API.md 1.1 "Policies and alert types for
 -- deeper checks"): WAL continuity and the recovery window, redundancy,
 -- overdue verification and restore tests, consecutive failures.
 
