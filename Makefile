@@ -10,7 +10,7 @@ FUZZTIME ?= 30s
 BENCH_FLAGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test build lint bench fuzz soak clean deps tidy migrate-remote $(addprefix build-,$(LOGICAL_IDS))
+.PHONY: help run test build lint bench bench-scale fuzz soak clean deps tidy migrate-remote $(addprefix build-,$(LOGICAL_IDS))
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*?## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-22s %s\n", $$1, $$2}'
@@ -57,6 +57,10 @@ lint: ## gofmt, go vet and staticcheck (pinned in go.mod)
 
 bench: deps ## benchmarks on a generated 1M-backup history vs baselines (~4 min); writes bench/REPORT.md
 	$(GO) run ./bench/cmd/bwbench $(BENCH_FLAGS)
+
+SCALE_FLAGS ?=
+bench-scale: deps ## the service at 1M and 10M backups side by side, with growth ratios (~1 h, ~20 GB of disk in $$TMPDIR); writes bench/SCALE.md
+	$(GO) run ./bench/cmd/bwscale $(SCALE_FLAGS)
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 	@for p in $$($(GO) list ./...); do \
