@@ -10,7 +10,7 @@ FUZZTIME ?= 30s
 BENCH_FLAGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test build lint bench bench-scale fuzz soak clean deps tidy migrate-remote $(addprefix build-,$(LOGICAL_IDS))
+.PHONY: help run cli test build lint bench bench-scale fuzz soak clean deps tidy migrate-remote $(addprefix build-,$(LOGICAL_IDS))
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*?## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-22s %s\n", $$1, $$2}'
@@ -18,9 +18,11 @@ help: ## list the targets
 deps: ## install what a fresh Debian machine lacks (the PostgreSQL server)
 	@scripts/ensure-postgres.sh
 
-run: deps ## serve the API locally on 127.0.0.1:3000 with its own PostgreSQL (.local/pg)
-	$(GO) build -o bin/backupwatch ./cmd/backupwatch
+run: deps cli ## serve the API locally on 127.0.0.1:3000 with its own PostgreSQL (.local/pg)
 	./bin/backupwatch serve
+
+cli: ## build the one static backupwatch binary (serve, the job wrapper, ...) into bin/backupwatch: copy it to backup hosts
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/backupwatch ./cmd/backupwatch
 
 # The race detector needs cgo; a machine without a C compiler runs without it.
 RACE := $(shell command -v gcc >/dev/null 2>&1 && echo -race)
@@ -55,7 +57,7 @@ lint: ## gofmt, go vet and staticcheck (pinned in go.mod)
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
-bench: deps ## benchmarks on a generated 1M-backup history vs baselines (~4 min); writes bench/REPORT.md
+bench: deps ## benchmarks on a generated 1M-backup history vs baselines (~4 min), and the job wrapper; writes bench/REPORT.md
 	$(GO) run ./bench/cmd/bwbench $(BENCH_FLAGS)
 
 SCALE_FLAGS ?=

@@ -6,6 +6,9 @@
 //	backupwatch check     run the checks once against DATABASE_URL
 //	backupwatch keys      list, create and revoke API keys in DATABASE_URL
 //
+// and, for backup jobs (BACKUPWATCH_URL, BACKUPWATCH_API_KEY): run, report,
+// verify, wal-archive, restore and flush (shared/jobclient).
+//
 // Without DATABASE_URL it starts its own PostgreSQL from the server binaries,
 // keeping the data in BACKUPWATCH_DATA_DIR (default .local/pg); one serve at
 // a time per data directory (a second one says so and exits).
@@ -19,6 +22,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/backupwatch/backupwatch/shared/jobclient"
 )
 
 const usage = `usage: backupwatch <command>
@@ -32,17 +37,23 @@ commands:
             as JSON (exit 1 if the run failed, wholly or in part)
   keys      list | create --name N --role R [--tenant SLUG|ID] | revoke ID:
             API keys in DATABASE_URL, each change audited (via cli)
-`
+
+` + jobsUsage
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
+		_, _ = io.WriteString(os.Stderr, usage)
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
 	switch os.Args[1] {
+	case "run", "report", "verify", "wal-archive", "restore", "flush":
+		// Signals go to the wrapped command (jobclient.Execute), not to
+		// this context: the wrapper outlives its command to report it.
+		stop()
+		os.Exit(jobCommand(context.Background(), os.Args[1], os.Args[2:], jobclient.OSStdio()))
 	case "serve":
 		err = serve(ctx, os.Stdout)
 	case "migrate":
@@ -54,7 +65,7 @@ func main() {
 	case "keys":
 		err = keysCmd(ctx, os.Args[2:], os.Stdout)
 	case "help", "-h", "--help":
-		fmt.Print(usage)
+		_, _ = io.WriteString(os.Stdout, usage)
 		return
 	default:
 		fmt.Fprintf(os.Stderr, "backupwatch: unknown command %q\n\n%s", os.Args[1], usage)

@@ -1,0 +1,290 @@
+package jobclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// RunSpec is a `backupwatch run`: a backup command and what to report of it.
+type RunSpec struct {
+	Type   string
+	Tenant TenantRef // "" for none
+	// File is the backup the command writes; "-" takes the command's
+	// stdout instead, hashed while it runs and written to Output.
+	File, Output string
+	// Locations are copies to record beside the file: "local", "r2", "b2"
+	// to a path (local defaults to the file).
+	Locations map[string]string
+	JobID     uuid.UUID // uuid.Nil: a new one
+	Meta      map[string]any
+	// WALStartFrom is a pg_basebackup's output directory: its backup label
+	// gives metadata.wal_start (API.md 1.1, base backups).
+	WALStartFrom string
+	Args         []string
+	// AfterHash are the steps between "file hashed" and "COMPLETED
+	// reported", in order (issue 17 adds uploads here). Each may add
+	// locations to the artifact; an error makes the report FAILED.
+	AfterHash []Step
+}
+
+// Artifact is the backup file once the command succeeded and it is hashed.
+type Artifact struct {
+	Path     string // the file on this host
+	Filename string
+	Digest   Digest
+	// Locations are the copies the COMPLETED report records, by location
+	// ("local", "r2", "b2"); steps add theirs.
+	Locations map[string]string
+	Metadata  map[string]any
+}
+
+// Step is work done on a hashed backup before it is reported COMPLETED.
+type Step func(ctx context.Context, a *Artifact) error
+
+// Run reports the backup IN_PROGRESS, runs the command, and reports it
+// COMPLETED or FAILED. It returns the wrapper's exit status: the
+// command's, or 1 when it exited 0 but left no usable backup.
+func (r *Reporter) Run(ctx context.Context, spec RunSpec, std Stdio) int {
+	if spec.JobID == uuid.Nil {
+		spec.JobID = uuid.New()
+	}
+	j := r.newJob(spec)
+	j.start(ctx)
+
+	var tee *Hasher
+	var teeFile *os.File
+	var teeOut *firstError
+	var stdout io.Writer
+	if spec.File == "-" {
+		f, err := os.Create(spec.Output)
+		if err != nil {
+			fmt.Fprintf(std.Err, "backupwatch: --output: %v\n", err)
+			j.finish(ctx, failed(fmt.Sprintf("--output %s could not be created: %v", spec.Output, err), 0, nil))
+			return 1
+		}
+		teeFile, tee, teeOut = f, NewHasher(), &firstError{w: f}
+		stdout = io.MultiWriter(teeOut, tee)
+	}
+	exit := Execute(spec.Args, std, stdout)
+	if teeFile != nil {
+		// A write that failed (a full disk) stopped the copy, and the
+		// command died of it: say why, not just that it was SIGPIPE.
+		err := teeOut.err
+		if err == nil {
+			err = teeFile.Sync()
+		}
+		if cerr := teeFile.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			exit.Stderr = strings.TrimSpace(exit.Stderr + "\nwriting --output " + spec.Output + ": " + err.Error())
+			if exit.OK() {
+				exit.Code = 1
+			}
+		}
+	}
+	name := filepath.Base(spec.Args[0])
+	if !exit.OK() {
+		j.finish(ctx, failed(exit.Describe(name), exit.Duration, &exit))
+		return exit.Code
+	}
+	a, err := j.artifact(tee)
+	if err == nil {
+		for _, step := range spec.AfterHash {
+			if err = step(ctx, a); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(std.Err, "backupwatch: %v\n", err)
+		j.finish(ctx, failed(fmt.Sprintf("%s exited with status 0, but %v", name, err), exit.Duration, &exit))
+		return 1
+	}
+	j.finish(ctx, completed(a, exit.Duration))
+	return 0
+}
+
+// firstError is a writer that keeps its first error.
+type firstError struct {
+	w   io.Writer
+	err error
+}
+
+func (f *firstError) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err != nil && f.err == nil {
+		f.err = err
+	}
+	return n, err
+}
+
+// job is one run's reports: a create, then the update that finishes it.
+type job struct {
+	r        *Reporter
+	spec     RunSpec
+	filename string
+	meta     map[string]any
+	created  Result
+	startKey string
+}
+
+func (r *Reporter) newJob(spec RunSpec) *job {
+	file := spec.File
+	if file == "-" {
+		file = spec.Output
+	}
+	meta := map[string]any{"host": hostname()}
+	for k, v := range spec.Meta {
+		meta[k] = v
+	}
+	return &job{r: r, spec: spec, filename: filepath.Base(file), meta: meta, startKey: "bw-run-" + spec.JobID.String() + "-start"}
+}
+
+// what names the job's backup for people reading the log or the spool.
+func (j *job) what(status string) string {
+	return fmt.Sprintf("%s backup %s (job %s) %s", j.spec.Type, j.filename, j.spec.JobID, status)
+}
+
+// start reports the backup IN_PROGRESS.
+func (j *job) start(ctx context.Context) {
+	body := map[string]any{
+		"backup_type": j.spec.Type, "filename": j.filename, "backup_job_id": j.spec.JobID.String(),
+		"status": "IN_PROGRESS", "metadata": j.meta,
+	}
+	e := &Entry{Method: "POST", Path: "/v1/backups", Key: j.startKey, What: j.what("IN_PROGRESS")}
+	j.setTenant(body, e)
+	e.Body = mustJSON(body)
+	// Starting the backup matters more than reporting that it started:
+	// one attempt, then the command runs; a retry comes with the finish.
+	j.created = j.r.SendFor(ctx, e, 0)
+}
+
+func (j *job) setTenant(body map[string]any, e *Entry) {
+	switch {
+	case j.spec.Tenant == "":
+	case j.spec.Tenant.ID() != "":
+		body["tenant_id"] = j.spec.Tenant.ID()
+	default:
+		e.Slugs = map[string][]string{"tenant_id": {string(j.spec.Tenant)}}
+	}
+}
+
+// outcome is the finishing report: its status, its fields, and what it
+// adds to the metadata.
+type outcome struct {
+	status string
+	fields map[string]any
+	meta   map[string]any
+}
+
+func failed(notes string, d time.Duration, exit *Exit) outcome {
+	o := outcome{status: "FAILED", fields: map[string]any{"notes": notes, "backup_duration_seconds": seconds(d)}, meta: map[string]any{}}
+	if exit != nil && exit.StartErr == nil {
+		o.meta["exit_code"] = exit.Code
+	}
+	return o
+}
+
+func completed(a *Artifact, d time.Duration) outcome {
+	o := outcome{status: "COMPLETED", fields: map[string]any{
+		"size_bytes": a.Digest.Size, "checksum": a.Digest.Checksum, "backup_duration_seconds": seconds(d)}, meta: a.Metadata}
+	for loc, p := range a.Locations {
+		o.fields[loc+"_path"] = p
+	}
+	return o
+}
+
+// finish reports the outcome: a PATCH of the created backup, or, when the
+// create was refused, the whole backup in one POST.
+func (j *job) finish(ctx context.Context, o outcome) {
+	meta := map[string]any{}
+	for k, v := range j.meta {
+		meta[k] = v
+	}
+	for k, v := range o.meta {
+		meta[k] = v
+	}
+	body := map[string]any{"status": o.status}
+	for k, v := range o.fields {
+		body[k] = v
+	}
+	body["metadata"] = meta
+	e := &Entry{Method: "PATCH", Key: "bw-run-" + j.spec.JobID.String() + "-finish", What: j.what(o.status)}
+	switch j.created.Outcome {
+	case Delivered:
+		e.Path = "/v1/backups/" + j.created.ID()
+	case Queued:
+		e.Resource, e.After = "/v1/backups", j.startKey
+	case SetAside:
+		// The API refused the IN_PROGRESS report: report the backup whole.
+		e.Method, e.Path, e.Key = "POST", "/v1/backups", "bw-run-"+j.spec.JobID.String()+"-report"
+		body["backup_type"], body["filename"], body["backup_job_id"] = j.spec.Type, j.filename, j.spec.JobID.String()
+		j.setTenant(body, e)
+	}
+	e.Body = mustJSON(body)
+	j.r.Send(ctx, e)
+}
+
+// artifact hashes the backup file (or takes the tee's digest) and checks
+// that there is a backup at all: a missing or empty file is a failure.
+func (j *job) artifact(tee *Hasher) (*Artifact, error) {
+	path := j.spec.File
+	var d Digest
+	if tee != nil {
+		path, d = j.spec.Output, tee.Digest()
+	} else {
+		st, err := os.Stat(path)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("the backup file %s does not exist", path)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("the backup file %s is not a regular file", path)
+		}
+		if d, err = HashFile(path); err != nil {
+			return nil, err
+		}
+	}
+	if d.Size == 0 {
+		return nil, fmt.Errorf("the backup file %s is empty", path)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	a := &Artifact{Path: abs, Filename: j.filename, Digest: d, Locations: map[string]string{"local": abs}, Metadata: map[string]any{}}
+	for loc, p := range j.spec.Locations {
+		if p != "" {
+			a.Locations[loc] = p
+		}
+	}
+	if j.spec.WALStartFrom != "" {
+		start, err := WALStart(j.spec.WALStartFrom)
+		if err != nil {
+			return nil, fmt.Errorf("--wal-start-from: %w", err)
+		}
+		a.Metadata["wal_start"] = start
+	}
+	return a, nil
+}
+
+func seconds(d time.Duration) int64 { return int64(d.Round(time.Second) / time.Second) }
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "unknown"
+	}
+	return h
+}
