@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -22,7 +23,11 @@ type ScaleOptions struct {
 	ListRuns int    // timed requests per list page and per status read
 	IngestN  int    // requests per ingest run at concurrency 16
 	PoolSize int
-	Logf     func(format string, args ...any)
+	// SlowLog, if set, is a directory where each size's slow statements
+	// (over 200 ms, with their plans: auto_explain) are copied, to see
+	// what grew.
+	SlowLog string
+	Logf    func(format string, args ...any)
 }
 
 // ScaleFigures are one size's figures.
@@ -41,6 +46,9 @@ type ScaleFigures struct {
 	IngestDuringHourly          float64 // req/s at concurrency 16 while hourly runs go on
 	HourlyDuringIngest          float64 // ms: an hourly run while ingest goes on
 	HourlyRunsDuringIngestCount int
+	// Failed names the figures that could not be measured, and why; the
+	// rest of the size is still measured.
+	Failed []string
 }
 
 // ScaleList is one list's first page and the page 90 % deep, over HTTP.
@@ -67,7 +75,9 @@ func RunScale(ctx context.Context, o ScaleOptions) ([]ScaleFigures, error) {
 	for _, spec := range o.Sizes {
 		f, err := measureSize(ctx, o, spec, logf)
 		if err != nil {
-			return out, fmt.Errorf("%d backups: %w", spec.Backups, err)
+			// What was measured is kept, and the next size still runs.
+			f.Failed = append(f.Failed, err.Error())
+			logf("scale: %d backups: %v", spec.Backups, err)
 		}
 		out = append(out, f)
 	}
@@ -114,6 +124,24 @@ func measureSize(ctx context.Context, o ScaleOptions, spec Spec, logf func(strin
 		return f, err
 	}
 	logf("scale: %d backups generated in %s; database %s", f.Backups, f.Generated.Round(time.Second), fmtBytes(f.DBBytes))
+	if o.SlowLog != "" {
+		// Sessions opened from now on log their slow statements' plans.
+		for _, q := range []string{`ALTER SYSTEM SET session_preload_libraries = 'auto_explain'`,
+			`ALTER SYSTEM SET auto_explain.log_min_duration = '200ms'`, `ALTER SYSTEM SET auto_explain.log_nested_statements = on`,
+			`SELECT pg_reload_conf()`} {
+			if _, err := owner.Exec(ctx, q); err != nil {
+				return f, fmt.Errorf("turning auto_explain on: %w", err)
+			}
+		}
+		defer func() {
+			log := filepath.Join(filepath.Dir(env.Cluster.DataDir()), "postgres.log")
+			dst := filepath.Join(o.SlowLog, fmt.Sprintf("slow-%d.log", spec.Backups))
+			if raw, err := os.ReadFile(log); err == nil {
+				_ = os.WriteFile(dst, raw, 0o644)
+				logf("scale: slow statements in %s", dst)
+			}
+		}()
+	}
 
 	// The check: one run to open the alerts, reruns after new reports, runs
 	// recomputing every series (the hourly one).
@@ -183,18 +211,22 @@ func measureSize(ctx context.Context, o ScaleOptions, spec Spec, logf func(strin
 		code, body, err := op.Do(ctx, "GET", "/v1/status", nil)
 		d := ms(time.Since(t0))
 		if err != nil || code != 200 {
-			return f, fmt.Errorf("GET /v1/status: %d %v: %.200s", code, err, body)
+			f.Failed = append(f.Failed, fmt.Sprintf("GET /v1/status: %d %v: %.200s", code, err, body))
+			status = nil
+			break
 		}
 		if i >= 0 {
 			status = append(status, d)
 		}
 		f.StatusSeries = strings.Count(string(body), `"age_seconds"`)
 	}
-	f.Status = Median(status)
-	logf("scale: GET /v1/status %s", fmtMS(f.Status))
+	if len(status) > 0 {
+		f.Status = Median(status)
+		logf("scale: GET /v1/status %s", fmtMS(f.Status))
+	}
 
 	if f.Lists, err = scaleListFigures(ctx, o, env, owner, plan, srv, logf); err != nil {
-		return f, err
+		f.Failed = append(f.Failed, "lists: "+err.Error())
 	}
 
 	jobKey, err := CreateKey(ctx, srv.URL, srv.AdminKey, "job", "")
@@ -443,6 +475,12 @@ func ScaleMarkdown(started time.Time, took time.Duration, fs []ScaleFigures) str
 			}
 		})
 		fmt.Fprintf(&b, "Status read %d series on its first page. %d hourly runs went on beside ingest.\n\n", f.StatusSeries, f.HourlyRunsDuringIngestCount)
+		for _, e := range f.Failed {
+			fmt.Fprintf(&b, "- **Not measured:** %s\n", e)
+		}
+		if len(f.Failed) > 0 {
+			b.WriteString("\n")
+		}
 	}
 	return b.String()
 }

@@ -29,12 +29,13 @@ func main() {
 		lruns = flag.Int("list-runs", 11, "timed requests per list page")
 		n     = flag.Int("ingest", 4000, "requests per ingest run at concurrency 16")
 		pool  = flag.Int("pool", 16, "serve's connection pool")
+		slow  = flag.String("slow-log", "", "directory to copy each size's slow statements (auto_explain, over 200 ms) into")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logf := func(f string, a ...any) { fmt.Fprintf(os.Stderr, "bench-scale: "+f+"\n", a...) }
-	o := bench.ScaleOptions{Runs: *runs, ListRuns: *lruns, IngestN: *n, PoolSize: *pool, Logf: logf}
+	o := bench.ScaleOptions{Runs: *runs, ListRuns: *lruns, IngestN: *n, PoolSize: *pool, SlowLog: *slow, Logf: logf}
 	now := time.Now()
 	for _, s := range strings.Split(*sizes, ",") {
 		b, sr, ok := strings.Cut(s, ":")
