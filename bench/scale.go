@@ -126,7 +126,8 @@ func measureSize(ctx context.Context, o ScaleOptions, spec Spec, logf func(strin
 	logf("scale: %d backups generated in %s; database %s", f.Backups, f.Generated.Round(time.Second), fmtBytes(f.DBBytes))
 	if o.SlowLog != "" {
 		// Sessions opened from now on log their slow statements' plans.
-		for _, q := range []string{`ALTER SYSTEM SET session_preload_libraries = 'auto_explain'`,
+		for _, q := range []string{`LOAD 'auto_explain'`, `ALTER SYSTEM SET session_preload_libraries = 'auto_explain'`,
+			`ALTER SYSTEM SET log_min_duration_statement = '200ms'`,
 			`ALTER SYSTEM SET auto_explain.log_min_duration = '200ms'`, `ALTER SYSTEM SET auto_explain.log_nested_statements = on`,
 			`SELECT pg_reload_conf()`} {
 			if _, err := owner.Exec(ctx, q); err != nil {
