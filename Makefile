@@ -10,7 +10,7 @@ FUZZTIME ?= 30s
 BENCH_FLAGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run cli test build lint bench detection fuzz soak clean deps tidy migrate-remote screenshots $(addprefix build-,$(LOGICAL_IDS))
+.PHONY: help run cli test build lint bench bench-scale detection fuzz soak clean deps tidy migrate-remote screenshots $(addprefix build-,$(LOGICAL_IDS))
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*?## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-22s %s\n", $$1, $$2}'
@@ -70,6 +70,10 @@ bench: deps ## benchmarks on a generated 1M-backup history vs baselines (~4 min)
 
 detection: deps ## the size rule on 240 generated tenant histories through the real check run (~1 min); writes bench/DETECTION.md
 	$(GO) run ./bench/cmd/bwdetect
+
+SCALE_FLAGS ?=
+bench-scale: deps ## the service at 1M and 10M backups side by side, with growth ratios (~1 h 30 min, ~20 GB of disk in $$TMPDIR); writes bench/SCALE.md
+	$(GO) run ./bench/cmd/bwscale $(SCALE_FLAGS)
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 	@for p in $$($(GO) list ./...); do \
