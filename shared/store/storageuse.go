@@ -103,7 +103,7 @@ u AS (
 		min(day) FILTER (WHERE b2_backups > 0) AS b2_first
 	FROM d),
 f AS (SELECT ` + first("local") + ` AS local_first, ` + first("r2") + ` AS r2_first, ` + first("b2") + ` AS b2_first FROM u)
-SELECT t.name, t.capacity_bytes, t.warn_percent, t.critical_percent, t.updated_at,
+SELECT t.name, t.capacity_bytes, t.warn_percent, t.critical_percent, t.s3, t.updated_at,
 	least(CASE t.name WHEN 'local' THEN u.local_used WHEN 'r2' THEN u.r2_used ELSE u.b2_used END, ` + maxBigint + `)::bigint,
 	least(CASE t.name WHEN 'local' THEN u.local_added WHEN 'r2' THEN u.r2_added ELSE u.b2_added END, ` + maxBigint + `)::bigint,
 	greatest($1::timestamptz, CASE t.name WHEN 'local' THEN f.local_first WHEN 'r2' THEN f.r2_first ELSE f.b2_first END)
