@@ -31,7 +31,8 @@ type Options struct {
 	IngestN1  int // requests per ingest run at concurrency 1
 	IngestN16 int // requests per ingest run at concurrency 16
 	PoolSize  int // serve's and the baseline's connection pool
-	// Only names the one section to run ("coldstart", "jobs", "checkrun"); empty: all of them.
+	// Only names the one section to run ("coldstart", "jobs", "verify",
+	// "checkrun"); empty: all of them.
 	Only string
 	Logf func(format string, args ...any)
 }
@@ -73,7 +74,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	r.Machine = Machine(pgVersion)
 	switch o.Only {
-	case "":
+	case "", "console":
 	case "coldstart":
 		if err := runColdStart(ctx, o, r, env, tmp, logf); err != nil {
 			return nil, fmt.Errorf("cold start: %w", err)
@@ -86,9 +87,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		r.Took = time.Since(start)
 		return r, nil
+	case "verify":
+		if err := runVerify(ctx, o, r, env, tmp, logf); err != nil {
+			return nil, fmt.Errorf("copy verification: %w", err)
+		}
+		r.Took = time.Since(start)
+		return r, nil
 	case "checkrun":
 	default:
-		return nil, fmt.Errorf("no section %q to run alone (coldstart, jobs, checkrun)", o.Only)
+		return nil, fmt.Errorf("no section %q to run alone (coldstart, jobs, verify, checkrun, console)", o.Only)
 	}
 
 	plan, err := NewPlan(o.Spec)
@@ -129,6 +136,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 
+	// The console's pages against the API's lists, through a serve of
+	// their own.
+	if err := runConsole(ctx, o, r, env, owner, bin, tmp, logf); err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	if o.Only == "console" {
+		r.Took = time.Since(start)
+		return r, nil
+	}
 	// Lists, through a serve of their own.
 	if err := runLists(ctx, o, r, env, owner, plan, bin, tmp, logf); err != nil {
 		return nil, fmt.Errorf("lists: %w", err)
@@ -151,6 +167,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	// The job wrapper, hashing a 1 GiB file and reporting.
 	if err := runJobs(ctx, o, r, env, tmp, logf); err != nil {
 		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	// Copy verification, against versitygw.
+	if err := runVerify(ctx, o, r, env, tmp, logf); err != nil {
+		return nil, fmt.Errorf("copy verification: %w", err)
 	}
 	r.Took = time.Since(start)
 	return r, nil

@@ -2,6 +2,10 @@ package backup
 
 import (
 	"fmt"
+	"net/url"
+	"path"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -104,11 +108,77 @@ func EffectivePolicy(policies []Policy, s Series) (Policy, bool) {
 // StorageTarget is a place backups are kept, with its capacity (nil:
 // unknown, not checked) and the fill levels that warn and page.
 type StorageTarget struct {
-	Name            Location  `json:"name"`
-	CapacityBytes   *int64    `json:"capacity_bytes"`
-	WarnPercent     int64     `json:"warn_percent"`
-	CriticalPercent int64     `json:"critical_percent"`
-	UpdatedAt       time.Time `json:"updated_at"`
+	Name            Location `json:"name"`
+	CapacityBytes   *int64   `json:"capacity_bytes"`
+	WarnPercent     int64    `json:"warn_percent"`
+	CriticalPercent int64    `json:"critical_percent"`
+	// S3 is where the target's bucket is (nil: not an S3 target; nothing
+	// is uploaded to or verified at it). Its credentials are never here.
+	S3        *S3Location `json:"s3"`
+	UpdatedAt time.Time   `json:"updated_at"`
+}
+
+// S3Location is an S3-compatible bucket (Cloudflare R2, Backblaze B2) and
+// the prefix backups are kept under (API.md 1.1, "Storage targets and
+// verification").
+type S3Location struct {
+	EndpointURL string `json:"endpoint_url"`
+	Bucket      string `json:"bucket"`
+	Region      string `json:"region"`
+	Prefix      string `json:"prefix"`
+	PathStyle   bool   `json:"path_style"`
+}
+
+// DefaultS3Region is the region of an S3 location that names none: what
+// R2 expects ("auto").
+const DefaultS3Region = "auto"
+
+var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+// Validate says what is wrong with l, each field named "s3.<field>".
+func (l S3Location) Validate() validation.Errors {
+	var errs validation.Errors
+	u, err := url.Parse(l.EndpointURL)
+	switch {
+	case l.EndpointURL == "":
+		errs.Add("s3.endpoint_url", "is required: the S3 API's base URL, like https://<account>.r2.cloudflarestorage.com")
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
+		errs.Add("s3.endpoint_url", "must be an http(s) URL with a host and no path, query or credentials")
+	}
+	if !bucketName.MatchString(l.Bucket) {
+		errs.Add("s3.bucket", "must be a bucket name: 3 to 63 lower-case letters, digits, dots and hyphens")
+	}
+	if l.Region == "" || len(l.Region) > 64 || strings.ContainsAny(l.Region, " /") {
+		errs.Add("s3.region", "must be a region name, like auto or us-west-004")
+	}
+	if len(l.Prefix) > 200 || strings.HasPrefix(l.Prefix, "/") || strings.Contains(l.Prefix, "//") ||
+		(l.Prefix != "" && !strings.HasSuffix(l.Prefix, "/")) {
+		errs.Add("s3.prefix", "must be empty or end in / (like backups/), without a leading / or //, at most 200 bytes")
+	}
+	return errs
+}
+
+// Path is the path the catalogue records for key in l, as API.md's
+// backup object shows it: <target>://<bucket>/<key>.
+func (l S3Location) Path(target Location, key string) string {
+	return string(target) + "://" + l.Bucket + "/" + key
+}
+
+// Key is the object key of path (as Path makes it) in l, and whether path
+// is in l's bucket at all.
+func (l S3Location) Key(target Location, path string) (string, bool) {
+	return strings.CutPrefix(path, string(target)+"://"+l.Bucket+"/")
+}
+
+// ObjectKey is where a backup's file is kept under prefix:
+// <prefix><backup_type>/<tenant slug or "_">/<YYYY>/<MM>/<DD>/<filename>,
+// the date being the backup's creation in UTC.
+func ObjectKey(prefix string, b Backup, tenantSlug string) string {
+	if tenantSlug == "" {
+		tenantSlug = "_"
+	}
+	return prefix + string(b.Type) + "/" + tenantSlug + "/" + b.CreatedAt.UTC().Format("2006/01/02") + "/" + path.Base(b.Filename)
 }
 
 // Validate says what is wrong with the settings of t, field by field.

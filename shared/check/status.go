@@ -137,6 +137,12 @@ type TargetStatus struct {
 	GrowthBytesPerDay int64           `json:"growth_bytes_per_day"`
 	DaysUntilFull     *float64        `json:"days_until_full"`
 	FullOn            *string         `json:"full_on"` // YYYY-MM-DD
+	// Copies are the copies there as the copy verifier's last run counted
+	// them (nil: not counted yet); Drift is its last listing of the
+	// target's bucket: the real bytes and the orphans (nil: never listed,
+	// or not an S3 target).
+	Copies *store.CopyStats `json:"copies"`
+	Drift  *store.Listing   `json:"drift"`
 }
 
 // StatusFilter narrows the status; zero fields do not filter.
@@ -255,11 +261,21 @@ func addTargets(ctx context.Context, db store.DB, st *Status, mark *store.CheckS
 	if err != nil {
 		return err
 	}
+	listings, err := store.Listings(ctx, db)
+	if err != nil {
+		return err
+	}
 	for i, t := range targets {
 		fc := rule.ForecastFull(t, usage[i], now)
 		ts := TargetStatus{Name: t.Name, UsedBytes: usage[i].UsedBytes, CapacityBytes: t.CapacityBytes,
 			WarnPercent: t.WarnPercent, CriticalPercent: t.CriticalPercent,
 			GrowthBytesPerDay: int64(fc.BytesPerDay), DaysUntilFull: fc.DaysLeft}
+		if l, ok := listings[t.Name]; ok {
+			ts.Copies = l.Copies
+			if l.ListedAt != nil || l.Error != "" {
+				ts.Drift = &l
+			}
+		}
 		if fc.FullOn != nil {
 			on := fc.FullOn.Format("2006-01-02")
 			ts.FullOn = &on

@@ -127,6 +127,8 @@ func TestIntegrity(t *testing.T) {
 	full := backup.Series{Type: backup.FullDatabase}
 	tseries := backup.Series{Type: backup.TenantBackup, TenantID: &tenant}
 	one, two := m("one.dump"), m("two.dump")
+	gone := m("gone.dump")
+	gone.Actual = decision.Gone
 	for _, tc := range []struct {
 		name   string
 		series backup.Series
@@ -141,6 +143,12 @@ func TestIntegrity(t *testing.T) {
 		// Several: the count and the newest.
 		{"several", tseries, backup.B2, acme, decision.Affected{Count: 7, Newest: []backup.Mismatch{two, one}},
 			want{"INTEGRITY_FAILURE:TENANT_BACKUP:" + tenant.String() + ":b2", alert.IntegrityFailure, alert.Critical, "the b2 copy of 7 TENANT_BACKUP for acme backups; the newest, two.dump"}},
+		// The copy verifier found no object: the copy is gone.
+		{"gone", full, backup.R2, decision.Names{}, decision.Affected{Count: 1, Newest: []backup.Mismatch{gone}},
+			want{"INTEGRITY_FAILURE:FULL_DATABASE:-:r2", alert.IntegrityFailure, alert.Critical, "The r2 copy of FULL_DATABASE backup gone.dump is gone"}},
+		// Several, the newest gone.
+		{"several gone", full, backup.B2, decision.Names{}, decision.Affected{Count: 3, Newest: []backup.Mismatch{gone, one}},
+			want{"INTEGRITY_FAILURE:FULL_DATABASE:-:b2", alert.IntegrityFailure, alert.Critical, "3 FULL_DATABASE backups fail verification on the b2 copy; the newest, gone.dump: the copy is gone"}},
 		// A verify that named no location stands under "any".
 		{"no location", full, "", decision.Names{}, decision.Affected{Count: 1, Newest: []backup.Mismatch{one}},
 			want{"INTEGRITY_FAILURE:FULL_DATABASE:-:any", alert.IntegrityFailure, alert.Critical, "a copy of FULL_DATABASE backup one.dump"}},

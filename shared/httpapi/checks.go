@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -143,9 +145,13 @@ func (s *Server) listStorageTargets(ctx context.Context, c *call) (int, any, err
 	return newList[backup.StorageTarget](s, items, nil, nil)
 }
 
-// putStorageTarget replaces a target's capacity and fill levels
-// (warn_percent 80 and critical_percent 95 when left out). Storage is
-// shared by every tenant, so only keys without a tenant scope change it.
+// putStorageTarget changes a target's capacity, fill levels and S3
+// location. A field left out keeps its current value, as in a policy PUT
+// (API.md 1.1); "s3": null makes it a target that is not uploaded to or
+// verified, and inside "s3" a field left out keeps its current value too
+// (region "auto", prefix "", path_style false for a target that had none).
+// Storage is shared by every tenant, so only keys without a tenant scope
+// change it.
 func (s *Server) putStorageTarget(ctx context.Context, c *call) (int, any, error) {
 	name := backup.Location(c.r.PathValue("name"))
 	if !name.Valid() {
@@ -158,26 +164,15 @@ func (s *Server) putStorageTarget(ctx context.Context, c *call) (int, any, error
 	if err != nil {
 		return 0, nil, err
 	}
-	o.only([]string{"capacity_bytes", "warn_percent", "critical_percent"}, "name", "updated_at")
+	o.only([]string{"capacity_bytes", "warn_percent", "critical_percent", "s3"}, "name", "updated_at")
 	capacity, warn, critical := o.int("capacity_bytes"), o.int("warn_percent"), o.int("critical_percent")
-	if !capacity.Set && !o.errs.Has("capacity_bytes") {
-		o.errs.Add("capacity_bytes", "is required: a number of bytes, or null when unknown")
-	}
 	if warn.Null {
-		o.errs.Add("warn_percent", "must be from 1 to 100 (leave it out for the default, 80)")
+		o.errs.Add("warn_percent", "must be from 1 to 100")
 	}
 	if critical.Null {
-		o.errs.Add("critical_percent", "must be from 1 to 100 (leave it out for the default, 95)")
+		o.errs.Add("critical_percent", "must be from 1 to 100")
 	}
-	t := backup.StorageTarget{Name: name, CapacityBytes: capacity.Ptr(), WarnPercent: backup.DefaultWarnPercent,
-		CriticalPercent: backup.DefaultCriticalPercent, UpdatedAt: c.now}
-	if warn.Set && !warn.Null {
-		t.WarnPercent = warn.V
-	}
-	if critical.Set && !critical.Null {
-		t.CriticalPercent = critical.V
-	}
-	if err := o.err(ruleErrors(o.errs, t.Validate())...); err != nil {
+	if err := o.err(); err != nil {
 		return 0, nil, err
 	}
 	targets, err := store.ListStorageTargets(ctx, c.tx)
@@ -190,6 +185,26 @@ func (s *Server) putStorageTarget(ctx context.Context, c *call) (int, any, error
 			before = &targets[i]
 		}
 	}
+	if before == nil {
+		return 0, nil, notFound("storage target")
+	}
+	t := *before
+	t.UpdatedAt = c.now
+	t.CapacityBytes = capacity.Apply(t.CapacityBytes)
+	if warn.Set {
+		t.WarnPercent = warn.V
+	}
+	if critical.Set {
+		t.CriticalPercent = critical.V
+	}
+	if raw, ok := o.fields["s3"]; ok {
+		if t.S3, err = s3Location(raw, name, before.S3); err != nil {
+			return 0, nil, err
+		}
+	}
+	if err := o.err(ruleErrors(o.errs, t.Validate())...); err != nil {
+		return 0, nil, err
+	}
 	out, err := store.UpdateStorageTarget(ctx, c.tx, t)
 	if err != nil {
 		return 0, nil, err
@@ -199,6 +214,62 @@ func (s *Server) putStorageTarget(ctx context.Context, c *call) (int, any, error
 		return 0, nil, err
 	}
 	return http.StatusOK, out, nil
+}
+
+// s3Fields are the fields of a storage target's "s3".
+var s3Fields = []string{"endpoint_url", "bucket", "region", "prefix", "path_style"}
+
+// s3Location reads a PUT's "s3" for target name over its current one
+// (cur, nil when it has none): null is none; fields left out keep cur's.
+// Errors name the field as s3.<field>.
+func s3Location(raw json.RawMessage, name backup.Location, cur *backup.S3Location) (*backup.S3Location, error) {
+	if isNull(raw) {
+		return nil, nil
+	}
+	if name == backup.Local {
+		return nil, invalidField("s3", "the local target is the job's own disk, not a bucket: only r2 and b2 take an s3 location")
+	}
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || t[0] != '{' {
+		return nil, invalidField("s3", "must be an object with endpoint_url, bucket, region, prefix and path_style, or null")
+	}
+	o, err := parseObject(t)
+	if err != nil {
+		return nil, invalidField("s3", "must be a JSON object")
+	}
+	o.only(s3Fields)
+	l := backup.S3Location{Region: backup.DefaultS3Region}
+	if cur != nil {
+		l = *cur
+	}
+	for _, f := range []struct {
+		name string
+		to   *string
+	}{{"endpoint_url", &l.EndpointURL}, {"bucket", &l.Bucket}, {"region", &l.Region}, {"prefix", &l.Prefix}} {
+		if v := o.str(f.name); v.Null {
+			o.errs.Add(f.name, "must be a string")
+		} else if v.Set {
+			*f.to = v.V
+		}
+	}
+	if v := o.boolean("path_style"); v.Null {
+		o.errs.Add("path_style", "must be true or false")
+	} else if v.Set {
+		l.PathStyle = v.V
+	}
+	var errs validation.Errors
+	for _, fe := range o.errs {
+		errs.Add("s3."+fe.Field, fe.Message)
+	}
+	for _, fe := range l.Validate() {
+		if !errs.Has(fe.Field) {
+			errs = append(errs, fe)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, invalid(errs)
+	}
+	return &l, nil
 }
 
 // checkRun is the answer of POST /v1/checks/run.
@@ -230,15 +301,8 @@ func (s *Server) runChecks(ctx context.Context, c *call) (int, any, error) {
 	if c.who.Scoped() {
 		return 0, nil, forbidden("a check run looks at every tenant: a tenant-scoped key cannot start one")
 	}
-	if len(c.body) > 0 {
-		o, err := parseObject(c.body)
-		if err != nil {
-			return 0, nil, err
-		}
-		o.only(nil)
-		if err := o.err(); err != nil {
-			return 0, nil, err
-		}
+	if err := noFields(c); err != nil {
+		return 0, nil, err
 	}
 	sum, err := s.checks.Run(ctx, check.OnDemand, c.now)
 	if err != nil {
@@ -249,6 +313,20 @@ func (s *Server) runChecks(ctx context.Context, c *call) (int, any, error) {
 		AlertsOpened: sum.AlertsOpened, AlertsUpdated: sum.AlertsUpdated, AlertsEscalated: sum.AlertsEscalated,
 		AlertsResolved: sum.AlertsResolved, NotificationsSent: sum.NotificationsSent, ErrorCount: len(sum.Errors),
 		NotJudged: sum.NotJudged}, nil
+}
+
+// noFields refuses a body with fields: a run on demand takes none (an
+// empty body, or {}).
+func noFields(c *call) error {
+	if len(c.body) == 0 {
+		return nil
+	}
+	o, err := parseObject(c.body)
+	if err != nil {
+		return err
+	}
+	o.only(nil)
+	return o.err()
 }
 
 // Status pages: GET /v1/status?limit= (API.md 1.1), and the 1 MiB that no

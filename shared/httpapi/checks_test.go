@@ -185,6 +185,17 @@ func TestStorageTargets(t *testing.T) {
 		}
 		return b
 	}
+	s3 := func(kv ...any) map[string]any {
+		b := map[string]any{"endpoint_url": "https://acct.r2.cloudflarestorage.com", "bucket": "bw-backups", "region": "auto", "prefix": "backups/", "path_style": false}
+		for i := 0; i+1 < len(kv); i += 2 {
+			if kv[i+1] == nil && kv[i] != "path_style" {
+				delete(b, kv[i].(string))
+				continue
+			}
+			b[kv[i].(string)] = kv[i+1]
+		}
+		return b
+	}
 	cases := []struct {
 		name, path  string
 		body        any
@@ -199,7 +210,15 @@ func TestStorageTargets(t *testing.T) {
 		{"percent null", "/v1/storage-targets/r2", body("critical_percent", nil), 422, "critical_percent", false},
 		{"zero capacity", "/v1/storage-targets/r2", body("capacity_bytes", 0), 422, "capacity_bytes", false},
 		{"negative capacity", "/v1/storage-targets/r2", body("capacity_bytes", -1), 422, "capacity_bytes", false},
-		{"capacity left out", "/v1/storage-targets/r2", map[string]any{"warn_percent": 80}, 422, "capacity_bytes", false},
+		{"s3 not an object", "/v1/storage-targets/r2", body("s3", "https://x"), 422, "s3", false},
+		{"s3 on local", "/v1/storage-targets/local", body("s3", s3()), 422, "s3", false},
+		{"s3 without endpoint", "/v1/storage-targets/r2", body("s3", s3("endpoint_url", nil)), 422, "s3.endpoint_url", false},
+		{"s3 endpoint with a path", "/v1/storage-targets/r2", body("s3", s3("endpoint_url", "https://x.example/bucket")), 422, "s3.endpoint_url", false},
+		{"s3 endpoint with a key", "/v1/storage-targets/r2", body("s3", s3("endpoint_url", "https://id:secret@x.example")), 422, "s3.endpoint_url", false},
+		{"s3 bucket too short", "/v1/storage-targets/r2", body("s3", s3("bucket", "b")), 422, "s3.bucket", false},
+		{"s3 prefix without /", "/v1/storage-targets/r2", body("s3", s3("prefix", "backups")), 422, "s3.prefix", false},
+		{"s3 path_style null", "/v1/storage-targets/r2", body("s3", s3("path_style", nil)), 422, "s3.path_style", false},
+		{"s3 unknown field", "/v1/storage-targets/r2", body("s3", s3("secret_access_key", "x")), 422, "s3.secret_access_key", false},
 		{"capacity as string", "/v1/storage-targets/r2", body("capacity_bytes", "5 TB"), 422, "capacity_bytes", false},
 		{"unknown field", "/v1/storage-targets/r2", body("region", "eu"), 422, "region", false},
 		{"unknown target", "/v1/storage-targets/s3", body(), 404, "", false},

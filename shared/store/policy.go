@@ -106,14 +106,14 @@ func PutPolicy(ctx context.Context, db DB, p backup.Policy) (backup.Policy, erro
 	return out, nil
 }
 
-const targetColumns = `name, capacity_bytes, warn_percent, critical_percent, updated_at`
+const targetColumns = `name, capacity_bytes, warn_percent, critical_percent, s3, updated_at`
 
 func scanTarget(r pgx.Row, extra ...any) (backup.StorageTarget, error) {
 	var (
 		t              backup.StorageTarget
 		warn, critical int32
 	)
-	err := r.Scan(append([]any{&t.Name, &t.CapacityBytes, &warn, &critical, &t.UpdatedAt}, extra...)...)
+	err := r.Scan(append([]any{&t.Name, &t.CapacityBytes, &warn, &critical, &t.S3, &t.UpdatedAt}, extra...)...)
 	t.WarnPercent, t.CriticalPercent = int64(warn), int64(critical)
 	t.UpdatedAt = t.UpdatedAt.UTC()
 	return t, err
@@ -136,9 +136,9 @@ func ListStorageTargets(ctx context.Context, db DB) ([]backup.StorageTarget, err
 // when there is no such target.
 func UpdateStorageTarget(ctx context.Context, db DB, t backup.StorageTarget) (backup.StorageTarget, error) {
 	out, err := scanTarget(db.QueryRow(ctx, `UPDATE storage_targets SET capacity_bytes = $2, warn_percent = $3,
-			critical_percent = $4, updated_at = $5
+			critical_percent = $4, s3 = $5, updated_at = $6
 		WHERE name = $1 RETURNING `+targetColumns,
-		t.Name, t.CapacityBytes, t.WarnPercent, t.CriticalPercent, t.UpdatedAt))
+		t.Name, t.CapacityBytes, t.WarnPercent, t.CriticalPercent, t.S3, t.UpdatedAt))
 	if err != nil {
 		return out, fmt.Errorf("updating storage target %s: %w", t.Name, mapErr(err))
 	}

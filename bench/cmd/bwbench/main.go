@@ -31,7 +31,7 @@ func main() {
 		n1      = flag.Int("ingest-c1", 1000, "requests per ingest run at concurrency 1")
 		n16     = flag.Int("ingest-c16", 4000, "requests per ingest run at concurrency 16")
 		pool    = flag.Int("pool", 16, "connection pool of serve and of the baseline")
-		only    = flag.String("only", "", "run one section alone: coldstart or jobs (no history is generated), checkrun (the generated history and the check run)")
+		only    = flag.String("only", "", "run one section alone: coldstart, jobs or verify (no history is generated), checkrun (the generated history and the check run), console (the generated history and the console)")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
