@@ -180,6 +180,13 @@ func alarms(t *testing.T) []alarm {
 	return out
 }
 
+// ofStack reports whether an alarm's dimensions are the service metrics'
+// (shared/logging): Stack alone, the stack's own name, so that another
+// stack's metrics in the same account do not trip it.
+func ofStack(dims map[string]string) bool {
+	return len(dims) == 1 && dims[logging.Stack] == "Ref AWS::StackName"
+}
+
 // TestAlarms: each function's Errors and Throttles, the HTTP API's 5xx,
 // SNS deliveries that failed, the checks not running at all, and the
 // dead-letter queues, each alarmed, each telling the CRITICAL channels
@@ -220,13 +227,17 @@ func TestAlarms(t *testing.T) {
 	// and notifications waiting more than 30 minutes.
 	if a := find("check-run failures", func(a alarm) bool {
 		return a.namespace == logging.Namespace && a.metric == logging.CheckRunFailures
-	}); a != nil && (a.op != "GreaterThanOrEqualToThreshold" || a.threshold != "1" || len(a.dims) != 0) {
-		t.Errorf("the check-run failures alarm must fire on one failure, on the metric without dimensions: %+v", *a)
+	}); a != nil && (a.op != "GreaterThanOrEqualToThreshold" || a.threshold != "1" || !ofStack(a.dims)) {
+		t.Errorf("the check-run failures alarm must fire on one failure, on its stack's metric (Stack alone): %+v", *a)
 	}
 	if a := find("the relay backlog's age", func(a alarm) bool {
 		return a.namespace == logging.Namespace && a.metric == logging.OldestPendingNotificationAge
-	}); a != nil && (a.op != "GreaterThanThreshold" || a.threshold != "1800" || len(a.dims) != 0) {
-		t.Errorf("the relay backlog alarm must fire past 30 minutes (1800 s): %+v", *a)
+	}); a != nil && (a.op != "GreaterThanThreshold" || a.threshold != "1800" || !ofStack(a.dims)) {
+		t.Errorf("the relay backlog alarm must fire past 30 minutes (1800 s), on its stack's metric (Stack alone): %+v", *a)
+	}
+	// The functions name their stack in the metrics' Stack dimension.
+	if got := templateYAML(t).path("Globals", "Function", "Environment", "Variables", "BACKUPWATCH_STACK").ref(); got != "Ref AWS::StackName" {
+		t.Errorf("Globals BACKUPWATCH_STACK is %q, want !Ref AWS::StackName", got)
 	}
 	for _, q := range []string{"HealthcheckDeadLetterQueue", "SubscriptionDeadLetterQueue"} {
 		find(q, func(a alarm) bool { return a.namespace == "AWS/SQS" && a.dims["QueueName"] == "GetAtt "+q+".QueueName" })

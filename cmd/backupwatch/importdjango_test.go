@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/backupwatch/backupwatch/shared/alert"
 	"github.com/backupwatch/backupwatch/shared/check"
 	"github.com/backupwatch/backupwatch/shared/database"
 	"github.com/backupwatch/backupwatch/shared/djangoimport"
@@ -31,6 +32,7 @@ type django struct {
 	invalid map[uuid.UUID]string
 	tenants map[string]uuid.UUID // slug → id
 	planted uuid.UUID            // the newest acme backup: a tenth of its usual size
+	stale   uuid.UUID            // an ACTIVE ERROR alert three weeks old, never acknowledged
 }
 
 type djangoBackup struct {
@@ -222,6 +224,8 @@ func newDjango(t *testing.T, now time.Time) *django {
 			failedRestore = insertRestore(full, "FULL", "FAILED", at.Add(5*time.Hour), nil, nil, &msg)
 		}
 	}
+	staleRestore := insertRestore(fulls[len(fulls)-21], "FULL", "FAILED", d.backups[fulls[len(fulls)-21]].createdAt.Add(5*time.Hour),
+		nil, nil, ptr("pg_restore: out of disk"))
 	noTarget := insertRestore(fulls[3], "PITR", "COMPLETED", d.backups[fulls[3]].createdAt.Add(time.Hour), nil, nil, nil)
 	d.invalid[noTarget] = "target_timestamp is required for a PITR restore"
 	delete(d.restores, noTarget)
@@ -253,6 +257,8 @@ func newDjango(t *testing.T, now time.Time) *django {
 		createdAt: restoreAt.Add(31 * time.Minute), acknowledgedAt: after(restoreAt, 2), acknowledgedBy: &two})
 	insertAlert(djangoAlert{typ: "STORAGE_CAPACITY", severity: "WARNING", status: "RESOLVED", details: `{"target": "r2", "percent": 81}`,
 		createdAt: start.Add(50 * 24 * time.Hour), resolvedAt: after(start.Add(50*24*time.Hour), 48), resolvedBy: &one})
+	d.stale = insertAlert(djangoAlert{typ: "RESTORE_FAILURE", severity: "ERROR", status: "ACTIVE", restore: &staleRestore,
+		createdAt: d.restores[staleRestore].startedAt.Add(31 * time.Minute)})
 	newestFull := fulls[len(fulls)-1]
 	insertAlert(djangoAlert{typ: "DURATION_THRESHOLD", severity: "WARNING", status: "ACTIVE", backup: &newestFull,
 		createdAt: d.backups[newestFull].createdAt.Add(time.Hour)})
@@ -430,9 +436,23 @@ func TestImportDjango(t *testing.T) {
 	}
 
 	// The first check run judges the planted backup against the imported history.
-	sum, err := check.New(check.Config{Pool: db.Pool}).Run(ctx, check.Command, time.Now())
+	checks := check.New(check.Config{Pool: db.Pool, ReminderInterval: alert.DefaultReminderInterval})
+	sum, err := checks.Run(ctx, check.Command, time.Now())
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Nobody was told of the imported alerts: their reminder clock starts
+	// at the import, so the stale ACTIVE ERROR one is not reminded yet.
+	reminders := func() (n int) {
+		t.Helper()
+		if err := db.Owner.QueryRow(ctx, `SELECT count(*) FROM alert_notifications WHERE alert_id = $1 AND event = 'reminder'`,
+			src.stale).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := reminders(); n != 0 || sum.Reminders != 0 {
+		t.Errorf("the first check run after the import reminded %d alerts, %d times the stale imported one; want none", sum.Reminders, n)
 	}
 	var severity string
 	err = db.Owner.QueryRow(ctx, `SELECT severity FROM backups_alert WHERE alert_type = 'SIZE_DEVIATION' AND status = 'ACTIVE'
@@ -458,7 +478,55 @@ func TestImportDjango(t *testing.T) {
 		}
 	}
 	db.Unchanged(t, before)
+
+	// A later import of new backups keeps the baselines set: an operator
+	// re-baselined acme's series; a new globex backup comes in.
+	from := now.Add(-20 * 24 * time.Hour)
+	tag, err := db.Owner.Exec(ctx, `UPDATE backup_series_state SET baseline_from = $1
+		WHERE backup_type = 'TENANT_BACKUP' AND tenant_id = $2`, from, src.tenants["acme"])
+	if err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("re-baselining acme: %v %v", tag, err)
+	}
+	srcConn, err := pgx.Connect(ctx, src.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srcConn.Close(ctx)
+	if _, err := srcConn.Exec(ctx, `INSERT INTO backups_backup (id, backup_type, tenant_id, filename, size_bytes, checksum,
+			r2_path, b2_path, status, created_at, notes, metadata)
+		VALUES ($1, 'TENANT_BACKUP', $2, 'globex-late.dump.zst', 1200 * 1048576, $3, 'r2://backups/globex-late.dump.zst',
+			'b2://backups/globex-late.dump.zst', 'COMPLETED', $4, '', '{}')`,
+		uuid.New(), src.tenants["globex"], strings.Repeat("ab", 32), now.Add(-30*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code = run(t, db, "import-django", "--from", src.url, "--tenant-table", "tenants_tenant", "--allow-skips")
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("%6d imported", 1)) {
+		t.Fatalf("third run: exit %d: %s%s", code, out, stderr)
+	}
+	baseline := func(when string) {
+		t.Helper()
+		var got *time.Time
+		err := db.Owner.QueryRow(ctx, `SELECT baseline_from FROM backup_series_state
+			WHERE backup_type = 'TENANT_BACKUP' AND tenant_id = $1`, src.tenants["acme"]).Scan(&got)
+		if err != nil || got == nil || !got.Equal(from) {
+			t.Errorf("%s: acme's baseline_from is %v (%v), want %v", when, got, err, from)
+		}
+	}
+	baseline("after an import")
+
+	// The reminder clock of the imported alert runs from the import: once
+	// the interval has passed, it is reminded; and the check run's
+	// recompute of every series keeps the baseline.
+	if sum, err = checks.Run(ctx, check.Command, time.Now().Add(alert.DefaultReminderInterval+time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if n := reminders(); n != 1 {
+		t.Errorf("the stale imported alert was reminded %d times a reminder interval after the import, want once (%+v)", n, sum)
+	}
+	baseline("after the check run's recompute")
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func equalPtr(a, b *uuid.UUID) bool {
 	if a == nil || b == nil {

@@ -78,7 +78,7 @@ func serve(ctx context.Context, out io.Writer) error {
 		cfg.PublicURL = "http://" + cfg.Addr
 	}
 	// The metrics the functions write for CloudWatch, as lines of this log.
-	metrics := logging.NewMetrics(out, cfg.LogLevel)
+	metrics := logging.NewMetrics(out, cfg.LogLevel, cfg.Stack)
 	relay, err := notify.FromConfig(ctx, cfg, pool, log, out)
 	if err != nil {
 		return err

@@ -63,7 +63,7 @@ func Start(function string) *Lambda {
 	if err != nil {
 		exit(log, err)
 	}
-	return &Lambda{Config: cfg, Log: log, Pool: pool, Metrics: logging.NewMetrics(os.Stdout, cfg.LogLevel, "function", function)}
+	return &Lambda{Config: cfg, Log: log, Pool: pool, Metrics: logging.NewMetrics(os.Stdout, cfg.LogLevel, cfg.Stack, "function", function)}
 }
 
 // Credentials reads the runtime role's name and password from the secret

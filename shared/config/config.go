@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/backupwatch/backupwatch/shared/logging"
 )
 
 // Config is every setting of the service.
@@ -36,6 +38,10 @@ type Config struct {
 	MaxConns int32
 	// LogLevel is debug, info, warn or error (LOG_LEVEL).
 	LogLevel string
+	// Stack names the deployment in its metrics' Stack dimension
+	// (BACKUPWATCH_STACK, which template.yaml sets to the stack's name;
+	// default logging.LocalStack).
+	Stack string
 	// Topic ARNs of the SNS channels (ALERT_TOPIC_EMAIL_ARN, _SMS_, _WEBHOOK_).
 	TopicEmail, TopicSMS, TopicWebhook string
 	// NotifyMaxAttempts is how many times a notification is tried before it
@@ -90,6 +96,7 @@ func parse(get func(string) string, defaultConns int32) (Config, error) {
 		CheckInterval:     time.Minute,
 		MaxConns:          defaultConns,
 		LogLevel:          or(get("LOG_LEVEL"), "info"),
+		Stack:             or(get("BACKUPWATCH_STACK"), logging.LocalStack),
 		TopicEmail:        strings.TrimSpace(get("ALERT_TOPIC_EMAIL_ARN")),
 		TopicSMS:          strings.TrimSpace(get("ALERT_TOPIC_SMS_ARN")),
 		TopicWebhook:      strings.TrimSpace(get("ALERT_TOPIC_WEBHOOK_ARN")),

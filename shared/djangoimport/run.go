@@ -138,9 +138,10 @@ func readTarget(ctx context.Context, tx pgx.Tx, src Source) (Target, error) {
 }
 
 // write stores plan in tx: tenants and users first (audited via import),
-// then backups, restores and alerts, and drops the check runs' stored
-// series histories so that the next run rebuilds them with the imported
-// history as the baseline.
+// then backups, restores and alerts; it records when alerts were imported
+// (their reminder clock starts then: nobody was told of them) and clears
+// the check runs' bookmark so that the next run recomputes every series
+// with the imported history (keeping the baselines set).
 func write(ctx context.Context, tx pgx.Tx, plan Plan, now time.Time) error {
 	for _, t := range plan.Tenants {
 		if err := store.InsertTenant(ctx, tx, t); err != nil {
@@ -175,8 +176,13 @@ func write(ctx context.Context, tx pgx.Tx, plan Plan, now time.Time) error {
 			return err
 		}
 	}
+	if len(plan.Alerts) > 0 {
+		if err := store.RecordAlertImport(ctx, tx, now); err != nil {
+			return err
+		}
+	}
 	if len(plan.Backups) > 0 {
-		return store.ForgetSeriesStates(ctx, tx)
+		return store.RecomputeSeriesStates(ctx, tx)
 	}
 	return nil
 }

@@ -26,6 +26,7 @@ type Metrics struct {
 	mu    sync.Mutex
 	w     io.Writer
 	level string
+	stack string
 	attrs map[string]any
 	now   func() time.Time
 }
@@ -33,8 +34,18 @@ type Metrics struct {
 // Namespace is the CloudWatch namespace of every metric.
 const Namespace = "backupwatch"
 
-// The metrics, their units and dimensions (README "Metrics"; template.yaml
-// alarms on CheckRunFailures and OldestPendingNotificationAge).
+// Stack is the dimension every metric has first: the deployment that wrote
+// it (BACKUPWATCH_STACK, which template.yaml sets to the stack's name;
+// LocalStack for serve), so that two stacks in one account (staging and
+// production) keep their metrics, and their alarms, apart.
+const Stack = "Stack"
+
+// LocalStack is the Stack of a deployment that names none.
+const LocalStack = "local"
+
+// The metrics, their units and dimensions besides Stack (README "Metrics";
+// template.yaml alarms on CheckRunFailures and OldestPendingNotificationAge
+// of its stack).
 const (
 	// BackupsReported counts backups reported (created or changed to a
 	// status), by BackupType and Status.
@@ -65,10 +76,13 @@ const (
 )
 
 // NewMetrics returns metrics written to w (the log's writer) at the log's
-// level, each line with the given attrs (key, value pairs: "function",
-// "backups").
-func NewMetrics(w io.Writer, level string, attrs ...any) *Metrics {
-	m := &Metrics{w: w, level: lineLevel(level), attrs: map[string]any{}, now: time.Now}
+// level, of deployment stack (the Stack dimension; "": LocalStack), each
+// line with the given attrs (key, value pairs: "function", "backups").
+func NewMetrics(w io.Writer, level, stack string, attrs ...any) *Metrics {
+	if stack == "" {
+		stack = LocalStack
+	}
+	m := &Metrics{w: w, level: lineLevel(level), stack: stack, attrs: map[string]any{}, now: time.Now}
 	for i := 0; i+1 < len(attrs); i += 2 {
 		if k, ok := attrs[i].(string); ok {
 			m.attrs[k] = attrs[i+1]
@@ -98,19 +112,19 @@ type Dim struct {
 	Name, Value string
 }
 
-// Put writes one line with values, all under the dimensions dims (none:
-// the metrics have no dimension).
+// Put writes one line with values, all under the dimension Stack and then
+// the dimensions dims.
 func (m *Metrics) Put(dims []Dim, values ...Value) {
 	if m == nil || len(values) == 0 {
 		return
 	}
 	now := m.now()
-	line := make(map[string]any, len(m.attrs)+len(dims)+len(values)+4)
+	line := make(map[string]any, len(m.attrs)+len(dims)+len(values)+5)
 	for k, v := range m.attrs {
 		line[k] = v
 	}
-	names := make([]string, 0, len(dims))
-	for _, d := range dims {
+	names := make([]string, 0, len(dims)+1)
+	for _, d := range append([]Dim{{Stack, m.stack}}, dims...) {
 		names = append(names, d.Name)
 		line[d.Name] = d.Value
 	}

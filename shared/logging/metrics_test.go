@@ -63,7 +63,7 @@ func lines(t *testing.T, out string) []map[string]any {
 
 func TestMetricsAreEMF(t *testing.T) {
 	var buf bytes.Buffer
-	m := logging.NewMetrics(&buf, "info", "function", "backups")
+	m := logging.NewMetrics(&buf, "info", "staging", "function", "backups")
 	m.BackupReported("FULL_DATABASE", "COMPLETED")
 	m.AlertOpened("BACKUP_MISSING", "CRITICAL")
 	m.CheckRun(1500*time.Millisecond, true)
@@ -94,11 +94,24 @@ func TestMetricsAreEMF(t *testing.T) {
 	dims := func(l map[string]any) []any {
 		return l["_aws"].(map[string]any)["CloudWatchMetrics"].([]any)[0].(map[string]any)["Dimensions"].([]any)[0].([]any)
 	}
-	if d := dims(got[2]); len(d) != 0 {
-		t.Errorf("check run metrics have dimensions %v; the alarm reads them without", d)
+	// Every metric is of its stack: two stacks in one account (staging
+	// and production) keep theirs apart, and so do their alarms.
+	for i, l := range got {
+		if d := dims(l); len(d) == 0 || d[0] != logging.Stack || l[logging.Stack] != "staging" {
+			t.Errorf("line %d: dimensions %v, Stack %v; want Stack first, staging", i, d, l[logging.Stack])
+		}
 	}
-	if d := dims(got[0]); !slices.Equal(d, []any{"BackupType", "Status"}) {
+	if d := dims(got[2]); !slices.Equal(d, []any{"Stack"}) {
+		t.Errorf("check run metrics have dimensions %v; the alarm reads them by Stack alone", d)
+	}
+	if d := dims(got[0]); !slices.Equal(d, []any{"Stack", "BackupType", "Status"}) {
 		t.Errorf("backup dimensions %v", d)
+	}
+	// A deployment that names no stack is "local" (serve).
+	var buf2 bytes.Buffer
+	logging.NewMetrics(&buf2, "info", "").CheckRun(time.Second, false)
+	if l := lines(t, buf2.String())[0]; l[logging.Stack] != logging.LocalStack || !slices.Equal(dims(l), []any{"Stack"}) {
+		t.Errorf("with no stack named: %v", l)
 	}
 }
 
@@ -107,7 +120,7 @@ func TestMetricsAreEMF(t *testing.T) {
 func TestMetricsKeepTheLogLevel(t *testing.T) {
 	for level, want := range map[string]string{"debug": "INFO", "info": "INFO", "warn": "WARN", "error": "ERROR"} {
 		var buf bytes.Buffer
-		logging.NewMetrics(&buf, level).CheckRun(time.Second, false)
+		logging.NewMetrics(&buf, level, "").CheckRun(time.Second, false)
 		if got := lines(t, buf.String())[0]["level"]; got != want {
 			t.Errorf("LOG_LEVEL=%s: level %v, want %s", level, got, want)
 		}

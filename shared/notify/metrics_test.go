@@ -20,7 +20,7 @@ func TestRelayBacklogMetric(t *testing.T) {
 	g := testenv.StartGoaws(t, emailTopic, smsTopic, webhookTopic)
 	var log testenv.Buffer
 	b := newBench(t, g, func(api *testenv.API) *notify.Relay {
-		return snsRelay(t, g, notify.Config{})(api).WithMetrics(logging.NewMetrics(&log, "info"))
+		return snsRelay(t, g, notify.Config{})(api).WithMetrics(logging.NewMetrics(&log, "info", ""))
 	})
 	last := func() map[string]any {
 		t.Helper()

@@ -81,6 +81,9 @@ func (r *Relay) silence(ctx, dbctx context.Context, tx pgx.Tx, p *passState, n a
 	return true, nil
 }
 
+// heldPage is how many held alerts release reads at a time.
+var heldPage = 500
+
 // release releases the held notifications of every alert that no silence
 // in force matches any more, in one transaction, and returns how many
 // alerts it released. An alert still ACTIVE gets one notification at its
@@ -90,40 +93,65 @@ func (r *Relay) release(ctx context.Context, now time.Time) (int, error) {
 	released := 0
 	err := store.InScope(ctx, r.pool, store.AllTenants, func(tx pgx.Tx) error {
 		released = 0
-		held, err := store.HeldAlerts(ctx, tx)
-		if err != nil || len(held) == 0 {
-			return err
-		}
-		ss, err := store.SilencesInForce(ctx, tx, now)
-		if err != nil {
-			return err
-		}
-		for _, h := range held {
-			if alert.Silenced(ss, h.Alert, now) {
-				continue
+		var (
+			ss    []alert.Silence
+			after int64
+		)
+		// The alerts still silenced are skipped, not released, so the pass
+		// pages through all held alerts: a page full of them must not hide
+		// the ones behind it whose silence ended.
+		for {
+			held, err := store.HeldAlerts(ctx, tx, after, heldPage)
+			if err != nil || len(held) == 0 {
+				return err
 			}
-			ok, err := store.ReleaseHeld(ctx, tx, h.Alert.ID, now)
+			if after == 0 { // the first page: there are held alerts
+				if ss, err = store.SilencesInForce(ctx, tx, now); err != nil {
+					return err
+				}
+			}
+			n, err := r.releasePage(ctx, tx, held, ss, now)
 			if err != nil {
 				return err
 			}
-			if !ok {
-				continue // another relay released it
+			released += n
+			if len(held) < heldPage {
+				return nil
 			}
-			released++
-			if h.Alert.Status != alert.Active {
-				continue
-			}
-			ev := alert.ReleaseEvent(h.Told, h.Held)
-			if _, err := store.InsertNotifications(ctx, tx, h.Alert, ev, now); err != nil {
-				return err
-			}
-			r.log.InfoContext(ctx, "silence over: alert notified", "alert_id", h.Alert.ID, "event", ev,
-				"severity", h.Alert.Severity)
+			after = held[len(held)-1].First
 		}
-		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("releasing notifications held by silences: %w", err)
+	}
+	return released, nil
+}
+
+// releasePage releases the alerts of held that no silence of ss matches at
+// now, and returns how many it released.
+func (r *Relay) releasePage(ctx context.Context, tx pgx.Tx, held []store.HeldAlert, ss []alert.Silence, now time.Time) (int, error) {
+	released := 0
+	for _, h := range held {
+		if alert.Silenced(ss, h.Alert, now) {
+			continue
+		}
+		ok, err := store.ReleaseHeld(ctx, tx, h.Alert.ID, now)
+		if err != nil {
+			return released, err
+		}
+		if !ok {
+			continue // another relay released it
+		}
+		released++
+		if h.Alert.Status != alert.Active {
+			continue
+		}
+		ev := alert.ReleaseEvent(h.Told, h.Held)
+		if _, err := store.InsertNotifications(ctx, tx, h.Alert, ev, now); err != nil {
+			return released, err
+		}
+		r.log.InfoContext(ctx, "silence over: alert notified", "alert_id", h.Alert.ID, "event", ev,
+			"severity", h.Alert.Severity)
 	}
 	return released, nil
 }

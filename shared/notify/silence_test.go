@@ -212,3 +212,40 @@ func TestSilenceReleasesEscalationAtCurrentSeverity(t *testing.T) {
 	run()
 	wantCounts(t, b, 2, 0, 1)
 }
+
+// TestSilenceReleasesBehindStillHeld: the release pass reads the held
+// alerts a page at a time, oldest first; a page full of alerts still
+// silenced does not hide a younger one whose silence has ended.
+func TestSilenceReleasesBehindStillHeld(t *testing.T) {
+	notify.SetHeldPage(t, 2)
+	g := testenv.StartGoaws(t, emailTopic, smsTopic, webhookTopic)
+	b := newBench(t, g, snsRelay(t, g, notify.Config{}))
+	ctx := context.Background()
+	now := b.Clock.Now()
+	b.Call(t, 201, "POST", "/v1/silences", b.operator, map[string]any{
+		"matchers": map[string]any{"backup_type": "TENANT_BACKUP"},
+		"ends_at":  now.Add(3 * time.Hour).Format(time.RFC3339Nano), "comment": "tenant moves"})
+	for _, name := range []string{"acme", "globex", "initech"} { // three held alerts: more than a page
+		b.Call(t, 201, "POST", "/v1/backups", b.job, map[string]any{"backup_type": "TENANT_BACKUP",
+			"tenant_id": b.Tenant(t, name), "filename": name + ".dump", "status": "FAILED", "notes": "exited 1"})
+	}
+	b.silence(t) // FULL_DATABASE, one hour
+	b.Call(t, 201, "POST", "/v1/backups", b.job, map[string]any{"backup_type": "FULL_DATABASE",
+		"filename": "full-2026-11-29.dump", "status": "FAILED", "notes": "pg_dump exited 1"})
+	wantCounts(t, b, 0, 0, 0)
+
+	b.Clock.Advance(61 * time.Minute)
+	res, err := b.relay.Drain(ctx)
+	if err != nil || res.Released != 1 || res.Sent != 3 {
+		t.Fatalf("after the FULL_DATABASE silence: %+v %v", res, err)
+	}
+	wantCounts(t, b, 1, 1, 1)
+	if a := b.received(smsTopic)[0].Attrs(); a["severity"] != "CRITICAL" || a["event"] != "opened" {
+		t.Errorf("SMS after the silence: %v", a)
+	}
+
+	b.Clock.Advance(2 * time.Hour)
+	if res, err := b.relay.Drain(ctx); err != nil || res.Released != 3 {
+		t.Fatalf("after the TENANT_BACKUP silence: %+v %v", res, err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -29,16 +30,34 @@ func ImportAlert(ctx context.Context, db DB, a alert.Alert) error {
 	return nil
 }
 
-// ForgetSeriesStates drops the check runs' stored series histories and
-// their bookmark, so that the next run rebuilds every series from the
-// catalogue (what migration 016 did): after backups were written beside
-// the API, such as by an import of old history.
-func ForgetSeriesStates(ctx context.Context, db DB) error {
-	if _, err := db.Exec(ctx, `DELETE FROM backup_series_state`); err != nil {
-		return fmt.Errorf("forgetting series states: %w", mapErr(err))
-	}
+// RecomputeSeriesStates clears the check runs' bookmark, so that the next
+// run recomputes every series' stored history from the catalogue (as
+// migration 026 does): after backups were written beside the API, such as
+// by an import of old history. The series states stay, with the baselines
+// operators and check runs set (baseline_from): a recompute keeps them.
+func RecomputeSeriesStates(ctx context.Context, db DB) error {
 	if _, err := db.Exec(ctx, `UPDATE check_state SET changes_from = NULL, series_full_at = NULL`); err != nil {
-		return fmt.Errorf("forgetting the check bookmark: %w", mapErr(err))
+		return fmt.Errorf("clearing the check bookmark: %w", mapErr(err))
+	}
+	return nil
+}
+
+// settingAlertsImported names, among the settings, when alerts were last
+// imported (a JSON timestamp).
+const settingAlertsImported = "alerts_imported_at"
+
+// RecordAlertImport records that alerts were imported at now: nobody was
+// told of them, and their reminder clock starts then (RemindableAlerts).
+func RecordAlertImport(ctx context.Context, db DB, now time.Time) error {
+	raw, err := json.Marshal(now.UTC())
+	if err != nil {
+		return fmt.Errorf("recording the alert import: %w", err)
+	}
+	_, err = db.Exec(ctx, `INSERT INTO settings (name, value, updated_at) VALUES ($1, $2, $3)
+		ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at`,
+		settingAlertsImported, string(raw), now)
+	if err != nil {
+		return fmt.Errorf("recording the alert import: %w", mapErr(err))
 	}
 	return nil
 }

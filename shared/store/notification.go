@@ -270,24 +270,28 @@ type HeldAlert struct {
 	Alert alert.Alert
 	Held  []alert.Event
 	Told  bool
+	// First is the id of its first held notification: the cursor of the
+	// next page of HeldAlerts.
+	First int64
 }
 
-// maxReleased bounds the held alerts one relay pass looks at.
-const maxReleased = 500
-
-// HeldAlerts returns the alerts with held notifications not yet released,
-// oldest held first, at most maxReleased, each locked until the transaction
-// ends (so that its status cannot change under the release); an alert
-// another transaction holds is left for the next relay.
-func HeldAlerts(ctx context.Context, db DB) ([]HeldAlert, error) {
+// HeldAlerts returns a page of the alerts with held notifications not yet
+// released, at most limit, oldest held first, among those held after the
+// cursor after (0 for the first page; a HeldAlert's First for the next),
+// each locked until the transaction ends (so that its status cannot change
+// under the release); an alert another transaction holds is left for the
+// next relay. A page shorter than limit is the last.
+func HeldAlerts(ctx context.Context, db DB, after int64, limit int) ([]HeldAlert, error) {
+	// The limit is outside the lock so that the alerts skipped as locked do
+	// not count, and a short page means there are no more.
 	rows, err := db.Query(ctx, `SELECT `+prefixed("a.", alertColumns)+`, h.events,
-			EXISTS (SELECT 1 FROM alert_notifications s WHERE s.alert_id = a.id AND s.state = 'SENT')
+			EXISTS (SELECT 1 FROM alert_notifications s WHERE s.alert_id = a.id AND s.state = 'SENT'), h.first
 		FROM (SELECT alert_id, array_agg(DISTINCT event) AS events, min(id) AS first
 		      FROM alert_notifications WHERE state = 'SILENCED' AND silence_released_at IS NULL
-		      GROUP BY alert_id ORDER BY first LIMIT $1) h
+		      GROUP BY alert_id HAVING min(id) > $1) h
 		JOIN backups_alert a ON a.id = h.alert_id
-		ORDER BY h.first
-		FOR UPDATE OF a SKIP LOCKED`, maxReleased)
+		ORDER BY h.first LIMIT $2
+		FOR UPDATE OF a SKIP LOCKED`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("reading the held alerts: %w", mapErr(err))
 	}
@@ -297,7 +301,7 @@ func HeldAlerts(ctx context.Context, db DB) ([]HeldAlert, error) {
 			events []string
 			err    error
 		)
-		h.Alert, err = scanAlert(r, &events, &h.Told)
+		h.Alert, err = scanAlert(r, &events, &h.Told, &h.First)
 		for _, e := range events {
 			h.Held = append(h.Held, alert.Event(e))
 		}

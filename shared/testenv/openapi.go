@@ -88,16 +88,16 @@ func LoadContract() (*openapi3.T, error) {
 // HoldToContract wraps h, a handler of the API, so that each exchange it
 // serves is checked against the description; a breach fails t.
 func HoldToContract(t testing.TB, h http.Handler) http.Handler {
-	c := loadContract()
+	c, rep := loadContract(), newReporter(t)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
-			t.Errorf("contract: reading the request body of %s %s: %v", r.Method, r.URL.Path, err)
+			rep.Errorf("contract: reading the request body of %s %s: %v", r.Method, r.URL.Path, err)
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(teeWriter{w, rec}, r)
-		c.check(t, r, body, rec.Code, w.Header(), rec.Body.Bytes())
+		c.check(rep, r, body, rec.Code, w.Header(), rec.Body.Bytes())
 	})
 }
 
@@ -108,6 +108,7 @@ func ContractTransport(t testing.TB, base http.RoundTripper) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
 	}
+	rep := newReporter(t)
 	return roundTripper(func(r *http.Request) (*http.Response, error) {
 		var body []byte
 		if r.Body != nil {
@@ -127,9 +128,39 @@ func ContractTransport(t testing.TB, base http.RoundTripper) http.RoundTripper {
 		if err != nil {
 			return resp, nil // the caller sees the short body; nothing to judge
 		}
-		loadContract().check(t, r, body, resp.StatusCode, resp.Header, out)
+		loadContract().check(rep, r, body, resp.StatusCode, resp.Header, out)
 		return resp, nil
 	})
+}
+
+// reporter fails t with the breaches of exchanges made while t runs. An
+// exchange can outlive its test (a client's transport used by a goroutine
+// the test left behind, a handler still answering): failing t then would
+// panic ("Fail in goroutine after ... has completed"), so its breach is
+// dropped; it is no longer that test's.
+type reporter struct {
+	mu    sync.Mutex
+	t     testing.TB
+	ended bool
+}
+
+func newReporter(t testing.TB) *reporter {
+	r := &reporter{t: t}
+	t.Cleanup(func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.ended = true
+	})
+	return r
+}
+
+// Errorf fails t with the message, unless t has ended.
+func (r *reporter) Errorf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.ended {
+		r.t.Errorf(format, args...)
+	}
 }
 
 type roundTripper func(*http.Request) (*http.Response, error)
@@ -152,10 +183,11 @@ func (w teeWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// check judges one exchange: r with its body, answered status, header, out.
-func (c *contract) check(t testing.TB, r *http.Request, body []byte, status int, header http.Header, out []byte) {
+// check judges one exchange: r with its body, answered status, header,
+// out; rep is told of each breach.
+func (c *contract) check(rep *reporter, r *http.Request, body []byte, status int, header http.Header, out []byte) {
 	if c.err != nil {
-		t.Errorf("contract: api/openapi.yaml: %v", c.err)
+		rep.Errorf("contract: api/openapi.yaml: %v", c.err)
 		return
 	}
 	what := r.Method + " " + r.URL.RequestURI()
@@ -166,7 +198,7 @@ func (c *contract) check(t testing.TB, r *http.Request, body []byte, status int,
 	route, params, err := c.router.FindRoute(req)
 	if err != nil {
 		if status != http.StatusNotFound && status != http.StatusMethodNotAllowed {
-			t.Errorf("contract: %s is no operation of the document, yet the service answered %d: %s", what, status, clip(out))
+			rep.Errorf("contract: %s is no operation of the document, yet the service answered %d: %s", what, status, clip(out))
 		}
 		return
 	}
@@ -181,7 +213,7 @@ func (c *contract) check(t testing.TB, r *http.Request, body []byte, status int,
 	}
 	reqErr := openapi3filter.ValidateRequest(context.Background(), in)
 	if reqErr != nil && status < 400 {
-		t.Errorf("contract: the document rejects %s (%v), yet the service answered %d", what, short(reqErr), status)
+		rep.Errorf("contract: the document rejects %s (%v), yet the service answered %d", what, short(reqErr), status)
 	}
 	respErr := openapi3filter.ValidateResponse(context.Background(), &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: in,
@@ -191,7 +223,7 @@ func (c *contract) check(t testing.TB, r *http.Request, body []byte, status int,
 		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
 	})
 	if respErr != nil {
-		t.Errorf("contract: the response %d to %s breaks the document: %v\nbody: %s", status, what, short(respErr), clip(out))
+		rep.Errorf("contract: the response %d to %s breaks the document: %v\nbody: %s", status, what, short(respErr), clip(out))
 	}
 }
 

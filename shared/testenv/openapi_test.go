@@ -83,3 +83,39 @@ func TestContractCatchesBreaches(t *testing.T) {
 		})
 	}
 }
+
+// TestContractTransportOutlivesItsTest: a client's transport fails its test
+// with a breach made while the test runs; one made after the test ended (a
+// goroutine the test left behind) is dropped, not a panic that would end
+// the whole test binary.
+func TestContractTransportOutlivesItsTest(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok","db":"ok"}`)) // "database" renamed: a breach
+	}))
+	defer srv.Close()
+	get := func(c *http.Client) {
+		t.Helper()
+		resp, err := c.Get(srv.URL + "/v1/health")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	var got *breaches
+	var late *http.Client
+	t.Run("client", func(t *testing.T) {
+		got = &breaches{TB: t}
+		get(&http.Client{Transport: ContractTransport(got, nil)})
+		late = &http.Client{Transport: ContractTransport(t, nil)}
+	})
+	if !strings.Contains(strings.Join(got.errs, "\n"), "breaks the document") {
+		t.Errorf("a breach while the test ran was not reported: %q", got.errs)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			t.Errorf("a breach after the test ended panicked: %v", p)
+		}
+	}()
+	get(late)
+}
