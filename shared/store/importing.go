@@ -32,7 +32,7 @@ func ImportAlert(ctx context.Context, db DB, a alert.Alert) error {
 
 // RecomputeSeriesStates clears the check runs' bookmark, so that the next
 // run recomputes every series' stored history from the catalogue (as
-// migration 026 does): after backups were written beside the API, such as
+// migration 024 does): after backups were written beside the API, such as
 // by an import of old history. The series states stay, with the baselines
 // operators and check runs set (baseline_from): a recompute keeps them.
 func RecomputeSeriesStates(ctx context.Context, db DB) error {
