@@ -75,6 +75,11 @@ func (r *Reporter) Restore(ctx context.Context, spec RestoreSpec, std Stdio) int
 		finish["status"] = "FAILED"
 		finish["error_message"] = exit.Describe(filepath.Base(spec.Args[0]))
 	}
+	if created.Outcome == Lost {
+		// The start could be neither delivered nor queued: send it again
+		// (same key) so that the outcome has a restore to update.
+		created = r.Send(ctx, start)
+	}
 	e := &Entry{Method: "PATCH", Key: "bw-restore-" + id + "-finish", Body: mustJSON(finish),
 		What: fmt.Sprintf("%s restore of backup %s %s", spec.Mode, spec.BackupID, finish["status"])}
 	switch created.Outcome {
@@ -84,6 +89,9 @@ func (r *Reporter) Restore(ctx context.Context, spec RestoreSpec, std Stdio) int
 		e.Resource, e.After = "/v1/restores", startKey
 	case SetAside:
 		fmt.Fprintf(std.Err, "backupwatch: the restore was not recorded (the API refused it), so its outcome is not reported either\n")
+		return exit.Code
+	case Lost:
+		fmt.Fprintf(std.Err, "backupwatch: the restore could not be recorded (see above), so its outcome is not reported either\n")
 		return exit.Code
 	}
 	r.Send(ctx, e)

@@ -204,7 +204,7 @@ func completed(a *Artifact, d time.Duration) outcome {
 }
 
 // finish reports the outcome: a PATCH of the created backup, or, when the
-// create was refused, the whole backup in one POST.
+// create was refused or lost, the whole backup in one POST.
 func (j *job) finish(ctx context.Context, o outcome) {
 	meta := map[string]any{}
 	for k, v := range j.meta {
@@ -224,8 +224,9 @@ func (j *job) finish(ctx context.Context, o outcome) {
 		e.Path = "/v1/backups/" + j.created.ID()
 	case Queued:
 		e.Resource, e.After = "/v1/backups", j.startKey
-	case SetAside:
-		// The API refused the IN_PROGRESS report: report the backup whole.
+	case SetAside, Lost:
+		// The API refused the IN_PROGRESS report, or it could be neither
+		// delivered nor queued: report the backup whole.
 		e.Method, e.Path, e.Key = "POST", "/v1/backups", "bw-run-"+j.spec.JobID.String()+"-report"
 		body["backup_type"], body["filename"], body["backup_job_id"] = j.spec.Type, j.filename, j.spec.JobID.String()
 		j.setTenant(body, e)
