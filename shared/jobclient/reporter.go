@@ -2,6 +2,8 @@ package jobclient
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -271,7 +273,7 @@ func (r *Reporter) attempt(ctx context.Context, e *Entry) (Answer, error) {
 	if err != nil {
 		return Answer{}, err
 	}
-	a, err := r.Client.Do(ctx, e.Method, path, body, e.Key)
+	a, err := r.Client.Do(ctx, e.Method, path, body, requestKey(e.Key, e.Method, path, body))
 	var refused *RefusedError
 	if errors.As(err, &refused) && e.Method == "POST" && e.Path == "/v1/backups" && refused.Answer.Code() == "conflict" {
 		// Its backup_job_id exists: this report was delivered before, and
@@ -281,6 +283,20 @@ func (r *Reporter) attempt(ctx context.Context, e *Entry) (Answer, error) {
 		}
 	}
 	return a, err
+}
+
+// requestKey is the Idempotency-Key of a report: its key and a hash of
+// the request. Retries of one report send the same request, so they are
+// replayed; another request under the same report key (a segment archived
+// again after a crash, with another duration; a `run --job-id` rerun)
+// is not mistaken for a replay and refused 422 idempotency_key_reused,
+// but taken as what it is: a create of a backup_job_id that exists (the
+// conflict answer above) or an update the API applies or refuses itself.
+func requestKey(key, method, path string, body []byte) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s %s\n", method, path)
+	h.Write(body)
+	return key + "-" + hex.EncodeToString(h.Sum(nil)[:8])
 }
 
 // existing finds the backup that a create with body already made, by its

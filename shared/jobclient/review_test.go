@@ -102,3 +102,58 @@ func listen(t *testing.T) net.Listener {
 	}
 	return ln
 }
+
+// TestWALArchivedAgain: PostgreSQL archives a segment again after a crash;
+// the report differs (its duration) but is the same backup: delivered as
+// the one that exists, not refused as a reused Idempotency-Key.
+func TestWALArchivedAgain(t *testing.T) {
+	api := testenv.NewAPI(t)
+	r := reporter(t, api)
+	dir := t.TempDir()
+	seg := filepath.Join(dir, "000000010000000000000007")
+	if err := os.WriteFile(seg, []byte("wal segment"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(dir, "archive")
+	std := jobclient.Stdio{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}
+	for _, copyCmd := range []string{"mkdir -p " + archive + " && cp %p " + archive + "/%f", "sleep 1.2 && cp -f %p " + archive + "/%f"} {
+		spec := jobclient.WALSpec{Path: seg, Name: filepath.Base(seg), Copy: copyCmd, Locations: map[string]string{"local": archive + "/%f"}}
+		if err := r.WALArchive(context.Background(), spec, std); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a, _ := r.Spool.Aside(); len(a) != 0 || api.Count(t, "backups_backup") != 1 {
+		t.Errorf("%d set aside (%s), %d backups", len(a), asideWhy(a), api.Count(t, "backups_backup"))
+	}
+}
+
+// TestRunJobIDAgain: `run --job-id X` run again within the keys' 24 hours
+// (another duration) is no replay of the first run's reports: its start
+// is the same backup (delivered), and its outcome gets the API's own
+// answer (a finished backup cannot change: 409 conflict), not 422
+// idempotency_key_reused.
+func TestRunJobIDAgain(t *testing.T) {
+	api := testenv.NewAPI(t)
+	r := reporter(t, api)
+	file := filepath.Join(t.TempDir(), "cfg.tar")
+	job := uuid.New()
+	std := jobclient.Stdio{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}
+	for _, cmd := range []string{"echo config > " + file, "sleep 1.2 && echo config > " + file} {
+		if code := r.Run(context.Background(), jobclient.RunSpec{Type: "CONFIGURATION", File: file, JobID: job,
+			Args: []string{"sh", "-c", cmd}}, std); code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+	}
+	a, _ := r.Spool.Aside()
+	if len(a) != 1 || a[0].Answer.Code() != "conflict" || api.Count(t, "backups_backup") != 1 {
+		t.Errorf("%d set aside (%s), %d backups", len(a), asideWhy(a), api.Count(t, "backups_backup"))
+	}
+}
+
+func asideWhy(a []*jobclient.Entry) string {
+	var s []string
+	for _, e := range a {
+		s = append(s, e.What+": "+e.Answer.Message())
+	}
+	return strings.Join(s, "; ")
+}
