@@ -142,6 +142,9 @@ func (r *Reporter) sendOnce(ctx context.Context, e *Entry) Result {
 		return r.lost(e, derr, err)
 	}
 	defer unlock()
+	if r.NoWait {
+		return r.sendNow(ctx, e)
+	}
 	empty, err := r.flushLocked(ctx)
 	if !empty {
 		if err == nil {
@@ -154,6 +157,33 @@ func (r *Reporter) sendOnce(ctx context.Context, e *Entry) Result {
 		return Result{Outcome: Queued, Err: err}
 	}
 	return r.deliverOne(ctx, e, false)
+}
+
+// noWaitTimeout bounds a NoWait delivery, whatever BACKUPWATCH_TIMEOUT is.
+const noWaitTimeout = 3 * time.Second
+
+// sendNow is sendOnce for NoWait (the lock held): e alone is delivered,
+// only when nothing is queued before it, and under a short timeout;
+// otherwise it is queued, and the backlog left to `flush` and later runs.
+func (r *Reporter) sendNow(ctx context.Context, e *Entry) Result {
+	queued, err := r.Spool.Queued()
+	if err == nil && len(queued) > 0 {
+		err = fmt.Errorf("%d earlier reports are still queued", len(queued))
+	}
+	if err != nil {
+		e.LastError = err.Error()
+		if aerr := r.Spool.Append(e); aerr != nil {
+			return r.lost(e, err, aerr)
+		}
+		return Result{Outcome: Queued, Err: err}
+	}
+	short, cancel := context.WithTimeout(ctx, noWaitTimeout)
+	defer cancel()
+	res := r.deliverOne(short, e, false)
+	if res.Outcome == Queued && ctx.Err() == nil && short.Err() != nil {
+		res.Err = &TransientError{Err: fmt.Errorf("no answer within %s", noWaitTimeout)}
+	}
+	return res
 }
 
 // lost says that e could be neither delivered (why) nor queued (spoolErr).

@@ -157,3 +157,42 @@ func asideWhy(a []*jobclient.Entry) string {
 	}
 	return strings.Join(s, "; ")
 }
+
+// TestNoWaitLeavesBacklog: wal-archive delivers only its own report, and
+// only when nothing is queued before it: a backlog is left to flush.
+func TestNoWaitLeavesBacklog(t *testing.T) {
+	api := testenv.NewAPI(t)
+	r := reporter(t, api)
+	r.NoWait = true
+	if err := r.Spool.Append(report(uuid.New(), "backlog")); err != nil {
+		t.Fatal(err)
+	}
+	res := r.Send(context.Background(), report(uuid.New(), "segment"))
+	if q, _ := r.Spool.Queued(); res.Outcome != jobclient.Queued || len(q) != 2 || api.Count(t, "backups_backup") != 0 {
+		t.Fatalf("with a backlog: %v %v, %d queued, %d delivered", res.Outcome, res.Err, len(q), api.Count(t, "backups_backup"))
+	}
+	if sum, err := r.Flush(context.Background()); err != nil || sum.Delivered != 2 {
+		t.Fatalf("flush: %+v %v", sum, err)
+	}
+	if res := r.Send(context.Background(), report(uuid.New(), "next")); res.Outcome != jobclient.Delivered {
+		t.Errorf("with an empty queue: %v %v", res.Outcome, res.Err)
+	}
+}
+
+// TestNoWaitShortTimeout: an API that does not answer holds wal-archive
+// up for a few seconds at most, not BACKUPWATCH_TIMEOUT: the report is
+// queued. (With the configured hour, the test would hang.)
+func TestNoWaitShortTimeout(t *testing.T) {
+	ln := listen(t) // accepts, never answers
+	defer ln.Close()
+	r, err := jobclient.NewReporter(jobclient.Config{URL: "http://" + ln.Addr().String(), APIKey: "k",
+		Spool: filepath.Join(t.TempDir(), "spool"), Timeout: time.Hour}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.NoWait = true
+	res := r.Send(context.Background(), report(uuid.New(), "segment"))
+	if q, _ := r.Spool.Queued(); res.Outcome != jobclient.Queued || !jobclient.IsTransient(res.Err) || len(q) != 1 {
+		t.Errorf("%v %v, %d queued", res.Outcome, res.Err, len(q))
+	}
+}
