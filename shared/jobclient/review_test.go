@@ -196,3 +196,27 @@ func TestNoWaitShortTimeout(t *testing.T) {
 		t.Errorf("%v %v, %d queued", res.Outcome, res.Err, len(q))
 	}
 }
+
+// TestKeyNotInherited: neither a wrapped command nor the --copy shell sees
+// the job's API key, its key file, or any BACKUPWATCH_API_KEY_* variable;
+// the rest of the environment passes.
+func TestKeyNotInherited(t *testing.T) {
+	t.Setenv("BACKUPWATCH_API_KEY", "secret")
+	t.Setenv("BACKUPWATCH_API_KEY_FILE", "/etc/backupwatch/job.key")
+	t.Setenv("BACKUPWATCH_API_KEY_OLD", "secret")
+	t.Setenv("KEEP_ME", "yes")
+	check := `test "$KEEP_ME" = yes && ! env | grep -q BACKUPWATCH_API_KEY`
+	if e := jobclient.Execute([]string{"sh", "-c", check}, jobclient.Stdio{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}, nil); e.Code != 0 {
+		t.Errorf("wrapped command: exit %d", e.Code)
+	}
+	api := testenv.NewAPI(t)
+	dir := t.TempDir()
+	seg := filepath.Join(dir, "000000010000000000000003")
+	if err := os.WriteFile(seg, []byte("wal"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	spec := jobclient.WALSpec{Path: seg, Name: filepath.Base(seg), Copy: check + " && cp %p " + dir + "/copy"}
+	if err := reporter(t, api).WALArchive(context.Background(), spec, jobclient.Stdio{Err: io.Discard}); err != nil {
+		t.Errorf("--copy: %v", err)
+	}
+}

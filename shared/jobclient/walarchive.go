@@ -129,6 +129,7 @@ func copyInto(src, dst string) (Digest, error) {
 func runCopy(spec WALSpec, std Stdio) (Digest, error) {
 	cmdline := strings.NewReplacer("%p", spec.Path, "%f", spec.Name, "%%", "%").Replace(spec.Copy)
 	cmd := exec.Command("/bin/sh", "-c", cmdline)
+	cmd.Env = childEnv()
 	var errBuf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = std.Err, io.MultiWriter(std.Err, &errBuf)
 	if err := cmd.Run(); err != nil {
