@@ -135,9 +135,12 @@ func (s *Spool) Done(e *Entry) error {
 	}
 	err := os.Remove(filepath.Join(s.dir, e.file))
 	if errors.Is(err, os.ErrNotExist) {
-		err = nil
+		return nil
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return syncDir(s.dir)
 }
 
 // Update rewrites a queued entry (its last error).
@@ -174,6 +177,11 @@ func (s *Spool) Requeue() (int, error) {
 			return 0, err
 		}
 		if err := os.Remove(filepath.Join(s.dir, "aside", e.file)); err != nil {
+			return 0, err
+		}
+	}
+	if len(aside) > 0 {
+		if err := syncDir(filepath.Join(s.dir, "aside")); err != nil {
 			return 0, err
 		}
 	}
@@ -236,6 +244,19 @@ func writeJSON(path string, v any) error {
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("writing the spool: %w", err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir makes a rename or remove in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("syncing the spool: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing the spool: %w", err)
 	}
 	return nil
 }

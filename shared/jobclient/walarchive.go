@@ -117,10 +117,7 @@ func copyInto(src, dst string) (Digest, error) {
 		_ = os.Remove(tmp)
 		return Digest{}, fmt.Errorf("copying %s to %s: %w", src, dst, err)
 	}
-	if dir, err := os.Open(filepath.Dir(dst)); err == nil {
-		_ = dir.Sync()
-		dir.Close()
-	}
+	_ = syncDir(filepath.Dir(dst))
 	return h.Digest(), nil
 }
 
