@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -249,7 +250,9 @@ func (r *Reporter) deliverOne(ctx context.Context, e *Entry, fromSpool bool) Res
 		r.delivered[e.Key] = a
 		if fromSpool {
 			// Updates queued behind this create need its id.
-			if id := (Result{Answer: a}).ID(); id != "" && e.Method == "POST" {
+			// (Entries spooled before Awaited existed: the -start keys.)
+			awaited := e.Awaited || strings.HasSuffix(e.Key, "-start")
+			if id := (Result{Answer: a}).ID(); id != "" && e.Method == "POST" && awaited {
 				_ = r.Spool.Created(e.Key, id)
 			}
 			_ = r.Spool.Done(e)

@@ -38,7 +38,7 @@ func (r *Reporter) Restore(ctx context.Context, spec RestoreSpec, std Stdio) int
 	if spec.Notes != "" {
 		body["notes"] = spec.Notes
 	}
-	start := &Entry{Method: "POST", Path: "/v1/restores", Key: startKey, What: fmt.Sprintf("%s restore of backup %s", spec.Mode, spec.BackupID)}
+	start := &Entry{Method: "POST", Path: "/v1/restores", Key: startKey, Awaited: true, What: fmt.Sprintf("%s restore of backup %s", spec.Mode, spec.BackupID)}
 	if len(spec.Tenants) > 0 {
 		ids, slugs := []string{}, []string{}
 		for _, t := range spec.Tenants {

@@ -220,3 +220,27 @@ func TestKeyNotInherited(t *testing.T) {
 		t.Errorf("--copy: %v", err)
 	}
 }
+
+// TestLedgerOnlyForAwaited: created/ keeps the ids of creates an update
+// waits on, until it is delivered, and nothing for the rest (every WAL
+// segment), so that it does not grow forever.
+func TestLedgerOnlyForAwaited(t *testing.T) {
+	api := testenv.NewAPI(t)
+	r := reporter(t, api)
+	for i := 0; i < 3; i++ {
+		if err := r.Spool.Append(report(uuid.New(), uuid.NewString())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := report(uuid.New(), "bw-x-start")
+	start.Awaited = true
+	if err := r.Spool.Append(start); err != nil {
+		t.Fatal(err)
+	}
+	if sum, err := r.Flush(context.Background()); err != nil || sum.Delivered != 4 {
+		t.Fatalf("flush: %+v %v", sum, err)
+	}
+	if ids, _ := os.ReadDir(filepath.Join(r.Spool.Dir(), "created")); len(ids) != 1 || r.Spool.CreatedID("bw-x-start") == "" {
+		t.Errorf("%d ids kept, want the awaited one only", len(ids))
+	}
+}

@@ -160,7 +160,7 @@ func (j *job) start(ctx context.Context) {
 		"backup_type": j.spec.Type, "filename": j.filename, "backup_job_id": j.spec.JobID.String(),
 		"status": "IN_PROGRESS", "metadata": j.meta,
 	}
-	e := &Entry{Method: "POST", Path: "/v1/backups", Key: j.startKey, What: j.what("IN_PROGRESS")}
+	e := &Entry{Method: "POST", Path: "/v1/backups", Key: j.startKey, Awaited: true, What: j.what("IN_PROGRESS")}
 	j.setTenant(body, e)
 	e.Body = mustJSON(body)
 	// Starting the backup matters more than reporting that it started:

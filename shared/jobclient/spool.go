@@ -27,7 +27,10 @@ type Entry struct {
 	// "tenant_id" takes one, "tenant_ids" a list.
 	Slugs map[string][]string `json:"slugs,omitempty"`
 	Key   string              `json:"idempotency_key"`
-	Body  json.RawMessage     `json:"body"`
+	// Awaited marks a create that an update will follow (After its key):
+	// only its id is kept in created/ when the spool delivers it.
+	Awaited bool            `json:"awaited,omitempty"`
+	Body    json.RawMessage `json:"body"`
 	// What says what the report is, for people reading the spool.
 	What     string    `json:"what"`
 	QueuedAt time.Time `json:"queued_at"`
