@@ -60,10 +60,10 @@ func jobCommand(ctx context.Context, name string, args []string, std jobclient.S
 	}
 	rep, err := jobclient.NewReporter(cfg, std.Err)
 	if err != nil && name == "wal-archive" {
-		// Archiving must go on: a spool we can write beats none.
-		fmt.Fprintf(std.Err, "backupwatch wal-archive: %v; spooling in %s instead\n", err, os.TempDir())
-		cfg.Spool = fmt.Sprintf("%s/backupwatch-spool-%d", os.TempDir(), os.Getuid())
-		rep, err = jobclient.NewReporter(cfg, std.Err)
+		// Archiving must go on: the report is delivered at once, or LOST
+		// (said on stderr, which PostgreSQL logs).
+		fmt.Fprintf(std.Err, "backupwatch wal-archive: %v; reporting without a spool\n", err)
+		rep, err = &jobclient.Reporter{Client: jobclient.NewClient(cfg), Spool: jobclient.Unusable(cfg.Spool, err), Log: std.Err}, nil
 	}
 	if err != nil {
 		return fail(err)

@@ -359,7 +359,7 @@ func TestWALArchive(t *testing.T) {
 		t.Fatalf("archive example: %s", example)
 	}
 	// The server runs it as the postgres user, with its own spool.
-	command := "BACKUPWATCH_SPOOL=" + j.mkdir("pgspool") + " " + strings.Replace(m[1], "backupwatch wal-archive", j.bin+" wal-archive", 1)
+	command := "BACKUPWATCH_SPOOL=" + j.mkdir("pgspool") + "/spool " + strings.Replace(m[1], "backupwatch wal-archive", j.bin+" wal-archive", 1)
 	j.psql("postgres", "ALTER SYSTEM SET archive_mode = on")
 	j.psql("postgres", "ALTER SYSTEM SET archive_command = '"+strings.ReplaceAll(command, "'", "''")+"'")
 	if err := j.pg.Restart(context.Background()); err != nil {

@@ -244,3 +244,63 @@ func TestLedgerOnlyForAwaited(t *testing.T) {
 		t.Errorf("%d ids kept, want the awaited one only", len(ids))
 	}
 }
+
+// TestSpoolMustBeOwn: a spool that another user could write (its mode, its
+// owner) or that is a symlink is refused, saying what to do.
+func TestSpoolMustBeOwn(t *testing.T) {
+	root := t.TempDir()
+	open := filepath.Join(root, "open")
+	if err := os.Mkdir(open, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Chmod(open, 0o777)
+	own := filepath.Join(root, "own")
+	if _, err := jobclient.OpenSpool(own); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(root, "link")
+	if err := os.Symlink(own, link); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]string{open: "chmod 700", link: "symlink"}
+	if os.Getuid() == 0 {
+		other := filepath.Join(root, "other")
+		if err := os.Mkdir(other, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(other, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		cases[other] = "belongs to uid 65534"
+	}
+	for dir, want := range cases {
+		if _, err := jobclient.OpenSpool(dir); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", dir, err, want)
+		}
+	}
+}
+
+// TestUnusableSpool: without a usable spool a report is delivered at once,
+// or announced LOST when the API cannot take it.
+func TestUnusableSpool(t *testing.T) {
+	api := testenv.NewAPI(t)
+	var log strings.Builder
+	cfg := jobclient.Config{URL: api.HTTP.URL, APIKey: api.Key(t, "job", ""), Timeout: 5 * time.Second}
+	r := &jobclient.Reporter{Client: jobclient.NewClient(cfg), Spool: jobclient.Unusable("/nowhere", os.ErrPermission), Log: &log, NoWait: true}
+	if res := r.Send(context.Background(), report(uuid.New(), "up")); res.Outcome != jobclient.Delivered {
+		t.Errorf("API up: %v %v", res.Outcome, res.Err)
+	}
+	cfg.URL = "http://" + listenClosed(t)
+	r.Client = jobclient.NewClient(cfg)
+	if res := r.Send(context.Background(), report(uuid.New(), "down")); res.Outcome != jobclient.Lost || !strings.Contains(log.String(), "report LOST") {
+		t.Errorf("API down: %v %v; log %q", res.Outcome, res.Err, log.String())
+	}
+}
+
+// listenClosed is an address where nothing listens.
+func listenClosed(t *testing.T) string {
+	ln := listen(t)
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
