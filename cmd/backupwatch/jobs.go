@@ -7,10 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -36,17 +33,10 @@ BACKUPWATCH_SPOOL; README "Backup jobs"):
 
 // jobCommand runs a job command and returns the process's exit status.
 func jobCommand(ctx context.Context, name string, args []string, std jobclient.Stdio) int {
-	// The wrapper outlives its command to report it: signals reach the
-	// command (jobclient.Execute forwards them) and never cut a report off.
-	// A report still waiting then is bounded by BACKUPWATCH_TIMEOUT and
-	// BACKUPWATCH_RETRY_FOR.
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
-	defer signal.Stop(sigs)
-	go func() {
-		for range sigs {
-		}
-	}()
+	// Signals end the job commands as usual (flush, verify, a report),
+	// except while run and restore have a command running and then report
+	// its outcome: the command gets them (jobclient.Execute forwards
+	// them), and the report is not cut off (jobclient.HoldSignals).
 	fail := func(err error) int {
 		fmt.Fprintf(std.Err, "backupwatch %s: %v\n", name, err)
 		return exitUsage

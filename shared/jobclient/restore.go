@@ -58,6 +58,7 @@ func (r *Reporter) Restore(ctx context.Context, spec RestoreSpec, std Stdio) int
 	start.Body = mustJSON(body)
 	created := r.SendFor(ctx, start, 0)
 
+	defer HoldSignals()() // from the command's start to its outcome reported
 	exit := Execute(spec.Args, std, nil)
 	finish := map[string]any{}
 	if exit.OK() {

@@ -73,6 +73,7 @@ func (r *Reporter) Run(ctx context.Context, spec RunSpec, std Stdio) int {
 		teeFile, tee, teeOut = f, NewHasher(), &firstError{w: f}
 		stdout = io.MultiWriter(teeOut, tee)
 	}
+	defer HoldSignals()() // from the command's start to its outcome reported
 	exit := Execute(spec.Args, std, stdout)
 	if teeFile != nil {
 		// A write that failed (a full disk) stopped the copy, and the
