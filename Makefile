@@ -1,22 +1,26 @@
 # backupwatch: the project's menu. `make help` lists every target.
 SHELL := /bin/bash
 GO ?= go
-FUNCTIONS := backups restores alerts admin healthcheck migrate
+FUNCTIONS := backups restores alerts admin console healthcheck verify migrate
 # SAM logical ids of the functions (template.yaml), for `sam build`.
-LOGICAL_IDS := BackupsFunction RestoresFunction AlertsFunction AdminFunction HealthcheckFunction MigrateFunction
+LOGICAL_IDS := BackupsFunction RestoresFunction AlertsFunction AdminFunction ConsoleFunction HealthcheckFunction VerifyFunction MigrateFunction
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w -buildid='
 TEST_FLAGS ?=
 FUZZTIME ?= 30s
 BENCH_FLAGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run cli test build lint bench detection fuzz soak clean deps tidy migrate-remote $(addprefix build-,$(LOGICAL_IDS))
+.PHONY: help run cli test build lint bench bench-scale detection fuzz soak clean deps tidy migrate-remote screenshots $(addprefix build-,$(LOGICAL_IDS))
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*?## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-22s %s\n", $$1, $$2}'
 
-deps: ## install what a fresh Debian machine lacks (the PostgreSQL server)
+deps: ## install what a fresh Debian machine lacks (the PostgreSQL server, Chromium for the console's browser tests)
 	@scripts/ensure-postgres.sh
+	@scripts/ensure-chromium.sh
+
+screenshots: deps ## the console's pages, light and dark, desktop and phone width, as PNGs into docs/console/
+	BACKUPWATCH_SCREENSHOTS=$(CURDIR)/docs/console $(GO) test -count=1 -run '^TestScreenshots$$' ./shared/console
 
 run: deps cli ## serve the API locally on 127.0.0.1:3000 with its own PostgreSQL (.local/pg)
 	./bin/backupwatch serve
@@ -27,7 +31,7 @@ cli: ## build the one static backupwatch binary (serve, the job wrapper, ...) in
 # The race detector needs cgo; a machine without a C compiler runs without it.
 RACE := $(shell command -v gcc >/dev/null 2>&1 && echo -race)
 
-test: deps ## run the whole test suite (starts PostgreSQL, goaws and the Lambda emulator itself)
+test: deps ## run the whole test suite (starts PostgreSQL, goaws, versitygw and the Lambda emulator itself)
 	$(GO) test -count=1 -timeout 20m $(RACE) $(TEST_FLAGS) ./...
 
 build: ## build every function's bootstrap for arm64 and amd64 into bin/<function>/<arch>/
@@ -47,8 +51,12 @@ build-AlertsFunction: ## SAM: the alerts function's bootstrap into $(ARTIFACTS_D
 	$(LAMBDA_BUILD) ./functions/alerts
 build-AdminFunction: ## SAM: the admin function's bootstrap into $(ARTIFACTS_DIR)
 	$(LAMBDA_BUILD) ./functions/admin
+build-ConsoleFunction: ## SAM: the console function's bootstrap into $(ARTIFACTS_DIR)
+	$(LAMBDA_BUILD) ./functions/console
 build-HealthcheckFunction: ## SAM: the healthcheck function's bootstrap into $(ARTIFACTS_DIR)
 	$(LAMBDA_BUILD) ./functions/healthcheck
+build-VerifyFunction: ## SAM: the verify function's bootstrap into $(ARTIFACTS_DIR)
+	$(LAMBDA_BUILD) ./functions/verify
 build-MigrateFunction: ## SAM: the migrate function's bootstrap into $(ARTIFACTS_DIR)
 	$(LAMBDA_BUILD) ./functions/migrate
 
@@ -62,6 +70,10 @@ bench: deps ## benchmarks on a generated 1M-backup history vs baselines (~4 min)
 
 detection: deps ## the size rule on 240 generated tenant histories through the real check run (~1 min); writes bench/DETECTION.md
 	$(GO) run ./bench/cmd/bwdetect
+
+SCALE_FLAGS ?=
+bench-scale: deps ## the service at 1M and 10M backups side by side, with growth ratios (~1 h 30 min, ~20 GB of disk in $$TMPDIR); writes bench/SCALE.md
+	$(GO) run ./bench/cmd/bwscale $(SCALE_FLAGS)
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 	@for p in $$($(GO) list ./...); do \

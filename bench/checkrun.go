@@ -97,6 +97,21 @@ func SeriesBySeries(ctx context.Context, pool *pgxpool.Pool, now time.Time) ([]C
 		}
 		raised = append(raised, rule.Evaluate(*h, p, now).Raise...)
 	}
+	// The WAL series, the way a first version would: every segment read
+	// and its runs found afresh, each run.
+	if p, ok := backup.EffectivePolicy(policies, backup.Series{Type: backup.WALArchive}); ok {
+		wal, err := store.ReadWAL(ctx, tx, nil, false)
+		if err != nil {
+			return nil, err
+		}
+		states, err := store.RebuildWALStates(ctx, tx)
+		if err != nil {
+			return nil, err
+		}
+		for _, st := range states {
+			raised = append(raised, rule.EvaluateWAL(rule.WALHistory{State: st, Bases: wal.Bases[st.Cluster]}, p, now).Raise...)
+		}
+	}
 	targets, usage, err := store.StorageUsage(ctx, tx, now)
 	if err != nil {
 		return nil, err
@@ -244,6 +259,12 @@ func runCheck(ctx context.Context, o Options, r *Report, env *Env, plan *Plan, l
 			return fmt.Errorf("new reports between runs: %w", err)
 		}
 		changed = int(tag.RowsAffected())
+		if plan.WALSegments > 0 { // five minutes of WAL: ten segments
+			next := int64(plan.WALSegments) + 1 + int64(i)*walPerRun
+			if _, err := owner.Exec(ctx, walSQL, next, walPerRun, now.Add(-time.Duration(o.Runs-i)*time.Second)); err != nil {
+				return fmt.Errorf("new WAL segments between runs: %w", err)
+			}
+		}
 		_, s, err := run()
 		if err != nil {
 			return err
@@ -255,9 +276,17 @@ func runCheck(ctx context.Context, o Options, r *Report, env *Env, plan *Plan, l
 		logf("check rerun %d after %d new reports: %s, %d round trips; series by series %s, %d round trips", i+1, changed,
 			s.d.Round(time.Millisecond), s.trips, bases[len(bases)-1].d.Round(time.Millisecond), bases[len(bases)-1].trips)
 	}
-	// The hourly run that recomputes every series and measures storage.
-	for i := range max(1, o.Runs/2) {
-		if _, err := owner.Exec(ctx, `UPDATE check_state SET changes_from = NULL, storage_at = NULL`); err != nil {
+	// The hourly run that recomputes every series, the daily one that also
+	// recomputes the storage use days (migration 019), and the daily one
+	// that rebuilds the WAL states from every segment.
+	var dailies, walFulls []sample
+	for i := range max(1, o.Runs/2) + 1 {
+		daily := i == max(1, o.Runs/2)
+		clear := `UPDATE check_state SET series_full_at = NULL`
+		if daily {
+			clear = `UPDATE check_state SET series_full_at = NULL, storage_at = NULL`
+		}
+		if _, err := owner.Exec(ctx, clear); err != nil {
 			return err
 		}
 		_, s, err := run()
@@ -267,8 +296,28 @@ func runCheck(ctx context.Context, o Options, r *Report, env *Env, plan *Plan, l
 		if err := compare(); err != nil {
 			return err
 		}
+		if daily {
+			dailies = append(dailies, s)
+			logf("check run recomputing every series and the storage use days: %s, %d round trips", s.d.Round(time.Millisecond), s.trips)
+			continue
+		}
 		fulls = append(fulls, s)
-		logf("check run %d recomputing everything: %s, %d round trips", i+1, s.d.Round(time.Millisecond), s.trips)
+		logf("check run %d recomputing every series: %s, %d round trips", i+1, s.d.Round(time.Millisecond), s.trips)
+		if plan.WALSegments == 0 {
+			continue
+		}
+		if _, err := owner.Exec(ctx, `UPDATE check_state SET wal_full_at = NULL`); err != nil {
+			return err
+		}
+		_, s, err = run()
+		if err != nil {
+			return err
+		}
+		if err := compare(); err != nil {
+			return err
+		}
+		walFulls = append(walFulls, s)
+		logf("check run %d rebuilding the WAL states: %s, %d round trips", i+1, s.d.Round(time.Millisecond), s.trips)
 	}
 	med := func(ss []sample) (float64, float64) {
 		var ds, ts []float64
@@ -279,6 +328,7 @@ func runCheck(ctx context.Context, o Options, r *Report, env *Env, plan *Plan, l
 	}
 	rd, rt := med(runs)
 	fd, ft := med(fulls)
+	dd, dt := med(dailies)
 	bd, bt := med(bases)
 	ratio := bd / rd
 	r.Summary = append(r.Summary, Row{Figure: "check run over the whole history (time; SQL round trips)",
@@ -290,21 +340,32 @@ func runCheck(ctx context.Context, o Options, r *Report, env *Env, plan *Plan, l
 	r.Sections = append(r.Sections, Section{Title: "Check run",
 		Intro: fmt.Sprintf("shared/check's Runner.Run (the function the scheduled Lambda, POST /v1/checks/run and serve's timer call) "+
 			"over the whole history as of the generation time, in-process on a pool of the runtime role whose statements a pgx tracer counts "+
-			"(every statement, batch and statement preparation is a round trip). Baseline: the same rules (rule.Evaluate, rule.EvaluateStorage) "+
-			"and the same alert engine, one query listing the series and one query per series for its history, in a transaction rolled back. "+
+			"(every statement, batch and statement preparation is a round trip). Baseline: the same rules (rule.Evaluate, rule.EvaluateStorage, rule.EvaluateWAL) "+
+			"and the same alert engine, one query listing the series and one query per series for its history, and every WAL segment read "+
+			"to find the WAL series' runs afresh, in a transaction rolled back. "+
 			"Both found the same conditions (fingerprint and severity) after every run, or the benchmark would have stopped (%d at the end). "+
 			"A run recomputes only the series whose backups changed since the previous run and reads the others' stored histories; "+
 			"before each rerun up to %d new completed backups, each like its series' previous one, go into random tenant series without an open alert, "+
+			"and %d segments into the WAL series (which the run merges into its stored runs instead of reading them all), "+
 			"and the rerun is timed with them (a quiet five minutes: every alert opening or resolving adds the alert engine's few statements). "+
-			"Once an hour a run recomputes every series and measures storage use: that run is timed apart, after clearing the bookmark.",
-			len(got), reportsPerRun),
+			"Storage use is exact at every run: a run recomputes the storage use days that changed (migration 019). "+
+			"Once an hour a run recomputes every series, and once a day every storage use day too: those runs are timed apart, after clearing their marks in the bookmark; "+
+			"once a day (and after a backup is deleted) a run also rebuilds the WAL states from every segment, timed apart too.",
+			len(got), reportsPerRun, walPerRun),
 		Header: []string{"run", "time", "round trips", "series", "conditions"},
 		Rows: [][]string{
 			{"first run (opens the alerts)", fmtMS(ms(firstS.d)), fmt.Sprint(firstS.trips), fmt.Sprint(first.Series), fmt.Sprintf("%d opened", first.AlertsOpened)},
 			{fmt.Sprintf("rerun after %d new reports, median of %d (every five minutes)", changed, len(runs)), fmtMS(rd), fmt.Sprintf("%.0f", rt), fmt.Sprint(first.Series), fmt.Sprint(len(got))},
-			{fmt.Sprintf("run recomputing every series and storage use, median of %d (once an hour)", len(fulls)), fmtMS(fd), fmt.Sprintf("%.0f", ft), fmt.Sprint(first.Series), fmt.Sprint(len(got))},
+			{fmt.Sprintf("run recomputing every series, median of %d (once an hour)", len(fulls)), fmtMS(fd), fmt.Sprintf("%.0f", ft), fmt.Sprint(first.Series), fmt.Sprint(len(got))},
+			{"run recomputing every series and the storage use days (once a day)", fmtMS(dd), fmt.Sprintf("%.0f", dt), fmt.Sprint(first.Series), fmt.Sprint(len(got))},
 			{fmt.Sprintf("baseline: series by series, median of %d", len(bases)), fmtMS(bd), fmt.Sprintf("%.0f", bt), fmt.Sprint(first.Series), fmt.Sprint(len(got))},
 		}})
+	if len(walFulls) > 0 {
+		wd, wt := med(walFulls)
+		last := &r.Sections[len(r.Sections)-1]
+		last.Rows = slices.Insert(last.Rows, 3, []string{fmt.Sprintf("run also rebuilding the WAL states from every segment, median of %d (once a day)", len(walFulls)),
+			fmtMS(wd), fmt.Sprintf("%.0f", wt), fmt.Sprint(first.Series), fmt.Sprint(len(got))})
+	}
 	return nil
 }
 
@@ -333,8 +394,20 @@ func sortConditions(cs []Condition) {
 	slices.SortFunc(cs, func(a, b Condition) int { return strings.Compare(a.Fingerprint, b.Fingerprint) })
 }
 
-// reportsPerRun is how many new reports arrive between two timed reruns.
-const reportsPerRun = 200
+// reportsPerRun is how many new reports arrive between two timed reruns,
+// and walPerRun how many WAL segments (five minutes at two a minute).
+const (
+	reportsPerRun = 200
+	walPerRun     = 10
+)
+
+// walSQL archives $2 segments of the generated WAL series from number $1, at $3.
+const walSQL = `INSERT INTO backups_backup (id, backup_type, filename, size_bytes, checksum, r2_path, status, created_at,
+		updated_at, compression_ratio, backup_duration_seconds, metadata)
+	SELECT gen_random_uuid(), 'WAL_ARCHIVE', name || '.zst', 16777216, md5('w' || k) || md5(k || 'w'),
+		'r2://bw-wal/main/' || name || '.zst', 'COMPLETED', $3, $3, 3.0, 1, jsonb_build_object('cluster', 'main', 'segment', name)
+	FROM (SELECT k, '00000001' || lpad(upper(to_hex(k >> 8)), 8, '0') || lpad(upper(to_hex(k & 255)), 8, '0') AS name
+		FROM generate_series($1::bigint, $1::bigint + $2 - 1) k) s`
 
 // reportsSQL adds up to $2 completed backups at $1: each a copy of a
 // completed backup of the last day (same series, size, duration and

@@ -21,7 +21,19 @@ type Spec struct {
 	Days    int       // length of the longest history (the full backups')
 	Now     time.Time // the end of the history: every row is older
 	Seed    uint64    // the same seed writes the same sizes, times and anomalies
+	// WALSegments, if not 0, adds a WAL series of that many segments
+	// (cluster "main", one every 30 seconds up to Now, beside the Backups)
+	// with one segment missing halfway, and makes the full backups its
+	// base backups (metadata.wal_start): what the WAL rules judge.
+	WALSegments int
 }
+
+// WALStep is how often the generated WAL series archives a segment (a year
+// of them is WALYear).
+const (
+	WALStep = 30 * time.Second
+	WALYear = 365 * 24 * 3600 / 30
+)
 
 // Full is the history issue 7 asks for: a million backups over ten
 // thousand series, a year long.
@@ -73,8 +85,12 @@ type Plan struct {
 	Tenants  []uuid.UUID
 	Lines    []Series // the series, FULL_DATABASE and WAL_ARCHIVE first
 	Restores int
-	users    []uuid.UUID
-	humans   []uuid.UUID
+	// Alerts is how many alerts the history holds at least: one per
+	// failed backup and restore, and resolved ones the checks raised over
+	// the year to make up the rest.
+	Alerts int
+	users  []uuid.UUID
+	humans []uuid.UUID
 }
 
 // Count returns the number of series whose newest backup is l.
@@ -227,7 +243,9 @@ func NewPlan(spec Spec) (*Plan, error) {
 	for i := range p.Lines { // PostgreSQL keeps microseconds
 		p.Lines[i].Last = p.Lines[i].Last.Truncate(time.Microsecond)
 	}
-	p.Restores = max(1, spec.Backups/500)
+	// At full size 20,000 restores and 100,000 alerts (issue 14).
+	p.Restores = max(1, spec.Backups/50)
+	p.Alerts = spec.Backups / 10
 	return p, nil
 }
 
@@ -499,6 +517,62 @@ SELECT gen_random_uuid(), 'RESTORE_FAILURE', 'ERROR', id, backup_id,
 	completed_at + interval '3 hours', initiated_by_id, 'retried with --clean',
 	'RESTORE_FAILURE:' || id, completed_at, tenant_id
 FROM backups_restore_log WHERE status = 'FAILED'`},
+
+	// The WAL series of Spec.WALSegments: segments 1..N of timeline 1 but
+	// N/2 (the planted gap), every WALStep up to 20 s before Now.
+	{what: "WAL segments", args: func(p *Plan) []any { return []any{p.WALSegments, p.Now} }, sql: `
+INSERT INTO backups_backup (id, backup_type, filename, size_bytes, checksum, r2_path, status, created_at, updated_at,
+	compression_ratio, backup_duration_seconds, metadata)
+SELECT gen_random_uuid(), 'WAL_ARCHIVE', name || '.zst', 16777216, md5('w' || k) || md5(k || 'w'),
+	'r2://bw-wal/main/' || name || '.zst', 'COMPLETED', at, at + interval '1 second', 3.0, 1,
+	jsonb_build_object('cluster', 'main', 'segment', name)
+FROM (SELECT k, $2::timestamptz - interval '20 seconds' - make_interval(secs => ($1 - k) * 30) AS at,
+		'00000001' || lpad(upper(to_hex(k >> 8)), 8, '0') || lpad(upper(to_hex(k & 255)), 8, '0') AS name
+	FROM generate_series(1, $1::bigint) k WHERE k <> $1 / 2) s
+ORDER BY at`},
+
+	// The full backups become the WAL series' base backups: each starts
+	// from the first segment archived after it began.
+	{what: "base backups", args: func(p *Plan) []any { return []any{p.WALSegments, p.Now} }, sql: `
+UPDATE backups_backup b SET metadata = b.metadata || jsonb_build_object('cluster', 'main', 'wal_start',
+	'00000001' || lpad(upper(to_hex(x.k >> 8)), 8, '0') || lpad(upper(to_hex(x.k & 255)), 8, '0'))
+FROM (SELECT id, $1::bigint - floor(extract(epoch FROM ($2::timestamptz - interval '20 seconds' - created_at)) / 30)::bigint AS k
+	FROM backups_backup WHERE backup_type = 'FULL_DATABASE') x
+WHERE b.id = x.id AND x.k >= 1 AND $1::bigint > 0`},
+
+	// With a WAL series, its policy asks for a week's recovery window.
+	{what: "WAL policy", args: func(p *Plan) []any { return []any{p.WALSegments} }, sql: `
+UPDATE backup_policies SET pitr_window_seconds = 604800
+WHERE backup_type = 'WAL_ARCHIVE' AND tenant_id IS NULL AND $1::bigint > 0`},
+
+	// Resolved alerts the checks raised over the year on completed backups
+	// (a size off, a slow run, a late one), up to the plan's number of
+	// alerts; a tenth were closed by hand with a note.
+	{what: "past check alerts", args: func(p *Plan) []any { return []any{p.Alerts} }, sql: `
+INSERT INTO backups_alert (id, alert_type, severity, backup_id, message, details, notification_channels,
+	notification_sent_at, status, created_at, resolved_at, resolved_by_id, resolution_notes, fingerprint, last_seen_at, tenant_id)
+SELECT gen_random_uuid(), typ, CASE WHEN rn % 10 = 0 THEN 'ERROR' ELSE 'WARNING' END, id,
+	CASE typ
+		WHEN 'SIZE_DEVIATION' THEN backup_type || ' backup ' || filename || ' is ' || (20 + rn % 60) || '% smaller than the median of its last 10'
+		WHEN 'DURATION_THRESHOLD' THEN backup_type || ' backup ' || filename || ' took ' || (2 * backup_duration_seconds) || ' s, over its limit'
+		ELSE 'no ' || backup_type || ' backup after ' || filename || ' within the expected interval' END,
+	jsonb_build_object('backup_type', backup_type, 'filename', filename),
+	'["in_app", "email"]'::jsonb, at, 'RESOLVED', at, at + interval '3 hours',
+	CASE WHEN rn % 10 = 0 THEN (SELECT id FROM users ORDER BY id LIMIT 1) END,
+	CASE WHEN rn % 10 = 0 THEN 'acknowledged: expected during the ' || to_char(at, 'Mon') || ' migration'
+		ELSE 'resolved automatically: the condition no longer holds' END,
+	typ || ':' || backup_type || ':' || coalesce(tenant_id::text, '-'), at + interval '2 hours', tenant_id
+FROM (
+	SELECT b.*, (ARRAY['SIZE_DEVIATION', 'DURATION_THRESHOLD', 'BACKUP_MISSING'])[1 + rn % 3] AS typ,
+		updated_at + interval '1 minute' AS at
+	FROM (
+		SELECT b.*, row_number() OVER (ORDER BY md5(b.id::text || 'alert')) AS rn
+		FROM backups_backup b
+		WHERE status IN ('COMPLETED', 'VERIFIED')
+		ORDER BY md5(b.id::text || 'alert')
+		LIMIT greatest(0, $1 - (SELECT count(*) FROM backups_alert))
+	) b
+) x`},
 
 	// One tenant in a hundred watches its exports more closely.
 	{what: "policy overrides", args: noArgs, sql: `

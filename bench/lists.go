@@ -21,22 +21,49 @@ import (
 	"github.com/backupwatch/backupwatch/shared/store"
 )
 
-// ListCase is one shape of GET /v1/backups.
+// ListCase is one shape of a list: GET /v1/backups, /v1/restores or
+// /v1/alerts, or its /count.
 type ListCase struct {
-	Name   string
-	Query  url.Values
-	Tenant *uuid.UUID // listed with a key scoped to this tenant; nil: an unscoped key
+	Name     string
+	Resource string // "backups" (also when empty), "restores" or "alerts"
+	Query    url.Values
+	Tenant   *uuid.UUID // listed with a key scoped to this tenant; nil: an unscoped key
 	// Empty says the case matches nothing by design: a search for a
 	// trigram no backup has, which must still be answered fast.
 	Empty bool
+	// Count times the list's /count route instead of its pages.
+	Count bool
 }
 
-// Path is the request path of the case's first page.
-func (c ListCase) Path() string {
-	if len(c.Query) == 0 {
-		return "/v1/backups"
+// list is what the benchmark needs to know of a list: its table and the
+// column it is ordered by (with id).
+type list struct{ table, key string }
+
+var lists = map[string]list{
+	"backups":  {"backups_backup", "created_at"},
+	"restores": {"backups_restore_log", "started_at"},
+	"alerts":   {"backups_alert", "created_at"},
+}
+
+func (c ListCase) resource() string {
+	if c.Resource == "" {
+		return "backups"
 	}
-	return "/v1/backups?" + c.Query.Encode()
+	return c.Resource
+}
+
+func (c ListCase) list() list { return lists[c.resource()] }
+
+// Path is the request path of the case's first page (or count).
+func (c ListCase) Path() string {
+	p := "/v1/" + c.resource()
+	if c.Count {
+		p += "/count"
+	}
+	if len(c.Query) == 0 {
+		return p
+	}
+	return p + "?" + c.Query.Encode()
 }
 
 // DeepPath is the path of the page after cursor.
@@ -46,26 +73,39 @@ func (c ListCase) DeepPath(cursor string) string {
 		q[k] = v
 	}
 	q.Set("cursor", cursor)
-	return "/v1/backups?" + q.Encode()
+	return "/v1/" + c.resource() + "?" + q.Encode()
 }
 
 // ListCases picks the filter values of the cases from the generated
-// database: the tenant with the most backups, a real checksum prefix.
+// database: the tenant with the most backups, a real checksum prefix, a
+// creator, a job, a restore with its alert, the busiest fingerprint.
 func ListCases(ctx context.Context, owner Querier, now time.Time) ([]ListCase, error) {
 	var (
-		tenant uuid.UUID
-		slug   string
-		sum    string
+		tenant, creator, initiator, restoreID, restoredBackup uuid.UUID
+		slug, sum, job, fingerprint, drill                    string
 	)
-	err := owner.QueryRow(ctx, `SELECT t.id, t.slug FROM tenants t
-		ORDER BY (SELECT count(*) FROM backups_backup b WHERE b.tenant_id = t.id) DESC, t.id LIMIT 1`).Scan(&tenant, &slug)
-	if err != nil {
-		return nil, fmt.Errorf("picking a tenant: %w", err)
-	}
-	err = owner.QueryRow(ctx, `SELECT checksum FROM backups_backup WHERE tenant_id = $1 AND checksum IS NOT NULL
-		ORDER BY created_at LIMIT 1`, tenant).Scan(&sum)
-	if err != nil {
-		return nil, fmt.Errorf("picking a checksum: %w", err)
+	for _, x := range []struct {
+		what string
+		sql  string
+		into []any
+	}{
+		{"a tenant", `SELECT t.id, t.slug FROM tenants t
+			ORDER BY (SELECT count(*) FROM backups_backup b WHERE b.tenant_id = t.id) DESC, t.id LIMIT 1`, []any{&tenant, &slug}},
+		{"a checksum", `SELECT checksum FROM backups_backup WHERE tenant_id = (SELECT t.id FROM tenants t
+			ORDER BY (SELECT count(*) FROM backups_backup b WHERE b.tenant_id = t.id) DESC, t.id LIMIT 1) AND checksum IS NOT NULL
+			ORDER BY created_at LIMIT 1`, []any{&sum}},
+		{"a creator", `SELECT created_by_id FROM backups_backup WHERE created_by_id IS NOT NULL
+			GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1`, []any{&creator}},
+		{"a job", `SELECT backup_job_id::text FROM backups_backup WHERE backup_job_id IS NOT NULL ORDER BY created_at DESC LIMIT 1`, []any{&job}},
+		{"a restorer", `SELECT initiated_by_id FROM backups_restore_log GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1`, []any{&initiator}},
+		{"a failed restore", `SELECT restore_log_id, backup_id FROM backups_alert WHERE restore_log_id IS NOT NULL
+			ORDER BY created_at LIMIT 1`, []any{&restoreID, &restoredBackup}},
+		{"a restore's ticket", `SELECT split_part(reason, ':', 1) FROM backups_restore_log ORDER BY started_at LIMIT 1`, []any{&drill}},
+		{"a fingerprint", `SELECT fingerprint FROM backups_alert GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1`, []any{&fingerprint}},
+	} {
+		if err := owner.QueryRow(ctx, x.sql).Scan(x.into...); err != nil {
+			return nil, fmt.Errorf("picking %s: %w", x.what, err)
+		}
 	}
 	v := func(kv ...string) url.Values {
 		q := url.Values{}
@@ -75,8 +115,11 @@ func ListCases(ctx context.Context, owner Querier, now time.Time) ([]ListCase, e
 		return q
 	}
 	day := func(d int) string { return now.AddDate(0, 0, -d).Format(time.RFC3339) }
+	month := now.AddDate(0, -2, 0).Format("2006-01")
+	date := now.AddDate(0, 0, -40).Format("2006-01-02")
 	t := tenant.String()
-	return []ListCase{
+	number := strings.TrimPrefix(slug, "tenant-")
+	cases := []ListCase{
 		{Name: "no filter", Query: v()},
 		{Name: "backup_type=TENANT_BACKUP", Query: v("backup_type", "TENANT_BACKUP")},
 		{Name: "backup_type=WAL_ARCHIVE", Query: v("backup_type", "WAL_ARCHIVE")},
@@ -87,8 +130,21 @@ func ListCases(ctx context.Context, owner Querier, now time.Time) ([]ListCase, e
 		{Name: "status=COMPLETED,VERIFIED", Query: v("status", "COMPLETED,VERIFIED")},
 		{Name: "backup_type=TENANT_BACKUP + status=FAILED", Query: v("backup_type", "TENANT_BACKUP", "status", "FAILED")},
 		{Name: "created_after + created_before (10 days)", Query: v("created_after", day(30), "created_before", day(20))},
+		{Name: "verified=true", Query: v("verified", "true")},
+		{Name: "verified=false", Query: v("verified", "false")},
+		{Name: "location=local", Query: v("location", "local")},
+		{Name: "location=r2,b2", Query: v("location", "r2,b2")},
+		{Name: "missing_location=b2", Query: v("missing_location", "b2")},
+		{Name: "missing_location=local", Query: v("missing_location", "local")},
+		{Name: "created_by", Query: v("created_by", creator.String())},
+		{Name: "backup_job_id", Query: v("backup_job_id", job)},
+		{Name: "min_size=1 GB", Query: v("min_size", "1000000000")},
+		{Name: "max_size=1 MB", Query: v("max_size", "1000000")},
+		{Name: "min_size + max_size (10–20 MB)", Query: v("min_size", "10000000", "max_size", "20000000")},
+		{Name: "created_on=<month>", Query: v("created_on", month)},
+		{Name: "created_on=<day>", Query: v("created_on", date)},
 		{Name: "q=<tenant slug> (filename)", Query: v("q", slug)},
-		{Name: "q=<tenant number> (filename, rare trigrams)", Query: v("q", strings.TrimPrefix(slug, "tenant-"))},
+		{Name: "q=<tenant number> (filename, rare trigrams)", Query: v("q", number)},
 		{Name: "q=manual run (notes, rare)", Query: v("q", "manual run")},
 		{Name: "q=zst (filename, common)", Query: v("q", "zst")},
 		{Name: "q=qxj (3 characters, absent trigram)", Query: v("q", "qxj"), Empty: true},
@@ -96,7 +152,60 @@ func ListCases(ctx context.Context, owner Querier, now time.Time) ([]ListCase, e
 		{Name: "q=<checksum prefix>", Query: v("q", sum[:12])},
 		{Name: "tenant key, no filter", Tenant: &tenant, Query: v()},
 		{Name: "tenant key, q=config", Tenant: &tenant, Query: v("q", "config")},
-	}, nil
+
+		{Resource: "restores", Name: "no filter", Query: v()},
+		{Resource: "restores", Name: "status=FAILED", Query: v("status", "FAILED")},
+		{Resource: "restores", Name: "restore_mode=PITR", Query: v("restore_mode", "PITR")},
+		{Resource: "restores", Name: "tenant_id", Query: v("tenant_id", t)},
+		{Resource: "restores", Name: "backup_id", Query: v("backup_id", restoredBackup.String())},
+		{Resource: "restores", Name: "started_after + started_before (10 days)", Query: v("started_after", day(30), "started_before", day(20))},
+		{Resource: "restores", Name: "initiated_by", Query: v("initiated_by", initiator.String())},
+		{Resource: "restores", Name: "started_on=<month>", Query: v("started_on", month)},
+		{Resource: "restores", Name: "q=drill (reason, common)", Query: v("q", "drill")},
+		{Resource: "restores", Name: "q=<ticket> (reason, one)", Query: v("q", drill)},
+		{Resource: "restores", Name: "q=relation already (error_message)", Query: v("q", "relation already")},
+		{Resource: "restores", Name: "q=qxj (absent trigram)", Query: v("q", "qxj"), Empty: true},
+		{Resource: "restores", Name: "tenant key, no filter", Tenant: &tenant, Query: v()},
+		{Resource: "restores", Name: "tenant key, q=drill", Tenant: &tenant, Query: v("q", "drill")},
+
+		{Resource: "alerts", Name: "no filter", Query: v()},
+		{Resource: "alerts", Name: "status=ACTIVE", Query: v("status", "ACTIVE")},
+		{Resource: "alerts", Name: "severity=ERROR", Query: v("severity", "ERROR")},
+		{Resource: "alerts", Name: "alert_type=SIZE_DEVIATION", Query: v("alert_type", "SIZE_DEVIATION")},
+		{Resource: "alerts", Name: "tenant_id", Query: v("tenant_id", t)},
+		{Resource: "alerts", Name: "created_after + created_before (10 days)", Query: v("created_after", day(30), "created_before", day(20))},
+		{Resource: "alerts", Name: "restore_log_id", Query: v("restore_log_id", restoreID.String())},
+		{Resource: "alerts", Name: "fingerprint (the busiest)", Query: v("fingerprint", fingerprint)},
+		{Resource: "alerts", Name: "created_on=<month>", Query: v("created_on", month)},
+		{Resource: "alerts", Name: "q=<tenant slug> (message)", Query: v("q", slug)},
+		{Resource: "alerts", Name: "q=<tenant number> (message, rare trigrams)", Query: v("q", number)},
+		{Resource: "alerts", Name: "q=smaller (message, common)", Query: v("q", "smaller")},
+		{Resource: "alerts", Name: "q=migration (resolution notes)", Query: v("q", "migration")},
+		{Resource: "alerts", Name: "q=qxj (absent trigram)", Query: v("q", "qxj"), Empty: true},
+		{Resource: "alerts", Name: "tenant key, no filter", Tenant: &tenant, Query: v()},
+		{Resource: "alerts", Name: "tenant key, q=smaller", Tenant: &tenant, Query: v("q", "smaller")},
+		{Resource: "alerts", Name: "tenant key, q=<tenant number>", Tenant: &tenant, Query: v("q", number)},
+	}
+	// Each list's counts: no filter, a filter, a rare and a common search.
+	for _, c := range []ListCase{
+		{Name: "count, no filter", Query: v()},
+		{Name: "count, status=FAILED", Query: v("status", "FAILED")},
+		{Name: "count, q=<tenant slug>", Query: v("q", slug)},
+		{Name: "count, q=zst (common)", Query: v("q", "zst")},
+		{Name: "count, tenant key", Tenant: &tenant, Query: v()},
+		{Resource: "restores", Name: "count, no filter", Query: v()},
+		{Resource: "restores", Name: "count, q=drill (common)", Query: v("q", "drill")},
+		{Resource: "restores", Name: "count, q=<ticket>", Query: v("q", drill)},
+		{Resource: "restores", Name: "count, tenant key, q=drill", Tenant: &tenant, Query: v("q", "drill")},
+		{Resource: "alerts", Name: "count, no filter", Query: v()},
+		{Resource: "alerts", Name: "count, q=<tenant slug>", Query: v("q", slug)},
+		{Resource: "alerts", Name: "count, q=smaller (common)", Query: v("q", "smaller")},
+		{Resource: "alerts", Name: "count, tenant key, q=smaller", Tenant: &tenant, Query: v("q", "smaller")},
+	} {
+		c.Count = true
+		cases = append(cases, c)
+	}
+	return cases, nil
 }
 
 // Lister runs the service's list query in-process on a traced pool, to
@@ -152,6 +261,8 @@ type Query struct {
 	Ran      string
 	RanArgs  []any
 	Settings []string
+	Key      string // the column the list is ordered by (with id)
+	Matches  int    // a count's answer
 }
 
 var limitRe = regexp.MustCompile(` LIMIT \$(\d+)$`)
@@ -167,7 +278,7 @@ func (l *Lister) Capture(ctx context.Context, c ListCase, path string) (Query, [
 	req := httptest.NewRequestWithContext(ctx, "GET", path, nil)
 	req.Header.Set("Authorization", "Bearer "+key)
 	var (
-		q        Query
+		q        = Query{Key: c.list().key}
 		settings []string
 	)
 	l.tracer.OnQuery(func(sql string, args []any) {
@@ -177,7 +288,8 @@ func (l *Lister) Capture(ctx context.Context, c ListCase, path string) (Query, [
 			settings = append(settings, sql)
 		case strings.HasPrefix(sql, "SET LOCAL "):
 			settings = nil
-		case strings.HasPrefix(sql, "SELECT") && strings.Contains(sql, "FROM backups_backup"):
+		case strings.HasPrefix(sql, "SELECT") && strings.Contains(sql, "FROM "+c.list().table) &&
+			(c.Count && strings.HasPrefix(sql, "SELECT count(*)") || !c.Count && limitRe.MatchString(sql)):
 			q.Ran, q.RanArgs, q.Settings = sql, args, slices.Clone(settings)
 		}
 	})
@@ -186,15 +298,31 @@ func (l *Lister) Capture(ctx context.Context, c ListCase, path string) (Query, [
 	if rec.Code != 200 {
 		return q, nil, fmt.Errorf("GET %s: status %d: %s", path, rec.Code, rec.Body.Bytes())
 	}
-	if q.Ran == "" || !limitRe.MatchString(q.Ran) {
-		return q, nil, fmt.Errorf("GET %s: no list statement seen (last: %q)", path, q.Ran)
+	if q.Ran == "" {
+		return q, nil, fmt.Errorf("GET %s: no list statement seen", path)
 	}
 	q.SQL, q.Args, q.Scope = q.Ran, q.RanArgs, scope
+	if c.Count {
+		var n struct {
+			Count int `json:"count"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &n); err != nil {
+			return q, nil, fmt.Errorf("GET %s: %w", path, err)
+		}
+		q.Matches = n.Count
+		return q, nil, nil
+	}
 	if search := c.Query.Get("q"); search != "" {
 		// The cases with q filter on nothing else; a tenant's key lists
-		// its tenant's backups, as httpapi says.
-		f := store.BackupFilter{Query: search, TenantID: c.Tenant}
-		q.SQL, q.Args = store.BackupListSQL(f, store.Page{Limit: 50})
+		// its tenant's rows, as httpapi says.
+		switch c.resource() {
+		case "backups":
+			q.SQL, q.Args = store.BackupListSQL(store.BackupFilter{Query: search, TenantID: c.Tenant}, store.Page{Limit: 50})
+		case "restores":
+			q.SQL, q.Args = store.RestoreListSQL(store.RestoreFilter{Query: search, Scope: c.Tenant}, store.Page{Limit: 50})
+		case "alerts":
+			q.SQL, q.Args = store.AlertListSQL(store.AlertFilter{Query: search, TenantID: c.Tenant}, store.Page{Limit: 50})
+		}
 	}
 	ids, err := PageIDs(rec.Body.Bytes())
 	return q, ids, err
@@ -250,7 +378,7 @@ func (l *Lister) CursorAt(ctx context.Context, q Query, pos int) (string, error)
 	sql, args := offsetSQL(q, pos-1, 1)
 	var c store.Cursor
 	err := l.inScope(ctx, q.Scope, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT created_at, id FROM (`+sql+`) s`, args...).Scan(&c.Time, &c.ID)
+		return tx.QueryRow(ctx, `SELECT `+q.Key+`, id FROM (`+sql+`) s`, args...).Scan(&c.Time, &c.ID)
 	})
 	if err != nil {
 		return "", fmt.Errorf("finding the row at %d: %w", pos, err)

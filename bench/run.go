@@ -31,8 +31,12 @@ type Options struct {
 	IngestN1  int // requests per ingest run at concurrency 1
 	IngestN16 int // requests per ingest run at concurrency 16
 	PoolSize  int // serve's and the baseline's connection pool
-	// Only names the one section to run ("coldstart", "jobs", "checkrun"); empty: all of them.
+	// Only names the one section to run ("lists", "check" or "checkrun",
+	// "ingest", "console", "jobs", "verify", "coldstart"); empty: all of them.
 	Only string
+	// Hold keeps the generated database up, its URLs logged, until ctx
+	// ends, and runs nothing: for EXPLAIN at full size.
+	Hold bool
 	Logf func(format string, args ...any)
 }
 
@@ -73,7 +77,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	r.Machine = Machine(pgVersion)
 	switch o.Only {
-	case "":
+	case "", "lists", "check", "ingest", "console":
 	case "coldstart":
 		if err := runColdStart(ctx, o, r, env, tmp, logf); err != nil {
 			return nil, fmt.Errorf("cold start: %w", err)
@@ -86,9 +90,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		r.Took = time.Since(start)
 		return r, nil
+	case "verify":
+		if err := runVerify(ctx, o, r, env, tmp, logf); err != nil {
+			return nil, fmt.Errorf("copy verification: %w", err)
+		}
+		r.Took = time.Since(start)
+		return r, nil
 	case "checkrun":
 	default:
-		return nil, fmt.Errorf("no section %q to run alone (coldstart, jobs, checkrun)", o.Only)
+		return nil, fmt.Errorf("no section %q to run alone (lists, check, checkrun, ingest, console, coldstart, jobs, verify)", o.Only)
 	}
 
 	plan, err := NewPlan(o.Spec)
@@ -112,12 +122,20 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			counts.Backups, counts.Failed, counts.InProgress, counts.Series, counts.Tenants, plan.Days,
 			counts.Restores, counts.Alerts, counts.OpenAlerts, size),
 		fmt.Sprintf("Generated with generate_series in %.1f s, including VACUUM ANALYZE.", genTime.Seconds()),
+		walLine(plan),
 		fmt.Sprintf("Planted in tenant series' newest backups: %d shrunk to 3 %%, %d grown to 180 %%, %d stopped, %d stuck in progress, %d slow, %d failing.",
 			plan.Count(Shrunk), plan.Count(Grown), plan.Count(Stopped), plan.Count(Stuck), plan.Count(Slow), plan.Count(Failing)),
 		"PostgreSQL is the bench's own throwaway cluster with fsync, synchronous_commit and full_page_writes off: the figures measure the service and its queries, not this machine's disk.",
 	}
 
-	if o.Only == "checkrun" {
+	r.Dataset = slices.DeleteFunc(r.Dataset, func(l string) bool { return l == "" })
+	if o.Hold {
+		logf("holding the database until interrupted: owner %s, runtime role %s", env.OwnerURL, env.AppURL)
+		<-ctx.Done()
+		return r, nil
+	}
+
+	if o.Only == "checkrun" { // the history and the check run alone
 		if err := runCheck(ctx, o, r, env, plan, logf); err != nil {
 			return nil, fmt.Errorf("check run: %w", err)
 		}
@@ -129,28 +147,50 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 
+	section := func(name string) bool { return o.Only == "" || o.Only == name }
+	// The console's pages against the API's lists, through a serve of
+	// their own.
+	if section("console") {
+		if err := runConsole(ctx, o, r, env, owner, bin, tmp, logf); err != nil {
+			return nil, fmt.Errorf("console: %w", err)
+		}
+	}
 	// Lists, through a serve of their own.
-	if err := runLists(ctx, o, r, env, owner, plan, bin, tmp, logf); err != nil {
-		return nil, fmt.Errorf("lists: %w", err)
+	if section("lists") {
+		if err := runLists(ctx, o, r, env, owner, plan, bin, tmp, logf); err != nil {
+			return nil, fmt.Errorf("lists: %w", err)
+		}
 	}
 	// The check run, in-process on a traced pool. shared/check is young and
 	// changing; a run that fails is reported as such and the rest goes on.
-	if err := runCheck(ctx, o, r, env, plan, logf); err != nil {
-		logf("check run: %v", err)
-		r.Summary = append(r.Summary, Row{Figure: "check run over the whole history (time; SQL round trips)",
-			Value: "failed: " + err.Error(), Target: "≥ 20×, < 2 s, ≤ 20 round trips", Met: "**no**"})
+	if section("check") {
+		if err := runCheck(ctx, o, r, env, plan, logf); err != nil {
+			logf("check run: %v", err)
+			r.Summary = append(r.Summary, Row{Figure: "check run over the whole history (time; SQL round trips)",
+				Value: "failed: " + err.Error(), Target: "≥ 20×, < 2 s, ≤ 20 round trips", Met: "**no**"})
+		}
 	}
 	// Ingest and memory, through a fresh serve.
-	if err := runIngest(ctx, o, r, env, plan, bin, tmp, logf); err != nil {
-		return nil, fmt.Errorf("ingest: %w", err)
+	if section("ingest") {
+		if err := runIngest(ctx, o, r, env, plan, bin, tmp, logf); err != nil {
+			return nil, fmt.Errorf("ingest: %w", err)
+		}
 	}
 	// Cold start, against a small database of its own.
-	if err := runColdStart(ctx, o, r, env, tmp, logf); err != nil {
-		return nil, fmt.Errorf("cold start: %w", err)
+	if section("coldstart") {
+		if err := runColdStart(ctx, o, r, env, tmp, logf); err != nil {
+			return nil, fmt.Errorf("cold start: %w", err)
+		}
 	}
 	// The job wrapper, hashing a 1 GiB file and reporting.
-	if err := runJobs(ctx, o, r, env, tmp, logf); err != nil {
-		return nil, fmt.Errorf("jobs: %w", err)
+	if section("jobs") {
+		if err := runJobs(ctx, o, r, env, tmp, logf); err != nil {
+			return nil, fmt.Errorf("jobs: %w", err)
+		}
+	}
+	// Copy verification, against versitygw.
+	if err := runVerify(ctx, o, r, env, tmp, logf); err != nil {
+		return nil, fmt.Errorf("copy verification: %w", err)
 	}
 	r.Took = time.Since(start)
 	return r, nil
@@ -186,41 +226,66 @@ func runLists(ctx context.Context, o Options, r *Report, env *Env, owner *pgx.Co
 	for scope, k := range keys {
 		clients[scope] = NewClient(srv.URL, k, 1)
 	}
-	sec := Section{Title: "Lists: GET /v1/backups",
-		Intro: fmt.Sprintf("First page (50 items) against the page 90 %% deep into the same list, reached through the cursor, "+
-			"timed over HTTP against `backupwatch serve` (median of %d). The baseline is the same deep page by OFFSET, "+
-			"in SQL straight from the runtime role (what the cursor saves). `rows read` is what the deep page's scans touched (EXPLAIN ANALYZE). "+
-			"A search (`q`) takes up to three statements (store.searchBackups: a walk of the newest 1,000, a gathering through the trigram indexes, a filtered walk); "+
-			"its plan is that of the one that answered, and its OFFSET baseline is the single statement store.BackupListSQL gives.", o.ListRuns),
-		Header: []string{"list", "matches", "deep at", "first page", "deep page", "deep/first", "OFFSET deep", "plan (first page)", "plan (deep page)", "rows read (deep)"}}
-	var worstRatio, worstFiltered, worstSearch float64
-	var worstRatioName, worstFilteredName, worstSearchName string
+	secs := map[string]*Section{}
+	for _, res := range []string{"backups", "restores", "alerts"} {
+		secs[res] = &Section{Title: "Lists: GET /v1/" + res,
+			Intro: fmt.Sprintf("First page (50 items) against the page 90 %% deep into the same list, reached through the cursor, "+
+				"timed over HTTP against `backupwatch serve` (median of %d). The baseline is the same deep page by OFFSET, "+
+				"in SQL straight from the runtime role (what the cursor saves). `rows read` is what the deep page's scans touched (EXPLAIN ANALYZE).", o.ListRuns),
+			Header: []string{"list", "matches", "deep at", "first page", "deep page", "deep/first", "OFFSET deep", "plan (first page)", "plan (deep page)", "rows read (deep)"}}
+	}
+	for _, res := range []string{"backups", "restores", "alerts"} {
+		secs[res].Intro += " A search (`q`) takes up to three statements (store.search: a walk of the newest 1,000, a gathering through the trigram indexes " +
+			"driven by the rarest part of q, a filtered walk); its plan is that of the one that answered, and its OFFSET baseline is the single statement " +
+			"store.BackupListSQL (RestoreListSQL, AlertListSQL) gives."
+	}
+	counts := &Section{Title: "Counts: GET /v1/{backups,restores,alerts}/count",
+		Intro: fmt.Sprintf("Each count timed over HTTP (median of %d); exact up to 10,000, past that `{\"count\": 10000, \"exact\": false}`, "+
+			"so a count reads at most 10,001 index entries or rows.", o.ListRuns),
+		Header: []string{"list", "count", "time", "plan", "rows read"}}
+	var worstRatio, worstFiltered, worstSearch, worstCount float64
+	var worstRatioName, worstFilteredName, worstSearchName, worstCountName string
 	var largest int
 	var largestName string
 	for _, c := range cases {
+		name := c.resource() + ": " + c.Name
+		if c.Count {
+			res, err := MeasureCount(ctx, lister, clients, c, o.ListRuns)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			logf("%-60s %s  %s", name, fmtMS(res.First), res.FirstPlan.Summary)
+			counts.Rows = append(counts.Rows, []string{c.resource() + " " + c.Name, fmt.Sprint(res.Matches), fmtMS(res.First),
+				res.FirstPlan.Summary, fmt.Sprintf("%.0f", res.FirstPlan.Rows)})
+			if res.First > worstCount {
+				worstCount, worstCountName = res.First, name
+			}
+			continue
+		}
 		res, err := MeasureList(ctx, lister, clients, c, o.ListRuns)
 		if err != nil {
-			return fmt.Errorf("%s: %w", c.Name, err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
 		if q := c.Query.Get("q"); len([]rune(q)) == 3 && max(res.First, res.Deep) > worstSearch {
-			worstSearch, worstSearchName = max(res.First, res.Deep), c.Name
+			worstSearch, worstSearchName = max(res.First, res.Deep), name
 		}
 		if n, err := largestPage(ctx, clients, c); err != nil {
-			return fmt.Errorf("%s: %w", c.Name, err)
+			return fmt.Errorf("%s: %w", name, err)
 		} else if n > largest {
-			largest, largestName = n, c.Name
+			largest, largestName = n, name
 		}
-		logf("list %-45s first %s deep %s offset %s  %s", c.Name, fmtMS(res.First), fmtMS(res.Deep), fmtMS(res.Offset), res.DeepPlan.Summary)
+		logf("%-60s first %s deep %s offset %s  %s", name, fmtMS(res.First), fmtMS(res.Deep), fmtMS(res.Offset), res.DeepPlan.Summary)
 		ratio := res.Deep / res.First
+		sec := secs[c.resource()]
 		sec.Rows = append(sec.Rows, []string{c.Name, fmt.Sprint(res.Matches), fmt.Sprint(res.DeepAt), fmtMS(res.First), fmtMS(res.Deep),
 			fmt.Sprintf("%.2f×", ratio), fmtMS(res.Offset), res.FirstPlan.Summary, res.DeepPlan.Summary, fmt.Sprintf("%.0f", res.DeepPlan.Rows)})
 		if ratio > worstRatio {
-			worstRatio, worstRatioName = ratio, c.Name
+			worstRatio, worstRatioName = ratio, name
 		}
 		if len(c.Query) > 0 && max(res.First, res.Deep) > worstFiltered {
-			worstFiltered, worstFilteredName = max(res.First, res.Deep), c.Name
+			worstFiltered, worstFilteredName = max(res.First, res.Deep), name
 		}
-		if c.Name == "no filter" {
+		if c.Name == "no filter" && c.resource() == "backups" {
 			r.Summary = append(r.Summary, Row{Figure: "list: page 900,000 rows deep (cursor) vs first page", Value: fmtMS(res.Deep),
 				Baseline: fmtMS(res.First), Ratio: fmt.Sprintf("%.2f×", ratio), Target: "≤ 1.5×", Met: met(ratio <= 1.5)})
 			r.Summary = append(r.Summary, Row{Figure: "list: deep page by cursor vs by OFFSET", Value: fmtMS(res.Deep),
@@ -228,16 +293,21 @@ func runLists(ctx context.Context, o Options, r *Report, env *Env, owner *pgx.Co
 		}
 	}
 	r.Summary = append(r.Summary,
-		Row{Figure: "list: worst deep/first ratio, any filter", Value: worstRatioName, Baseline: "", Ratio: fmt.Sprintf("%.2f×", worstRatio),
+		Row{Figure: "list: worst deep/first ratio, any filter of any list", Value: worstRatioName, Baseline: "", Ratio: fmt.Sprintf("%.2f×", worstRatio),
 			Target: "≤ 1.5×", Met: met(worstRatio <= 1.5)},
-		Row{Figure: "list: slowest filtered page (first or deep)", Value: fmtMS(worstFiltered) + " (" + worstFilteredName + ")", Baseline: "",
+		Row{Figure: "list: slowest filtered page of any list (first or deep)", Value: fmtMS(worstFiltered) + " (" + worstFilteredName + ")", Baseline: "",
 			Ratio: "", Target: "< 10 ms", Met: met(worstFiltered < 10)},
 		Row{Figure: "list: worst 3-character search (first or deep)", Value: fmtMS(worstSearch) + " (" + worstSearchName + ")", Baseline: "",
 			Ratio: "", Target: "< 10 ms", Met: met(worstSearch < 10)},
+		Row{Figure: "list: slowest count", Value: fmtMS(worstCount) + " (" + worstCountName + ")", Baseline: "",
+			Ratio: "", Target: "< 10 ms", Met: met(worstCount < 10)},
 		Row{Figure: "list: largest page in bytes (limit=500, any case)", Value: fmt.Sprintf("%d B (%s)", largest, largestName),
 			Baseline: fmt.Sprintf("%d B (cap)", httpapi.MaxResponse), Ratio: fmt.Sprintf("%.2f×", float64(largest)/httpapi.MaxResponse),
 			Target: "≤ 1 MiB", Met: met(largest <= httpapi.MaxResponse)})
-	r.Sections = append(r.Sections, sec)
+	for _, res := range []string{"backups", "restores", "alerts"} {
+		r.Sections = append(r.Sections, *secs[res])
+	}
+	r.Sections = append(r.Sections, *counts)
 	return nil
 }
 
@@ -253,7 +323,7 @@ func largestPage(ctx context.Context, clients map[string]*Client, c ListCase) (i
 		q[k] = v
 	}
 	q.Set("limit", "500")
-	status, out, err := client.Do(ctx, "GET", "/v1/backups?"+q.Encode(), nil)
+	status, out, err := client.Do(ctx, "GET", "/v1/"+c.resource()+"?"+q.Encode(), nil)
 	if err != nil {
 		return 0, err
 	}
@@ -268,6 +338,38 @@ type ListResult struct {
 	Matches, DeepAt     int
 	First, Deep, Offset float64 // medians, ms
 	FirstPlan, DeepPlan QueryPlan
+}
+
+// MeasureCount times count case c over HTTP and explains its statement.
+func MeasureCount(ctx context.Context, l *Lister, clients map[string]*Client, c ListCase, runs int) (ListResult, error) {
+	var res ListResult
+	q, _, err := l.Capture(ctx, c, c.Path())
+	if err != nil {
+		return res, err
+	}
+	res.Matches = q.Matches
+	client := clients[""]
+	if c.Tenant != nil {
+		client = clients[c.Tenant.String()]
+	}
+	var times []float64
+	for i := -2; i < runs; i++ { // two warm-up rounds
+		t0 := time.Now()
+		status, out, err := client.Do(ctx, "GET", c.Path(), nil)
+		d := time.Since(t0)
+		if err != nil {
+			return res, err
+		}
+		if status != 200 {
+			return res, fmt.Errorf("GET %s: %d: %s", c.Path(), status, out)
+		}
+		if i >= 0 {
+			times = append(times, ms(d))
+		}
+	}
+	res.First = Median(times)
+	res.FirstPlan, err = l.Explain(ctx, q)
+	return res, err
 }
 
 // MeasureList times case c: first page and the page 90 % deep over HTTP,
@@ -543,4 +645,14 @@ func runColdStart(ctx context.Context, o Options, r *Report, env *Env, tmp strin
 			Target:   "< 10 MB", Met: met(worstArm < 10e6)})
 	r.Sections = append(r.Sections, sec)
 	return nil
+}
+
+// walLine says what the WAL series is, if there is one.
+func walLine(p *Plan) string {
+	if p.WALSegments == 0 {
+		return ""
+	}
+	return fmt.Sprintf("Beside them, a WAL series (cluster main) of %d segments, one every %s, with one missing halfway "+
+		"(a WAL_GAP to find), the full backups its base backups (metadata.wal_start), and a policy asking for a week's recovery window.",
+		p.WALSegments-1, WALStep)
 }

@@ -16,6 +16,8 @@ const (
 	migrationsPkg = "github.com/backupwatch/backupwatch/migrations"
 	migratePkg    = "github.com/backupwatch/backupwatch/shared/migrate"
 	testenvPkg    = "github.com/backupwatch/backupwatch/shared/testenv"
+	// The S3 client: only the verify function reaches the buckets.
+	s3Pkg = "github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // deps lists what pkg links, as `go list -deps` says for a Lambda build.
@@ -36,8 +38,8 @@ func deps(t *testing.T, pkg string) map[string]bool {
 }
 
 // TestLambdaDependencies: no function links localpg (nor the test
-// harness); only migrate links the migrations; shared/database, which
-// migrate links, starts no cluster.
+// harness); only migrate links the migrations; only verify the S3 client;
+// shared/database, which migrate links, starts no cluster.
 func TestLambdaDependencies(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("go is not on PATH")
@@ -64,6 +66,9 @@ func TestLambdaDependencies(t *testing.T) {
 		}
 		if name != "migrate" && (d[migrationsPkg] || d[migratePkg]) {
 			t.Errorf("%s links the migrations; only migrate may", name)
+		}
+		if d[s3Pkg] != (name == "verify") {
+			t.Errorf("%s links the S3 client: %v (only verify may, and it must)", name, d[s3Pkg])
 		}
 		if name == "migrate" && !d[migrationsPkg] {
 			t.Errorf("migrate does not link the migrations: is this test looking at the right packages?")

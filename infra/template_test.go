@@ -17,6 +17,7 @@ import (
 	"github.com/awslabs/goformation/v7/cloudformation/global"
 	"gopkg.in/yaml.v3"
 
+	"github.com/backupwatch/backupwatch/shared/console"
 	"github.com/backupwatch/backupwatch/shared/httpapi"
 )
 
@@ -102,6 +103,9 @@ func TestTemplateRoutesMatchRouter(t *testing.T) {
 	inRouter := map[string]string{}
 	for _, rt := range httpapi.New(httpapi.Config{}).Routes() {
 		inRouter[rt.Pattern()] = logicalID(rt.Function)
+	}
+	for _, rt := range console.Routes {
+		inRouter[rt] = "ConsoleFunction"
 	}
 	for _, k := range sorted(inRouter) {
 		switch got, ok := inTemplate[k]; {

@@ -22,7 +22,9 @@ const exitUsage = 2
 const jobsUsage = `job commands (BACKUPWATCH_URL, BACKUPWATCH_API_KEY or BACKUPWATCH_API_KEY_FILE,
 BACKUPWATCH_SPOOL; README "Backup jobs"):
   run --type TYPE --file PATH|- [--output PATH] [--tenant SLUG|ID] [--location local|r2|b2=URI]...
-      [--job-id UUID] [--meta KEY=VALUE]... [--wal-start-from DIR] -- COMMAND [ARGS...]
+      [--upload r2|b2]... [--job-id UUID] [--meta KEY=VALUE]... [--wal-start-from DIR] -- COMMAND [ARGS...]
+      (--upload: copy the file there, BACKUPWATCH_S3_<NAME>_ACCESS_KEY_ID/_SECRET_ACCESS_KEY; exit 3 when a copy failed)
+  upload --backup ID --to r2|b2 [--to ...] --file PATH: add copies of a COMPLETED backup (exit 3 when one failed)
   report --type TYPE --file PATH --status COMPLETED|FAILED [--notes TEXT] [--duration 5m] [...as run]
   verify --backup ID --file PATH [--location local|r2|b2]
   wal-archive (--dir DIR | --copy 'cp %p /archive/%f' --location local=/archive/%f) [--cluster NAME] %p %f
@@ -61,11 +63,21 @@ func jobCommand(ctx context.Context, name string, args []string, std jobclient.S
 	rep.NoWait = name == "wal-archive"
 	switch name {
 	case "run":
-		spec, err := parseRun(args)
+		spec, uploads, err := parseRun(args)
 		if err != nil {
 			return fail(err)
 		}
-		return rep.Run(ctx, spec, std)
+		var uploadFailed bool
+		if len(uploads) > 0 {
+			spec.AfterHash = append(spec.AfterHash, uploadStep(rep, &spec, uploads, std, &uploadFailed))
+		}
+		code := rep.Run(ctx, spec, std)
+		if code == 0 && uploadFailed {
+			return exitUpload // COMPLETED with the copies made; stderr named the others
+		}
+		return code
+	case "upload":
+		return uploadCmd(ctx, rep, args, std)
 	case "report":
 		spec, err := parseReport(args)
 		if err != nil {
@@ -177,29 +189,36 @@ func newFlags(name string) *flag.FlagSet {
 	return fs
 }
 
-func parseRun(args []string) (jobclient.RunSpec, error) {
+// parseRun reads run's flags; uploads are the --upload targets.
+func parseRun(args []string) (spec jobclient.RunSpec, uploads targetList, err error) {
 	fs := newFlags("run")
 	var b backupFlags
 	b.register(fs)
 	output := fs.String("output", "", "")
 	walStart := fs.String("wal-start-from", "", "")
+	fs.Var(&uploads, "upload", "")
 	if err := fs.Parse(args); err != nil {
-		return jobclient.RunSpec{}, err
+		return spec, nil, err
 	}
 	typ, tenant, locs, job, meta, err := b.parse()
 	if err != nil {
-		return jobclient.RunSpec{}, err
+		return spec, nil, err
 	}
 	switch {
 	case fs.NArg() == 0:
-		return jobclient.RunSpec{}, errors.New("no command: backupwatch run [flags] -- COMMAND [ARGS...]")
+		return spec, nil, errors.New("no command: backupwatch run [flags] -- COMMAND [ARGS...]")
 	case b.file == "-" && *output == "":
-		return jobclient.RunSpec{}, errors.New("--file - needs --output PATH, where the command's stdout is written")
+		return spec, nil, errors.New("--file - needs --output PATH, where the command's stdout is written")
 	case b.file != "-" && *output != "":
-		return jobclient.RunSpec{}, errors.New("--output goes with --file - only")
+		return spec, nil, errors.New("--output goes with --file - only")
+	}
+	for _, t := range uploads {
+		if _, ok := locs[string(t)]; ok {
+			return spec, nil, fmt.Errorf("--upload %s and --location %s=...: the upload records the %s copy itself", t, t, t)
+		}
 	}
 	return jobclient.RunSpec{Type: typ, Tenant: tenant, File: b.file, Output: *output, Locations: locs, JobID: job,
-		Meta: meta, WALStartFrom: *walStart, Args: fs.Args()}, nil
+		Meta: meta, WALStartFrom: *walStart, Args: fs.Args()}, uploads, nil
 }
 
 func parseReport(args []string) (jobclient.ReportSpec, error) {

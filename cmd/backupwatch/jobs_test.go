@@ -420,6 +420,39 @@ func TestWALArchive(t *testing.T) {
 	}
 	checkFileRecord(t, base, base["local_path"].(string))
 
+	// The checks read the archive as PostgreSQL wrote it: continuous, and
+	// the base backup's recovery window open to the newest segment.
+	if st, _, body, err := j.s.do("POST", "/v1/checks/run", nil); err != nil || st != 200 {
+		t.Fatalf("check run: %d %s %v", st, body, err)
+	}
+	if st, _, body, err := j.s.do("GET", "/v1/alerts?alert_type=WAL_GAP,PITR_WINDOW&status=ACTIVE", nil); err != nil || st != 200 ||
+		!strings.Contains(string(body), `"items":[]`) {
+		t.Errorf("WAL alerts over a continuous archive: %d %s %v", st, body, err)
+	}
+	st, _, body, err := j.s.do("GET", "/v1/status", nil)
+	var status struct {
+		Series []struct {
+			BackupType string          `json:"backup_type"`
+			PITRWindow json.RawMessage `json:"pitr_window"`
+		}
+	}
+	if err != nil || st != 200 || json.Unmarshal(body, &status) != nil {
+		t.Fatalf("status: %d %s %v", st, body, err)
+	}
+	windows := 0
+	for _, s := range status.Series {
+		if s.BackupType != "WAL_ARCHIVE" {
+			continue
+		}
+		windows++
+		if !strings.Contains(string(s.PITRWindow), `"from":"`+base["created_at"].(string)+`"`) || !strings.Contains(string(s.PITRWindow), `"gaps":0`) {
+			t.Errorf("recovery window %s, want it from the base backup (%s) without gaps", s.PITRWindow, base["created_at"])
+		}
+	}
+	if windows != 1 {
+		t.Errorf("%d WAL_ARCHIVE series in the status, want 1", windows)
+	}
+
 	// A copy that fails: non-zero (PostgreSQL retries), nothing reported;
 	// a different file under an archived name is never overwritten.
 	n := len(j.backups(""))

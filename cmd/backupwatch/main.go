@@ -8,7 +8,8 @@
 //	backupwatch import-django  copy the Django app's history into DATABASE_URL
 //
 // and, for backup jobs (BACKUPWATCH_URL, BACKUPWATCH_API_KEY): run, report,
-// verify, wal-archive, restore and flush (shared/jobclient).
+// verify, wal-archive, restore, flush and upload (shared/jobclient,
+// shared/uploader).
 //
 // Without DATABASE_URL it starts its own PostgreSQL from the server binaries,
 // keeping the data in BACKUPWATCH_DATA_DIR (default .local/pg); one serve at
@@ -53,7 +54,7 @@ func main() {
 	defer stop()
 	var err error
 	switch os.Args[1] {
-	case "run", "report", "verify", "wal-archive", "restore", "flush":
+	case "run", "report", "verify", "wal-archive", "restore", "flush", "upload":
 		// Signals go to the wrapped command (jobclient.Execute), not to
 		// this context: the wrapper outlives its command to report it.
 		stop()

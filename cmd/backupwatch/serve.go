@@ -17,12 +17,15 @@ import (
 	"github.com/backupwatch/backupwatch/shared/auth"
 	"github.com/backupwatch/backupwatch/shared/check"
 	"github.com/backupwatch/backupwatch/shared/config"
+	"github.com/backupwatch/backupwatch/shared/console"
 	"github.com/backupwatch/backupwatch/shared/database"
 	"github.com/backupwatch/backupwatch/shared/httpapi"
 	"github.com/backupwatch/backupwatch/shared/localpg"
 	"github.com/backupwatch/backupwatch/shared/logging"
 	"github.com/backupwatch/backupwatch/shared/notify"
+	"github.com/backupwatch/backupwatch/shared/objstore"
 	"github.com/backupwatch/backupwatch/shared/store"
+	"github.com/backupwatch/backupwatch/shared/verifier"
 )
 
 // serve runs the API until ctx ends (SIGINT or SIGTERM), then shuts down in
@@ -82,7 +85,10 @@ func serve(ctx context.Context, out io.Writer) error {
 	}
 	relay.WithMetrics(metrics)
 	checks := check.New(check.Config{Pool: pool, Logger: log, Metrics: metrics, AfterRun: relay.Run}.WithSettings(cfg))
-	api := httpapi.New(httpapi.Config{Pool: pool, Logger: log, Metrics: metrics, Hooks: httpapi.Hooks{AfterAlert: relay.AfterAlert}, Checks: checks}.WithSettings(cfg))
+	copies := verifier.New(verifier.Config{Pool: pool, Logger: log, Metrics: metrics, AfterRun: relay.Run, Open: objstore.OpenReader,
+		BytesPerRun: cfg.VerifyBytesPerRun, MaxUnverified: cfg.VerifyMaxUnverified})
+	api := httpapi.New(httpapi.Config{Pool: pool, Logger: log, Metrics: metrics, Hooks: httpapi.Hooks{AfterAlert: relay.AfterAlert},
+		Checks: checks, Verifier: copies}.WithSettings(cfg))
 	// The checks every CHECK_INTERVAL, stopped (after the run in progress)
 	// before the pool closes, however serve returns.
 	timerCtx, stopTimer := context.WithCancel(ctx)
@@ -90,8 +96,23 @@ func serve(ctx context.Context, out io.Writer) error {
 	go func() { defer close(timerDone); checks.Every(timerCtx, cfg.CheckInterval) }()
 	defer func() { stopTimer(); <-timerDone }()
 	log.Info("checks", "interval", cfg.CheckInterval.String())
+	// The copy verifier every VERIFY_INTERVAL (0: never), stopped likewise.
+	if cfg.VerifyInterval > 0 {
+		verifyDone := make(chan struct{})
+		go func() { defer close(verifyDone); copies.Every(timerCtx, cfg.VerifyInterval) }()
+		defer func() { stopTimer(); <-verifyDone }()
+		log.Info("copy verification", "interval", cfg.VerifyInterval.String(), "bytes_per_run", cfg.VerifyBytesPerRun)
+	}
+	// The console at /console/, the API everywhere else: one process, the
+	// same store code, no HTTP between them.
+	cons := console.New(console.Config{Pool: pool, Logger: log, AfterAlert: relay.AfterAlert, Checks: checks,
+		StatementTimeout: cfg.StatementTimeout, CursorSecret: cfg.CursorSecret})
+	root := http.NewServeMux()
+	root.Handle(console.Prefix, cons.Handler())
+	root.Handle(console.Prefix+"/", cons.Handler())
+	root.Handle("/", api.Handler(httpapi.AllRoutes))
 	srv := &http.Server{
-		Handler:           api.Handler(httpapi.AllRoutes),
+		Handler:           root,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

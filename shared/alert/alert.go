@@ -38,10 +38,17 @@ const (
 	// CheckFailure: a check run failed, or could not judge part of what it
 	// watches (raised by the check runner; the next clean run resolves it).
 	CheckFailure Type = "CHECK_FAILURE"
+	// The deeper checks' types (API.md 1.1), raised by the check runs.
+	WALGap              Type = "WAL_GAP"              // segments missing between archived ones
+	PITRWindow          Type = "PITR_WINDOW"          // the recovery window is broken, none, or shorter than the policy's
+	Redundancy          Type = "REDUNDANCY"           // a required copy missing past the grace, or too few verified fulls
+	VerificationOverdue Type = "VERIFICATION_OVERDUE" // backups gone unverified too long
+	RestoreTestOverdue  Type = "RESTORE_TEST_OVERDUE" // no restore of the series completed lately
 )
 
 // Types lists every alert type.
-var Types = []Type{BackupFailure, SizeDeviation, DurationThreshold, StorageCapacity, IntegrityFailure, RestoreFailure, BackupMissing, NotificationFailure, CheckFailure}
+var Types = []Type{BackupFailure, SizeDeviation, DurationThreshold, StorageCapacity, IntegrityFailure, RestoreFailure, BackupMissing,
+	NotificationFailure, CheckFailure, WALGap, PITRWindow, Redundancy, VerificationOverdue, RestoreTestOverdue}
 
 // Valid reports whether t is a known type.
 func (t Type) Valid() bool {
@@ -197,6 +204,18 @@ type Condition struct {
 	RestoreID   *uuid.UUID
 	Message     string
 	Details     map[string]any
+	// InAppOnly keeps the alert off every delivered channel, whatever the
+	// routing of its severity: the failures of a series below its
+	// failure_threshold are recorded, not sent.
+	InAppOnly bool
+}
+
+// ChannelsOf returns the channels condition c reaches under routing r.
+func (r Routing) ChannelsOf(c Condition) []Channel {
+	if c.InAppOnly {
+		return []Channel{InApp}
+	}
+	return r.Channels(c.Severity)
 }
 
 // Fingerprint joins the parts that name a condition: the type, then what it

@@ -94,7 +94,7 @@ func (e *Engine) Raise(ctx context.Context, db store.DB, c alert.Condition, now 
 	}
 	a := alert.Alert{
 		ID: uuid.New(), Type: c.Type, Severity: c.Severity, BackupID: c.BackupID, RestoreID: c.RestoreID,
-		TenantID: c.TenantID, Message: c.Message, Details: details, Channels: routing.Channels(c.Severity),
+		TenantID: c.TenantID, Message: c.Message, Details: details, Channels: routing.ChannelsOf(c),
 		Status: alert.Active, Fingerprint: c.Fingerprint, CreatedAt: now, LastSeenAt: now,
 	}
 	inserted, err := store.InsertAlertIfNew(ctx, db, a)
@@ -148,7 +148,7 @@ func seenAgain(cur alert.Alert, c alert.Condition, details json.RawMessage, r al
 	next.LastSeenAt = now
 	if c.Severity.Rank() > cur.Severity.Rank() {
 		next.Severity = c.Severity
-		next.Channels = r.Channels(c.Severity)
+		next.Channels = r.ChannelsOf(c)
 		return next, Escalated
 	}
 	return next, Updated

@@ -191,3 +191,51 @@ type Mismatch struct {
 	Actual      string
 	SeenAt      time.Time
 }
+
+// CopyState is what the last read of a stored copy found (API.md 1.1,
+// "Copies").
+type CopyState string
+
+// The copy states. A copy nobody has read yet is UNVERIFIED.
+const (
+	CopyUnverified CopyState = "UNVERIFIED"
+	CopyOK         CopyState = "OK"
+	CopyMismatch   CopyState = "MISMATCH"
+	CopyMissing    CopyState = "MISSING"
+)
+
+// CopyCheck is what one read of the copy of a backup at a location found.
+type CopyCheck struct {
+	BackupID   uuid.UUID
+	Location   Location
+	TenantID   *uuid.UUID
+	State      CopyState
+	CheckedAt  time.Time
+	VerifiedAt *time.Time // the last read that matched, if any
+}
+
+// Copy is one recorded copy of a backup, as the backup object shows it.
+type Copy struct {
+	Path       string     `json:"path"`
+	VerifiedAt *time.Time `json:"verified_at"`
+	State      CopyState  `json:"state"`
+}
+
+// Copies is a backup's copies by location, from its paths and what the
+// last read of each found (checks, by location; a copy never read is
+// UNVERIFIED).
+func (b Backup) Copies(checks map[Location]CopyCheck) map[Location]Copy {
+	out := map[Location]Copy{}
+	for _, l := range Locations {
+		p := b.Path(l)
+		if p == nil {
+			continue
+		}
+		c := Copy{Path: *p, State: CopyUnverified}
+		if ck, ok := checks[l]; ok {
+			c.State, c.VerifiedAt = ck.State, ck.VerifiedAt
+		}
+		out[l] = c
+	}
+	return out
+}

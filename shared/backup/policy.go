@@ -2,6 +2,11 @@ package backup
 
 import (
 	"fmt"
+	"net/url"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,10 +26,24 @@ type Policy struct {
 	GraceSeconds            int64      `json:"grace_seconds"`
 	MaxDurationSeconds      int64      `json:"max_duration_seconds"`
 	// SizeDeviationPercent nil: the size rule is off for the series.
-	SizeDeviationPercent *int64    `json:"size_deviation_percent"`
-	MinHistory           int64     `json:"min_history"`
-	Enabled              bool      `json:"enabled"`
-	UpdatedAt            time.Time `json:"updated_at"`
+	SizeDeviationPercent *int64 `json:"size_deviation_percent"`
+	MinHistory           int64  `json:"min_history"`
+	Enabled              bool   `json:"enabled"`
+	// The deeper checks (API.md 1.1). RequiredLocations are where every
+	// completed backup must have a copy CopyGraceSeconds after it was
+	// made (REDUNDANCY). The pointers are rules that nil turns off:
+	// VERIFICATION_OVERDUE, fewer verified fulls than MinVerifiedFulls
+	// (REDUNDANCY), RESTORE_TEST_OVERDUE and PITR_WINDOW's length (WAL_ARCHIVE).
+	RequiredLocations          []Location `json:"required_locations"`
+	CopyGraceSeconds           int64      `json:"copy_grace_seconds"`
+	MaxUnverifiedSeconds       *int64     `json:"max_unverified_seconds"`
+	MinVerifiedFulls           *int64     `json:"min_verified_fulls"`
+	RestoreTestIntervalSeconds *int64     `json:"restore_test_interval_seconds"`
+	// FailureThreshold is how many consecutive failures raise BACKUP_FAILURE
+	// at its usual severity; the ones before are recorded as INFO.
+	FailureThreshold  int64     `json:"failure_threshold"`
+	PITRWindowSeconds *int64    `json:"pitr_window_seconds"`
+	UpdatedAt         time.Time `json:"updated_at"`
 }
 
 // Limits of a policy's settings. Durations stop at a year: the columns are
@@ -44,7 +63,20 @@ const (
 	DefaultMinHistory      = 3
 	DefaultWarnPercent     = 80
 	DefaultCriticalPercent = 95
+	// DefaultCopyGraceSeconds is how long a backup may lack a required
+	// copy (API.md 1.1: six hours, time for an upload to a second region).
+	DefaultCopyGraceSeconds = 21600
+	DefaultFailureThreshold = 1
+	MaxFailureThreshold     = 100
+	MaxVerifiedFulls        = 1000
 )
+
+// Threshold is the policy's failure threshold, at least 1 (a policy built
+// in code without one counts every failure).
+func (p Policy) Threshold() int64 { return max(1, p.FailureThreshold) }
+
+// CopyGrace is how long a backup may lack a required copy.
+func (p Policy) CopyGrace() time.Duration { return time.Duration(p.CopyGraceSeconds) * time.Second }
 
 // Interval is how often a backup is expected.
 func (p Policy) Interval() time.Duration {
@@ -76,6 +108,29 @@ func (p Policy) Validate() validation.Errors {
 	if p.MinHistory < 1 || p.MinHistory > MaxBaseline {
 		errs.Add("min_history", fmt.Sprintf("must be from 1 to %d", MaxBaseline))
 	}
+	seconds("copy_grace_seconds", p.CopyGraceSeconds, 0)
+	off := func(field string, v *int64, min, max int64, what string) {
+		if v != nil && (*v < min || *v > max) {
+			errs.Add(field, fmt.Sprintf("must be from %d to %d, or null to turn %s off", min, max, what))
+		}
+	}
+	off("max_unverified_seconds", p.MaxUnverifiedSeconds, 1, MaxPolicySeconds, "the verification rule")
+	off("min_verified_fulls", p.MinVerifiedFulls, 1, MaxVerifiedFulls, "the verified-fulls rule")
+	off("restore_test_interval_seconds", p.RestoreTestIntervalSeconds, 1, MaxPolicySeconds, "the restore-test rule")
+	off("pitr_window_seconds", p.PITRWindowSeconds, 1, MaxPolicySeconds, "the recovery window's length rule")
+	if p.PITRWindowSeconds != nil && p.Type != WALArchive {
+		errs.Add("pitr_window_seconds", "applies to WAL_ARCHIVE only (the recovery window of a WAL series); leave it out or null")
+	}
+	if p.FailureThreshold < 1 || p.FailureThreshold > MaxFailureThreshold {
+		errs.Add("failure_threshold", fmt.Sprintf("must be from 1 to %d", MaxFailureThreshold))
+	}
+	for i, l := range p.RequiredLocations {
+		if !l.Valid() {
+			errs.Add("required_locations", fmt.Sprintf("item %d must be one of local, r2, b2", i))
+		} else if slices.Index(p.RequiredLocations, l) < i {
+			errs.Add("required_locations", fmt.Sprintf("names %s twice", l))
+		}
+	}
 	return errs
 }
 
@@ -104,11 +159,77 @@ func EffectivePolicy(policies []Policy, s Series) (Policy, bool) {
 // StorageTarget is a place backups are kept, with its capacity (nil:
 // unknown, not checked) and the fill levels that warn and page.
 type StorageTarget struct {
-	Name            Location  `json:"name"`
-	CapacityBytes   *int64    `json:"capacity_bytes"`
-	WarnPercent     int64     `json:"warn_percent"`
-	CriticalPercent int64     `json:"critical_percent"`
-	UpdatedAt       time.Time `json:"updated_at"`
+	Name            Location `json:"name"`
+	CapacityBytes   *int64   `json:"capacity_bytes"`
+	WarnPercent     int64    `json:"warn_percent"`
+	CriticalPercent int64    `json:"critical_percent"`
+	// S3 is where the target's bucket is (nil: not an S3 target; nothing
+	// is uploaded to or verified at it). Its credentials are never here.
+	S3        *S3Location `json:"s3"`
+	UpdatedAt time.Time   `json:"updated_at"`
+}
+
+// S3Location is an S3-compatible bucket (Cloudflare R2, Backblaze B2) and
+// the prefix backups are kept under (API.md 1.1, "Storage targets and
+// verification").
+type S3Location struct {
+	EndpointURL string `json:"endpoint_url"`
+	Bucket      string `json:"bucket"`
+	Region      string `json:"region"`
+	Prefix      string `json:"prefix"`
+	PathStyle   bool   `json:"path_style"`
+}
+
+// DefaultS3Region is the region of an S3 location that names none: what
+// R2 expects ("auto").
+const DefaultS3Region = "auto"
+
+var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+// Validate says what is wrong with l, each field named "s3.<field>".
+func (l S3Location) Validate() validation.Errors {
+	var errs validation.Errors
+	u, err := url.Parse(l.EndpointURL)
+	switch {
+	case l.EndpointURL == "":
+		errs.Add("s3.endpoint_url", "is required: the S3 API's base URL, like https://<account>.r2.cloudflarestorage.com")
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
+		errs.Add("s3.endpoint_url", "must be an http(s) URL with a host and no path, query or credentials")
+	}
+	if !bucketName.MatchString(l.Bucket) {
+		errs.Add("s3.bucket", "must be a bucket name: 3 to 63 lower-case letters, digits, dots and hyphens")
+	}
+	if l.Region == "" || len(l.Region) > 64 || strings.ContainsAny(l.Region, " /") {
+		errs.Add("s3.region", "must be a region name, like auto or us-west-004")
+	}
+	if len(l.Prefix) > 200 || strings.HasPrefix(l.Prefix, "/") || strings.Contains(l.Prefix, "//") ||
+		(l.Prefix != "" && !strings.HasSuffix(l.Prefix, "/")) {
+		errs.Add("s3.prefix", "must be empty or end in / (like backups/), without a leading / or //, at most 200 bytes")
+	}
+	return errs
+}
+
+// Path is the path the catalogue records for key in l, as API.md's
+// backup object shows it: <target>://<bucket>/<key>.
+func (l S3Location) Path(target Location, key string) string {
+	return string(target) + "://" + l.Bucket + "/" + key
+}
+
+// Key is the object key of path (as Path makes it) in l, and whether path
+// is in l's bucket at all.
+func (l S3Location) Key(target Location, path string) (string, bool) {
+	return strings.CutPrefix(path, string(target)+"://"+l.Bucket+"/")
+}
+
+// ObjectKey is where a backup's file is kept under prefix:
+// <prefix><backup_type>/<tenant slug or "_">/<YYYY>/<MM>/<DD>/<filename>,
+// the date being the backup's creation in UTC.
+func ObjectKey(prefix string, b Backup, tenantSlug string) string {
+	if tenantSlug == "" {
+		tenantSlug = "_"
+	}
+	return prefix + string(b.Type) + "/" + tenantSlug + "/" + b.CreatedAt.UTC().Format("2006/01/02") + "/" + path.Base(b.Filename)
 }
 
 // Validate says what is wrong with the settings of t, field by field.

@@ -14,7 +14,8 @@ func ptr[T any](v T) *T { return &v }
 // TestPolicyValidate: each rule of a policy's settings, one case each.
 func TestPolicyValidate(t *testing.T) {
 	ok := backup.Policy{ExpectedIntervalSeconds: 86400, GraceSeconds: 7200, MaxDurationSeconds: 7200,
-		SizeDeviationPercent: ptr[int64](50), MinHistory: 3, Enabled: true}
+		SizeDeviationPercent: ptr[int64](50), MinHistory: 3, Enabled: true,
+		CopyGraceSeconds: backup.DefaultCopyGraceSeconds, FailureThreshold: 1}
 	with := func(f func(*backup.Policy)) backup.Policy { p := ok; f(&p); return p }
 	tests := []struct {
 		name string
@@ -23,6 +24,23 @@ func TestPolicyValidate(t *testing.T) {
 	}{
 		// The defaults of DESIGN.md are valid.
 		{"default", ok, ""},
+		// The 1.1 rules switched on, at their edges.
+		{"deeper rules on", with(func(p *backup.Policy) {
+			p.RequiredLocations, p.CopyGraceSeconds = []backup.Location{backup.R2, backup.B2}, 0
+			p.MaxUnverifiedSeconds, p.MinVerifiedFulls, p.RestoreTestIntervalSeconds = ptr[int64](1), ptr[int64](1), ptr[int64](backup.MaxPolicySeconds)
+			p.FailureThreshold = backup.MaxFailureThreshold
+		}), ""},
+		// failure_threshold is at least 1; copy_grace_seconds at least 0.
+		{"threshold 0", with(func(p *backup.Policy) { p.FailureThreshold = 0 }), "failure_threshold"},
+		{"negative copy grace", with(func(p *backup.Policy) { p.CopyGraceSeconds = -1 }), "copy_grace_seconds"},
+		// A location that does not exist, or one named twice.
+		{"unknown location", with(func(p *backup.Policy) { p.RequiredLocations = []backup.Location{"s3"} }), "required_locations"},
+		{"location twice", with(func(p *backup.Policy) { p.RequiredLocations = []backup.Location{"b2", "b2"} }), "required_locations"},
+		// Off is null, never 0.
+		{"zero verified fulls", with(func(p *backup.Policy) { p.MinVerifiedFulls = ptr[int64](0) }), "min_verified_fulls"},
+		// pitr_window_seconds is the WAL series' alone.
+		{"pitr on a full backup", with(func(p *backup.Policy) { p.Type, p.PITRWindowSeconds = backup.FullDatabase, ptr[int64](86400) }), "pitr_window_seconds"},
+		{"pitr on WAL", with(func(p *backup.Policy) { p.Type, p.PITRWindowSeconds = backup.WALArchive, ptr[int64](86400) }), ""},
 		// Grace may be zero; the size rule may be off; min_history 1 and 14 are the ends.
 		{"edges", with(func(p *backup.Policy) { p.GraceSeconds, p.SizeDeviationPercent, p.MinHistory = 0, nil, 14 }), ""},
 		// Intervals are positive, and at most a year.

@@ -68,7 +68,7 @@ func (n *New) Validate() validation.Errors {
 	}
 	checkText(&errs, "filename", n.Filename, MaxFilename, true)
 	b := Backup{
-		Status: n.Status, SizeBytes: n.SizeBytes, Checksum: n.Checksum,
+		Type: n.Type, Status: n.Status, SizeBytes: n.SizeBytes, Checksum: n.Checksum,
 		LocalPath: n.LocalPath, R2Path: n.R2Path, B2Path: n.B2Path,
 		CompressionRatio: n.CompressionRatio, DurationSeconds: n.DurationSeconds,
 		Notes: n.Notes, Metadata: n.Metadata,
@@ -218,7 +218,7 @@ func (b Backup) Apply(p Patch, now time.Time) (Backup, error) {
 	}
 
 	if b.Status.Finished() {
-		if field := frozenChange(b, next); field != "" {
+		if field := frozenChange(b, next, b.Status.Usable()); field != "" {
 			return b, fmt.Errorf("%w: %s of a %s backup", ErrFrozen, field, b.Status)
 		}
 		if !strings.HasPrefix(next.Notes, b.Notes) {
@@ -270,8 +270,11 @@ func (b Backup) CheckVerify(checksum string, loc Location, now time.Time) (Verif
 }
 
 // frozenChange names the first field that differs between a finished backup
-// and its proposed next state, other than status and notes.
-func frozenChange(a, b Backup) string {
+// and its proposed next state, other than status and notes. With
+// addCopies (a COMPLETED or VERIFIED backup), a path that is still null
+// may be set: a copy uploaded later (API.md 1.1, "Copies").
+func frozenChange(a, b Backup, addCopies bool) string {
+	path := func(x, y *string) bool { return eqPtr(x, y) || (addCopies && x == nil) }
 	switch {
 	case a.Filename != b.Filename:
 		return "filename"
@@ -279,11 +282,11 @@ func frozenChange(a, b Backup) string {
 		return "size_bytes"
 	case !eqPtr(a.Checksum, b.Checksum):
 		return "checksum"
-	case !eqPtr(a.LocalPath, b.LocalPath):
+	case !path(a.LocalPath, b.LocalPath):
 		return "local_path"
-	case !eqPtr(a.R2Path, b.R2Path):
+	case !path(a.R2Path, b.R2Path):
 		return "r2_path"
-	case !eqPtr(a.B2Path, b.B2Path):
+	case !path(a.B2Path, b.B2Path):
 		return "b2_path"
 	case !eqPtr(a.BackupJobID, b.BackupJobID):
 		return "backup_job_id"
@@ -331,6 +334,9 @@ func checkMeasures(errs *validation.Errors, b Backup) {
 	}
 	CheckLongText(errs, "notes", b.Notes, false)
 	CheckMetadata(errs, "metadata", b.Metadata)
+	if !errs.Has("metadata") {
+		checkWALMetadata(errs, b.Type, b.Metadata)
+	}
 	if b.Status.Usable() {
 		if b.SizeBytes == nil && !errs.Has("size_bytes") {
 			errs.Add("size_bytes", "is required for a "+string(b.Status)+" backup")

@@ -33,6 +33,9 @@ func (r *Runner) judge(ctx context.Context, tx pgx.Tx, st store.CheckState, now 
 		for i, u := range units {
 			v, err := safely(func() rule.Verdict { return u.judge(now, r.sizes) })
 			in.Units[i] = plan.Unit{Series: u.series, Target: u.target.Name, Verdict: v, Err: err}
+			if u.wal != nil {
+				in.Units[i].WAL = &u.wal.State.Cluster
+			}
 		}
 	})
 	r.rebaseline(ctx, tx, in.Units, sum)
@@ -43,20 +46,27 @@ func (r *Runner) judge(ctx context.Context, tx pgx.Tx, st store.CheckState, now 
 	return r.settle(ctx, tx, checkFailure, now, sum)
 }
 
-// unit is one series or storage target, with what its rule reads.
+// unit is one series, WAL series or storage target, with what its rules read.
 type unit struct {
-	series  *backup.Series // nil for a storage target
+	series  *backup.Series // nil for a WAL series or a storage target
 	history backup.History
+	upkeep  rule.Upkeep
 	policy  backup.Policy
+	wal     *rule.WALHistory // a WAL series' continuity (by cluster)
 	target  backup.StorageTarget
 	usage   backup.Usage
 }
 
-// judge applies the unit's rule, the size rule's readings remembered in
+// judge applies the unit's rules, the size rule's readings remembered in
 // sizes between runs.
 func (u unit) judge(now time.Time, sizes *rule.SizeMemo) rule.Verdict {
-	if u.series != nil {
-		return rule.EvaluateWith(u.history, u.policy, now, sizes)
+	switch {
+	case u.series != nil:
+		v := rule.EvaluateWith(u.history, u.policy, now, sizes)
+		v.Merge(rule.EvaluateUpkeep(u.history, u.upkeep, u.policy, now))
+		return v
+	case u.wal != nil:
+		return rule.EvaluateWAL(*u.wal, u.policy, now)
 	}
 	return rule.EvaluateStorage(u.target, u.usage, now)
 }
@@ -72,16 +82,28 @@ func (r *Runner) read(ctx context.Context, tx pgx.Tx, st store.CheckState, now t
 		policies  []backup.Policy
 		histories []backup.History
 		running   []backup.Backup
+		wals      []rule.WALHistory
+		upkeep    map[string]rule.Upkeep
+		// The storage figure starts from the bookmark as read, before
+		// histories moves it.
+		mark = st.StorageMark()
 	)
 	if err := savepoint(ctx, tx, func(sp pgx.Tx) (err error) {
+		// The WAL series first: histories moves the bookmark on.
+		if wals, err = walHistories(ctx, sp, &st, r.walFull(&st, now), now); err != nil {
+			return err
+		}
 		if histories, err = r.histories(ctx, sp, &st, now); err != nil {
 			return err
 		}
-		policies, running, err = store.PoliciesAndRunning(ctx, sp)
+		if policies, running, err = store.PoliciesAndRunning(ctx, sp); err != nil {
+			return err
+		}
+		upkeep, err = store.ReadUpkeep(ctx, sp, upkeepAsks(histories, policies, now))
 		return err
 	}); err != nil {
 		r.fail(ctx, sum, "series", err)
-		policies, histories, running = nil, nil, nil
+		policies, histories, running, wals, upkeep = nil, nil, nil, nil, nil
 		in.SeriesNotRead = true
 		// What the savepoint wrote of the stored states is undone: the
 		// next run recomputes them all rather than trust the bookmark.
@@ -92,12 +114,15 @@ func (r *Runner) read(ctx context.Context, tx pgx.Tx, st store.CheckState, now t
 		usage   []backup.Usage
 	)
 	if err := savepoint(ctx, tx, func(sp pgx.Tx) (err error) {
-		targets, usage, err = r.storage(ctx, sp, &st, now)
+		targets, usage, err = r.storage(ctx, sp, mark, &st, now)
 		return err
 	}); err != nil {
 		r.fail(ctx, sum, "storage targets", err)
 		targets, usage = nil, nil
 		in.StorageNotRead = true
+		// The days it recomputed are undone, and the change feed moves on
+		// without them: the next run recomputes them all.
+		st.StorageAt = nil
 	}
 	if err := store.SaveCheckState(ctx, tx, st); err != nil {
 		return in, nil, nil, err
@@ -116,8 +141,14 @@ func (r *Runner) read(ctx context.Context, tx pgx.Tx, st store.CheckState, now t
 		if !ok {
 			continue // no policy for its type: the checks do not know what to expect
 		}
-		units = append(units, unit{series: &h.Series, history: h, policy: p})
+		units = append(units, unit{series: &h.Series, history: h, policy: p, upkeep: upkeep[h.Series.Key()]})
 		sum.Series++
+	}
+	if p, ok := backup.EffectivePolicy(policies, backup.Series{Type: backup.WALArchive}); ok {
+		for i := range wals {
+			units = append(units, unit{wal: &wals[i], policy: p})
+			sum.Series++
+		}
 	}
 	for i, t := range targets {
 		units = append(units, unit{target: t, usage: usage[i]})
@@ -139,20 +170,43 @@ func attachRunning(hs []backup.History, running []backup.Backup) {
 	}
 }
 
-// carryOut does what p says, in tx: touches in one statement, raises
-// through the engine in savepoints of raiseChunk units, resolves one
+// carryOut does what p says, in tx: touches and rewords in one round trip,
+// raises through the engine in savepoints of raiseChunk units, resolves one
 // savepoint each. A unit that the rules could not judge, or whose
 // conditions could not be raised, is recorded on the run and its open
 // alerts are left as they are: none of them is resolved either. It fails
 // only if touching fails: that statement is every unit's.
 func (r *Runner) carryOut(ctx context.Context, tx pgx.Tx, units []plan.Unit, p plan.Plan, now time.Time, sum *Summary) error {
-	touched, err := store.TouchOpenAlerts(ctx, tx, p.Touch, now)
+	// Alerts seen again, unchanged or reworded (a storage target's figure
+	// moves at every run) but no more severe, are written in one round
+	// trip; the others, and a rewording that failed or found its alert
+	// resolved since the run read, go through the engine.
+	var (
+		raises  []plan.Raise
+		reword  []alert.Condition
+		updates = map[string]bool{}
+	)
+	for _, x := range p.Raise {
+		if x.Reason == plan.Update {
+			reword, updates[x.Condition.Fingerprint] = append(reword, x.Condition), true
+		}
+	}
+	touched, reworded, err := store.RewordOpenAlerts(ctx, tx, p.Touch, reword, now)
 	if err != nil {
 		return err
 	}
-	sum.AlertsUpdated += touched
+	sum.AlertsUpdated += touched + len(reworded)
+	done := make(map[string]bool, len(reworded))
+	for _, fp := range reworded {
+		done[fp] = true
+	}
+	for _, x := range p.Raise {
+		if !updates[x.Condition.Fingerprint] || !done[x.Condition.Fingerprint] {
+			raises = append(raises, x)
+		}
+	}
 
-	raiseErr := r.raiseAll(ctx, tx, p.Raise, now, sum)
+	raiseErr := r.raiseAll(ctx, tx, raises, now, sum)
 	skip := map[string]bool{}
 	for i, u := range units {
 		err := u.Err

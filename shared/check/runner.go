@@ -13,8 +13,14 @@
 //     the open alerts the checks own), whatever the number of series. The
 //     series' histories are kept between runs, and a run recomputes only
 //     those whose backups changed since the previous one (by transaction
-//     id), and all of them every FullEvery; storage use is measured at
-//     most every FullEvery (state.go);
+//     id), and all of them every FullEvery; storage use is exact at every
+//     run, from per-day totals of which a run recomputes the days that
+//     changed (the same change feed, and the days deletions left stale;
+//     migration 019), and all of them daily (state.go); each WAL series'
+//     runs of contiguous segments are kept too, the segments archived
+//     since merged in, and rebuilt from every segment every WALFullEvery
+//     (wal.go); what the upkeep rules need (copies, verifications,
+//     restores) is read only for the series whose policy turns them on;
 //  4. judges each series and target with the pure rules of
 //     shared/check/rule, and makes a plan of what to do to the alerts with
 //     the pure planner of shared/check/plan (judge.go);
@@ -42,8 +48,8 @@
 //
 // The package answers four questions, one file each: how a run goes
 // (runner.go), what it reads and how it carries a plan out (judge.go),
-// what it keeps between runs (state.go), and how everything is doing now,
-// for GET /v1/status (status.go); failure.go is CHECK_FAILURE and
+// what it keeps between runs (state.go; wal.go for the WAL series), and
+// how everything is doing now, for GET /v1/status (status.go); failure.go is CHECK_FAILURE and
 // schedule.go the triggers. The decisions are pure and live apart: the
 // rules in shared/check/rule, the plan in shared/check/plan; they take
 // now as an argument and read nothing else, so their tests pass time in
@@ -116,10 +122,14 @@ type Config struct {
 	// Metrics receives each run's duration and outcome and the alerts it
 	// opened (nil: none are written).
 	Metrics *logging.Metrics
-	// FullEvery is how long runs go on the stored series states and the
-	// measured storage use before one recomputes them all (default
+	// FullEvery is how long runs go on the stored series states before one
+	// recomputes them all (default
 	// DefaultFullEvery; state.go).
 	FullEvery time.Duration
+	// WALFullEvery is how long runs go on merging newly archived WAL
+	// segments into the stored WAL states before one rebuilds them from
+	// every segment (default DefaultWALFullEvery; wal.go).
+	WALFullEvery time.Duration
 }
 
 // WithSettings returns c with the runner's settings from the service's
@@ -151,6 +161,7 @@ type Runner struct {
 	afterRun        func(ctx context.Context) (int, error)
 	afterRunTimeout time.Duration
 	fullEvery       time.Duration
+	walFullEvery    time.Duration
 	// reminderInterval: Config.ReminderInterval (reminder.go).
 	reminderInterval time.Duration
 	metrics          *logging.Metrics
@@ -171,6 +182,9 @@ func New(cfg Config) *Runner {
 	}
 	if r.fullEvery = cfg.FullEvery; r.fullEvery <= 0 {
 		r.fullEvery = DefaultFullEvery
+	}
+	if r.walFullEvery = cfg.WALFullEvery; r.walFullEvery <= 0 {
+		r.walFullEvery = DefaultWALFullEvery
 	}
 	return r
 }

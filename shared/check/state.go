@@ -2,7 +2,6 @@ package check
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -12,13 +11,23 @@ import (
 	"github.com/backupwatch/backupwatch/shared/store"
 )
 
-// What the runs keep between them (backup_series_state and the check_state
-// bookmark, migrations 010 and 016), so that a run, and GET /v1/status,
-// read what changed rather than the whole catalogue.
+// What the runs keep between them (backup_series_state, the check_state
+// bookmark and the storage use per day, migrations 010, 016 and 019), so
+// that a run, and GET /v1/status, read what changed rather than the whole
+// catalogue.
 
 // DefaultFullEvery is how long a runner goes on the stored series states
-// and storage use before it recomputes them all (Config.FullEvery).
+// before it recomputes them all (Config.FullEvery).
 const DefaultFullEvery = time.Hour
+
+// StorageFullEvery is how long runs go on the stored storage use days
+// before one recomputes them all from the catalogue. The days follow every
+// insert and update (the change feed) and every deletion (a trigger), and
+// a TRUNCATE asks for a recompute (migration 019); what is left is a write
+// made with triggers disabled by hand, which the series miss too until
+// their hourly recompute. A recompute is a pass over every backup (about
+// as long as the rest of an hourly run at a million), so it runs daily.
+const StorageFullEvery = 24 * time.Hour
 
 // histories returns every series' history as of this run. The runner keeps
 // each series' history in backup_series_state (migration 010) and, on most
@@ -95,56 +104,23 @@ func currentHistories(ctx context.Context, db store.DB, st store.CheckState) ([]
 	return out, nil
 }
 
-// storage returns the storage targets and what each holds (storageUse).
-func (r *Runner) storage(ctx context.Context, tx pgx.Tx, st *store.CheckState, now time.Time) ([]backup.StorageTarget, []backup.Usage, error) {
-	return storageUse(ctx, tx, st, now, r.fullEvery)
-}
-
-// storageUse returns the storage targets and what each holds. Targets are
-// read every time (a new capacity applies at once); their use is measured
-// at most every every, and kept in st: it is one pass over every backup,
-// and a capacity forecast in days does not change in an hour.
-func storageUse(ctx context.Context, db store.DB, st *store.CheckState, now time.Time, every time.Duration) ([]backup.StorageTarget, []backup.Usage, error) {
-	if st.StorageAt != nil && !stale(*st.StorageAt, now, every) {
-		var cached []backup.Usage
-		if err := json.Unmarshal(st.Storage, &cached); err == nil {
-			targets, err := store.ListStorageTargets(ctx, db)
-			if err != nil {
-				return nil, nil, err
-			}
-			usage := make([]backup.Usage, len(targets))
-			ok := true
-			for i, t := range targets {
-				j := indexOf(cached, t.Name)
-				if j < 0 {
-					ok = false
-					break
-				}
-				usage[i] = cached[j]
-			}
-			if ok {
-				return targets, usage, nil
-			}
-		}
-	}
-	targets, usage, err := store.StorageUsage(ctx, db, now)
+// storage returns the storage targets and what each holds, exact as of
+// this run, in one round trip: the days of storage use changed since the
+// previous run (mark: the bookmark as the run read it, before histories
+// moved it) are recomputed (migration 019); every StorageFullEvery, and
+// when the stored days cannot be trusted, all of them are. Targets,
+// capacities and thresholds are read every run, so a change applies at
+// the next.
+func (r *Runner) storage(ctx context.Context, tx pgx.Tx, mark store.StorageMark, st *store.CheckState, now time.Time) ([]backup.StorageTarget, []backup.Usage, error) {
+	rebuild := st.StorageAt == nil || stale(*st.StorageAt, now, StorageFullEvery)
+	targets, usage, err := store.RefreshStorageUse(ctx, tx, mark, rebuild, now)
 	if err != nil {
 		return nil, nil, err
 	}
-	if st.Storage, err = json.Marshal(usage); err != nil {
-		return nil, nil, err
+	if rebuild || !mark.Valid || mark.ChangesFrom == nil {
+		st.StorageAt = &now
 	}
-	st.StorageAt = &now
 	return targets, usage, nil
-}
-
-func indexOf(us []backup.Usage, l backup.Location) int {
-	for i, u := range us {
-		if u.Target == l {
-			return i
-		}
-	}
-	return -1
 }
 
 // stale says whether something computed at then is too old to use at now.

@@ -12,7 +12,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/backupwatch/backupwatch/shared/alert"
 	"github.com/backupwatch/backupwatch/shared/backup"
 	"github.com/backupwatch/backupwatch/shared/check"
 	"github.com/backupwatch/backupwatch/shared/store"
@@ -235,41 +234,6 @@ func TestSeriesStatesRoundTrip(t *testing.T) {
 	}
 }
 
-// TestStorageUseMeasuredHourly: a run measures storage use at most once per
-// FullEvery and judges with the last measure in between; a capacity change
-// applies at the next run all the same.
-func TestStorageUseMeasuredHourly(t *testing.T) {
-	e := newEnv(t, check.Config{})
-	e.setCapacity(t, 1000)
-	cfg := backup.Series{Type: backup.Configuration}
-	for i := range 17 {
-		e.insert(t, done(cfg, fmt.Sprintf("cfg-%02d.tar", i), 50*gb, t0.Add(time.Duration(i)*24*time.Hour), 60))
-	}
-	at := t0.Add(16*24*time.Hour + time.Hour)
-	e.run(t, at)
-	if a := e.open(t)["STORAGE_CAPACITY:r2"]; a.Severity != alert.Warning {
-		t.Fatalf("at 85%%: %+v", a)
-	}
-	// 110 GB more: 96 %, but the last measure is 20 minutes old.
-	e.insert(t, done(cfg, "cfg-17.tar", 55*gb, at.Add(time.Minute), 60), done(cfg, "cfg-18.tar", 55*gb, at.Add(2*time.Minute), 60))
-	e.run(t, at.Add(20*time.Minute))
-	if a := e.open(t)["STORAGE_CAPACITY:r2"]; a.Severity != alert.Warning || !strings.Contains(a.Message, "850.0 GB") {
-		t.Fatalf("20 minutes later, before the next measure: %s %q", a.Severity, a.Message)
-	}
-	// A smaller capacity applies at once, to the measured use.
-	e.setCapacity(t, 920)
-	e.run(t, at.Add(25*time.Minute))
-	if a := e.open(t)["STORAGE_CAPACITY:r2"]; a.Severity != alert.Error || !strings.Contains(a.Message, "850.0 GB of 920.0 GB") {
-		t.Fatalf("after the capacity change: %s %q", a.Severity, a.Message)
-	}
-	// An hour after the measure, a new one.
-	e.setCapacity(t, 1000)
-	e.run(t, at.Add(check.DefaultFullEvery))
-	if a := e.open(t)["STORAGE_CAPACITY:r2"]; a.Severity != alert.Critical || !strings.Contains(a.Message, "96% full (960.0 GB of 1.0 TB)") {
-		t.Errorf("an hour later: %s %q", a.Severity, a.Message)
-	}
-}
-
 // TestRunsPurgeOldRunRecords: a run deletes the records of runs older than
 // RunRetention, whatever their status (one RUNNING that long ago died), and
 // keeps the rest.
@@ -349,10 +313,10 @@ func (e *env) tenantID(t *testing.T, slug string) *uuid.UUID {
 	return &id
 }
 
-// TestStatusUsesTheRunnersFullEvery: the status takes the storage use a run
-// measured only within the runner's FullEvery, not the default hour.
-func TestStatusUsesTheRunnersFullEvery(t *testing.T) {
-	e := newEnv(t, check.Config{FullEvery: 10 * time.Minute})
+// TestStatusStorageUseIsExact: the status's storage use counts what was
+// reported since the last run (migration 019), however recent the run.
+func TestStatusStorageUseIsExact(t *testing.T) {
+	e := newEnv(t, check.Config{})
 	e.setCapacity(t, 1000)
 	cfg := backup.Series{Type: backup.Configuration}
 	e.insert(t, done(cfg, "cfg-0.tar", 100*gb, t0, 60))
@@ -365,7 +329,7 @@ func TestStatusUsesTheRunnersFullEvery(t *testing.T) {
 	})
 	for _, ts := range st.StorageTargets {
 		if ts.Name == "r2" && ts.UsedBytes != 200*gb {
-			t.Errorf("20 minutes after the measure, with FullEvery 10 minutes: r2 %d bytes used, want 200 GB", ts.UsedBytes)
+			t.Errorf("a backup after the run: r2 %d bytes used, want 200 GB", ts.UsedBytes)
 		}
 	}
 }

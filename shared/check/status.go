@@ -115,6 +115,62 @@ type SeriesStatus struct {
 	Running int        `json:"running"` // backups IN_PROGRESS
 	// Policy is the one that governs it (nil if its type has none).
 	Policy *backup.Policy `json:"policy"`
+	// PITRWindow, on the WAL_ARCHIVE series, is its recovery window (JSON
+	// null without a base backup; API.md 1.1); absent on other series.
+	// Where a deployment archives named clusters, PITRWindows has each
+	// one's, and PITRWindow is the unnamed one's (or the only one's).
+	PITRWindow  json.RawMessage          `json:"pitr_window,omitempty"`
+	PITRWindows map[string]*WindowStatus `json:"pitr_windows,omitempty"`
+}
+
+// WindowStatus is a WAL series' recovery window in the status
+// (rule.RecoveryWindow: from its oldest base backup whose chain of segments
+// is unbroken to the newest archived segment, or, when a gap breaks every
+// chain, the window nearest now that can still be recovered), and how many
+// gaps lie after the oldest base backup's start.
+type WindowStatus struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	Gaps int       `json:"gaps"`
+}
+
+// windowStatus is h's window for the status: nil without a base backup
+// whose start segment is archived.
+func windowStatus(h rule.WALHistory) *WindowStatus {
+	w, ok := rule.RecoveryWindow(h, nil)
+	if !ok || w.Base == nil {
+		return nil
+	}
+	return &WindowStatus{From: w.From, To: w.To, Gaps: w.Gaps}
+}
+
+// addWindows sets the WAL_ARCHIVE series' recovery windows.
+func addWindows(series []SeriesStatus, wals []rule.WALHistory) error {
+	for i := range series {
+		s := &series[i]
+		if s.BackupType != backup.WALArchive || s.TenantID != nil {
+			continue
+		}
+		var main *WindowStatus
+		for _, h := range wals {
+			ws := windowStatus(h)
+			if h.State.Cluster == "" || len(wals) == 1 {
+				main = ws
+			}
+			if h.State.Cluster != "" && len(wals) > 1 {
+				if s.PITRWindows == nil {
+					s.PITRWindows = map[string]*WindowStatus{}
+				}
+				s.PITRWindows[h.State.Cluster] = ws
+			}
+		}
+		raw, err := json.Marshal(main)
+		if err != nil {
+			return err
+		}
+		s.PITRWindow = raw
+	}
+	return nil
 }
 
 // LastBackup is the newest completed backup of a series.
@@ -137,6 +193,12 @@ type TargetStatus struct {
 	GrowthBytesPerDay int64           `json:"growth_bytes_per_day"`
 	DaysUntilFull     *float64        `json:"days_until_full"`
 	FullOn            *string         `json:"full_on"` // YYYY-MM-DD
+	// Copies are the copies there as the copy verifier's last run counted
+	// them (nil: not counted yet); Drift is its last listing of the
+	// target's bucket: the real bytes and the orphans (nil: never listed,
+	// or not an S3 target).
+	Copies *store.CopyStats `json:"copies"`
+	Drift  *store.Listing   `json:"drift"`
 }
 
 // StatusFilter narrows the status; zero fields do not filter.
@@ -163,15 +225,15 @@ const pageOverhead = 512
 
 // ReadStatus reads the status at now in db's scope, and writes nothing.
 // One tenant's status reads its series afresh; the whole status starts from
-// the histories and storage use the check runs keep (currentHistories,
-// storageUse) and recomputes only what changed since the last run, so it
-// costs what a run costs, not a read of the whole catalogue. Storage use
-// measured within the runner's FullEvery is taken as it is, as a run would.
+// the histories and storage use days the check runs keep (currentHistories,
+// store.ReadStorageUse) and recomputes only what changed since the last
+// run, so it costs what a run costs, not a read of the whole catalogue.
+// Storage use is exact as of now.
 func (r *Runner) ReadStatus(ctx context.Context, db store.DB, f StatusFilter, now time.Time) (Status, error) {
-	return readStatus(ctx, db, f, now, r.fullEvery)
+	return readStatus(ctx, db, f, now)
 }
 
-func readStatus(ctx context.Context, db store.DB, f StatusFilter, now time.Time, fullEvery time.Duration) (Status, error) {
+func readStatus(ctx context.Context, db store.DB, f StatusFilter, now time.Time) (Status, error) {
 	st := Status{AsOf: now.UTC(), Series: []SeriesStatus{}, StorageTargets: []TargetStatus{}}
 	policies, err := store.AllPolicies(ctx, db)
 	if err != nil {
@@ -208,8 +270,17 @@ func readStatus(ctx context.Context, db store.DB, f StatusFilter, now time.Time,
 		st.Series = append(st.Series, s)
 	}
 	slices.SortFunc(st.Series, func(a, b SeriesStatus) int { return a.position().compare(b.position()) })
+	if f.Tenant == nil && slices.ContainsFunc(st.Series, func(s SeriesStatus) bool { return s.BackupType == backup.WALArchive }) {
+		wals, err := currentWALHistories(ctx, db, mark)
+		if err != nil {
+			return st, err
+		}
+		if err := addWindows(st.Series, wals); err != nil {
+			return st, err
+		}
+	}
 	if f.Tenant == nil {
-		if err := addTargets(ctx, db, &st, &mark, now, fullEvery); err != nil {
+		if err := addTargets(ctx, db, &st, mark.StorageMark(), now); err != nil {
 			return st, err
 		}
 	}
@@ -250,8 +321,12 @@ func page(st *Status, f StatusFilter) error {
 }
 
 // addTargets adds every storage target's status to st.
-func addTargets(ctx context.Context, db store.DB, st *Status, mark *store.CheckState, now time.Time, fullEvery time.Duration) error {
-	targets, usage, err := storageUse(ctx, db, mark, now, fullEvery)
+func addTargets(ctx context.Context, db store.DB, st *Status, mark store.StorageMark, now time.Time) error {
+	targets, usage, err := store.ReadStorageUse(ctx, db, mark, now)
+	if err != nil {
+		return err
+	}
+	listings, err := store.Listings(ctx, db)
 	if err != nil {
 		return err
 	}
@@ -260,6 +335,12 @@ func addTargets(ctx context.Context, db store.DB, st *Status, mark *store.CheckS
 		ts := TargetStatus{Name: t.Name, UsedBytes: usage[i].UsedBytes, CapacityBytes: t.CapacityBytes,
 			WarnPercent: t.WarnPercent, CriticalPercent: t.CriticalPercent,
 			GrowthBytesPerDay: int64(fc.BytesPerDay), DaysUntilFull: fc.DaysLeft}
+		if l, ok := listings[t.Name]; ok {
+			ts.Copies = l.Copies
+			if l.ListedAt != nil || l.Error != "" {
+				ts.Drift = &l
+			}
+		}
 		if fc.FullOn != nil {
 			on := fc.FullOn.Format("2006-01-02")
 			ts.FullOn = &on

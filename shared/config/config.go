@@ -58,6 +58,15 @@ type Config struct {
 	// RATE_LIMIT_BURST, default 200).
 	RateLimitRPS   float64
 	RateLimitBurst int
+	// VerifyInterval is how often serve runs the copy verifier
+	// (VERIFY_INTERVAL, default 1h; 0 turns serve's timer off).
+	VerifyInterval time.Duration
+	// VerifyBytesPerRun is a scheduled verification run's byte budget
+	// (VERIFY_BYTES_PER_RUN, default 50 GiB).
+	VerifyBytesPerRun int64
+	// VerifyMaxUnverified is how recent a copy's last match must be for
+	// the status to count it verified (VERIFY_MAX_UNVERIFIED, default 168h).
+	VerifyMaxUnverified time.Duration
 	// ReminderInterval is how often an ACTIVE ERROR or CRITICAL alert is
 	// notified again until someone acknowledges it (REMINDER_INTERVAL,
 	// default 4h; 0 turns reminders off).
@@ -170,12 +179,42 @@ func parse(get func(string) string, defaultConns int32) (Config, error) {
 	if k := c.AdminKey; k != "" && (len(k) < 32 || len(k) > 256 || strings.ContainsFunc(k, func(r rune) bool { return r <= ' ' || r > '~' })) {
 		return c, fmt.Errorf("BACKUPWATCH_ADMIN_KEY: want 32 to 256 printable ASCII characters without spaces (got %d characters)", len(k))
 	}
+	if err := parseVerify(get, &c); err != nil {
+		return c, err
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
 		return c, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel)
 	}
 	return c, nil
+}
+
+// parseVerify reads the copy verifier's settings.
+func parseVerify(get func(string) string, c *Config) error {
+	c.VerifyInterval, c.VerifyBytesPerRun, c.VerifyMaxUnverified = time.Hour, 50<<30, 7*24*time.Hour
+	if v := strings.TrimSpace(get("VERIFY_INTERVAL")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || (d != 0 && d < time.Second) {
+			return fmt.Errorf("VERIFY_INTERVAL=%q: want a duration of at least 1s, like 1h, or 0 to turn serve's verifier off", v)
+		}
+		c.VerifyInterval = d
+	}
+	if v := strings.TrimSpace(get("VERIFY_BYTES_PER_RUN")); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return fmt.Errorf("VERIFY_BYTES_PER_RUN=%q: want a whole number of bytes above 0, like 53687091200 (50 GiB)", v)
+		}
+		c.VerifyBytesPerRun = n
+	}
+	if v := strings.TrimSpace(get("VERIFY_MAX_UNVERIFIED")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute {
+			return fmt.Errorf("VERIFY_MAX_UNVERIFIED=%q: want a duration of at least 1m, like 168h", v)
+		}
+		c.VerifyMaxUnverified = d
+	}
+	return nil
 }
 
 // hasPassword says whether a PostgreSQL URL or keyword/value string

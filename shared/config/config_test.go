@@ -18,6 +18,19 @@ func TestParse(t *testing.T) {
 	if err != nil || c.Addr != "127.0.0.1:3000" || c.CheckInterval != time.Minute || c.MaxConns != 10 || c.DataDir != ".local/pg" || c.SMSMaxPerHour != 20 {
 		t.Fatalf("defaults: %+v %v", c, err)
 	}
+	if c.VerifyInterval != time.Hour || c.VerifyBytesPerRun != 50<<30 || c.VerifyMaxUnverified != 7*24*time.Hour {
+		t.Errorf("verifier defaults: %v, %d bytes, %v", c.VerifyInterval, c.VerifyBytesPerRun, c.VerifyMaxUnverified)
+	}
+	if c, err := parse(env("VERIFY_INTERVAL", "0", "VERIFY_BYTES_PER_RUN", "1024", "VERIFY_MAX_UNVERIFIED", "24h"), 1); err != nil ||
+		c.VerifyInterval != 0 || c.VerifyBytesPerRun != 1024 || c.VerifyMaxUnverified != 24*time.Hour {
+		t.Errorf("verifier settings: %+v %v", c, err)
+	}
+	for _, kv := range [][]string{{"VERIFY_INTERVAL", "soon"}, {"VERIFY_INTERVAL", "10ms"}, {"VERIFY_BYTES_PER_RUN", "0"},
+		{"VERIFY_BYTES_PER_RUN", "50GiB"}, {"VERIFY_MAX_UNVERIFIED", "1s"}} {
+		if _, err := parse(env(kv...), 1); err == nil || !strings.Contains(err.Error(), kv[0]) {
+			t.Errorf("%s=%s: %v, want an error naming it", kv[0], kv[1], err)
+		}
+	}
 	if c.RateLimitRPS != 50 || c.RateLimitBurst != 200 {
 		t.Errorf("rate limit defaults: %v/s, burst %d", c.RateLimitRPS, c.RateLimitBurst)
 	}

@@ -58,6 +58,20 @@ func Read(ctx context.Context, arn string) (Secret, error) {
 	return Parse(s)
 }
 
+// ReadString reads the secret arn's string as it is stored: the storage
+// targets' S3 keys (shared/objstore) are kept so, in a secret per target.
+func ReadString(ctx context.Context, arn string) (string, error) {
+	cfg, err := awsenv.Load(ctx)
+	if err != nil {
+		return "", fmt.Errorf("loading AWS config: %w", err)
+	}
+	s, err := getSecretValue(ctx, cfg, arn)
+	if err != nil {
+		return "", fmt.Errorf("reading secret %s: %w", arn, err)
+	}
+	return s, nil
+}
+
 // getSecretValue is Secrets Manager's GetSecretValue: the secret's string.
 func getSecretValue(ctx context.Context, cfg aws.Config, arn string) (string, error) {
 	endpoint := awsenv.Endpoint("SECRETS_MANAGER")

@@ -70,6 +70,16 @@ func FailureFingerprint(s backup.Series) string {
 // service), ERROR otherwise. The alert stands for the series, so repeated
 // failures update one alert instead of opening many.
 func BackupFailed(b backup.Backup, n Names) Decision {
+	return BackupFailedInRow(b, n, 1, 1)
+}
+
+// BackupFailedInRow is BackupFailed for the failure that is the streak-th
+// in a row of its series, under a failure_threshold of threshold (API.md
+// 1.1): below the threshold the failure is recorded on the alert as INFO,
+// in-app only; from the threshold on it is raised at its usual severity
+// (an escalation of the INFO alert, which notifies). A success in between
+// resolves the alert (BackupCompleted), which starts the count again.
+func BackupFailedInRow(b backup.Backup, n Names, streak, threshold int64) Decision {
 	sev := alert.Error
 	if b.Type == backup.FullDatabase {
 		sev = alert.Critical
@@ -78,13 +88,22 @@ func BackupFailed(b backup.Backup, n Names) Decision {
 	if why == "" {
 		why = "no reason given"
 	}
-	return Decision{Raise: []alert.Condition{{
+	c := alert.Condition{
 		Fingerprint: FailureFingerprint(b.Series()),
 		Type:        alert.BackupFailure, Severity: sev, TenantID: b.TenantID, BackupID: &b.ID,
 		Message: fmt.Sprintf("%s backup %s failed: %s", n.Series(b), b.Filename, clip(why)),
 		Details: map[string]any{"backup_type": b.Type, "filename": b.Filename, "notes": b.Notes,
 			"backup_job_id": b.BackupJobID, "duration_seconds": b.DurationSeconds},
-	}}}
+	}
+	if threshold > 1 {
+		c.Details["consecutive_failures"], c.Details["failure_threshold"] = streak, threshold
+		c.Message = fmt.Sprintf("%s backup %s failed (%d in a row; the policy alerts from %d): %s",
+			n.Series(b), b.Filename, streak, threshold, clip(why))
+		if streak < threshold {
+			c.Severity, c.InAppOnly = alert.Info, true
+		}
+	}
+	return Decision{Raise: []alert.Condition{c}}
 }
 
 // BackupCompleted: a backup of the series completed at now, so a failure

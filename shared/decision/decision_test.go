@@ -127,6 +127,8 @@ func TestIntegrity(t *testing.T) {
 	full := backup.Series{Type: backup.FullDatabase}
 	tseries := backup.Series{Type: backup.TenantBackup, TenantID: &tenant}
 	one, two := m("one.dump"), m("two.dump")
+	gone := m("gone.dump")
+	gone.Actual = decision.Gone
 	for _, tc := range []struct {
 		name   string
 		series backup.Series
@@ -141,6 +143,12 @@ func TestIntegrity(t *testing.T) {
 		// Several: the count and the newest.
 		{"several", tseries, backup.B2, acme, decision.Affected{Count: 7, Newest: []backup.Mismatch{two, one}},
 			want{"INTEGRITY_FAILURE:TENANT_BACKUP:" + tenant.String() + ":b2", alert.IntegrityFailure, alert.Critical, "the b2 copy of 7 TENANT_BACKUP for acme backups; the newest, two.dump"}},
+		// The copy verifier found no object: the copy is gone.
+		{"gone", full, backup.R2, decision.Names{}, decision.Affected{Count: 1, Newest: []backup.Mismatch{gone}},
+			want{"INTEGRITY_FAILURE:FULL_DATABASE:-:r2", alert.IntegrityFailure, alert.Critical, "The r2 copy of FULL_DATABASE backup gone.dump is gone"}},
+		// Several, the newest gone.
+		{"several gone", full, backup.B2, decision.Names{}, decision.Affected{Count: 3, Newest: []backup.Mismatch{gone, one}},
+			want{"INTEGRITY_FAILURE:FULL_DATABASE:-:b2", alert.IntegrityFailure, alert.Critical, "3 FULL_DATABASE backups fail verification on the b2 copy; the newest, gone.dump: the copy is gone"}},
 		// A verify that named no location stands under "any".
 		{"no location", full, "", decision.Names{}, decision.Affected{Count: 1, Newest: []backup.Mismatch{one}},
 			want{"INTEGRITY_FAILURE:FULL_DATABASE:-:any", alert.IntegrityFailure, alert.Critical, "a copy of FULL_DATABASE backup one.dump"}},
@@ -172,5 +180,40 @@ func TestIntegrity(t *testing.T) {
 	if len(none.Resolve) != 1 || len(none.Raise)+len(none.Restate) != 0 ||
 		none.Resolve[0].Fingerprint != "INTEGRITY_FAILURE:TENANT_BACKUP:"+tenant.String()+":b2" || !strings.Contains(none.Resolve[0].Why, "two.dump") {
 		t.Errorf("match leaving none: %+v", none)
+	}
+}
+
+// TestFailureThreshold: below the policy's failure_threshold a failure in a
+// row is recorded as INFO, in-app only; at it, and past it, it is raised at
+// its usual severity; a threshold of 1 (the default) is version 1's alert.
+func TestFailureThreshold(t *testing.T) {
+	tb := bk(backup.TenantBackup, &tenant, "acme.dump", "disk full")
+	full := bk(backup.FullDatabase, nil, "full.dump", "disk full")
+	cases := []struct {
+		name              string
+		b                 backup.Backup
+		streak, threshold int64
+		severity          alert.Severity
+		inAppOnly         bool
+		message           string
+	}{
+		// The default: every failure alerts, worded as in version 1.
+		{"threshold 1", tb, 1, 1, alert.Error, false, "TENANT_BACKUP for acme backup acme.dump failed: disk full"},
+		// The first two of three: recorded, not sent.
+		{"first of 3", tb, 1, 3, alert.Info, true, "failed (1 in a row; the policy alerts from 3)"},
+		{"second of 3", tb, 2, 3, alert.Info, true, "(2 in a row"},
+		// The third: its usual severity, CRITICAL for a full backup.
+		{"third of 3", tb, 3, 3, alert.Error, false, "(3 in a row"},
+		{"third full of 3", full, 3, 3, alert.Critical, false, "(3 in a row"},
+	}
+	for _, c := range cases {
+		got := checkRaise(t, c.name, decision.BackupFailedInRow(c.b, acme, c.streak, c.threshold),
+			want{decision.FailureFingerprint(c.b.Series()), alert.BackupFailure, c.severity, c.message})
+		if got.InAppOnly != c.inAppOnly {
+			t.Errorf("%s: in-app only %v, want %v", c.name, got.InAppOnly, c.inAppOnly)
+		}
+		if c.threshold > 1 && (got.Details["consecutive_failures"] != c.streak || got.Details["failure_threshold"] != c.threshold) {
+			t.Errorf("%s: details %v", c.name, got.Details)
+		}
 	}
 }

@@ -65,6 +65,11 @@ type Affected struct {
 	Newest []backup.Mismatch
 }
 
+// Gone is the actual checksum of a copy whose object no longer exists: the
+// copy verifier found nothing to read. It is one of the series' affected
+// backups like a mismatch, and its alert says the copy is gone.
+const Gone = ""
+
 // CopyMismatched: the copy of a backup of series s at loc read another
 // checksum than the catalogue's, which leaves the series' affected set at
 // loc as a (the new mismatch among it). It raises INTEGRITY_FAILURE
@@ -120,10 +125,17 @@ func integrityCondition(s backup.Series, loc backup.Location, n Names, a Affecte
 	m := a.Newest[0]
 	c.BackupID = &m.BackupID
 	series := n.Series(backup.Backup{Type: s.Type, TenantID: s.TenantID})
-	if a.Count == 1 {
+	switch {
+	case a.Count == 1 && m.Actual == Gone:
+		c.Message = fmt.Sprintf("%s of %s backup %s is gone: its object no longer exists (expected %s…)",
+			strings.ToUpper(where[:1])+where[1:], series, m.Filename, short(m.Expected))
+	case a.Count == 1:
 		c.Message = fmt.Sprintf("Checksum mismatch on %s of %s backup %s: expected %s…, got %s…",
 			where, series, m.Filename, short(m.Expected), short(m.Actual))
-	} else {
+	case m.Actual == Gone:
+		c.Message = fmt.Sprintf("%d %s backups fail verification on %s; the newest, %s: the copy is gone (its object no longer exists)",
+			a.Count, series, where, m.Filename)
+	default:
 		c.Message = fmt.Sprintf("Checksum mismatch on %s of %d %s backups; the newest, %s: expected %s…, got %s…",
 			where, a.Count, series, m.Filename, short(m.Expected), short(m.Actual))
 	}

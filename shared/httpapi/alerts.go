@@ -194,19 +194,6 @@ func (s *Server) resolveAlert(ctx context.Context, c *call) (int, any, error) {
 	return http.StatusOK, out, err
 }
 
-// bulkResult is the answer to a bulk acknowledge or resolve.
-type bulkResult struct {
-	Updated []uuid.UUID `json:"updated"`
-	Skipped []skipped   `json:"skipped"`
-}
-
-type skipped struct {
-	ID     string `json:"id"`
-	Reason string `json:"reason"`
-}
-
-const maxBulk = 500
-
 func (s *Server) bulkAcknowledge(ctx context.Context, c *call) (int, any, error) {
 	return s.bulk(ctx, c, "notes", false, func(id uuid.UUID, notes string) error {
 		_, err := c.alerts.Acknowledge(ctx, c.tx, id, &c.who.UserID, notes, c.now)
@@ -219,7 +206,7 @@ func (s *Server) bulkResolve(ctx context.Context, c *call) (int, any, error) {
 		_, err := c.alerts.Resolve(ctx, c.tx, id, &c.who.UserID, notes, c.now)
 		return err
 	})
-	if err == nil && len(body.(bulkResult).Updated) > 0 {
+	if err == nil && len(body.(BulkResult).Updated) > 0 {
 		s.alerted(c)
 	}
 	return status, body, err
@@ -239,31 +226,15 @@ func (s *Server) bulk(ctx context.Context, c *call, notesField string, required 
 	case o.errs.Has("ids"):
 	case !ids.Set || ids.Null || len(ids.V) == 0:
 		o.errs.Add("ids", "must list 1 to 500 alert ids")
-	case len(ids.V) > maxBulk:
+	case len(ids.V) > MaxBulk:
 		o.errs.Add("ids", "must list at most 500 alert ids")
 	}
 	if err := o.err(); err != nil {
 		return 0, nil, err
 	}
-	res := bulkResult{Updated: []uuid.UUID{}, Skipped: []skipped{}}
-	seen := map[uuid.UUID]bool{}
-	for _, id := range ids.V {
-		if seen[id] {
-			res.Skipped = append(res.Skipped, skipped{ID: id.String(), Reason: "listed twice"})
-			continue
-		}
-		seen[id] = true
-		err := apply(id, notes)
-		switch {
-		case err == nil:
-			res.Updated = append(res.Updated, id)
-		case errors.Is(err, store.ErrNotFound):
-			res.Skipped = append(res.Skipped, skipped{ID: id.String(), Reason: "not found"})
-		case errors.Is(err, alert.ErrInvalidTransition):
-			res.Skipped = append(res.Skipped, skipped{ID: id.String(), Reason: reasonOf(err)})
-		default:
-			return 0, nil, err
-		}
+	res, err := Bulk(ids.V, func(id uuid.UUID) error { return apply(id, notes) })
+	if err != nil {
+		return 0, nil, err
 	}
 	return http.StatusOK, res, nil
 }

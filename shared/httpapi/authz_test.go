@@ -29,9 +29,10 @@ var apiRoles = map[string][]string{
 	"DELETE /v1/api-keys/{id}":       {"admin"},
 	"GET /v1/policies":               {"admin"},
 	"PUT /v1/policies/{backup_type}": {"admin"},
-	"GET /v1/storage-targets":        {"admin"},
+	"GET /v1/storage-targets":        {"job", "operator", "admin"},
 	"PUT /v1/storage-targets/{name}": {"admin"},
 	"POST /v1/checks/run":            {"admin"},
+	"POST /v1/verifications/run":     {"admin"},
 	"GET /v1/status":                 {"operator", "admin"},
 	"GET /v1/audit":                  {"admin"},
 	"GET /v1/settings/routing":       {"admin"},
@@ -140,9 +141,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"PUT /v1/storage-targets/{name}": {path: "/v1/storage-targets/r2", body: func() any {
 			return map[string]any{"capacity_bytes": 5000000000000, "warn_percent": 80, "critical_percent": 95}
 		}, otherTenant: 403},
-		"POST /v1/checks/run": {path: "/v1/checks/run", otherTenant: 403},
-		"GET /v1/status":      {path: "/v1/status", otherTenant: 200},
-		"GET /v1/audit":       {path: "/v1/audit", otherTenant: 200},
+		"POST /v1/checks/run":        {path: "/v1/checks/run", otherTenant: 403},
+		"POST /v1/verifications/run": {path: "/v1/verifications/run", otherTenant: 403},
+		"GET /v1/status":             {path: "/v1/status", otherTenant: 200},
+		"GET /v1/audit":              {path: "/v1/audit", otherTenant: 200},
 		// Deleted once; every later allowed try finds nothing.
 		"DELETE /v1/backups/{id}":  {path: "/v1/backups/" + doomed, otherTenant: 404, again: []int{404}},
 		"GET /v1/settings/routing": {path: "/v1/settings/routing", otherTenant: 403},

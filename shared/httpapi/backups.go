@@ -336,6 +336,9 @@ func (s *Server) verifyBackup(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	if err := recordVerify(ctx, c, v, backup.Location(loc.V)); err != nil {
+		return 0, nil, err
+	}
 	named, err := namedBackup(ctx, c.tx, v.Backup)
 	if err != nil {
 		return 0, nil, err
@@ -356,6 +359,26 @@ func (s *Server) verifyBackup(ctx context.Context, c *call) (int, any, error) {
 		res.Alert = a
 	}
 	return http.StatusOK, res, nil
+}
+
+// recordVerify records what a /verify says of the backup's copies (API.md
+// 1.1, "Copies"): the copy at loc, or with no location a match for every
+// copy (a mismatch without one names no copy, and changes none).
+func recordVerify(ctx context.Context, c *call, v backup.Verify, loc backup.Location) error {
+	state := backup.CopyOK
+	if !v.Match {
+		state = backup.CopyMismatch
+	}
+	for _, l := range backup.Locations {
+		if v.Backup.Path(l) == nil || (loc != "" && l != loc) || (loc == "" && !v.Match) {
+			continue
+		}
+		if err := store.RecordCopyCheck(ctx, c.tx, backup.CopyCheck{BackupID: v.Backup.ID, Location: l,
+			TenantID: v.Backup.TenantID, State: state, CheckedAt: c.now}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // statusChanged raises or resolves what a backup's new status means: a

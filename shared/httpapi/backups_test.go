@@ -293,7 +293,7 @@ func TestPatchBackupRules(t *testing.T) {
 	// Measured fields are frozen once COMPLETED: 409 conflict, nothing written.
 	before = s.Snapshot(t)
 	for _, body := range []map[string]any{
-		{"size_bytes": 1001}, {"checksum": testenv.Checksum("other")}, {"r2_path": "r2://b/x"},
+		{"size_bytes": 1001}, {"checksum": testenv.Checksum("other")},
 		{"local_path": "/elsewhere"}, {"compression_ratio": 2.0}, {"backup_duration_seconds": 1},
 		{"metadata": map[string]any{"k": "v"}}, {"notes": "rewritten"},
 	} {

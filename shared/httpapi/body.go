@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/backupwatch/backupwatch/shared/backup"
 	"github.com/backupwatch/backupwatch/shared/opt"
 	"github.com/backupwatch/backupwatch/shared/validation"
 )
@@ -248,6 +249,26 @@ func (o *object) uuids(name string) opt.Value[[]uuid.UUID] {
 		ids = append(ids, id)
 	}
 	return opt.Of(ids)
+}
+
+// locations reads an array of storage locations (local, r2, b2).
+func (o *object) locations(name string) opt.Value[[]backup.Location] {
+	raw, ok := o.fields[name]
+	if !ok {
+		return opt.Value[[]backup.Location]{}
+	}
+	if isNull(raw) {
+		return opt.Null[[]backup.Location]()
+	}
+	var ls []backup.Location
+	if err := json.Unmarshal(raw, &ls); err != nil {
+		o.errs.Add(name, "must be an array of local, r2, b2")
+		return opt.Value[[]backup.Location]{}
+	}
+	if ls == nil {
+		ls = []backup.Location{}
+	}
+	return opt.Of(ls)
 }
 
 // parseTime accepts RFC 3339 with a zone and returns it in UTC.

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -19,7 +21,9 @@ import (
 
 // policyFields are the fields of PUT /v1/policies/{backup_type}.
 var policyFields = []string{"expected_interval_seconds", "grace_seconds", "max_duration_seconds",
-	"size_deviation_percent", "min_history", "enabled"}
+	"size_deviation_percent", "min_history", "enabled", "required_locations", "copy_grace_seconds",
+	"max_unverified_seconds", "min_verified_fulls", "restore_test_interval_seconds", "failure_threshold",
+	"pitr_window_seconds"}
 
 func (s *Server) listPolicies(ctx context.Context, c *call) (int, any, error) {
 	q := s.newQuery(c.r)
@@ -46,11 +50,11 @@ func (s *Server) listPolicies(ctx context.Context, c *call) (int, any, error) {
 	return newList(s, items, next, store.PolicyKey)
 }
 
-// putPolicy replaces the default policy of a backup type, or with
-// ?tenant_id= a tenant's override of it. Every field but min_history
-// (default 3) and enabled (default true) must be sent: a PUT says the whole
-// policy, and size_deviation_percent must be null on purpose to turn the
-// size rule off.
+// putPolicy changes the default policy of a backup type, or with
+// ?tenant_id= a tenant's override of it (API.md 1.1): a field left out
+// keeps its current value, so that a version-1 client changes nothing it
+// does not name. A new override starts from its type's default. null turns
+// off the rules that have an off; on the other fields it is 422.
 func (s *Server) putPolicy(ctx context.Context, c *call) (int, any, error) {
 	typ := backup.Type(c.r.PathValue("backup_type"))
 	if !typ.Valid() {
@@ -68,48 +72,37 @@ func (s *Server) putPolicy(ctx context.Context, c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	o.only(policyFields, "id", "backup_type", "tenant_id", "updated_at")
-	interval, grace, maxDur := o.int("expected_interval_seconds"), o.int("grace_seconds"), o.int("max_duration_seconds")
-	deviation, history, enabled := o.int("size_deviation_percent"), o.int("min_history"), o.boolean("enabled")
-	need := func(name string, set, null bool) {
-		if !o.errs.Has(name) && (!set || null) {
-			o.errs.Add(name, "is required")
-		}
-	}
-	need("expected_interval_seconds", interval.Set, interval.Null)
-	need("grace_seconds", grace.Set, grace.Null)
-	need("max_duration_seconds", maxDur.Set, maxDur.Null)
-	if history.Null {
-		o.errs.Add("min_history", "must be from 1 to 14 (leave it out for the default, 3)")
-	}
-	if enabled.Null {
-		o.errs.Add("enabled", "must be true or false")
-	}
-	if !deviation.Set && !o.errs.Has("size_deviation_percent") {
-		o.errs.Add("size_deviation_percent", "is required: a percentage, or null to turn the size rule off")
-	}
-	p := backup.Policy{ID: uuid.New(), Type: typ, TenantID: tenant, ExpectedIntervalSeconds: interval.V,
-		GraceSeconds: grace.V, MaxDurationSeconds: maxDur.V, SizeDeviationPercent: deviation.Ptr(),
-		MinHistory: backup.DefaultMinHistory, Enabled: true, UpdatedAt: c.now}
-	if history.Set {
-		p.MinHistory = history.V
-	}
-	if enabled.Set {
-		p.Enabled = enabled.V
-	}
-	more := ruleErrors(o.errs, p.Validate())
 	if tenant != nil && (typ == backup.FullDatabase || typ == backup.WALArchive) {
-		more = append(more, validation.FieldError{Field: "tenant_id", Message: string(typ) + " backups belong to no tenant, so there is nothing to override"})
-	}
-	if err := o.err(more...); err != nil {
-		return 0, nil, err
+		o.errs.Add("tenant_id", string(typ)+" backups belong to no tenant, so there is nothing to override")
 	}
 	if err := s.checkTenantExists(ctx, c, "tenant_id", tenant); err != nil {
 		return 0, nil, err
 	}
 	var before *backup.Policy
-	if cur, err := store.GetPolicy(ctx, c.tx, typ, tenant); err == nil {
+	p, err := store.GetPolicy(ctx, c.tx, typ, tenant)
+	switch {
+	case err == nil:
+		cur := p
 		before = &cur
-	} else if !errors.Is(err, store.ErrNotFound) {
+	case !errors.Is(err, store.ErrNotFound):
+		return 0, nil, err
+	case tenant != nil:
+		// A new override: what it does not name is its type's default.
+		if p, err = store.GetPolicy(ctx, c.tx, typ, nil); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return 0, nil, err
+		}
+	}
+	if before == nil {
+		p.ID, p.Type, p.TenantID = uuid.New(), typ, tenant
+		if err != nil { // no default either: only the built-in defaults
+			p = backup.Policy{ID: p.ID, Type: typ, TenantID: tenant, MinHistory: backup.DefaultMinHistory, Enabled: true,
+				CopyGraceSeconds: backup.DefaultCopyGraceSeconds, FailureThreshold: backup.DefaultFailureThreshold}
+		}
+	}
+	fresh := before == nil && err != nil
+	readPolicy(o, &p, fresh)
+	p.UpdatedAt = c.now
+	if err := o.err(ruleErrors(o.errs, p.Validate())...); err != nil {
 		return 0, nil, err
 	}
 	out, err := store.PutPolicy(ctx, c.tx, p)
@@ -121,6 +114,51 @@ func (s *Server) putPolicy(ctx context.Context, c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	return http.StatusOK, out, nil
+}
+
+// readPolicy sets on p the fields o names. fresh says p has no stored
+// values to keep: the timing fields must then be given.
+func readPolicy(o *object, p *backup.Policy, fresh bool) {
+	// never: a field that must have a value (null is 422, left out keeps it).
+	never := func(name string, dst *int64, why string) {
+		v := o.int(name)
+		switch {
+		case v.Null:
+			o.errs.Add(name, why)
+		case v.Set:
+			*dst = v.V
+		case fresh && !o.errs.Has(name):
+			o.errs.Add(name, "is required")
+		}
+	}
+	never("expected_interval_seconds", &p.ExpectedIntervalSeconds, "must be a number of seconds")
+	never("grace_seconds", &p.GraceSeconds, "must be a number of seconds")
+	never("max_duration_seconds", &p.MaxDurationSeconds, "must be a number of seconds")
+	fresh = false // the rest have defaults
+	never("min_history", &p.MinHistory, "must be from 1 to 14 (leave it out to keep it)")
+	never("copy_grace_seconds", &p.CopyGraceSeconds, "cannot be null: a number of seconds (0: no grace)")
+	never("failure_threshold", &p.FailureThreshold, "cannot be null: at least 1 (1: every failure alerts)")
+	// orOff: a rule null turns off.
+	orOff := func(name string, dst **int64) {
+		if v := o.int(name); v.Set {
+			*dst = v.Ptr()
+		}
+	}
+	orOff("size_deviation_percent", &p.SizeDeviationPercent)
+	orOff("max_unverified_seconds", &p.MaxUnverifiedSeconds)
+	orOff("min_verified_fulls", &p.MinVerifiedFulls)
+	orOff("restore_test_interval_seconds", &p.RestoreTestIntervalSeconds)
+	orOff("pitr_window_seconds", &p.PITRWindowSeconds)
+	if v := o.boolean("enabled"); v.Null {
+		o.errs.Add("enabled", "must be true or false")
+	} else if v.Set {
+		p.Enabled = v.V
+	}
+	if v := o.locations("required_locations"); v.Null {
+		o.errs.Add("required_locations", "cannot be null: a list of local, r2, b2 ([] for none)")
+	} else if v.Set {
+		p.RequiredLocations = v.V
+	}
 }
 
 // ruleErrors keeps the rule errors of fields that have no error yet: a
@@ -143,9 +181,13 @@ func (s *Server) listStorageTargets(ctx context.Context, c *call) (int, any, err
 	return newList[backup.StorageTarget](s, items, nil, nil)
 }
 
-// putStorageTarget replaces a target's capacity and fill levels
-// (warn_percent 80 and critical_percent 95 when left out). Storage is
-// shared by every tenant, so only keys without a tenant scope change it.
+// putStorageTarget changes a target's capacity, fill levels and S3
+// location. A field left out keeps its current value, as in a policy PUT
+// (API.md 1.1); "s3": null makes it a target that is not uploaded to or
+// verified, and inside "s3" a field left out keeps its current value too
+// (region "auto", prefix "", path_style false for a target that had none).
+// Storage is shared by every tenant, so only keys without a tenant scope
+// change it.
 func (s *Server) putStorageTarget(ctx context.Context, c *call) (int, any, error) {
 	name := backup.Location(c.r.PathValue("name"))
 	if !name.Valid() {
@@ -158,26 +200,15 @@ func (s *Server) putStorageTarget(ctx context.Context, c *call) (int, any, error
 	if err != nil {
 		return 0, nil, err
 	}
-	o.only([]string{"capacity_bytes", "warn_percent", "critical_percent"}, "name", "updated_at")
+	o.only([]string{"capacity_bytes", "warn_percent", "critical_percent", "s3"}, "name", "updated_at")
 	capacity, warn, critical := o.int("capacity_bytes"), o.int("warn_percent"), o.int("critical_percent")
-	if !capacity.Set && !o.errs.Has("capacity_bytes") {
-		o.errs.Add("capacity_bytes", "is required: a number of bytes, or null when unknown")
-	}
 	if warn.Null {
-		o.errs.Add("warn_percent", "must be from 1 to 100 (leave it out for the default, 80)")
+		o.errs.Add("warn_percent", "must be from 1 to 100")
 	}
 	if critical.Null {
-		o.errs.Add("critical_percent", "must be from 1 to 100 (leave it out for the default, 95)")
+		o.errs.Add("critical_percent", "must be from 1 to 100")
 	}
-	t := backup.StorageTarget{Name: name, CapacityBytes: capacity.Ptr(), WarnPercent: backup.DefaultWarnPercent,
-		CriticalPercent: backup.DefaultCriticalPercent, UpdatedAt: c.now}
-	if warn.Set && !warn.Null {
-		t.WarnPercent = warn.V
-	}
-	if critical.Set && !critical.Null {
-		t.CriticalPercent = critical.V
-	}
-	if err := o.err(ruleErrors(o.errs, t.Validate())...); err != nil {
+	if err := o.err(); err != nil {
 		return 0, nil, err
 	}
 	targets, err := store.ListStorageTargets(ctx, c.tx)
@@ -190,6 +221,26 @@ func (s *Server) putStorageTarget(ctx context.Context, c *call) (int, any, error
 			before = &targets[i]
 		}
 	}
+	if before == nil {
+		return 0, nil, notFound("storage target")
+	}
+	t := *before
+	t.UpdatedAt = c.now
+	t.CapacityBytes = capacity.Apply(t.CapacityBytes)
+	if warn.Set {
+		t.WarnPercent = warn.V
+	}
+	if critical.Set {
+		t.CriticalPercent = critical.V
+	}
+	if raw, ok := o.fields["s3"]; ok {
+		if t.S3, err = s3Location(raw, name, before.S3); err != nil {
+			return 0, nil, err
+		}
+	}
+	if err := o.err(ruleErrors(o.errs, t.Validate())...); err != nil {
+		return 0, nil, err
+	}
 	out, err := store.UpdateStorageTarget(ctx, c.tx, t)
 	if err != nil {
 		return 0, nil, err
@@ -199,6 +250,62 @@ func (s *Server) putStorageTarget(ctx context.Context, c *call) (int, any, error
 		return 0, nil, err
 	}
 	return http.StatusOK, out, nil
+}
+
+// s3Fields are the fields of a storage target's "s3".
+var s3Fields = []string{"endpoint_url", "bucket", "region", "prefix", "path_style"}
+
+// s3Location reads a PUT's "s3" for target name over its current one
+// (cur, nil when it has none): null is none; fields left out keep cur's.
+// Errors name the field as s3.<field>.
+func s3Location(raw json.RawMessage, name backup.Location, cur *backup.S3Location) (*backup.S3Location, error) {
+	if isNull(raw) {
+		return nil, nil
+	}
+	if name == backup.Local {
+		return nil, invalidField("s3", "the local target is the job's own disk, not a bucket: only r2 and b2 take an s3 location")
+	}
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || t[0] != '{' {
+		return nil, invalidField("s3", "must be an object with endpoint_url, bucket, region, prefix and path_style, or null")
+	}
+	o, err := parseObject(t)
+	if err != nil {
+		return nil, invalidField("s3", "must be a JSON object")
+	}
+	o.only(s3Fields)
+	l := backup.S3Location{Region: backup.DefaultS3Region}
+	if cur != nil {
+		l = *cur
+	}
+	for _, f := range []struct {
+		name string
+		to   *string
+	}{{"endpoint_url", &l.EndpointURL}, {"bucket", &l.Bucket}, {"region", &l.Region}, {"prefix", &l.Prefix}} {
+		if v := o.str(f.name); v.Null {
+			o.errs.Add(f.name, "must be a string")
+		} else if v.Set {
+			*f.to = v.V
+		}
+	}
+	if v := o.boolean("path_style"); v.Null {
+		o.errs.Add("path_style", "must be true or false")
+	} else if v.Set {
+		l.PathStyle = v.V
+	}
+	var errs validation.Errors
+	for _, fe := range o.errs {
+		errs.Add("s3."+fe.Field, fe.Message)
+	}
+	for _, fe := range l.Validate() {
+		if !errs.Has(fe.Field) {
+			errs = append(errs, fe)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, invalid(errs)
+	}
+	return &l, nil
 }
 
 // checkRun is the answer of POST /v1/checks/run.
@@ -230,15 +337,8 @@ func (s *Server) runChecks(ctx context.Context, c *call) (int, any, error) {
 	if c.who.Scoped() {
 		return 0, nil, forbidden("a check run looks at every tenant: a tenant-scoped key cannot start one")
 	}
-	if len(c.body) > 0 {
-		o, err := parseObject(c.body)
-		if err != nil {
-			return 0, nil, err
-		}
-		o.only(nil)
-		if err := o.err(); err != nil {
-			return 0, nil, err
-		}
+	if err := noFields(c); err != nil {
+		return 0, nil, err
 	}
 	sum, err := s.checks.Run(ctx, check.OnDemand, c.now)
 	if err != nil {
@@ -249,6 +349,20 @@ func (s *Server) runChecks(ctx context.Context, c *call) (int, any, error) {
 		AlertsOpened: sum.AlertsOpened, AlertsUpdated: sum.AlertsUpdated, AlertsEscalated: sum.AlertsEscalated,
 		AlertsResolved: sum.AlertsResolved, NotificationsSent: sum.NotificationsSent, ErrorCount: len(sum.Errors),
 		NotJudged: sum.NotJudged}, nil
+}
+
+// noFields refuses a body with fields: a run on demand takes none (an
+// empty body, or {}).
+func noFields(c *call) error {
+	if len(c.body) == 0 {
+		return nil
+	}
+	o, err := parseObject(c.body)
+	if err != nil {
+		return err
+	}
+	o.only(nil)
+	return o.err()
 }
 
 // Status pages: GET /v1/status?limit= (API.md 1.1), and the 1 MiB that no

@@ -25,6 +25,8 @@ type backupOut struct {
 	backup.Backup
 	Tenant        *store.TenantName `json:"tenant"`
 	CreatedByUser *store.UserName   `json:"created_by_user"`
+	// Copies are its copies by location (API.md 1.1, "Copies").
+	Copies map[backup.Location]backup.Copy `json:"copies"`
 }
 
 // restoreOut is a restore as the API answers it.
@@ -55,6 +57,7 @@ func namedBackups(ctx context.Context, db store.DB, bs ...backup.Backup) ([]back
 	for _, b := range bs {
 		set.Tenant(b.TenantID)
 		set.User(b.CreatedBy)
+		set.Copies(b)
 	}
 	n, err := store.LookupNames(ctx, db, set)
 	if err != nil {
@@ -62,7 +65,8 @@ func namedBackups(ctx context.Context, db store.DB, bs ...backup.Backup) ([]back
 	}
 	out := make([]backupOut, len(bs))
 	for i, b := range bs {
-		out[i] = backupOut{Backup: b, Tenant: n.Tenant(b.TenantID), CreatedByUser: n.User(b.CreatedBy)}
+		out[i] = backupOut{Backup: b, Tenant: n.Tenant(b.TenantID), CreatedByUser: n.User(b.CreatedBy),
+			Copies: b.Copies(n.Copies[b.ID])}
 	}
 	return out, nil
 }
@@ -74,7 +78,9 @@ func reportedOut(b backup.Backup, rep store.Reported, who auth.Principal) backup
 	if b.CreatedBy != nil && *b.CreatedBy == who.UserID {
 		rep.Names.Users[who.UserID] = store.UserName{ID: who.UserID, Name: who.UserName}
 	}
-	return backupOut{Backup: b, Tenant: rep.Names.Tenant(b.TenantID), CreatedByUser: rep.Names.User(b.CreatedBy)}
+	// A new backup's copies are all unread.
+	return backupOut{Backup: b, Tenant: rep.Names.Tenant(b.TenantID), CreatedByUser: rep.Names.User(b.CreatedBy),
+		Copies: b.Copies(nil)}
 }
 
 // namedRestores returns rs with their names.

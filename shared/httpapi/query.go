@@ -72,13 +72,15 @@ func sealToken(key, payload []byte) string {
 
 // openToken returns the payload of a token made by sealToken; ok is false
 // for anything else.
-func (s *Server) openToken(tok string) ([]byte, bool) {
+func (s *Server) openToken(tok string) ([]byte, bool) { return openToken(s.cursors.loaded(), tok) }
+
+func openToken(key []byte, tok string) ([]byte, bool) {
 	b, err := base64.RawURLEncoding.Strict().DecodeString(tok)
 	if err != nil || len(b) < sealLen {
 		return nil, false
 	}
 	payload, seal := b[:len(b)-sealLen], b[len(b)-sealLen:]
-	mac := hmac.New(sha256.New, s.cursors.loaded())
+	mac := hmac.New(sha256.New, key)
 	mac.Write(payload)
 	if !hmac.Equal(mac.Sum(nil)[:sealLen], seal) {
 		return nil, false
@@ -101,7 +103,13 @@ func EncodeCursor(secret []byte, c store.Cursor) string {
 // decodeCursor parses a cursor made by encodeCursor; ok is false for
 // anything else.
 func (s *Server) decodeCursor(tok string) (store.Cursor, bool) {
-	payload, ok := s.openToken(tok)
+	return DecodeCursor(s.cursors.loaded(), tok)
+}
+
+// DecodeCursor reads a cursor made by EncodeCursor with secret; ok is false
+// for anything else (an edited cursor, or one sealed with another secret).
+func DecodeCursor(secret []byte, tok string) (store.Cursor, bool) {
+	payload, ok := openToken(secret, tok)
 	if !ok || len(payload) != 24 {
 		return store.Cursor{}, false
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/backupwatch/backupwatch/shared/alerting"
 	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/check"
 	"github.com/backupwatch/backupwatch/shared/decision"
 	"github.com/backupwatch/backupwatch/shared/restore"
 	"github.com/backupwatch/backupwatch/shared/store"
@@ -70,12 +71,8 @@ func (s *Server) createRestore(ctx context.Context, c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	if n.Mode == restore.PITR {
-		newest, err := store.NewestCompletedWAL(ctx, c.tx, s.scopeOf(c))
-		if err != nil {
+		if err := s.checkPITRTarget(ctx, c, base, *n.TargetTimestamp); err != nil {
 			return 0, nil, err
-		}
-		if errs := (restore.Window{From: base.CreatedAt, To: newest}).Check(*n.TargetTimestamp); errs != nil {
-			return 0, nil, errs
 		}
 	}
 	if err := store.InsertRestore(ctx, c.tx, r); err != nil {
@@ -83,6 +80,60 @@ func (s *Server) createRestore(ctx context.Context, c *call) (int, any, error) {
 	}
 	out, err := namedRestore(ctx, c.tx, r)
 	return http.StatusCreated, out, err
+}
+
+// checkPITRTarget checks a PITR restore's target against the recovery
+// window (API.md 1.1). A base backup (FULL_DATABASE with metadata.wal_start)
+// has its WAL series' window as the checks compute it, gaps accounted for;
+// any other backup keeps version 1's bound, its created_at to the newest
+// completed WAL_ARCHIVE, so that version-1 jobs that report no segments
+// restore as before. WAL series belong to no tenant: the window is read in
+// the all-tenants scope, and only it crosses back into the caller's.
+func (s *Server) checkPITRTarget(ctx context.Context, c *call, base backup.Backup, target time.Time) error {
+	meta := backup.ReadWALMeta(base.Metadata)
+	if base.Type != backup.FullDatabase || meta.WALStart == "" {
+		newest, err := store.NewestCompletedWAL(ctx, c.tx, s.scopeOf(c))
+		if err != nil {
+			return err
+		}
+		if errs := (restore.Window{From: base.CreatedAt, To: newest}).Check(target); errs != nil {
+			return errs
+		}
+		return nil
+	}
+	if err := store.SetScope(ctx, c.tx, store.AllTenants); err != nil {
+		return err
+	}
+	w, ok, err := check.RecoveryWindow(ctx, c.tx, meta.Cluster)
+	if err != nil {
+		return err
+	}
+	if err := store.SetScope(ctx, c.tx, s.scopeOf(c)); err != nil {
+		return err
+	}
+	ww := restore.WALWindow{From: base.CreatedAt}
+	switch {
+	case !ok:
+		ww.Broken = "the base backup's WAL series has no archived segment"
+	case w.Base == nil:
+		ww.Broken = "no base backup's start segment (metadata.wal_start) has been archived"
+	case base.CreatedAt.Before(w.From):
+		ww.Broken = fmt.Sprintf("a gap in the WAL after this base backup breaks its chain; the recovery window starts at %s, "+
+			"from a later base backup", w.From.UTC().Format(time.RFC3339))
+	default:
+		ww.From, ww.To = maxTime(base.CreatedAt, w.From), w.To
+	}
+	if errs := ww.Check(target); errs != nil {
+		return errs
+	}
+	return nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 func (s *Server) getRestore(ctx context.Context, c *call) (int, any, error) {
@@ -165,6 +216,9 @@ func (s *Server) restoreFilter(ctx context.Context, c *call, q query) (f store.R
 	if err := s.checkUserNamed(ctx, c, "initiated_by", f.InitiatedBy); err != nil {
 		return f, err
 	}
+	// The rows row-level security lets through, said so that the planner
+	// can walk restore_tenant_started_idx (as for backups and alerts).
+	f.Scope = c.who.Tenant
 	return f, nil
 }
 
@@ -227,8 +281,13 @@ func (s *Server) restoreFailed(ctx context.Context, c *call, r restore.Restore) 
 }
 
 // backupFailed raises what a failed backup means (decision.BackupFailed).
+// Below the series' failure_threshold it is recorded as INFO only.
 func (s *Server) backupFailed(ctx context.Context, c *call, b backup.Backup) error {
-	return s.apply(ctx, c, decision.BackupFailed(b, s.names(ctx, c, b)))
+	streak, threshold, err := store.FailureStreak(ctx, c.tx, b.Series())
+	if err != nil {
+		return err
+	}
+	return s.apply(ctx, c, decision.BackupFailedInRow(b, s.names(ctx, c, b), streak, threshold))
 }
 
 // backupCompleted resolves what a completed backup clears

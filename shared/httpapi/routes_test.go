@@ -12,7 +12,7 @@ import (
 func TestRouteTables(t *testing.T) {
 	s := httpapi.New(httpapi.Config{})
 	tables := map[string]httpapi.Table{httpapi.FuncAdmin: httpapi.AdminRoutes, httpapi.FuncBackups: httpapi.BackupRoutes,
-		httpapi.FuncRestores: httpapi.RestoreRoutes, httpapi.FuncAlerts: httpapi.AlertRoutes}
+		httpapi.FuncRestores: httpapi.RestoreRoutes, httpapi.FuncAlerts: httpapi.AlertRoutes, httpapi.FuncVerify: httpapi.VerifyRoutes}
 	seen := map[string]string{}
 	total := 0
 	for fn, table := range tables {
@@ -32,6 +32,6 @@ func TestRouteTables(t *testing.T) {
 		}
 	}
 	if all := s.Routes(); len(all) != total {
-		t.Errorf("AllRoutes has %d routes, the four tables %d", len(all), total)
+		t.Errorf("AllRoutes has %d routes, the five tables %d", len(all), total)
 	}
 }

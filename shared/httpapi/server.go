@@ -32,6 +32,7 @@ import (
 	"github.com/backupwatch/backupwatch/shared/config"
 	"github.com/backupwatch/backupwatch/shared/logging"
 	"github.com/backupwatch/backupwatch/shared/store"
+	"github.com/backupwatch/backupwatch/shared/verifier"
 )
 
 // The Lambda functions that serve the API; each route belongs to one.
@@ -40,6 +41,9 @@ const (
 	FuncRestores = "restores"
 	FuncAlerts   = "alerts"
 	FuncAdmin    = "admin"
+	// FuncVerify is the copy verifier's function: it alone holds the
+	// buckets' keys and links the S3 client.
+	FuncVerify = "verify"
 )
 
 // Route is one entry of the API: its method and path pattern, the function
@@ -106,6 +110,10 @@ type Config struct {
 	// Checks runs POST /v1/checks/run (nil: a runner on Pool with the same
 	// routing and no after-run relay).
 	Checks *check.Runner
+	// Verifier runs POST /v1/verifications/run (nil: a verifier on Pool
+	// with the same routing and no after-run relay, that can open no
+	// bucket).
+	Verifier *verifier.Verifier
 	// StatementTimeout bounds each statement of a request's transaction
 	// (0: 5s); a request that runs past it is 503 and writes nothing.
 	StatementTimeout time.Duration
@@ -136,6 +144,7 @@ type Server struct {
 	hooks   Hooks
 	alerts  *alerting.Engine
 	checks  *check.Runner
+	copies  *verifier.Verifier
 	cursors cursorKeys
 	timeout time.Duration
 	limit   *limiter
@@ -160,6 +169,9 @@ func New(cfg Config) *Server {
 	}
 	if s.checks = cfg.Checks; s.checks == nil {
 		s.checks = check.New(check.Config{Pool: cfg.Pool, Logger: s.log, Routing: cfg.Routing})
+	}
+	if s.copies = cfg.Verifier; s.copies == nil {
+		s.copies = verifier.New(verifier.Config{Pool: cfg.Pool, Logger: s.log, Routing: cfg.Routing})
 	}
 	return s
 }
@@ -220,7 +232,7 @@ func AdminRoutes(s *Server) []Route {
 		{Method: "DELETE", Path: "/v1/api-keys/{id}", Function: FuncAdmin, Roles: admins, handle: s.revokeAPIKey},
 		{Method: "GET", Path: "/v1/policies", Function: FuncAdmin, Roles: admins, Params: policyParams, handle: s.listPolicies},
 		{Method: "PUT", Path: "/v1/policies/{backup_type}", Function: FuncAdmin, Roles: admins, Params: []string{"tenant_id"}, handle: s.putPolicy},
-		{Method: "GET", Path: "/v1/storage-targets", Function: FuncAdmin, Roles: admins, handle: s.listStorageTargets},
+		{Method: "GET", Path: "/v1/storage-targets", Function: FuncAdmin, Roles: readers, handle: s.listStorageTargets},
 		{Method: "PUT", Path: "/v1/storage-targets/{name}", Function: FuncAdmin, Roles: admins, handle: s.putStorageTarget},
 		{Method: "POST", Path: "/v1/checks/run", Function: FuncAdmin, Roles: admins, handle: s.runChecks},
 		{Method: "GET", Path: "/v1/status", Function: FuncAdmin, Roles: operators, Params: statusParams, handle: s.status},
@@ -270,9 +282,17 @@ func AlertRoutes(s *Server) []Route {
 	}
 }
 
+// VerifyRoutes are the verify function's routes: a copy verification run
+// on demand, served where the buckets' keys are.
+func VerifyRoutes(s *Server) []Route {
+	return []Route{
+		{Method: "POST", Path: "/v1/verifications/run", Function: FuncVerify, Roles: admins, Params: []string{"max_bytes"}, handle: s.runVerification},
+	}
+}
+
 // AllRoutes is every route of the API: what `backupwatch serve` serves.
 func AllRoutes(s *Server) []Route {
-	return slices.Concat(AdminRoutes(s), BackupRoutes(s), RestoreRoutes(s), AlertRoutes(s))
+	return slices.Concat(AdminRoutes(s), BackupRoutes(s), RestoreRoutes(s), AlertRoutes(s), VerifyRoutes(s))
 }
 
 // Handler returns the routes of the given tables on one handler, with

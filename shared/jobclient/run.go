@@ -2,6 +2,7 @@ package jobclient
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,7 +31,7 @@ type RunSpec struct {
 	WALStartFrom string
 	Args         []string
 	// AfterHash are the steps between "file hashed" and "COMPLETED
-	// reported", in order (issue 17 adds uploads here). Each may add
+	// reported", in order (--upload's copies to R2 and B2). Each may add
 	// locations to the artifact; an error makes the report FAILED.
 	AfterHash []Step
 }
@@ -44,6 +45,10 @@ type Artifact struct {
 	// ("local", "r2", "b2"); steps add theirs.
 	Locations map[string]string
 	Metadata  map[string]any
+	// CreatedAt is the backup's created_at as the API answered the
+	// IN_PROGRESS report, or when the run started if that report is still
+	// waiting (uploads file the object under its date, API.md 1.1).
+	CreatedAt time.Time
 }
 
 // Step is work done on a hashed backup before it is reported COMPLETED.
@@ -136,6 +141,7 @@ type job struct {
 	meta     map[string]any
 	created  Result
 	startKey string
+	started  time.Time
 }
 
 func (r *Reporter) newJob(spec RunSpec) *job {
@@ -164,6 +170,7 @@ func (j *job) start(ctx context.Context) {
 	e := &Entry{Method: "POST", Path: "/v1/backups", Key: j.startKey, Awaited: true, What: j.what("IN_PROGRESS")}
 	j.setTenant(body, e)
 	e.Body = mustJSON(body)
+	j.started = time.Now().UTC()
 	// Starting the backup matters more than reporting that it started:
 	// one attempt, then the command runs; a retry comes with the finish.
 	j.created = j.r.SendFor(ctx, e, 0)
@@ -265,7 +272,14 @@ func (j *job) artifact(tee *Hasher) (*Artifact, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Artifact{Path: abs, Filename: j.filename, Digest: d, Locations: map[string]string{"local": abs}, Metadata: map[string]any{}}
+	a := &Artifact{Path: abs, Filename: j.filename, Digest: d, Locations: map[string]string{"local": abs}, Metadata: map[string]any{},
+		CreatedAt: j.started}
+	var created struct {
+		CreatedAt time.Time `json:"created_at"`
+	}
+	if j.created.Outcome == Delivered && json.Unmarshal(j.created.Answer.Body, &created) == nil && !created.CreatedAt.IsZero() {
+		a.CreatedAt = created.CreatedAt
+	}
 	for loc, p := range j.spec.Locations {
 		if p != "" {
 			a.Locations[loc] = p

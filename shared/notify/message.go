@@ -187,6 +187,23 @@ func Email(n Notice) Message {
 	head := b.String()
 	b.Reset()
 
+	console := consoleURL(n)
+	switch {
+	case console == "":
+	case a.Status == alert.Resolved:
+		w("The alert in the console: %s\n\n", console)
+	case a.Status == alert.Acknowledged:
+		w("The alert in the console: %s\n", console)
+		w("Someone has acknowledged it. Once fixed, resolve it there: sign in with an operator or admin key,\n")
+		w("say what was done under \"Resolution notes\" and press Resolve.\n\n")
+	default:
+		w("The alert in the console: %s\n", console)
+		w("To acknowledge it there (so that the others know someone is on it): sign in with an operator or\n")
+		w("admin key and press Acknowledge. Once fixed, say what was done under \"Resolution notes\" and press Resolve.\n\n")
+	}
+	if console != "" && a.Status != alert.Resolved {
+		w("Or through the API:\n\n")
+	}
 	switch a.Status {
 	case alert.Resolved:
 		w("Nothing to do: the alert is resolved.\n")
@@ -238,6 +255,28 @@ func Email(n Notice) Message {
 	return Message{Subject: subject, Body: body, Attributes: attributes(n)}
 }
 
+// consoleURL is the alert's page in the web console ("" without a public
+// URL: a path alone is no link).
+func consoleURL(n Notice) string {
+	if n.APIURL == "" {
+		return ""
+	}
+	return strings.TrimRight(n.APIURL, "/") + "/console/alerts/" + n.Alert.ID.String()
+}
+
+// ShortLink is the alert's short link, which the SMS carries: the console
+// sends it on to the alert's page ("" without a public URL).
+func ShortLink(n Notice) string {
+	if n.APIURL == "" {
+		return ""
+	}
+	return strings.TrimRight(n.APIURL, "/") + "/console/a/" + alert.ShortID(n.Alert.ID)
+}
+
+// minSMSText is the least room an SMS keeps for its text: a public URL so
+// long that the short link leaves less goes without it.
+const minSMSText = 20
+
 // alertURL is the alert's address in the API.
 func alertURL(n Notice) string {
 	return strings.TrimRight(n.APIURL, "/") + "/v1/alerts/" + n.Alert.ID.String()
@@ -249,6 +288,12 @@ func SMS(n Notice) Message {
 	a := n.Alert
 	head := "backupwatch " + tag(n) + " " + string(a.Type) + ": "
 	tail := " (alert " + a.ID.String()[:8] + ")"
+	// Opened and escalated alerts carry the short link to their console
+	// page, where someone acts; a resolved one asks nothing, and keeps the
+	// room for how it was resolved.
+	if link := ShortLink(n); link != "" && n.Event != alert.Resolve && MaxSMS-utf8.RuneCountInString(head)-utf8.RuneCountInString(link)-1 >= minSMSText {
+		tail = " " + link
+	}
 	text := a.Message
 	if n.Event == alert.Resolve {
 		text = what(n)

@@ -173,8 +173,17 @@ func TestSubjectAndSMSSayTheEvent(t *testing.T) {
 		if s := notify.Email(n).Subject; s != tc.subject {
 			t.Errorf("%s: subject %q, want %q", tc.ev, s, tc.subject)
 		}
+		link := "https://backupwatch.example.com/console/a/bxwqO01eT2CKe5wNHi86Sw" // the alert's id, 22 characters
+		if tc.ev == alert.Resolve {
+			link = "(alert 6f1c2a3b)" // nothing to do: the room goes to how it was resolved
+		}
+		if s := notify.SMS(n).Body; !strings.HasPrefix(s, tc.text) || !strings.HasSuffix(s, " "+link) {
+			t.Errorf("%s: SMS %q, want it to start %q and end with the short link to the alert's console page", tc.ev, s, tc.text)
+		}
+		// Without a public URL there is no link: the alert's id instead.
+		n.APIURL = ""
 		if s := notify.SMS(n).Body; !strings.HasPrefix(s, tc.text) || !strings.HasSuffix(s, "(alert 6f1c2a3b)") {
-			t.Errorf("%s: SMS %q, want it to start %q and end with the alert id", tc.ev, s, tc.text)
+			t.Errorf("%s: SMS without a public URL %q, want it to end with the alert id", tc.ev, s)
 		}
 	}
 }
@@ -269,8 +278,8 @@ func checkLimits(t *testing.T, n notify.Notice) {
 			t.Fatalf("%s lost the alert type: %q", c.what, c.s)
 		}
 	}
-	if !strings.HasSuffix(sms.Body, "(alert "+n.Alert.ID.String()[:8]+")") {
-		t.Fatalf("SMS lost the alert id: %q", sms.Body)
+	if link := notify.ShortLink(n); !strings.HasSuffix(sms.Body, " "+link) && !strings.HasSuffix(sms.Body, "(alert "+n.Alert.ID.String()[:8]+")") {
+		t.Fatalf("SMS lost the link to the alert and its id: %q", sms.Body)
 	}
 	if email.Subject == "" || !strings.Contains(email.Body, n.Alert.ID.String()) {
 		t.Fatalf("email without subject or alert id")

@@ -201,15 +201,17 @@ func TestFailedBackupReachesEveryChannel(t *testing.T) {
 		t.Errorf("email subject %q", email.Subject)
 	}
 	for _, want := range []string{"A CRITICAL BACKUP_FAILURE alert was opened.", "No space left on device", id,
-		"curl -X POST https://backupwatch.example.com/v1/alerts/" + id + "/acknowledge", "full-2026-11-26.dump (FULL_DATABASE, FAILED"} {
+		"curl -X POST https://backupwatch.example.com/v1/alerts/" + id + "/acknowledge", "full-2026-11-26.dump (FULL_DATABASE, FAILED",
+		// The alert's console page, and how to acknowledge it there.
+		"The alert in the console: https://backupwatch.example.com/console/alerts/" + id + "\n", "and press Acknowledge"} {
 		if !strings.Contains(email.Message, want) {
 			t.Errorf("email body lacks %q:\n%s", want, email.Message)
 		}
 	}
 	sms := b.received(smsTopic)[0]
 	if sms.Subject != "" || utf8.RuneCountInString(sms.Message) > 140 ||
-		!strings.HasPrefix(sms.Message, "backupwatch [CRITICAL] BACKUP_FAILURE: FULL_DATABASE backup full-2026-11-26.dump failed") ||
-		!strings.HasSuffix(sms.Message, "(alert "+id[:8]+")") {
+		!strings.HasPrefix(sms.Message, "backupwatch [CRITICAL] BACKUP_FAILURE: FULL_DATABASE backup full-2026") ||
+		!strings.HasSuffix(sms.Message, " https://backupwatch.example.com/console/a/"+alert.ShortID(uuid.MustParse(id))) {
 		t.Errorf("SMS %q (subject %q)", sms.Message, sms.Subject)
 	}
 	var hook map[string]any

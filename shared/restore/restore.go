@@ -164,6 +164,29 @@ func (w Window) Check(target time.Time) validation.Errors {
 	return nil
 }
 
+// WALWindow is the recovery window of a base backup's WAL series as the
+// checks compute it (API.md 1.1: gaps accounted for), cut to start no
+// earlier than the base backup. Broken says why there is none ("" when
+// there is one).
+type WALWindow struct {
+	From, To time.Time
+	Broken   string
+}
+
+// Check says whether target lies inside the window, both ends included.
+func (w WALWindow) Check(target time.Time) validation.Errors {
+	const layout = time.RFC3339
+	if w.Broken != "" {
+		return validation.One("target_timestamp", "there is no recovery window to restore into: "+w.Broken)
+	}
+	if target.Before(w.From) || target.After(w.To) {
+		return validation.One("target_timestamp", fmt.Sprintf("must lie inside the recovery window %s to %s "+
+			"(from the base backup, as its WAL series' unbroken chain of segments allows, to the newest archived segment)",
+			w.From.UTC().Format(layout), w.To.UTC().Format(layout)))
+	}
+	return nil
+}
+
 // Start returns the restore that n describes, started now from base by who.
 // The base backup must be COMPLETED or VERIFIED.
 func (n New) Start(id uuid.UUID, base backup.Backup, who *uuid.UUID, now time.Time) (Restore, error) {

@@ -185,6 +185,13 @@ type AlertFilter struct {
 
 // ListAlerts returns a page of alerts in scope matching f, newest first.
 func ListAlerts(ctx context.Context, db DB, f AlertFilter, p Page) ([]alert.Alert, *Cursor, error) {
+	if f.Query != "" {
+		q := f.Query
+		f.Query = ""
+		w := alertWhere(f)
+		w.keyset("created_at", p)
+		return search(ctx, db, searchedAlerts, w, q, p)
+	}
 	w := alertWhere(f)
 	w.keyset("created_at", p)
 	q := `SELECT ` + alertColumns + ` FROM backups_alert` + w.sql() + ` ORDER BY created_at DESC, id DESC` + w.limit(p)
@@ -192,31 +199,39 @@ func ListAlerts(ctx context.Context, db DB, f AlertFilter, p Page) ([]alert.Aler
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing alerts: %w", mapErr(err))
 	}
-	items, next, err := collectPage(rows, p, func(r pgx.CollectableRow) (alert.Alert, error) { return scanAlert(r) }, AlertKey,
-		func(a alert.Alert) int { return len(a.Message) + len(a.Details) + len(a.ResolutionNotes) })
+	items, next, err := collectPage(rows, p, func(r pgx.CollectableRow) (alert.Alert, error) { return scanAlert(r) }, AlertKey, alertText)
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing alerts: %w", mapErr(err))
 	}
 	return items, next, nil
 }
 
+// AlertListSQL is the one statement that lists a page of the alerts
+// matching f, q included, and its arguments (the LIMIT last): what a
+// search's last step runs, and what the benchmark derives its OFFSET
+// baselines from.
+func AlertListSQL(f AlertFilter, p Page) (string, []any) {
+	w := alertWhere(f)
+	w.keyset("created_at", p)
+	return `SELECT ` + alertColumns + ` FROM backups_alert` + w.sql() + ` ORDER BY created_at DESC, id DESC` + w.limit(p), w.args
+}
+
 // CountAlerts counts the alerts in scope matching f, up to CountCap
 // (exact is then false).
 func CountAlerts(ctx context.Context, db DB, f AlertFilter) (n int, exact bool, err error) {
+	if f.Query != "" {
+		q := f.Query
+		f.Query = ""
+		return countSearch(ctx, db, searchedAlerts, alertWhere(f), q)
+	}
 	return count(ctx, db, "alerts", "backups_alert", alertWhere(f))
 }
 
 func alertWhere(f AlertFilter) where {
 	var w where
-	if len(f.Statuses) > 0 {
-		w.add("status = ANY(?)", toStrings(f.Statuses))
-	}
-	if len(f.Severities) > 0 {
-		w.add("severity = ANY(?)", toStrings(f.Severities))
-	}
-	if len(f.Types) > 0 {
-		w.add("alert_type = ANY(?)", toStrings(f.Types))
-	}
+	w.addOneOf("status", toStrings(f.Statuses))
+	w.addOneOf("severity", toStrings(f.Severities))
+	w.addOneOf("alert_type", toStrings(f.Types))
 	if f.BackupID != nil {
 		w.add("backup_id = ?", *f.BackupID)
 	}
@@ -239,11 +254,22 @@ func alertWhere(f AlertFilter) where {
 		w.add("created_at >= ? AND created_at < ?", f.CreatedOn.From, f.CreatedOn.To)
 	}
 	if f.Query != "" {
-		like := "%" + likeEscape(f.Query) + "%"
-		w.add("(message ILIKE ? OR resolution_notes ILIKE ?)", like, like)
+		w.addCond(searchedAlerts.cond(f.Query, f.Query))
 	}
 	return w
 }
+
+// searchedAlerts is the alerts list as search sees it: q in message and
+// resolution_notes (migration 017's trigram indexes).
+var searchedAlerts = searched[alert.Alert]{
+	what: "alerts", table: "backups_alert", columns: alertColumns, order: "created_at",
+	contains: []string{"message", "resolution_notes"},
+	scan:     func(r pgx.Row, extra any) (alert.Alert, error) { return scanAlert(withExtra{r, extra}) },
+	key:      AlertKey, text: alertText,
+}
+
+// alertText is how much text an alert carries: what its JSON is at least.
+func alertText(a alert.Alert) int { return len(a.Message) + len(a.Details) + len(a.ResolutionNotes) }
 
 func toStrings[T ~string](xs []T) []string {
 	out := make([]string, len(xs))

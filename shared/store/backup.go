@@ -260,7 +260,7 @@ const openMismatch = `EXISTS (SELECT 1 FROM integrity_mismatches m
 func ListBackups(ctx context.Context, db DB, f BackupFilter, p Page) ([]backup.Backup, *Cursor, error) {
 	w := backupWhere(f, p)
 	if f.Query != "" {
-		return searchBackups(ctx, db, w, f.Query, p)
+		return search(ctx, db, searchedBackups, w, f.Query, p)
 	}
 	q := `SELECT ` + backupColumns + ` FROM backups_backup` + w.sql() + ` ORDER BY created_at DESC, id DESC` + w.limit(p)
 	return listBackups(ctx, db, q, w.args, p)
@@ -273,7 +273,7 @@ func ListBackups(ctx context.Context, db DB, f BackupFilter, p Page) ([]backup.B
 func BackupListSQL(f BackupFilter, p Page) (string, []any) {
 	w := backupWhere(f, p)
 	if f.Query != "" {
-		w.add(searchMatch, searchArgs(f.Query)...)
+		w.addCond(searchedBackups.cond(f.Query, f.Query))
 	}
 	q := `SELECT ` + backupColumns + ` FROM backups_backup` + w.sql() + ` ORDER BY created_at DESC, id DESC` + w.limit(p)
 	return q, w.args
@@ -347,18 +347,9 @@ func backupWhere(f BackupFilter, p Page) where {
 func CountBackups(ctx context.Context, db DB, f BackupFilter) (n int, exact bool, err error) {
 	w := backupWhere(f, Page{})
 	if f.Query != "" {
-		w.add(searchMatch, searchArgs(f.Query)...)
+		return countSearch(ctx, db, searchedBackups, w, f.Query)
 	}
 	return count(ctx, db, "backups", "backups_backup", w)
-}
-
-// searchMatch is q's condition: a case-insensitive substring of the
-// filename or the notes, or a prefix of the checksum (searchArgs).
-const searchMatch = "(filename ILIKE ? OR notes ILIKE ? OR checksum LIKE ?)"
-
-func searchArgs(query string) []any {
-	like := "%" + likeEscape(query) + "%"
-	return []any{like, like, likeEscape(strings.ToLower(query)) + "%"}
 }
 
 func listBackups(ctx context.Context, db DB, q string, args []any, p Page) ([]backup.Backup, *Cursor, error) {
@@ -373,99 +364,25 @@ func listBackups(ctx context.Context, db DB, q string, args []any, p Page) ([]ba
 	return items, next, nil
 }
 
-// How a search goes (searchBackups): it reads the newest searchWalk
-// backups in list order, then at most searchGather matches through the
-// indexes of q.
-const (
-	searchWalk   = 1000
-	searchGather = 5000
-)
-
-// searchBackups lists the backups matching w and q, a case-insensitive
-// substring of the filename or the notes or a prefix of the checksum.
-//
-// Which plan is fast depends on how many backups match and where, which
-// the planner can only guess for a substring, and a wrong guess costs 200 ms
-// on a million backups: walking the list's index for a rare match reads
-// the whole table, and gathering every match of a common one through the
-// trigram indexes sorts a hundred thousand rows. So a search does not leave
-// it to the planner; it goes in up to three steps, each correct on its own
-// terms, and stops at the first that has the answer:
-//
-//  1. walk the newest searchWalk backups the other filters let through, in
-//     list order (the index their list uses), and keep the matches: a term
-//     common among recent backups fills the page here;
-//  2. otherwise gather the matches through the trigram and prefix indexes
-//     (migration 009; plain index scans off for the statement, so that the
-//     planner cannot walk again), at most searchGather of them, and sort
-//     them: if there were fewer, they are all the matches;
-//  3. otherwise, with matches that many but not among the recent backups,
-//     walk the list's index with q as a filter (bitmap scans off) until
-//     the page is full (bitmap and sequential scans off for the statement).
-func searchBackups(ctx context.Context, db DB, w where, query string, p Page) ([]backup.Backup, *Cursor, error) {
-	filters := w.sql()
-	w.add(searchMatch, searchArgs(query)...)
-	match := w.conds[len(w.conds)-1]
-	limit := w.limit(p)
-	order := ` ORDER BY created_at DESC, id DESC`
-
-	walk := `SELECT ` + backupColumns + ` FROM (SELECT * FROM backups_backup` + filters + order +
-		` LIMIT ` + fmt.Sprint(searchWalk) + `) w WHERE ` + match + order + limit
-	items, next, err := listBackups(ctx, db, walk, w.args, p)
-	if err != nil || next != nil {
-		return items, next, err
-	}
-
-	gather := `SELECT ` + backupColumns + `, count(*) OVER () FROM (SELECT * FROM backups_backup` + w.sql() +
-		` LIMIT ` + fmt.Sprint(searchGather) + `) m` + order + limit
-	var (
-		b     pgx.Batch
-		found int64
-	)
-	items = items[:0]
-	b.Queue(`SET LOCAL enable_indexscan = off`)
-	b.Queue(gather, w.args...).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var bk backup.Backup
-			if err := scanBackupAnd(rows, &found, &bk); err != nil {
-				return err
-			}
-			items = append(items, bk)
-		}
-		return rows.Err()
-	})
-	b.Queue(`SET LOCAL enable_indexscan TO DEFAULT`)
-	if err := db.SendBatch(ctx, &b).Close(); err != nil {
-		return nil, nil, fmt.Errorf("searching backups: %w", mapErr(err))
-	}
-	if found < searchGather {
-		items, next = cut(items, p, BackupKey)
-		return items, next, nil
-	}
-
-	items = items[:0]
-	b = pgx.Batch{}
-	b.Queue(`SET LOCAL enable_bitmapscan = off`)
-	b.Queue(`SET LOCAL enable_seqscan = off`)
-	b.Queue(`SELECT `+backupColumns+` FROM backups_backup`+w.sql()+order+limit, w.args...).Query(func(rows pgx.Rows) error {
-		items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (backup.Backup, error) { return scanBackup(r) })
-		return err
-	})
-	b.Queue(`SET LOCAL enable_bitmapscan TO DEFAULT`)
-	b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
-	if err := db.SendBatch(ctx, &b).Close(); err != nil {
-		return nil, nil, fmt.Errorf("searching backups: %w", mapErr(err))
-	}
-	items, next = cut(items, p, BackupKey)
-	return items, next, nil
+// searchedBackups is the backups list as search sees it (migration 009's
+// trigram and prefix indexes).
+var searchedBackups = searched[backup.Backup]{
+	what: "backups", table: "backups_backup", columns: backupColumns, order: "created_at",
+	contains: []string{"filename", "notes"}, prefix: "checksum",
+	scan: func(r pgx.Row, extra any) (b backup.Backup, err error) {
+		err = scanBackupAnd(r, extra, &b)
+		return b, err
+	},
+	key: BackupKey, text: backupText,
 }
 
 // DeleteBackup deletes backup id from the catalogue, if it is in scope
 // (else ErrNotFound). Its restores keep their snapshot of it and lose the
 // link, its alerts lose the link, its mismatch rows go (migration 018).
 // Since no transaction id records a row that is gone, the next check run
-// recomputes every series and the storage use from the catalogue, as it
-// does every hour anyway (migration 010).
+// recomputes every series from the catalogue, as it does every hour anyway
+// (migration 010); the storage use days it leaves stale are recorded by a
+// trigger (migration 019), and the next run recomputes those days alone.
 func DeleteBackup(ctx context.Context, db DB, id uuid.UUID) error {
 	tag, err := db.Exec(ctx, `DELETE FROM backups_backup WHERE id = $1`, id)
 	if err != nil {
@@ -474,7 +391,7 @@ func DeleteBackup(ctx context.Context, db DB, id uuid.UUID) error {
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("deleting backup %s: %w", id, ErrNotFound)
 	}
-	if _, err := db.Exec(ctx, `UPDATE check_state SET series_full_at = NULL, storage_at = NULL`); err != nil {
+	if _, err := db.Exec(ctx, `UPDATE check_state SET series_full_at = NULL, wal_full_at = NULL`); err != nil {
 		return fmt.Errorf("deleting backup %s: asking the next check run to recompute: %w", id, mapErr(err))
 	}
 	return nil

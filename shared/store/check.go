@@ -260,6 +260,72 @@ func TouchOpenAlerts(ctx context.Context, db DB, fingerprints []string, now time
 	return int(tag.RowsAffected()), nil
 }
 
+// RewordOpenAlerts touches the unresolved alerts with fingerprints touch
+// (TouchOpenAlerts) and gives the unresolved alerts of the conditions cs,
+// none more severe than its alert, their new message, details and links,
+// seen at now: what the alert engine does to an alert seen again without
+// escalating (no notification is due), for all of them in one round trip.
+// The rewording runs in a savepoint of its own: if it fails (a row that
+// cannot be written), it is undone, reworded is nil and err nil, and the
+// caller raises those conditions one by one. reworded are the
+// fingerprints it updated; a condition whose alert was resolved since the
+// run read is not among them.
+func RewordOpenAlerts(ctx context.Context, db DB, touch []string, cs []alert.Condition, now time.Time) (touched int, reworded []string, err error) {
+	if len(cs) == 0 {
+		touched, err = TouchOpenAlerts(ctx, db, touch, now)
+		return touched, nil, err
+	}
+	n := len(cs)
+	fps, messages, details := make([]string, n), make([]string, n), make([]string, n)
+	backups, restores := make([]*uuid.UUID, n), make([]*uuid.UUID, n)
+	for i, c := range cs {
+		d := c.Details
+		if d == nil {
+			d = map[string]any{}
+		}
+		b, err := json.Marshal(d)
+		if err != nil {
+			return 0, nil, fmt.Errorf("rewording %s: encoding details: %w", c.Fingerprint, err)
+		}
+		fps[i], messages[i], details[i], backups[i], restores[i] = c.Fingerprint, c.Message, string(b), c.BackupID, c.RestoreID
+	}
+	var b pgx.Batch
+	if len(touch) > 0 {
+		b.Queue(`UPDATE backups_alert SET last_seen_at = $2
+			WHERE fingerprint = ANY($1) AND status <> 'RESOLVED'`, touch, now).Exec(func(tag pgconn.CommandTag) error {
+			touched = int(tag.RowsAffected())
+			return nil
+		})
+	}
+	var inSavepoint bool
+	b.Queue(`SAVEPOINT bw_reword`).Exec(func(pgconn.CommandTag) error {
+		inSavepoint = true
+		return nil
+	})
+	b.Queue(`UPDATE backups_alert a SET message = u.message, details = u.details::jsonb,
+			backup_id = coalesce(u.backup_id, a.backup_id), restore_log_id = coalesce(u.restore_id, a.restore_log_id),
+			last_seen_at = $6
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::uuid[]) AS u(fingerprint, message, details, backup_id, restore_id)
+		WHERE a.fingerprint = u.fingerprint AND a.status <> 'RESOLVED'
+		RETURNING a.fingerprint`, fps, messages, details, backups, restores, now).Query(func(rows pgx.Rows) (err error) {
+		reworded, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	b.Queue(`RELEASE SAVEPOINT bw_reword`)
+	err = db.SendBatch(ctx, &b).Close()
+	switch {
+	case err == nil:
+		return touched, reworded, nil
+	case !inSavepoint:
+		// The touch (or the savepoint) failed: that is every unit's statement.
+		return 0, nil, fmt.Errorf("touching %d open alerts: %w", len(touch), mapErr(err))
+	}
+	if _, rerr := db.Exec(ctx, `ROLLBACK TO SAVEPOINT bw_reword`); rerr != nil {
+		return 0, nil, fmt.Errorf("rewording %d open alerts: %w (and rolling back: %v)", n, mapErr(err), rerr)
+	}
+	return touched, nil, nil
+}
+
 // CheckRun is the record of one check run (a check_runs row).
 type CheckRun struct {
 	ID                uuid.UUID

@@ -23,8 +23,11 @@ type CheckState struct {
 	ChangesFrom *uint64
 	// SeriesFullAt is when every series state was last recomputed.
 	SeriesFullAt *time.Time
-	// Storage is the storage use last measured (JSON), at StorageAt.
-	Storage   []byte
+	// WALFullAt is when the WAL series' states were last rebuilt from
+	// every segment (nil: never, or a backup was deleted since).
+	WALFullAt *time.Time
+	// StorageAt is when the storage use day totals were last all
+	// recomputed (migration 019); nil: they must be, at the next run.
 	StorageAt *time.Time
 	// Xmin is the xmin of the snapshot of the statement that read the
 	// state: every transaction below it had ended by then. It is what the
@@ -65,10 +68,10 @@ func StartCheck(ctx context.Context, db DB) (ok bool, s CheckState, err error) {
 // queueCheckState queues the read of the check state into s on b.
 func queueCheckState(b *pgx.Batch, s *CheckState) {
 	var from, xmin *string
-	b.Queue(`SELECT changes_from::text, series_full_at, storage, storage_at,
+	b.Queue(`SELECT changes_from::text, series_full_at, wal_full_at, storage_at,
 			pg_snapshot_xmin(pg_current_snapshot())::text
 		FROM check_state`).QueryRow(func(r pgx.Row) error {
-		if err := r.Scan(&from, &s.SeriesFullAt, &s.Storage, &s.StorageAt, &xmin); err != nil {
+		if err := r.Scan(&from, &s.SeriesFullAt, &s.WALFullAt, &s.StorageAt, &xmin); err != nil {
 			return fmt.Errorf("reading the check state: %w", mapErr(err))
 		}
 		if from != nil {
@@ -90,6 +93,11 @@ func queueCheckState(b *pgx.Batch, s *CheckState) {
 	})
 }
 
+// StorageMark is what of the bookmark the storage figure starts from.
+func (s CheckState) StorageMark() StorageMark {
+	return StorageMark{ChangesFrom: s.ChangesFrom, Valid: s.StorageAt != nil}
+}
+
 // SaveCheckState writes the bookmark.
 func SaveCheckState(ctx context.Context, db DB, s CheckState) error {
 	var from *string
@@ -98,7 +106,7 @@ func SaveCheckState(ctx context.Context, db DB, s CheckState) error {
 		from = &v
 	}
 	_, err := db.Exec(ctx, `UPDATE check_state SET changes_from = $1::text::xid8, series_full_at = $2,
-		storage = $3, storage_at = $4`, from, s.SeriesFullAt, s.Storage, s.StorageAt)
+		storage_at = $3, wal_full_at = $4`, from, s.SeriesFullAt, s.StorageAt, s.WALFullAt)
 	if err != nil {
 		return fmt.Errorf("saving the check state: %w", mapErr(err))
 	}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/backupwatch/backupwatch/shared/backup"
 )
 
 // TenantName is a tenant as objects that carry its id name it (API.md 1.1,
@@ -24,10 +26,12 @@ type UserName struct {
 	Name string    `json:"name"`
 }
 
-// Names are the tenants and users of a page of objects, by id.
+// Names are the tenants and users of a page of objects, by id, and what
+// the last read of each of its backups' copies found.
 type Names struct {
 	Tenants map[uuid.UUID]TenantName
 	Users   map[uuid.UUID]UserName
+	Copies  map[uuid.UUID]map[backup.Location]backup.CopyCheck
 }
 
 // Tenant returns the name of tenant id, or nil for a nil id.
@@ -55,8 +59,16 @@ func (n Names) User(id *uuid.UUID) *UserName {
 
 // NameSet gathers the ids a page of objects needs names for.
 type NameSet struct {
-	tenants, users []uuid.UUID
-	seen           map[uuid.UUID]bool
+	tenants, users, copies []uuid.UUID
+	seen                   map[uuid.UUID]bool
+}
+
+// Copies adds a backup whose copies' states are wanted (one with no copy
+// adds nothing).
+func (s *NameSet) Copies(b backup.Backup) {
+	if b.LocalPath != nil || b.R2Path != nil || b.B2Path != nil {
+		s.copies = append(s.copies, b.ID)
+	}
 }
 
 // Tenant adds a tenant id (nil adds nothing).
@@ -90,8 +102,9 @@ func (s *NameSet) add(id uuid.UUID) bool {
 // answers id and name for any user id, so that staff who acted on a
 // tenant's object are named to that tenant, who still cannot list them.
 func LookupNames(ctx context.Context, db DB, set NameSet) (Names, error) {
-	n := Names{Tenants: map[uuid.UUID]TenantName{}, Users: map[uuid.UUID]UserName{}}
-	if len(set.tenants) == 0 && len(set.users) == 0 {
+	n := Names{Tenants: map[uuid.UUID]TenantName{}, Users: map[uuid.UUID]UserName{},
+		Copies: map[uuid.UUID]map[backup.Location]backup.CopyCheck{}}
+	if len(set.tenants) == 0 && len(set.users) == 0 && len(set.copies) == 0 {
 		return n, nil
 	}
 	var b pgx.Batch
@@ -117,6 +130,21 @@ func LookupNames(ctx context.Context, db DB, set NameSet) (Names, error) {
 					return err
 				}
 				n.Users[u.ID] = u
+			}
+			return rows.Err()
+		})
+	}
+	if len(set.copies) > 0 {
+		b.Queue(`SELECT `+copyColumns+` FROM backup_copies WHERE backup_id = ANY($1)`, set.copies).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				c, err := scanCopy(rows)
+				if err != nil {
+					return err
+				}
+				if n.Copies[c.BackupID] == nil {
+					n.Copies[c.BackupID] = map[backup.Location]backup.CopyCheck{}
+				}
+				n.Copies[c.BackupID][c.Location] = c
 			}
 			return rows.Err()
 		})

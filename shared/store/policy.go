@@ -12,22 +12,46 @@ import (
 )
 
 const policyColumns = `id, backup_type, tenant_id, expected_interval_seconds, grace_seconds,
-	max_duration_seconds, size_deviation_percent, min_history, enabled, updated_at`
+	max_duration_seconds, size_deviation_percent, min_history, enabled, required_locations, copy_grace_seconds,
+	max_unverified_seconds, min_verified_fulls, restore_test_interval_seconds, failure_threshold,
+	pitr_window_seconds, updated_at`
 
 func scanPolicy(r pgx.Row) (backup.Policy, error) {
 	var (
-		p                          backup.Policy
-		interval, grace, max, hist int32
-		deviation                  *int32
+		p                                         backup.Policy
+		interval, grace, max, hist, copies, fail  int32
+		deviation, unverified, fulls, tests, pitr *int32
+		required                                  []string
 	)
-	err := r.Scan(&p.ID, &p.Type, &p.TenantID, &interval, &grace, &max, &deviation, &hist, &p.Enabled, &p.UpdatedAt)
+	err := r.Scan(&p.ID, &p.Type, &p.TenantID, &interval, &grace, &max, &deviation, &hist, &p.Enabled,
+		&required, &copies, &unverified, &fulls, &tests, &fail, &pitr, &p.UpdatedAt)
 	p.ExpectedIntervalSeconds, p.GraceSeconds, p.MaxDurationSeconds, p.MinHistory = int64(interval), int64(grace), int64(max), int64(hist)
-	if deviation != nil {
-		d := int64(*deviation)
-		p.SizeDeviationPercent = &d
+	p.CopyGraceSeconds, p.FailureThreshold = int64(copies), int64(fail)
+	p.SizeDeviationPercent, p.MaxUnverifiedSeconds, p.MinVerifiedFulls = widen(deviation), widen(unverified), widen(fulls)
+	p.RestoreTestIntervalSeconds, p.PITRWindowSeconds = widen(tests), widen(pitr)
+	p.RequiredLocations = make([]backup.Location, len(required))
+	for i, l := range required {
+		p.RequiredLocations[i] = backup.Location(l)
 	}
 	p.UpdatedAt = p.UpdatedAt.UTC()
 	return p, err
+}
+
+// widen reads a nullable integer column into the domain's int64.
+func widen(v *int32) *int64 {
+	if v == nil {
+		return nil
+	}
+	w := int64(*v)
+	return &w
+}
+
+func locationStrings(ls []backup.Location) []string {
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		out[i] = string(l)
+	}
+	return out
 }
 
 // PolicyFilter narrows a list of policies; zero fields do not filter.
@@ -91,29 +115,38 @@ func GetPolicy(ctx context.Context, db DB, typ backup.Type, tenant *uuid.UUID) (
 // (an existing policy keeps its id).
 func PutPolicy(ctx context.Context, db DB, p backup.Policy) (backup.Policy, error) {
 	out, err := scanPolicy(db.QueryRow(ctx, `INSERT INTO backup_policies (id, backup_type, tenant_id,
-			expected_interval_seconds, grace_seconds, max_duration_seconds, size_deviation_percent, min_history, enabled, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+			expected_interval_seconds, grace_seconds, max_duration_seconds, size_deviation_percent, min_history, enabled,
+			required_locations, copy_grace_seconds, max_unverified_seconds, min_verified_fulls,
+			restore_test_interval_seconds, failure_threshold, pitr_window_seconds, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 		ON CONFLICT ON CONSTRAINT backup_policies_type_tenant_key DO UPDATE SET
 			expected_interval_seconds = EXCLUDED.expected_interval_seconds, grace_seconds = EXCLUDED.grace_seconds,
 			max_duration_seconds = EXCLUDED.max_duration_seconds, size_deviation_percent = EXCLUDED.size_deviation_percent,
-			min_history = EXCLUDED.min_history, enabled = EXCLUDED.enabled, updated_at = EXCLUDED.updated_at
+			min_history = EXCLUDED.min_history, enabled = EXCLUDED.enabled,
+			required_locations = EXCLUDED.required_locations, copy_grace_seconds = EXCLUDED.copy_grace_seconds,
+			max_unverified_seconds = EXCLUDED.max_unverified_seconds, min_verified_fulls = EXCLUDED.min_verified_fulls,
+			restore_test_interval_seconds = EXCLUDED.restore_test_interval_seconds,
+			failure_threshold = EXCLUDED.failure_threshold, pitr_window_seconds = EXCLUDED.pitr_window_seconds,
+			updated_at = EXCLUDED.updated_at
 		RETURNING `+policyColumns,
 		p.ID, p.Type, p.TenantID, p.ExpectedIntervalSeconds, p.GraceSeconds, p.MaxDurationSeconds,
-		p.SizeDeviationPercent, p.MinHistory, p.Enabled, p.UpdatedAt))
+		p.SizeDeviationPercent, p.MinHistory, p.Enabled, locationStrings(p.RequiredLocations), p.CopyGraceSeconds,
+		p.MaxUnverifiedSeconds, p.MinVerifiedFulls, p.RestoreTestIntervalSeconds, p.Threshold(), p.PITRWindowSeconds,
+		p.UpdatedAt))
 	if err != nil {
 		return out, fmt.Errorf("storing the %s policy: %w", p.Type, mapErr(err))
 	}
 	return out, nil
 }
 
-const targetColumns = `name, capacity_bytes, warn_percent, critical_percent, updated_at`
+const targetColumns = `name, capacity_bytes, warn_percent, critical_percent, s3, updated_at`
 
 func scanTarget(r pgx.Row, extra ...any) (backup.StorageTarget, error) {
 	var (
 		t              backup.StorageTarget
 		warn, critical int32
 	)
-	err := r.Scan(append([]any{&t.Name, &t.CapacityBytes, &warn, &critical, &t.UpdatedAt}, extra...)...)
+	err := r.Scan(append([]any{&t.Name, &t.CapacityBytes, &warn, &critical, &t.S3, &t.UpdatedAt}, extra...)...)
 	t.WarnPercent, t.CriticalPercent = int64(warn), int64(critical)
 	t.UpdatedAt = t.UpdatedAt.UTC()
 	return t, err
@@ -136,17 +169,24 @@ func ListStorageTargets(ctx context.Context, db DB) ([]backup.StorageTarget, err
 // when there is no such target.
 func UpdateStorageTarget(ctx context.Context, db DB, t backup.StorageTarget) (backup.StorageTarget, error) {
 	out, err := scanTarget(db.QueryRow(ctx, `UPDATE storage_targets SET capacity_bytes = $2, warn_percent = $3,
-			critical_percent = $4, updated_at = $5
+			critical_percent = $4, s3 = $5, updated_at = $6
 		WHERE name = $1 RETURNING `+targetColumns,
-		t.Name, t.CapacityBytes, t.WarnPercent, t.CriticalPercent, t.UpdatedAt))
+		t.Name, t.CapacityBytes, t.WarnPercent, t.CriticalPercent, t.S3, t.UpdatedAt))
 	if err != nil {
 		return out, fmt.Errorf("updating storage target %s: %w", t.Name, mapErr(err))
 	}
 	return out, nil
 }
 
-// usageWindow is how far back the storage forecast looks for growth.
+// usageWindow is how far back the storage forecast looks for growth: from
+// the start of the UTC day 30 days before now (windowStart), so that the
+// per-day totals of migration 019 give it without reading a backup.
 const usageWindow = 30 * 24 * time.Hour
+
+// windowStart is the start of the growth window at now.
+func windowStart(now time.Time) time.Time {
+	return now.Add(-usageWindow).UTC().Truncate(24 * time.Hour)
+}
 
 // storageSQL sums, in one pass over the usable backups, what each target
 // holds and what arrived since $1. Sizes are added as numeric, which cannot
@@ -158,13 +198,13 @@ const usageWindow = 30 * 24 * time.Hour
 const storageSQL = `WITH u AS (
 	SELECT
 		coalesce(sum(size_bytes::numeric) FILTER (WHERE local_path IS NOT NULL), 0) AS local_used,
-		coalesce(sum(size_bytes::numeric) FILTER (WHERE local_path IS NOT NULL AND created_at > $1), 0) AS local_added,
+		coalesce(sum(size_bytes::numeric) FILTER (WHERE local_path IS NOT NULL AND created_at >= $1), 0) AS local_added,
 		min(created_at) FILTER (WHERE local_path IS NOT NULL) AS local_first,
 		coalesce(sum(size_bytes::numeric) FILTER (WHERE r2_path IS NOT NULL), 0) AS r2_used,
-		coalesce(sum(size_bytes::numeric) FILTER (WHERE r2_path IS NOT NULL AND created_at > $1), 0) AS r2_added,
+		coalesce(sum(size_bytes::numeric) FILTER (WHERE r2_path IS NOT NULL AND created_at >= $1), 0) AS r2_added,
 		min(created_at) FILTER (WHERE r2_path IS NOT NULL) AS r2_first,
 		coalesce(sum(size_bytes::numeric) FILTER (WHERE b2_path IS NOT NULL), 0) AS b2_used,
-		coalesce(sum(size_bytes::numeric) FILTER (WHERE b2_path IS NOT NULL AND created_at > $1), 0) AS b2_added,
+		coalesce(sum(size_bytes::numeric) FILTER (WHERE b2_path IS NOT NULL AND created_at >= $1), 0) AS b2_added,
 		min(created_at) FILTER (WHERE b2_path IS NOT NULL) AS b2_first
 	FROM backups_backup WHERE status IN ('COMPLETED', 'VERIFIED'))
 SELECT ` + targetColumns + `,
@@ -178,10 +218,10 @@ const maxBigint = "9223372036854775807"
 
 // StorageUsage returns every storage target with what is stored there: the
 // bytes of the completed and verified backups that have a path at it, and
-// how much of that arrived in the 30 days before now. One pass over the
+// how much of that arrived since the start of the UTC day 30 days before now. One pass over the
 // catalogue serves all three targets.
 func StorageUsage(ctx context.Context, db DB, now time.Time) ([]backup.StorageTarget, []backup.Usage, error) {
-	rows, err := db.Query(ctx, storageSQL, now.Add(-usageWindow))
+	rows, err := db.Query(ctx, storageSQL, windowStart(now))
 	if err != nil {
 		return nil, nil, fmt.Errorf("measuring storage use: %w", mapErr(err))
 	}
@@ -203,4 +243,31 @@ func StorageUsage(ctx context.Context, db DB, now time.Time) ([]backup.StorageTa
 		return nil, nil, fmt.Errorf("measuring storage use: %w", mapErr(err))
 	}
 	return targets, usage, nil
+}
+
+// FailureStreak returns series s's failure_threshold (its tenant's
+// override, else its type's default; 1 without either) and, when it is
+// over 1, how many of its newest finished backups in a row are FAILED (at
+// least 1: the failure being reported), counted up to the threshold.
+func FailureStreak(ctx context.Context, db DB, s backup.Series) (streak, threshold int64, err error) {
+	err = db.QueryRow(ctx, `SELECT coalesce(
+			(SELECT failure_threshold FROM backup_policies WHERE backup_type = $1 AND tenant_id = $2),
+			(SELECT failure_threshold FROM backup_policies WHERE backup_type = $1 AND tenant_id IS NULL), 1)`,
+		s.Type, s.TenantID).Scan(&threshold)
+	if err != nil {
+		return 0, 0, fmt.Errorf("reading the failure threshold of %s: %w", s.Key(), mapErr(err))
+	}
+	if threshold <= 1 {
+		return 1, threshold, nil
+	}
+	err = db.QueryRow(ctx, `SELECT count(*) FROM (
+			SELECT bool_and(status = 'FAILED') OVER (ORDER BY created_at DESC, id DESC) AS in_row
+			FROM (SELECT status, created_at, id FROM backups_backup
+				WHERE backup_type = $1 AND tenant_id IS NOT DISTINCT FROM $2 AND status <> 'IN_PROGRESS'
+				ORDER BY created_at DESC, id DESC LIMIT $3) newest) w
+		WHERE in_row`, s.Type, s.TenantID, threshold).Scan(&streak)
+	if err != nil {
+		return 0, 0, fmt.Errorf("counting the failures in a row of %s: %w", s.Key(), mapErr(err))
+	}
+	return max(1, streak), threshold, nil
 }

@@ -100,10 +100,22 @@ type RestoreFilter struct {
 	StartedOn     *DateRange
 	InitiatedBy   *uuid.UUID
 	Query         string // substring of reason, notes or error_message
+	// Scope is the caller's tenant, for a tenant-scoped caller: the rows
+	// row-level security lets through anyway, said so that the planner can
+	// walk restore_tenant_started_idx (migration 019) rather than read
+	// every restore (the policy keeps q off the trigram indexes).
+	Scope *uuid.UUID
 }
 
 // ListRestores returns a page of restores in scope matching f, newest first.
 func ListRestores(ctx context.Context, db DB, f RestoreFilter, p Page) ([]restore.Restore, *Cursor, error) {
+	if f.Query != "" {
+		q := f.Query
+		f.Query = ""
+		w := restoreWhere(f)
+		w.keyset("started_at", p)
+		return search(ctx, db, searchedRestores, w, q, p)
+	}
 	w := restoreWhere(f)
 	w.keyset("started_at", p)
 	q := `SELECT ` + restoreColumns + ` FROM backups_restore_log` + w.sql() + ` ORDER BY started_at DESC, id DESC` + w.limit(p)
@@ -118,6 +130,16 @@ func ListRestores(ctx context.Context, db DB, f RestoreFilter, p Page) ([]restor
 	return items, next, nil
 }
 
+// RestoreListSQL is the one statement that lists a page of the restores
+// matching f, q included, and its arguments (the LIMIT last): what a
+// search's last step runs, and what the benchmark derives its OFFSET
+// baselines from.
+func RestoreListSQL(f RestoreFilter, p Page) (string, []any) {
+	w := restoreWhere(f)
+	w.keyset("started_at", p)
+	return `SELECT ` + restoreColumns + ` FROM backups_restore_log` + w.sql() + ` ORDER BY started_at DESC, id DESC` + w.limit(p), w.args
+}
+
 // restoreText is how much text a restore carries: what its JSON is at least.
 func restoreText(r restore.Restore) int {
 	n := len(r.Reason) + len(r.Notes) + len(r.Metadata)
@@ -130,6 +152,11 @@ func restoreText(r restore.Restore) int {
 // CountRestores counts the restores in scope matching f, up to CountCap
 // (exact is then false).
 func CountRestores(ctx context.Context, db DB, f RestoreFilter) (n int, exact bool, err error) {
+	if f.Query != "" {
+		q := f.Query
+		f.Query = ""
+		return countSearch(ctx, db, searchedRestores, restoreWhere(f), q)
+	}
 	return count(ctx, db, "restores", "backups_restore_log", restoreWhere(f))
 }
 
@@ -138,12 +165,10 @@ func restoreWhere(f RestoreFilter) where {
 	if f.BackupID != nil {
 		w.add("backup_id = ?", *f.BackupID)
 	}
-	if len(f.Statuses) > 0 {
-		w.add("status = ANY(?)", toStrings(f.Statuses))
-	}
-	if len(f.Modes) > 0 {
-		w.add("restore_mode = ANY(?)", toStrings(f.Modes))
-	}
+	// = rather than ANY for one value: the planner then knows it and walks
+	// restore_status_started_idx or restore_mode_started_idx in list order.
+	w.addOneOf("status", toStrings(f.Statuses))
+	w.addOneOf("restore_mode", toStrings(f.Modes))
 	if f.TenantID != nil {
 		// jsonb_path_ops GIN index: restore_tenant_ids_idx.
 		w.add("tenant_ids @> ?::jsonb", tenantIDsJSON([]uuid.UUID{*f.TenantID}))
@@ -160,13 +185,23 @@ func restoreWhere(f RestoreFilter) where {
 	if f.InitiatedBy != nil {
 		w.add("initiated_by_id = ?", *f.InitiatedBy)
 	}
+	if f.Scope != nil {
+		w.add("tenant_id = ?", *f.Scope)
+	}
 	if f.Query != "" {
-		// Trigram indexes (migration 017); see bench/README.md for when
-		// row-level security lets the planner use them.
-		like := "%" + likeEscape(f.Query) + "%"
-		w.add("(reason ILIKE ? OR notes ILIKE ? OR error_message ILIKE ?)", like, like, like)
+		w.addCond(searchedRestores.cond(f.Query, f.Query))
 	}
 	return w
+}
+
+// searchedRestores is the restores list as search sees it: q in reason,
+// notes and error_message (migration 017's trigram indexes; see
+// bench/README.md for when row-level security lets the planner use them).
+var searchedRestores = searched[restore.Restore]{
+	what: "restores", table: "backups_restore_log", columns: restoreColumns, order: "started_at",
+	contains: []string{"reason", "notes", "error_message"},
+	scan:     func(r pgx.Row, extra any) (restore.Restore, error) { return scanRestore(withExtra{r, extra}) },
+	key:      RestoreKey, text: restoreText,
 }
 
 // NewestCompletedWAL returns the created_at of the newest COMPLETED or

@@ -97,10 +97,16 @@ func TestSearchSteps(t *testing.T) {
 	}{
 		{"recent", false, 1500}, // the walk fills every page of the newest
 		{"RECENT-14", false, 1},
-		{"needle", false, 8}, // rare, in the notes: gathered
-		{"ABCDEF", false, 1}, // a checksum prefix, any case
-		{"old", false, 6500}, // thousands, none recent: the filtered walk
-		{"old", true, 900},   // the same within a tenant
+		{"needle", false, 8},       // rare, in the notes: gathered
+		{"ABCDEF", false, 1},       // a checksum prefix, any case
+		{"old", false, 6500},       // thousands, none recent: the filtered walk
+		{"old", true, 900},         // the same within a tenant
+		{"recent-1499", false, 1},  // not among the newest 1,000; "recent" is in every sampled filename: driven by "1499"
+		{"6543.DUMP", false, 1},    // "dump" is too: driven by "6543"
+		{"old-4321", false, 1},     // "old" is in none: driven by q
+		{"OLD-43", false, 100},     // "43" has no trigram of its own
+		{"old-1526.dump", true, 1}, // within a tenant
+		{"recent-9", false, 100},   // a common word and a short one: walked
 		{"nothing-like-this", false, 0},
 		{"50_%", false, 0}, // LIKE wildcards match literally
 	} {
@@ -113,6 +119,20 @@ func TestSearchSteps(t *testing.T) {
 				t.Errorf("q=%s tenant=%v limit=%d: %d backups listed, want %d (first difference at %s)",
 					tc.q, tc.tenant, limit, len(g), len(w), firstDiff(g, w))
 			}
+		}
+		f := store.BackupFilter{Query: tc.q}
+		if tc.tenant {
+			f.TenantID = &tenant
+		}
+		var n int
+		if err := store.InScope(ctx, db.Pool, store.AllTenants, func(tx pgx.Tx) (err error) {
+			n, _, err = store.CountBackups(ctx, tx, f)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if w := want(likeLiteral(tc.q), tc.tenant); n != len(w) {
+			t.Errorf("q=%s tenant=%v: counted %d, want %d", tc.q, tc.tenant, n, len(w))
 		}
 	}
 }

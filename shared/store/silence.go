@@ -11,7 +11,7 @@ import (
 	"github.com/backupwatch/backupwatch/shared/alert"
 )
 
-// Silences (migration 024). Row-level security lets a tenant's scope read
+// Silences (migration 023). Row-level security lets a tenant's scope read
 // its tenant's silences and the tenant-less ones, and write its own only.
 
 const silenceColumns = `id, tenant_id, backup_type, alert_type, starts_at, ends_at, comment, created_by_id, created_at, expired_at`

@@ -15,7 +15,9 @@ import (
 
 	"github.com/backupwatch/backupwatch/shared/auth"
 	"github.com/backupwatch/backupwatch/shared/httpapi"
+	"github.com/backupwatch/backupwatch/shared/objstore"
 	"github.com/backupwatch/backupwatch/shared/store"
+	"github.com/backupwatch/backupwatch/shared/verifier"
 )
 
 // API is the HTTP API served on a real loopback server over a fresh database.
@@ -45,6 +47,11 @@ func NewAPIWith(t testing.TB, cfg httpapi.Config) *API {
 		// The suites send many requests with one key on a clock that does
 		// not move; tests of the rate limit set their own budget.
 		cfg.RateLimit = httpapi.RateLimit{RPS: 1e9, Burst: 1e9}
+	}
+	if cfg.Verifier == nil {
+		// The copy verifier reads buckets as serve's does (a test's
+		// versitygw, with the credentials its environment sets).
+		cfg.Verifier = verifier.New(verifier.Config{Pool: db.Pool, Logger: cfg.Logger, Routing: cfg.Routing, Open: objstore.OpenReader})
 	}
 	a.Server = httpapi.New(cfg)
 	a.HTTP = httptest.NewServer(HoldToContract(t, a.Server.Handler(httpapi.AllRoutes)))

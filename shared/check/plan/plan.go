@@ -1,6 +1,7 @@
 // Package plan decides what a check run does to the alerts: given the alerts
 // open when the run read, what the rules concluded about each series and
-// storage target (shared/check/rule), and the series' histories, Make says
+// storage target (shared/check/rule) — a WAL series' continuity is a unit
+// of its own — and the series' histories, Make says
 // which open alerts are only seen again (Touch), which conditions are raised
 // and why (opened, escalated, changed), which open alerts are resolved and
 // why, and which are deliberately left as they are. It does no I/O: the
@@ -55,9 +56,12 @@ const (
 	NotRead   Reason = "not read"   // the run could not read its series or targets at all
 )
 
-// Unit is one series or storage target as the rules judged it.
+// Unit is one series, WAL series or storage target as the rules judged it.
 type Unit struct {
-	Series  *backup.Series  // the series judged, or nil for a storage target
+	Series *backup.Series // the series judged, or nil for a WAL series or a storage target
+	// WAL is the cluster of the WAL series judged (its continuity and
+	// recovery window), or nil.
+	WAL     *string
 	Target  backup.Location // the storage target judged, when Series is nil
 	Verdict rule.Verdict
 	// Err is why the rules could not judge it (nil: they did).
@@ -66,8 +70,11 @@ type Unit struct {
 
 // Name names the unit in errors: "series TENANT_BACKUP:<id>", "storage target r2".
 func (u Unit) Name() string {
-	if u.Series != nil {
+	switch {
+	case u.Series != nil:
 		return "series " + u.Series.Key()
+	case u.WAL != nil:
+		return "WAL series " + rule.WALKey(*u.WAL)
 	}
 	return "storage target " + string(u.Target)
 }
@@ -75,8 +82,11 @@ func (u Unit) Name() string {
 // Fingerprints are every fingerprint the unit may raise. (Made when needed:
 // a run has thousands of units and needs them only for the few that fail.)
 func (u Unit) Fingerprints() []string {
-	if u.Series != nil {
-		return rule.SeriesFingerprints(*u.Series)
+	switch {
+	case u.Series != nil:
+		return append(rule.SeriesFingerprints(*u.Series), rule.UpkeepFingerprints(*u.Series)...)
+	case u.WAL != nil:
+		return rule.WALFingerprints(*u.WAL)
 	}
 	return []string{rule.StorageFingerprint(u.Target)}
 }

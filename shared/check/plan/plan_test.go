@@ -263,3 +263,32 @@ func show(p plan.Plan) string {
 	b, _ := json.Marshal(map[string]any{"touch": p.Touch, "raise": rs, "resolve": p.Resolve, "keep": p.Keep})
 	return string(b)
 }
+
+// TestWALUnits: a WAL series is a unit of its own, by cluster: its WAL_GAP
+// is kept when its rules failed, resolved as unwatched when no unit judges
+// it any more, and raised apart from the plain series' conditions.
+func TestWALUnits(t *testing.T) {
+	main, replica := "", "replica"
+	gapFP := rule.WALFingerprints(main)[0]
+	replicaGap := rule.WALFingerprints(replica)[0]
+	gap := cond(gapFP, alert.Error, "WAL_ARCHIVE is missing 1 segment", 1)
+	gone := cond(replicaGap, alert.Error, "WAL_ARCHIVE of cluster replica is missing 1 segment", 1)
+	in := plan.Input{
+		Open: []alert.Alert{open(alert.WALGap, gap), open(alert.WALGap, gone)},
+		Units: []plan.Unit{
+			series(wal, nil, nil),
+			{WAL: &main, Err: errors.New("evaluating: boom")},
+		},
+	}
+	p := plan.Make(in)
+	want := plan.Plan{
+		Keep:    []plan.Keep{{Fingerprint: gapFP, Reason: plan.NotJudged}},
+		Resolve: []plan.Resolve{{Fingerprint: replicaGap, Reason: plan.Unwatched, Why: "resolved automatically: its series or storage target is no longer checked"}},
+	}
+	if !reflect.DeepEqual(p, want) {
+		t.Fatalf("plan\n%+v\nwant\n%+v", p, want)
+	}
+	if u := (plan.Unit{WAL: &replica}); u.Name() != "WAL series WAL_ARCHIVE:replica" || !reflect.DeepEqual(u.Fingerprints(), rule.WALFingerprints(replica)) {
+		t.Errorf("unit %s: %v", u.Name(), u.Fingerprints())
+	}
+}

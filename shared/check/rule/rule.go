@@ -42,7 +42,8 @@ const (
 
 // Owned lists the alert types the checks own: an open alert of these types
 // that a run did not raise is resolved by that run.
-var Owned = []alert.Type{alert.SizeDeviation, alert.DurationThreshold, alert.StorageCapacity, alert.BackupMissing}
+var Owned = []alert.Type{alert.SizeDeviation, alert.DurationThreshold, alert.StorageCapacity, alert.BackupMissing,
+	alert.WALGap, alert.PITRWindow, alert.Redundancy, alert.VerificationOverdue, alert.RestoreTestOverdue}
 
 // Fingerprints name the conditions, so that the same condition seen by the
 // next run updates its alert instead of opening another. A series has four:

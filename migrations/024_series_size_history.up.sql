@@ -1,4 +1,4 @@
--- 026: the size rule reads each series' rhythm (issue 21): weekly cycles,
+-- 024: the size rule reads each series' rhythm (issue 21): weekly cycles,
 -- monthly spikes, growth and steps. It needs about two months of sizes
 -- with their times, where it kept the last 15 sizes alone.
 --

@@ -1,4 +1,4 @@
--- 024: silences and reminders (issue 18, API.md 1.1 "Routing, silences").
+-- 023: silences and reminders (issue 18, API.md 1.1 "Routing, silences").
 --
 -- A silence holds the notifications of the alerts its matchers match while
 -- it is in force (starts_at <= now < ends_at, and not expired): they are

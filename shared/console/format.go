@@ -1,0 +1,296 @@
+package console
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/store"
+)
+
+// How the console writes values (CONSOLE.md, "Visual language"): sizes and
+// durations with the formatters the notifications use, times relative with
+// the exact UTC time beside them, statuses in words with a class for the
+// colour that only repeats them.
+var funcs = template.FuncMap{
+	"size":    size,
+	"dur":     dur,
+	"ago":     ago,
+	"utc":     utc,
+	"tone":    tone,
+	"short":   func(id uuid.UUID) string { return id.String()[:8] },
+	"tenant":  tenantLabel,
+	"user":    func(u *store.UserName) string { return userLabel(u) },
+	"words":   words,
+	"percent": func(f *float64) string { return percentText(f) },
+	"days":    daysText,
+	"num":     num,
+	"deref2":  func(f *float64) float64 { return *f },
+	"float":   func(n int64) float64 { return float64(n) },
+	"add":     func(a, b int) int { return a + b },
+	"deref":   derefString,
+	"str":     func(v any) string { return fmt.Sprint(v) },
+	"has":     func(p *string) bool { return p != nil && *p != "" },
+	"plural":  plural,
+	"ratio":   func(f *float64) string { return ratioText(f) },
+	"joinIDs": joinIDs,
+	"dict":    dict,
+	"list":    func(xs ...string) []string { return xs },
+	"copies":  copies,
+}
+
+func size(v any) string {
+	switch n := v.(type) {
+	case *int64:
+		if n == nil {
+			return "—"
+		}
+		return backup.HumanSize(*n)
+	case int64:
+		return backup.HumanSize(n)
+	case float64:
+		return backup.HumanSize(int64(n))
+	}
+	return fmt.Sprint(v)
+}
+
+func dur(v any) string {
+	switch n := v.(type) {
+	case *int64:
+		if n == nil {
+			return "—"
+		}
+		return backup.HumanDuration(*n)
+	case int64:
+		return backup.HumanDuration(n)
+	}
+	return fmt.Sprint(v)
+}
+
+// ago writes how long before now t was: "3 h ago", "in 2 days".
+func ago(now time.Time, v any) string {
+	var t time.Time
+	switch x := v.(type) {
+	case time.Time:
+		t = x
+	case *time.Time:
+		if x == nil {
+			return "—"
+		}
+		t = *x
+	default:
+		return ""
+	}
+	d := now.Sub(t)
+	future := d < 0
+	if future {
+		d = -d
+	}
+	var s string
+	switch {
+	case d < time.Minute:
+		s = "just now"
+		return s
+	case d < time.Hour:
+		s = fmt.Sprintf("%d min", int(d.Minutes()))
+	case d < 48*time.Hour:
+		s = fmt.Sprintf("%d h", int(d.Hours()))
+	default:
+		s = fmt.Sprintf("%d days", int(d.Hours()/24))
+	}
+	if future {
+		return "in " + s
+	}
+	return s + " ago"
+}
+
+// utc is the exact time, for titles and detail pages.
+func utc(v any) string {
+	switch x := v.(type) {
+	case time.Time:
+		return x.UTC().Format("2006-01-02 15:04:05 UTC")
+	case *time.Time:
+		if x == nil {
+			return "—"
+		}
+		return x.UTC().Format("2006-01-02 15:04:05 UTC")
+	}
+	return ""
+}
+
+// tone is the colour class of a status, severity or state: a second cue
+// beside the word, never the only one.
+func tone(v any) string {
+	switch fmt.Sprint(v) {
+	case "COMPLETED", "VERIFIED", "OK", "RESOLVED":
+		return "ok"
+	case "IN_PROGRESS", "ACKNOWLEDGED":
+		return "info"
+	case "FAILED", "ERROR", "FAILING":
+		return "bad"
+	case "CRITICAL":
+		return "critical"
+	case "WARNING", "LATE", "ACTIVE":
+		return "warn"
+	}
+	return "muted"
+}
+
+// tenantLabel names a tenant by name and slug.
+func tenantLabel(t *store.TenantName) string {
+	switch {
+	case t == nil:
+		return "—"
+	case t.Slug == nil:
+		return t.ID.String()[:8]
+	case t.Name != nil && *t.Name != *t.Slug:
+		return *t.Name + " (" + *t.Slug + ")"
+	}
+	return *t.Slug
+}
+
+func percentText(f *float64) string {
+	if f == nil {
+		return "—"
+	}
+	return strconv.FormatFloat(*f, 'f', 1, 64) + " %"
+}
+
+func daysText(f *float64) string {
+	switch {
+	case f == nil:
+		return ""
+	case *f < 1:
+		return "less than a day"
+	case *f < 2:
+		return "about 1 day"
+	}
+	return fmt.Sprintf("%d days", int64(*f))
+}
+
+func ratioText(f *float64) string {
+	if f == nil {
+		return "—"
+	}
+	return strconv.FormatFloat(*f, 'f', 1, 64) + "×"
+}
+
+func num(v any) string {
+	switch n := v.(type) {
+	case int:
+		return thousands(int64(n))
+	case int64:
+		return thousands(n)
+	case *int64:
+		if n == nil {
+			return "—"
+		}
+		return thousands(*n)
+	}
+	return fmt.Sprint(v)
+}
+
+// thousands writes n with thousands separators: 120,034.
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+func derefString(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func joinIDs(ids []uuid.UUID) string {
+	var s []string
+	for _, id := range ids {
+		s = append(s, id.String())
+	}
+	return strings.Join(s, ",")
+}
+
+// prettyJSON indents a JSON object for a detail page ("" for an empty one).
+func prettyJSON(raw []byte) string {
+	if len(raw) == 0 || string(raw) == "{}" || string(raw) == "null" {
+		return ""
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, raw, "", "  "); err != nil {
+		return string(raw)
+	}
+	return buf.String()
+}
+
+// words writes an enum value as words: FULL_DATABASE as FULL DATABASE,
+// true and false as yes and no.
+func words(v any) string {
+	switch s := fmt.Sprint(v); s {
+	case "true":
+		return "yes"
+	case "false":
+		return "no"
+	default:
+		return strings.ReplaceAll(s, "_", " ")
+	}
+}
+
+// dict makes a map of key and value pairs, for a partial template.
+func dict(kv ...any) map[string]any {
+	m := map[string]any{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[fmt.Sprint(kv[i])] = kv[i+1]
+	}
+	return m
+}
+
+// copies writes a backup's three copy marks (local, R2, B2): filled when
+// the copy exists, ticked when the backup is verified, with the same in
+// words for screen readers and as a tooltip.
+func copies(b BackupRow) template.HTML {
+	var s strings.Builder
+	s.WriteString(`<span class="copies">`)
+	for _, c := range []struct {
+		label, name string
+		path        *string
+	}{{"L", "local", b.LocalPath}, {"R2", "R2", b.R2Path}, {"B2", "B2", b.B2Path}} {
+		words, cls, tick := "no "+c.name+" copy", "copy", ""
+		if c.path != nil {
+			words, cls = c.name+" copy", "copy on"
+			if b.VerifiedAt != nil {
+				words, tick = c.name+" copy, verified", "✓"
+			}
+		}
+		fmt.Fprintf(&s, `<span class="%s" title="%s" aria-hidden="true">%s%s</span><span class="visually-hidden">%s;</span>`,
+			cls, words, c.label, tick, words)
+	}
+	s.WriteString(`</span>`)
+	return template.HTML(s.String())
+}

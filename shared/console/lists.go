@@ -1,0 +1,494 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/backupwatch/backupwatch/shared/alert"
+	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/httpapi"
+	"github.com/backupwatch/backupwatch/shared/restore"
+	"github.com/backupwatch/backupwatch/shared/store"
+)
+
+// The list pages take the API's filters under the same names, read by the
+// API's own readers, and page by the API's cursors.
+
+// listQuery is a list page's query string: links that change one filter
+// keep the others and start again from the first page.
+type listQuery struct {
+	Path string
+	V    url.Values
+}
+
+// With is the page's URL with the given keys set to the given values ("":
+// removed), from the first page.
+func (q listQuery) With(kv ...string) string {
+	v := url.Values{}
+	for k, vs := range q.V {
+		v[k] = vs
+	}
+	v.Del("cursor")
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == "" {
+			v.Del(kv[i])
+		} else {
+			v.Set(kv[i], kv[i+1])
+		}
+	}
+	return q.url(v)
+}
+
+func (q listQuery) url(v url.Values) string {
+	if len(v) == 0 {
+		return q.Path
+	}
+	return q.Path + "?" + v.Encode()
+}
+
+// Get is the value of filter k.
+func (q listQuery) Get(k string) string { return q.V.Get(k) }
+
+// Is says whether filter k is exactly v ("" : unset).
+func (q listQuery) Is(k, v string) bool { return q.V.Get(k) == v }
+
+// Filtered says whether any filter but paging is set.
+func (q listQuery) Filtered() bool {
+	for k := range q.V {
+		if k != "cursor" && k != "limit" {
+			return true
+		}
+	}
+	return false
+}
+
+// Hidden are the filters a form must carry along, except those it sets.
+func (q listQuery) Hidden(except ...string) [][2]string {
+	var out [][2]string
+	for k, vs := range q.V {
+		if k == "cursor" || len(vs) == 0 || contains(except, k) {
+			continue
+		}
+		out = append(out, [2]string{k, vs[0]})
+	}
+	return out
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// listed is what every list page shows beside its rows.
+type listed struct {
+	Q     listQuery
+	Count int
+	Exact bool
+	// Next is the URL of the next page ("": this is the last); First the
+	// first page's, when this is not it.
+	Next, First string
+	Limit       int
+}
+
+// readList checks a list page's query as the API does and reads its paging.
+func (c *Console) readList(ctx context.Context, p *request, path string, known []string) (listed, store.Page, error) {
+	l := listed{Q: listQuery{Path: path, V: p.r.URL.Query()}}
+	if clean, ok := withoutEmpty(l.Q.V); !ok {
+		// A form's empty fields are no filters: the page's own URL leaves
+		// them out, so that a view is shared by a clean link.
+		return l, store.Page{}, errClean{l.Q.url(clean)}
+	}
+	pg := store.Page{Limit: 50, MaxBytes: httpapi.MaxResponse}
+	if err := httpapi.CheckParams(p.r.URL.RawQuery, known); err != nil {
+		return l, pg, err
+	}
+	if s := strings.TrimSpace(l.Q.Get("limit")); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 500 {
+			return l, pg, &httpapi.Error{Status: http.StatusUnprocessableEntity, Code: "validation_failed", Message: "limit must be a number from 1 to 500"}
+		}
+		pg.Limit = n
+	}
+	l.Limit = pg.Limit
+	if s := strings.TrimSpace(l.Q.Get("cursor")); s != "" {
+		secret, err := c.cursorSecret(ctx)
+		if err != nil {
+			return l, pg, err
+		}
+		cur, ok := httpapi.DecodeCursor(secret, s)
+		if !ok {
+			return l, pg, &httpapi.Error{Status: http.StatusBadRequest, Code: "bad_request", Message: "this page's cursor is not valid: follow the Next link again"}
+		}
+		pg.After = &cur
+		first := url.Values{}
+		for k, vs := range l.Q.V {
+			first[k] = vs
+		}
+		first.Del("cursor")
+		l.First = l.Q.url(first)
+	}
+	return l, pg, nil
+}
+
+// errClean sends the browser to the same list without its empty parameters.
+type errClean struct{ to string }
+
+func (e errClean) Error() string { return "redirect to " + e.to }
+
+// withoutEmpty is v without its empty values; ok says there were none.
+func withoutEmpty(v url.Values) (url.Values, bool) {
+	ok := true
+	out := url.Values{}
+	for k, vs := range v {
+		if len(vs) == 1 && strings.TrimSpace(vs[0]) == "" {
+			ok = false
+			continue
+		}
+		out[k] = vs
+	}
+	return out, ok
+}
+
+// next sets the Next link to the page after cur.
+func (c *Console) next(ctx context.Context, l *listed, cur *store.Cursor) error {
+	if cur == nil {
+		return nil
+	}
+	secret, err := c.cursorSecret(ctx)
+	if err != nil {
+		return err
+	}
+	v := url.Values{}
+	for k, vs := range l.Q.V {
+		v[k] = vs
+	}
+	v.Set("cursor", httpapi.EncodeCursor(secret, *cur))
+	l.Next = l.Q.url(v)
+	return nil
+}
+
+// refused turns a refusal of the request (a bad filter: 400 or 422) into
+// the page's problem line, with the page shown empty; other errors pass.
+func refused(v *view, err error) error {
+	var clean errClean
+	if errors.As(err, &clean) {
+		v.Redirect = clean.to
+		return nil
+	}
+	var e *httpapi.Error
+	if !errors.As(err, &e) || e.Status >= 500 || e.Status == http.StatusNotFound {
+		return err
+	}
+	msg := e.Message
+	for _, d := range e.Details {
+		if !strings.Contains(msg, d.Field) {
+			msg += "; " + d.Field + " " + d.Message
+		}
+	}
+	v.Problem, v.Status = msg, e.Status
+	return nil
+}
+
+// The choices of the sidebars.
+var (
+	backupTypes     = []string{"FULL_DATABASE", "TENANT_BACKUP", "WAL_ARCHIVE", "CONFIGURATION"}
+	backupStatuses  = []string{"IN_PROGRESS", "COMPLETED", "VERIFIED", "FAILED"}
+	locations       = []string{"local", "r2", "b2"}
+	restoreStatuses = []string{"IN_PROGRESS", "COMPLETED", "FAILED", "CANCELLED"}
+	restoreModes    = []string{"FULL", "MERGE", "PITR"}
+	alertStatuses   = []string{"ACTIVE", "ACKNOWLEDGED", "RESOLVED"}
+	severities      = []string{"CRITICAL", "ERROR", "WARNING", "INFO"}
+	alertTypes      = []string{"BACKUP_FAILURE", "SIZE_DEVIATION", "DURATION_THRESHOLD", "STORAGE_CAPACITY",
+		"INTEGRITY_FAILURE", "RESTORE_FAILURE", "BACKUP_MISSING", "NOTIFICATION_FAILURE", "CHECK_FAILURE"}
+)
+
+// tenantChoices are the tenants a filter may name: none for a tenant's key
+// (it sees one), else the first 500.
+//
+// Past maxChoices tenants a list of names helps no one: the filter is then
+// a tenant id typed in, and the tenant links of the rows set it.
+func tenantChoices(ctx context.Context, p *request) ([]store.Tenant, error) {
+	if p.who.Tenant != nil {
+		return nil, nil
+	}
+	ts, next, err := store.ListTenants(ctx, p.tx, store.Page{Limit: maxChoices})
+	if next != nil {
+		return nil, err
+	}
+	return ts, err
+}
+
+// maxChoices is how many tenants a filter offers by name.
+const maxChoices = 100
+
+// BackupRow is a backup as the list shows it.
+type BackupRow struct {
+	backup.Backup
+	Tenant    *store.TenantName
+	CreatedBy *store.UserName
+}
+
+type backupsData struct {
+	listed
+	Rows     []BackupRow
+	Dates    []dateLink
+	Trail    []dateLink
+	Tenants  []store.Tenant
+	Types    []string
+	Statuses []string
+	Places   []string
+}
+
+// dateLink is one link of the date hierarchy.
+type dateLink struct {
+	Label, URL string
+	Count      int
+	Capped     bool
+}
+
+func (c *Console) backups(ctx context.Context, p *request) (*view, error) {
+	v := &view{Page: "backups", Title: "Backups"}
+	d := backupsData{Types: backupTypes, Statuses: backupStatuses, Places: locations}
+	v.Data = &d
+	var err error
+	if d.Tenants, err = tenantChoices(ctx, p); err != nil {
+		return nil, err
+	}
+	l, pg, err := c.readList(ctx, p, Prefix+"/backups", httpapi.BackupListParams())
+	d.listed = l
+	if err != nil {
+		return v, refused(v, err)
+	}
+	f, err := httpapi.BackupFilterOf(ctx, p.tx, p.who, l.Q.V)
+	if err != nil {
+		return v, refused(v, err)
+	}
+	items, next, err := store.ListBackups(ctx, p.tx, f, pg)
+	if err != nil {
+		return nil, err
+	}
+	if d.Rows, err = backupRows(ctx, p, items); err != nil {
+		return nil, err
+	}
+	if d.Count, d.Exact, err = store.CountBackups(ctx, p.tx, f); err != nil {
+		return nil, err
+	}
+	// An exact count says the matches are few enough to count per link
+	// from their times (store.BackupDates).
+	dates, err := store.BackupDates(ctx, p.tx, f, d.Exact)
+	if err != nil {
+		return nil, err
+	}
+	d.Dates, d.Trail = hierarchy(l.Q, "created_on", dates)
+	return v, c.next(ctx, &d.listed, next)
+}
+
+// hierarchy makes the date hierarchy's links: the trail to the level shown
+// (all, a year, a month, a day) and the links of the level below.
+func hierarchy(q listQuery, param string, dates []store.DateCount) (links, trail []dateLink) {
+	on := q.Get(param)
+	trail = append(trail, dateLink{Label: "All dates", URL: q.With(param, "")})
+	for _, n := range []int{4, 7, 10} {
+		if len(on) >= n {
+			trail = append(trail, dateLink{Label: dateLabel(on[:n]), URL: q.With(param, on[:n])})
+		}
+	}
+	for _, dc := range dates {
+		var key string
+		switch len(on) {
+		case 0:
+			key = dc.From.Format("2006")
+		case 4:
+			key = dc.From.Format("2006-01")
+		default:
+			key = dc.From.Format("2006-01-02")
+		}
+		links = append(links, dateLink{Label: dateLabel(key), URL: q.With(param, key), Count: dc.Count, Capped: dc.Capped})
+	}
+	return links, trail
+}
+
+func dateLabel(key string) string {
+	switch len(key) {
+	case 7:
+		if t, err := time.Parse("2006-01", key); err == nil {
+			return t.Format("January 2006")
+		}
+	case 10:
+		if t, err := time.Parse("2006-01-02", key); err == nil {
+			return t.Format("2 Jan 2006")
+		}
+	}
+	return key
+}
+
+func backupRows(ctx context.Context, p *request, items []backup.Backup) ([]BackupRow, error) {
+	var set store.NameSet
+	for _, b := range items {
+		set.Tenant(b.TenantID)
+		set.User(b.CreatedBy)
+	}
+	n, err := store.LookupNames(ctx, p.tx, set)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]BackupRow, len(items))
+	for i, b := range items {
+		rows[i] = BackupRow{Backup: b, Tenant: n.Tenant(b.TenantID), CreatedBy: n.User(b.CreatedBy)}
+	}
+	return rows, nil
+}
+
+// RestoreRow is a restore as the lists show it.
+type RestoreRow struct {
+	restore.Restore
+	Tenants     []store.TenantName
+	InitiatedBy *store.UserName
+}
+
+type restoresData struct {
+	listed
+	Rows     []RestoreRow
+	Dates    []dateLink
+	Trail    []dateLink
+	Tenants  []store.Tenant
+	Statuses []string
+	Modes    []string
+}
+
+func (c *Console) restores(ctx context.Context, p *request) (*view, error) {
+	v := &view{Page: "restores", Title: "Restores"}
+	d := restoresData{Statuses: restoreStatuses, Modes: restoreModes}
+	v.Data = &d
+	var err error
+	if d.Tenants, err = tenantChoices(ctx, p); err != nil {
+		return nil, err
+	}
+	l, pg, err := c.readList(ctx, p, Prefix+"/restores", httpapi.RestoreListParams())
+	d.listed = l
+	if err != nil {
+		return v, refused(v, err)
+	}
+	f, err := httpapi.RestoreFilterOf(ctx, p.tx, p.who, l.Q.V)
+	if err != nil {
+		return v, refused(v, err)
+	}
+	items, next, err := store.ListRestores(ctx, p.tx, f, pg)
+	if err != nil {
+		return nil, err
+	}
+	if d.Rows, err = restoreRows(ctx, p, items); err != nil {
+		return nil, err
+	}
+	if d.Count, d.Exact, err = store.CountRestores(ctx, p.tx, f); err != nil {
+		return nil, err
+	}
+	return v, c.next(ctx, &d.listed, next)
+}
+
+func restoreRows(ctx context.Context, p *request, items []restore.Restore) ([]RestoreRow, error) {
+	var set store.NameSet
+	for _, r := range items {
+		for _, id := range r.TenantIDs {
+			set.Tenant(&id)
+		}
+		set.Tenant(r.TenantID)
+		set.User(r.InitiatedBy)
+	}
+	n, err := store.LookupNames(ctx, p.tx, set)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]RestoreRow, len(items))
+	for i, r := range items {
+		row := RestoreRow{Restore: r, InitiatedBy: n.User(r.InitiatedBy)}
+		ids := r.TenantIDs
+		if len(ids) == 0 && r.TenantID != nil {
+			ids = []uuid.UUID{*r.TenantID}
+		}
+		for _, id := range ids {
+			row.Tenants = append(row.Tenants, *n.Tenant(&id))
+		}
+		rows[i] = row
+	}
+	return rows, nil
+}
+
+// AlertRow is an alert as the lists show it.
+type AlertRow struct {
+	alert.Alert
+	Tenant         *store.TenantName
+	AcknowledgedBy *store.UserName
+	ResolvedBy     *store.UserName
+}
+
+type alertsData struct {
+	listed
+	Rows       []AlertRow
+	Tenants    []store.Tenant
+	Statuses   []string
+	Severities []string
+	Types      []string
+	// Back is this page's query, which the bulk forms send back so that
+	// the list is shown again as it was.
+	Back string
+}
+
+func (c *Console) alertList(ctx context.Context, p *request) (*view, error) {
+	v := &view{Page: "alerts", Title: "Alerts"}
+	d := alertsData{Statuses: alertStatuses, Severities: severities, Types: alertTypes, Back: p.r.URL.RawQuery}
+	v.Data = &d
+	var err error
+	if d.Tenants, err = tenantChoices(ctx, p); err != nil {
+		return nil, err
+	}
+	l, pg, err := c.readList(ctx, p, Prefix+"/alerts", httpapi.AlertListParams())
+	d.listed = l
+	if err != nil {
+		return v, refused(v, err)
+	}
+	f, err := httpapi.AlertFilterOf(ctx, p.tx, p.who, l.Q.V)
+	if err != nil {
+		return v, refused(v, err)
+	}
+	items, next, err := store.ListAlerts(ctx, p.tx, f, pg)
+	if err != nil {
+		return nil, err
+	}
+	if d.Rows, err = alertRows(ctx, p, items); err != nil {
+		return nil, err
+	}
+	if d.Count, d.Exact, err = store.CountAlerts(ctx, p.tx, f); err != nil {
+		return nil, err
+	}
+	return v, c.next(ctx, &d.listed, next)
+}
+
+func alertRows(ctx context.Context, p *request, items []alert.Alert) ([]AlertRow, error) {
+	var set store.NameSet
+	for _, a := range items {
+		set.Tenant(a.TenantID)
+		set.User(a.AcknowledgedBy)
+		set.User(a.ResolvedBy)
+	}
+	n, err := store.LookupNames(ctx, p.tx, set)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]AlertRow, len(items))
+	for i, a := range items {
+		rows[i] = AlertRow{Alert: a, Tenant: n.Tenant(a.TenantID), AcknowledgedBy: n.User(a.AcknowledgedBy), ResolvedBy: n.User(a.ResolvedBy)}
+	}
+	return rows, nil
+}

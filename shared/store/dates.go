@@ -1,0 +1,164 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// DateCount is one link of the date hierarchy (the seed admin's
+// date_hierarchy): a year, month or day, and how many of the listed
+// backups were created in it, up to DateCountCap (Capped then says so).
+type DateCount struct {
+	From   time.Time // the start of the year, month or day, UTC
+	Count  int
+	Capped bool
+}
+
+// DateCountCap bounds what one link of the hierarchy counts: a link reads
+// at most this many rows, so that a year of a million backups costs what
+// a page does. Past it the link says "1,000+".
+const DateCountCap = 1000
+
+// BackupDates returns the date hierarchy's next level under f.CreatedOn
+// (none: the years; a year: its months; a month: its days; a day: nothing
+// below), with the backups matching f's other filters counted per link;
+// links with no backup are left out. One statement: each link's count is
+// a bounded index range.
+//
+// few says the filters, the date included, match at most CountCap
+// backups (a count said so): then their times are read once, by the
+// filters' own index, and counted here, exactly, instead of a bounded
+// scan per link, which for a rare filter would read every row of the range.
+func BackupDates(ctx context.Context, db DB, f BackupFilter, few bool) ([]DateCount, error) {
+	on := f.CreatedOn
+	f.CreatedOn = nil
+	w := backupWhere(f, Page{})
+	if f.Query != "" {
+		w.addCond(searchedBackups.cond(f.Query, f.Query))
+	}
+	if few {
+		if on != nil {
+			w.add("created_at >= ? AND created_at < ?", on.From, on.To)
+		}
+		return datesOf(ctx, db, w, on)
+	}
+	var (
+		unit string
+		from time.Time
+		next func(time.Time) time.Time
+		to   time.Time
+	)
+	switch {
+	case on == nil:
+		unit, next = "year", func(t time.Time) time.Time { return t.AddDate(1, 0, 0) }
+	case on.To.Sub(on.From) > 32*24*time.Hour:
+		unit, from, to, next = "month", on.From, on.To, func(t time.Time) time.Time { return t.AddDate(0, 1, 0) }
+	case on.To.Sub(on.From) > 25*time.Hour:
+		unit, from, to, next = "day", on.From, on.To, func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }
+	default:
+		return nil, nil
+	}
+	if on == nil {
+		// The years from the oldest backup to the newest: two index
+		// lookups at the ends of backup_created_idx.
+		var lo, hi *time.Time
+		if err := db.QueryRow(ctx, `SELECT (SELECT min(created_at) FROM backups_backup), (SELECT max(created_at) FROM backups_backup)`).Scan(&lo, &hi); err != nil {
+			return nil, fmt.Errorf("reading the date hierarchy: %w", mapErr(err))
+		}
+		if lo == nil || hi == nil {
+			return nil, nil
+		}
+		from = time.Date(lo.UTC().Year(), 1, 1, 0, 0, 0, 0, time.UTC)
+		to = time.Date(hi.UTC().Year()+1, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	// The links' bounds are made here, in UTC, and passed as two arrays:
+	// each link's count is then a range of backup_created_idx with plain
+	// parameters, whatever the session's time zone.
+	var starts, ends []time.Time
+	for t := from; t.Before(to); t = next(t) {
+		starts, ends = append(starts, t), append(ends, next(t))
+	}
+	n := len(w.args)
+	cond := ""
+	if len(w.conds) > 0 {
+		cond = " AND " + w.sql()[len(" WHERE "):]
+	}
+	q := fmt.Sprintf(`SELECT b.f, (SELECT count(*) FROM (SELECT 1 FROM backups_backup
+			WHERE created_at >= b.f AND created_at < b.t%s LIMIT $%d) c)
+		FROM unnest($%d::timestamptz[], $%d::timestamptz[]) AS b(f, t) ORDER BY b.f`, cond, n+1, n+2, n+3)
+	args := append(w.args, DateCountCap+1, starts, ends)
+	rows, err := db.Query(ctx, q, append([]any{pgx.QueryExecModeExec}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("reading the date hierarchy by %s: %w", unit, mapErr(err))
+	}
+	defer rows.Close()
+	var out []DateCount
+	for rows.Next() {
+		var dc DateCount
+		if err := rows.Scan(&dc.From, &dc.Count); err != nil {
+			return nil, fmt.Errorf("reading the date hierarchy by %s: %w", unit, mapErr(err))
+		}
+		if dc.Count == 0 {
+			continue
+		}
+		dc.From = dc.From.UTC()
+		if dc.Count > DateCountCap {
+			dc.Count, dc.Capped = DateCountCap, true
+		}
+		out = append(out, dc)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading the date hierarchy by %s: %w", unit, mapErr(err))
+	}
+	return out, nil
+}
+
+// datesOf counts the backups matching w per link of the level below on,
+// from their creation times.
+func datesOf(ctx context.Context, db DB, w where, on *DateRange) ([]DateCount, error) {
+	if on != nil && on.To.Sub(on.From) <= 25*time.Hour {
+		return nil, nil
+	}
+	w.args = append(w.args, CountCap+1)
+	// Planned with its values, as count is.
+	args := append([]any{pgx.QueryExecModeExec}, w.args...)
+	rows, err := db.Query(ctx, fmt.Sprintf(`SELECT created_at FROM backups_backup%s LIMIT $%d`, w.sql(), len(w.args)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading the date hierarchy: %w", mapErr(err))
+	}
+	times, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
+	if err != nil {
+		return nil, fmt.Errorf("reading the date hierarchy: %w", mapErr(err))
+	}
+	counts := map[time.Time]int{}
+	for _, t := range times {
+		t = t.UTC()
+		if on != nil && (t.Before(on.From) || !t.Before(on.To)) {
+			continue
+		}
+		var key time.Time
+		switch {
+		case on == nil:
+			key = time.Date(t.Year(), 1, 1, 0, 0, 0, 0, time.UTC)
+		case on.To.Sub(on.From) > 32*24*time.Hour:
+			key = time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+		default:
+			key = time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+		}
+		counts[key]++
+	}
+	out := make([]DateCount, 0, len(counts))
+	for k, n := range counts {
+		dc := DateCount{From: k, Count: n}
+		if n > DateCountCap {
+			dc.Count, dc.Capped = DateCountCap, true
+		}
+		out = append(out, dc)
+	}
+	slices.SortFunc(out, func(a, b DateCount) int { return a.From.Compare(b.From) })
+	return out, nil
+}

@@ -1,0 +1,329 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// How a search goes (search): it reads the newest searchWalk rows in list
+// order, then at most searchGather matches through the indexes of q.
+const (
+	searchWalk   = 1000
+	searchGather = 5000
+)
+
+// searched is what search needs to know of a list with a q: its table,
+// columns and order, the text columns q is a substring of (each with a
+// pg_trgm index), and an optional column q is a prefix of.
+type searched[T any] struct {
+	what     string   // "backups", for errors
+	table    string   // backups_backup
+	columns  string   // what a page selects
+	order    string   // the list's order column (with id)
+	contains []string // q is a case-insensitive substring of one of these
+	prefix   string   // or a prefix of this one ("": none)
+	scan     func(r pgx.Row, extra any) (T, error)
+	key      func(T) Cursor
+	text     func(T) int
+}
+
+// customPlans has every statement of the rest of the transaction (one
+// request) planned for its own arguments. A search's statements are
+// prepared, and after five executions PostgreSQL may plan one generically:
+// for ILIKE $1 it cannot tell a rare term from a common one, and planned
+// the fenced gathering of a count as a read of the whole table (580 ms
+// over HTTP at 200,000 backups for a count that EXPLAIN ANALYZE answers in
+// 8 ms with its arguments).
+const customPlans = `SET LOCAL plan_cache_mode = force_custom_plan`
+
+// cond is the condition (with ? placeholders) and arguments that sub, q
+// or a part of it, is a case-insensitive substring of a contains column,
+// or q a prefix of the prefix column.
+func (l searched[T]) cond(q, sub string) (string, []any) {
+	like := "%" + likeEscape(sub) + "%"
+	var (
+		or   []string
+		args []any
+	)
+	for _, c := range l.contains {
+		or, args = append(or, c+" ILIKE ?"), append(args, like)
+	}
+	if l.prefix != "" {
+		or, args = append(or, l.prefix+" LIKE ?"), append(args, likeEscape(strings.ToLower(q))+"%")
+	}
+	return "(" + strings.Join(or, " OR ") + ")", args
+}
+
+// withExtra is a row whose Scan also reads one more column into extra (if
+// not nil): the count a search's second step reads beside each row.
+type withExtra struct {
+	pgx.Row
+	extra any
+}
+
+func (r withExtra) Scan(dest ...any) error {
+	if r.extra != nil {
+		dest = append(dest, r.extra)
+	}
+	return r.Row.Scan(dest...)
+}
+
+// addCond is add for a condition and its arguments as one value pair.
+func (w *where) addCond(cond string, args []any) { w.add(cond, args...) }
+
+// clone is a copy of w that can grow apart from it.
+func (w where) clone() where {
+	return where{conds: append([]string(nil), w.conds...), args: append([]any(nil), w.args...)}
+}
+
+// search lists the rows of l matching w (keyset included) and q.
+//
+// Which plan is fast depends on how many rows match and where, which the
+// planner can only guess for a substring, and a wrong guess costs hundreds
+// of milliseconds: walking the list's index for a rare match reads the
+// whole table, and gathering every match of a common one through the
+// trigram indexes sorts a hundred thousand rows. So a search does not leave
+// it to the planner; it goes in up to three steps, each correct on its own
+// terms, and stops at the first that has the answer:
+//
+//  1. walk the newest searchWalk rows the other filters let through, in
+//     list order (the index their list uses), and keep the matches: a term
+//     common among recent rows fills the page here;
+//  2. otherwise gather the matches through the trigram and prefix indexes
+//     (plain index scans off for the statement, so that the planner cannot
+//     walk again), at most searchGather of them, and sort them: if there
+//     were fewer, they are all the matches. The trigram indexes are driven
+//     by the part of q whose trigrams are rarest (searchDriver) and every
+//     row they give is checked against q whole: a trigram index reads the
+//     whole posting list of every trigram of its pattern, and the common
+//     ones of a tenant's slug ("ten", "ant") hold nearly every backup;
+//  3. otherwise, with matches that many but not among the recent rows,
+//     walk the list's index with q as a filter (bitmap and sequential
+//     scans off for the statement) until the page is full.
+func search[T any](ctx context.Context, db DB, l searched[T], w where, q string, p Page) ([]T, *Cursor, error) {
+	filters := w.sql()
+	base := w.clone()
+	w = w.clone()
+	w.addCond(l.cond(q, q))
+	match := w.conds[len(w.conds)-1]
+	limit := w.limit(p)
+	order := ` ORDER BY ` + l.order + ` DESC, id DESC`
+	scan := func(r pgx.CollectableRow) (T, error) { return l.scan(r, nil) }
+
+	// Step 1, with the choice of step 2's driver in the same round trip.
+	var (
+		b      pgx.Batch
+		items  []T
+		next   *Cursor
+		driver = q
+	)
+	b.Queue(customPlans)
+	b.Queue(`SELECT `+l.columns+` FROM (SELECT * FROM `+l.table+filters+order+
+		` LIMIT `+fmt.Sprint(searchWalk)+`) w WHERE `+match+order+limit, w.args...).Query(func(rows pgx.Rows) (err error) {
+		items, next, err = collectPage(rows, p, scan, l.key, l.text)
+		return err
+	})
+	queueDriver(&b, l, q, &driver)
+	if err := db.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, nil, fmt.Errorf("searching %s: %w", l.what, mapErr(err))
+	}
+	if next != nil {
+		return items, next, nil
+	}
+
+	// Step 2: the driver's matches (an optimisation fence keeps the planner
+	// from driving the indexes with q whole), rechecked against q.
+	g := base.clone()
+	g.addCond(l.cond(q, driver))
+	inner := g.sql()
+	g.addCond(l.cond(q, q))
+	gather := `SELECT ` + l.columns + `, count(*) OVER () FROM (SELECT * FROM (SELECT * FROM ` + l.table + inner +
+		` OFFSET 0) d WHERE ` + g.conds[len(g.conds)-1] + ` LIMIT ` + fmt.Sprint(searchGather) + `) m` + order + g.limit(p)
+	var found int64
+	items = items[:0]
+	b = pgx.Batch{}
+	b.Queue(`SET LOCAL enable_indexscan = off`)
+	b.Queue(gather, g.args...).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			it, err := l.scan(rows, &found)
+			if err != nil {
+				return err
+			}
+			items = append(items, it)
+		}
+		return rows.Err()
+	})
+	b.Queue(`SET LOCAL enable_indexscan TO DEFAULT`)
+	if err := db.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, nil, fmt.Errorf("searching %s: %w", l.what, mapErr(err))
+	}
+	if found < searchGather {
+		items, next = cut(items, p, l.key)
+		return items, next, nil
+	}
+
+	// Step 3.
+	items = items[:0]
+	b = pgx.Batch{}
+	b.Queue(`SET LOCAL enable_bitmapscan = off`)
+	b.Queue(`SET LOCAL enable_seqscan = off`)
+	b.Queue(`SELECT `+l.columns+` FROM `+l.table+w.sql()+order+limit, w.args...).Query(func(rows pgx.Rows) (err error) {
+		items, err = pgx.CollectRows(rows, scan)
+		return err
+	})
+	b.Queue(`SET LOCAL enable_bitmapscan TO DEFAULT`)
+	b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
+	if err := db.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, nil, fmt.Errorf("searching %s: %w", l.what, mapErr(err))
+	}
+	items, next = cut(items, p, l.key)
+	return items, next, nil
+}
+
+// countSearch counts the rows of l matching w and q, up to CountCap (count),
+// through the trigram indexes driven as search's second step drives them
+// (searchDriver, an optimisation fence, q rechecked): a second round trip
+// reads the sample when q has more than one word.
+func countSearch[T any](ctx context.Context, db DB, l searched[T], w where, q string) (n int, exact bool, err error) {
+	driver := q
+	var b pgx.Batch
+	b.Queue(customPlans)
+	queueDriver(&b, l, q, &driver)
+	if b.Len() > 1 {
+		if err := db.SendBatch(ctx, &b).Close(); err != nil {
+			return 0, false, fmt.Errorf("counting %s: %w", l.what, mapErr(err))
+		}
+		b = pgx.Batch{}
+	}
+	g := w.clone()
+	g.addCond(l.cond(q, driver))
+	inner := g.sql()
+	g.addCond(l.cond(q, q))
+	g.args = append(g.args, CountCap+1)
+	sql := fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM (SELECT * FROM %s%s OFFSET 0) d WHERE %s LIMIT $%d) c`,
+		l.table, inner, g.conds[len(g.conds)-1], len(g.args))
+	b.Queue(sql, g.args...).QueryRow(func(r pgx.Row) error { return r.Scan(&n) })
+	if err := db.SendBatch(ctx, &b).Close(); err != nil {
+		return 0, false, fmt.Errorf("counting %s: %w", l.what, mapErr(err))
+	}
+	if n > CountCap {
+		return CountCap, false, nil
+	}
+	return n, true, nil
+}
+
+// searchDriver picks the part of q that drives the trigram indexes in a
+// search's second step: q itself, or a run of its words (pg_trgm's words:
+// letters and digits) whose trigrams are rarer. How common a part is, is
+// read from a sample of the list's rows (queueDriver): a part's cost is how many sampled values
+// contain each of its words (what the index reads: their posting lists)
+// plus ten times how many contain the part (the rows rechecked against q).
+// The cheapest wins; a tie goes to the longer. A part shorter than three
+// characters is never chosen: it has no trigram to look up.
+//
+// For "tenant-04994" that is "04994": "tenant" is in nearly every sampled
+// filename; for "2026-11-29", "11-29"; for "manual run", q itself.
+func searchDriver(q string, sampled map[string]int) string {
+	best, bestCost := q, -1
+	words := searchWords(q)
+	for i := range words {
+		for j := i; j < len(words); j++ {
+			part := q[words[i][0]:words[j][1]]
+			if utf8.RuneCountInString(part) < 3 {
+				continue // no trigram of its own: the index would read everything
+			}
+			cost := 10 * sampled[strings.ToLower(part)]
+			for _, w := range words[i : j+1] {
+				cost += sampled[strings.ToLower(q[w[0]:w[1]])]
+			}
+			if bestCost < 0 || cost < bestCost || cost == bestCost && len(part) > len(best) {
+				best, bestCost = part, cost
+			}
+		}
+	}
+	return best
+}
+
+// searchWords are the [start, end) byte offsets of q's words.
+func searchWords(q string) [][2]int {
+	var (
+		out   [][2]int
+		start = -1
+	)
+	for i, r := range q {
+		word := unicode.IsLetter(r) || unicode.IsDigit(r)
+		switch {
+		case word && start < 0:
+			start = i
+		case !word && start >= 0:
+			out, start = append(out, [2]int{start, i}), -1
+		}
+	}
+	if start >= 0 {
+		out = append(out, [2]int{start, len(q)})
+	}
+	return out
+}
+
+// searchParts are the parts of q searchDriver weighs: its words and the
+// runs of them, lower-cased.
+func searchParts(q string) []string {
+	words := searchWords(q)
+	var out []string
+	for i := range words {
+		for j := i; j < len(words); j++ {
+			out = append(out, strings.ToLower(q[words[i][0]:words[j][1]]))
+		}
+	}
+	return out
+}
+
+// searchSample is how many of a list's newest rows searchDriver weighs
+// the parts of q by.
+const searchSample = 200
+
+// queueDriver queues on b the read of how many of the newest searchSample
+// rows of l have each part of q in their first text column, and sets
+// *driver to searchDriver's choice once read. A q of one word is its own
+// driver: nothing is queued.
+//
+// The planner's own sample (pg_stats) would be the better one, but it is
+// hidden from every role but a superuser on a table under row-level
+// security; the newest rows are in memory (the search's first step has
+// just read them) and name things the way the older ones do.
+func queueDriver[T any](b *pgx.Batch, l searched[T], q string, driver *string) {
+	parts := searchParts(q)
+	if len(parts) < 2 {
+		return
+	}
+	likes := make([]string, len(parts))
+	for i, p := range parts {
+		likes[i] = "%" + likeEscape(p) + "%"
+	}
+	b.Queue(`WITH s AS MATERIALIZED (SELECT `+l.contains[0]+` AS v FROM `+l.table+` ORDER BY `+l.order+` DESC, id DESC LIMIT `+
+		fmt.Sprint(searchSample)+`)
+		SELECT u.p, (SELECT count(*) FROM s WHERE s.v ILIKE u.l) FROM unnest($1::text[], $2::text[]) AS u(p, l)`,
+		parts, likes).Query(func(rows pgx.Rows) error {
+		sampled := map[string]int{}
+		for rows.Next() {
+			var (
+				p string
+				n int
+			)
+			if err := rows.Scan(&p, &n); err != nil {
+				return err
+			}
+			sampled[p] = n
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		*driver = searchDriver(q, sampled)
+		return nil
+	})
+}
