@@ -136,6 +136,11 @@ func (r *Reporter) sendOnce(ctx context.Context, e *Entry) Result {
 	}
 	if err != nil {
 		// Without the lock, order cannot be kept: deliver it now or lose it.
+		if r.NoWait {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, noWaitTimeout)
+			defer cancel()
+		}
 		a, derr := r.attempt(ctx, e)
 		if derr == nil {
 			return Result{Outcome: Delivered, Answer: a}
