@@ -31,7 +31,7 @@ type copiesWorld struct {
 
 func newCopiesWorld(t *testing.T) *copiesWorld {
 	t.Helper()
-	w := &copiesWorld{api: testenv.NewAPI(t), vgw: testenv.StartVersitygw(t, "bw-r2", "bw-b2"), spool: t.TempDir()}
+	w := &copiesWorld{api: testenv.NewAPI(t), vgw: testenv.StartVersitygw(t, "bw-r2", "bw-b2"), spool: filepath.Join(t.TempDir(), "spool")}
 	w.vgw.SetEnv(t, "r2", "b2") // the service's own credentials for the verifier
 	for name, bucket := range map[string]string{"r2": "bw-r2", "b2": "bw-b2"} {
 		loc := w.vgw.Location(bucket, "backups/")

@@ -7,10 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -38,17 +35,10 @@ BACKUPWATCH_SPOOL; README "Backup jobs"):
 
 // jobCommand runs a job command and returns the process's exit status.
 func jobCommand(ctx context.Context, name string, args []string, std jobclient.Stdio) int {
-	// The wrapper outlives its command to report it: signals reach the
-	// command (jobclient.Execute forwards them) and never cut a report off.
-	// A report still waiting then is bounded by BACKUPWATCH_TIMEOUT and
-	// BACKUPWATCH_RETRY_FOR.
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
-	defer signal.Stop(sigs)
-	go func() {
-		for range sigs {
-		}
-	}()
+	// Signals end the job commands as usual (flush, verify, a report),
+	// except while run and restore have a command running and then report
+	// its outcome: the command gets them (jobclient.Execute forwards
+	// them), and the report is not cut off (jobclient.HoldSignals).
 	fail := func(err error) int {
 		fmt.Fprintf(std.Err, "backupwatch %s: %v\n", name, err)
 		return exitUsage
@@ -62,10 +52,10 @@ func jobCommand(ctx context.Context, name string, args []string, std jobclient.S
 	}
 	rep, err := jobclient.NewReporter(cfg, std.Err)
 	if err != nil && name == "wal-archive" {
-		// Archiving must go on: a spool we can write beats none.
-		fmt.Fprintf(std.Err, "backupwatch wal-archive: %v; spooling in %s instead\n", err, os.TempDir())
-		cfg.Spool = fmt.Sprintf("%s/backupwatch-spool-%d", os.TempDir(), os.Getuid())
-		rep, err = jobclient.NewReporter(cfg, std.Err)
+		// Archiving must go on: the report is delivered at once, or LOST
+		// (said on stderr, which PostgreSQL logs).
+		fmt.Fprintf(std.Err, "backupwatch wal-archive: %v; reporting without a spool\n", err)
+		rep, err = &jobclient.Reporter{Client: jobclient.NewClient(cfg), Spool: jobclient.Unusable(cfg.Spool, err), Log: std.Err}, nil
 	}
 	if err != nil {
 		return fail(err)

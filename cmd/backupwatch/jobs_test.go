@@ -6,6 +6,7 @@ import (
 	"debug/elf"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/backupwatch/backupwatch/shared/jobclient"
 	"github.com/backupwatch/backupwatch/shared/localpg"
 )
 
@@ -359,7 +361,7 @@ func TestWALArchive(t *testing.T) {
 		t.Fatalf("archive example: %s", example)
 	}
 	// The server runs it as the postgres user, with its own spool.
-	command := "BACKUPWATCH_SPOOL=" + j.mkdir("pgspool") + " " + strings.Replace(m[1], "backupwatch wal-archive", j.bin+" wal-archive", 1)
+	command := "BACKUPWATCH_SPOOL=" + j.mkdir("pgspool") + "/spool " + strings.Replace(m[1], "backupwatch wal-archive", j.bin+" wal-archive", 1)
 	j.psql("postgres", "ALTER SYSTEM SET archive_mode = on")
 	j.psql("postgres", "ALTER SYSTEM SET archive_command = '"+strings.ReplaceAll(command, "'", "''")+"'")
 	if err := j.pg.Restart(context.Background()); err != nil {
@@ -489,5 +491,39 @@ func TestBinaryIsStatic(t *testing.T) {
 	libs, _ := f.ImportedLibraries()
 	if len(libs) > 0 || f.Section(".interp") != nil {
 		t.Errorf("backupwatch is dynamically linked: %v", libs)
+	}
+}
+
+// TestFlushInterruptible: outside a wrapped command, SIGTERM ends a job
+// command as usual: a flush stuck on an API that does not answer (with
+// BACKUPWATCH_TIMEOUT at an hour) is not left running.
+func TestFlushInterruptible(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	spool := filepath.Join(t.TempDir(), "spool")
+	sp, err := jobclient.OpenSpool(spool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Append(&jobclient.Entry{Method: "POST", Path: "/v1/backups", Key: "k", Body: json.RawMessage(`{}`), What: "a report"}); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(serveBinary(t), "flush")
+	cmd.Env = []string{"BACKUPWATCH_URL=http://" + ln.Addr().String(), "BACKUPWATCH_API_KEY=k", "BACKUPWATCH_SPOOL=" + spool, "BACKUPWATCH_TIMEOUT=1h"}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := ln.Accept() // the flush is waiting on its request
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	err = cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
+		t.Errorf("flush after SIGTERM: %v", err)
 	}
 }

@@ -52,6 +52,33 @@ func (e Exit) Describe(name string) string {
 	return s
 }
 
+// HoldSignals keeps SIGINT, SIGTERM, SIGHUP and SIGQUIT from ending this
+// process until release: while a wrapped command runs (Execute forwards
+// them to it) and its outcome is reported, which a signal must not cut
+// off. Outside, they end the process as usual.
+func HoldSignals() (release func()) {
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	go func() {
+		for range sigs {
+		}
+	}()
+	return func() { signal.Stop(sigs); close(sigs) }
+}
+
+// childEnv is this process's environment without the job's API key (the
+// BACKUPWATCH_API_KEY* variables): a wrapped command has no use for it,
+// and it should not end up in its logs or its children.
+func childEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "BACKUPWATCH_API_KEY") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
 // tailBytes is how much of stderr a failure report carries.
 const tailBytes = 4 << 10
 
@@ -60,6 +87,7 @@ const tailBytes = 4 << 10
 // forwarded, and the last 4 KiB of stderr kept.
 func Execute(args []string, std Stdio, out io.Writer) Exit {
 	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = childEnv()
 	tail := &tailBuffer{max: tailBytes}
 	cmd.Stdin = std.In
 	cmd.Stdout = std.Out

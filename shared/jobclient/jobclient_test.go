@@ -93,7 +93,7 @@ func TestExecuteTail(t *testing.T) {
 func reporter(t *testing.T, api *testenv.API) *jobclient.Reporter {
 	t.Helper()
 	r, err := jobclient.NewReporter(jobclient.Config{URL: api.HTTP.URL, APIKey: api.Key(t, "job", ""),
-		Spool: t.TempDir(), Timeout: 5 * time.Second}, io.Discard)
+		Spool: filepath.Join(t.TempDir(), "spool"), Timeout: 5 * time.Second}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

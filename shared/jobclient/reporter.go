@@ -2,11 +2,14 @@ package jobclient
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -133,6 +136,11 @@ func (r *Reporter) sendOnce(ctx context.Context, e *Entry) Result {
 	}
 	if err != nil {
 		// Without the lock, order cannot be kept: deliver it now or lose it.
+		if r.NoWait {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, noWaitTimeout)
+			defer cancel()
+		}
 		a, derr := r.attempt(ctx, e)
 		if derr == nil {
 			return Result{Outcome: Delivered, Answer: a}
@@ -140,6 +148,9 @@ func (r *Reporter) sendOnce(ctx context.Context, e *Entry) Result {
 		return r.lost(e, derr, err)
 	}
 	defer unlock()
+	if r.NoWait {
+		return r.sendNow(ctx, e)
+	}
 	empty, err := r.flushLocked(ctx)
 	if !empty {
 		if err == nil {
@@ -152,6 +163,33 @@ func (r *Reporter) sendOnce(ctx context.Context, e *Entry) Result {
 		return Result{Outcome: Queued, Err: err}
 	}
 	return r.deliverOne(ctx, e, false)
+}
+
+// noWaitTimeout bounds a NoWait delivery, whatever BACKUPWATCH_TIMEOUT is.
+const noWaitTimeout = 3 * time.Second
+
+// sendNow is sendOnce for NoWait (the lock held): e alone is delivered,
+// only when nothing is queued before it, and under a short timeout;
+// otherwise it is queued, and the backlog left to `flush` and later runs.
+func (r *Reporter) sendNow(ctx context.Context, e *Entry) Result {
+	queued, err := r.Spool.Queued()
+	if err == nil && len(queued) > 0 {
+		err = fmt.Errorf("%d earlier reports are still queued", len(queued))
+	}
+	if err != nil {
+		e.LastError = err.Error()
+		if aerr := r.Spool.Append(e); aerr != nil {
+			return r.lost(e, err, aerr)
+		}
+		return Result{Outcome: Queued, Err: err}
+	}
+	short, cancel := context.WithTimeout(ctx, noWaitTimeout)
+	defer cancel()
+	res := r.deliverOne(short, e, false)
+	if res.Outcome == Queued && ctx.Err() == nil && short.Err() != nil {
+		res.Err = &TransientError{Err: fmt.Errorf("no answer within %s", noWaitTimeout)}
+	}
+	return res
 }
 
 // lost says that e could be neither delivered (why) nor queued (spoolErr).
@@ -217,7 +255,9 @@ func (r *Reporter) deliverOne(ctx context.Context, e *Entry, fromSpool bool) Res
 		r.delivered[e.Key] = a
 		if fromSpool {
 			// Updates queued behind this create need its id.
-			if id := (Result{Answer: a}).ID(); id != "" && e.Method == "POST" {
+			// (Entries spooled before Awaited existed: the -start keys.)
+			awaited := e.Awaited || strings.HasSuffix(e.Key, "-start")
+			if id := (Result{Answer: a}).ID(); id != "" && e.Method == "POST" && awaited {
 				_ = r.Spool.Created(e.Key, id)
 			}
 			_ = r.Spool.Done(e)
@@ -271,7 +311,7 @@ func (r *Reporter) attempt(ctx context.Context, e *Entry) (Answer, error) {
 	if err != nil {
 		return Answer{}, err
 	}
-	a, err := r.Client.Do(ctx, e.Method, path, body, e.Key)
+	a, err := r.Client.Do(ctx, e.Method, path, body, requestKey(e.Key, e.Method, path, body))
 	var refused *RefusedError
 	if errors.As(err, &refused) && e.Method == "POST" && e.Path == "/v1/backups" && refused.Answer.Code() == "conflict" {
 		// Its backup_job_id exists: this report was delivered before, and
@@ -281,6 +321,20 @@ func (r *Reporter) attempt(ctx context.Context, e *Entry) (Answer, error) {
 		}
 	}
 	return a, err
+}
+
+// requestKey is the Idempotency-Key of a report: its key and a hash of
+// the request. Retries of one report send the same request, so they are
+// replayed; another request under the same report key (a segment archived
+// again after a crash, with another duration; a `run --job-id` rerun)
+// is not mistaken for a replay and refused 422 idempotency_key_reused,
+// but taken as what it is: a create of a backup_job_id that exists (the
+// conflict answer above) or an update the API applies or refuses itself.
+func requestKey(key, method, path string, body []byte) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s %s\n", method, path)
+	h.Write(body)
+	return key + "-" + hex.EncodeToString(h.Sum(nil)[:8])
 }
 
 // existing finds the backup that a create with body already made, by its

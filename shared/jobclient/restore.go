@@ -38,7 +38,7 @@ func (r *Reporter) Restore(ctx context.Context, spec RestoreSpec, std Stdio) int
 	if spec.Notes != "" {
 		body["notes"] = spec.Notes
 	}
-	start := &Entry{Method: "POST", Path: "/v1/restores", Key: startKey, What: fmt.Sprintf("%s restore of backup %s", spec.Mode, spec.BackupID)}
+	start := &Entry{Method: "POST", Path: "/v1/restores", Key: startKey, Awaited: true, What: fmt.Sprintf("%s restore of backup %s", spec.Mode, spec.BackupID)}
 	if len(spec.Tenants) > 0 {
 		ids, slugs := []string{}, []string{}
 		for _, t := range spec.Tenants {
@@ -58,6 +58,7 @@ func (r *Reporter) Restore(ctx context.Context, spec RestoreSpec, std Stdio) int
 	start.Body = mustJSON(body)
 	created := r.SendFor(ctx, start, 0)
 
+	defer HoldSignals()() // from the command's start to its outcome reported
 	exit := Execute(spec.Args, std, nil)
 	finish := map[string]any{}
 	if exit.OK() {
@@ -75,6 +76,11 @@ func (r *Reporter) Restore(ctx context.Context, spec RestoreSpec, std Stdio) int
 		finish["status"] = "FAILED"
 		finish["error_message"] = exit.Describe(filepath.Base(spec.Args[0]))
 	}
+	if created.Outcome == Lost {
+		// The start could be neither delivered nor queued: send it again
+		// (same key) so that the outcome has a restore to update.
+		created = r.Send(ctx, start)
+	}
 	e := &Entry{Method: "PATCH", Key: "bw-restore-" + id + "-finish", Body: mustJSON(finish),
 		What: fmt.Sprintf("%s restore of backup %s %s", spec.Mode, spec.BackupID, finish["status"])}
 	switch created.Outcome {
@@ -84,6 +90,9 @@ func (r *Reporter) Restore(ctx context.Context, spec RestoreSpec, std Stdio) int
 		e.Resource, e.After = "/v1/restores", startKey
 	case SetAside:
 		fmt.Fprintf(std.Err, "backupwatch: the restore was not recorded (the API refused it), so its outcome is not reported either\n")
+		return exit.Code
+	case Lost:
+		fmt.Fprintf(std.Err, "backupwatch: the restore could not be recorded (see above), so its outcome is not reported either\n")
 		return exit.Code
 	}
 	r.Send(ctx, e)

@@ -78,6 +78,7 @@ func (r *Reporter) Run(ctx context.Context, spec RunSpec, std Stdio) int {
 		teeFile, tee, teeOut = f, NewHasher(), &firstError{w: f}
 		stdout = io.MultiWriter(teeOut, tee)
 	}
+	defer HoldSignals()() // from the command's start to its outcome reported
 	exit := Execute(spec.Args, std, stdout)
 	if teeFile != nil {
 		// A write that failed (a full disk) stopped the copy, and the
@@ -166,7 +167,7 @@ func (j *job) start(ctx context.Context) {
 		"backup_type": j.spec.Type, "filename": j.filename, "backup_job_id": j.spec.JobID.String(),
 		"status": "IN_PROGRESS", "metadata": j.meta,
 	}
-	e := &Entry{Method: "POST", Path: "/v1/backups", Key: j.startKey, What: j.what("IN_PROGRESS")}
+	e := &Entry{Method: "POST", Path: "/v1/backups", Key: j.startKey, Awaited: true, What: j.what("IN_PROGRESS")}
 	j.setTenant(body, e)
 	e.Body = mustJSON(body)
 	j.started = time.Now().UTC()
@@ -211,7 +212,7 @@ func completed(a *Artifact, d time.Duration) outcome {
 }
 
 // finish reports the outcome: a PATCH of the created backup, or, when the
-// create was refused, the whole backup in one POST.
+// create was refused or lost, the whole backup in one POST.
 func (j *job) finish(ctx context.Context, o outcome) {
 	meta := map[string]any{}
 	for k, v := range j.meta {
@@ -231,8 +232,9 @@ func (j *job) finish(ctx context.Context, o outcome) {
 		e.Path = "/v1/backups/" + j.created.ID()
 	case Queued:
 		e.Resource, e.After = "/v1/backups", j.startKey
-	case SetAside:
-		// The API refused the IN_PROGRESS report: report the backup whole.
+	case SetAside, Lost:
+		// The API refused the IN_PROGRESS report, or it could be neither
+		// delivered nor queued: report the backup whole.
 		e.Method, e.Path, e.Key = "POST", "/v1/backups", "bw-run-"+j.spec.JobID.String()+"-report"
 		body["backup_type"], body["filename"], body["backup_job_id"] = j.spec.Type, j.filename, j.spec.JobID.String()
 		j.setTenant(body, e)

@@ -27,7 +27,10 @@ type Entry struct {
 	// "tenant_id" takes one, "tenant_ids" a list.
 	Slugs map[string][]string `json:"slugs,omitempty"`
 	Key   string              `json:"idempotency_key"`
-	Body  json.RawMessage     `json:"body"`
+	// Awaited marks a create that an update will follow (After its key):
+	// only its id is kept in created/ when the spool delivers it.
+	Awaited bool            `json:"awaited,omitempty"`
+	Body    json.RawMessage `json:"body"`
 	// What says what the report is, for people reading the spool.
 	What     string    `json:"what"`
 	QueuedAt time.Time `json:"queued_at"`
@@ -39,17 +42,48 @@ type Entry struct {
 }
 
 // Spool is the directory where reports wait.
-type Spool struct{ dir string }
+type Spool struct {
+	dir    string
+	broken error // why dir cannot be used (Unusable): every write fails
+}
 
-// OpenSpool makes sure dir and its subdirectories exist.
+// OpenSpool makes sure dir and its subdirectories exist. dir must be a
+// directory (not a symlink) of this user with mode 0700: reports carry
+// what the API is told, and another user's spool could feed it lies.
 func OpenSpool(dir string) (*Spool, error) {
 	for _, d := range []string{dir, filepath.Join(dir, "aside"), filepath.Join(dir, "created")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("spool %s: %w", dir, err)
 		}
+		if err := ownDir(d); err != nil {
+			return nil, fmt.Errorf("spool %s: %w", dir, err)
+		}
 	}
 	return &Spool{dir: dir}, nil
 }
+
+// ownDir checks that d is a directory of this user that only it may use.
+func ownDir(d string) error {
+	st, err := os.Lstat(d)
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s is not a directory (a symlink is refused)", d)
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Getuid() {
+		return fmt.Errorf("%s belongs to uid %d, not to this user (uid %d); set BACKUPWATCH_SPOOL to a directory of your own", d, sys.Uid, os.Getuid())
+	}
+	if st.Mode().Perm() != 0o700 {
+		return fmt.Errorf("%s has mode %04o; it must be 0700 (chmod 700 %s)", d, st.Mode().Perm(), d)
+	}
+	return nil
+}
+
+// Unusable is a spool that cannot be used, for why: a report then is
+// delivered at once or announced LOST (wal-archive, which must archive
+// whatever the spool's state).
+func Unusable(dir string, why error) *Spool { return &Spool{dir: dir, broken: why} }
 
 // Dir is the spool's directory.
 func (s *Spool) Dir() string { return s.dir }
@@ -65,6 +99,9 @@ var ErrBusy = errors.New("the spool is being delivered by another process")
 func (s *Spool) TryLock() (func(), error) { return s.lock(false) }
 
 func (s *Spool) lock(wait bool) (func(), error) {
+	if s.broken != nil {
+		return nil, s.broken
+	}
 	f, err := os.OpenFile(filepath.Join(s.dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("spool lock: %w", err)
@@ -88,6 +125,9 @@ var seq atomic.Int64
 // Append queues e after everything queued before it: its file name starts
 // with the time, so names sort in queue order.
 func (s *Spool) Append(e *Entry) error {
+	if s.broken != nil {
+		return s.broken
+	}
 	if e.QueuedAt.IsZero() {
 		e.QueuedAt = time.Now().UTC()
 	}
@@ -102,6 +142,9 @@ func (s *Spool) Queued() ([]*Entry, error) { return s.read(s.dir) }
 func (s *Spool) Aside() ([]*Entry, error) { return s.read(filepath.Join(s.dir, "aside")) }
 
 func (s *Spool) read(dir string) ([]*Entry, error) {
+	if s.broken != nil {
+		return nil, s.broken
+	}
 	names, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("reading the spool: %w", err)
@@ -135,9 +178,12 @@ func (s *Spool) Done(e *Entry) error {
 	}
 	err := os.Remove(filepath.Join(s.dir, e.file))
 	if errors.Is(err, os.ErrNotExist) {
-		err = nil
+		return nil
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return syncDir(s.dir)
 }
 
 // Update rewrites a queued entry (its last error).
@@ -177,6 +223,11 @@ func (s *Spool) Requeue() (int, error) {
 			return 0, err
 		}
 	}
+	if len(aside) > 0 {
+		if err := syncDir(filepath.Join(s.dir, "aside")); err != nil {
+			return 0, err
+		}
+	}
 	return len(aside), nil
 }
 
@@ -194,17 +245,27 @@ func (s *Spool) isAside(key string) bool {
 // Created records the id that the create with idempotency key got, for
 // the updates queued after it.
 func (s *Spool) Created(key, id string) error {
+	if s.broken != nil {
+		return s.broken
+	}
 	return os.WriteFile(s.ledger(key), []byte(id), 0o600)
 }
 
 // CreatedID is the id recorded for key, or "".
 func (s *Spool) CreatedID(key string) string {
+	if s.broken != nil {
+		return ""
+	}
 	b, _ := os.ReadFile(s.ledger(key))
 	return strings.TrimSpace(string(b))
 }
 
 // Forget drops the ledger entry of key once its update is delivered.
-func (s *Spool) Forget(key string) { _ = os.Remove(s.ledger(key)) }
+func (s *Spool) Forget(key string) {
+	if s.broken == nil {
+		_ = os.Remove(s.ledger(key))
+	}
+}
 
 func (s *Spool) ledger(key string) string {
 	h := sha256.Sum256([]byte(key))
@@ -236,6 +297,19 @@ func writeJSON(path string, v any) error {
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("writing the spool: %w", err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir makes a rename or remove in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("syncing the spool: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing the spool: %w", err)
 	}
 	return nil
 }

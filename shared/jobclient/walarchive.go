@@ -117,10 +117,7 @@ func copyInto(src, dst string) (Digest, error) {
 		_ = os.Remove(tmp)
 		return Digest{}, fmt.Errorf("copying %s to %s: %w", src, dst, err)
 	}
-	if dir, err := os.Open(filepath.Dir(dst)); err == nil {
-		_ = dir.Sync()
-		dir.Close()
-	}
+	_ = syncDir(filepath.Dir(dst))
 	return h.Digest(), nil
 }
 
@@ -129,6 +126,7 @@ func copyInto(src, dst string) (Digest, error) {
 func runCopy(spec WALSpec, std Stdio) (Digest, error) {
 	cmdline := strings.NewReplacer("%p", spec.Path, "%f", spec.Name, "%%", "%").Replace(spec.Copy)
 	cmd := exec.Command("/bin/sh", "-c", cmdline)
+	cmd.Env = childEnv()
 	var errBuf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = std.Err, io.MultiWriter(std.Err, &errBuf)
 	if err := cmd.Run(); err != nil {
