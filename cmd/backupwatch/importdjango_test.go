@@ -136,7 +136,10 @@ func newDjango(t *testing.T, now time.Time) *django {
 		}
 		meta := `{}`
 		if typ == "WAL_ARCHIVE" {
-			meta = fmt.Sprintf(`{"segment": "00000001000000%010X"}`, at.Unix()/21600)
+			// A segment name as PostgreSQL gives it: timeline, log file,
+			// segment within the log file (at most FF for 16 MiB segments).
+			n := at.Unix() / 21600
+			meta = fmt.Sprintf(`{"segment": "00000001%08X%08X"}`, n>>8, n&0xFF)
 		}
 		b.Queue(`INSERT INTO backups_backup (id, backup_type, tenant_id, filename, size_bytes, checksum, local_path,
 				r2_path, b2_path, status, created_at, verified_at, backup_job_id, compression_ratio,
