@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -227,16 +226,17 @@ func runProbe(ctx context.Context, probe string, env []string, size int64) (floa
 		Seconds   float64 `json:"seconds"`
 		BytesRead int64   `json:"bytes_read"`
 		Matched   int     `json:"matched"`
+		PeakRSS   int64   `json:"peak_rss_bytes"`
 	}
 	if err := json.Unmarshal(out, &res); err != nil || res.BytesRead != size || res.Matched != 1 {
 		return 0, 0, fmt.Errorf("verifyprobe read %d bytes, matched %d (want %d, 1): %s", res.BytesRead, res.Matched, size, out)
 	}
-	ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	var rss int64
-	if ru != nil {
-		rss = ru.Maxrss * 1024 // kilobytes on Linux
+	// The probe's own VmHWM: the rusage of a child counts the bench's
+	// resident set at the fork (verifyprobe, peakRSS).
+	if res.PeakRSS <= 0 {
+		return 0, 0, fmt.Errorf("verifyprobe did not report its peak RSS: %s", out)
 	}
-	return res.Seconds, rss, nil
+	return res.Seconds, res.PeakRSS, nil
 }
 
 // startVersitygw starts versitygw over dir on a free loopback port.

@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/backupwatch/backupwatch/shared/objstore"
@@ -33,5 +35,23 @@ func main() {
 		os.Exit(1)
 	}
 	_ = json.NewEncoder(os.Stdout).Encode(map[string]any{"seconds": took.Seconds(), "bytes_read": sum.BytesRead,
-		"matched": sum.Matched, "copies_read": sum.CopiesRead})
+		"matched": sum.Matched, "copies_read": sum.CopiesRead, "peak_rss_bytes": peakRSS()})
+}
+
+// peakRSS is this process's own peak resident set (VmHWM), 0 if unknown.
+// The parent's rusage of a child is not usable for it: a child started by
+// fork counts the parent's resident set at the fork, so a bench that had
+// generated a million-row history reported its own size as the probe's.
+func peakRSS() int64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
 }
