@@ -331,7 +331,9 @@ func scaleListFigures(ctx context.Context, o ScaleOptions, env *Env, owner *pgx.
 	var out []ScaleList
 	for _, c := range cases {
 		search := c.Query.Has("q")
-		if c.Tenant != nil || (!search && !slices.Contains(scaleLists, c.Name)) {
+		// The backups list's pages only: counts and the restores' and
+		// alerts' lists are the regular bench's.
+		if c.Count || (c.Resource != "" && c.Resource != "backups") || c.Tenant != nil || (!search && !slices.Contains(scaleLists, c.Name)) {
 			continue
 		}
 		q, _, err := lister.Capture(ctx, c, c.Path())

@@ -9,10 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -49,21 +46,18 @@ func main() {
 }
 
 func run(ctx context.Context, out string, o bench.Options) error {
-	gomod, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil || strings.TrimSpace(string(gomod)) == "" {
-		return fmt.Errorf("finding the module root (go env GOMOD): %v", err)
+	root, err := bench.ModuleRoot()
+	if err != nil {
+		return err
 	}
-	o.Root = filepath.Dir(strings.TrimSpace(string(gomod)))
+	o.Root = root
 	r, err := bench.Run(ctx, o)
 	if err != nil || o.Hold {
 		return err
 	}
 	md := r.Markdown()
 	fmt.Print(md)
-	if !filepath.IsAbs(out) {
-		out = filepath.Join(o.Root, out)
-	}
-	if err := os.WriteFile(out, []byte(md), 0o644); err != nil {
+	if out, err = bench.WriteReport(o.Root, out, md); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "bench: report written to %s\n", out)

@@ -9,9 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -54,11 +52,11 @@ func main() {
 }
 
 func run(ctx context.Context, out string, o bench.ScaleOptions) error {
-	gomod, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil || strings.TrimSpace(string(gomod)) == "" {
-		return fmt.Errorf("finding the module root (go env GOMOD): %v", err)
+	root, err := bench.ModuleRoot()
+	if err != nil {
+		return err
 	}
-	o.Root = filepath.Dir(strings.TrimSpace(string(gomod)))
+	o.Root = root
 	started := time.Now()
 	fs, err := bench.RunScale(ctx, o)
 	if err != nil {
@@ -66,10 +64,7 @@ func run(ctx context.Context, out string, o bench.ScaleOptions) error {
 	}
 	md := bench.ScaleMarkdown(started, time.Since(started), fs)
 	fmt.Print(md)
-	if !filepath.IsAbs(out) {
-		out = filepath.Join(o.Root, out)
-	}
-	if err := os.WriteFile(out, []byte(md), 0o644); err != nil {
+	if out, err = bench.WriteReport(o.Root, out, md); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "bench-scale: report written to %s\n", out)
