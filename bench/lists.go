@@ -288,8 +288,8 @@ func (l *Lister) Capture(ctx context.Context, c ListCase, path string) (Query, [
 			settings = append(settings, sql)
 		case strings.HasPrefix(sql, "SET LOCAL "):
 			settings = nil
-		case strings.HasPrefix(sql, "SELECT") && strings.Contains(sql, "FROM "+c.list().table) &&
-			(c.Count && strings.HasPrefix(sql, "SELECT count(*)") || !c.Count && limitRe.MatchString(sql)):
+		case (strings.HasPrefix(sql, "SELECT") || strings.HasPrefix(sql, "WITH u AS")) && strings.Contains(sql, "FROM "+c.list().table) &&
+			(c.Count && (strings.HasPrefix(sql, "SELECT count(*)") || strings.HasPrefix(sql, "WITH u AS")) || !c.Count && limitRe.MatchString(sql)):
 			q.Ran, q.RanArgs, q.Settings = sql, args, slices.Clone(settings)
 		}
 	})

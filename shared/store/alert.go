@@ -188,9 +188,7 @@ func ListAlerts(ctx context.Context, db DB, f AlertFilter, p Page) ([]alert.Aler
 	if f.Query != "" {
 		q := f.Query
 		f.Query = ""
-		w := alertWhere(f)
-		w.keyset("created_at", p)
-		return search(ctx, db, searchedAlerts, w, q, p)
+		return search(ctx, db, searchedAlerts, alertWhere(f), q, p)
 	}
 	w := alertWhere(f)
 	w.keyset("created_at", p)

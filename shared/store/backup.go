@@ -258,10 +258,10 @@ const openMismatch = `EXISTS (SELECT 1 FROM integrity_mismatches m
 
 // ListBackups returns a page of backups in scope matching f, newest first.
 func ListBackups(ctx context.Context, db DB, f BackupFilter, p Page) ([]backup.Backup, *Cursor, error) {
-	w := backupWhere(f, p)
 	if f.Query != "" {
-		return search(ctx, db, searchedBackups, w, f.Query, p)
+		return search(ctx, db, searchedBackups, backupWhere(f, Page{}), f.Query, p)
 	}
+	w := backupWhere(f, p)
 	q := `SELECT ` + backupColumns + ` FROM backups_backup` + w.sql() + ` ORDER BY created_at DESC, id DESC` + w.limit(p)
 	return listBackups(ctx, db, q, w.args, p)
 }

@@ -112,9 +112,7 @@ func ListRestores(ctx context.Context, db DB, f RestoreFilter, p Page) ([]restor
 	if f.Query != "" {
 		q := f.Query
 		f.Query = ""
-		w := restoreWhere(f)
-		w.keyset("started_at", p)
-		return search(ctx, db, searchedRestores, w, q, p)
+		return search(ctx, db, searchedRestores, restoreWhere(f), q, p)
 	}
 	w := restoreWhere(f)
 	w.keyset("started_at", p)

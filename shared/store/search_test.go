@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -23,8 +24,10 @@ func TestSearchSteps(t *testing.T) {
 	db := testenv.NewDB(t)
 	ctx := context.Background()
 	// 8,000 backups a minute apart: the newest 1,500 are "recent-…", the
-	// rest "old-…"; a few old ones say "needle" in their notes, one has
-	// a checksum starting "abcdef"; a tenant's backups are every 7th.
+	// rest "old-…"; a few old ones say "needle" in their notes, every 40th
+	// old one "dump zebra of old-…" and the 20th after it "a zebra alone";
+	// one has a checksum starting "abcdef", 255 old ones "0…010"; a tenant's
+	// backups are every 7th.
 	tenant := uuid.New()
 	if _, err := db.Owner.Exec(ctx, `INSERT INTO tenants (id, name, slug, created_at) VALUES ($1, 'Acme', 'acme', now())`, tenant); err != nil {
 		t.Fatal(err)
@@ -37,7 +40,9 @@ func TestSearchSteps(t *testing.T) {
 			CASE WHEN i <= 1500 THEN 'recent-' ELSE 'old-' END || i || '.dump', 1000,
 			CASE WHEN i = 4321 THEN 'abcdef' ELSE '000000' END || lpad(to_hex(i), 58, '0'),
 			'r2://b/' || i, 'COMPLETED', now() - i * interval '1 minute', now() - i * interval '1 minute',
-			CASE WHEN i % 997 = 0 THEN 'found a NEEDLE here' ELSE '' END, '{}'
+			CASE WHEN i % 997 = 0 THEN 'found a NEEDLE here'
+				WHEN i > 1500 AND i % 40 = 0 THEN 'dump zebra of old-' || i
+				WHEN i > 1500 AND i % 40 = 20 THEN 'a zebra alone' ELSE '' END, '{}'
 		FROM generate_series(1, 8000) AS i ORDER BY i DESC`, tenant) // oldest first, as they arrive
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +112,15 @@ func TestSearchSteps(t *testing.T) {
 		{"OLD-43", false, 100},     // "43" has no trigram of its own
 		{"old-1526.dump", true, 1}, // within a tenant
 		{"recent-9", false, 100},   // a common word and a short one: walked
+		// Gathered over several pages (limit 50), each page after the
+		// cursor: through the notes' index driven by "zebra" ("dump" is in
+		// every sampled filename), "a zebra alone" rechecked away; through
+		// both text columns, a row in both listed once; through the
+		// checksum's prefix.
+		{"dump zebra", false, 150},
+		{"dump zebra", true, 20},
+		{"old-48", false, 100},
+		{strings.Repeat("0", 60) + "10", false, 250},
 		{"nothing-like-this", false, 0},
 		{"50_%", false, 0}, // LIKE wildcards match literally
 	} {
