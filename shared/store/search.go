@@ -92,8 +92,12 @@ func (w where) clone() where {
 // terms, and stops at the first that has the answer:
 //
 //  1. walk the newest searchWalk rows the other filters let through, in
-//     list order (the index their list uses), and keep the matches: a term
-//     common among recent rows fills the page here;
+//     list order (the index their list uses; bitmap and sequential scans
+//     off for the statement: the planner prices the walk as reading all
+//     searchWalk rows, not knowing that the page stops it early, and on a
+//     deep page of restores read and sorted every row after the cursor
+//     instead), and keep the matches: a term common among recent rows
+//     fills the page here;
 //  2. otherwise gather the keys of the matches through the trigram and
 //     prefix indexes, each column apart (matchKeys; plain index scans off
 //     for the statement, so that the planner cannot walk again), at most
@@ -128,11 +132,15 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 		driver = q
 	)
 	b.Queue(customPlans)
+	b.Queue(`SET LOCAL enable_bitmapscan = off`)
+	b.Queue(`SET LOCAL enable_seqscan = off`)
 	b.Queue(`SELECT `+l.columns+` FROM (SELECT * FROM `+l.table+filters+order+
 		` LIMIT `+fmt.Sprint(searchWalk)+`) w WHERE `+match+order+limit, w.args...).Query(func(rows pgx.Rows) (err error) {
 		items, next, err = collectPage(rows, p, scan, l.key, l.text)
 		return err
 	})
+	b.Queue(`SET LOCAL enable_bitmapscan TO DEFAULT`)
+	b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
 	queueDriver(&b, l, q, &driver)
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, nil, fmt.Errorf("searching %s: %w", l.what, mapErr(err))
