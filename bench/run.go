@@ -235,8 +235,8 @@ func runLists(ctx context.Context, o Options, r *Report, env *Env, owner *pgx.Co
 			Header: []string{"list", "matches", "deep at", "first page", "deep page", "deep/first", "OFFSET deep", "plan (first page)", "plan (deep page)", "rows read (deep)"}}
 	}
 	for _, res := range []string{"backups", "restores", "alerts"} {
-		secs[res].Intro += " A search (`q`) takes up to three statements (store.search: a walk of the newest 1,000, a gathering through the trigram indexes " +
-			"driven by the rarest part of q, a filtered walk); its plan is that of the one that answered, and its OFFSET baseline is the single statement " +
+		secs[res].Intro += " A search (`q`) takes up to three statements (store.search: a walk of the newest 1,000, a gathering of the matches' keys through each column's " +
+			"trigram index, driven by the rarest part of q, a filtered walk); its plan is that of the one that answered, and its OFFSET baseline is the single statement " +
 			"store.BackupListSQL (RestoreListSQL, AlertListSQL) gives."
 	}
 	counts := &Section{Title: "Counts: GET /v1/{backups,restores,alerts}/count",
