@@ -514,6 +514,24 @@ func TestSizeRhythms(t *testing.T) {
 		{"step, held 5 backups", 0, func(d int, _ time.Time) float64 {
 			return map[bool]float64{true: 18, false: 10}[d >= days-5] * noise(d)
 		}, "", rule.BasisNewLevel, "the size rule re-baselined itself"},
+		// A step inside fast noisy growth (tenant-124 of bench/DETECTION.md):
+		// a 1.65 times migration four backups ago in a series growing 2 %
+		// a day with ±14 % noise, then a dump truncated to 40 % of the new
+		// level. The step's own backups pull the model of the window (its
+		// level, its trend) toward them, so the step is read against the
+		// backups before it alone: read against the pulled model it was
+		// under the band, no step, and the truncated dump 60 % of the
+		// stale expectation, inside the band.
+		{"step in fast noisy growth, then truncated", 0, func(d int, _ time.Time) float64 {
+			s := 10 * math.Pow(1.02, float64(d)) * (1 + 0.14*float64((d*7919)%21-10)/10)
+			if d >= days-5 {
+				s *= 1.65
+			}
+			if d == days-1 {
+				s = 0.4 * 10 * math.Pow(1.02, float64(d)) * 1.65
+			}
+			return s
+		}, alert.Error, rule.BasisNewLevel, "expected at the new level it stepped to"},
 		// Noise of ±10 % on a flat series is nobody's fault.
 		{"flat and noisy", 0, func(d int, _ time.Time) float64 { return 10 * noise(d) }, "", rule.BasisLevel, ""},
 		// A mix: weekly cycle, month-end spike and growth at once, a usual
