@@ -227,14 +227,15 @@ func ReadSize(samples []Sample, percent *int64, minHistory int64, from *time.Tim
 	chain := ebuf[:0]
 	first, skipped := 0, 0 // the step's first backup (in samples), faults passed over
 	half := math.Log1p(r.Band) / 2
-	// The chain is read against the history before the backups it scans:
-	// a step's first backups pull the model's level, trend and weekday
+	// Where two of the backups it scans stand above the week before them,
+	// the chain is read against the history before those backups: a
+	// step's first backups pull the model's level, trend and weekday
 	// shares toward them (a few at 1.7 times read as 1.2 times, or as
 	// growth), so that a step would not be seen and, never re-baselined,
 	// would be taken for steep growth or for noise that widens the band.
 	pre, ph := &m, hist
 	var pm model
-	if lead := min(stepScan, len(hist)-levelMin); lead > 0 {
+	if lead := min(stepScan, len(hist)-levelMin); lead > 0 && m.rises(hist, lead, half/2) {
 		fit(hist[lead:], &pm, band)
 		pm.band = r.Band
 		pre, ph = &pm, hist[lead:]
@@ -562,6 +563,23 @@ func (m *model) maybeRhythm(h []sample, i int) bool {
 		}
 	}
 	return same < 2
+}
+
+// rises says whether two backups or more of h[:lead] are over by more
+// than by the median of the week's backups before them, against m.
+func (m *model) rises(h []sample, lead int, by float64) bool {
+	var b [localDays]float64
+	before := b[:0]
+	for _, p := range h[lead:min(len(h), lead+localDays)] {
+		before = append(before, p.x-m.base(p))
+	}
+	ref, n := median(before), 0
+	for _, p := range h[:lead] {
+		if p.x-m.base(p)-ref > by {
+			n++
+		}
+	}
+	return n >= 2
 }
 
 // againstNeighbours is how far h[i] is from what m expects of it, less
