@@ -609,6 +609,37 @@ func TestRebaselineFromOperator(t *testing.T) {
 	}
 }
 
+// TestRebaselineInGrowth: a series growing 2.3 % a day with ±14 % noise
+// stepped 1.6 times 22 days ago and was re-baselined two backups after the
+// step's first (where the rule's own re-baseline falls when a weekly trough
+// broke the step's run): a dump truncated to 40 % of its trend is an ERROR,
+// judged along the trend.
+// The weeks before the re-baseline are read as the weeks before it (not
+// the 28 days before the backup judged, which hold a week of them: no
+// trend read, the trend after it lost, the dump 51 % of a lagging
+// expectation), and moved by the first week after it.
+func TestRebaselineInGrowth(t *testing.T) {
+	const days, step = 70, 22
+	size := func(d int, _ time.Time) float64 {
+		s := math.Pow(1.023, float64(d)) * (1 + 0.14*float64((d*7919)%21-10)/10)
+		if d >= days-step {
+			s *= 1.6
+		}
+		return s
+	}
+	h := shaped(days, size)
+	*h.Completed[0].SizeBytes = int64(0.4 * 1.6 * math.Pow(1.023, days-1) * gb)
+	from := h.Completed[step-2].CreatedAt
+	var buf []rule.Sample
+	for _, b := range h.Completed {
+		buf = append(buf, rule.Sample{Size: *b.SizeBytes, At: b.CreatedAt})
+	}
+	r, _ := rule.ReadSize(buf, ptr[int64](50), 3, &from)
+	if r.Severity != alert.Error || r.TrendPerDay < 0.015 {
+		t.Fatalf("truncated after the re-baseline: %q on %s (%.2f GB expected, trend %.3f a day, band %.2f)", r.Severity, r.Basis, r.Expected/gb, r.TrendPerDay, r.Band)
+	}
+}
+
 // TestSizeMemo: a reading remembered from the previous run is the one the
 // rule would make; a history that changed is read afresh.
 func TestSizeMemo(t *testing.T) {
