@@ -97,7 +97,9 @@ func (w where) clone() where {
 //     searchWalk rows, not knowing that the page stops it early, and on a
 //     deep page of restores read and sorted every row after the cursor
 //     instead), and keep the matches: a term common among recent rows
-//     fills the page here;
+//     fills the page here, and if the other filters let fewer rows through
+//     than searchWalk (a tenant's key, the last pages of a list), the walk
+//     has seen them all;
 //  2. otherwise gather the keys of the matches through the trigram and
 //     prefix indexes, each column apart (matchKeys; plain index scans off
 //     for the statement, so that the planner cannot walk again), at most
@@ -139,13 +141,21 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 		items, next, err = collectPage(rows, p, scan, l.key, l.text)
 		return err
 	})
+	var walked int
+	c := base.clone()
+	c.keyset(l.order, p)
+	b.Queue(`SELECT count(*) FROM (SELECT 1 FROM `+l.table+c.sql()+order+` LIMIT `+fmt.Sprint(searchWalk)+`) c`,
+		c.args...).QueryRow(func(r pgx.Row) error { return r.Scan(&walked) })
 	b.Queue(`SET LOCAL enable_bitmapscan TO DEFAULT`)
 	b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
 	queueDriver(&b, l, q, &driver)
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, nil, fmt.Errorf("searching %s: %w", l.what, mapErr(err))
 	}
-	if next != nil {
+	if next != nil || walked < searchWalk {
+		// The page is full, or the walk read every row the other filters
+		// let through (a tenant's, the end of a list): its matches are all
+		// there are.
 		return items, next, nil
 	}
 
