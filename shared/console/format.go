@@ -44,6 +44,11 @@ var funcs = template.FuncMap{
 	"dict":    dict,
 	"list":    func(xs ...string) []string { return xs },
 	"copies":  copies,
+	// The rows of the lists (lists.go).
+	"backupLines":    backupLines,
+	"restoreLines":   restoreLines,
+	"alertLines":     alertLines,
+	"alertListLines": alertListLines,
 }
 
 func size(v any) string {
@@ -271,11 +276,32 @@ func dict(kv ...any) map[string]any {
 	return m
 }
 
+// esc escapes text for HTML, in an element or a quoted attribute: for the
+// HTML written in Go (the list rows, copies).
+func esc(s string) string { return template.HTMLEscapeString(s) }
+
+// badgeHTML is a status or severity as a badge: the words, with the tone's
+// colour as a second cue.
+func badgeHTML(v any, text string) string {
+	return `<span class="badge ` + tone(v) + `">` + esc(text) + `</span>`
+}
+
+// timeHTML is a time as lists show it: relative, with the exact UTC time
+// as its title and, when machine is set, as its datetime.
+func timeHTML(now, t time.Time, machine bool) string {
+	dt := ""
+	if machine {
+		dt = ` datetime="` + t.Format(time.RFC3339) + `"`
+	}
+	return `<time` + dt + ` title="` + utc(t) + `">` + ago(now, t) + `</time>`
+}
+
 // copies writes a backup's three copy marks (local, R2, B2): filled when
 // the copy exists, ticked when the backup is verified, with the same in
 // words for screen readers and as a tooltip.
 func copies(b BackupRow) template.HTML {
 	var s strings.Builder
+	s.Grow(512)
 	s.WriteString(`<span class="copies">`)
 	for _, c := range []struct {
 		label, name string
@@ -288,8 +314,10 @@ func copies(b BackupRow) template.HTML {
 				words, tick = c.name+" copy, verified", "✓"
 			}
 		}
-		fmt.Fprintf(&s, `<span class="%s" title="%s" aria-hidden="true">%s%s</span><span class="visually-hidden">%s;</span>`,
-			cls, words, c.label, tick, words)
+		for _, part := range []string{`<span class="`, cls, `" title="`, words, `" aria-hidden="true">`, c.label, tick,
+			`</span><span class="visually-hidden">`, words, `;</span>`} {
+			s.WriteString(part)
+		}
 	}
 	s.WriteString(`</span>`)
 	return template.HTML(s.String())

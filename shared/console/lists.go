@@ -3,6 +3,8 @@ package console
 import (
 	"context"
 	"errors"
+	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/backupwatch/backupwatch/shared/alert"
 	"github.com/backupwatch/backupwatch/shared/backup"
@@ -229,6 +232,21 @@ func tenantChoices(ctx context.Context, p *request) ([]store.Tenant, error) {
 	return ts, err
 }
 
+// queueTenantChoices queues tenantChoices's read on b; the choices are
+// there once b is sent.
+func queueTenantChoices(b *pgx.Batch, p *request) func() []store.Tenant {
+	if p.who.Tenant != nil {
+		return func() []store.Tenant { return nil }
+	}
+	l := store.QueueListTenants(b, store.Page{Limit: maxChoices})
+	return func() []store.Tenant {
+		if l.Next != nil {
+			return nil
+		}
+		return l.Items
+	}
+}
+
 // maxChoices is how many tenants a filter offers by name.
 const maxChoices = 100
 
@@ -261,37 +279,81 @@ func (c *Console) backups(ctx context.Context, p *request) (*view, error) {
 	v := &view{Page: "backups", Title: "Backups"}
 	d := backupsData{Types: backupTypes, Statuses: backupStatuses, Places: locations}
 	v.Data = &d
-	var err error
-	if d.Tenants, err = tenantChoices(ctx, p); err != nil {
-		return nil, err
-	}
 	l, pg, err := c.readList(ctx, p, Prefix+"/backups", httpapi.BackupListParams())
 	d.listed = l
 	if err != nil {
-		return v, refused(v, err)
+		return v, refusedWithChoices(ctx, p, v, &d.Tenants, err)
 	}
 	f, err := httpapi.BackupFilterOf(ctx, p.tx, p.who, l.Q.V)
 	if err != nil {
-		return v, refused(v, err)
+		return v, refusedWithChoices(ctx, p, v, &d.Tenants, err)
+	}
+	if f.Query != "" {
+		return v, c.searchBackups(ctx, p, &d, f, pg)
+	}
+	// Two round trips: the tenants, the page, its count and the bounds of
+	// the years; then the rows' names and the date hierarchy, whose
+	// statement depends on the count (an exact one says the matches are
+	// few enough to count per link from their times) and the bounds.
+	var first, second pgx.Batch
+	tenants := queueTenantChoices(&first, p)
+	list := store.QueueListBackups(&first, f, pg)
+	count := store.QueueCountBackups(&first, f)
+	bounds := &store.DateBounds{}
+	if store.NeedsBounds(f, false) {
+		bounds = store.QueueBackupBounds(&first)
+	}
+	if err := p.tx.SendBatch(ctx, &first).Close(); err != nil {
+		return nil, err
+	}
+	names := store.QueueNames(&second, backupNameSet(list.Items))
+	dates := store.QueueBackupDates(&second, f, count.Exact, *bounds)
+	if err := p.tx.SendBatch(ctx, &second).Close(); err != nil {
+		return nil, err
+	}
+	d.Tenants, d.Count, d.Exact = tenants(), count.N, count.Exact
+	d.Rows = backupRowsOf(list.Items, *names)
+	d.Dates, d.Trail = hierarchy(l.Q, "created_on", *dates)
+	return v, c.next(ctx, &d.listed, list.Next)
+}
+
+// searchBackups is the backups page of a search (q), whose list is
+// several statements, each on the one before: one after the other.
+func (c *Console) searchBackups(ctx context.Context, p *request, d *backupsData, f store.BackupFilter, pg store.Page) error {
+	var err error
+	if d.Tenants, err = tenantChoices(ctx, p); err != nil {
+		return err
 	}
 	items, next, err := store.ListBackups(ctx, p.tx, f, pg)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if d.Rows, err = backupRows(ctx, p, items); err != nil {
-		return nil, err
+		return err
 	}
 	if d.Count, d.Exact, err = store.CountBackups(ctx, p.tx, f); err != nil {
-		return nil, err
+		return err
 	}
-	// An exact count says the matches are few enough to count per link
-	// from their times (store.BackupDates).
 	dates, err := store.BackupDates(ctx, p.tx, f, d.Exact)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	d.Dates, d.Trail = hierarchy(l.Q, "created_on", dates)
-	return v, c.next(ctx, &d.listed, next)
+	d.Dates, d.Trail = hierarchy(d.Q, "created_on", dates)
+	return c.next(ctx, &d.listed, next)
+}
+
+// refusedWithChoices is refused for a list page, whose sidebar still
+// offers the tenants.
+func refusedWithChoices(ctx context.Context, p *request, v *view, tenants *[]store.Tenant, err error) error {
+	if err := refused(v, err); err != nil {
+		return err
+	}
+	if v.Redirect != "" {
+		return nil
+	}
+	ts, err := tenantChoices(ctx, p)
+	*tenants = ts
+	return err
 }
 
 // hierarchy makes the date hierarchy's links: the trail to the level shown
@@ -334,20 +396,83 @@ func dateLabel(key string) string {
 }
 
 func backupRows(ctx context.Context, p *request, items []backup.Backup) ([]BackupRow, error) {
+	n, err := store.LookupNames(ctx, p.tx, backupNameSet(items))
+	if err != nil {
+		return nil, err
+	}
+	return backupRowsOf(items, n), nil
+}
+
+// backupNameSet is what the rows of items name.
+func backupNameSet(items []backup.Backup) store.NameSet {
 	var set store.NameSet
 	for _, b := range items {
 		set.Tenant(b.TenantID)
 		set.User(b.CreatedBy)
 	}
-	n, err := store.LookupNames(ctx, p.tx, set)
-	if err != nil {
-		return nil, err
-	}
+	return set
+}
+
+func backupRowsOf(items []backup.Backup, n store.Names) []BackupRow {
 	rows := make([]BackupRow, len(items))
 	for i, b := range items {
 		rows[i] = BackupRow{Backup: b, Tenant: n.Tenant(b.TenantID), CreatedBy: n.User(b.CreatedBy)}
 	}
-	return rows, nil
+	return rows
+}
+
+// A list page's rows are written here, in Go, each row one piece of HTML
+// that the page's template places: a template action costs a call through
+// reflection for the value and another for its escaper, and a 50-row page
+// of ten cells each spent most of its time there (bench/REPORT.md,
+// console). Every text written is escaped (esc).
+
+// backupRowHTML is a row of the backups list: status badge, type, tenant,
+// the filename linked to the backup, size, duration, created, copies,
+// verified.
+const backupRowHTML = `<tr><td>%s</td><td>%s</td><td>%s</td><td class="name file"><a href="%s/backups/%s">%s</a></td>` +
+	`<td class="num" data-label="size">%s</td><td class="num" data-label="took">%s</td><td data-label="created">%s</td>` +
+	`<td>%s</td><td data-label="verified">%s</td></tr>`
+
+func backupLines(rows []BackupRow, now time.Time) []template.HTML {
+	lines := make([]template.HTML, len(rows))
+	for i, r := range rows {
+		verified := `<span class="muted">no</span>`
+		if r.VerifiedAt != nil {
+			verified = timeHTML(now, *r.VerifiedAt, false)
+		}
+		lines[i] = template.HTML(fmt.Sprintf(backupRowHTML, badgeHTML(r.Status, words(r.Status)), esc(words(r.Type)), esc(tenantLabel(r.Tenant)),
+			Prefix, r.ID, esc(r.Filename), esc(size(r.SizeBytes)), esc(dur(r.DurationSeconds)), timeHTML(now, r.CreatedAt, true),
+			copies(r), verified))
+	}
+	return lines
+}
+
+// restoreRowHTML is a row of a restores table: status badge, mode, the
+// backup (linked while it exists), tenants, the reason linked to the
+// restore, who, duration, started.
+const restoreRowHTML = `<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class="name"><a href="%s/restores/%s">%s</a></td>` +
+	`<td>%s</td><td class="num" data-label="took">%s</td><td data-label="started">%s</td></tr>`
+
+func restoreLines(rows []RestoreRow, now time.Time) []template.HTML {
+	lines := make([]template.HTML, len(rows))
+	for i, r := range rows {
+		backup := esc(r.Backup.Filename) + ` <span class="muted">(deleted)</span>`
+		if r.BackupID != nil {
+			backup = `<a href="` + Prefix + `/backups/` + r.BackupID.String() + `">` + esc(r.Backup.Filename) + `</a>`
+		}
+		tenants := make([]string, len(r.Tenants))
+		for j := range r.Tenants {
+			tenants[j] = esc(tenantLabel(&r.Tenants[j]))
+		}
+		if len(tenants) == 0 {
+			tenants = []string{"—"}
+		}
+		lines[i] = template.HTML(fmt.Sprintf(restoreRowHTML, badgeHTML(r.Status, words(r.Status)), esc(string(r.Mode)), backup,
+			strings.Join(tenants, ", "), Prefix, r.ID, esc(r.Reason), esc(userLabel(r.InitiatedBy)), esc(dur(r.DurationSeconds)),
+			timeHTML(now, r.StartedAt, true)))
+	}
+	return lines
 }
 
 // RestoreRow is a restore as the lists show it.
@@ -371,27 +496,40 @@ func (c *Console) restores(ctx context.Context, p *request) (*view, error) {
 	v := &view{Page: "restores", Title: "Restores"}
 	d := restoresData{Statuses: restoreStatuses, Modes: restoreModes}
 	v.Data = &d
-	var err error
-	if d.Tenants, err = tenantChoices(ctx, p); err != nil {
-		return nil, err
-	}
 	l, pg, err := c.readList(ctx, p, Prefix+"/restores", httpapi.RestoreListParams())
 	d.listed = l
 	if err != nil {
-		return v, refused(v, err)
+		return v, refusedWithChoices(ctx, p, v, &d.Tenants, err)
 	}
 	f, err := httpapi.RestoreFilterOf(ctx, p.tx, p.who, l.Q.V)
 	if err != nil {
-		return v, refused(v, err)
+		return v, refusedWithChoices(ctx, p, v, &d.Tenants, err)
 	}
-	items, next, err := store.ListRestores(ctx, p.tx, f, pg)
-	if err != nil {
-		return nil, err
+	var items []restore.Restore
+	var next *store.Cursor
+	if f.Query != "" {
+		// A search is several statements, each on the one before.
+		if d.Tenants, err = tenantChoices(ctx, p); err != nil {
+			return nil, err
+		}
+		if items, next, err = store.ListRestores(ctx, p.tx, f, pg); err != nil {
+			return nil, err
+		}
+		if d.Count, d.Exact, err = store.CountRestores(ctx, p.tx, f); err != nil {
+			return nil, err
+		}
+	} else {
+		// One round trip for the tenants, the page and its count.
+		var b pgx.Batch
+		tenants := queueTenantChoices(&b, p)
+		list := store.QueueListRestores(&b, f, pg)
+		count := store.QueueCountRestores(&b, f)
+		if err := p.tx.SendBatch(ctx, &b).Close(); err != nil {
+			return nil, err
+		}
+		d.Tenants, items, next, d.Count, d.Exact = tenants(), list.Items, list.Next, count.N, count.Exact
 	}
 	if d.Rows, err = restoreRows(ctx, p, items); err != nil {
-		return nil, err
-	}
-	if d.Count, d.Exact, err = store.CountRestores(ctx, p.tx, f); err != nil {
 		return nil, err
 	}
 	return v, c.next(ctx, &d.listed, next)
@@ -425,6 +563,42 @@ func restoreRows(ctx context.Context, p *request, items []restore.Restore) ([]Re
 	return rows, nil
 }
 
+// alertRowHTML is a row of an alerts table (a backup's or a restore's):
+// severity, status, type, tenant, the message linked to the alert, opened.
+const alertRowHTML = `<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class="name"><a href="%s/alerts/%s">%s</a></td>` +
+	`<td data-label="opened">%s</td></tr>`
+
+func alertLines(rows []AlertRow, now time.Time) []template.HTML {
+	lines := make([]template.HTML, len(rows))
+	for i, a := range rows {
+		lines[i] = template.HTML(fmt.Sprintf(alertRowHTML, badgeHTML(a.Severity, string(a.Severity)), badgeHTML(a.Status, words(a.Status)),
+			esc(words(a.Type)), esc(tenantLabel(a.Tenant)), Prefix, a.ID, esc(a.Message), timeHTML(now, a.CreatedAt, false)))
+	}
+	return lines
+}
+
+// alertListRowHTML is a row of the alerts list: a checkbox for the bulk
+// actions, severity, status (and who acknowledged it), type, tenant, the
+// message linked to the alert, opened, last seen.
+const alertListRowHTML = `<tr><td><input type="checkbox" name="ids" value="%[1]s" id="sel-%[1]s" aria-label="Select alert %[2]s"></td>` +
+	`<td>%[3]s</td><td>%[4]s%[5]s</td><td>%[6]s</td><td>%[7]s</td><td class="name"><a href="%[8]s/alerts/%[1]s">%[9]s</a></td>` +
+	`<td data-label="opened">%[10]s</td><td data-label="last seen">%[11]s</td></tr>`
+
+func alertListLines(rows []AlertRow, now time.Time) []template.HTML {
+	lines := make([]template.HTML, len(rows))
+	for i, a := range rows {
+		by := ""
+		if a.AcknowledgedBy != nil {
+			by = ` <span class="muted">by ` + esc(a.AcknowledgedBy.Name) + `</span>`
+		}
+		id := a.ID.String()
+		lines[i] = template.HTML(fmt.Sprintf(alertListRowHTML, id, id[:8], badgeHTML(a.Severity, string(a.Severity)),
+			badgeHTML(a.Status, words(a.Status)), by, esc(words(a.Type)), esc(tenantLabel(a.Tenant)), Prefix, esc(a.Message),
+			timeHTML(now, a.CreatedAt, true), timeHTML(now, a.LastSeenAt, false)))
+	}
+	return lines
+}
+
 // AlertRow is an alert as the lists show it.
 type AlertRow struct {
 	alert.Alert
@@ -449,27 +623,40 @@ func (c *Console) alertList(ctx context.Context, p *request) (*view, error) {
 	v := &view{Page: "alerts", Title: "Alerts"}
 	d := alertsData{Statuses: alertStatuses, Severities: severities, Types: alertTypes, Back: p.r.URL.RawQuery}
 	v.Data = &d
-	var err error
-	if d.Tenants, err = tenantChoices(ctx, p); err != nil {
-		return nil, err
-	}
 	l, pg, err := c.readList(ctx, p, Prefix+"/alerts", httpapi.AlertListParams())
 	d.listed = l
 	if err != nil {
-		return v, refused(v, err)
+		return v, refusedWithChoices(ctx, p, v, &d.Tenants, err)
 	}
 	f, err := httpapi.AlertFilterOf(ctx, p.tx, p.who, l.Q.V)
 	if err != nil {
-		return v, refused(v, err)
+		return v, refusedWithChoices(ctx, p, v, &d.Tenants, err)
 	}
-	items, next, err := store.ListAlerts(ctx, p.tx, f, pg)
-	if err != nil {
-		return nil, err
+	var items []alert.Alert
+	var next *store.Cursor
+	if f.Query != "" {
+		// A search is several statements, each on the one before.
+		if d.Tenants, err = tenantChoices(ctx, p); err != nil {
+			return nil, err
+		}
+		if items, next, err = store.ListAlerts(ctx, p.tx, f, pg); err != nil {
+			return nil, err
+		}
+		if d.Count, d.Exact, err = store.CountAlerts(ctx, p.tx, f); err != nil {
+			return nil, err
+		}
+	} else {
+		// One round trip for the tenants, the page and its count.
+		var b pgx.Batch
+		tenants := queueTenantChoices(&b, p)
+		list := store.QueueListAlerts(&b, f, pg)
+		count := store.QueueCountAlerts(&b, f)
+		if err := p.tx.SendBatch(ctx, &b).Close(); err != nil {
+			return nil, err
+		}
+		d.Tenants, items, next, d.Count, d.Exact = tenants(), list.Items, list.Next, count.N, count.Exact
 	}
 	if d.Rows, err = alertRows(ctx, p, items); err != nil {
-		return nil, err
-	}
-	if d.Count, d.Exact, err = store.CountAlerts(ctx, p.tx, f); err != nil {
 		return nil, err
 	}
 	return v, c.next(ctx, &d.listed, next)
