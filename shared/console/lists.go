@@ -93,11 +93,27 @@ func contains(xs []string, x string) bool {
 	return false
 }
 
+// countCap is how far a list page counts its matches: past it the page
+// says "1,000+ (more than 1,000)", as each link of the date hierarchy does
+// (store.DateCountCap). Counting further costs a read of every row counted
+// on every page (10,000 index entries took most of a page's time), for a
+// figure no one acts on; GET /v1/backups/count counts to store.CountCap.
+const countCap = store.DateCountCap
+
+// capped is a count of a search (to store.CountCap) as a page shows it.
+func capped(n int, exact bool) (int, bool) {
+	if n > countCap {
+		return countCap, false
+	}
+	return n, exact
+}
+
 // listed is what every list page shows beside its rows.
 type listed struct {
 	Q     listQuery
 	Count int
-	Exact bool
+	Exact bool // Count is all the matches; else there are more than countCap
+	Cap   int  // countCap
 	// Next is the URL of the next page ("": this is the last); First the
 	// first page's, when this is not it.
 	Next, First string
@@ -106,7 +122,7 @@ type listed struct {
 
 // readList checks a list page's query as the API does and reads its paging.
 func (c *Console) readList(ctx context.Context, p *request, path string, known []string) (listed, store.Page, error) {
-	l := listed{Q: listQuery{Path: path, V: p.r.URL.Query()}}
+	l := listed{Q: listQuery{Path: path, V: p.r.URL.Query()}, Cap: countCap}
 	if clean, ok := withoutEmpty(l.Q.V); !ok {
 		// A form's empty fields are no filters: the page's own URL leaves
 		// them out, so that a view is shared by a clean link.
@@ -298,7 +314,7 @@ func (c *Console) backups(ctx context.Context, p *request) (*view, error) {
 	var first, second pgx.Batch
 	tenants := queueTenantChoices(&first, p)
 	list := store.QueueListBackups(&first, f, pg)
-	count := store.QueueCountBackups(&first, f)
+	count := store.QueueCountBackups(&first, f, countCap)
 	bounds := &store.DateBounds{}
 	if store.NeedsBounds(f, false) {
 		bounds = store.QueueBackupBounds(&first)
@@ -331,10 +347,12 @@ func (c *Console) searchBackups(ctx context.Context, p *request, d *backupsData,
 	if d.Rows, err = backupRows(ctx, p, items); err != nil {
 		return err
 	}
-	if d.Count, d.Exact, err = store.CountBackups(ctx, p.tx, f); err != nil {
+	n, exact, err := store.CountBackups(ctx, p.tx, f)
+	if err != nil {
 		return err
 	}
-	dates, err := store.BackupDates(ctx, p.tx, f, d.Exact)
+	d.Count, d.Exact = capped(n, exact)
+	dates, err := store.BackupDates(ctx, p.tx, f, exact)
 	if err != nil {
 		return err
 	}
@@ -515,15 +533,17 @@ func (c *Console) restores(ctx context.Context, p *request) (*view, error) {
 		if items, next, err = store.ListRestores(ctx, p.tx, f, pg); err != nil {
 			return nil, err
 		}
-		if d.Count, d.Exact, err = store.CountRestores(ctx, p.tx, f); err != nil {
+		n, exact, err := store.CountRestores(ctx, p.tx, f)
+		if err != nil {
 			return nil, err
 		}
+		d.Count, d.Exact = capped(n, exact)
 	} else {
 		// One round trip for the tenants, the page and its count.
 		var b pgx.Batch
 		tenants := queueTenantChoices(&b, p)
 		list := store.QueueListRestores(&b, f, pg)
-		count := store.QueueCountRestores(&b, f)
+		count := store.QueueCountRestores(&b, f, countCap)
 		if err := p.tx.SendBatch(ctx, &b).Close(); err != nil {
 			return nil, err
 		}
@@ -642,15 +662,17 @@ func (c *Console) alertList(ctx context.Context, p *request) (*view, error) {
 		if items, next, err = store.ListAlerts(ctx, p.tx, f, pg); err != nil {
 			return nil, err
 		}
-		if d.Count, d.Exact, err = store.CountAlerts(ctx, p.tx, f); err != nil {
+		n, exact, err := store.CountAlerts(ctx, p.tx, f)
+		if err != nil {
 			return nil, err
 		}
+		d.Count, d.Exact = capped(n, exact)
 	} else {
 		// One round trip for the tenants, the page and its count.
 		var b pgx.Batch
 		tenants := queueTenantChoices(&b, p)
 		list := store.QueueListAlerts(&b, f, pg)
-		count := store.QueueCountAlerts(&b, f)
+		count := store.QueueCountAlerts(&b, f, countCap)
 		if err := p.tx.SendBatch(ctx, &b).Close(); err != nil {
 			return nil, err
 		}

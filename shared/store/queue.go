@@ -25,8 +25,8 @@ type Listed[T any] struct {
 	Next  *Cursor // nil: the last page
 }
 
-// Counted is a count read through a batch: N up to CountCap, and whether
-// it is exact.
+// Counted is a count read through a batch: N up to the count's cap, and
+// whether it is exact (N at most the cap).
 type Counted struct {
 	N     int
 	Exact bool
@@ -103,37 +103,40 @@ func QueueListTenants(b *pgx.Batch, p Page) *Listed[Tenant] {
 	return out
 }
 
-// QueueCountBackups queues CountBackups for f, which must have no q.
-func QueueCountBackups(b *pgx.Batch, f BackupFilter) *Counted {
+// QueueCountBackups queues CountBackups for f, which must have no q, counting
+// up to upTo (CountCap, or fewer for a cheaper count).
+func QueueCountBackups(b *pgx.Batch, f BackupFilter, upTo int) *Counted {
 	mustHaveNoQuery(f.Query)
-	return queueCount(b, "backups", "backups_backup", backupWhere(f, Page{}))
+	return queueCount(b, "backups", "backups_backup", backupWhere(f, Page{}), upTo)
 }
 
-// QueueCountRestores queues CountRestores for f, which must have no q.
-func QueueCountRestores(b *pgx.Batch, f RestoreFilter) *Counted {
+// QueueCountRestores queues CountRestores for f, which must have no q, counting
+// up to upTo (CountCap, or fewer for a cheaper count).
+func QueueCountRestores(b *pgx.Batch, f RestoreFilter, upTo int) *Counted {
 	mustHaveNoQuery(f.Query)
-	return queueCount(b, "restores", "backups_restore_log", restoreWhere(f))
+	return queueCount(b, "restores", "backups_restore_log", restoreWhere(f), upTo)
 }
 
-// QueueCountAlerts queues CountAlerts for f, which must have no q.
-func QueueCountAlerts(b *pgx.Batch, f AlertFilter) *Counted {
+// QueueCountAlerts queues CountAlerts for f, which must have no q, counting
+// up to upTo (CountCap, or fewer for a cheaper count).
+func QueueCountAlerts(b *pgx.Batch, f AlertFilter, upTo int) *Counted {
 	mustHaveNoQuery(f.Query)
-	return queueCount(b, "alerts", "backups_alert", alertWhere(f))
+	return queueCount(b, "alerts", "backups_alert", alertWhere(f), upTo)
 }
 
 // queueCount is count's statement on a batch.
-func queueCount(b *pgx.Batch, what, table string, w where) *Counted {
+func queueCount(b *pgx.Batch, what, table string, w where, upTo int) *Counted {
 	q := fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM %s%s LIMIT $%d) c`, table, w.sql(), len(w.args)+1)
-	args := append(w.args, CountCap+1)
+	args := append(w.args, upTo+1)
 	out := &Counted{}
 	withCustomPlan(b, w, func() {
 		b.Queue(q, args...).QueryRow(func(r pgx.Row) error {
 			if err := r.Scan(&out.N); err != nil {
 				return fmt.Errorf("counting %s: %w", what, mapErr(err))
 			}
-			out.Exact = out.N <= CountCap
+			out.Exact = out.N <= upTo
 			if !out.Exact {
-				out.N = CountCap
+				out.N = upTo
 			}
 			return nil
 		})
