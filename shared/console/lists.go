@@ -448,9 +448,17 @@ func backupRowsOf(items []backup.Backup, n store.Names) []BackupRow {
 // backupRowHTML is a row of the backups list: status badge, type, tenant,
 // the filename linked to the backup, size, duration, created, copies,
 // verified.
-const backupRowHTML = `<tr><td>%s</td><td>%s</td><td>%s</td><td class="name file"><a href="%s/backups/%s">%s</a></td>` +
-	`<td class="num" data-label="size">%s</td><td class="num" data-label="took">%s</td><td data-label="created">%s</td>` +
-	`<td>%s</td><td data-label="verified">%s</td></tr>`
+const backupRowHTML = `<tr>
+<td>%s</td>
+<td>%s</td>
+<td>%s</td>
+<td class="name file"><a href="%s/backups/%s">%s</a></td>
+<td class="num" data-label="size">%s</td>
+<td class="num" data-label="took">%s</td>
+<td data-label="created">%s</td>
+<td>%s</td>
+<td data-label="verified">%s</td>
+</tr>`
 
 func backupLines(rows []BackupRow, now time.Time) []template.HTML {
 	lines := make([]template.HTML, len(rows))
@@ -469,8 +477,16 @@ func backupLines(rows []BackupRow, now time.Time) []template.HTML {
 // restoreRowHTML is a row of a restores table: status badge, mode, the
 // backup (linked while it exists), tenants, the reason linked to the
 // restore, who, duration, started.
-const restoreRowHTML = `<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class="name"><a href="%s/restores/%s">%s</a></td>` +
-	`<td>%s</td><td class="num" data-label="took">%s</td><td data-label="started">%s</td></tr>`
+const restoreRowHTML = `<tr>
+<td>%s</td>
+<td>%s</td>
+<td>%s</td>
+<td>%s</td>
+<td class="name"><a href="%s/restores/%s">%s</a></td>
+<td>%s</td>
+<td class="num" data-label="took">%s</td>
+<td data-label="started">%s</td>
+</tr>`
 
 func restoreLines(rows []RestoreRow, now time.Time) []template.HTML {
 	lines := make([]template.HTML, len(rows))
@@ -585,8 +601,14 @@ func restoreRows(ctx context.Context, p *request, items []restore.Restore) ([]Re
 
 // alertRowHTML is a row of an alerts table (a backup's or a restore's):
 // severity, status, type, tenant, the message linked to the alert, opened.
-const alertRowHTML = `<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class="name"><a href="%s/alerts/%s">%s</a></td>` +
-	`<td data-label="opened">%s</td></tr>`
+const alertRowHTML = `<tr>
+<td>%s</td>
+<td>%s</td>
+<td>%s</td>
+<td>%s</td>
+<td class="name"><a href="%s/alerts/%s">%s</a></td>
+<td data-label="opened">%s</td>
+</tr>`
 
 func alertLines(rows []AlertRow, now time.Time) []template.HTML {
 	lines := make([]template.HTML, len(rows))
@@ -600,9 +622,16 @@ func alertLines(rows []AlertRow, now time.Time) []template.HTML {
 // alertListRowHTML is a row of the alerts list: a checkbox for the bulk
 // actions, severity, status (and who acknowledged it), type, tenant, the
 // message linked to the alert, opened, last seen.
-const alertListRowHTML = `<tr><td><input type="checkbox" name="ids" value="%[1]s" id="sel-%[1]s" aria-label="Select alert %[2]s"></td>` +
-	`<td>%[3]s</td><td>%[4]s%[5]s</td><td>%[6]s</td><td>%[7]s</td><td class="name"><a href="%[8]s/alerts/%[1]s">%[9]s</a></td>` +
-	`<td data-label="opened">%[10]s</td><td data-label="last seen">%[11]s</td></tr>`
+const alertListRowHTML = `<tr>
+<td><input type="checkbox" name="ids" value="%[1]s" id="sel-%[1]s" aria-label="Select alert %[2]s"></td>
+<td>%[3]s</td>
+<td>%[4]s%[5]s</td>
+<td>%[6]s</td>
+<td>%[7]s</td>
+<td class="name"><a href="%[8]s/alerts/%[1]s">%[9]s</a></td>
+<td data-label="opened">%[10]s</td>
+<td data-label="last seen">%[11]s</td>
+</tr>`
 
 func alertListLines(rows []AlertRow, now time.Time) []template.HTML {
 	lines := make([]template.HTML, len(rows))
