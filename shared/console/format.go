@@ -44,7 +44,8 @@ var funcs = template.FuncMap{
 	"dict":    dict,
 	"list":    func(xs ...string) []string { return xs },
 	"copies":  copies,
-	// The rows of the lists (lists.go).
+	// The rows and sidebar choices of the lists (lists.go).
+	"choice":         choice,
 	"backupLines":    backupLines,
 	"restoreLines":   restoreLines,
 	"alertLines":     alertLines,
@@ -132,8 +133,10 @@ func utc(v any) string {
 
 // tone is the colour class of a status, severity or state: a second cue
 // beside the word, never the only one.
-func tone(v any) string {
-	switch fmt.Sprint(v) {
+func tone(v any) string { return toneOf(fmt.Sprint(v)) }
+
+func toneOf(s string) string {
+	switch s {
 	case "COMPLETED", "VERIFIED", "OK", "RESOLVED":
 		return "ok"
 	case "IN_PROGRESS", "ACKNOWLEDGED":
@@ -256,8 +259,10 @@ func prettyJSON(raw []byte) string {
 
 // words writes an enum value as words: FULL_DATABASE as FULL DATABASE,
 // true and false as yes and no.
-func words(v any) string {
-	switch s := fmt.Sprint(v); s {
+func words(v any) string { return wordsOf(fmt.Sprint(v)) }
+
+func wordsOf(s string) string {
+	switch s {
 	case "true":
 		return "yes"
 	case "false":
@@ -282,8 +287,26 @@ func esc(s string) string { return template.HTMLEscapeString(s) }
 
 // badgeHTML is a status or severity as a badge: the words, with the tone's
 // colour as a second cue.
-func badgeHTML(v any, text string) string {
-	return `<span class="badge ` + tone(v) + `">` + esc(text) + `</span>`
+func badgeHTML(state, text string) string {
+	return `<span class="badge ` + toneOf(state) + `">` + esc(text) + `</span>`
+}
+
+// fill writes format with each %s replaced by the next of args, in order:
+// the list rows' fmt.Sprintf without its reflection.
+func fill(format string, args ...string) string {
+	var b strings.Builder
+	b.Grow(len(format) + 64*len(args))
+	for _, a := range args {
+		i := strings.Index(format, "%s")
+		if i < 0 {
+			break
+		}
+		b.WriteString(format[:i])
+		b.WriteString(a)
+		format = format[i+2:]
+	}
+	b.WriteString(format)
+	return b.String()
 }
 
 // timeHTML is a time as lists show it: relative, with the exact UTC time

@@ -3,7 +3,6 @@ package console
 import (
 	"context"
 	"errors"
-	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -217,6 +216,27 @@ func refused(v *view, err error) error {
 	}
 	v.Problem, v.Status = msg, e.Status
 	return nil
+}
+
+// choice is a sidebar's list of links that set filter key to one of
+// values (or unset it: all), the current one marked; written in Go, like
+// the rows, for the reflective calls a template made for each link.
+func choice(q listQuery, key, title, all string, values []string) template.HTML {
+	var b strings.Builder
+	link := func(value, label string) {
+		b.WriteString("\n    <li><a href=\"" + esc(q.With(key, value)) + "\"")
+		if q.Is(key, value) {
+			b.WriteString(` aria-current="true"`)
+		}
+		b.WriteString(">" + esc(label) + "</a></li>")
+	}
+	b.WriteString("\n<nav class=\"choice\" aria-label=\"" + esc(title) + "\">\n  <h3>" + esc(title) + "</h3>\n  <ul>")
+	link("", all)
+	for _, v := range values {
+		link(v, wordsOf(v))
+	}
+	b.WriteString("\n  </ul>\n</nav>")
+	return template.HTML(b.String())
 }
 
 // The choices of the sidebars.
@@ -467,9 +487,9 @@ func backupLines(rows []BackupRow, now time.Time) []template.HTML {
 		if r.VerifiedAt != nil {
 			verified = timeHTML(now, *r.VerifiedAt, false)
 		}
-		lines[i] = template.HTML(fmt.Sprintf(backupRowHTML, badgeHTML(r.Status, words(r.Status)), esc(words(r.Type)), esc(tenantLabel(r.Tenant)),
-			Prefix, r.ID, esc(r.Filename), esc(size(r.SizeBytes)), esc(dur(r.DurationSeconds)), timeHTML(now, r.CreatedAt, true),
-			copies(r), verified))
+		lines[i] = template.HTML(fill(backupRowHTML, badgeHTML(string(r.Status), wordsOf(string(r.Status))), esc(wordsOf(string(r.Type))),
+			esc(tenantLabel(r.Tenant)), Prefix, r.ID.String(), esc(r.Filename), esc(size(r.SizeBytes)), esc(dur(r.DurationSeconds)),
+			timeHTML(now, r.CreatedAt, true), string(copies(r)), verified))
 	}
 	return lines
 }
@@ -502,8 +522,8 @@ func restoreLines(rows []RestoreRow, now time.Time) []template.HTML {
 		if len(tenants) == 0 {
 			tenants = []string{"—"}
 		}
-		lines[i] = template.HTML(fmt.Sprintf(restoreRowHTML, badgeHTML(r.Status, words(r.Status)), esc(string(r.Mode)), backup,
-			strings.Join(tenants, ", "), Prefix, r.ID, esc(r.Reason), esc(userLabel(r.InitiatedBy)), esc(dur(r.DurationSeconds)),
+		lines[i] = template.HTML(fill(restoreRowHTML, badgeHTML(string(r.Status), wordsOf(string(r.Status))), esc(string(r.Mode)), backup,
+			strings.Join(tenants, ", "), Prefix, r.ID.String(), esc(r.Reason), esc(userLabel(r.InitiatedBy)), esc(dur(r.DurationSeconds)),
 			timeHTML(now, r.StartedAt, true)))
 	}
 	return lines
@@ -613,8 +633,8 @@ const alertRowHTML = `<tr>
 func alertLines(rows []AlertRow, now time.Time) []template.HTML {
 	lines := make([]template.HTML, len(rows))
 	for i, a := range rows {
-		lines[i] = template.HTML(fmt.Sprintf(alertRowHTML, badgeHTML(a.Severity, string(a.Severity)), badgeHTML(a.Status, words(a.Status)),
-			esc(words(a.Type)), esc(tenantLabel(a.Tenant)), Prefix, a.ID, esc(a.Message), timeHTML(now, a.CreatedAt, false)))
+		lines[i] = template.HTML(fill(alertRowHTML, badgeHTML(string(a.Severity), string(a.Severity)), badgeHTML(string(a.Status), wordsOf(string(a.Status))),
+			esc(wordsOf(string(a.Type))), esc(tenantLabel(a.Tenant)), Prefix, a.ID.String(), esc(a.Message), timeHTML(now, a.CreatedAt, false)))
 	}
 	return lines
 }
@@ -623,14 +643,14 @@ func alertLines(rows []AlertRow, now time.Time) []template.HTML {
 // actions, severity, status (and who acknowledged it), type, tenant, the
 // message linked to the alert, opened, last seen.
 const alertListRowHTML = `<tr>
-<td><input type="checkbox" name="ids" value="%[1]s" id="sel-%[1]s" aria-label="Select alert %[2]s"></td>
-<td>%[3]s</td>
-<td>%[4]s%[5]s</td>
-<td>%[6]s</td>
-<td>%[7]s</td>
-<td class="name"><a href="%[8]s/alerts/%[1]s">%[9]s</a></td>
-<td data-label="opened">%[10]s</td>
-<td data-label="last seen">%[11]s</td>
+<td><input type="checkbox" name="ids" value="%s" id="sel-%s" aria-label="Select alert %s"></td>
+<td>%s</td>
+<td>%s%s</td>
+<td>%s</td>
+<td>%s</td>
+<td class="name"><a href="%s/alerts/%s">%s</a></td>
+<td data-label="opened">%s</td>
+<td data-label="last seen">%s</td>
 </tr>`
 
 func alertListLines(rows []AlertRow, now time.Time) []template.HTML {
@@ -641,9 +661,9 @@ func alertListLines(rows []AlertRow, now time.Time) []template.HTML {
 			by = ` <span class="muted">by ` + esc(a.AcknowledgedBy.Name) + `</span>`
 		}
 		id := a.ID.String()
-		lines[i] = template.HTML(fmt.Sprintf(alertListRowHTML, id, id[:8], badgeHTML(a.Severity, string(a.Severity)),
-			badgeHTML(a.Status, words(a.Status)), by, esc(words(a.Type)), esc(tenantLabel(a.Tenant)), Prefix, esc(a.Message),
-			timeHTML(now, a.CreatedAt, true), timeHTML(now, a.LastSeenAt, false)))
+		lines[i] = template.HTML(fill(alertListRowHTML, id, id, id[:8], badgeHTML(string(a.Severity), string(a.Severity)),
+			badgeHTML(string(a.Status), wordsOf(string(a.Status))), by, esc(wordsOf(string(a.Type))), esc(tenantLabel(a.Tenant)),
+			Prefix, id, esc(a.Message), timeHTML(now, a.CreatedAt, true), timeHTML(now, a.LastSeenAt, false)))
 	}
 	return lines
 }

@@ -42,7 +42,7 @@ func BackupDates(ctx context.Context, db DB, f BackupFilter, few bool) ([]DateCo
 			return nil, fmt.Errorf("reading the date hierarchy: %w", mapErr(err))
 		}
 	}
-	plan, ok := planBackupDates(f, few, bounds)
+	plan, ok := planBackupDates(f, few, bounds, "")
 	if !ok {
 		return nil, nil
 	}
@@ -70,17 +70,17 @@ const boundsSQL = `SELECT (SELECT min(created_at) FROM backups_backup), (SELECT 
 // datesPlan is the one statement that counts a level of the hierarchy, and
 // how its rows are read.
 type datesPlan struct {
-	sql   string
-	args  []any
-	where where  // f's conditions (withCustomPlan)
-	by    string // " by year" etc., for errors
-	read  func(pgx.Rows) ([]DateCount, error)
+	sql  string
+	args []any
+	by   string // " by year" etc., for errors
+	read func(pgx.Rows) ([]DateCount, error)
 }
 
 // planBackupDates is BackupDates's statement, given the bounds of the
 // backups in scope when f has no date and few is false (the top level);
-// ok is false when the level has no links below it (a day).
-func planBackupDates(f BackupFilter, few bool, bounds DateBounds) (datesPlan, bool) {
+// ok is false when the level has no links below it (a day). order, when
+// set, orders the rows each count reads (QueueBackupDates: as the list).
+func planBackupDates(f BackupFilter, few bool, bounds DateBounds, order string) (datesPlan, bool) {
 	on := f.CreatedOn
 	f.CreatedOn = nil
 	w := backupWhere(f, Page{})
@@ -91,7 +91,7 @@ func planBackupDates(f BackupFilter, few bool, bounds DateBounds) (datesPlan, bo
 		if on != nil {
 			w.add("created_at >= ? AND created_at < ?", on.From, on.To)
 		}
-		return planDatesOf(w, on)
+		return planDatesOf(w, on, order)
 	}
 	var (
 		unit string
@@ -130,9 +130,9 @@ func planBackupDates(f BackupFilter, few bool, bounds DateBounds) (datesPlan, bo
 		cond = " AND " + w.sql()[len(" WHERE "):]
 	}
 	q := fmt.Sprintf(`SELECT b.f, (SELECT count(*) FROM (SELECT 1 FROM backups_backup
-			WHERE created_at >= b.f AND created_at < b.t%s LIMIT $%d) c)
-		FROM unnest($%d::timestamptz[], $%d::timestamptz[]) AS b(f, t) ORDER BY b.f`, cond, n+1, n+2, n+3)
-	return datesPlan{sql: q, args: append(w.args, DateCountCap+1, starts, ends), where: w, by: " by " + unit, read: readLinkCounts}, true
+			WHERE created_at >= b.f AND created_at < b.t%s%s LIMIT $%d) c)
+		FROM unnest($%d::timestamptz[], $%d::timestamptz[]) AS b(f, t) ORDER BY b.f`, cond, order, n+1, n+2, n+3)
+	return datesPlan{sql: q, args: append(w.args, DateCountCap+1, starts, ends), by: " by " + unit, read: readLinkCounts}, true
 }
 
 // readLinkCounts reads the bounded count of each link.
@@ -158,13 +158,13 @@ func readLinkCounts(rows pgx.Rows) ([]DateCount, error) {
 
 // planDatesOf counts the backups matching w per link of the level below
 // on, from their creation times.
-func planDatesOf(w where, on *DateRange) (datesPlan, bool) {
+func planDatesOf(w where, on *DateRange, order string) (datesPlan, bool) {
 	if on != nil && on.To.Sub(on.From) <= 25*time.Hour {
 		return datesPlan{}, false
 	}
 	w.args = append(w.args, CountCap+1)
-	q := fmt.Sprintf(`SELECT created_at FROM backups_backup%s LIMIT $%d`, w.sql(), len(w.args))
-	return datesPlan{sql: q, args: w.args, where: w, read: func(rows pgx.Rows) ([]DateCount, error) {
+	q := fmt.Sprintf(`SELECT created_at FROM backups_backup%s%s LIMIT $%d`, w.sql(), order, len(w.args))
+	return datesPlan{sql: q, args: w.args, read: func(rows pgx.Rows) ([]DateCount, error) {
 		times, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
 		if err != nil {
 			return nil, err

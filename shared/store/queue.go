@@ -32,22 +32,14 @@ type Counted struct {
 	Exact bool
 }
 
-// withCustomPlan queues, through queue, a statement that is planned with
-// its values when w has conditions, as count and BackupDates plan theirs
-// (pgx.QueryExecModeExec, which a batch cannot choose per statement;
-// search's customPlans): a cached generic plan cannot know that status =
-// 'FAILED' is rare, and walks the table for it. Without conditions the
-// generic plan is the custom one, and a cached statement is not planned
-// again on every page.
-func withCustomPlan(b *pgx.Batch, w where, queue func()) {
-	if len(w.conds) == 0 {
-		queue()
-		return
-	}
-	b.Queue(customPlans)
-	queue()
-	b.Queue(`SET LOCAL plan_cache_mode TO DEFAULT`)
-}
+// The counts and the date links are read in the list's order (listOrder),
+// which leads the planner to the index the list itself walks, (status,
+// created_at) for status = 'FAILED' and the like, whatever plan it keeps
+// for the statement: a cached generic plan of the unordered count cannot
+// know that status = 'FAILED' is rare, and walked the table for it (which
+// is why count and BackupDates plan theirs afresh, each time, with
+// pgx.QueryExecModeExec, which a batch cannot choose per statement).
+func listOrder(column string) string { return " ORDER BY " + column + " DESC, id DESC" }
 
 // QueueListBackups queues ListBackups for f, which must have no q.
 func QueueListBackups(b *pgx.Batch, f BackupFilter, p Page) *Listed[backup.Backup] {
@@ -107,39 +99,36 @@ func QueueListTenants(b *pgx.Batch, p Page) *Listed[Tenant] {
 // up to upTo (CountCap, or fewer for a cheaper count).
 func QueueCountBackups(b *pgx.Batch, f BackupFilter, upTo int) *Counted {
 	mustHaveNoQuery(f.Query)
-	return queueCount(b, "backups", "backups_backup", backupWhere(f, Page{}), upTo)
+	return queueCount(b, "backups", "backups_backup", listOrder("created_at"), backupWhere(f, Page{}), upTo)
 }
 
 // QueueCountRestores queues CountRestores for f, which must have no q, counting
 // up to upTo (CountCap, or fewer for a cheaper count).
 func QueueCountRestores(b *pgx.Batch, f RestoreFilter, upTo int) *Counted {
 	mustHaveNoQuery(f.Query)
-	return queueCount(b, "restores", "backups_restore_log", restoreWhere(f), upTo)
+	return queueCount(b, "restores", "backups_restore_log", listOrder("started_at"), restoreWhere(f), upTo)
 }
 
 // QueueCountAlerts queues CountAlerts for f, which must have no q, counting
 // up to upTo (CountCap, or fewer for a cheaper count).
 func QueueCountAlerts(b *pgx.Batch, f AlertFilter, upTo int) *Counted {
 	mustHaveNoQuery(f.Query)
-	return queueCount(b, "alerts", "backups_alert", alertWhere(f), upTo)
+	return queueCount(b, "alerts", "backups_alert", listOrder("created_at"), alertWhere(f), upTo)
 }
 
-// queueCount is count's statement on a batch.
-func queueCount(b *pgx.Batch, what, table string, w where, upTo int) *Counted {
-	q := fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM %s%s LIMIT $%d) c`, table, w.sql(), len(w.args)+1)
-	args := append(w.args, upTo+1)
+// queueCount is count's statement on a batch, in the list's order.
+func queueCount(b *pgx.Batch, what, table, order string, w where, upTo int) *Counted {
+	q := fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM %s%s%s LIMIT $%d) c`, table, w.sql(), order, len(w.args)+1)
 	out := &Counted{}
-	withCustomPlan(b, w, func() {
-		b.Queue(q, args...).QueryRow(func(r pgx.Row) error {
-			if err := r.Scan(&out.N); err != nil {
-				return fmt.Errorf("counting %s: %w", what, mapErr(err))
-			}
-			out.Exact = out.N <= upTo
-			if !out.Exact {
-				out.N = upTo
-			}
-			return nil
-		})
+	b.Queue(q, append(w.args, upTo+1)...).QueryRow(func(r pgx.Row) error {
+		if err := r.Scan(&out.N); err != nil {
+			return fmt.Errorf("counting %s: %w", what, mapErr(err))
+		}
+		out.Exact = out.N <= upTo
+		if !out.Exact {
+			out.N = upTo
+		}
+		return nil
 	})
 	return out
 }
@@ -164,17 +153,15 @@ func QueueBackupBounds(b *pgx.Batch) *DateBounds {
 func QueueBackupDates(b *pgx.Batch, f BackupFilter, few bool, bounds DateBounds) *[]DateCount {
 	mustHaveNoQuery(f.Query)
 	out := new([]DateCount)
-	plan, ok := planBackupDates(f, few, bounds)
+	plan, ok := planBackupDates(f, few, bounds, listOrder("created_at"))
 	if !ok {
 		return out
 	}
-	withCustomPlan(b, plan.where, func() {
-		b.Queue(plan.sql, plan.args...).Query(func(rows pgx.Rows) (err error) {
-			if *out, err = plan.read(rows); err != nil {
-				return fmt.Errorf("reading the date hierarchy%s: %w", plan.by, mapErr(err))
-			}
-			return nil
-		})
+	b.Queue(plan.sql, plan.args...).Query(func(rows pgx.Rows) (err error) {
+		if *out, err = plan.read(rows); err != nil {
+			return fmt.Errorf("reading the date hierarchy%s: %w", plan.by, mapErr(err))
+		}
+		return nil
 	})
 	return out
 }
