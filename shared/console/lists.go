@@ -380,6 +380,45 @@ func (c *Console) searchBackups(ctx context.Context, p *request, d *backupsData,
 	return c.next(ctx, &d.listed, next)
 }
 
+// page is what a list page without a date hierarchy reads: a page of
+// items, the tenants its filter offers, and the matches' count.
+type page[T any] struct {
+	items   []T
+	next    *store.Cursor
+	tenants []store.Tenant
+	count   int
+	exact   bool
+}
+
+// readPage reads a list page without a date hierarchy. A search (q) is
+// several statements, each on the one before: list, then count, one after
+// the other. Anything else is one round trip: the tenants, the page and
+// its count, queued on one batch.
+func readPage[T any](ctx context.Context, p *request, search bool, list func() ([]T, *store.Cursor, error),
+	count func() (int, bool, error), queue func(*pgx.Batch) (*store.Listed[T], *store.Counted)) (page[T], error) {
+	var r page[T]
+	var err error
+	if search {
+		if r.tenants, err = tenantChoices(ctx, p); err != nil {
+			return r, err
+		}
+		if r.items, r.next, err = list(); err != nil {
+			return r, err
+		}
+		n, exact, err := count()
+		r.count, r.exact = capped(n, exact)
+		return r, err
+	}
+	var b pgx.Batch
+	tenants := queueTenantChoices(&b, p)
+	l, c := queue(&b)
+	if err := p.tx.SendBatch(ctx, &b).Close(); err != nil {
+		return r, err
+	}
+	r.items, r.next, r.tenants, r.count, r.exact = l.Items, l.Next, tenants(), c.N, c.Exact
+	return r, nil
+}
+
 // refusedWithChoices is refused for a list page, whose sidebar still
 // offers the tenants.
 func refusedWithChoices(ctx context.Context, p *request, v *view, tenants *[]store.Tenant, err error) error {
@@ -559,36 +598,20 @@ func (c *Console) restores(ctx context.Context, p *request) (*view, error) {
 	if err != nil {
 		return v, refusedWithChoices(ctx, p, v, &d.Tenants, err)
 	}
-	var items []restore.Restore
-	var next *store.Cursor
-	if f.Query != "" {
-		// A search is several statements, each on the one before.
-		if d.Tenants, err = tenantChoices(ctx, p); err != nil {
-			return nil, err
-		}
-		if items, next, err = store.ListRestores(ctx, p.tx, f, pg); err != nil {
-			return nil, err
-		}
-		n, exact, err := store.CountRestores(ctx, p.tx, f)
-		if err != nil {
-			return nil, err
-		}
-		d.Count, d.Exact = capped(n, exact)
-	} else {
-		// One round trip for the tenants, the page and its count.
-		var b pgx.Batch
-		tenants := queueTenantChoices(&b, p)
-		list := store.QueueListRestores(&b, f, pg)
-		count := store.QueueCountRestores(&b, f, countCap)
-		if err := p.tx.SendBatch(ctx, &b).Close(); err != nil {
-			return nil, err
-		}
-		d.Tenants, items, next, d.Count, d.Exact = tenants(), list.Items, list.Next, count.N, count.Exact
-	}
-	if d.Rows, err = restoreRows(ctx, p, items); err != nil {
+	r, err := readPage(ctx, p, f.Query != "",
+		func() ([]restore.Restore, *store.Cursor, error) { return store.ListRestores(ctx, p.tx, f, pg) },
+		func() (int, bool, error) { return store.CountRestores(ctx, p.tx, f) },
+		func(b *pgx.Batch) (*store.Listed[restore.Restore], *store.Counted) {
+			return store.QueueListRestores(b, f, pg), store.QueueCountRestores(b, f, countCap)
+		})
+	if err != nil {
 		return nil, err
 	}
-	return v, c.next(ctx, &d.listed, next)
+	d.Tenants, d.Count, d.Exact = r.tenants, r.count, r.exact
+	if d.Rows, err = restoreRows(ctx, p, r.items); err != nil {
+		return nil, err
+	}
+	return v, c.next(ctx, &d.listed, r.next)
 }
 
 func restoreRows(ctx context.Context, p *request, items []restore.Restore) ([]RestoreRow, error) {
@@ -701,36 +724,20 @@ func (c *Console) alertList(ctx context.Context, p *request) (*view, error) {
 	if err != nil {
 		return v, refusedWithChoices(ctx, p, v, &d.Tenants, err)
 	}
-	var items []alert.Alert
-	var next *store.Cursor
-	if f.Query != "" {
-		// A search is several statements, each on the one before.
-		if d.Tenants, err = tenantChoices(ctx, p); err != nil {
-			return nil, err
-		}
-		if items, next, err = store.ListAlerts(ctx, p.tx, f, pg); err != nil {
-			return nil, err
-		}
-		n, exact, err := store.CountAlerts(ctx, p.tx, f)
-		if err != nil {
-			return nil, err
-		}
-		d.Count, d.Exact = capped(n, exact)
-	} else {
-		// One round trip for the tenants, the page and its count.
-		var b pgx.Batch
-		tenants := queueTenantChoices(&b, p)
-		list := store.QueueListAlerts(&b, f, pg)
-		count := store.QueueCountAlerts(&b, f, countCap)
-		if err := p.tx.SendBatch(ctx, &b).Close(); err != nil {
-			return nil, err
-		}
-		d.Tenants, items, next, d.Count, d.Exact = tenants(), list.Items, list.Next, count.N, count.Exact
-	}
-	if d.Rows, err = alertRows(ctx, p, items); err != nil {
+	r, err := readPage(ctx, p, f.Query != "",
+		func() ([]alert.Alert, *store.Cursor, error) { return store.ListAlerts(ctx, p.tx, f, pg) },
+		func() (int, bool, error) { return store.CountAlerts(ctx, p.tx, f) },
+		func(b *pgx.Batch) (*store.Listed[alert.Alert], *store.Counted) {
+			return store.QueueListAlerts(b, f, pg), store.QueueCountAlerts(b, f, countCap)
+		})
+	if err != nil {
 		return nil, err
 	}
-	return v, c.next(ctx, &d.listed, next)
+	d.Tenants, d.Count, d.Exact = r.tenants, r.count, r.exact
+	if d.Rows, err = alertRows(ctx, p, r.items); err != nil {
+		return nil, err
+	}
+	return v, c.next(ctx, &d.listed, r.next)
 }
 
 func alertRows(ctx context.Context, p *request, items []alert.Alert) ([]AlertRow, error) {
