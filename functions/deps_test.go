@@ -18,10 +18,6 @@ const (
 	testenvPkg    = "github.com/backupwatch/backupwatch/shared/testenv"
 	// The S3 client: only the verify function reaches the buckets.
 	s3Pkg = "github.com/aws/aws-sdk-go-v2/service/s3"
-	// The SDK's SNS client: shared/notify speaks Publish itself (its
-	// sns.go); the client and its middleware were 1.5 MB of every
-	// bootstrap, 1.6 MB of the console's.
-	snsPkg = "github.com/aws/aws-sdk-go-v2/service/sns"
 )
 
 // deps lists what pkg links, as `go list -deps` says for a Lambda build.
@@ -42,9 +38,8 @@ func deps(t *testing.T, pkg string) map[string]bool {
 }
 
 // TestLambdaDependencies: no function links localpg (nor the test
-// harness) or the SDK's SNS client; only migrate links the migrations;
-// only verify the S3 client; shared/database, which migrate links, starts
-// no cluster.
+// harness); only migrate links the migrations; only verify the S3 client;
+// shared/database, which migrate links, starts no cluster.
 func TestLambdaDependencies(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("go is not on PATH")
@@ -64,7 +59,7 @@ func TestLambdaDependencies(t *testing.T) {
 		}
 		seen++
 		d := deps(t, fn)
-		for _, banned := range []string{localpgPkg, testenvPkg, snsPkg} {
+		for _, banned := range []string{localpgPkg, testenvPkg} {
 			if d[banned] {
 				t.Errorf("%s links %s", name, banned)
 			}

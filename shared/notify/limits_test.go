@@ -100,10 +100,10 @@ func snsError(w http.ResponseWriter, status int, typ, code, msg string) {
 </ErrorResponse>`, typ, code, msg)
 }
 
-// publisher is the SNS publisher, sending to the front.
+// publisher is the SDK's SNS publisher, sending to the front.
 func (f *snsFront) publisher(t *testing.T, g *testenv.Goaws) notify.Publisher {
 	t.Helper()
-	p, err := notify.NewSNS(context.Background(), notify.WithEndpoint(f.URL, testenv.GoawsRegion, "test", "test"))
+	p, err := notify.NewSNS(context.Background(), g.SNSOptions, func(o *sns.Options) { o.BaseEndpoint = aws.String(f.URL) })
 	if err != nil {
 		t.Fatal(err)
 	}

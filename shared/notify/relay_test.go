@@ -62,10 +62,10 @@ func (b *bench) topics() notify.Topics {
 	return notify.Topics{Email: b.goaws.ARN(emailTopic), SMS: b.goaws.ARN(smsTopic), Webhook: b.goaws.ARN(webhookTopic)}
 }
 
-// snsRelay is a relay publishing to goaws, on the API's clock.
+// snsRelay is a relay publishing to goaws through the SDK, on the API's clock.
 func snsRelay(t *testing.T, g *testenv.Goaws, cfg notify.Config) func(api *testenv.API) *notify.Relay {
 	return func(api *testenv.API) *notify.Relay {
-		pub, err := notify.NewSNS(context.Background(), goawsSNS(g))
+		pub, err := notify.NewSNS(context.Background(), g.SNSOptions)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -398,7 +398,7 @@ func TestConcurrentRelaysSendOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	pub, err := notify.NewSNS(ctx, goawsSNS(g))
+	pub, err := notify.NewSNS(ctx, g.SNSOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -553,7 +553,7 @@ var alertingEngine = alerting.New(nil)
 
 func mustSNS(t *testing.T, g *testenv.Goaws) notify.Publisher {
 	t.Helper()
-	p, err := notify.NewSNS(context.Background(), goawsSNS(g))
+	p, err := notify.NewSNS(context.Background(), g.SNSOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -672,9 +672,4 @@ func TestFromConfigWithoutTopics(t *testing.T) {
 			}
 		})
 	}
-}
-
-// goawsSNS points a publisher at goaws g.
-func goawsSNS(g *testenv.Goaws) func(*notify.SNSConfig) {
-	return notify.WithEndpoint(g.URL, testenv.GoawsRegion, "test", "test")
 }
