@@ -64,8 +64,8 @@ func TestDueAt(t *testing.T) {
 				return h
 			}(), p: policy(), want: ptr(now.Add(time.Hour)), raises: alert.DurationThreshold},
 		{name: "unverified: the waiting backup plus max_unverified", h: hist(completed(made)),
-			u: rule.Upkeep{Unverified: ptr(completed(made))},
-			p: withPolicy(func(p *backup.Policy) { p.MaxUnverifiedSeconds = ptr[int64](6 * 3600) }),
+			u:    rule.Upkeep{Unverified: ptr(completed(made))},
+			p:    withPolicy(func(p *backup.Policy) { p.MaxUnverifiedSeconds = ptr[int64](6 * 3600) }),
 			want: ptr(made.Add(6 * time.Hour)), raises: alert.VerificationOverdue},
 		{name: "unverified: nothing waits", h: hist(completed(made)),
 			p:    withPolicy(func(p *backup.Policy) { p.MaxUnverifiedSeconds = ptr[int64](6 * 3600) }),
