@@ -155,42 +155,6 @@ func openSeries(open []alert.Alert) []string {
 	return out
 }
 
-// currentHistories returns every series' history in db's scope as of now,
-// writing nothing: the histories the last run stored, with the series whose
-// backups changed since recomputed; without a bookmark (no run yet), all
-// read afresh. It is
-// what GET /v1/status reads instead of the whole catalogue.
-func currentHistories(ctx context.Context, db store.DB, st store.CheckState) ([]backup.History, error) {
-	if st.ChangesFrom == nil {
-		return store.SeriesHistories(ctx, db, store.SeriesFilter{})
-	}
-	changed, err := store.ChangedSeries(ctx, db, *st.ChangesFrom)
-	if err != nil {
-		return nil, err
-	}
-	var fresh []backup.History
-	if len(changed) > 0 {
-		if fresh, err = store.SeriesHistories(ctx, db, store.SeriesFilter{Series: changed}); err != nil {
-			return nil, err
-		}
-	}
-	stored, err := store.SeriesStates(ctx, db)
-	if err != nil {
-		return nil, err
-	}
-	recomputed := make(map[string]bool, len(changed))
-	for _, s := range changed {
-		recomputed[s.Key()] = true
-	}
-	out := fresh
-	for _, h := range stored {
-		if !recomputed[h.Series.Key()] { // else fresh has it, or it has no backup left
-			out = append(out, h)
-		}
-	}
-	return out, nil
-}
-
 // storage returns the storage targets and what each holds, exact as of
 // this run, in one round trip: the days of storage use changed since the
 // previous run (mark: the bookmark as the run read it, before histories

@@ -272,7 +272,7 @@ func SeriesStates(ctx context.Context, db DB) ([]backup.History, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading series states: %w", mapErr(err))
 	}
-	return scanStates(rows, nil)
+	return scanStates(rows)
 }
 
 // StateAsk says which stored series states a check rerun judges (migration
@@ -302,12 +302,11 @@ func SeriesStatesAsked(ctx context.Context, db DB, ask StateAsk) ([]backup.Histo
 	if err != nil {
 		return nil, fmt.Errorf("reading the series states due: %w", mapErr(err))
 	}
-	return scanStates(rows, nil)
+	return scanStates(rows)
 }
 
-// scanStates reads the rows of stateColumns, each followed by columns
-// scanned into extra, after which each, if set, is called.
-func scanStates(rows pgx.Rows, each func(), extra ...any) ([]backup.History, error) {
+// scanStates reads the rows of stateColumns.
+func scanStates(rows pgx.Rows) ([]backup.History, error) {
 	defer rows.Close()
 	var out []backup.History
 	for rows.Next() {
@@ -321,9 +320,8 @@ func scanStates(rows pgx.Rows, each func(), extra ...any) ([]backup.History, err
 			ages               []int32
 			from               *time.Time
 		)
-		dest := append([]any{&h.Series.Type, &h.Series.TenantID, &h.Tenant, &h.First, &last,
-			&id, &created, &duration, &status, &name, &sizes, &ages, &from}, extra...)
-		if err := rows.Scan(dest...); err != nil {
+		if err := rows.Scan(&h.Series.Type, &h.Series.TenantID, &h.Tenant, &h.First, &last,
+			&id, &created, &duration, &status, &name, &sizes, &ages, &from); err != nil {
 			return nil, fmt.Errorf("reading series states: %w", mapErr(err))
 		}
 		h.First, h.LastFinished = h.First.UTC(), backup.Status(last.String)
@@ -352,9 +350,6 @@ func scanStates(rows pgx.Rows, each func(), extra ...any) ([]backup.History, err
 			}
 		}
 		out = append(out, h)
-		if each != nil {
-			each()
-		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("reading series states: %w", mapErr(err))

@@ -40,11 +40,11 @@ type StatusQuery struct {
 }
 
 // StatusPage returns a page of the stored series states in scope (as
-// SeriesStates does) in status order, by (rank, series key), with each
-// one's rank, in one statement: ranks are computed from the stored columns,
+// SeriesStates does) in status order, by (rank, series key), in one
+// statement: ranks are computed from the stored columns,
 // the effective policy and q.Now, so a page costs a scan of the narrow
 // state columns and a top-N sort, not a judgement of every series.
-func StatusPage(ctx context.Context, db DB, q StatusQuery) ([]backup.History, []int, error) {
+func StatusPage(ctx context.Context, db DB, q StatusQuery) ([]backup.History, error) {
 	var (
 		where = []string{`s.series_key <> ALL(coalesce($2::text[], '{}'))`}
 		args  = []any{q.Now, q.Except}
@@ -66,7 +66,7 @@ func StatusPage(ctx context.Context, db DB, q StatusQuery) ([]backup.History, []
 	if q.Limit > 0 {
 		limit = ` LIMIT ` + arg(q.Limit)
 	}
-	rows, err := db.Query(ctx, `SELECT `+stateColumns+`, r.rank
+	rows, err := db.Query(ctx, `SELECT `+stateColumns+`
 		FROM backup_series_state s
 		LEFT JOIN tenants t ON t.id = s.tenant_id
 		LEFT JOIN backup_policies o ON o.backup_type = s.backup_type AND o.tenant_id = s.tenant_id
@@ -80,15 +80,7 @@ func StatusPage(ctx context.Context, db DB, q StatusQuery) ([]backup.History, []
 		WHERE `+strings.Join(where, " AND ")+`
 		ORDER BY r.rank, s.series_key`+limit, args...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading a status page: %w", mapErr(err))
+		return nil, fmt.Errorf("reading a status page: %w", mapErr(err))
 	}
-	var (
-		rank  int
-		ranks []int
-	)
-	hs, err := scanStates(rows, func() { ranks = append(ranks, rank) }, &rank)
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading a status page: %w", err)
-	}
-	return hs, ranks, nil
+	return scanStates(rows)
 }
