@@ -290,7 +290,10 @@ type StateAsk struct {
 // SeriesStates does, from backup_series_due_idx and the primary key.
 func SeriesStatesAsked(ctx context.Context, db DB, ask StateAsk) ([]backup.History, error) {
 	byType := ""
-	args := []any{ask.DueBy, ask.Keys, ask.Except}
+	// Planned afresh with its values (an unnamed statement): a cached
+	// generic plan cannot know that few series are due by now, and would
+	// walk the table for them.
+	args := []any{pgx.QueryExecModeExec, ask.DueBy, ask.Keys, ask.Except}
 	if len(ask.Types) > 0 { // a rare policy change; else no scan by type at all
 		byType = ` UNION SELECT series_key FROM backup_series_state WHERE backup_type = ANY($4)`
 		args = append(args, ask.Types)
