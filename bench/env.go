@@ -21,7 +21,13 @@ type Env struct {
 
 // StartEnv starts the cluster and creates and migrates database db.
 func StartEnv(ctx context.Context, db string, logf func(string, ...any)) (*Env, error) {
-	c, err := localpg.Start(ctx, localpg.Options{FsyncOff: true, Logf: logf})
+	return StartEnvIn(ctx, "", db, logf)
+}
+
+// StartEnvIn is StartEnv with the cluster in dataDir, kept by Stop and
+// reused (and migrated up) by the next start; "" is a throwaway cluster.
+func StartEnvIn(ctx context.Context, dataDir, db string, logf func(string, ...any)) (*Env, error) {
+	c, err := localpg.Start(ctx, localpg.Options{DataDir: dataDir, FsyncOff: true, Logf: logf})
 	if err != nil {
 		return nil, err
 	}
@@ -37,5 +43,5 @@ func StartEnv(ctx context.Context, db string, logf func(string, ...any)) (*Env, 
 	return e, nil
 }
 
-// Stop stops the cluster and removes its data.
+// Stop stops the cluster and removes its data (a throwaway cluster's).
 func (e *Env) Stop() error { return e.Cluster.Stop() }

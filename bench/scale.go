@@ -2,7 +2,10 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,7 +30,17 @@ type ScaleOptions struct {
 	// (over 200 ms, with their plans: auto_explain) are copied, to see
 	// what grew.
 	SlowLog string
-	Logf    func(format string, args ...any)
+	// DataDir, if set, keeps each size's generated cluster in a directory
+	// of its own under it, and a later run with the same size reuses it
+	// instead of generating it again (the 10M history takes 15 minutes
+	// alone, longer beside other work). A reused cluster is migrated up
+	// to the code being measured, and holds what earlier runs on it added
+	// (a few thousand reports per run, beside millions).
+	DataDir string
+	// GenerateOnly stops each size once its history is generated (with
+	// DataDir: to generate now and measure later).
+	GenerateOnly bool
+	Logf         func(format string, args ...any)
 }
 
 // ScaleFigures are one size's figures.
@@ -91,7 +104,12 @@ func measureSize(ctx context.Context, o ScaleOptions, spec Spec, logf func(strin
 		return f, err
 	}
 	defer os.RemoveAll(tmp)
-	env, err := StartEnv(ctx, "scale", logf)
+	var dataDir, pgData string // the kept size's directory, its cluster's
+	if o.DataDir != "" {
+		dataDir = filepath.Join(o.DataDir, fmt.Sprintf("scale-%d-%d-%d", spec.Backups, spec.Series, spec.Days))
+		pgData = filepath.Join(dataDir, "pgdata")
+	}
+	env, err := StartEnvIn(ctx, pgData, "scale", logf)
 	if err != nil {
 		return f, err
 	}
@@ -105,16 +123,32 @@ func measureSize(ctx context.Context, o ScaleOptions, spec Spec, logf func(strin
 		return f, err
 	}
 	defer owner.Close(context.WithoutCancel(ctx))
+	kept, err := keptSpec(dataDir, spec)
+	if err != nil {
+		return f, err
+	}
+	if kept != nil {
+		spec = *kept
+		f.Spec = spec
+	}
 	plan, err := NewPlan(spec)
 	if err != nil {
 		return f, err
 	}
-	logf("scale: generating %d backups over %d series", plan.Backups, plan.Series)
-	t0 := time.Now()
-	if err := Generate(ctx, owner, plan); err != nil {
-		return f, err
+	if kept != nil {
+		logf("scale: reusing the %d backups over %d series generated in %s as of %s", plan.Backups, plan.Series,
+			dataDir, spec.Now.Format(time.RFC3339))
+	} else {
+		logf("scale: generating %d backups over %d series", plan.Backups, plan.Series)
+		t0 := time.Now()
+		if err := Generate(ctx, owner, plan); err != nil {
+			return f, err
+		}
+		f.Generated = time.Since(t0)
+		if err := keepSpec(dataDir, spec); err != nil {
+			return f, err
+		}
 	}
-	f.Generated = time.Since(t0)
 	counts, err := CountRows(ctx, owner)
 	if err != nil {
 		return f, err
@@ -124,6 +158,9 @@ func measureSize(ctx context.Context, o ScaleOptions, spec Spec, logf func(strin
 		return f, err
 	}
 	logf("scale: %d backups generated in %s; database %s", f.Backups, f.Generated.Round(time.Second), fmtBytes(f.DBBytes))
+	if o.GenerateOnly {
+		return f, nil
+	}
 	if o.SlowLog != "" {
 		// Sessions opened from now on log their slow statements' plans.
 		for _, q := range []string{`LOAD 'auto_explain'`, `ALTER SYSTEM SET session_preload_libraries = 'auto_explain'`,
@@ -297,6 +334,48 @@ func measureSize(ctx context.Context, o ScaleOptions, spec Spec, logf func(strin
 	return f, nil
 }
 
+// keptSpecFile, in a kept cluster's directory, is the Spec its history was
+// generated from: written once the generation is complete, so a cluster
+// without it is generated again.
+const keptSpecFile = "backupwatch-scale-spec.json"
+
+// keptSpec returns the Spec a kept cluster in dir was generated from, nil
+// if dir is "" or holds no complete generation. A Spec that asks for
+// another shape than the kept one is an error.
+func keptSpec(dir string, want Spec) (*Spec, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, keptSpecFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var s Spec
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, keptSpecFile), err)
+	}
+	if s.Backups != want.Backups || s.Series != want.Series || s.Days != want.Days || s.Seed != want.Seed || s.WALSegments != want.WALSegments {
+		return nil, fmt.Errorf("%s holds %d backups over %d series, %d days, seed %d: not what is asked", dir,
+			s.Backups, s.Series, s.Days, s.Seed)
+	}
+	return &s, nil
+}
+
+// keepSpec records in dir (if set) that its cluster holds spec's history.
+func keepSpec(dir string, spec Spec) error {
+	if dir == "" {
+		return nil
+	}
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, keptSpecFile), raw, 0o644)
+}
+
 // forceFullRunSQL makes the next check run recompute every series and
 // measure storage use, as the hourly run does (runCheck clears the same).
 const forceFullRunSQL = `UPDATE check_state SET changes_from = NULL, storage_at = NULL`
@@ -385,8 +464,12 @@ func ScaleMarkdown(started time.Time, took time.Duration, fs []ScaleFigures) str
 	}
 	fmt.Fprintf(&b, "**Machine:** %s\n\n", Machine(fs[0].PGVersion))
 	for _, f := range fs {
-		fmt.Fprintf(&b, "- %d backups over %d series, %d days: generated in %s; the database %s (%s per million backups), backups_backup with its indexes %s.\n",
-			f.Backups, f.Series, f.Spec.Days, f.Generated.Round(time.Second), fmtBytes(f.DBBytes),
+		generated := "generated in " + f.Generated.Round(time.Second).String()
+		if f.Generated == 0 {
+			generated = "generated by an earlier run (-data) as of " + f.Spec.Now.UTC().Format("2006-01-02 15:04 MST")
+		}
+		fmt.Fprintf(&b, "- %d backups over %d series, %d days: %s; the database %s (%s per million backups), backups_backup with its indexes %s.\n",
+			f.Backups, f.Series, f.Spec.Days, generated, fmtBytes(f.DBBytes),
 			fmtBytes(f.DBBytes*1_000_000/int64(max(1, f.Backups))), fmtBytes(f.TableBytes))
 	}
 	b.WriteString("\nEach size ran in a PostgreSQL cluster of its own (fsync off), one after the other, in the same process; " +

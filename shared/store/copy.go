@@ -144,32 +144,42 @@ func CataloguePaths(ctx context.Context, db DB, loc backup.Location) (map[string
 type CopyStats struct {
 	CountedAt time.Time `json:"counted_at"`
 	Copies    int64     `json:"count"`
-	// VerifiedWithin counts the copies whose last read matched no longer
-	// than MaxUnverifiedSeconds before CountedAt.
-	VerifiedWithin       int64 `json:"verified_within"`
+	// VerifiedWithin counts the copies whose last read matched within
+	// their series' window: the max_unverified_seconds of the policy that
+	// governs the series (backup.EffectivePolicy), or MaxUnverifiedSeconds
+	// where that policy sets none.
+	VerifiedWithin int64 `json:"verified_within"`
+	// MaxUnverifiedSeconds is the window of the series whose policy sets
+	// none (VERIFY_MAX_UNVERIFIED).
 	MaxUnverifiedSeconds int64 `json:"max_unverified_seconds"`
 	// OldestUnverified is the creation time of the oldest backup whose
-	// copy there is not verified within the window (nil: none).
+	// copy there is not verified within its window (nil: none).
 	OldestUnverified *time.Time `json:"oldest_unverified"`
 	Mismatched       int64      `json:"mismatched"`
 	Missing          int64      `json:"missing"`
 }
 
 // CountCopies counts, per location, the copies of usable backups and how
-// many matched since at minus window, in one pass over the catalogue, and
-// stores the figures on the targets.
+// many matched within their series' window (its policy's
+// max_unverified_seconds, else window) before at, in one pass over the
+// catalogue, and stores the figures on the targets. The governing policy
+// is a tenant's override of the type's default if there is one, as
+// backup.EffectivePolicy chooses it; the policies, a few rows, are hashed
+// beside the pass rather than looked up per backup.
 func CountCopies(ctx context.Context, db DB, at time.Time, window time.Duration) (map[backup.Location]CopyStats, error) {
-	since := at.Add(-window)
-	rows, err := db.Query(ctx, `SELECT p.loc, count(*),
-			count(*) FILTER (WHERE c.verified_at >= $1 AND c.state = 'OK'),
-			min(b.created_at) FILTER (WHERE c.verified_at IS NULL OR c.verified_at < $1 OR c.state <> 'OK'),
-			count(*) FILTER (WHERE c.state = 'MISMATCH'),
-			count(*) FILTER (WHERE c.state = 'MISSING')
-		FROM backups_backup b
-		CROSS JOIN LATERAL (VALUES ('r2', b.r2_path), ('b2', b.b2_path), ('local', b.local_path)) AS p(loc, path)
-		LEFT JOIN backup_copies c ON c.backup_id = b.id AND c.location = p.loc
-		WHERE b.status IN ('COMPLETED', 'VERIFIED') AND p.path IS NOT NULL
-		GROUP BY p.loc`, since)
+	rows, err := db.Query(ctx, `WITH counted AS (
+			SELECT p.loc, b.created_at, c.state,
+				c.state = 'OK' AND c.verified_at >= $1::timestamptz - make_interval(secs =>
+					coalesce(CASE WHEN o.backup_type IS NOT NULL THEN o.max_unverified_seconds ELSE d.max_unverified_seconds END, $2)) AS fresh
+			FROM backups_backup b
+			CROSS JOIN LATERAL (VALUES ('r2', b.r2_path), ('b2', b.b2_path), ('local', b.local_path)) AS p(loc, path)
+			LEFT JOIN backup_copies c ON c.backup_id = b.id AND c.location = p.loc
+			LEFT JOIN backup_policies o ON o.backup_type = b.backup_type AND o.tenant_id = b.tenant_id
+			LEFT JOIN backup_policies d ON d.backup_type = b.backup_type AND d.tenant_id IS NULL
+			WHERE b.status IN ('COMPLETED', 'VERIFIED') AND p.path IS NOT NULL)
+		SELECT loc, count(*), count(*) FILTER (WHERE fresh), min(created_at) FILTER (WHERE fresh IS NOT TRUE),
+			count(*) FILTER (WHERE state = 'MISMATCH'), count(*) FILTER (WHERE state = 'MISSING')
+		FROM counted GROUP BY loc`, at, window.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("counting copies: %w", mapErr(err))
 	}

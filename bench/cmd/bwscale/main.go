@@ -28,12 +28,15 @@ func main() {
 		n     = flag.Int("ingest", 4000, "requests per ingest run at concurrency 16")
 		pool  = flag.Int("pool", 16, "serve's connection pool")
 		slow  = flag.String("slow-log", "", "directory to copy each size's slow statements (auto_explain, over 200 ms) into")
+		data  = flag.String("data", "", "directory to keep each size's generated cluster in, and to reuse it from on the next run")
+		gen   = flag.Bool("generate-only", false, "generate each size's history (with -data: to measure later) and stop")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logf := func(f string, a ...any) { fmt.Fprintf(os.Stderr, "bench-scale: "+f+"\n", a...) }
-	o := bench.ScaleOptions{Runs: *runs, ListRuns: *lruns, IngestN: *n, PoolSize: *pool, SlowLog: *slow, Logf: logf}
+	o := bench.ScaleOptions{Runs: *runs, ListRuns: *lruns, IngestN: *n, PoolSize: *pool, SlowLog: *slow,
+		DataDir: *data, GenerateOnly: *gen, Logf: logf}
 	now := time.Now()
 	for _, s := range strings.Split(*sizes, ",") {
 		b, sr, ok := strings.Cut(s, ":")
@@ -61,6 +64,14 @@ func run(ctx context.Context, out string, o bench.ScaleOptions) error {
 	fs, err := bench.RunScale(ctx, o)
 	if err != nil {
 		return err
+	}
+	if o.GenerateOnly {
+		for _, f := range fs {
+			if len(f.Failed) > 0 {
+				return fmt.Errorf("generating %d backups: %s", f.Spec.Backups, strings.Join(f.Failed, "; "))
+			}
+		}
+		return nil
 	}
 	md := bench.ScaleMarkdown(started, time.Since(started), fs)
 	fmt.Print(md)

@@ -514,6 +514,24 @@ func TestSizeRhythms(t *testing.T) {
 		{"step, held 5 backups", 0, func(d int, _ time.Time) float64 {
 			return map[bool]float64{true: 18, false: 10}[d >= days-5] * noise(d)
 		}, "", rule.BasisNewLevel, "the size rule re-baselined itself"},
+		// A step inside fast noisy growth (tenant-124 of bench/DETECTION.md):
+		// a 1.65 times migration four backups ago in a series growing 2 %
+		// a day with ±14 % noise, then a dump truncated to 40 % of the new
+		// level. The step's own backups pull the model of the window (its
+		// level, its trend) toward them, so the step is read against the
+		// backups before it alone: read against the pulled model it was
+		// under the band, no step, and the truncated dump 60 % of the
+		// stale expectation, inside the band.
+		{"step in fast noisy growth, then truncated", 0, func(d int, _ time.Time) float64 {
+			s := 10 * math.Pow(1.02, float64(d)) * (1 + 0.14*float64((d*7919)%21-10)/10)
+			if d >= days-5 {
+				s *= 1.65
+			}
+			if d == days-1 {
+				s = 0.4 * 10 * math.Pow(1.02, float64(d)) * 1.65
+			}
+			return s
+		}, alert.Error, rule.BasisNewLevel, "expected at the new level it stepped to"},
 		// Noise of ±10 % on a flat series is nobody's fault.
 		{"flat and noisy", 0, func(d int, _ time.Time) float64 { return 10 * noise(d) }, "", rule.BasisLevel, ""},
 		// A mix: weekly cycle, month-end spike and growth at once, a usual
@@ -588,6 +606,37 @@ func TestRebaselineFromOperator(t *testing.T) {
 	*h.Completed[0].SizeBytes = int64(0.4 * 18 * gb)
 	if r := read(h); r.Severity != alert.Error {
 		t.Fatalf("truncated at the new level: %q (%.2f GB expected)", r.Severity, r.Expected/gb)
+	}
+}
+
+// TestRebaselineInGrowth: a series growing 2.3 % a day with ±14 % noise
+// stepped 1.6 times 22 days ago and was re-baselined two backups after the
+// step's first (where the rule's own re-baseline falls when a weekly trough
+// broke the step's run): a dump truncated to 40 % of its trend is an ERROR,
+// judged along the trend.
+// The weeks before the re-baseline are read as the weeks before it (not
+// the 28 days before the backup judged, which hold a week of them: no
+// trend read, the trend after it lost, the dump 51 % of a lagging
+// expectation), and moved by the first week after it.
+func TestRebaselineInGrowth(t *testing.T) {
+	const days, step = 70, 22
+	size := func(d int, _ time.Time) float64 {
+		s := math.Pow(1.023, float64(d)) * (1 + 0.14*float64((d*7919)%21-10)/10)
+		if d >= days-step {
+			s *= 1.6
+		}
+		return s
+	}
+	h := shaped(days, size)
+	*h.Completed[0].SizeBytes = int64(0.4 * 1.6 * math.Pow(1.023, days-1) * gb)
+	from := h.Completed[step-2].CreatedAt
+	var buf []rule.Sample
+	for _, b := range h.Completed {
+		buf = append(buf, rule.Sample{Size: *b.SizeBytes, At: b.CreatedAt})
+	}
+	r, _ := rule.ReadSize(buf, ptr[int64](50), 3, &from)
+	if r.Severity != alert.Error || r.TrendPerDay < 0.015 {
+		t.Fatalf("truncated after the re-baseline: %q on %s (%.2f GB expected, trend %.3f a day, band %.2f)", r.Severity, r.Basis, r.Expected/gb, r.TrendPerDay, r.Band)
 	}
 }
 

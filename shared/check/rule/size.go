@@ -30,11 +30,15 @@ import (
 //     month is enough, and two must agree where there are two; a date
 //     in between needs two;
 //   - steps: a backup over the band (a WARNING, not an ERROR) followed by
-//     backups consistent with it is a step to a new level: one WARNING
+//     backups consistent with it is a step to a new level, read against
+//     a model of the backups before it (the step's own backups pull a
+//     model of the whole window toward them); two in a row over twice
+//     the band are one too (a doubling, with noise): one WARNING
 //     while it holds; at stepConfirm backups the rule re-baselines itself
 //     (Verdict.Rebaseline) and resolves the alert. The baseline then, or
 //     after an operator's re-baseline, counts the sizes before the step
-//     at the new level.
+//     at the new level: moved by how far the first week after it was
+//     from what a model of the weeks before it expected.
 //
 // The band is the wider of the policy's percentage and madWidth robust
 // standard deviations of the series' residual noise. Over the band above
@@ -180,13 +184,14 @@ func ReadSize(samples []Sample, percent *int64, minHistory int64, from *time.Tim
 			fit(hist[k:], &old, band)
 			var d [backup.SizeHistory + 1]float64
 			devs := d[:0]
-			for _, p := range s[:k+1] {
-				if p.age <= ageFrom+1e-9 {
+			for i, p := range s[:k+1] {
+				// The newest is judged, not a part of the new level, unless
+				// it is all there is; and the first week at the new level
+				// is read against the old model projected to it, the old
+				// trend not followed further.
+				if (i > 0 || k == 0) && p.age <= ageFrom+1e-9 && p.age >= ageFrom-localDays {
 					devs = append(devs, p.x-old.expect(hist[k:], p))
 				}
-			}
-			if k > 0 { // the newest is judged, not a part of the new level, unless it is all there is
-				devs = devs[1:]
 			}
 			shift := median(devs)
 			for i := k; i < len(hist); i++ {
@@ -222,18 +227,39 @@ func ReadSize(samples []Sample, percent *int64, minHistory int64, from *time.Tim
 	chain := ebuf[:0]
 	first, skipped := 0, 0 // the step's first backup (in samples), faults passed over
 	half := math.Log1p(r.Band) / 2
-	for j, p := range hist[:min(stepScan, len(hist))] {
-		e := p.x - m.base(p)
-		if e > half {
-			e = p.x - m.expect(hist, p) // a monthly rhythm may explain it
+	// Where two of the backups it scans stand above the week before them,
+	// the chain is read against the history before those backups: a
+	// step's first backups pull the model's level, trend and weekday
+	// shares toward them (a few at 1.7 times read as 1.2 times, or as
+	// growth), so that a step would not be seen and, never re-baselined,
+	// would be taken for steep growth or for noise that widens the band.
+	pre, ph := &m, hist
+	var pm model
+	if lead := min(stepScan, len(hist)-levelMin); lead > 0 && m.rises(hist, lead, half/2) {
+		fit(hist[lead:], &pm, band)
+		pm.band = r.Band
+		pre, ph = &pm, hist[lead:]
+	}
+	var dbuf [stepScan]float64
+	devs := dbuf[:min(stepScan, len(hist))]
+	for j, p := range hist[:len(devs)] {
+		devs[j] = p.x - pre.base(p)
+		if devs[j] > half {
+			devs[j] = p.x - pre.expect(ph, p) // a monthly rhythm may explain it
 		}
+	}
+	for j, e := range devs {
 		ref := 0.0 // what e is judged against: the old level, or the step's
 		if len(chain) > 0 {
 			var cb [stepScan]float64
 			ref = median(append(cb[:0], chain...))
 		}
-		if m.isError(e-ref, r.Band) && skipped < 2 && (len(chain) > 0 || e > math.Log1p(2*r.Band)) {
-			skipped++ // a fault in the step's first days, or just before it: passed over
+		// A fault in the step's first days, or one just before it, is
+		// passed over; but not one of two backups in a row at one level
+		// over twice the band: that is a step (a doubling, with noise).
+		run := len(chain) == 0 && j+1 < len(devs) && math.Abs(devs[j+1]-e) <= tol
+		if m.isError(e-ref, r.Band) && skipped < 2 && (len(chain) > 0 || (e > math.Log1p(2*r.Band) && !run)) {
+			skipped++
 			continue
 		}
 		if e <= half || (len(chain) > 0 && math.Abs(e-ref) > tol) {
@@ -246,28 +272,32 @@ func ReadSize(samples []Sample, percent *int64, minHistory int64, from *time.Tim
 	if len(chain) > 0 {
 		var cb [stepScan]float64
 		level := median(append(cb[:0], chain...))
-		// Under the band, no step; one backup alone over twice the band
-		// is an ERROR (a bloated dump, likelier than a step), and one
-		// on a weekday the history cannot read yet may be its rhythm:
-		// judged as they come.
+		// The step's level is read against the backups before it alone:
+		// a step inside the level window pulls the trend and the level
+		// toward it, and a 1.6 times step would read as one under the
+		// band, never be confirmed, and then be taken for steep growth or
+		// noise that widens the band (a truncated dump unseen after it).
+		var old model
+		if first < len(hist) {
+			fit(hist[first:], &old, band)
+			var lb [stepScan]float64
+			levels := lb[:0]
+			for _, p := range hist[:first] {
+				if e := p.x - old.expect(hist[first:], p); math.Abs(e-level) <= tol {
+					levels = append(levels, e)
+				}
+			}
+			if len(levels) > 0 {
+				level = median(levels)
+			}
+		}
+		// One backup alone over twice the band is an ERROR (a bloated
+		// dump, likelier than a step), and one on a weekday the history
+		// cannot read yet may be its rhythm: judged as they come.
 		over := math.Expm1(level)
 		if over > r.Band && (len(chain) > 1 || (over <= 2*r.Band && !m.maybeRhythm(hist, first-1))) {
-			// The old level is read again from the backups before the
-			// step alone: a step in the window would pull the trend.
 			if first < len(hist) {
-				var old model
-				fit(hist[first:], &old, band)
 				e0 = old.expect(hist[first:], s[0])
-				var lb [stepScan]float64
-				levels := lb[:0]
-				for _, p := range hist[:first] {
-					if e := p.x - old.expect(hist[first:], p); math.Abs(e-level) <= tol {
-						levels = append(levels, e)
-					}
-				}
-				if len(levels) > 0 {
-					level = median(levels)
-				}
 				dev, expected = s[0].x-e0, math.Exp(e0)
 				r.TrendPerDay, r.Baseline = math.Exp(old.slope)-1, old.window
 			}
@@ -310,8 +340,15 @@ func ReadSize(samples []Sample, percent *int64, minHistory int64, from *time.Tim
 // judged), in place of m.
 func fit(h []sample, m *model, band float64) {
 	*m = model{band: band}
-	w := 0
-	for w < len(h) && h[w].age < levelDays {
+	// The window is the levelDays up to a day after the history's own
+	// newest backup (the backup judged, for a daily series): a history
+	// read from before a step or a re-baseline is the weeks before it,
+	// not the weeks before the backup judged, which it may hardly reach.
+	w, t := 0, 0.0
+	if len(h) > 0 {
+		t = h[0].age
+	}
+	for w < len(h) && h[w].age-t < levelDays-1 {
 		w++
 	}
 	if w < levelMin {
@@ -526,6 +563,23 @@ func (m *model) maybeRhythm(h []sample, i int) bool {
 		}
 	}
 	return same < 2
+}
+
+// rises says whether two backups or more of h[:lead] are over by more
+// than by the median of the week's backups before them, against m.
+func (m *model) rises(h []sample, lead int, by float64) bool {
+	var b [localDays]float64
+	before := b[:0]
+	for _, p := range h[lead:min(len(h), lead+localDays)] {
+		before = append(before, p.x-m.base(p))
+	}
+	ref, n := median(before), 0
+	for _, p := range h[:lead] {
+		if p.x-m.base(p)-ref > by {
+			n++
+		}
+	}
+	return n >= 2
 }
 
 // againstNeighbours is how far h[i] is from what m expects of it, less
