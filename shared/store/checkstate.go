@@ -298,9 +298,11 @@ func SeriesStatesAsked(ctx context.Context, db DB, ask StateAsk) ([]backup.Histo
 		byType = ` UNION SELECT series_key FROM backup_series_state WHERE backup_type = ANY($4)`
 		args = append(args, ask.Types)
 	}
+	// The keys are gathered first, into an array, so that the states are
+	// read by primary key rather than by a join over every state.
 	rows, err := db.Query(ctx, `SELECT `+stateColumns+` FROM backup_series_state s LEFT JOIN tenants t ON t.id = s.tenant_id
-		WHERE s.series_key IN (SELECT series_key FROM backup_series_state WHERE due_at <= $1
-			UNION SELECT unnest($2::text[])`+byType+`)
+		WHERE s.series_key = ANY(ARRAY(SELECT series_key FROM backup_series_state WHERE due_at <= $1
+			UNION SELECT unnest($2::text[])`+byType+`))
 		AND s.series_key <> ALL(coalesce($3::text[], '{}'))`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading the series states due: %w", mapErr(err))
