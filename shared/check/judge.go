@@ -24,7 +24,7 @@ import (
 // so that a steady state costs no more round trips with 5,000 open alerts
 // than with none.
 func (r *Runner) judge(ctx context.Context, tx pgx.Tx, st store.CheckState, now time.Time, sum *Summary) error {
-	in, units, checkFailure, err := r.read(ctx, tx, st, now, sum)
+	in, units, checkFailure, err := r.read(ctx, tx, &st, now, sum)
 	if err != nil {
 		return err
 	}
@@ -39,7 +39,11 @@ func (r *Runner) judge(ctx context.Context, tx pgx.Tx, st store.CheckState, now 
 		}
 	})
 	r.rebaseline(ctx, tx, in.Units, sum)
-	if err := r.carryOut(ctx, tx, in.Units, plan.Make(in), now, sum); err != nil {
+	failed, err := r.carryOut(ctx, tx, in.Units, plan.Make(in), now, sum)
+	if err != nil {
+		return err
+	}
+	if err := store.SaveCheckState(ctx, tx, st, dueTimes(in, units, failed, now)); err != nil {
 		return err
 	}
 	r.remind(ctx, tx, now, sum)
@@ -71,32 +75,75 @@ func (u unit) judge(now time.Time, sizes *rule.SizeMemo) rule.Verdict {
 	return rule.EvaluateStorage(u.target, u.usage, now)
 }
 
-// read reads what the run judges: the series with their policies, the
-// storage targets with their use, and the open alerts the checks own, with
-// BACKUP_FAILURE and CHECK_FAILURE (checkFailure, nil if none is open).
-// The two reads that look at the catalogue's data go in savepoints: a read
-// that fails on what is stored (a sum that overflows, a row the rules
-// cannot take) costs that part of the run, not the whole.
-func (r *Runner) read(ctx context.Context, tx pgx.Tx, st store.CheckState, now time.Time, sum *Summary) (in plan.Input, units []unit, checkFailure *alert.Alert, err error) {
+// dueTimes are the due times of the series the run read (rule.DueAt): a
+// series without a policy has none; one the run could not judge or carry
+// out (failed, by unit index), or whose size baseline it moved, is judged
+// again at the next run.
+func dueTimes(in plan.Input, units []unit, failed map[int]bool, now time.Time) store.DueTimes {
+	var due store.DueTimes
+	judged := make(map[string]int, len(units))
+	for i, u := range units {
+		if u.series != nil {
+			judged[u.series.Key()] = i
+		}
+	}
+	for _, h := range in.Histories {
+		key := h.Series.Key()
+		i, ok := judged[key]
+		switch {
+		case !ok:
+			due.Add(key, nil)
+		case failed[i] || in.Units[i].Verdict.Rebaseline != nil:
+			due.Add(key, &now)
+		default:
+			u := units[i]
+			due.Add(key, rule.DueAt(u.history, u.upkeep, u.policy, now))
+		}
+	}
+	return due
+}
+
+// read reads what the run judges: the open alerts the checks own, with
+// BACKUP_FAILURE and CHECK_FAILURE (checkFailure, nil if none is open),
+// the series with their policies (all of them, or on a rerun those that
+// changed, are due or have an open alert: histories), and the storage
+// targets with their use. It moves the bookmark st on. The two reads that
+// look at the catalogue's data go in savepoints: a read that fails on what
+// is stored (a sum that overflows, a row the rules cannot take) costs that
+// part of the run, not the whole.
+func (r *Runner) read(ctx context.Context, tx pgx.Tx, st *store.CheckState, now time.Time, sum *Summary) (in plan.Input, units []unit, checkFailure *alert.Alert, err error) {
 	var (
 		policies  []backup.Policy
 		histories []backup.History
 		running   []backup.Backup
 		wals      []rule.WALHistory
 		upkeep    map[string]rule.Upkeep
+		marks     map[string]string
+		full      bool
 		// The storage figure starts from the bookmark as read, before
 		// histories moves it.
 		mark = st.StorageMark()
 	)
+	in.Open, err = store.OpenAlertsOfTypes(ctx, tx, append(slices.Clone(rule.Owned), alert.BackupFailure, alert.CheckFailure))
+	if err != nil {
+		return in, nil, nil, err
+	}
+	if i := slices.IndexFunc(in.Open, func(a alert.Alert) bool { return a.Type == alert.CheckFailure }); i >= 0 {
+		checkFailure = &in.Open[i]
+	}
 	if err := savepoint(ctx, tx, func(sp pgx.Tx) (err error) {
 		// The WAL series first: histories moves the bookmark on.
-		if wals, err = walHistories(ctx, sp, &st, r.walFull(&st, now), now); err != nil {
-			return err
-		}
-		if histories, err = r.histories(ctx, sp, &st, now); err != nil {
+		if wals, err = walHistories(ctx, sp, st, r.walFull(st, now), now); err != nil {
 			return err
 		}
 		if policies, running, err = store.PoliciesAndRunning(ctx, sp); err != nil {
+			return err
+		}
+		if marks, err = policyMarks(policies); err != nil {
+			return err
+		}
+		ask := store.StateAsk{DueBy: now, Keys: openSeries(in.Open), Types: changedTypes(st.PolicyMarks, marks)}
+		if histories, full, err = r.histories(ctx, sp, st, ask, now); err != nil {
 			return err
 		}
 		upkeep, err = store.ReadUpkeep(ctx, sp, upkeepAsks(histories, policies, now))
@@ -108,13 +155,15 @@ func (r *Runner) read(ctx context.Context, tx pgx.Tx, st store.CheckState, now t
 		// What the savepoint wrote of the stored states is undone: the
 		// next run recomputes them all rather than trust the bookmark.
 		st.ChangesFrom = nil
+	} else {
+		st.PolicyMarks, in.Partial = marks, !full
 	}
 	var (
 		targets []backup.StorageTarget
 		usage   []backup.Usage
 	)
 	if err := savepoint(ctx, tx, func(sp pgx.Tx) (err error) {
-		targets, usage, err = r.storage(ctx, sp, mark, &st, now)
+		targets, usage, err = r.storage(ctx, sp, mark, st, now)
 		return err
 	}); err != nil {
 		r.fail(ctx, sum, "storage targets", err)
@@ -123,16 +172,6 @@ func (r *Runner) read(ctx context.Context, tx pgx.Tx, st store.CheckState, now t
 		// The days it recomputed are undone, and the change feed moves on
 		// without them: the next run recomputes them all.
 		st.StorageAt = nil
-	}
-	if err := store.SaveCheckState(ctx, tx, st); err != nil {
-		return in, nil, nil, err
-	}
-	in.Open, err = store.OpenAlertsOfTypes(ctx, tx, append(slices.Clone(rule.Owned), alert.BackupFailure, alert.CheckFailure))
-	if err != nil {
-		return in, nil, nil, err
-	}
-	if i := slices.IndexFunc(in.Open, func(a alert.Alert) bool { return a.Type == alert.CheckFailure }); i >= 0 {
-		checkFailure = &in.Open[i]
 	}
 	attachRunning(histories, running)
 	in.Histories = histories
@@ -175,8 +214,9 @@ func attachRunning(hs []backup.History, running []backup.Backup) {
 // savepoint each. A unit that the rules could not judge, or whose
 // conditions could not be raised, is recorded on the run and its open
 // alerts are left as they are: none of them is resolved either. It fails
-// only if touching fails: that statement is every unit's.
-func (r *Runner) carryOut(ctx context.Context, tx pgx.Tx, units []plan.Unit, p plan.Plan, now time.Time, sum *Summary) error {
+// only if touching fails: that statement is every unit's. It returns the
+// units that failed (by index).
+func (r *Runner) carryOut(ctx context.Context, tx pgx.Tx, units []plan.Unit, p plan.Plan, now time.Time, sum *Summary) (failed map[int]bool, err error) {
 	// Alerts seen again, unchanged or reworded (a storage target's figure
 	// moves at every run) but no more severe, are written in one round
 	// trip; the others, and a rewording that failed or found its alert
@@ -193,7 +233,7 @@ func (r *Runner) carryOut(ctx context.Context, tx pgx.Tx, units []plan.Unit, p p
 	}
 	touched, reworded, err := store.RewordOpenAlerts(ctx, tx, p.Touch, reword, now)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sum.AlertsUpdated += touched + len(reworded)
 	done := make(map[string]bool, len(reworded))
@@ -208,6 +248,7 @@ func (r *Runner) carryOut(ctx context.Context, tx pgx.Tx, units []plan.Unit, p p
 
 	raiseErr := r.raiseAll(ctx, tx, raises, now, sum)
 	skip := map[string]bool{}
+	failed = map[int]bool{}
 	for i, u := range units {
 		err := u.Err
 		if err == nil {
@@ -216,6 +257,7 @@ func (r *Runner) carryOut(ctx context.Context, tx pgx.Tx, units []plan.Unit, p p
 		if err == nil {
 			continue
 		}
+		failed[i] = true
 		r.fail(ctx, sum, u.Name(), err)
 		if raiseErr[i] != nil {
 			for _, fp := range u.Fingerprints() {
@@ -231,7 +273,7 @@ func (r *Runner) carryOut(ctx context.Context, tx pgx.Tx, units []plan.Unit, p p
 			r.fail(ctx, sum, "alert "+res.Fingerprint, fmt.Errorf("resolving: %w", err))
 		}
 	}
-	return nil
+	return failed, nil
 }
 
 // raiseChunk is how many units share a savepoint. A savepoint per unit

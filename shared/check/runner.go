@@ -8,12 +8,18 @@
 //  1. records a check_runs row, RUNNING;
 //  2. opens a transaction and takes an advisory lock without waiting; a run
 //     that finds it taken ends at once as SKIPPED, so runs never overlap;
-//  3. reads everything with a handful of set-based queries (policies, every
-//     series with its recent history, the running backups, storage use,
-//     the open alerts the checks own), whatever the number of series. The
-//     series' histories are kept between runs, and a run recomputes only
-//     those whose backups changed since the previous one (by transaction
-//     id), and all of them every FullEvery; storage use is exact at every
+//  3. reads what it judges with a handful of set-based queries (the open
+//     alerts the checks own, policies, the series' recent histories, the
+//     running backups, storage use), whatever the number of series. The
+//     series' histories are kept between runs, each with its due time: when
+//     its verdict can next change with no new report (rule.DueAt: a missing
+//     backup's deadline, a running one's stuck limit, verification, restore
+//     test and copy deadlines; migration 025). A run recomputes only the
+//     series whose backups changed since the previous one (by transaction
+//     id) and judges, besides them, only the series that are due, that
+//     have an open alert, or whose type's policies changed; the others'
+//     open alerts are left as they are (plan.NotDue). Every FullEvery it
+//     recomputes and judges every series; storage use is exact at every
 //     run, from per-day totals of which a run recomputes the days that
 //     changed (the same change feed, and the days deletions left stale;
 //     migration 019), and all of them daily (state.go); each WAL series'

@@ -1,11 +1,21 @@
 package check
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/backupwatch/backupwatch/shared/alert"
 	"github.com/backupwatch/backupwatch/shared/backup"
 	"github.com/backupwatch/backupwatch/shared/check/plan"
 	"github.com/backupwatch/backupwatch/shared/store"
@@ -29,20 +39,23 @@ const DefaultFullEvery = time.Hour
 // as long as the rest of an hourly run at a million), so it runs daily.
 const StorageFullEvery = 24 * time.Hour
 
-// histories returns every series' history as of this run. The runner keeps
-// each series' history in backup_series_state (migration 010) and, on most
-// runs, recomputes only the series whose backups changed since the previous
-// run: found by transaction id (store.ChangedSeries), so a backup whose
-// transaction commits while a run reads is seen by the next. Every
-// FullEvery, and when there is no bookmark yet, it recomputes them all:
-// the safety net for what no transaction id records (a row deleted by hand).
-// st is the bookmark read at the start of the run; histories updates it.
-func (r *Runner) histories(ctx context.Context, tx pgx.Tx, st *store.CheckState, now time.Time) ([]backup.History, error) {
-	full := st.ChangesFrom == nil || st.SeriesFullAt == nil || stale(*st.SeriesFullAt, now, r.fullEvery)
-	var (
-		fresh []backup.History
-		err   error
-	)
+// histories returns the series' histories this run judges, and whether
+// they are every series (full). The runner keeps each series' history in
+// backup_series_state (migration 010) and, on most runs, recomputes only
+// the series whose backups changed since the previous run: found by
+// transaction id (store.ChangedSeries), so a backup whose transaction
+// commits while a run reads is seen by the next. Such a run (a rerun)
+// judges those series and, of the others, only what ask names from the
+// stored states: the series whose due time has come (migration 025), those
+// with an open alert, and every series of a type whose policies changed;
+// the others' verdicts cannot have changed. Every FullEvery, and when
+// there is no bookmark yet, a run recomputes and judges them all: the
+// safety net for what neither a transaction id nor a due time records (a
+// row deleted by hand, a copy deleted). st is the bookmark read at the
+// start of the run; histories updates it.
+func (r *Runner) histories(ctx context.Context, tx pgx.Tx, st *store.CheckState, ask store.StateAsk, now time.Time) (hs []backup.History, full bool, err error) {
+	full = st.ChangesFrom == nil || st.SeriesFullAt == nil || stale(*st.SeriesFullAt, now, r.fullEvery)
+	var fresh []backup.History
 	if full {
 		fresh, err = store.SeriesHistories(ctx, tx, store.SeriesFilter{})
 	} else {
@@ -52,56 +65,94 @@ func (r *Runner) histories(ctx context.Context, tx pgx.Tx, st *store.CheckState,
 		}
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if full || len(fresh) > 0 {
 		if err := store.PutSeriesStates(ctx, tx, fresh, full); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	from := st.Xmin
 	st.ChangesFrom = &from
 	if full {
 		st.SeriesFullAt = &now
-		return fresh, nil
+		return fresh, true, nil
 	}
-	return store.SeriesStates(ctx, tx)
+	for _, h := range fresh {
+		ask.Except = append(ask.Except, h.Series.Key())
+	}
+	stored, err := store.SeriesStatesAsked(ctx, tx, ask)
+	if err != nil {
+		return nil, false, err
+	}
+	return append(fresh, stored...), false, nil
 }
 
-// currentHistories returns every series' history in db's scope as of now,
-// writing nothing: the histories the last run stored, with the series whose
-// backups changed since recomputed; without a bookmark (no run yet), all
-// read afresh. It is
-// what GET /v1/status reads instead of the whole catalogue.
-func currentHistories(ctx context.Context, db store.DB, st store.CheckState) ([]backup.History, error) {
-	if st.ChangesFrom == nil {
-		return store.SeriesHistories(ctx, db, store.SeriesFilter{})
+// policyMarks digests each backup type's policies (store.CheckState.PolicyMarks).
+func policyMarks(policies []backup.Policy) (map[string]string, error) {
+	byType := map[string][]backup.Policy{}
+	for _, p := range policies {
+		byType[string(p.Type)] = append(byType[string(p.Type)], p)
 	}
-	changed, err := store.ChangedSeries(ctx, db, *st.ChangesFrom)
-	if err != nil {
-		return nil, err
+	marks := make(map[string]string, len(byType))
+	for typ, ps := range byType {
+		slices.SortFunc(ps, func(a, b backup.Policy) int { return cmp.Compare(tenantKey(a.TenantID), tenantKey(b.TenantID)) })
+		j, err := json.Marshal(ps)
+		if err != nil {
+			return nil, fmt.Errorf("digesting the %s policies: %w", typ, err)
+		}
+		sum := sha256.Sum256(j)
+		marks[typ] = hex.EncodeToString(sum[:16])
 	}
-	var fresh []backup.History
-	if len(changed) > 0 {
-		if fresh, err = store.SeriesHistories(ctx, db, store.SeriesFilter{Series: changed}); err != nil {
-			return nil, err
+	return marks, nil
+}
+
+func tenantKey(id *uuid.UUID) string {
+	if id == nil {
+		return ""
+	}
+	return id.String()
+}
+
+// changedTypes lists the backup types whose policies differ between two
+// sets of marks (every type of now when there were none before).
+func changedTypes(before, now map[string]string) []string {
+	var out []string
+	for typ, m := range now {
+		if before[typ] != m {
+			out = append(out, typ)
 		}
 	}
-	stored, err := store.SeriesStates(ctx, db)
-	if err != nil {
-		return nil, err
-	}
-	recomputed := make(map[string]bool, len(changed))
-	for _, s := range changed {
-		recomputed[s.Key()] = true
-	}
-	out := fresh
-	for _, h := range stored {
-		if !recomputed[h.Series.Key()] { // else fresh has it, or it has no backup left
-			out = append(out, h)
+	for typ := range before {
+		if _, ok := now[typ]; !ok {
+			out = append(out, typ)
 		}
 	}
-	return out, nil
+	slices.Sort(out)
+	return out
+}
+
+// openSeries lists the series keys of the open alerts that belong to a
+// series (a fingerprint is the alert type, then the series key, then
+// perhaps a qualifier: rule.SeriesFingerprints); a key that names no
+// stored series (a WAL cluster's, a storage target's) finds nothing.
+func openSeries(open []alert.Alert) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, a := range open {
+		if a.Type == alert.StorageCapacity || a.Type == alert.CheckFailure {
+			continue
+		}
+		parts := strings.SplitN(a.Fingerprint, ":", 4)
+		if len(parts) < 3 {
+			continue
+		}
+		if key := parts[1] + ":" + parts[2]; !seen[key] {
+			seen[key] = true
+			out = append(out, key)
+		}
+	}
+	return out
 }
 
 // storage returns the storage targets and what each holds, exact as of

@@ -78,8 +78,9 @@ func DecodeStatusPosition(b []byte) (p StatusPosition, ok bool) {
 
 // stateOrder is the status' order of states, worst first: a failure (someone
 // must act), then nothing to restore, then lateness (as SeriesState ranks
-// them), then fine.
-var stateOrder = []State{Failing, NoData, Late, OK}
+// them), then fine. store.StatusPage ranks the stored states the same way
+// (store.RankFailing and the others).
+var stateOrder = []State{store.RankFailing: Failing, store.RankNoData: NoData, store.RankLate: Late, store.RankOK: OK}
 
 // StateRank is s's place in the status' order, worst first (0).
 func StateRank(s State) int {
@@ -224,34 +225,44 @@ type StatusFilter struct {
 const pageOverhead = 512
 
 // ReadStatus reads the status at now in db's scope, and writes nothing.
-// One tenant's status reads its series afresh; the whole status starts from
-// the histories and storage use days the check runs keep (currentHistories,
-// store.ReadStorageUse) and recomputes only what changed since the last
-// run, so it costs what a run costs, not a read of the whole catalogue.
-// Storage use is exact as of now.
+// One tenant's status reads its series afresh. The whole status pages
+// through the series states the check runs keep (store.StatusPage: each
+// series' state ranked in SQL from its stored columns, its policy and now,
+// in status order, so that a page reads about a page of rows), with the
+// series whose backups changed since the last run read afresh and merged
+// in; before any run, it reads every series from the catalogue. Storage
+// use is exact as of now (store.ReadStorageUse).
 func (r *Runner) ReadStatus(ctx context.Context, db store.DB, f StatusFilter, now time.Time) (Status, error) {
 	return readStatus(ctx, db, f, now)
 }
 
 func readStatus(ctx context.Context, db store.DB, f StatusFilter, now time.Time) (Status, error) {
 	st := Status{AsOf: now.UTC(), Series: []SeriesStatus{}, StorageTargets: []TargetStatus{}}
+	// The states are ranked in SQL at the database's precision.
+	now = now.UTC().Truncate(time.Microsecond)
 	policies, err := store.AllPolicies(ctx, db)
 	if err != nil {
 		return st, err
 	}
-	var (
-		hs   []backup.History
-		mark store.CheckState
-	)
-	if f.Tenant != nil {
-		hs, err = store.SeriesHistories(ctx, db, store.SeriesFilter{Tenant: f.Tenant})
-	} else if mark, err = store.GetCheckState(ctx, db); err == nil {
-		hs, err = currentHistories(ctx, db, mark)
+	var mark store.CheckState
+	if f.Tenant == nil {
+		if mark, err = store.GetCheckState(ctx, db); err != nil {
+			return st, err
+		}
 	}
+	running, err := store.RunningBackups(ctx, db)
 	if err != nil {
 		return st, err
 	}
-	running, err := store.RunningBackups(ctx, db)
+	var hs []backup.History
+	switch {
+	case f.Tenant != nil:
+		hs, err = store.SeriesHistories(ctx, db, store.SeriesFilter{Tenant: f.Tenant})
+	case mark.ChangesFrom == nil:
+		hs, err = store.SeriesHistories(ctx, db, store.SeriesFilter{})
+	default:
+		hs, err = storedPage(ctx, db, *mark.ChangesFrom, f, now)
+	}
 	if err != nil {
 		return st, err
 	}
@@ -285,6 +296,42 @@ func readStatus(ctx context.Context, db store.DB, f StatusFilter, now time.Time)
 		}
 	}
 	return st, page(&st, f)
+}
+
+// storedPage returns the histories that may be on f's page: the series
+// whose backups changed since from, read afresh, and a page of the stored
+// states of the others (store.StatusPage), one more than f's limit so
+// that the caller sees whether any are left. The caller judges, filters,
+// orders and cuts them: a changed series may now sort anywhere.
+func storedPage(ctx context.Context, db store.DB, from uint64, f StatusFilter, now time.Time) ([]backup.History, error) {
+	changed, err := store.ChangedSeries(ctx, db, from)
+	if err != nil {
+		return nil, err
+	}
+	var fresh []backup.History
+	if len(changed) > 0 {
+		if fresh, err = store.SeriesHistories(ctx, db, store.SeriesFilter{Series: changed}); err != nil {
+			return nil, err
+		}
+	}
+	q := store.StatusQuery{Now: now, Type: f.Type}
+	for _, s := range changed { // else a changed series with no backup left shows as stored
+		q.Except = append(q.Except, s.Key())
+	}
+	if f.After != nil {
+		q.AfterRank, q.AfterKey = f.After.Rank, f.After.Key
+	}
+	for _, s := range f.States {
+		q.Ranks = append(q.Ranks, StateRank(s))
+	}
+	if f.Limit > 0 {
+		q.Limit = f.Limit + 1
+	}
+	stored, err := store.StatusPage(ctx, db, q)
+	if err != nil {
+		return nil, err
+	}
+	return append(fresh, stored...), nil
 }
 
 // page cuts st.Series to a page of f.Limit series, ending early before the

@@ -93,7 +93,7 @@ type Console struct {
 	checks  *check.Runner
 	timeout time.Duration
 	after   func(ctx context.Context)
-	pages   map[string]*template.Template
+	pages   pages
 
 	secretMu sync.Mutex
 	secret   []byte
@@ -121,25 +121,39 @@ func New(cfg Config) *Console {
 	if c.checks == nil {
 		c.checks = check.New(check.Config{Pool: cfg.Pool, Logger: c.log, Routing: cfg.Routing})
 	}
-	c.pages = parsePages()
+	c.pages.parsed = map[string]*template.Template{}
 	return c
 }
 
-// parsePages parses each page with the layout it fills.
-func parsePages() map[string]*template.Template {
-	names, err := fs.Glob(templateFS, "templates/*.html")
-	if err != nil {
-		panic(err)
+// pages are the pages' templates, each parsed with the layout it fills the
+// first time it is shown: parsing all of them was 3 ms of the console
+// function's init, most of what set its cold start apart from the other
+// functions' (bench/REPORT.md, cold start), and html/template analyses a
+// template's escaping on its first use anyway. TestEveryPageParses parses
+// them all.
+type pages struct {
+	mu     sync.Mutex
+	parsed map[string]*template.Template
+}
+
+func (ps *pages) get(name string) *template.Template {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	t, ok := ps.parsed[name]
+	if !ok {
+		t = parsePage(name)
+		ps.parsed[name] = t
 	}
-	pages := map[string]*template.Template{}
-	for _, n := range names {
-		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
-		if name == "layout" {
-			continue
-		}
-		pages[name] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n))
+	return t
+}
+
+// parsePage parses page name with the layout it fills.
+func parsePage(name string) *template.Template {
+	file := "templates/" + name + ".html"
+	if _, err := fs.Stat(templateFS, file); err != nil || name == "layout" {
+		panic("console: no template " + name)
 	}
-	return pages
+	return template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", file))
 }
 
 // Handler returns the console's routes, every answer with its security
@@ -410,10 +424,7 @@ func sameToken(got, want string) bool {
 
 // render writes page v with its layout.
 func (c *Console) render(w http.ResponseWriter, v *view, l layout) {
-	t, ok := c.pages[v.Page]
-	if !ok {
-		panic("console: no template " + v.Page)
-	}
+	t := c.pages.get(v.Page)
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, l); err != nil {
 		c.log.Error("console: rendering", "page", v.Page, "error", err.Error())

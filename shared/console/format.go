@@ -44,6 +44,12 @@ var funcs = template.FuncMap{
 	"dict":    dict,
 	"list":    func(xs ...string) []string { return xs },
 	"copies":  copies,
+	// The rows and sidebar choices of the lists (lists.go).
+	"choice":         choice,
+	"backupLines":    backupLines,
+	"restoreLines":   restoreLines,
+	"alertLines":     alertLines,
+	"alertListLines": alertListLines,
 }
 
 func size(v any) string {
@@ -127,8 +133,10 @@ func utc(v any) string {
 
 // tone is the colour class of a status, severity or state: a second cue
 // beside the word, never the only one.
-func tone(v any) string {
-	switch fmt.Sprint(v) {
+func tone(v any) string { return toneOf(fmt.Sprint(v)) }
+
+func toneOf(s string) string {
+	switch s {
 	case "COMPLETED", "VERIFIED", "OK", "RESOLVED":
 		return "ok"
 	case "IN_PROGRESS", "ACKNOWLEDGED":
@@ -251,8 +259,10 @@ func prettyJSON(raw []byte) string {
 
 // words writes an enum value as words: FULL_DATABASE as FULL DATABASE,
 // true and false as yes and no.
-func words(v any) string {
-	switch s := fmt.Sprint(v); s {
+func words(v any) string { return wordsOf(fmt.Sprint(v)) }
+
+func wordsOf(s string) string {
+	switch s {
 	case "true":
 		return "yes"
 	case "false":
@@ -271,11 +281,50 @@ func dict(kv ...any) map[string]any {
 	return m
 }
 
+// esc escapes text for HTML, in an element or a quoted attribute: for the
+// HTML written in Go (the list rows, copies).
+func esc(s string) string { return template.HTMLEscapeString(s) }
+
+// badgeHTML is a status or severity as a badge: the words, with the tone's
+// colour as a second cue.
+func badgeHTML(state, text string) string {
+	return `<span class="badge ` + toneOf(state) + `">` + esc(text) + `</span>`
+}
+
+// fill writes format with each %s replaced by the next of args, in order:
+// the list rows' fmt.Sprintf without its reflection.
+func fill(format string, args ...string) string {
+	var b strings.Builder
+	b.Grow(len(format) + 64*len(args))
+	for _, a := range args {
+		i := strings.Index(format, "%s")
+		if i < 0 {
+			break
+		}
+		b.WriteString(format[:i])
+		b.WriteString(a)
+		format = format[i+2:]
+	}
+	b.WriteString(format)
+	return b.String()
+}
+
+// timeHTML is a time as lists show it: relative, with the exact UTC time
+// as its title and, when machine is set, as its datetime.
+func timeHTML(now, t time.Time, machine bool) string {
+	dt := ""
+	if machine {
+		dt = ` datetime="` + t.Format(time.RFC3339) + `"`
+	}
+	return `<time` + dt + ` title="` + utc(t) + `">` + ago(now, t) + `</time>`
+}
+
 // copies writes a backup's three copy marks (local, R2, B2): filled when
 // the copy exists, ticked when the backup is verified, with the same in
 // words for screen readers and as a tooltip.
 func copies(b BackupRow) template.HTML {
 	var s strings.Builder
+	s.Grow(512)
 	s.WriteString(`<span class="copies">`)
 	for _, c := range []struct {
 		label, name string
@@ -288,8 +337,10 @@ func copies(b BackupRow) template.HTML {
 				words, tick = c.name+" copy, verified", "✓"
 			}
 		}
-		fmt.Fprintf(&s, `<span class="%s" title="%s" aria-hidden="true">%s%s</span><span class="visually-hidden">%s;</span>`,
-			cls, words, c.label, tick, words)
+		for _, part := range []string{`<span class="`, cls, `" title="`, words, `" aria-hidden="true">`, c.label, tick,
+			`</span><span class="visually-hidden">`, words, `;</span>`} {
+			s.WriteString(part)
+		}
 	}
 	s.WriteString(`</span>`)
 	return template.HTML(s.String())

@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"errors"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/backupwatch/backupwatch/shared/alert"
 	"github.com/backupwatch/backupwatch/shared/backup"
@@ -90,11 +92,27 @@ func contains(xs []string, x string) bool {
 	return false
 }
 
+// countCap is how far a list page counts its matches: past it the page
+// says "1,000+ (more than 1,000)", as each link of the date hierarchy does
+// (store.DateCountCap). Counting further costs a read of every row counted
+// on every page (10,000 index entries took most of a page's time), for a
+// figure no one acts on; GET /v1/backups/count counts to store.CountCap.
+const countCap = store.DateCountCap
+
+// capped is a count of a search (to store.CountCap) as a page shows it.
+func capped(n int, exact bool) (int, bool) {
+	if n > countCap {
+		return countCap, false
+	}
+	return n, exact
+}
+
 // listed is what every list page shows beside its rows.
 type listed struct {
 	Q     listQuery
 	Count int
-	Exact bool
+	Exact bool // Count is all the matches; else there are more than countCap
+	Cap   int  // countCap
 	// Next is the URL of the next page ("": this is the last); First the
 	// first page's, when this is not it.
 	Next, First string
@@ -103,7 +121,7 @@ type listed struct {
 
 // readList checks a list page's query as the API does and reads its paging.
 func (c *Console) readList(ctx context.Context, p *request, path string, known []string) (listed, store.Page, error) {
-	l := listed{Q: listQuery{Path: path, V: p.r.URL.Query()}}
+	l := listed{Q: listQuery{Path: path, V: p.r.URL.Query()}, Cap: countCap}
 	if clean, ok := withoutEmpty(l.Q.V); !ok {
 		// A form's empty fields are no filters: the page's own URL leaves
 		// them out, so that a view is shared by a clean link.
@@ -200,6 +218,27 @@ func refused(v *view, err error) error {
 	return nil
 }
 
+// choice is a sidebar's list of links that set filter key to one of
+// values (or unset it: all), the current one marked; written in Go, like
+// the rows, for the reflective calls a template made for each link.
+func choice(q listQuery, key, title, all string, values []string) template.HTML {
+	var b strings.Builder
+	link := func(value, label string) {
+		b.WriteString("\n    <li><a href=\"" + esc(q.With(key, value)) + "\"")
+		if q.Is(key, value) {
+			b.WriteString(` aria-current="true"`)
+		}
+		b.WriteString(">" + esc(label) + "</a></li>")
+	}
+	b.WriteString("\n<nav class=\"choice\" aria-label=\"" + esc(title) + "\">\n  <h3>" + esc(title) + "</h3>\n  <ul>")
+	link("", all)
+	for _, v := range values {
+		link(v, wordsOf(v))
+	}
+	b.WriteString("\n  </ul>\n</nav>")
+	return template.HTML(b.String())
+}
+
 // The choices of the sidebars.
 var (
 	backupTypes     = []string{"FULL_DATABASE", "TENANT_BACKUP", "WAL_ARCHIVE", "CONFIGURATION"}
@@ -227,6 +266,21 @@ func tenantChoices(ctx context.Context, p *request) ([]store.Tenant, error) {
 		return nil, err
 	}
 	return ts, err
+}
+
+// queueTenantChoices queues tenantChoices's read on b; the choices are
+// there once b is sent.
+func queueTenantChoices(b *pgx.Batch, p *request) func() []store.Tenant {
+	if p.who.Tenant != nil {
+		return func() []store.Tenant { return nil }
+	}
+	l := store.QueueListTenants(b, store.Page{Limit: maxChoices})
+	return func() []store.Tenant {
+		if l.Next != nil {
+			return nil
+		}
+		return l.Items
+	}
 }
 
 // maxChoices is how many tenants a filter offers by name.
@@ -261,37 +315,122 @@ func (c *Console) backups(ctx context.Context, p *request) (*view, error) {
 	v := &view{Page: "backups", Title: "Backups"}
 	d := backupsData{Types: backupTypes, Statuses: backupStatuses, Places: locations}
 	v.Data = &d
-	var err error
-	if d.Tenants, err = tenantChoices(ctx, p); err != nil {
-		return nil, err
-	}
 	l, pg, err := c.readList(ctx, p, Prefix+"/backups", httpapi.BackupListParams())
 	d.listed = l
 	if err != nil {
-		return v, refused(v, err)
+		return v, refusedWithChoices(ctx, p, v, &d.Tenants, err)
 	}
 	f, err := httpapi.BackupFilterOf(ctx, p.tx, p.who, l.Q.V)
 	if err != nil {
-		return v, refused(v, err)
+		return v, refusedWithChoices(ctx, p, v, &d.Tenants, err)
+	}
+	if f.Query != "" {
+		return v, c.searchBackups(ctx, p, &d, f, pg)
+	}
+	// Two round trips: the tenants, the page, its count and the bounds of
+	// the years; then the rows' names and the date hierarchy, whose
+	// statement depends on the count (an exact one says the matches are
+	// few enough to count per link from their times) and the bounds.
+	var first, second pgx.Batch
+	tenants := queueTenantChoices(&first, p)
+	list := store.QueueListBackups(&first, f, pg)
+	count := store.QueueCountBackups(&first, f, countCap)
+	bounds := &store.DateBounds{}
+	if store.NeedsBounds(f, false) {
+		bounds = store.QueueBackupBounds(&first)
+	}
+	if err := p.tx.SendBatch(ctx, &first).Close(); err != nil {
+		return nil, err
+	}
+	names := store.QueueNames(&second, backupNameSet(list.Items))
+	dates := store.QueueBackupDates(&second, f, count.Exact, *bounds)
+	if err := p.tx.SendBatch(ctx, &second).Close(); err != nil {
+		return nil, err
+	}
+	d.Tenants, d.Count, d.Exact = tenants(), count.N, count.Exact
+	d.Rows = backupRowsOf(list.Items, *names)
+	d.Dates, d.Trail = hierarchy(l.Q, "created_on", *dates)
+	return v, c.next(ctx, &d.listed, list.Next)
+}
+
+// searchBackups is the backups page of a search (q), whose list is
+// several statements, each on the one before: one after the other.
+func (c *Console) searchBackups(ctx context.Context, p *request, d *backupsData, f store.BackupFilter, pg store.Page) error {
+	var err error
+	if d.Tenants, err = tenantChoices(ctx, p); err != nil {
+		return err
 	}
 	items, next, err := store.ListBackups(ctx, p.tx, f, pg)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if d.Rows, err = backupRows(ctx, p, items); err != nil {
-		return nil, err
+		return err
 	}
-	if d.Count, d.Exact, err = store.CountBackups(ctx, p.tx, f); err != nil {
-		return nil, err
-	}
-	// An exact count says the matches are few enough to count per link
-	// from their times (store.BackupDates).
-	dates, err := store.BackupDates(ctx, p.tx, f, d.Exact)
+	n, exact, err := store.CountBackups(ctx, p.tx, f)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	d.Dates, d.Trail = hierarchy(l.Q, "created_on", dates)
-	return v, c.next(ctx, &d.listed, next)
+	d.Count, d.Exact = capped(n, exact)
+	dates, err := store.BackupDates(ctx, p.tx, f, exact)
+	if err != nil {
+		return err
+	}
+	d.Dates, d.Trail = hierarchy(d.Q, "created_on", dates)
+	return c.next(ctx, &d.listed, next)
+}
+
+// page is what a list page without a date hierarchy reads: a page of
+// items, the tenants its filter offers, and the matches' count.
+type page[T any] struct {
+	items   []T
+	next    *store.Cursor
+	tenants []store.Tenant
+	count   int
+	exact   bool
+}
+
+// readPage reads a list page without a date hierarchy. A search (q) is
+// several statements, each on the one before: list, then count, one after
+// the other. Anything else is one round trip: the tenants, the page and
+// its count, queued on one batch.
+func readPage[T any](ctx context.Context, p *request, search bool, list func() ([]T, *store.Cursor, error),
+	count func() (int, bool, error), queue func(*pgx.Batch) (*store.Listed[T], *store.Counted)) (page[T], error) {
+	var r page[T]
+	var err error
+	if search {
+		if r.tenants, err = tenantChoices(ctx, p); err != nil {
+			return r, err
+		}
+		if r.items, r.next, err = list(); err != nil {
+			return r, err
+		}
+		n, exact, err := count()
+		r.count, r.exact = capped(n, exact)
+		return r, err
+	}
+	var b pgx.Batch
+	tenants := queueTenantChoices(&b, p)
+	l, c := queue(&b)
+	if err := p.tx.SendBatch(ctx, &b).Close(); err != nil {
+		return r, err
+	}
+	r.items, r.next, r.tenants, r.count, r.exact = l.Items, l.Next, tenants(), c.N, c.Exact
+	return r, nil
+}
+
+// refusedWithChoices is refused for a list page, whose sidebar still
+// offers the tenants.
+func refusedWithChoices(ctx context.Context, p *request, v *view, tenants *[]store.Tenant, err error) error {
+	if err := refused(v, err); err != nil {
+		return err
+	}
+	if v.Redirect != "" {
+		return nil
+	}
+	ts, err := tenantChoices(ctx, p)
+	*tenants = ts
+	return err
 }
 
 // hierarchy makes the date hierarchy's links: the trail to the level shown
@@ -334,20 +473,99 @@ func dateLabel(key string) string {
 }
 
 func backupRows(ctx context.Context, p *request, items []backup.Backup) ([]BackupRow, error) {
+	n, err := store.LookupNames(ctx, p.tx, backupNameSet(items))
+	if err != nil {
+		return nil, err
+	}
+	return backupRowsOf(items, n), nil
+}
+
+// backupNameSet is what the rows of items name.
+func backupNameSet(items []backup.Backup) store.NameSet {
 	var set store.NameSet
 	for _, b := range items {
 		set.Tenant(b.TenantID)
 		set.User(b.CreatedBy)
 	}
-	n, err := store.LookupNames(ctx, p.tx, set)
-	if err != nil {
-		return nil, err
-	}
+	return set
+}
+
+func backupRowsOf(items []backup.Backup, n store.Names) []BackupRow {
 	rows := make([]BackupRow, len(items))
 	for i, b := range items {
 		rows[i] = BackupRow{Backup: b, Tenant: n.Tenant(b.TenantID), CreatedBy: n.User(b.CreatedBy)}
 	}
-	return rows, nil
+	return rows
+}
+
+// A list page's rows are written here, in Go, each row one piece of HTML
+// that the page's template places: a template action costs a call through
+// reflection for the value and another for its escaper, and a 50-row page
+// of ten cells each spent most of its time there (bench/REPORT.md,
+// console). Every text written is escaped (esc).
+
+// backupRowHTML is a row of the backups list: status badge, type, tenant,
+// the filename linked to the backup, size, duration, created, copies,
+// verified.
+const backupRowHTML = `<tr>
+<td>%s</td>
+<td>%s</td>
+<td>%s</td>
+<td class="name file"><a href="%s/backups/%s">%s</a></td>
+<td class="num" data-label="size">%s</td>
+<td class="num" data-label="took">%s</td>
+<td data-label="created">%s</td>
+<td>%s</td>
+<td data-label="verified">%s</td>
+</tr>`
+
+func backupLines(rows []BackupRow, now time.Time) []template.HTML {
+	lines := make([]template.HTML, len(rows))
+	for i, r := range rows {
+		verified := `<span class="muted">no</span>`
+		if r.VerifiedAt != nil {
+			verified = timeHTML(now, *r.VerifiedAt, false)
+		}
+		lines[i] = template.HTML(fill(backupRowHTML, badgeHTML(string(r.Status), wordsOf(string(r.Status))), esc(wordsOf(string(r.Type))),
+			esc(tenantLabel(r.Tenant)), Prefix, r.ID.String(), esc(r.Filename), esc(size(r.SizeBytes)), esc(dur(r.DurationSeconds)),
+			timeHTML(now, r.CreatedAt, true), string(copies(r)), verified))
+	}
+	return lines
+}
+
+// restoreRowHTML is a row of a restores table: status badge, mode, the
+// backup (linked while it exists), tenants, the reason linked to the
+// restore, who, duration, started.
+const restoreRowHTML = `<tr>
+<td>%s</td>
+<td>%s</td>
+<td>%s</td>
+<td>%s</td>
+<td class="name"><a href="%s/restores/%s">%s</a></td>
+<td>%s</td>
+<td class="num" data-label="took">%s</td>
+<td data-label="started">%s</td>
+</tr>`
+
+func restoreLines(rows []RestoreRow, now time.Time) []template.HTML {
+	lines := make([]template.HTML, len(rows))
+	for i, r := range rows {
+		backup := esc(r.Backup.Filename) + ` <span class="muted">(deleted)</span>`
+		if r.BackupID != nil {
+			backup = `<a href="` + Prefix + `/backups/` + r.BackupID.String() + `">` + esc(r.Backup.Filename) + `</a>`
+		}
+		tenants := make([]string, len(r.Tenants))
+		for j := range r.Tenants {
+			tenants[j] = esc(tenantLabel(&r.Tenants[j]))
+		}
+		if len(tenants) == 0 {
+			tenants = []string{"—"}
+		}
+		lines[i] = template.HTML(fill(restoreRowHTML, badgeHTML(string(r.Status), wordsOf(string(r.Status))), esc(string(r.Mode)), backup,
+			strings.Join(tenants, ", "), Prefix, r.ID.String(), esc(r.Reason), esc(userLabel(r.InitiatedBy)), esc(dur(r.DurationSeconds)),
+			timeHTML(now, r.StartedAt, true)))
+	}
+	return lines
 }
 
 // RestoreRow is a restore as the lists show it.
@@ -371,30 +589,29 @@ func (c *Console) restores(ctx context.Context, p *request) (*view, error) {
 	v := &view{Page: "restores", Title: "Restores"}
 	d := restoresData{Statuses: restoreStatuses, Modes: restoreModes}
 	v.Data = &d
-	var err error
-	if d.Tenants, err = tenantChoices(ctx, p); err != nil {
-		return nil, err
-	}
 	l, pg, err := c.readList(ctx, p, Prefix+"/restores", httpapi.RestoreListParams())
 	d.listed = l
 	if err != nil {
-		return v, refused(v, err)
+		return v, refusedWithChoices(ctx, p, v, &d.Tenants, err)
 	}
 	f, err := httpapi.RestoreFilterOf(ctx, p.tx, p.who, l.Q.V)
 	if err != nil {
-		return v, refused(v, err)
+		return v, refusedWithChoices(ctx, p, v, &d.Tenants, err)
 	}
-	items, next, err := store.ListRestores(ctx, p.tx, f, pg)
+	r, err := readPage(ctx, p, f.Query != "",
+		func() ([]restore.Restore, *store.Cursor, error) { return store.ListRestores(ctx, p.tx, f, pg) },
+		func() (int, bool, error) { return store.CountRestores(ctx, p.tx, f) },
+		func(b *pgx.Batch) (*store.Listed[restore.Restore], *store.Counted) {
+			return store.QueueListRestores(b, f, pg), store.QueueCountRestores(b, f, countCap)
+		})
 	if err != nil {
 		return nil, err
 	}
-	if d.Rows, err = restoreRows(ctx, p, items); err != nil {
+	d.Tenants, d.Count, d.Exact = r.tenants, r.count, r.exact
+	if d.Rows, err = restoreRows(ctx, p, r.items); err != nil {
 		return nil, err
 	}
-	if d.Count, d.Exact, err = store.CountRestores(ctx, p.tx, f); err != nil {
-		return nil, err
-	}
-	return v, c.next(ctx, &d.listed, next)
+	return v, c.next(ctx, &d.listed, r.next)
 }
 
 func restoreRows(ctx context.Context, p *request, items []restore.Restore) ([]RestoreRow, error) {
@@ -425,6 +642,55 @@ func restoreRows(ctx context.Context, p *request, items []restore.Restore) ([]Re
 	return rows, nil
 }
 
+// alertRowHTML is a row of an alerts table (a backup's or a restore's):
+// severity, status, type, tenant, the message linked to the alert, opened.
+const alertRowHTML = `<tr>
+<td>%s</td>
+<td>%s</td>
+<td>%s</td>
+<td>%s</td>
+<td class="name"><a href="%s/alerts/%s">%s</a></td>
+<td data-label="opened">%s</td>
+</tr>`
+
+func alertLines(rows []AlertRow, now time.Time) []template.HTML {
+	lines := make([]template.HTML, len(rows))
+	for i, a := range rows {
+		lines[i] = template.HTML(fill(alertRowHTML, badgeHTML(string(a.Severity), string(a.Severity)), badgeHTML(string(a.Status), wordsOf(string(a.Status))),
+			esc(wordsOf(string(a.Type))), esc(tenantLabel(a.Tenant)), Prefix, a.ID.String(), esc(a.Message), timeHTML(now, a.CreatedAt, false)))
+	}
+	return lines
+}
+
+// alertListRowHTML is a row of the alerts list: a checkbox for the bulk
+// actions, severity, status (and who acknowledged it), type, tenant, the
+// message linked to the alert, opened, last seen.
+const alertListRowHTML = `<tr>
+<td><input type="checkbox" name="ids" value="%s" id="sel-%s" aria-label="Select alert %s"></td>
+<td>%s</td>
+<td>%s%s</td>
+<td>%s</td>
+<td>%s</td>
+<td class="name"><a href="%s/alerts/%s">%s</a></td>
+<td data-label="opened">%s</td>
+<td data-label="last seen">%s</td>
+</tr>`
+
+func alertListLines(rows []AlertRow, now time.Time) []template.HTML {
+	lines := make([]template.HTML, len(rows))
+	for i, a := range rows {
+		by := ""
+		if a.AcknowledgedBy != nil {
+			by = ` <span class="muted">by ` + esc(a.AcknowledgedBy.Name) + `</span>`
+		}
+		id := a.ID.String()
+		lines[i] = template.HTML(fill(alertListRowHTML, id, id, id[:8], badgeHTML(string(a.Severity), string(a.Severity)),
+			badgeHTML(string(a.Status), wordsOf(string(a.Status))), by, esc(wordsOf(string(a.Type))), esc(tenantLabel(a.Tenant)),
+			Prefix, id, esc(a.Message), timeHTML(now, a.CreatedAt, true), timeHTML(now, a.LastSeenAt, false)))
+	}
+	return lines
+}
+
 // AlertRow is an alert as the lists show it.
 type AlertRow struct {
 	alert.Alert
@@ -449,30 +715,29 @@ func (c *Console) alertList(ctx context.Context, p *request) (*view, error) {
 	v := &view{Page: "alerts", Title: "Alerts"}
 	d := alertsData{Statuses: alertStatuses, Severities: severities, Types: alertTypes, Back: p.r.URL.RawQuery}
 	v.Data = &d
-	var err error
-	if d.Tenants, err = tenantChoices(ctx, p); err != nil {
-		return nil, err
-	}
 	l, pg, err := c.readList(ctx, p, Prefix+"/alerts", httpapi.AlertListParams())
 	d.listed = l
 	if err != nil {
-		return v, refused(v, err)
+		return v, refusedWithChoices(ctx, p, v, &d.Tenants, err)
 	}
 	f, err := httpapi.AlertFilterOf(ctx, p.tx, p.who, l.Q.V)
 	if err != nil {
-		return v, refused(v, err)
+		return v, refusedWithChoices(ctx, p, v, &d.Tenants, err)
 	}
-	items, next, err := store.ListAlerts(ctx, p.tx, f, pg)
+	r, err := readPage(ctx, p, f.Query != "",
+		func() ([]alert.Alert, *store.Cursor, error) { return store.ListAlerts(ctx, p.tx, f, pg) },
+		func() (int, bool, error) { return store.CountAlerts(ctx, p.tx, f) },
+		func(b *pgx.Batch) (*store.Listed[alert.Alert], *store.Counted) {
+			return store.QueueListAlerts(b, f, pg), store.QueueCountAlerts(b, f, countCap)
+		})
 	if err != nil {
 		return nil, err
 	}
-	if d.Rows, err = alertRows(ctx, p, items); err != nil {
+	d.Tenants, d.Count, d.Exact = r.tenants, r.count, r.exact
+	if d.Rows, err = alertRows(ctx, p, r.items); err != nil {
 		return nil, err
 	}
-	if d.Count, d.Exact, err = store.CountAlerts(ctx, p.tx, f); err != nil {
-		return nil, err
-	}
-	return v, c.next(ctx, &d.listed, next)
+	return v, c.next(ctx, &d.listed, r.next)
 }
 
 func alertRows(ctx context.Context, p *request, items []alert.Alert) ([]AlertRow, error) {

@@ -29,6 +29,10 @@ type CheckState struct {
 	// StorageAt is when the storage use day totals were last all
 	// recomputed (migration 019); nil: they must be, at the next run.
 	StorageAt *time.Time
+	// PolicyMarks is a digest of each backup type's policies as the last
+	// run judged under them (migration 025; nil: none recorded): a run
+	// that finds a type's digest changed judges all its series.
+	PolicyMarks map[string]string
 	// Xmin is the xmin of the snapshot of the statement that read the
 	// state: every transaction below it had ended by then. It is what the
 	// next run's ChangesFrom is once this run has read the changes.
@@ -68,10 +72,10 @@ func StartCheck(ctx context.Context, db DB) (ok bool, s CheckState, err error) {
 // queueCheckState queues the read of the check state into s on b.
 func queueCheckState(b *pgx.Batch, s *CheckState) {
 	var from, xmin *string
-	b.Queue(`SELECT changes_from::text, series_full_at, wal_full_at, storage_at,
+	b.Queue(`SELECT changes_from::text, series_full_at, wal_full_at, storage_at, policy_marks,
 			pg_snapshot_xmin(pg_current_snapshot())::text
 		FROM check_state`).QueryRow(func(r pgx.Row) error {
-		if err := r.Scan(&from, &s.SeriesFullAt, &s.WALFullAt, &s.StorageAt, &xmin); err != nil {
+		if err := r.Scan(&from, &s.SeriesFullAt, &s.WALFullAt, &s.StorageAt, &s.PolicyMarks, &xmin); err != nil {
 			return fmt.Errorf("reading the check state: %w", mapErr(err))
 		}
 		if from != nil {
@@ -98,16 +102,35 @@ func (s CheckState) StorageMark() StorageMark {
 	return StorageMark{ChangesFrom: s.ChangesFrom, Valid: s.StorageAt != nil}
 }
 
-// SaveCheckState writes the bookmark.
-func SaveCheckState(ctx context.Context, db DB, s CheckState) error {
+// DueTimes are the due times a run sets on the series it judged (migration
+// 025): Keys[i]'s is At[i] (nil: no rule that reads the clock applies).
+type DueTimes struct {
+	Keys []string
+	At   []*time.Time
+}
+
+// Add appends series key's due time.
+func (d *DueTimes) Add(key string, at *time.Time) {
+	d.Keys, d.At = append(d.Keys, key), append(d.At, at)
+}
+
+// SaveCheckState writes the bookmark and, in the same round trip, the due
+// times of the series the run judged (only those that moved are written).
+func SaveCheckState(ctx context.Context, db DB, s CheckState, due DueTimes) error {
 	var from *string
 	if s.ChangesFrom != nil {
 		v := strconv.FormatUint(*s.ChangesFrom, 10)
 		from = &v
 	}
-	_, err := db.Exec(ctx, `UPDATE check_state SET changes_from = $1::text::xid8, series_full_at = $2,
-		storage_at = $3, wal_full_at = $4`, from, s.SeriesFullAt, s.StorageAt, s.WALFullAt)
-	if err != nil {
+	var b pgx.Batch
+	b.Queue(`UPDATE check_state SET changes_from = $1::text::xid8, series_full_at = $2,
+		storage_at = $3, wal_full_at = $4, policy_marks = $5`, from, s.SeriesFullAt, s.StorageAt, s.WALFullAt, s.PolicyMarks)
+	if len(due.Keys) > 0 {
+		b.Queue(`UPDATE backup_series_state s SET due_at = u.due_at
+			FROM unnest($1::text[], $2::timestamptz[]) AS u(key, due_at)
+			WHERE s.series_key = u.key AND s.due_at IS DISTINCT FROM u.due_at`, due.Keys, due.At)
+	}
+	if err := db.SendBatch(ctx, &b).Close(); err != nil {
 		return fmt.Errorf("saving the check state: %w", mapErr(err))
 	}
 	return nil
@@ -235,17 +258,60 @@ func SetBaselines(ctx context.Context, db DB, keys []string, from []time.Time) (
 	return int(tag.RowsAffected()), nil
 }
 
+// stateColumns are the columns of a stored series state that scanState
+// reads (s: backup_series_state, t: tenants).
+const stateColumns = `s.backup_type, s.tenant_id, coalesce(t.slug, ''), s.first_at, s.last_finished,
+	s.newest_id, s.newest_created_at, s.newest_duration_seconds, s.newest_status, s.newest_filename, s.sizes,
+	s.ages, s.baseline_from`
+
 // SeriesStates returns every stored series history in scope, with its
 // tenant's slug, as PutSeriesStates stored it: of the completed backups
 // but the newest, only their sizes and when they were made.
 func SeriesStates(ctx context.Context, db DB) ([]backup.History, error) {
-	rows, err := db.Query(ctx, `SELECT s.backup_type, s.tenant_id, coalesce(t.slug, ''), s.first_at, s.last_finished,
-			s.newest_id, s.newest_created_at, s.newest_duration_seconds, s.newest_status, s.newest_filename, s.sizes,
-			s.ages, s.baseline_from
-		FROM backup_series_state s LEFT JOIN tenants t ON t.id = s.tenant_id`)
+	rows, err := db.Query(ctx, `SELECT `+stateColumns+` FROM backup_series_state s LEFT JOIN tenants t ON t.id = s.tenant_id`)
 	if err != nil {
 		return nil, fmt.Errorf("reading series states: %w", mapErr(err))
 	}
+	return scanStates(rows)
+}
+
+// StateAsk says which stored series states a check rerun judges (migration
+// 025): those due by DueBy, the series Keys (those with an open alert),
+// every series of the Types whose policies changed; none of Except (the
+// series the run recomputed).
+type StateAsk struct {
+	DueBy  time.Time
+	Keys   []string
+	Types  []string
+	Except []string
+}
+
+// SeriesStatesAsked returns the stored series histories ask names, as
+// SeriesStates does, from backup_series_due_idx and the primary key.
+func SeriesStatesAsked(ctx context.Context, db DB, ask StateAsk) ([]backup.History, error) {
+	byType := ""
+	// Planned afresh with its values (an unnamed statement): a cached
+	// generic plan cannot know that few series are due by now, and would
+	// walk the table for them.
+	args := []any{pgx.QueryExecModeExec, ask.DueBy, ask.Keys, ask.Except}
+	if len(ask.Types) > 0 { // a rare policy change; else no scan by type at all
+		byType = ` UNION SELECT series_key FROM backup_series_state WHERE backup_type = ANY($4)`
+		args = append(args, ask.Types)
+	}
+	// The keys are gathered first, into an array, so that the states are
+	// read by primary key rather than by a join over every state.
+	rows, err := db.Query(ctx, `SELECT `+stateColumns+` FROM backup_series_state s LEFT JOIN tenants t ON t.id = s.tenant_id
+		WHERE s.series_key = ANY(ARRAY(SELECT series_key FROM backup_series_state WHERE due_at <= $1
+			UNION SELECT unnest($2::text[])`+byType+`))
+		AND s.series_key <> ALL(coalesce($3::text[], '{}'))`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading the series states due: %w", mapErr(err))
+	}
+	return scanStates(rows)
+}
+
+// scanStates reads the rows of stateColumns.
+func scanStates(rows pgx.Rows) ([]backup.History, error) {
 	defer rows.Close()
 	var out []backup.History
 	for rows.Next() {
@@ -300,7 +366,9 @@ func SeriesStates(ctx context.Context, db DB) ([]backup.History, error) {
 // at from, and returns the start it replaces (nil: none). ok is false when
 // the series has no stored state (no check run has read it yet).
 func Rebaseline(ctx context.Context, db DB, key string, from time.Time) (before *time.Time, ok bool, err error) {
-	err = db.QueryRow(ctx, `UPDATE backup_series_state s SET baseline_from = $2
+	// The series is judged at the next run (due_at), whether or not an
+	// alert of it is open: its size reads differently from the new start.
+	err = db.QueryRow(ctx, `UPDATE backup_series_state s SET baseline_from = $2, due_at = '-infinity'
 		FROM (SELECT series_key, baseline_from FROM backup_series_state WHERE series_key = $1 FOR UPDATE) o
 		WHERE s.series_key = o.series_key RETURNING o.baseline_from`, key, from).Scan(&before)
 	if errors.Is(err, pgx.ErrNoRows) {

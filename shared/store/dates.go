@@ -34,6 +34,53 @@ const DateCountCap = 1000
 // filters' own index, and counted here, exactly, instead of a bounded
 // scan per link, which for a rare filter would read every row of the range.
 func BackupDates(ctx context.Context, db DB, f BackupFilter, few bool) ([]DateCount, error) {
+	var bounds DateBounds
+	if NeedsBounds(f, few) {
+		// The years from the oldest backup to the newest: two index
+		// lookups at the ends of backup_created_idx.
+		if err := db.QueryRow(ctx, boundsSQL).Scan(&bounds.Oldest, &bounds.Newest); err != nil {
+			return nil, fmt.Errorf("reading the date hierarchy: %w", mapErr(err))
+		}
+	}
+	plan, ok := planBackupDates(f, few, bounds, "")
+	if !ok {
+		return nil, nil
+	}
+	// Planned with its values (an unnamed statement), as count is.
+	rows, err := db.Query(ctx, plan.sql, append([]any{pgx.QueryExecModeExec}, plan.args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("reading the date hierarchy%s: %w", plan.by, mapErr(err))
+	}
+	out, err := plan.read(rows)
+	if err != nil {
+		return nil, fmt.Errorf("reading the date hierarchy%s: %w", plan.by, mapErr(err))
+	}
+	return out, nil
+}
+
+// DateBounds are the creation times of the oldest and newest backups in
+// scope (nil: none), from which the hierarchy's top level, the years, is
+// made.
+type DateBounds struct {
+	Oldest, Newest *time.Time
+}
+
+const boundsSQL = `SELECT (SELECT min(created_at) FROM backups_backup), (SELECT max(created_at) FROM backups_backup)`
+
+// datesPlan is the one statement that counts a level of the hierarchy, and
+// how its rows are read.
+type datesPlan struct {
+	sql  string
+	args []any
+	by   string // " by year" etc., for errors
+	read func(pgx.Rows) ([]DateCount, error)
+}
+
+// planBackupDates is BackupDates's statement, given the bounds of the
+// backups in scope when f has no date and few is false (the top level);
+// ok is false when the level has no links below it (a day). order, when
+// set, orders the rows each count reads (QueueBackupDates: as the list).
+func planBackupDates(f BackupFilter, few bool, bounds DateBounds, order string) (datesPlan, bool) {
 	on := f.CreatedOn
 	f.CreatedOn = nil
 	w := backupWhere(f, Page{})
@@ -44,7 +91,7 @@ func BackupDates(ctx context.Context, db DB, f BackupFilter, few bool) ([]DateCo
 		if on != nil {
 			w.add("created_at >= ? AND created_at < ?", on.From, on.To)
 		}
-		return datesOf(ctx, db, w, on)
+		return planDatesOf(w, on, order)
 	}
 	var (
 		unit string
@@ -60,17 +107,12 @@ func BackupDates(ctx context.Context, db DB, f BackupFilter, few bool) ([]DateCo
 	case on.To.Sub(on.From) > 25*time.Hour:
 		unit, from, to, next = "day", on.From, on.To, func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }
 	default:
-		return nil, nil
+		return datesPlan{}, false
 	}
 	if on == nil {
-		// The years from the oldest backup to the newest: two index
-		// lookups at the ends of backup_created_idx.
-		var lo, hi *time.Time
-		if err := db.QueryRow(ctx, `SELECT (SELECT min(created_at) FROM backups_backup), (SELECT max(created_at) FROM backups_backup)`).Scan(&lo, &hi); err != nil {
-			return nil, fmt.Errorf("reading the date hierarchy: %w", mapErr(err))
-		}
+		lo, hi := bounds.Oldest, bounds.Newest
 		if lo == nil || hi == nil {
-			return nil, nil
+			return datesPlan{}, false
 		}
 		from = time.Date(lo.UTC().Year(), 1, 1, 0, 0, 0, 0, time.UTC)
 		to = time.Date(hi.UTC().Year()+1, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -88,19 +130,19 @@ func BackupDates(ctx context.Context, db DB, f BackupFilter, few bool) ([]DateCo
 		cond = " AND " + w.sql()[len(" WHERE "):]
 	}
 	q := fmt.Sprintf(`SELECT b.f, (SELECT count(*) FROM (SELECT 1 FROM backups_backup
-			WHERE created_at >= b.f AND created_at < b.t%s LIMIT $%d) c)
-		FROM unnest($%d::timestamptz[], $%d::timestamptz[]) AS b(f, t) ORDER BY b.f`, cond, n+1, n+2, n+3)
-	args := append(w.args, DateCountCap+1, starts, ends)
-	rows, err := db.Query(ctx, q, append([]any{pgx.QueryExecModeExec}, args...)...)
-	if err != nil {
-		return nil, fmt.Errorf("reading the date hierarchy by %s: %w", unit, mapErr(err))
-	}
+			WHERE created_at >= b.f AND created_at < b.t%s%s LIMIT $%d) c)
+		FROM unnest($%d::timestamptz[], $%d::timestamptz[]) AS b(f, t) ORDER BY b.f`, cond, order, n+1, n+2, n+3)
+	return datesPlan{sql: q, args: append(w.args, DateCountCap+1, starts, ends), by: " by " + unit, read: readLinkCounts}, true
+}
+
+// readLinkCounts reads the bounded count of each link.
+func readLinkCounts(rows pgx.Rows) ([]DateCount, error) {
 	defer rows.Close()
 	var out []DateCount
 	for rows.Next() {
 		var dc DateCount
 		if err := rows.Scan(&dc.From, &dc.Count); err != nil {
-			return nil, fmt.Errorf("reading the date hierarchy by %s: %w", unit, mapErr(err))
+			return nil, err
 		}
 		if dc.Count == 0 {
 			continue
@@ -111,29 +153,28 @@ func BackupDates(ctx context.Context, db DB, f BackupFilter, few bool) ([]DateCo
 		}
 		out = append(out, dc)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading the date hierarchy by %s: %w", unit, mapErr(err))
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
-// datesOf counts the backups matching w per link of the level below on,
-// from their creation times.
-func datesOf(ctx context.Context, db DB, w where, on *DateRange) ([]DateCount, error) {
+// planDatesOf counts the backups matching w per link of the level below
+// on, from their creation times.
+func planDatesOf(w where, on *DateRange, order string) (datesPlan, bool) {
 	if on != nil && on.To.Sub(on.From) <= 25*time.Hour {
-		return nil, nil
+		return datesPlan{}, false
 	}
 	w.args = append(w.args, CountCap+1)
-	// Planned with its values, as count is.
-	args := append([]any{pgx.QueryExecModeExec}, w.args...)
-	rows, err := db.Query(ctx, fmt.Sprintf(`SELECT created_at FROM backups_backup%s LIMIT $%d`, w.sql(), len(w.args)), args...)
-	if err != nil {
-		return nil, fmt.Errorf("reading the date hierarchy: %w", mapErr(err))
-	}
-	times, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
-	if err != nil {
-		return nil, fmt.Errorf("reading the date hierarchy: %w", mapErr(err))
-	}
+	q := fmt.Sprintf(`SELECT created_at FROM backups_backup%s%s LIMIT $%d`, w.sql(), order, len(w.args))
+	return datesPlan{sql: q, args: w.args, read: func(rows pgx.Rows) ([]DateCount, error) {
+		times, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
+		if err != nil {
+			return nil, err
+		}
+		return countDates(times, on), nil
+	}}, true
+}
+
+// countDates counts times per link of the level below on.
+func countDates(times []time.Time, on *DateRange) []DateCount {
 	counts := map[time.Time]int{}
 	for _, t := range times {
 		t = t.UTC()
@@ -160,5 +201,5 @@ func datesOf(ctx context.Context, db DB, w where, on *DateRange) ([]DateCount, e
 		out = append(out, dc)
 	}
 	slices.SortFunc(out, func(a, b DateCount) int { return a.From.Compare(b.From) })
-	return out, nil
+	return out
 }

@@ -102,12 +102,22 @@ func (s *NameSet) add(id uuid.UUID) bool {
 // answers id and name for any user id, so that staff who acted on a
 // tenant's object are named to that tenant, who still cannot list them.
 func LookupNames(ctx context.Context, db DB, set NameSet) (Names, error) {
-	n := Names{Tenants: map[uuid.UUID]TenantName{}, Users: map[uuid.UUID]UserName{},
-		Copies: map[uuid.UUID]map[backup.Location]backup.CopyCheck{}}
-	if len(set.tenants) == 0 && len(set.users) == 0 && len(set.copies) == 0 {
-		return n, nil
-	}
 	var b pgx.Batch
+	n := QueueNames(&b, set)
+	if b.Len() == 0 {
+		return *n, nil
+	}
+	if err := db.SendBatch(ctx, &b).Close(); err != nil {
+		return *n, fmt.Errorf("reading names: %w", mapErr(err))
+	}
+	return *n, nil
+}
+
+// QueueNames queues LookupNames's statements on b (none when set is
+// empty); the names are in the answer once b has been sent and read.
+func QueueNames(b *pgx.Batch, set NameSet) *Names {
+	n := &Names{Tenants: map[uuid.UUID]TenantName{}, Users: map[uuid.UUID]UserName{},
+		Copies: map[uuid.UUID]map[backup.Location]backup.CopyCheck{}}
 	if len(set.tenants) > 0 {
 		b.Queue(`SELECT id, slug, name FROM tenants WHERE id = ANY($1)`, set.tenants).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
@@ -149,8 +159,5 @@ func LookupNames(ctx context.Context, db DB, set NameSet) (Names, error) {
 			return rows.Err()
 		})
 	}
-	if err := db.SendBatch(ctx, &b).Close(); err != nil {
-		return n, fmt.Errorf("reading names: %w", mapErr(err))
-	}
-	return n, nil
+	return n
 }

@@ -57,24 +57,12 @@ func MissingTenants(ctx context.Context, db DB, ids []uuid.UUID) ([]uuid.UUID, e
 
 // ListTenants returns a page of tenants in scope, newest first.
 func ListTenants(ctx context.Context, db DB, p Page) ([]Tenant, *Cursor, error) {
-	var w where
-	w.keyset("created_at", p)
-	q := `SELECT id, name, slug, created_at FROM tenants` + w.sql() + ` ORDER BY created_at DESC, id DESC` + w.limit(p)
-	rows, err := db.Query(ctx, q, w.args...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("listing tenants: %w", mapErr(err))
+	var b pgx.Batch
+	l := QueueListTenants(&b, p)
+	if err := db.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, nil, err
 	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Tenant, error) {
-		var t Tenant
-		err := r.Scan(&t.ID, &t.Name, &t.Slug, &t.CreatedAt)
-		t.CreatedAt = t.CreatedAt.UTC()
-		return t, err
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("listing tenants: %w", mapErr(err))
-	}
-	items, next := cut(items, p, TenantKey)
-	return items, next, nil
+	return l.Items, l.Next, nil
 }
 
 // User is a person or service that acts on backups. A user belongs to a

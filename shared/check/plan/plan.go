@@ -17,6 +17,7 @@
 //	nothing judges it any more             -> Resolve (Unwatched)
 //	its BACKUP_FAILURE series completed    -> Resolve (Recovered), if last seen by then
 //	its series or target was not judged    -> Keep (NotJudged, NotRead)
+//	a rerun did not read its series        -> Keep (NotDue)
 //
 // CHECK_FAILURE is not planned here: whether the run judged everything is
 // known only once the plan has been carried out (shared/check, failure.go).
@@ -54,6 +55,7 @@ const (
 	// Keep reasons.
 	NotJudged Reason = "not judged" // the rules failed on its series or target
 	NotRead   Reason = "not read"   // the run could not read its series or targets at all
+	NotDue    Reason = "not due"    // a rerun did not read its series: nothing of it changed (Input.Partial)
 )
 
 // Unit is one series, WAL series or storage target as the rules judged it.
@@ -105,6 +107,12 @@ type Input struct {
 	// SeriesNotRead and StorageNotRead say that the run could not read
 	// the series, or the storage targets: their open alerts are kept.
 	SeriesNotRead, StorageNotRead bool
+	// Partial says that Histories are not every series but those a rerun
+	// read (the changed, the due, those with an open alert): an open
+	// alert of a series not among them is kept as it is (NotDue), neither
+	// touched nor resolved. The WAL series and storage targets are read
+	// whole at every run, so their alerts are planned as ever.
+	Partial bool
 }
 
 // Plan is what a run does to the alerts. Every open alert of Input.Open is
@@ -158,6 +166,7 @@ func Make(in Input) Plan {
 	var p Plan
 	open := make(map[string]alert.Alert, len(in.Open))
 	var failures []alert.Alert
+	read := readFingerprints(in)
 	for _, a := range in.Open {
 		switch {
 		case a.Type == alert.BackupFailure:
@@ -166,6 +175,8 @@ func Make(in Input) Plan {
 			// Not the checks' (CHECK_FAILURE, the API's alerts): not planned.
 		case a.Type == alert.StorageCapacity && in.StorageNotRead, a.Type != alert.StorageCapacity && in.SeriesNotRead:
 			p.Keep = append(p.Keep, Keep{a.Fingerprint, NotRead})
+		case read != nil && !wholeEveryRun(a.Type) && !read[a.Fingerprint]:
+			p.Keep = append(p.Keep, Keep{a.Fingerprint, NotDue})
 		default:
 			open[a.Fingerprint] = a
 		}
@@ -227,6 +238,30 @@ func Make(in Input) Plan {
 	}
 	p.Resolve = append(p.Resolve, recovered(in.Histories, failures)...)
 	return p
+}
+
+// readFingerprints is, for a partial run (Input.Partial), every
+// fingerprint of the series it read; nil for a run that read every series.
+func readFingerprints(in Input) map[string]bool {
+	if !in.Partial {
+		return nil
+	}
+	out := make(map[string]bool, 7*len(in.Histories))
+	for _, h := range in.Histories {
+		for _, fp := range rule.SeriesFingerprints(h.Series) {
+			out[fp] = true
+		}
+		for _, fp := range rule.UpkeepFingerprints(h.Series) {
+			out[fp] = true
+		}
+	}
+	return out
+}
+
+// wholeEveryRun says whether alerts of type t belong to what every run
+// reads whole (the WAL series, the storage targets), partial or not.
+func wholeEveryRun(t alert.Type) bool {
+	return t == alert.StorageCapacity || t == alert.WALGap || t == alert.PITRWindow
 }
 
 // recovered is the backstop for BACKUP_FAILURE, which the API owns: it

@@ -292,3 +292,39 @@ func TestWALUnits(t *testing.T) {
 		t.Errorf("unit %s: %v", u.Name(), u.Fingerprints())
 	}
 }
+
+// TestPartialRunKeepsUnreadSeries: a rerun (Input.Partial) plans only the
+// alerts of the series it read, and of the storage targets and WAL series
+// (read whole at every run); another series' alert is kept, neither
+// touched nor resolved, even though no unit raised it.
+func TestPartialRunKeepsUnreadSeries(t *testing.T) {
+	tenant := uuid.New()
+	other := backup.Series{Type: backup.TenantBackup, TenantID: &tenant}
+	otherMissing := open(alert.BackupMissing, cond(rule.SeriesFingerprints(other)[3], alert.Error, "t is missing", 1))
+	fullMissing := open(alert.BackupMissing, cond(miss, alert.Critical, "full is missing", 1))
+	gone := open(alert.StorageCapacity, cond(rule.StorageFingerprint("b2"), alert.Warning, "b2 is full", 1))
+	gap := open(alert.WALGap, cond(rule.WALFingerprints("main")[0], alert.Error, "gap", 1))
+	in := plan.Input{
+		Open:      []alert.Alert{otherMissing, fullMissing, gone, gap},
+		Units:     []plan.Unit{series(full, nil, map[string]rule.Why{miss: why("full completed")}), target(nil, nil)},
+		Histories: []backup.History{{Series: full}},
+		Partial:   true,
+	}
+	p := plan.Make(in)
+	want := []plan.Keep{{Fingerprint: otherMissing.Fingerprint, Reason: plan.NotDue}}
+	if !reflect.DeepEqual(p.Keep, want) || len(p.Touch) != 0 || len(p.Raise) != 0 {
+		t.Fatalf("keep %+v, touch %v, raise %+v", p.Keep, p.Touch, p.Raise)
+	}
+	resolved := map[string]plan.Reason{}
+	for _, r := range p.Resolve {
+		resolved[r.Fingerprint] = r.Reason
+	}
+	if len(resolved) != 3 || resolved[miss] != plan.Cleared || resolved[gone.Fingerprint] != plan.Unwatched || resolved[gap.Fingerprint] != plan.Unwatched {
+		t.Fatalf("resolve %+v", p.Resolve)
+	}
+	// The same run reading every series resolves the other's alert too.
+	in.Partial = false
+	if p := plan.Make(in); len(p.Keep) != 0 || len(p.Resolve) != 4 {
+		t.Fatalf("a full run: keep %+v, resolve %+v", p.Keep, p.Resolve)
+	}
+}

@@ -161,7 +161,7 @@ func stuckRule(v *Verdict, h backup.History, p backup.Policy, name, key string, 
 	fp := stuckFingerprint(key)
 	var stuck []backup.Backup
 	for _, b := range h.Running {
-		if now.Sub(b.CreatedAt) > p.MaxDuration() {
+		if now.After(stuckAt(b, p)) {
 			stuck = append(stuck, b)
 		}
 	}
@@ -195,7 +195,7 @@ func missingRule(v *Verdict, h backup.History, p backup.Policy, name, key string
 		last = &h.Completed[0]
 		since = last.CreatedAt
 	}
-	due := since.Add(p.Interval() + p.Grace())
+	due := missingDue(h, p)
 	if !now.After(due) {
 		if last != nil {
 			v.clear(fp, func() string {

@@ -145,7 +145,7 @@ func redundancyRule(v *Verdict, h backup.History, u Upkeep, p backup.Policy, nam
 func unverifiedRule(v *Verdict, h backup.History, u Upkeep, p backup.Policy, name, key string, now time.Time) {
 	fp := unverifiedFingerprint(key)
 	limit := p.MaxUnverifiedSeconds
-	if limit == nil || u.Unverified == nil || now.Sub(u.Unverified.CreatedAt) <= time.Duration(*limit)*time.Second {
+	if due, ok := unverifiedDue(u, p); !ok || !now.After(due) {
 		v.clear(fp, func() string {
 			if limit == nil {
 				return "resolved automatically: the verification rule is off for " + name
@@ -175,7 +175,7 @@ func restoreTestRule(v *Verdict, h backup.History, u Upkeep, p backup.Policy, na
 	if u.LastRestore != nil {
 		since = *u.LastRestore
 	}
-	if every == nil || now.Sub(since) <= time.Duration(*every)*time.Second {
+	if due, ok := restoreTestDue(h, u, p); !ok || !now.After(due) {
 		v.clear(fp, func() string {
 			if every == nil {
 				return "resolved automatically: the restore-test rule is off for " + name

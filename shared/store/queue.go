@@ -1,0 +1,178 @@
+package store
+
+import (
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/backupwatch/backupwatch/shared/alert"
+	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/restore"
+)
+
+// The Queue functions put the statements of ListBackups, CountBackups,
+// BackupDates and their siblings on a pgx.Batch, so that a page that shows
+// a list, its match count and its date hierarchy (the console's) reads
+// them in one round trip instead of one each. Each returns where its
+// answer will be: it is there once the batch has been sent and its results
+// read (Close), which also returns the first statement's error. They take
+// filters without q: a search is several steps, each on the one before
+// (ListBackups runs it).
+
+// Listed is a page of a list read through a batch.
+type Listed[T any] struct {
+	Items []T
+	Next  *Cursor // nil: the last page
+}
+
+// Counted is a count read through a batch: N up to the count's cap, and
+// whether it is exact (N at most the cap).
+type Counted struct {
+	N     int
+	Exact bool
+}
+
+// The counts and the date links are read in the list's order (listOrder),
+// which leads the planner to the index the list itself walks, (status,
+// created_at) for status = 'FAILED' and the like, whatever plan it keeps
+// for the statement: a cached generic plan of the unordered count cannot
+// know that status = 'FAILED' is rare, and walked the table for it (which
+// is why count and BackupDates plan theirs afresh, each time, with
+// pgx.QueryExecModeExec, which a batch cannot choose per statement).
+func listOrder(column string) string { return " ORDER BY " + column + " DESC, id DESC" }
+
+// QueueListBackups queues ListBackups for f, which must have no q.
+func QueueListBackups(b *pgx.Batch, f BackupFilter, p Page) *Listed[backup.Backup] {
+	mustHaveNoQuery(f.Query)
+	q, args := BackupListSQL(f, p)
+	return queueList(b, "backups", q, args, p, func(r pgx.CollectableRow) (backup.Backup, error) { return scanBackup(r) }, BackupKey, backupText)
+}
+
+// QueueListRestores queues ListRestores for f, which must have no q.
+func QueueListRestores(b *pgx.Batch, f RestoreFilter, p Page) *Listed[restore.Restore] {
+	mustHaveNoQuery(f.Query)
+	q, args := RestoreListSQL(f, p)
+	return queueList(b, "restores", q, args, p, func(r pgx.CollectableRow) (restore.Restore, error) { return scanRestore(r) }, RestoreKey, restoreText)
+}
+
+// QueueListAlerts queues ListAlerts for f, which must have no q.
+func QueueListAlerts(b *pgx.Batch, f AlertFilter, p Page) *Listed[alert.Alert] {
+	mustHaveNoQuery(f.Query)
+	q, args := AlertListSQL(f, p)
+	return queueList(b, "alerts", q, args, p, func(r pgx.CollectableRow) (alert.Alert, error) { return scanAlert(r) }, AlertKey, alertText)
+}
+
+func queueList[T any](b *pgx.Batch, what, q string, args []any, p Page, scan func(pgx.CollectableRow) (T, error), key func(T) Cursor, size func(T) int) *Listed[T] {
+	out := &Listed[T]{}
+	b.Queue(q, args...).Query(func(rows pgx.Rows) (err error) {
+		if out.Items, out.Next, err = collectPage(rows, p, scan, key, size); err != nil {
+			return fmt.Errorf("listing %s: %w", what, mapErr(err))
+		}
+		return nil
+	})
+	return out
+}
+
+// QueueListTenants queues ListTenants.
+func QueueListTenants(b *pgx.Batch, p Page) *Listed[Tenant] {
+	var w where
+	w.keyset("created_at", p)
+	q := `SELECT id, name, slug, created_at FROM tenants` + w.sql() + ` ORDER BY created_at DESC, id DESC` + w.limit(p)
+	out := &Listed[Tenant]{}
+	b.Queue(q, w.args...).Query(func(rows pgx.Rows) error {
+		items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Tenant, error) {
+			var t Tenant
+			err := r.Scan(&t.ID, &t.Name, &t.Slug, &t.CreatedAt)
+			t.CreatedAt = t.CreatedAt.UTC()
+			return t, err
+		})
+		if err != nil {
+			return fmt.Errorf("listing tenants: %w", mapErr(err))
+		}
+		out.Items, out.Next = cut(items, p, TenantKey)
+		return nil
+	})
+	return out
+}
+
+// QueueCountBackups queues CountBackups for f, which must have no q, counting
+// up to upTo (CountCap, or fewer for a cheaper count).
+func QueueCountBackups(b *pgx.Batch, f BackupFilter, upTo int) *Counted {
+	mustHaveNoQuery(f.Query)
+	return queueCount(b, "backups", "backups_backup", listOrder("created_at"), backupWhere(f, Page{}), upTo)
+}
+
+// QueueCountRestores queues CountRestores for f, which must have no q, counting
+// up to upTo (CountCap, or fewer for a cheaper count).
+func QueueCountRestores(b *pgx.Batch, f RestoreFilter, upTo int) *Counted {
+	mustHaveNoQuery(f.Query)
+	return queueCount(b, "restores", "backups_restore_log", listOrder("started_at"), restoreWhere(f), upTo)
+}
+
+// QueueCountAlerts queues CountAlerts for f, which must have no q, counting
+// up to upTo (CountCap, or fewer for a cheaper count).
+func QueueCountAlerts(b *pgx.Batch, f AlertFilter, upTo int) *Counted {
+	mustHaveNoQuery(f.Query)
+	return queueCount(b, "alerts", "backups_alert", listOrder("created_at"), alertWhere(f), upTo)
+}
+
+// queueCount is count's statement on a batch, in the list's order.
+func queueCount(b *pgx.Batch, what, table, order string, w where, upTo int) *Counted {
+	q := fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM %s%s%s LIMIT $%d) c`, table, w.sql(), order, len(w.args)+1)
+	out := &Counted{}
+	b.Queue(q, append(w.args, upTo+1)...).QueryRow(func(r pgx.Row) error {
+		if err := r.Scan(&out.N); err != nil {
+			return fmt.Errorf("counting %s: %w", what, mapErr(err))
+		}
+		out.Exact = out.N <= upTo
+		if !out.Exact {
+			out.N = upTo
+		}
+		return nil
+	})
+	return out
+}
+
+// QueueBackupBounds queues the read of the oldest and newest backups' times
+// in scope, which the top level of the date hierarchy needs
+// (QueueBackupDates with no date in f).
+func QueueBackupBounds(b *pgx.Batch) *DateBounds {
+	out := &DateBounds{}
+	b.Queue(boundsSQL).QueryRow(func(r pgx.Row) error {
+		if err := r.Scan(&out.Oldest, &out.Newest); err != nil {
+			return fmt.Errorf("reading the date hierarchy: %w", mapErr(err))
+		}
+		return nil
+	})
+	return out
+}
+
+// QueueBackupDates queues BackupDates for f (no q), given the bounds
+// QueueBackupBounds read when f has no date and few is false. The answer
+// is nil when the level has no links below it.
+func QueueBackupDates(b *pgx.Batch, f BackupFilter, few bool, bounds DateBounds) *[]DateCount {
+	mustHaveNoQuery(f.Query)
+	out := new([]DateCount)
+	plan, ok := planBackupDates(f, few, bounds, listOrder("created_at"))
+	if !ok {
+		return out
+	}
+	b.Queue(plan.sql, plan.args...).Query(func(rows pgx.Rows) (err error) {
+		if *out, err = plan.read(rows); err != nil {
+			return fmt.Errorf("reading the date hierarchy%s: %w", plan.by, mapErr(err))
+		}
+		return nil
+	})
+	return out
+}
+
+// NeedsBounds says whether QueueBackupDates needs the bounds of the backups
+// in scope for f: the top level, by year, counted per link.
+func NeedsBounds(f BackupFilter, few bool) bool { return f.CreatedOn == nil && !few }
+
+// mustHaveNoQuery guards the Queue functions: a search cannot be queued.
+func mustHaveNoQuery(q string) {
+	if q != "" {
+		panic("store: a search (q) cannot be queued on a batch; list it with ListBackups, ListRestores or ListAlerts")
+	}
+}
