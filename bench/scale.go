@@ -172,9 +172,8 @@ func measureSize(ctx context.Context, o ScaleOptions, spec Spec, logf func(strin
 			}
 		}
 		defer func() {
-			log := filepath.Join(filepath.Dir(env.Cluster.DataDir()), "postgres.log")
 			dst := filepath.Join(o.SlowLog, fmt.Sprintf("slow-%d.log", spec.Backups))
-			if raw, err := os.ReadFile(log); err == nil {
+			if raw, err := os.ReadFile(env.Cluster.LogFile()); err == nil {
 				_ = os.WriteFile(dst, raw, 0o644)
 				logf("scale: slow statements in %s", dst)
 			}

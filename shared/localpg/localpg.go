@@ -198,6 +198,9 @@ func (c *Cluster) Port() int { return c.port }
 // the socket there) and tests that inspect it.
 func (c *Cluster) DataDir() string { return c.dataDir }
 
+// LogFile returns the server's log file.
+func (c *Cluster) LogFile() string { return c.logFile }
+
 // URL returns a connection URL for user on database db, so callers need not
 // know how the cluster is reached: TCP on loopback, no TLS, trust auth.
 func (c *Cluster) URL(user, db string) string {
