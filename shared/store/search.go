@@ -169,6 +169,7 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 	items = items[:0]
 	b = pgx.Batch{}
 	b.Queue(`SET LOCAL enable_indexscan = off`)
+	b.Queue(`SET LOCAL enable_seqscan = off`) // see gatherPlan
 	b.Queue(gather, g.args...).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			it, err := l.scan(rows, &found)
@@ -180,6 +181,7 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 		return rows.Err()
 	})
 	b.Queue(`SET LOCAL enable_indexscan TO DEFAULT`)
+	b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, nil, fmt.Errorf("searching %s: %w", l.what, mapErr(err))
 	}
@@ -206,6 +208,16 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 	return items, next, nil
 }
 
+// gatherPlan: the gathering of matchKeys is planned with sequential scans
+// off. Under row-level security PostgreSQL does not use the column
+// statistics for an operator that is not leakproof (ILIKE is not), so it
+// estimates every ILIKE at the default selectivity (4 % of the table):
+// with each column's LIMIT, a sequential scan that stops at the
+// LIMIT's-worth of matches then looks cheaper than the trigram index, and
+// for a rare or absent term it reads the whole table (bench/SCALE.md:
+// q=qxj at 10M backups, 7 s for the filename column alone, against 4 ms
+// through the index).
+//
 // matchKeys is a statement that gives the keys (order column and id) of
 // the rows of l matching w and q after the cursor after (nil: from the
 // start), and w grown by its arguments. It reads each text column apart,
@@ -284,7 +296,9 @@ func countSearch[T any](ctx context.Context, db DB, l searched[T], w where, q st
 		b = pgx.Batch{}
 	}
 	u, g := l.matchKeys(w, q, driver, nil, CountCap+1)
+	b.Queue(`SET LOCAL enable_seqscan = off`) // see gatherPlan
 	b.Queue(`WITH u AS (`+u+`) SELECT count(*) FROM u`, g.args...).QueryRow(func(r pgx.Row) error { return r.Scan(&n) })
+	b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
 		return 0, false, fmt.Errorf("counting %s: %w", l.what, mapErr(err))
 	}
