@@ -72,7 +72,7 @@ detection: deps ## the size rule on 240 generated tenant histories through the r
 	$(GO) run ./bench/cmd/bwdetect
 
 SCALE_FLAGS ?=
-bench-scale: deps ## the service at 1M and 10M backups side by side, with growth ratios (~1 h 30 min, ~20 GB of disk in $$TMPDIR); writes bench/SCALE.md
+bench-scale: deps ## the service at 1M and 10M backups side by side, with growth ratios (~1 h 15 min, ~20 GB of disk in $$TMPDIR; SCALE_FLAGS='-data DIR' keeps the histories for the next run); writes bench/SCALE.md
 	$(GO) run ./bench/cmd/bwscale $(SCALE_FLAGS)
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
