@@ -404,3 +404,37 @@ func diff(got, want map[string]string) string {
 	}
 	return b.String()
 }
+
+// TestRerunReopensWhatAPersonResolved: an operator resolves an alert whose
+// condition still holds (a backup slower than the policy's maximum); the
+// next rerun judges the series, as a full run would, and opens the alert
+// again, although the series neither changed nor has a deadline due.
+func TestRerunReopensWhatAPersonResolved(t *testing.T) {
+	e := newEnv(t, check.Config{FullEvery: hourly})
+	e.insert(t, dailyFulls(2)...)
+	slow := t0.Add(2 * 24 * time.Hour)
+	e.insert(t, done(full, "full-02.dump", 10*gb, slow, 9000)) // the default maximum is 2 h
+	at := slow.Add(3 * time.Hour)
+	e.run(t, at)
+	fp := "DURATION_THRESHOLD:" + full.Key()
+	a, ok := e.open(t)[fp]
+	if !ok {
+		t.Fatalf("no %s after the slow backup: open %v", fp, fps(e.open(t)))
+	}
+	user := uuid.New()
+	if _, err := e.Owner.Exec(t.Context(), `INSERT INTO users (id, name, kind) VALUES ($1, 'On call', 'HUMAN')`, user); err != nil {
+		t.Fatal(err)
+	}
+	e.all(t, func(tx pgx.Tx) error {
+		_, err := alerting.New(nil).Resolve(t.Context(), tx, a.ID, &user, "looked at it", at.Add(time.Minute))
+		return err
+	})
+	if _, ok := e.open(t)[fp]; ok {
+		t.Fatal("the alert is still open after its resolve")
+	}
+	sum := e.run(t, at.Add(5*time.Minute))
+	again, ok := e.open(t)[fp]
+	if !ok || again.ID == a.ID || sum.Series != 1 {
+		t.Fatalf("the rerun after a person's resolve: judged %d, open %v", sum.Series, fps(e.open(t)))
+	}
+}
