@@ -438,3 +438,40 @@ func TestRerunReopensWhatAPersonResolved(t *testing.T) {
 		t.Fatalf("the rerun after a person's resolve: judged %d, open %v", sum.Series, fps(e.open(t)))
 	}
 }
+
+// TestDeleteDuringRunIsNotLost: a backup deleted while a run is under way
+// (the run read the bookmark before the delete committed, and saves after)
+// still makes the next run recompute every series: here the deleted
+// backup was the newest, so the series is then missing. Before migration
+// 027 the run saved its bookmark over the delete's request, and reruns
+// judged a stored history that still held the deleted backup.
+func TestDeleteDuringRunIsNotLost(t *testing.T) {
+	e := newEnv(t, check.Config{FullEvery: hourly})
+	bs := dailyFulls(3)
+	e.insert(t, bs...)
+	at := t0.Add(2*24*time.Hour + 3*time.Hour)
+	e.run(t, at)
+	ran := make(chan error, 1)
+	e.all(t, func(tx pgx.Tx) error {
+		if err := store.DeleteBackup(t.Context(), tx, bs[2].ID); err != nil {
+			return err
+		}
+		// The run starts while the delete is not yet committed: it reads
+		// the bookmark as it was, and its save waits for the delete's lock
+		// on check_state. If it is slow to start, it reads the committed
+		// request and recomputes anyway: the test cannot fail spuriously.
+		go func() {
+			_, err := e.runner.Run(t.Context(), check.OnDemand, at.Add(5*time.Minute))
+			ran <- err
+		}()
+		time.Sleep(time.Second)
+		return nil
+	})
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	e.run(t, at.Add(10*time.Minute))
+	if _, ok := e.open(t)["BACKUP_MISSING:"+full.Key()]; !ok {
+		t.Fatalf("the run after the delete did not recompute the series (newest left %s): open %v", bs[1].CreatedAt, fps(e.open(t)))
+	}
+}

@@ -391,8 +391,8 @@ func DeleteBackup(ctx context.Context, db DB, id uuid.UUID) error {
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("deleting backup %s: %w", id, ErrNotFound)
 	}
-	if _, err := db.Exec(ctx, `UPDATE check_state SET series_full_at = NULL, wal_full_at = NULL`); err != nil {
-		return fmt.Errorf("deleting backup %s: asking the next check run to recompute: %w", id, mapErr(err))
+	if err := RequestFullRun(ctx, db, false); err != nil {
+		return fmt.Errorf("deleting backup %s: %w", id, err)
 	}
 	return nil
 }

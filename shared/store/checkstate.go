@@ -33,6 +33,9 @@ type CheckState struct {
 	// run judged under them (migration 025; nil: none recorded): a run
 	// that finds a type's digest changed judges all its series.
 	PolicyMarks map[string]string
+	// FullRequests counts the requests for a full run (a backup deleted,
+	// an import: RequestFullRun) as the run read it (migration 027).
+	FullRequests int64
 	// Xmin is the xmin of the snapshot of the statement that read the
 	// state: every transaction below it had ended by then. It is what the
 	// next run's ChangesFrom is once this run has read the changes.
@@ -72,10 +75,10 @@ func StartCheck(ctx context.Context, db DB) (ok bool, s CheckState, err error) {
 // queueCheckState queues the read of the check state into s on b.
 func queueCheckState(b *pgx.Batch, s *CheckState) {
 	var from, xmin *string
-	b.Queue(`SELECT changes_from::text, series_full_at, wal_full_at, storage_at, policy_marks,
+	b.Queue(`SELECT changes_from::text, series_full_at, wal_full_at, storage_at, policy_marks, full_requests,
 			pg_snapshot_xmin(pg_current_snapshot())::text
 		FROM check_state`).QueryRow(func(r pgx.Row) error {
-		if err := r.Scan(&from, &s.SeriesFullAt, &s.WALFullAt, &s.StorageAt, &s.PolicyMarks, &xmin); err != nil {
+		if err := r.Scan(&from, &s.SeriesFullAt, &s.WALFullAt, &s.StorageAt, &s.PolicyMarks, &s.FullRequests, &xmin); err != nil {
 			return fmt.Errorf("reading the check state: %w", mapErr(err))
 		}
 		if from != nil {
@@ -116,6 +119,10 @@ func (d *DueTimes) Add(key string, at *time.Time) {
 
 // SaveCheckState writes the bookmark and, in the same round trip, the due
 // times of the series the run judged (only those that moved are written).
+// If a full run was requested since the run read the state (RequestFullRun
+// committed meanwhile: full_requests moved), the request stands: the
+// bookmarks it cleared stay cleared for the next run. The UPDATE that
+// waits for such a request's lock re-reads the row it committed.
 func SaveCheckState(ctx context.Context, db DB, s CheckState, due DueTimes) error {
 	var from *string
 	if s.ChangesFrom != nil {
@@ -123,8 +130,10 @@ func SaveCheckState(ctx context.Context, db DB, s CheckState, due DueTimes) erro
 		from = &v
 	}
 	var b pgx.Batch
-	b.Queue(`UPDATE check_state SET changes_from = $1::text::xid8, series_full_at = $2,
-		storage_at = $3, wal_full_at = $4, policy_marks = $5`, from, s.SeriesFullAt, s.StorageAt, s.WALFullAt, s.PolicyMarks)
+	b.Queue(`UPDATE check_state SET changes_from = CASE WHEN full_requests = $6 THEN $1::text::xid8 ELSE changes_from END,
+		series_full_at = CASE WHEN full_requests = $6 THEN $2 ELSE series_full_at END, storage_at = $3,
+		wal_full_at = CASE WHEN full_requests = $6 THEN $4 ELSE wal_full_at END, policy_marks = $5`,
+		from, s.SeriesFullAt, s.StorageAt, s.WALFullAt, s.PolicyMarks, s.FullRequests)
 	if len(due.Keys) > 0 {
 		b.Queue(`UPDATE backup_series_state s SET due_at = u.due_at
 			FROM unnest($1::text[], $2::timestamptz[]) AS u(key, due_at)
@@ -378,4 +387,16 @@ func Rebaseline(ctx context.Context, db DB, key string, from time.Time) (before 
 		return nil, false, fmt.Errorf("re-baselining series %s: %w", key, mapErr(err))
 	}
 	return before, true, nil
+}
+
+// RequestFullRun asks the next check run to recompute every series' stored
+// history and the WAL series' from the catalogue (and, with changes,
+// to read every change again), counting the request so that a run under
+// way does not save its bookmark over it (SaveCheckState).
+func RequestFullRun(ctx context.Context, db DB, changes bool) error {
+	if _, err := db.Exec(ctx, `UPDATE check_state SET series_full_at = NULL, wal_full_at = NULL,
+			changes_from = CASE WHEN $1 THEN NULL ELSE changes_from END, full_requests = full_requests + 1`, changes); err != nil {
+		return fmt.Errorf("asking the next check run to recompute: %w", mapErr(err))
+	}
+	return nil
 }

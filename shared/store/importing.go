@@ -36,10 +36,7 @@ func ImportAlert(ctx context.Context, db DB, a alert.Alert) error {
 // by an import of old history. The series states stay, with the baselines
 // operators and check runs set (baseline_from): a recompute keeps them.
 func RecomputeSeriesStates(ctx context.Context, db DB) error {
-	if _, err := db.Exec(ctx, `UPDATE check_state SET changes_from = NULL, series_full_at = NULL`); err != nil {
-		return fmt.Errorf("clearing the check bookmark: %w", mapErr(err))
-	}
-	return nil
+	return RequestFullRun(ctx, db, true)
 }
 
 // settingAlertsImported names, among the settings, when alerts were last
