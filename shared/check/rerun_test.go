@@ -475,3 +475,44 @@ func TestDeleteDuringRunIsNotLost(t *testing.T) {
 		t.Fatalf("the run after the delete did not recompute the series (newest left %s): open %v", bs[1].CreatedAt, fps(e.open(t)))
 	}
 }
+
+// TestRerunCopyDeadlineBeyondKeptHistory: a backup without a required copy
+// whose grace ends after the history a series keeps (65 backups) was made:
+// a rerun finds it when its grace ends, as a full run at the same clock
+// does (the deadline comes from the upkeep read, not from the kept
+// history).
+func TestRerunCopyDeadlineBeyondKeptHistory(t *testing.T) {
+	reruns, fulls := newEnv(t, check.Config{FullEvery: hourly}), newEnv(t, check.Config{FullEvery: time.Nanosecond})
+	last := t0.Add(10 * 24 * time.Hour)
+	var bs []backup.Backup
+	for h := 95; h >= 0; h-- { // hourly fulls, each with its b2 copy but one, 70 hours before the last
+		name := fmt.Sprintf("full-h%03d.dump", h)
+		b := done(full, name, 10*gb, last.Add(-time.Duration(h)*time.Hour), 600)
+		if h != 70 {
+			p := "b2://backups/" + name
+			b.B2Path = &p
+		}
+		bs = append(bs, b)
+	}
+	fp := "REDUNDANCY:" + full.Key()
+	for _, e := range []*env{reruns, fulls} {
+		e.all(t, func(tx pgx.Tx) error {
+			p, err := store.GetPolicy(t.Context(), tx, backup.FullDatabase, nil)
+			if err != nil {
+				return err
+			}
+			p.RequiredLocations, p.CopyGraceSeconds = []backup.Location{backup.B2}, 72*3600
+			_, err = store.PutPolicy(t.Context(), tx, p)
+			return err
+		})
+		e.insert(t, bs...)
+		e.run(t, last.Add(5*time.Minute))
+		if _, ok := e.open(t)[fp]; ok {
+			t.Fatalf("a redundancy alert before the copy grace ended: %v", fps(e.open(t)))
+		}
+		e.run(t, last.Add(2*time.Hour+5*time.Minute)) // the grace of the backup made 70 h before last ended at last+2h
+		if _, ok := e.open(t)[fp]; !ok {
+			t.Fatalf("no redundancy alert after the copy grace ended (full runs: %v): open %v", e == fulls, fps(e.open(t)))
+		}
+	}
+}

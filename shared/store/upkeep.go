@@ -32,14 +32,14 @@ type UpkeepAsk struct {
 
 // upkeepSQL reads, per asked series ($1 types, $2 tenants), each part only
 // where asked: the uncopied backups ($3 required locations, comma-joined,
-// ” for none; $4 the copy deadline), the verified count ($5 the cap, 0 for
+// ” for none; $4 the copy deadline) and the oldest within its grace, the verified count ($5 the cap, 0 for
 // none), the oldest unverified backup ($6) and the last completed restore
 // ($7). Each is a probe of backup_series_idx (or of the restores by
 // backup), bounded by LIMIT.
 var upkeepSQL = `
 SELECT a.typ, a.tenant,
 	coalesce(c.n, 0), nc.id, nc.filename, nc.created_at, nc.local_path IS NULL, nc.r2_path IS NULL, nc.b2_path IS NULL,
-	coalesce(v.n, 0), lv.created_at, uv.id, uv.filename, uv.created_at, rs.at
+	nx.created_at, coalesce(v.n, 0), lv.created_at, uv.id, uv.filename, uv.created_at, rs.at
 FROM unnest($1::text[], $2::uuid[], $3::text[], $4::timestamptz[], $5::int[], $6::bool[], $7::bool[])
 	AS a(typ, tenant, req, copied_by, cap, unverified, restores)
 LEFT JOIN LATERAL (SELECT count(*) AS n FROM (
@@ -56,6 +56,13 @@ LEFT JOIN LATERAL (
 		AND ((b.local_path IS NULL AND a.req LIKE '%local%') OR (b.r2_path IS NULL AND a.req LIKE '%r2%')
 			OR (b.b2_path IS NULL AND a.req LIKE '%b2%'))
 	ORDER BY b.created_at DESC LIMIT 1) nc ON true
+LEFT JOIN LATERAL (
+	SELECT b.created_at FROM backups_backup b
+	WHERE a.req <> '' AND b.backup_type = a.typ AND b.tenant_id IS NOT DISTINCT FROM a.tenant
+		AND b.status IN ('COMPLETED', 'VERIFIED') AND b.created_at > a.copied_by
+		AND ((b.local_path IS NULL AND a.req LIKE '%local%') OR (b.r2_path IS NULL AND a.req LIKE '%r2%')
+			OR (b.b2_path IS NULL AND a.req LIKE '%b2%'))
+	ORDER BY b.created_at LIMIT 1) nx ON true
 LEFT JOIN LATERAL (SELECT count(*) AS n FROM (
 	SELECT 1 FROM backups_backup b
 	WHERE a.cap > 0 AND b.backup_type = a.typ AND b.tenant_id IS NOT DISTINCT FROM a.tenant AND b.status = 'VERIFIED'
@@ -109,7 +116,7 @@ func ReadUpkeep(ctx context.Context, db DB, asks []UpkeepAsk) (map[string]rule.U
 			uncopied, verified  int64
 		)
 		if err := rows.Scan(&s.Type, &s.TenantID, &uncopied, &ncID, &ncName, &ncAt, &noLocal, &noR2, &noB2,
-			&verified, &u.LastVerified, &uvID, &uvName, &uvAt, &u.LastRestore); err != nil {
+			&u.NextUncopied, &verified, &u.LastVerified, &uvID, &uvName, &uvAt, &u.LastRestore); err != nil {
 			return nil, fmt.Errorf("reading the series' upkeep: %w", mapErr(err))
 		}
 		u.Uncopied, u.Verified = int(uncopied), int(verified)

@@ -47,7 +47,7 @@ func DueAt(h backup.History, u Upkeep, p backup.Policy, now time.Time) *time.Tim
 	if t, ok := restoreTestDue(h, u, p); ok {
 		earliest(t)
 	}
-	if t, ok := copyDue(h, p, now); ok {
+	if t, ok := copyDue(u, p); ok {
 		earliest(t)
 	}
 	return due
@@ -96,24 +96,16 @@ func restoreTestDue(h backup.History, u Upkeep, p backup.Policy) (time.Time, boo
 	return since.Add(time.Duration(*every) * time.Second), true
 }
 
-// copyDue is the next time after now at which one of h's completed
-// backups has been without its required copies for the copy grace (the
-// redundancy rule counts a backup made at or before now minus the grace
-// that lacks one). ok is false when the policy requires no copy or no
-// backup of the history is still within its grace. (A backup past its
-// grace was counted by the run that judged at now.)
-func copyDue(h backup.History, p backup.Policy, now time.Time) (time.Time, bool) {
-	if len(p.RequiredLocations) == 0 {
+// copyDue is when the redundancy rule next counts one more backup: the
+// oldest completed backup still within its copy grace that lacks a
+// required copy (u.NextUncopied, read with the upkeep whatever the age of
+// the backup) plus the grace. ok is false when the policy requires no copy
+// or no backup within its grace lacks one. (A backup past its grace was
+// counted by the run that judged at now; one that gets its copy, or a new
+// one, is a change of the series.)
+func copyDue(u Upkeep, p backup.Policy) (time.Time, bool) {
+	if len(p.RequiredLocations) == 0 || u.NextUncopied == nil {
 		return time.Time{}, false
 	}
-	var (
-		next time.Time
-		ok   bool
-	)
-	for _, b := range h.Completed {
-		if t := b.CreatedAt.Add(p.CopyGrace()); t.After(now) && (!ok || t.Before(next)) {
-			next, ok = t, true
-		}
-	}
-	return next, ok
+	return u.NextUncopied.Add(p.CopyGrace()), true
 }

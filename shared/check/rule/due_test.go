@@ -77,12 +77,30 @@ func TestDueAt(t *testing.T) {
 		{name: "restore test: the first report without a restore", h: hist(completed(made)),
 			p:    withPolicy(func(p *backup.Policy) { p.RestoreTestIntervalSeconds = ptr[int64]((40*24 + 20) * 3600) }),
 			want: ptr(now.Add(20 * time.Hour)), raises: alert.RestoreTestOverdue},
-		{name: "copies: the next backup to pass its copy grace", h: hist(completed(made), completed(now.Add(-30*time.Hour))),
+		{name: "copies: the oldest uncopied backup within its grace, plus the grace",
+			h: hist(completed(now.Add(-time.Hour)), completed(made)),
+			u: rule.Upkeep{NextUncopied: ptr(made)},
 			p: withPolicy(func(p *backup.Policy) {
 				p.RequiredLocations = []backup.Location{backup.R2}
 				p.CopyGraceSeconds = 6 * 3600
 			}),
 			want: ptr(made.Add(6 * time.Hour))},
+		// The upkeep read finds it whatever its age: a copy grace longer than
+		// the kept history (here 20 days, the history a day) is still due.
+		{name: "copies: an uncopied backup older than the kept history",
+			h: hist(completed(now.Add(-time.Hour))),
+			u: rule.Upkeep{NextUncopied: ptr(now.Add(-19 * 24 * time.Hour))},
+			p: withPolicy(func(p *backup.Policy) {
+				p.RequiredLocations = []backup.Location{backup.R2}
+				p.CopyGraceSeconds = 20 * 24 * 3600
+			}),
+			want: ptr(now.Add(24 * time.Hour))},
+		{name: "copies: every backup within its grace has its copies", h: hist(completed(made)),
+			p: withPolicy(func(p *backup.Policy) {
+				p.RequiredLocations = []backup.Location{backup.R2}
+				p.CopyGraceSeconds = 6 * 3600
+			}),
+			want: ptr(made.Add(26 * time.Hour)), raises: alert.BackupMissing},
 		{name: "a disabled policy has no due time", h: hist(completed(now.Add(-30 * time.Hour))),
 			p: withPolicy(func(p *backup.Policy) { p.Enabled = false })},
 	}

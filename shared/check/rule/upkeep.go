@@ -39,6 +39,10 @@ type Upkeep struct {
 	// newest of them.
 	Uncopied       int
 	NewestUncopied *Uncopied
+	// NextUncopied is when the oldest completed backup still within its
+	// copy grace that lacks a required copy was made (nil: none): the
+	// redundancy rule counts it once its grace has passed (DueAt).
+	NextUncopied *time.Time
 	// Verified counts its VERIFIED backups, up to min_verified_fulls.
 	Verified int
 	// Unverified is its oldest completed backup made after its newest
