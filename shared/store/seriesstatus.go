@@ -54,7 +54,7 @@ func StatusPage(ctx context.Context, db DB, q StatusQuery) ([]backup.History, er
 		return "$" + strconv.Itoa(len(args))
 	}
 	if q.AfterKey != "" {
-		where = append(where, fmt.Sprintf(`(r.rank, s.series_key) > (%s::int, %s::text)`, arg(q.AfterRank), arg(q.AfterKey)))
+		where = append(where, fmt.Sprintf(`(r.rank, s.series_key COLLATE "C") > (%s::int, %s::text COLLATE "C")`, arg(q.AfterRank), arg(q.AfterKey)))
 	}
 	if q.Type != "" {
 		where = append(where, `s.backup_type = `+arg(string(q.Type)))
@@ -78,7 +78,7 @@ func StatusPage(ctx context.Context, db DB, q StatusQuery) ([]backup.History, er
 				d.expected_interval_seconds + d.grace_seconds) * interval '1 second' THEN `+strconv.Itoa(RankLate)+`
 			ELSE `+strconv.Itoa(RankOK)+` END AS rank) r
 		WHERE `+strings.Join(where, " AND ")+`
-		ORDER BY r.rank, s.series_key`+limit, args...)
+		ORDER BY r.rank, s.series_key COLLATE "C"`+limit, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading a status page: %w", mapErr(err))
 	}
