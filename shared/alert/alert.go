@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -226,6 +227,23 @@ func Fingerprint(t Type, parts ...string) string {
 		fp += ":" + p
 	}
 	return fp
+}
+
+// SeriesKey returns the key of the backup series an alert with
+// fingerprint fp stands for (backup.Series.Key: "<backup_type>:<tenant id,
+// cluster or ->"), the fingerprint's second and third parts, and false for
+// the fingerprints that name no series (a storage target's, a restore's,
+// CHECK_FAILURE, NOTIFICATION_FAILURE).
+func SeriesKey(fp string) (string, bool) {
+	parts := strings.SplitN(fp, ":", 4)
+	if len(parts) < 3 {
+		return "", false
+	}
+	switch Type(parts[0]) {
+	case StorageCapacity, CheckFailure, RestoreFailure, NotificationFailure:
+		return "", false
+	}
+	return parts[1] + ":" + parts[2], true
 }
 
 // Worse returns the worse of two severities.

@@ -184,6 +184,12 @@ func (e *Engine) notifyResolved(ctx context.Context, db store.DB, now time.Time)
 
 // Resolve resolves alert id on behalf of user by, with notes, and notifies
 // the resolution. A resolved alert is final: ErrInvalidTransition.
+//
+// A person's resolve also has the next check run judge the alert's series:
+// if the condition still holds, that run opens a new alert, as a full run
+// does. Without it a rerun, which reads only the series that changed, are
+// due or have an open alert, would leave a condition with no deadline of
+// its own (a slow backup, a size deviation) unalerted until the hourly run.
 func (e *Engine) Resolve(ctx context.Context, db store.DB, id uuid.UUID, by *uuid.UUID, notes string, now time.Time) (alert.Alert, error) {
 	a, ok, err := store.ResolveAlert(ctx, db, id, by, notes, now)
 	if err != nil {
@@ -191,6 +197,11 @@ func (e *Engine) Resolve(ctx context.Context, db store.DB, id uuid.UUID, by *uui
 	}
 	if !ok {
 		return a, e.whyNot(ctx, db, id, alert.CanResolve)
+	}
+	if key, isSeries := alert.SeriesKey(a.Fingerprint); isSeries && by != nil {
+		if err := store.MarkSeriesDue(ctx, db, key); err != nil {
+			return a, err
+		}
 	}
 	if _, err := store.InsertNotifications(ctx, db, a, alert.Resolve, now); err != nil {
 		return a, err

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -133,21 +132,13 @@ func changedTypes(before, now map[string]string) []string {
 }
 
 // openSeries lists the series keys of the open alerts that belong to a
-// series (a fingerprint is the alert type, then the series key, then
-// perhaps a qualifier: rule.SeriesFingerprints); a key that names no
-// stored series (a WAL cluster's, a storage target's) finds nothing.
+// series (alert.SeriesKey); a key that names no stored series (a WAL
+// cluster's) finds nothing.
 func openSeries(open []alert.Alert) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, a := range open {
-		if a.Type == alert.StorageCapacity || a.Type == alert.CheckFailure {
-			continue
-		}
-		parts := strings.SplitN(a.Fingerprint, ":", 4)
-		if len(parts) < 3 {
-			continue
-		}
-		if key := parts[1] + ":" + parts[2]; !seen[key] {
+		if key, ok := alert.SeriesKey(a.Fingerprint); ok && !seen[key] {
 			seen[key] = true
 			out = append(out, key)
 		}

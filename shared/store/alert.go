@@ -107,24 +107,10 @@ func AcknowledgeAlert(ctx context.Context, db DB, id uuid.UUID, by *uuid.UUID, n
 
 // ResolveAlert moves an unresolved alert to RESOLVED (compare-and-set); by
 // is nil when the system resolves it. ok is false when it was already resolved.
-//
-// A person's resolve also makes the alert's series due (due_at, migration
-// 025), in the same statement: the next check run, rerun or full, judges it
-// and opens a new alert if the condition still holds, as a full run would.
-// Without it a rerun would not read the series until a report or its next
-// deadline (a slow backup's or a size deviation's condition has none), and
-// the condition would stay unalerted until the hourly run. The series key
-// is the fingerprint's second and third fields (rule.SeriesFingerprints);
-// a fingerprint that names no series (a storage target's, a restore's)
-// matches no state.
 func ResolveAlert(ctx context.Context, db DB, id uuid.UUID, by *uuid.UUID, notes string, now time.Time) (alert.Alert, bool, error) {
-	a, err := scanAlert(db.QueryRow(ctx, `WITH r AS (UPDATE backups_alert SET status = 'RESOLVED', resolved_at = $2,
+	a, err := scanAlert(db.QueryRow(ctx, `UPDATE backups_alert SET status = 'RESOLVED', resolved_at = $2,
 			resolved_by_id = $3, resolution_notes = $4
-		WHERE id = $1 AND status <> 'RESOLVED' RETURNING `+alertColumns+`), due AS (
-			UPDATE backup_series_state SET due_at = '-infinity'
-			WHERE $3::uuid IS NOT NULL
-				AND series_key = (SELECT split_part(fingerprint, ':', 2) || ':' || split_part(fingerprint, ':', 3) FROM r))
-		SELECT * FROM r`, id, now, by, notes))
+		WHERE id = $1 AND status <> 'RESOLVED' RETURNING `+alertColumns, id, now, by, notes))
 	if err == pgx.ErrNoRows {
 		return a, false, nil
 	}

@@ -400,3 +400,13 @@ func RequestFullRun(ctx context.Context, db DB, changes bool) error {
 	}
 	return nil
 }
+
+// MarkSeriesDue has the next check run judge series key, rerun or full
+// (due_at, migration 025), whatever changed and whatever its deadlines; a
+// key with no stored state is left alone.
+func MarkSeriesDue(ctx context.Context, db DB, key string) error {
+	if _, err := db.Exec(ctx, `UPDATE backup_series_state SET due_at = '-infinity' WHERE series_key = $1`, key); err != nil {
+		return fmt.Errorf("marking series %s due: %w", key, mapErr(err))
+	}
+	return nil
+}
