@@ -95,6 +95,8 @@ type Console struct {
 	after   func(ctx context.Context)
 	pages   pages
 
+	sessions sessionCache
+
 	secretMu sync.Mutex
 	secret   []byte
 }
@@ -247,18 +249,19 @@ func (c *Console) page(fn pageFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		now := c.now().UTC().Truncate(time.Microsecond)
-		sess, token, err := c.session(ctx, r, now)
-		if errors.Is(err, store.ErrNotFound) {
-			if r.Method == http.MethodPost {
-				c.renderError(w, r, nil, http.StatusForbidden, "You are not signed in (or your session ended), so nothing was changed. Sign in and try again.")
+		sess, token, known := c.remembered(r)
+		if !known {
+			var err error
+			sess, token, err = c.session(ctx, r, now)
+			if errors.Is(err, store.ErrNotFound) {
+				c.signedOut(w, r)
 				return
 			}
-			http.Redirect(w, r, Prefix+"/?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
-			return
-		}
-		if err != nil {
-			c.fail(w, r, nil, err)
-			return
+			if err != nil {
+				c.fail(w, r, nil, err)
+				return
+			}
+			c.sessions.put(token, sess)
 		}
 		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
@@ -271,10 +274,8 @@ func (c *Console) page(fn pageFunc) http.Handler {
 				return
 			}
 		}
-		if now.Sub(sess.LastSeen) > touchEvery {
-			if err := store.TouchSession(ctx, c.pool, token, now); err != nil {
-				c.log.WarnContext(ctx, "console: recording a session's use", "error", err.Error())
-			}
+		if !known {
+			c.touch(ctx, token, sess, now)
 		}
 		p := &request{r: r, who: sess.Who, csrf: sess.CSRF, now: now, token: token, w: w}
 		var v *view
@@ -282,15 +283,43 @@ func (c *Console) page(fn pageFunc) http.Handler {
 		if sess.Who.Tenant != nil {
 			scope = store.TenantScope(*sess.Who.Tenant)
 		}
-		err = store.InScopeWithin(ctx, c.pool, scope, c.timeout, func(tx pgx.Tx) error {
+		begin, check := scope, (*store.SessionCheck)(nil)
+		if known {
+			begin = store.AllTenants // the session is read there, then the scope narrows
+		}
+		err := store.InScopeWithin(ctx, c.pool, begin, c.timeout, func(tx pgx.Tx) error {
 			p.tx = tx
+			var checked *checkedTx
+			if known {
+				var b pgx.Batch
+				check = store.QueueSessionCheck(&b, token, now, IdleLimit)
+				store.QueueScope(&b, scope)
+				checked = &checkedTx{Tx: tx, prelude: &b}
+				p.tx = checked
+			}
 			var err error
 			v, err = fn(ctx, p)
+			if known {
+				if ferr := checked.flush(ctx); ferr != nil {
+					return ferr
+				}
+				if !check.Found || check.Session.Who.KeyID != sess.Who.KeyID {
+					return errSessionEnded
+				}
+			}
 			return err
 		})
+		if errors.Is(err, errSessionEnded) {
+			c.sessions.forget(token)
+			c.signedOut(w, r)
+			return
+		}
 		if err != nil {
 			c.fail(w, r, &sess.Who, err)
 			return
+		}
+		if known {
+			c.touch(ctx, token, check.Session, now)
 		}
 		if p.alerted && c.after != nil {
 			defer c.after(context.WithoutCancel(ctx))
@@ -305,6 +334,41 @@ func (c *Console) page(fn pageFunc) http.Handler {
 		c.render(w, v, layout{Title: v.Title, Nav: v.Page, Who: &sess.Who, CSRF: sess.CSRF, Flash: v.Flash,
 			Problem: v.Problem, Now: now, Data: v.Data})
 	})
+}
+
+// remembered is the request's session as this process last saw it, for a
+// GET (page): checked in the page's first round trip, not before it.
+func (c *Console) remembered(r *http.Request) (store.Session, []byte, bool) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return store.Session{}, nil, false
+	}
+	ck, err := r.Cookie(sessionCookie)
+	if err != nil || ck.Value == "" || len(ck.Value) > 100 {
+		return store.Session{}, nil, false
+	}
+	token := auth.Hash(ck.Value)
+	s, ok := c.sessions.get(token)
+	return s, token, ok
+}
+
+// signedOut answers a request without a live session: the sign-in page,
+// which comes back here once signed in; a POST changes nothing.
+func (c *Console) signedOut(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost {
+		c.renderError(w, r, nil, http.StatusForbidden, "You are not signed in (or your session ended), so nothing was changed. Sign in and try again.")
+		return
+	}
+	http.Redirect(w, r, Prefix+"/?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+}
+
+// touch records the session's use, at most once every touchEvery.
+func (c *Console) touch(ctx context.Context, token []byte, s store.Session, now time.Time) {
+	if now.Sub(s.LastSeen) <= touchEvery {
+		return
+	}
+	if err := store.TouchSession(ctx, c.pool, token, now); err != nil {
+		c.log.WarnContext(ctx, "console: recording a session's use", "error", err.Error())
+	}
 }
 
 // session finds the request's live session and its token's hash.
@@ -326,6 +390,10 @@ func (c *Console) session(ctx context.Context, r *http.Request, now time.Time) (
 // home is /console/: the status page when signed in, else the sign-in form.
 func (c *Console) home(w http.ResponseWriter, r *http.Request) {
 	now := c.now().UTC()
+	if _, _, known := c.remembered(r); known {
+		c.page(c.status).ServeHTTP(w, r) // which checks the session
+		return
+	}
 	if _, _, err := c.session(r.Context(), r, now); err == nil {
 		c.page(c.status).ServeHTTP(w, r)
 		return
@@ -399,6 +467,7 @@ func (c *Console) signOut(ctx context.Context, p *request) (*view, error) {
 	if err := store.DeleteSession(ctx, c.pool, p.token); err != nil {
 		return nil, err
 	}
+	c.sessions.forget(p.token)
 	http.SetCookie(p.w, c.cookie(p.r, sessionCookie, "", -1))
 	return &view{Redirect: Prefix + "/"}, nil
 }

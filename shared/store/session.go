@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"time"
 
@@ -92,3 +93,36 @@ func DeleteSession(ctx context.Context, pool Beginner, tokenHash []byte) error {
 		return nil
 	})
 }
+
+// SessionCheck is a session lookup queued on a batch (QueueSessionCheck):
+// Found and Session are set once the batch is sent.
+type SessionCheck struct {
+	Session Session
+	Found   bool
+}
+
+// QueueSessionCheck queues LookupSession's read on b, to be sent in the
+// all-tenants scope (where sessions are read) ahead of what else b holds:
+// a console page checks its session in its first round trip.
+func QueueSessionCheck(b *pgx.Batch, tokenHash []byte, now time.Time, idle time.Duration) *SessionCheck {
+	out := &SessionCheck{}
+	b.Queue(sessionSQL, tokenHash, now.Add(-idle)).QueryRow(func(r pgx.Row) error {
+		var stored []byte
+		s := &out.Session
+		err := r.Scan(&s.Who.KeyID, &s.Who.UserID, &s.Who.Role, &s.Who.Tenant, &s.Who.KeyPrefix, &s.Who.UserName,
+			&stored, &s.CSRF, &s.LastSeen)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("looking up a console session: %w", mapErr(err))
+		}
+		out.Found = subtle.ConstantTimeCompare(stored, tokenHash) == 1
+		return nil
+	})
+	return out
+}
+
+// QueueScope queues on b the setting of the transaction's scope to s (as
+// InScope begins with), for a transaction that began in a wider one.
+func QueueScope(b *pgx.Batch, s Scope) { queueScope(b, s, 0) }
