@@ -327,25 +327,27 @@ func (c *Console) backups(ctx context.Context, p *request) (*view, error) {
 	if f.Query != "" {
 		return v, c.searchBackups(ctx, p, &d, f, pg)
 	}
-	// Two round trips: the tenants, the page, its count and the bounds of
-	// the years; then the rows' names and the date hierarchy, whose
-	// statement depends on the count (an exact one says the matches are
-	// few enough to count per link from their times) and the bounds.
+	// Two round trips: the tenants, the page and the date hierarchy's
+	// links; then the rows' names. The links divide the matches between
+	// them, so that their counts add up to the page's match count; only a
+	// day, with no links below it, is counted apart.
 	var first, second pgx.Batch
 	tenants := queueTenantChoices(&first, p)
 	list := store.QueueListBackups(&first, f, pg)
-	count := store.QueueCountBackups(&first, f, countCap)
-	bounds := &store.DateBounds{}
-	if store.NeedsBounds(f, false) {
-		bounds = store.QueueBackupBounds(&first)
+	dates, linked := store.QueueBackupDateLinks(&first, f)
+	count := &store.Counted{}
+	if !linked {
+		count = store.QueueCountBackups(&first, f, countCap)
 	}
 	if err := p.tx.SendBatch(ctx, &first).Close(); err != nil {
 		return nil, err
 	}
 	names := store.QueueNames(&second, backupNameSet(list.Items))
-	dates := store.QueueBackupDates(&second, f, count.Exact, *bounds)
 	if err := p.tx.SendBatch(ctx, &second).Close(); err != nil {
 		return nil, err
+	}
+	if linked {
+		count.N, count.Exact = store.SumDates(*dates)
 	}
 	d.Tenants, d.Count, d.Exact = tenants(), count.N, count.Exact
 	d.Rows = backupRowsOf(list.Items, *names)

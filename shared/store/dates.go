@@ -34,15 +34,7 @@ const DateCountCap = 1000
 // filters' own index, and counted here, exactly, instead of a bounded
 // scan per link, which for a rare filter would read every row of the range.
 func BackupDates(ctx context.Context, db DB, f BackupFilter, few bool) ([]DateCount, error) {
-	var bounds DateBounds
-	if NeedsBounds(f, few) {
-		// The years from the oldest backup to the newest: two index
-		// lookups at the ends of backup_created_idx.
-		if err := db.QueryRow(ctx, boundsSQL).Scan(&bounds.Oldest, &bounds.Newest); err != nil {
-			return nil, fmt.Errorf("reading the date hierarchy: %w", mapErr(err))
-		}
-	}
-	plan, ok := planBackupDates(f, few, bounds, "")
+	plan, ok := planBackupDates(f, few, "")
 	if !ok {
 		return nil, nil
 	}
@@ -58,15 +50,6 @@ func BackupDates(ctx context.Context, db DB, f BackupFilter, few bool) ([]DateCo
 	return out, nil
 }
 
-// DateBounds are the creation times of the oldest and newest backups in
-// scope (nil: none), from which the hierarchy's top level, the years, is
-// made.
-type DateBounds struct {
-	Oldest, Newest *time.Time
-}
-
-const boundsSQL = `SELECT (SELECT min(created_at) FROM backups_backup), (SELECT max(created_at) FROM backups_backup)`
-
 // datesPlan is the one statement that counts a level of the hierarchy, and
 // how its rows are read.
 type datesPlan struct {
@@ -76,11 +59,9 @@ type datesPlan struct {
 	read func(pgx.Rows) ([]DateCount, error)
 }
 
-// planBackupDates is BackupDates's statement, given the bounds of the
-// backups in scope when f has no date and few is false (the top level);
-// ok is false when the level has no links below it (a day). order, when
-// set, orders the rows each count reads (QueueBackupDates: as the list).
-func planBackupDates(f BackupFilter, few bool, bounds DateBounds, order string) (datesPlan, bool) {
+// planBackupDates is BackupDates's statement; ok is false when the level has no links below it (a day). order, when
+// set, orders the rows each count reads (QueueBackupDateLinks: as the list).
+func planBackupDates(f BackupFilter, few bool, order string) (datesPlan, bool) {
 	on := f.CreatedOn
 	f.CreatedOn = nil
 	w := backupWhere(f, Page{})
@@ -93,46 +74,49 @@ func planBackupDates(f BackupFilter, few bool, bounds DateBounds, order string) 
 		}
 		return planDatesOf(w, on, order)
 	}
-	var (
-		unit string
-		from time.Time
-		next func(time.Time) time.Time
-		to   time.Time
-	)
-	switch {
-	case on == nil:
-		unit, next = "year", func(t time.Time) time.Time { return t.AddDate(1, 0, 0) }
-	case on.To.Sub(on.From) > 32*24*time.Hour:
-		unit, from, to, next = "month", on.From, on.To, func(t time.Time) time.Time { return t.AddDate(0, 1, 0) }
-	case on.To.Sub(on.From) > 25*time.Hour:
-		unit, from, to, next = "day", on.From, on.To, func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }
-	default:
-		return datesPlan{}, false
-	}
-	if on == nil {
-		lo, hi := bounds.Oldest, bounds.Newest
-		if lo == nil || hi == nil {
-			return datesPlan{}, false
-		}
-		from = time.Date(lo.UTC().Year(), 1, 1, 0, 0, 0, 0, time.UTC)
-		to = time.Date(hi.UTC().Year()+1, 1, 1, 0, 0, 0, 0, time.UTC)
-	}
-	// The links' bounds are made here, in UTC, and passed as two arrays:
-	// each link's count is then a range of backup_created_idx with plain
-	// parameters, whatever the session's time zone.
-	var starts, ends []time.Time
-	for t := from; t.Before(to); t = next(t) {
-		starts, ends = append(starts, t), append(ends, next(t))
-	}
 	n := len(w.args)
 	cond := ""
 	if len(w.conds) > 0 {
 		cond = " AND " + w.sql()[len(" WHERE "):]
 	}
-	q := fmt.Sprintf(`SELECT b.f, (SELECT count(*) FROM (SELECT 1 FROM backups_backup
-			WHERE created_at >= b.f AND created_at < b.t%s%s LIMIT $%d) c)
-		FROM unnest($%d::timestamptz[], $%d::timestamptz[]) AS b(f, t) ORDER BY b.f`, cond, order, n+1, n+2, n+3)
-	return datesPlan{sql: q, args: append(w.args, DateCountCap+1, starts, ends), by: " by " + unit, read: readLinkCounts}, true
+	// The cap is written into the statement, not passed: with its LIMIT
+	// known, PostgreSQL can keep one plan for it (a parameter's LIMIT
+	// prices every link's count as reading a tenth of the table, and
+	// re-planning cost as much as the statement's run: bench/REPORT.md,
+	// console).
+	count := fmt.Sprintf(`(SELECT count(*) FROM (SELECT 1 FROM backups_backup
+			WHERE created_at >= b.f AND created_at < b.t%s%s LIMIT %d) c)`, cond, order, DateCountCap+1)
+	if on == nil {
+		// The years from the oldest backup in scope to the newest (two
+		// lookups at the ends of backup_created_idx), made in UTC.
+		q := `SELECT b.f, ` + count + `
+		FROM (SELECT y AT TIME ZONE 'UTC' AS f, (y + interval '1 year') AT TIME ZONE 'UTC' AS t
+			FROM generate_series(date_trunc('year', (SELECT min(created_at) FROM backups_backup) AT TIME ZONE 'UTC'),
+				(SELECT max(created_at) FROM backups_backup) AT TIME ZONE 'UTC', interval '1 year') AS y) b ORDER BY b.f`
+		return datesPlan{sql: q, args: w.args, by: " by year", read: readLinkCounts}, true
+	}
+	var (
+		unit string
+		next func(time.Time) time.Time
+	)
+	switch {
+	case on.To.Sub(on.From) > 32*24*time.Hour:
+		unit, next = "month", func(t time.Time) time.Time { return t.AddDate(0, 1, 0) }
+	case on.To.Sub(on.From) > 25*time.Hour:
+		unit, next = "day", func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }
+	default:
+		return datesPlan{}, false
+	}
+	// The links' bounds are made here, in UTC, and passed as two arrays:
+	// each link's count is then a range of backup_created_idx with plain
+	// parameters, whatever the session's time zone.
+	var starts, ends []time.Time
+	for t := on.From; t.Before(on.To); t = next(t) {
+		starts, ends = append(starts, t), append(ends, next(t))
+	}
+	q := fmt.Sprintf(`SELECT b.f, %s
+		FROM unnest($%d::timestamptz[], $%d::timestamptz[]) AS b(f, t) ORDER BY b.f`, count, n+1, n+2)
+	return datesPlan{sql: q, args: append(w.args, starts, ends), by: " by " + unit, read: readLinkCounts}, true
 }
 
 // readLinkCounts reads the bounded count of each link.

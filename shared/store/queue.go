@@ -133,29 +133,20 @@ func queueCount(b *pgx.Batch, what, table, order string, w where, upTo int) *Cou
 	return out
 }
 
-// QueueBackupBounds queues the read of the oldest and newest backups' times
-// in scope, which the top level of the date hierarchy needs
-// (QueueBackupDates with no date in f).
-func QueueBackupBounds(b *pgx.Batch) *DateBounds {
-	out := &DateBounds{}
-	b.Queue(boundsSQL).QueryRow(func(r pgx.Row) error {
-		if err := r.Scan(&out.Oldest, &out.Newest); err != nil {
-			return fmt.Errorf("reading the date hierarchy: %w", mapErr(err))
-		}
-		return nil
-	})
-	return out
-}
-
-// QueueBackupDates queues BackupDates for f (no q), given the bounds
-// QueueBackupBounds read when f has no date and few is false. The answer
-// is nil when the level has no links below it.
-func QueueBackupDates(b *pgx.Batch, f BackupFilter, few bool, bounds DateBounds) *[]DateCount {
+// QueueBackupDateLinks queues the date hierarchy's level below f's date
+// for f (no q): the years when f has none (from the oldest backup in
+// scope to the newest, read in the same statement), a year's months, a
+// month's days, each counted up to DateCountCap+1 (BackupDates with few
+// false). ok is false at a day, which has no links below it. The links
+// divide the matches between them, so that their counts add up to the
+// matches' count (SumDates): a list page that shows them need not count
+// apart.
+func QueueBackupDateLinks(b *pgx.Batch, f BackupFilter) (links *[]DateCount, ok bool) {
 	mustHaveNoQuery(f.Query)
 	out := new([]DateCount)
-	plan, ok := planBackupDates(f, few, bounds, listOrder("created_at"))
+	plan, ok := planBackupDates(f, false, listOrder("created_at"))
 	if !ok {
-		return out
+		return out, false
 	}
 	b.Queue(plan.sql, plan.args...).Query(func(rows pgx.Rows) (err error) {
 		if *out, err = plan.read(rows); err != nil {
@@ -163,12 +154,20 @@ func QueueBackupDates(b *pgx.Batch, f BackupFilter, few bool, bounds DateBounds)
 		}
 		return nil
 	})
-	return out
+	return out, true
 }
 
-// NeedsBounds says whether QueueBackupDates needs the bounds of the backups
-// in scope for f: the top level, by year, counted per link.
-func NeedsBounds(f BackupFilter, few bool) bool { return f.CreatedOn == nil && !few }
+// SumDates is the count of the matches that links (QueueBackupDateLinks)
+// divide between them: exact unless a link was past DateCountCap.
+func SumDates(links []DateCount) (n int, exact bool) {
+	for _, l := range links {
+		if l.Capped {
+			return DateCountCap, false
+		}
+		n += l.Count
+	}
+	return n, true
+}
 
 // mustHaveNoQuery guards the Queue functions: a search cannot be queued.
 func mustHaveNoQuery(q string) {

@@ -76,21 +76,26 @@ func TestQueuedListPage(t *testing.T) {
 						if err != nil {
 							return err
 						}
-						var first, second pgx.Batch
-						list := store.QueueListBackups(&first, f, page)
-						count := store.QueueCountBackups(&first, f, upTo)
-						bounds := store.QueueBackupBounds(&first)
-						if err := tx.SendBatch(ctx, &first).Close(); err != nil {
+						var b pgx.Batch
+						list := store.QueueListBackups(&b, f, page)
+						count := store.QueueCountBackups(&b, f, upTo)
+						dates, linked := store.QueueBackupDateLinks(&b, f)
+						if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 							return err
 						}
-						few := count.Exact
-						dates := store.QueueBackupDates(&second, f, few, *bounds)
-						if err := tx.SendBatch(ctx, &second).Close(); err != nil {
-							return err
-						}
-						wantDates, err := store.BackupDates(ctx, tx, f, few)
+						wantDates, err := store.BackupDates(ctx, tx, f, false)
 						if err != nil {
 							return err
+						}
+						if linked {
+							// The links divide the matches: their counts add up.
+							sum, sumExact := store.SumDates(*dates)
+							switch {
+							case sumExact && exact && sum != n, sumExact && !exact && sum <= n:
+								t.Errorf("the links add up to %d exactly; the count is %d (exact %v)", sum, n, exact)
+							case !sumExact && exact && n <= store.DateCountCap:
+								t.Errorf("a link is past its cap, but the count is %d exactly", n)
+							}
 						}
 						if !reflect.DeepEqual(ids(list.Items), ids(items)) || !reflect.DeepEqual(list.Next, next) {
 							t.Errorf("queued page %v (next %v), want %v (next %v)", ids(list.Items), list.Next, ids(items), next)
