@@ -365,10 +365,10 @@ func listBackups(ctx context.Context, db DB, q string, args []any, p Page) ([]ba
 }
 
 // searchedBackups is the backups list as search sees it (migration 009's
-// trigram and prefix indexes).
+// trigram and prefix indexes; the notes' in backup_notes, migration 028).
 var searchedBackups = searched[backup.Backup]{
 	what: "backups", table: "backups_backup", columns: backupColumns, order: "created_at",
-	contains: []string{"filename", "notes"}, prefix: "checksum",
+	contains: []string{"filename", "notes"}, side: map[string]string{"notes": "backup_notes"}, prefix: "checksum",
 	scan: func(r pgx.Row, extra any) (b backup.Backup, err error) {
 		err = scanBackupAnd(r, extra, &b)
 		return b, err

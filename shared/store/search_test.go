@@ -151,6 +151,105 @@ func TestSearchSteps(t *testing.T) {
 	}
 }
 
+// TestSearchedNotesFollowTheBackups: the notes a search gathers through
+// (backup_notes, migration 028) follow every change of a backup's notes,
+// in either scope, and a tenant's scope gathers only its tenant's.
+func TestSearchedNotesFollowTheBackups(t *testing.T) {
+	db := testenv.NewDB(t)
+	ctx := context.Background()
+	acme, globex := uuid.New(), uuid.New()
+	for _, tn := range []uuid.UUID{acme, globex} {
+		if _, err := db.Owner.Exec(ctx, `INSERT INTO tenants (id, name, slug, created_at) VALUES ($1, $2, $2, now())`, tn, tn.String()[:8]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 3,000 backups per tenant, so that a search gathers (more than the
+	// walk's 1,000); every 100th says "needle" in its notes.
+	_, err := db.Owner.Exec(ctx, `INSERT INTO backups_backup (id, backup_type, tenant_id, filename, size_bytes, checksum,
+			r2_path, status, created_at, updated_at, notes, metadata)
+		SELECT gen_random_uuid(), 'TENANT_BACKUP', t, 'b-' || i || '.tar', 1, lpad(to_hex(i), 64, '0'), 'r2://b/' || i, 'COMPLETED',
+			now() - i * interval '1 minute', now(), CASE WHEN i % 100 = 0 THEN 'a needle in ' || i ELSE '' END, '{}'
+		FROM generate_series(1, 3000) AS i, unnest(ARRAY[$1::uuid, $2::uuid]) AS t`, acme, globex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	search := func(scope store.Scope, q string) (ids []uuid.UUID) {
+		t.Helper()
+		var after *store.Cursor
+		for {
+			var items []backup.Backup
+			err := store.InScope(ctx, db.Pool, scope, func(tx pgx.Tx) (err error) {
+				items, after, err = store.ListBackups(ctx, tx, store.BackupFilter{Query: q}, store.Page{Limit: 50, After: after})
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range items {
+				ids = append(ids, b.ID)
+			}
+			if after == nil {
+				return ids
+			}
+		}
+	}
+	if n := len(search(store.AllTenants, "needle")); n != 60 {
+		t.Fatalf("all tenants: %d needles, want 60", n)
+	}
+	acmes := search(store.TenantScope(acme), "needle")
+	if len(acmes) != 30 {
+		t.Fatalf("acme's scope: %d needles, want 30", len(acmes))
+	}
+	var others int
+	if err := db.Owner.QueryRow(ctx, `SELECT count(*) FROM backups_backup WHERE id = ANY($1) AND tenant_id <> $2`, acmes, acme).Scan(&others); err != nil || others != 0 {
+		t.Fatalf("acme's scope found %d of another tenant's (%v)", others, err)
+	}
+
+	// Through the runtime role, as the API writes: notes emptied, changed,
+	// added, and a backup deleted.
+	first, second := acmes[0], acmes[1]
+	var third uuid.UUID
+	if err := db.Owner.QueryRow(ctx, `SELECT id FROM backups_backup WHERE tenant_id = $1 AND notes = '' LIMIT 1`, acme).Scan(&third); err != nil {
+		t.Fatal(err)
+	}
+	err = store.InScope(ctx, db.Pool, store.TenantScope(acme), func(tx pgx.Tx) error {
+		for _, s := range []struct {
+			sql string
+			id  uuid.UUID
+		}{
+			{`UPDATE backups_backup SET notes = '' WHERE id = $1`, first},
+			{`UPDATE backups_backup SET notes = 'a haystack now' WHERE id = $1`, second},
+			{`UPDATE backups_backup SET notes = 'one more needle' WHERE id = $1`, third},
+		} {
+			if _, err := tx.Exec(ctx, s.sql, s.id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acmes = search(store.TenantScope(acme), "needle")
+	if len(acmes) != 29 || slices.Contains(acmes, first) || slices.Contains(acmes, second) || !slices.Contains(acmes, third) {
+		t.Errorf("after the edits acme's needles are %d (emptied %v, changed %v, added %v), want 29 with only the added",
+			len(acmes), slices.Contains(acmes, first), slices.Contains(acmes, second), slices.Contains(acmes, third))
+	}
+	if got := search(store.TenantScope(acme), "haystack"); len(got) != 1 || got[0] != second {
+		t.Errorf("the changed notes are found as %v, want %v", got, second)
+	}
+	if _, err := db.Owner.Exec(ctx, `DELETE FROM backups_backup WHERE id = $1`, third); err != nil {
+		t.Fatal(err)
+	}
+	var side, wide int
+	if err := db.Owner.QueryRow(ctx, `SELECT (SELECT count(*) FROM backup_notes), (SELECT count(*) FROM backups_backup WHERE notes <> '')`).Scan(&side, &wide); err != nil {
+		t.Fatal(err)
+	}
+	if side != wide {
+		t.Errorf("backup_notes holds %d rows, the backups with notes are %d", side, wide)
+	}
+}
+
 // likeLiteral escapes LIKE's wildcards, as the store does.
 func likeLiteral(s string) string {
 	out := []rune{}
@@ -170,4 +269,80 @@ func firstDiff(a, b []uuid.UUID) string {
 		}
 	}
 	return fmt.Sprint(min(len(a), len(b)))
+}
+
+// TestCountSearchSteps: a count with q is the same as a plain filter's,
+// capped, whichever step answers it: a small scope walked whole, a term in
+// most rows walked in list order until past the cap, a term dense among
+// the newest rows only (the walk ends short of the cap and the gathering
+// counts), a rare one gathered.
+func TestCountSearchSteps(t *testing.T) {
+	db := testenv.NewDB(t)
+	ctx := context.Background()
+	tenant := uuid.New()
+	if _, err := db.Owner.Exec(ctx, `INSERT INTO tenants (id, name, slug, created_at) VALUES ($1, 'Acme', 'acme', now())`, tenant); err != nil {
+		t.Fatal(err)
+	}
+	// 60,000 backups a minute apart: three in four "….tar.zst"; the newest
+	// 3,000 "fresh-…"; every 1,000th says "needle" in its notes; a tenant's
+	// are the 150 oldest.
+	_, err := db.Owner.Exec(ctx, `INSERT INTO backups_backup (id, backup_type, tenant_id, filename, size_bytes, checksum,
+			r2_path, status, created_at, updated_at, notes, metadata)
+		SELECT gen_random_uuid(),
+			CASE WHEN i > 59850 THEN 'TENANT_BACKUP' ELSE 'FULL_DATABASE' END,
+			CASE WHEN i > 59850 THEN $1::uuid END,
+			CASE WHEN i <= 3000 THEN 'fresh-' ELSE 'b-' END || i || CASE WHEN i % 4 = 0 THEN '.dump' ELSE '.tar.zst' END, 1,
+			lpad(to_hex(i), 64, '0'), 'r2://b/' || i, 'COMPLETED', now() - i * interval '1 minute', now(),
+			CASE WHEN i % 1000 = 0 THEN 'a needle' ELSE '' END, '{}'
+		FROM generate_series(1, 60000) AS i ORDER BY i DESC`, tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Owner.Exec(ctx, `ANALYZE backups_backup`); err != nil {
+		t.Fatal(err)
+	}
+	// At 60,000 rows the trigram index's bitmap is cheap: the walk is
+	// priced as if the table were sixteen times larger, where it pays.
+	var steps []int
+	defer store.CountSearchSteps(1, func(step int) { steps = append(steps, step) })()
+	for _, tc := range []struct {
+		q      string
+		tenant bool
+		n      int
+		exact  bool
+		steps  []int
+	}{
+		{"zst", false, store.CountCap, false, []int{2}}, // 45,000: walked past the cap
+		{"ZST", true, 112, true, []int{1}},              // the tenant's 150, read whole
+		{"fresh", false, 3000, true, []int{2, 3}},       // dense among the newest only: the walk ends short, gathered
+		{"needle", false, 60, true, []int{3}},           // rare: gathered
+		{"b-", false, store.CountCap, false, []int{3}},  // 57,000 but none among the newest: gathered past the cap
+	} {
+		steps = nil
+		f := store.BackupFilter{Query: tc.q}
+		if tc.tenant {
+			f.TenantID = &tenant
+		}
+		var (
+			n     int
+			exact bool
+		)
+		if err := store.InScope(ctx, db.Pool, store.AllTenants, func(tx pgx.Tx) (err error) {
+			n, exact, err = store.CountBackups(ctx, tx, f)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		var all int
+		if err := db.Owner.QueryRow(ctx, `SELECT count(*) FROM backups_backup WHERE (filename ILIKE $1 OR notes ILIKE $1)
+			AND ($2::uuid IS NULL OR tenant_id = $2)`, "%"+tc.q+"%", map[bool]*uuid.UUID{true: &tenant, false: nil}[tc.tenant]).Scan(&all); err != nil {
+			t.Fatal(err)
+		}
+		if want := min(all, store.CountCap); n != want || exact != (all <= store.CountCap) || n != tc.n || exact != tc.exact {
+			t.Errorf("q=%s tenant=%v: counted %d (exact %v); the table has %d, the case says %d (%v)", tc.q, tc.tenant, n, exact, all, tc.n, tc.exact)
+		}
+		if !slices.Equal(steps, tc.steps) {
+			t.Errorf("q=%s tenant=%v: steps %v, want %v", tc.q, tc.tenant, steps, tc.steps)
+		}
+	}
 }
