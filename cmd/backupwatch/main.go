@@ -53,6 +53,19 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
+	switch cmd := os.Args[1]; cmd {
+	case "serve", "migrate", "admin-key", "check":
+		// These take no arguments: asking one for help prints the usage
+		// rather than starting it, and anything else given is refused.
+		if len(os.Args) > 2 {
+			if a := os.Args[2]; a == "-h" || a == "--help" || a == "help" {
+				_, _ = io.WriteString(os.Stdout, usage)
+				return
+			}
+			fmt.Fprintf(os.Stderr, "backupwatch: %s takes no arguments (its settings come from the environment), got %q\n\n%s", cmd, os.Args[2:], usage)
+			os.Exit(2)
+		}
+	}
 	switch os.Args[1] {
 	case "run", "report", "verify", "wal-archive", "restore", "flush", "upload":
 		// Signals go to the wrapped command (jobclient.Execute), not to

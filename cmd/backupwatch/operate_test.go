@@ -119,3 +119,22 @@ func TestCheckCommand(t *testing.T) {
 		t.Errorf("check without a database: %v, want exit 1", err)
 	}
 }
+
+// TestCommandsWithoutArguments: serve, migrate, admin-key and check take
+// no arguments; asking one for help prints the usage and starts nothing,
+// anything else is refused with exit 2 and nothing is written.
+func TestCommandsWithoutArguments(t *testing.T) {
+	db := testenv.NewDB(t)
+	before := db.Snapshot(t)
+	for _, c := range []string{"serve", "migrate", "admin-key", "check"} {
+		out, errOut, code := run(t, db, c, "--help")
+		if code != 0 || !strings.HasPrefix(out, "usage: backupwatch") || errOut != "" {
+			t.Errorf("%s --help: exit %d, stdout %.40q, stderr %q", c, code, out, errOut)
+		}
+		out, errOut, code = run(t, db, c, "now")
+		if code != 2 || out != "" || !strings.Contains(errOut, c+" takes no arguments") {
+			t.Errorf("%s now: exit %d, stdout %q, stderr %.80q", c, code, out, errOut)
+		}
+	}
+	db.Unchanged(t, before)
+}

@@ -273,7 +273,7 @@ func (db *DB) Count(t testing.TB, table string) int {
 // Tables are the tables whose row counts Snapshot records.
 var Tables = []string{"tenants", "users", "api_keys", "backups_backup", "backups_restore_log",
 	"backups_alert", "alert_notifications", "idempotency_keys", "backup_policies", "storage_targets", "check_runs",
-	"integrity_mismatches", "audit_log", "settings", "silences"}
+	"integrity_mismatches", "audit_log", "settings", "silences", "backup_notes"}
 
 // Snapshot is the row count of every table, to prove a refused request wrote nothing.
 type Snapshot map[string]int64
