@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -416,6 +417,33 @@ func countSearch[T any](ctx context.Context, db DB, l searched[T], w where, q st
 		return CountCap, false, nil
 	}
 	return n, true, nil
+}
+
+// searchTimes gives the order column's value (a backup's creation time)
+// of each row of l matching w and q, at most CountCap+1 of them, gathered
+// through the indexes as search's second step gathers them (matchKeys).
+func searchTimes[T any](ctx context.Context, db DB, l searched[T], w where, q string) ([]time.Time, error) {
+	driver := q
+	var b pgx.Batch
+	queueDriver(&b, l, q, &driver)
+	if b.Len() > 0 {
+		if err := db.SendBatch(ctx, &b).Close(); err != nil {
+			return nil, mapErr(err)
+		}
+		b = pgx.Batch{}
+	}
+	var times []time.Time
+	u, g := l.matchKeys(w, q, driver, nil, CountCap+1)
+	b.Queue(`SET LOCAL enable_seqscan = off`) // see gatherPlan
+	b.Queue(`WITH u AS (`+u+`) SELECT DISTINCT ON (id) `+l.order+` FROM u`, g.args...).Query(func(rows pgx.Rows) (err error) {
+		times, err = pgx.CollectRows(rows, pgx.RowTo[time.Time])
+		return err
+	})
+	b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
+	if err := db.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, mapErr(err)
+	}
+	return times, nil
 }
 
 // searchDriver picks the part of q that drives the trigram indexes in a

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -345,4 +346,80 @@ func TestCountSearchSteps(t *testing.T) {
 			t.Errorf("q=%s tenant=%v: steps %v, want %v", tc.q, tc.tenant, steps, tc.steps)
 		}
 	}
+}
+
+// TestSearchDates: the date hierarchy of a search with few matches (read
+// from the gathered keys) counts what a plain filter of the table counts,
+// per year, per month and per day, whichever column the matches are in.
+func TestSearchDates(t *testing.T) {
+	db := testenv.NewDB(t)
+	ctx := context.Background()
+	// 6,000 backups six hours apart (about four years); every 50th says
+	// "needle" in its filename, every 70th in its notes.
+	_, err := db.Owner.Exec(ctx, `INSERT INTO backups_backup (id, backup_type, filename, size_bytes, checksum,
+			r2_path, status, created_at, updated_at, notes, metadata)
+		SELECT gen_random_uuid(), 'FULL_DATABASE', CASE WHEN i % 50 = 0 THEN 'needle-' ELSE 'b-' END || i || '.dump', 1,
+			lpad(to_hex(i), 64, '0'), 'r2://b/' || i, 'COMPLETED', now() - i * interval '6 hours', now(),
+			CASE WHEN i % 70 = 0 THEN 'a NEEDLE here' ELSE '' END, '{}'
+		FROM generate_series(1, 6000) AS i ORDER BY i DESC`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var newest time.Time
+	if err := db.Owner.QueryRow(ctx, `SELECT max(created_at) FROM backups_backup`).Scan(&newest); err != nil {
+		t.Fatal(err)
+	}
+	newest = newest.UTC()
+	year := store.DateRange{From: time.Date(newest.Year(), 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(newest.Year()+1, 1, 1, 0, 0, 0, 0, time.UTC)}
+	month := store.DateRange{From: time.Date(newest.Year(), newest.Month(), 1, 0, 0, 0, 0, time.UTC)}
+	month.To = month.From.AddDate(0, 1, 0)
+	for _, tc := range []struct {
+		on    *store.DateRange
+		trunc string
+	}{{nil, "year"}, {&year, "month"}, {&month, "day"}} {
+		rows, err := db.Owner.Query(ctx, `SELECT date_trunc($1, created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', count(*)
+			FROM backups_backup WHERE (filename ILIKE '%needle%' OR notes ILIKE '%needle%')
+				AND ($2::timestamptz IS NULL OR created_at >= $2 AND created_at < $3) GROUP BY 1 ORDER BY 1`,
+			tc.trunc, rangeFrom(tc.on), rangeTo(tc.on))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []store.DateCount
+		for rows.Next() {
+			var d store.DateCount
+			if err := rows.Scan(&d.From, &d.Count); err != nil {
+				t.Fatal(err)
+			}
+			d.From = d.From.UTC()
+			want = append(want, d)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		var got []store.DateCount
+		err = store.InScope(ctx, db.Pool, store.AllTenants, func(tx pgx.Tx) (err error) {
+			got, err = store.BackupDates(ctx, tx, store.BackupFilter{Query: "Needle", CreatedOn: tc.on}, true)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(want) < 2 || !slices.Equal(got, want) {
+			t.Errorf("by %s: %v, want %v", tc.trunc, got, want)
+		}
+	}
+}
+
+func rangeFrom(r *store.DateRange) *time.Time {
+	if r == nil {
+		return nil
+	}
+	return &r.From
+}
+
+func rangeTo(r *store.DateRange) *time.Time {
+	if r == nil {
+		return nil
+	}
+	return &r.To
 }
