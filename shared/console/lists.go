@@ -309,6 +309,7 @@ type dateLink struct {
 	Label, URL string
 	Count      int
 	Capped     bool
+	Uncounted  bool // the link says no count
 }
 
 func (c *Console) backups(ctx context.Context, p *request) (*view, error) {
@@ -369,12 +370,20 @@ func (c *Console) searchBackups(ctx context.Context, p *request, d *backupsData,
 	if d.Rows, err = backupRows(ctx, p, items); err != nil {
 		return err
 	}
-	n, exact, err := store.CountBackups(ctx, p.tx, f)
-	if err != nil {
+	if d.Count, d.Exact, err = store.CountSearchedBackups(ctx, p.tx, f, countCap); err != nil {
 		return err
 	}
-	d.Count, d.Exact = capped(n, exact)
-	dates, err := store.BackupDates(ctx, p.tx, f, exact)
+	// Up to countCap matches, the date links count them from their
+	// gathered times. Past it, counting a substring per year, month or
+	// day would read every row of the period (a trigram index cannot
+	// stop at a period's thousandth match): 120 to 250 ms for a common
+	// term over a year of 2 million backups. The links then say no count.
+	var dates []store.DateCount
+	if d.Exact {
+		dates, err = store.BackupDates(ctx, p.tx, f, true)
+	} else {
+		dates, err = store.BackupPeriods(ctx, p.tx, f.CreatedOn)
+	}
 	if err != nil {
 		return err
 	}
@@ -455,7 +464,8 @@ func hierarchy(q listQuery, param string, dates []store.DateCount) (links, trail
 		default:
 			key = dc.From.Format("2006-01-02")
 		}
-		links = append(links, dateLink{Label: dateLabel(key), URL: q.With(param, key), Count: dc.Count, Capped: dc.Capped})
+		links = append(links, dateLink{Label: dateLabel(key), URL: q.With(param, key), Count: dc.Count, Capped: dc.Capped,
+			Uncounted: dc.Uncounted})
 	}
 	return links, trail
 }
@@ -602,7 +612,7 @@ func (c *Console) restores(ctx context.Context, p *request) (*view, error) {
 	}
 	r, err := readPage(ctx, p, f.Query != "",
 		func() ([]restore.Restore, *store.Cursor, error) { return store.ListRestores(ctx, p.tx, f, pg) },
-		func() (int, bool, error) { return store.CountRestores(ctx, p.tx, f) },
+		func() (int, bool, error) { return store.CountSearchedRestores(ctx, p.tx, f, countCap) },
 		func(b *pgx.Batch) (*store.Listed[restore.Restore], *store.Counted) {
 			return store.QueueListRestores(b, f, pg), store.QueueCountRestores(b, f, countCap)
 		})
@@ -728,7 +738,7 @@ func (c *Console) alertList(ctx context.Context, p *request) (*view, error) {
 	}
 	r, err := readPage(ctx, p, f.Query != "",
 		func() ([]alert.Alert, *store.Cursor, error) { return store.ListAlerts(ctx, p.tx, f, pg) },
-		func() (int, bool, error) { return store.CountAlerts(ctx, p.tx, f) },
+		func() (int, bool, error) { return store.CountSearchedAlerts(ctx, p.tx, f, countCap) },
 		func(b *pgx.Batch) (*store.Listed[alert.Alert], *store.Counted) {
 			return store.QueueListAlerts(b, f, pg), store.QueueCountAlerts(b, f, countCap)
 		})

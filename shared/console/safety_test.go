@@ -1,10 +1,12 @@
 package console_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -264,3 +266,33 @@ func TestShortLinkAndBulkReport(t *testing.T) {
 }
 
 func parseUUID(s string) (uuid.UUID, error) { return uuid.Parse(s) }
+
+// TestSearchPastTheCount: a search with more matches than the console
+// counts says "1,000+" and offers its date links without counts; one with
+// few counts them. Both list the matches.
+func TestSearchPastTheCount(t *testing.T) {
+	s := newSite(t)
+	w := seed(t, s)
+	_, err := s.Owner.Exec(context.Background(), `INSERT INTO backups_backup (id, backup_type, filename, size_bytes, checksum,
+			r2_path, status, created_at, updated_at, metadata)
+		SELECT gen_random_uuid(), 'FULL_DATABASE', 'bulk-' || i || '.dump', 1, lpad(to_hex(i), 64, '0'), 'r2://b/' || i,
+			'COMPLETED', $1::timestamptz - i * interval '1 hour', $1::timestamptz, '{}'
+		FROM generate_series(1, 1500) AS i`, s.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, s)
+	c.signIn(w.Operator)
+	many := c.do("GET", "/console/backups?q=bulk", nil)
+	if many.status != 200 || !strings.Contains(many.body, "1,000+ (more than 1,000)") || !strings.Contains(many.body, "bulk-1.dump") {
+		t.Fatalf("q=bulk: %d, no 1,000+ or no row:\n%.2000s", many.status, many.body)
+	}
+	links := regexp.MustCompile(`<ul class="date-links">(.*?)</ul>`).FindStringSubmatch(many.body)
+	if links == nil || !strings.Contains(links[1], "created_on=") || strings.Contains(links[1], `class="n"`) {
+		t.Errorf("q=bulk's date links should be there without counts: %v", links)
+	}
+	few := c.do("GET", "/console/backups?q=bulk-14", nil) // bulk-14, bulk-140…149, bulk-1400…1499: 111
+	if !strings.Contains(few.body, "111 backups match") || !strings.Contains(few.body, `class="n"`) {
+		t.Errorf("q=bulk-14 should count 111 and its links:\n%.3000s", few.body)
+	}
+}

@@ -214,13 +214,22 @@ func AlertListSQL(f AlertFilter, p Page) (string, []any) {
 	return `SELECT ` + alertColumns + ` FROM backups_alert` + w.sql() + ` ORDER BY created_at DESC, id DESC` + w.limit(p), w.args
 }
 
+// CountSearchedAlerts is CountAlerts for f with q, counting up to upTo
+// (at most CountCap), as CountSearchedBackups.
+func CountSearchedAlerts(ctx context.Context, db DB, f AlertFilter, upTo int) (n int, exact bool, err error) {
+	mustHaveQuery(f.Query)
+	q := f.Query
+	f.Query = ""
+	return countSearch(ctx, db, searchedAlerts, alertWhere(f), q, min(upTo, CountCap))
+}
+
 // CountAlerts counts the alerts in scope matching f, up to CountCap
 // (exact is then false).
 func CountAlerts(ctx context.Context, db DB, f AlertFilter) (n int, exact bool, err error) {
 	if f.Query != "" {
 		q := f.Query
 		f.Query = ""
-		return countSearch(ctx, db, searchedAlerts, alertWhere(f), q)
+		return countSearch(ctx, db, searchedAlerts, alertWhere(f), q, CountCap)
 	}
 	return count(ctx, db, "alerts", "backups_alert", alertWhere(f))
 }

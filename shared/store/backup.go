@@ -347,9 +347,17 @@ func backupWhere(f BackupFilter, p Page) where {
 func CountBackups(ctx context.Context, db DB, f BackupFilter) (n int, exact bool, err error) {
 	w := backupWhere(f, Page{})
 	if f.Query != "" {
-		return countSearch(ctx, db, searchedBackups, w, f.Query)
+		return countSearch(ctx, db, searchedBackups, w, f.Query, CountCap)
 	}
 	return count(ctx, db, "backups", "backups_backup", w)
+}
+
+// CountSearchedBackups is CountBackups for f with q, counting up to upTo
+// (at most CountCap): a page that says "1,000+" past 1,000 need not find
+// 10,001.
+func CountSearchedBackups(ctx context.Context, db DB, f BackupFilter, upTo int) (n int, exact bool, err error) {
+	mustHaveQuery(f.Query)
+	return countSearch(ctx, db, searchedBackups, backupWhere(f, Page{}), f.Query, min(upTo, CountCap))
 }
 
 func listBackups(ctx context.Context, db DB, q string, args []any, p Page) ([]backup.Backup, *Cursor, error) {

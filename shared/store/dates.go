@@ -16,6 +16,47 @@ type DateCount struct {
 	From   time.Time // the start of the year, month or day, UTC
 	Count  int
 	Capped bool
+	// Uncounted: the link's matches were not counted (BackupPeriods).
+	Uncounted bool
+}
+
+// BackupPeriods returns the date hierarchy's next level under on (nil:
+// the years), every period from the oldest backup in scope to the newest
+// that falls within on, uncounted: the links of a search whose matches
+// are too many to count per period.
+func BackupPeriods(ctx context.Context, db DB, on *DateRange) ([]DateCount, error) {
+	var oldest, newest *time.Time
+	err := db.QueryRow(ctx, `SELECT (SELECT min(created_at) FROM backups_backup), (SELECT max(created_at) FROM backups_backup)`).
+		Scan(&oldest, &newest)
+	if err != nil {
+		return nil, fmt.Errorf("reading the date hierarchy: %w", mapErr(err))
+	}
+	if oldest == nil || newest == nil {
+		return nil, nil
+	}
+	lo, hi := oldest.UTC(), newest.UTC()
+	var (
+		from, to time.Time
+		next     func(time.Time) time.Time
+	)
+	switch {
+	case on == nil:
+		from, to = time.Date(lo.Year(), 1, 1, 0, 0, 0, 0, time.UTC), hi
+		next = func(t time.Time) time.Time { return t.AddDate(1, 0, 0) }
+	case on.To.Sub(on.From) > 32*24*time.Hour:
+		from, to, next = on.From, on.To, func(t time.Time) time.Time { return t.AddDate(0, 1, 0) }
+	case on.To.Sub(on.From) > 25*time.Hour:
+		from, to, next = on.From, on.To, func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }
+	default:
+		return nil, nil
+	}
+	var out []DateCount
+	for t := from; t.Before(to) && !t.After(hi); t = next(t) {
+		if next(t).After(lo) {
+			out = append(out, DateCount{From: t, Uncounted: true})
+		}
+	}
+	return out, nil
 }
 
 // DateCountCap bounds what one link of the hierarchy counts: a link reads

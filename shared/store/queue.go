@@ -169,6 +169,13 @@ func SumDates(links []DateCount) (n int, exact bool) {
 	return n, true
 }
 
+// mustHaveQuery guards the CountSearched functions, which count a search.
+func mustHaveQuery(q string) {
+	if q == "" {
+		panic("store: CountSearched* count a search (q); count a list without one with Count* or QueueCount*")
+	}
+}
+
 // mustHaveNoQuery guards the Queue functions: a search cannot be queued.
 func mustHaveNoQuery(q string) {
 	if q != "" {

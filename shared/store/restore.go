@@ -147,13 +147,22 @@ func restoreText(r restore.Restore) int {
 	return n
 }
 
+// CountSearchedRestores is CountRestores for f with q, counting up to upTo
+// (at most CountCap), as CountSearchedBackups.
+func CountSearchedRestores(ctx context.Context, db DB, f RestoreFilter, upTo int) (n int, exact bool, err error) {
+	mustHaveQuery(f.Query)
+	q := f.Query
+	f.Query = ""
+	return countSearch(ctx, db, searchedRestores, restoreWhere(f), q, min(upTo, CountCap))
+}
+
 // CountRestores counts the restores in scope matching f, up to CountCap
 // (exact is then false).
 func CountRestores(ctx context.Context, db DB, f RestoreFilter) (n int, exact bool, err error) {
 	if f.Query != "" {
 		q := f.Query
 		f.Query = ""
-		return countSearch(ctx, db, searchedRestores, restoreWhere(f), q)
+		return countSearch(ctx, db, searchedRestores, restoreWhere(f), q, CountCap)
 	}
 	return count(ctx, db, "restores", "backups_restore_log", restoreWhere(f))
 }

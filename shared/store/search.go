@@ -326,7 +326,7 @@ var (
 	countStep  = func(step int) {}
 )
 
-// countSearch counts the rows of l matching w and q, up to CountCap (count),
+// countSearch counts the rows of l matching w and q, up to upTo (count),
 // in up to three steps, as search lists them:
 //
 //  1. read the newest countProbe rows the filters let through and count
@@ -344,7 +344,7 @@ var (
 //  3. otherwise, or if the walk ends short, gather the matches' keys
 //     through the indexes as search's second step does (matchKeys) and
 //     count them.
-func countSearch[T any](ctx context.Context, db DB, l searched[T], w where, q string) (n int, exact bool, err error) {
+func countSearch[T any](ctx context.Context, db DB, l searched[T], w where, q string, upTo int) (n int, exact bool, err error) {
 	fail := func(err error) (int, bool, error) {
 		return 0, false, fmt.Errorf("counting %s: %w", l.what, mapErr(err))
 	}
@@ -384,28 +384,28 @@ func countSearch[T any](ctx context.Context, db DB, l searched[T], w where, q st
 	}
 
 	// Step 2.
-	if toWalk := float64((CountCap + 1) * countProbe); matched > 0 &&
+	if toWalk := float64((upTo + 1) * countProbe); matched > 0 &&
 		toWalk/float64(matched) <= countWalk*4/5 && toWalk/float64(matched) <= rows*float64(matched)/countProbe*entryShare {
 		countStep(2)
 		var found int
 		b = pgx.Batch{}
 		b.Queue(`SET LOCAL enable_bitmapscan = off`)
 		b.Queue(`SET LOCAL enable_seqscan = off`)
-		b.Queue(`SELECT count(*) FROM (SELECT 1 FROM `+walk(countWalk)+` WHERE `+match+` LIMIT `+fmt.Sprint(CountCap+1)+`) c`,
+		b.Queue(`SELECT count(*) FROM (SELECT 1 FROM `+walk(countWalk)+` WHERE `+match+` LIMIT `+fmt.Sprint(upTo+1)+`) c`,
 			m.args...).QueryRow(func(r pgx.Row) error { return r.Scan(&found) })
 		b.Queue(`SET LOCAL enable_bitmapscan TO DEFAULT`)
 		b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
 		if err := db.SendBatch(ctx, &b).Close(); err != nil {
 			return fail(err)
 		}
-		if found > CountCap {
-			return CountCap, false, nil
+		if found > upTo {
+			return upTo, false, nil
 		}
 	}
 
 	// Step 3.
 	countStep(3)
-	u, g := l.matchKeys(w, q, driver, nil, CountCap+1)
+	u, g := l.matchKeys(w, q, driver, nil, upTo+1)
 	b = pgx.Batch{}
 	b.Queue(`SET LOCAL enable_seqscan = off`) // see gatherPlan
 	b.Queue(`WITH u AS (`+u+`) SELECT count(DISTINCT id) FROM u`, g.args...).QueryRow(func(r pgx.Row) error { return r.Scan(&n) })
@@ -413,8 +413,8 @@ func countSearch[T any](ctx context.Context, db DB, l searched[T], w where, q st
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
 		return fail(err)
 	}
-	if n > CountCap {
-		return CountCap, false, nil
+	if n > upTo {
+		return upTo, false, nil
 	}
 	return n, true, nil
 }

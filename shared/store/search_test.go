@@ -423,3 +423,54 @@ func rangeTo(r *store.DateRange) *time.Time {
 	}
 	return &r.To
 }
+
+// TestBackupPeriods: the uncounted links of a search with too many matches
+// are every year, month or day from the oldest backup to the newest that
+// falls under the level shown.
+func TestBackupPeriods(t *testing.T) {
+	db := testenv.NewDB(t)
+	ctx := context.Background()
+	periods := func(on *store.DateRange) (out []string) {
+		t.Helper()
+		err := store.InScope(ctx, db.Pool, store.AllTenants, func(tx pgx.Tx) error {
+			ps, err := store.BackupPeriods(ctx, tx, on)
+			for _, p := range ps {
+				if !p.Uncounted || p.Count != 0 {
+					t.Errorf("period %v is counted", p)
+				}
+				out = append(out, p.From.Format("2006-01-02"))
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if got := periods(nil); len(got) != 0 {
+		t.Errorf("no backups, periods %v", got)
+	}
+	// From 2024-11-20 to 2026-02-03.
+	_, err := db.Owner.Exec(ctx, `INSERT INTO backups_backup (id, backup_type, filename, size_bytes, checksum, r2_path, status,
+			created_at, updated_at, metadata)
+		SELECT gen_random_uuid(), 'FULL_DATABASE', 'b.dump', 1, repeat('0', 64), 'r2://b', 'COMPLETED', t, t, '{}'
+		FROM unnest(ARRAY['2024-11-20 10:00Z', '2025-06-01 00:00Z', '2026-02-03 23:00Z']::timestamptz[]) AS t`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	utc := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+	for _, tc := range []struct {
+		on   *store.DateRange
+		want []string
+	}{
+		{nil, []string{"2024-01-01", "2025-01-01", "2026-01-01"}},
+		{&store.DateRange{From: utc(2024, 1, 1), To: utc(2025, 1, 1)}, []string{"2024-11-01", "2024-12-01"}},
+		{&store.DateRange{From: utc(2026, 1, 1), To: utc(2027, 1, 1)}, []string{"2026-01-01", "2026-02-01"}},
+		{&store.DateRange{From: utc(2026, 2, 1), To: utc(2026, 3, 1)}, []string{"2026-02-01", "2026-02-02", "2026-02-03"}},
+		{&store.DateRange{From: utc(2026, 2, 3), To: utc(2026, 2, 4)}, nil}, // a day: nothing below
+	} {
+		if got := periods(tc.on); !slices.Equal(got, tc.want) {
+			t.Errorf("under %v: %v, want %v", tc.on, got, tc.want)
+		}
+	}
+}
