@@ -82,6 +82,7 @@ type consoleCase struct {
 	// deep finds the cursor position at offset n of the list; count its
 	// length (both as the owner, who sees every row).
 	deep, count string
+	search      bool // a q: its own line of the summary
 }
 
 func consoleCases() []consoleCase {
@@ -101,7 +102,23 @@ func consoleCases() []consoleCase {
 		{name: "alerts, no filter", page: "/console/alerts", api: "/v1/alerts",
 			deep:  `SELECT created_at, id FROM backups_alert ORDER BY created_at DESC, id DESC OFFSET $1 LIMIT 1`,
 			count: `SELECT count(*) FROM backups_alert`},
+		{name: "backups, q=manual run", page: "/console/backups", api: "/v1/backups", query: "q=manual run", search: true,
+			deep:  `SELECT created_at, id FROM backups_backup WHERE ` + backupMatch("manual run") + ` ORDER BY created_at DESC, id DESC OFFSET $1 LIMIT 1`,
+			count: `SELECT count(*) FROM backups_backup WHERE ` + backupMatch("manual run")},
+		{name: "backups, q=zst", page: "/console/backups", api: "/v1/backups", query: "q=zst", search: true,
+			deep:  `SELECT created_at, id FROM backups_backup WHERE ` + backupMatch("zst") + ` ORDER BY created_at DESC, id DESC OFFSET $1 LIMIT 1`,
+			count: `SELECT count(*) FROM backups_backup WHERE ` + backupMatch("zst")},
+		{name: "alerts, q=smaller", page: "/console/alerts", api: "/v1/alerts", query: "q=smaller", search: true,
+			deep: `SELECT created_at, id FROM backups_alert WHERE (message ILIKE '%smaller%' OR resolution_notes ILIKE '%smaller%')
+				ORDER BY created_at DESC, id DESC OFFSET $1 LIMIT 1`,
+			count: `SELECT count(*) FROM backups_alert WHERE (message ILIKE '%smaller%' OR resolution_notes ILIKE '%smaller%')`},
 	}
+}
+
+// backupMatch is q's condition on backups as the owner reads them: a
+// substring of the filename or the notes, or a prefix of the checksum.
+func backupMatch(q string) string {
+	return `(filename ILIKE '%` + q + `%' OR notes ILIKE '%` + q + `%' OR checksum LIKE '` + q + `%')`
 }
 
 func withQuery(path, query, cursor string) string {
@@ -139,9 +156,12 @@ func runConsole(ctx context.Context, o Options, r *Report, env *Env, owner *pgx.
 	sec := Section{Title: "Console: list pages and the series chart",
 		Intro: fmt.Sprintf("Each console list page (HTML: the rows with their names, the match count, and for backups the date "+
 			"hierarchy with its counts) against the same JSON list through the API, from the same `serve`, first page and the page 90 %% deep "+
-			"through the same cursor (median of %d, after two warm-up rounds). The console signs in once; the API sends its key each time.", o.ListRuns),
+			"through the same cursor (median of %d, after two warm-up rounds). The console signs in once; the API sends its key each time. "+
+			"A search's page (q) counts its matches to 1,000, a second search the JSON list does not make; past 1,000 its date links "+
+			"say no count.", o.ListRuns),
 		Header: []string{"list", "rows", "console first", "API first", "ratio", "console deep", "API deep", "ratio"}}
-	worst, worstName := 0.0, ""
+	worst := map[bool]float64{}
+	worstName := map[bool]string{}
 	for _, c := range consoleCases() {
 		var n int
 		if err := owner.QueryRow(ctx, c.count).Scan(&n); err != nil {
@@ -193,13 +213,15 @@ func runConsole(ctx context.Context, o Options, r *Report, env *Env, owner *pgx.
 			v    float64
 			name string
 		}{{first, c.name + ", first page"}, {deep, c.name + ", deep page"}} {
-			if x.v > worst {
-				worst, worstName = x.v, x.name
+			if x.v > worst[c.search] {
+				worst[c.search], worstName[c.search] = x.v, x.name
 			}
 		}
 	}
-	r.Summary = append(r.Summary, Row{Figure: "console list page vs the same JSON list through the API (worst: " + worstName + ")",
-		Value: fmt.Sprintf("%.2f×", worst), Target: "≤ 1.5×", Met: met(worst <= 1.5)})
+	r.Summary = append(r.Summary, Row{Figure: "console list page vs the same JSON list through the API (worst: " + worstName[false] + ")",
+		Value: fmt.Sprintf("%.2f×", worst[false]), Target: "≤ 1.5×", Met: met(worst[false] <= 1.5)},
+		Row{Figure: "console search page (q) vs the same JSON search (worst: " + worstName[true] + ")",
+			Value: fmt.Sprintf("%.2f×", worst[true]), Target: "≤ 1.5×", Met: met(worst[true] <= 1.5)})
 
 	chart, series, err := measureChart(ctx, env.AppURL, owner, o.ListRuns)
 	if err != nil {
