@@ -268,8 +268,8 @@ func TestShortLinkAndBulkReport(t *testing.T) {
 func parseUUID(s string) (uuid.UUID, error) { return uuid.Parse(s) }
 
 // TestSearchPastTheCount: a search with more matches than the console
-// counts says "1,000+" and offers its date links without counts; one with
-// few counts them. Both list the matches.
+// counts (100) says "100+" and offers its date links without counts; one
+// with fewer counts them. Both list the matches.
 func TestSearchPastTheCount(t *testing.T) {
 	s := newSite(t)
 	w := seed(t, s)
@@ -284,15 +284,24 @@ func TestSearchPastTheCount(t *testing.T) {
 	c := newClient(t, s)
 	c.signIn(w.Operator)
 	many := c.do("GET", "/console/backups?q=bulk", nil)
-	if many.status != 200 || !strings.Contains(many.body, "1,000+ (more than 1,000)") || !strings.Contains(many.body, "bulk-1.dump") {
-		t.Fatalf("q=bulk: %d, no 1,000+ or no row:\n%.2000s", many.status, many.body)
+	if many.status != 200 || !strings.Contains(many.body, "100+ (more than 100)") || !strings.Contains(many.body, "bulk-1.dump") {
+		t.Fatalf("q=bulk: %d, no 100+ or no row:\n%.2000s", many.status, many.body)
 	}
 	links := regexp.MustCompile(`<ul class="date-links">(.*?)</ul>`).FindStringSubmatch(many.body)
 	if links == nil || !strings.Contains(links[1], "created_on=") || strings.Contains(links[1], `class="n"`) {
 		t.Errorf("q=bulk's date links should be there without counts: %v", links)
 	}
-	few := c.do("GET", "/console/backups?q=bulk-14", nil) // bulk-14, bulk-140…149, bulk-1400…1499: 111
-	if !strings.Contains(few.body, "111 backups match") || !strings.Contains(few.body, `class="n"`) {
-		t.Errorf("q=bulk-14 should count 111 and its links:\n%.3000s", few.body)
+	mid := c.do("GET", "/console/backups?q=bulk-14", nil) // bulk-14, bulk-140…149, bulk-1400…1499: 111
+	if !strings.Contains(mid.body, "100+ (more than 100)") {
+		t.Errorf("q=bulk-14 should say 100+:\n%.3000s", mid.body)
+	}
+	few := c.do("GET", "/console/backups?q=bulk-14.", nil) // bulk-14.dump alone
+	if !strings.Contains(few.body, "1 backup matches") || !strings.Contains(few.body, `class="n"`) {
+		t.Errorf("q=bulk-14. should count 1 and its link:\n%.3000s", few.body)
+	}
+	for _, page := range []string{"/console/alerts?q=usual", "/console/restores?q=OPS-1234"} {
+		if a := c.do("GET", page, nil); a.status != 200 || !strings.Contains(a.body, "match these filters") {
+			t.Errorf("%s: %d", page, a.status)
+		}
 	}
 }
