@@ -326,7 +326,7 @@ func Generate(ctx context.Context, conn *pgx.Conn, p *Plan) error {
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("generating: committing: %w", err)
 	}
-	if _, err := conn.Exec(ctx, `VACUUM (ANALYZE) backups_backup, backups_restore_log, backups_alert, tenants, users`); err != nil {
+	if _, err := conn.Exec(ctx, `VACUUM (ANALYZE) backups_backup, backup_notes, backups_restore_log, backups_alert, tenants, users`); err != nil {
 		return fmt.Errorf("generating: vacuuming: %w", err)
 	}
 	return nil

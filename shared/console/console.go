@@ -303,7 +303,10 @@ func (c *Console) page(fn pageFunc) http.Handler {
 				if ferr := checked.flush(ctx); ferr != nil {
 					return ferr
 				}
-				if !check.Found || check.Session.Who.KeyID != sess.Who.KeyID {
+				if !check.Read {
+					return err // the round trip that carried the check failed: its error
+				}
+				if !sameKey(check, sess) {
 					return errSessionEnded
 				}
 			}
@@ -314,12 +317,13 @@ func (c *Console) page(fn pageFunc) http.Handler {
 			c.signedOut(w, r)
 			return
 		}
+		if known && sameKey(check, sess) {
+			sess = check.Session // as read now, for the page's header
+			c.touch(ctx, token, sess, now)
+		}
 		if err != nil {
 			c.fail(w, r, &sess.Who, err)
 			return
-		}
-		if known {
-			c.touch(ctx, token, check.Session, now)
 		}
 		if p.alerted && c.after != nil {
 			defer c.after(context.WithoutCancel(ctx))
@@ -334,6 +338,14 @@ func (c *Console) page(fn pageFunc) http.Handler {
 		c.render(w, v, layout{Title: v.Title, Nav: v.Page, Who: &sess.Who, CSRF: sess.CSRF, Flash: v.Flash,
 			Problem: v.Problem, Now: now, Data: v.Data})
 	})
+}
+
+// sameKey says the session check found the remembered session: live, for
+// the same key, with the scope the page ran in.
+func sameKey(check *store.SessionCheck, sess store.Session) bool {
+	got, want := check.Session.Who, sess.Who
+	return check.Found && got.KeyID == want.KeyID && got.Role == want.Role &&
+		(got.Tenant == nil) == (want.Tenant == nil) && (got.Tenant == nil || *got.Tenant == *want.Tenant)
 }
 
 // remembered is the request's session as this process last saw it, for a

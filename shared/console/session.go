@@ -85,6 +85,24 @@ func (t *checkedTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResult
 	return t.Tx.SendBatch(ctx, both)
 }
 
+// Begin starts a savepoint once the prelude has narrowed the scope.
+func (t *checkedTx) Begin(ctx context.Context) (pgx.Tx, error) {
+	if err := t.flush(ctx); err != nil {
+		return nil, err
+	}
+	return t.Tx.Begin(ctx)
+}
+
+// Conn and LargeObjects would reach the connection around the prelude: a
+// page has no use for them.
+func (t *checkedTx) Conn() *pgx.Conn {
+	panic("console: a page reads through its transaction, not its connection")
+}
+
+func (t *checkedTx) LargeObjects() pgx.LargeObjects {
+	panic("console: a page has no large objects")
+}
+
 func (t *checkedTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	if err := t.flush(ctx); err != nil {
 		return pgconn.CommandTag{}, err

@@ -180,13 +180,21 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 	// apart, then the page's rows by id.
 	u, g := l.matchKeys(base, q, driver, p.After, searchGather)
 	pageLimit := g.limit(p)
-	gather := `WITH u AS (` + u + `) SELECT ` + l.columns + `, (SELECT count(*) FROM u) FROM ` + l.table +
+	gather := `WITH u AS (` + u + `) SELECT ` + l.columns + `, (SELECT count(DISTINCT id) FROM u) FROM ` + l.table +
 		` WHERE id = ANY(ARRAY(SELECT DISTINCT ON (` + l.order + `, id) id FROM u` + order + pageLimit + `))` + order + pageLimit
 	var found int64
 	items = items[:0]
 	b = pgx.Batch{}
 	b.Queue(`SET LOCAL enable_indexscan = off`)
 	b.Queue(`SET LOCAL enable_seqscan = off`) // see gatherPlan
+	if len(base.conds) == 0 {
+		// With no other filter, the gathering has one plan whatever q
+		// is (each column's own index, then the page's rows by id), and
+		// PostgreSQL, left to choose, planned it afresh every time: 0.5
+		// ms of a search (bench/README.md, fourth pass). With filters
+		// it is left to choose, as their values may decide an index.
+		b.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)
+	}
 	b.Queue(gather, g.args...).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			it, err := l.scan(rows, &found)
@@ -197,6 +205,7 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 		}
 		return rows.Err()
 	})
+	b.Queue(plansAsUsual)
 	b.Queue(`SET LOCAL enable_indexscan TO DEFAULT`)
 	b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
@@ -243,8 +252,8 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 // through its own index, and appends what they give (UNION ALL: a row
 // found in two columns is there twice, and its readers keep one; a UNION's
 // hashing of every key cost a search with 2,000 matches 0.7 ms): at most
-// each from each, so that if it gives fewer than each, they are all the
-// matches.
+// each from each, so that if fewer than each distinct rows come out, they
+// are all the matches.
 //
 // Each trigram index is driven by driver (a part of q, searchDriver) inside
 // an optimisation fence, so that the planner cannot drive it by q's common
@@ -375,6 +384,7 @@ func countSearch[T any](ctx context.Context, db DB, l searched[T], w where, q st
 		return r.Scan(&rows)
 	})
 	queueDriver(&b, l, q, &driver)
+	b.Queue(plansAsUsual)
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
 		return fail(err)
 	}

@@ -99,6 +99,7 @@ func DeleteSession(ctx context.Context, pool Beginner, tokenHash []byte) error {
 type SessionCheck struct {
 	Session Session
 	Found   bool
+	Read    bool // the lookup ran: a batch that failed before it leaves this false
 }
 
 // QueueSessionCheck queues LookupSession's read on b, to be sent in the
@@ -112,11 +113,13 @@ func QueueSessionCheck(b *pgx.Batch, tokenHash []byte, now time.Time, idle time.
 		err := r.Scan(&s.Who.KeyID, &s.Who.UserID, &s.Who.Role, &s.Who.Tenant, &s.Who.KeyPrefix, &s.Who.UserName,
 			&stored, &s.CSRF, &s.LastSeen)
 		if errors.Is(err, pgx.ErrNoRows) {
+			out.Read = true
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("looking up a console session: %w", mapErr(err))
 		}
+		out.Read = true
 		out.Found = subtle.ConstantTimeCompare(stored, tokenHash) == 1
 		return nil
 	})
