@@ -39,19 +39,17 @@ type searched[T any] struct {
 	text   func(T) int
 }
 
-// customPlans has the walks of a search (its first and third steps)
-// planned for their own arguments, and plansAsUsual hands the statements
-// after them back to PostgreSQL's own choice. A search's statements are
-// prepared, and after five executions PostgreSQL may plan one generically:
-// the walk's index is chosen by the other filters, whose values a generic
-// plan does not know. The gathering (matchKeys), planned with sequential
-// and plain index scans off, has one shape whatever q is, and is left to
-// keep its plan: planning it anew cost half a millisecond of every search
-// that reached it, as much again for the names read after it
-// (bench/REPORT.md, lists). Before the gathering was planned with
-// sequential scans off, a generic plan of a count's gathering read the
-// whole table (580 ms over HTTP at 200,000 backups for a count that
-// EXPLAIN ANALYZE answered in 8 ms with its arguments).
+// customPlans has a search's statements that read rows (its walks, its
+// gathering, a count's) planned for their own arguments, and plansAsUsual
+// hands the statements after them (the names of a page) back to
+// PostgreSQL's own choice. A search's statements are prepared, and after
+// five executions PostgreSQL may plan one generically: the walk's index is
+// chosen by the other filters' values, and a generic plan of the gathering
+// took 300 ms where its custom plan takes 5 (q=manual run at 1M backups,
+// tried this session); before the gathering was planned with sequential
+// scans off, a generic plan of a count's gathering read the whole table
+// (580 ms over HTTP at 200,000 backups for a count that EXPLAIN ANALYZE
+// answered in 8 ms with its arguments).
 const (
 	customPlans  = `SET LOCAL plan_cache_mode = force_custom_plan`
 	plansAsUsual = `SET LOCAL plan_cache_mode TO DEFAULT`
@@ -185,16 +183,9 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 	var found int64
 	items = items[:0]
 	b = pgx.Batch{}
+	b.Queue(customPlans)
 	b.Queue(`SET LOCAL enable_indexscan = off`)
 	b.Queue(`SET LOCAL enable_seqscan = off`) // see gatherPlan
-	if len(base.conds) == 0 {
-		// With no other filter, the gathering has one plan whatever q
-		// is (each column's own index, then the page's rows by id), and
-		// PostgreSQL, left to choose, planned it afresh every time: 0.5
-		// ms of a search (bench/README.md, fourth pass). With filters
-		// it is left to choose, as their values may decide an index.
-		b.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)
-	}
 	b.Queue(gather, g.args...).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			it, err := l.scan(rows, &found)
@@ -417,9 +408,11 @@ func countSearch[T any](ctx context.Context, db DB, l searched[T], w where, q st
 	countStep(3)
 	u, g := l.matchKeys(w, q, driver, nil, upTo+1)
 	b = pgx.Batch{}
+	b.Queue(customPlans)
 	b.Queue(`SET LOCAL enable_seqscan = off`) // see gatherPlan
 	b.Queue(`WITH u AS (`+u+`) SELECT count(DISTINCT id) FROM u`, g.args...).QueryRow(func(r pgx.Row) error { return r.Scan(&n) })
 	b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
+	b.Queue(plansAsUsual)
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
 		return fail(err)
 	}
@@ -444,12 +437,14 @@ func searchTimes[T any](ctx context.Context, db DB, l searched[T], w where, q st
 	}
 	var times []time.Time
 	u, g := l.matchKeys(w, q, driver, nil, CountCap+1)
+	b.Queue(customPlans)
 	b.Queue(`SET LOCAL enable_seqscan = off`) // see gatherPlan
 	b.Queue(`WITH u AS (`+u+`) SELECT DISTINCT ON (id) `+l.order+` FROM u`, g.args...).Query(func(rows pgx.Rows) (err error) {
 		times, err = pgx.CollectRows(rows, pgx.RowTo[time.Time])
 		return err
 	})
 	b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
+	b.Queue(plansAsUsual)
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, mapErr(err)
 	}
