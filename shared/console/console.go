@@ -304,7 +304,12 @@ func (c *Console) page(fn pageFunc) http.Handler {
 					return ferr
 				}
 				if !check.Read {
-					return err // the round trip that carried the check failed: its error
+					// The round trip that carried the check failed: its
+					// error, and never a page without its check.
+					if err == nil {
+						err = errors.New("console: the session's check did not run")
+					}
+					return err
 				}
 				if !sameKey(check, sess) {
 					return errSessionEnded
