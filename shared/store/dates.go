@@ -20,6 +20,31 @@ type DateCount struct {
 	Uncounted bool
 }
 
+// dateLevel is a level of the date hierarchy: its name, the start of the
+// link a time falls in, and the start of the link after one, in UTC.
+type dateLevel struct {
+	unit  string
+	start func(time.Time) time.Time
+	next  func(time.Time) time.Time
+}
+
+// levelBelow is the level of the links under on (nil: the years): a year
+// has months, a month days; ok is false under a day, which has no links.
+func levelBelow(on *DateRange) (l dateLevel, ok bool) {
+	switch {
+	case on == nil:
+		return dateLevel{"year", func(t time.Time) time.Time { return time.Date(t.Year(), 1, 1, 0, 0, 0, 0, time.UTC) },
+			func(t time.Time) time.Time { return t.AddDate(1, 0, 0) }}, true
+	case on.To.Sub(on.From) > 32*24*time.Hour:
+		return dateLevel{"month", func(t time.Time) time.Time { return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC) },
+			func(t time.Time) time.Time { return t.AddDate(0, 1, 0) }}, true
+	case on.To.Sub(on.From) > 25*time.Hour:
+		return dateLevel{"day", func(t time.Time) time.Time { return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC) },
+			func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }}, true
+	}
+	return dateLevel{}, false
+}
+
 // BackupPeriods returns the date hierarchy's next level under on (nil:
 // the years), every period from the oldest backup in scope to the newest
 // that falls within on, uncounted: the links of a search whose matches
@@ -34,25 +59,18 @@ func BackupPeriods(ctx context.Context, db DB, on *DateRange) ([]DateCount, erro
 	if oldest == nil || newest == nil {
 		return nil, nil
 	}
-	lo, hi := oldest.UTC(), newest.UTC()
-	var (
-		from, to time.Time
-		next     func(time.Time) time.Time
-	)
-	switch {
-	case on == nil:
-		from, to = time.Date(lo.Year(), 1, 1, 0, 0, 0, 0, time.UTC), hi
-		next = func(t time.Time) time.Time { return t.AddDate(1, 0, 0) }
-	case on.To.Sub(on.From) > 32*24*time.Hour:
-		from, to, next = on.From, on.To, func(t time.Time) time.Time { return t.AddDate(0, 1, 0) }
-	case on.To.Sub(on.From) > 25*time.Hour:
-		from, to, next = on.From, on.To, func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }
-	default:
+	level, ok := levelBelow(on)
+	if !ok {
 		return nil, nil
 	}
+	lo, hi := oldest.UTC(), newest.UTC()
+	from, to := level.start(lo), hi
+	if on != nil {
+		from, to = on.From, on.To
+	}
 	var out []DateCount
-	for t := from; t.Before(to) && !t.After(hi); t = next(t) {
-		if next(t).After(lo) {
+	for t := from; t.Before(to) && !t.After(hi); t = level.next(t) {
+		if level.next(t).After(lo) {
 			out = append(out, DateCount{From: t, Uncounted: true})
 		}
 	}
@@ -82,8 +100,8 @@ func BackupDates(ctx context.Context, db DB, f BackupFilter, few bool) ([]DateCo
 		// backup_notes, migration 028), and read in order it would walk
 		// the whole table for a rare term.
 		on := f.CreatedOn
-		if on != nil && on.To.Sub(on.From) <= 25*time.Hour {
-			return nil, nil // a day: no links below it
+		if _, ok := levelBelow(on); !ok {
+			return nil, nil
 		}
 		q := f.Query
 		f.Query = ""
@@ -118,8 +136,9 @@ type datesPlan struct {
 	read func(pgx.Rows) ([]DateCount, error)
 }
 
-// planBackupDates is BackupDates's statement; ok is false when the level has no links below it (a day). order, when
-// set, orders the rows each count reads (QueueBackupDateLinks: as the list).
+// planBackupDates is BackupDates's statement; ok is false when the level
+// has no links below it (a day). order, when set, orders the rows each
+// count reads (QueueBackupDateLinks: as the list).
 func planBackupDates(f BackupFilter, few bool, order string) (datesPlan, bool) {
 	on := f.CreatedOn
 	f.CreatedOn = nil
@@ -154,28 +173,20 @@ func planBackupDates(f BackupFilter, few bool, order string) (datesPlan, bool) {
 				(SELECT max(created_at) FROM backups_backup) AT TIME ZONE 'UTC', interval '1 year') AS y) b ORDER BY b.f`
 		return datesPlan{sql: q, args: w.args, by: " by year", read: readLinkCounts}, true
 	}
-	var (
-		unit string
-		next func(time.Time) time.Time
-	)
-	switch {
-	case on.To.Sub(on.From) > 32*24*time.Hour:
-		unit, next = "month", func(t time.Time) time.Time { return t.AddDate(0, 1, 0) }
-	case on.To.Sub(on.From) > 25*time.Hour:
-		unit, next = "day", func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }
-	default:
+	level, ok := levelBelow(on)
+	if !ok {
 		return datesPlan{}, false
 	}
 	// The links' bounds are made here, in UTC, and passed as two arrays:
 	// each link's count is then a range of backup_created_idx with plain
 	// parameters, whatever the session's time zone.
 	var starts, ends []time.Time
-	for t := on.From; t.Before(on.To); t = next(t) {
-		starts, ends = append(starts, t), append(ends, next(t))
+	for t := on.From; t.Before(on.To); t = level.next(t) {
+		starts, ends = append(starts, t), append(ends, level.next(t))
 	}
 	q := fmt.Sprintf(`SELECT b.f, %s
 		FROM unnest($%d::timestamptz[], $%d::timestamptz[]) AS b(f, t) ORDER BY b.f`, count, n+1, n+2)
-	return datesPlan{sql: q, args: append(w.args, starts, ends), by: " by " + unit, read: readLinkCounts}, true
+	return datesPlan{sql: q, args: append(w.args, starts, ends), by: " by " + level.unit, read: readLinkCounts}, true
 }
 
 // readLinkCounts reads the bounded count of each link.
@@ -202,7 +213,7 @@ func readLinkCounts(rows pgx.Rows) ([]DateCount, error) {
 // planDatesOf counts the backups matching w per link of the level below
 // on, from their creation times.
 func planDatesOf(w where, on *DateRange, order string) (datesPlan, bool) {
-	if on != nil && on.To.Sub(on.From) <= 25*time.Hour {
+	if _, ok := levelBelow(on); !ok {
 		return datesPlan{}, false
 	}
 	w.args = append(w.args, CountCap+1)
@@ -218,22 +229,17 @@ func planDatesOf(w where, on *DateRange, order string) (datesPlan, bool) {
 
 // countDates counts times per link of the level below on.
 func countDates(times []time.Time, on *DateRange) []DateCount {
+	level, ok := levelBelow(on)
+	if !ok {
+		return nil
+	}
 	counts := map[time.Time]int{}
 	for _, t := range times {
 		t = t.UTC()
 		if on != nil && (t.Before(on.From) || !t.Before(on.To)) {
 			continue
 		}
-		var key time.Time
-		switch {
-		case on == nil:
-			key = time.Date(t.Year(), 1, 1, 0, 0, 0, 0, time.UTC)
-		case on.To.Sub(on.From) > 32*24*time.Hour:
-			key = time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
-		default:
-			key = time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
-		}
-		counts[key]++
+		counts[level.start(t)]++
 	}
 	out := make([]DateCount, 0, len(counts))
 	for k, n := range counts {
