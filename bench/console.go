@@ -157,8 +157,8 @@ func runConsole(ctx context.Context, o Options, r *Report, env *Env, owner *pgx.
 		Intro: fmt.Sprintf("Each console list page (HTML: the rows with their names, the match count, and for backups the date "+
 			"hierarchy with its counts) against the same JSON list through the API, from the same `serve`, first page and the page 90 %% deep "+
 			"through the same cursor (median of %d, after two warm-up rounds). The console signs in once; the API sends its key each time. "+
-			"A search's page (q) counts its matches to 1,000, a second search the JSON list does not make; past 1,000 its date links "+
-			"say no count.", o.ListRuns),
+			"A search's page (q) also counts its matches to 100 (store.SearchBackups: from what its walk or gathering saw, or a second "+
+			"search where they cannot tell), which the JSON list does not; past 100 its date links say no count.", o.ListRuns),
 		Header: []string{"list", "rows", "console first", "API first", "ratio", "console deep", "API deep", "ratio"}}
 	worst := map[bool]float64{}
 	worstName := map[bool]string{}

@@ -100,11 +100,12 @@ func contains(xs []string, x string) bool {
 const countCap = store.DateCountCap
 
 // searchCountCap is how far a search's page (q) counts its matches. A
-// count of a substring is a second search: to say "1,000+" it must find
-// 1,001 matches, twenty times the rows the page's own 51 take (a term in a
+// count of a substring is a search: to say "1,000+" it must find 1,001
+// matches, twenty times the rows the page's own 51 take (a term in a
 // third of the alerts: 9.9 ms against the JSON search's 3.0 ms,
-// bench/REPORT.md, console). Past 100 the page says "100+"; GET
-// /v1/backups/count?q= counts to store.CountCap.
+// bench/REPORT.md, console). To 100, the page's own search mostly finds
+// the count on its way (store.SearchBackups). Past 100 the page says
+// "100+"; GET /v1/backups/count?q= counts to store.CountCap.
 const searchCountCap = 100
 
 // listed is what every list page shows beside its rows.
@@ -359,37 +360,32 @@ func (c *Console) backups(ctx context.Context, p *request) (*view, error) {
 // searchBackups is the backups page of a search (q), whose list is
 // several statements, each on the one before: one after the other.
 func (c *Console) searchBackups(ctx context.Context, p *request, d *backupsData, f store.BackupFilter, pg store.Page) error {
-	var err error
-	if d.Tenants, err = tenantChoices(ctx, p); err != nil {
-		return err
-	}
-	items, next, err := store.ListBackups(ctx, p.tx, f, pg)
+	// The tenants and the periods go with the search's first round trip.
+	var first pgx.Batch
+	tenants := queueTenantChoices(&first, p)
+	periods := store.QueueBackupPeriods(&first, f.CreatedOn)
+	s, err := store.SearchBackups(ctx, p.tx, f, pg, searchCountCap, &first)
 	if err != nil {
 		return err
 	}
-	if d.Rows, err = backupRows(ctx, p, items); err != nil {
+	d.Tenants = tenants()
+	if d.Rows, err = backupRows(ctx, p, s.Items); err != nil {
 		return err
 	}
-	d.Cap = searchCountCap
-	if d.Count, d.Exact, err = store.CountSearchedBackups(ctx, p.tx, f, searchCountCap); err != nil {
-		return err
-	}
+	d.Cap, d.Count, d.Exact = searchCountCap, s.Count, s.Exact
 	// Up to searchCountCap matches, the date links count them from their
 	// gathered times. Past it, counting a substring per year, month or
 	// day would read every row of the period (a trigram index cannot
 	// stop at a period's thousandth match): 120 to 250 ms for a common
 	// term over a year of 2 million backups. The links then say no count.
-	var dates []store.DateCount
+	dates := *periods
 	if d.Exact {
-		dates, err = store.BackupDates(ctx, p.tx, f, true)
-	} else {
-		dates, err = store.BackupPeriods(ctx, p.tx, f.CreatedOn)
-	}
-	if err != nil {
-		return err
+		if dates, err = store.BackupDates(ctx, p.tx, f, true); err != nil {
+			return err
+		}
 	}
 	d.Dates, d.Trail = hierarchy(d.Q, "created_on", dates)
-	return c.next(ctx, &d.listed, next)
+	return c.next(ctx, &d.listed, s.Next)
 }
 
 // page is what a list page without a date hierarchy reads: a page of
@@ -403,26 +399,20 @@ type page[T any] struct {
 }
 
 // readPage reads a list page without a date hierarchy. A search (q) is
-// several statements, each on the one before: list, then count, one after
-// the other. Anything else is one round trip: the tenants, the page and
-// its count, queued on one batch.
-func readPage[T any](ctx context.Context, p *request, search bool, list func() ([]T, *store.Cursor, error),
-	count func() (int, bool, error), queue func(*pgx.Batch) (*store.Listed[T], *store.Counted)) (page[T], error) {
+// several statements, each on the one before, that count its matches to
+// searchCountCap on the way (store.Search*), the tenants sent with the
+// first. Anything else is one round trip: the tenants, the page and its
+// count, queued on one batch.
+func readPage[T any](ctx context.Context, p *request, search func(with *pgx.Batch) (store.Searched[T], error),
+	queue func(*pgx.Batch) (*store.Listed[T], *store.Counted)) (page[T], error) {
 	var r page[T]
-	var err error
-	if search {
-		if r.tenants, err = tenantChoices(ctx, p); err != nil {
-			return r, err
-		}
-		if r.items, r.next, err = list(); err != nil {
-			return r, err
-		}
-		n, exact, err := count()
-		r.count, r.exact = n, exact
-		return r, err
-	}
 	var b pgx.Batch
 	tenants := queueTenantChoices(&b, p)
+	if search != nil {
+		s, err := search(&b)
+		r.items, r.next, r.count, r.exact, r.tenants = s.Items, s.Next, s.Count, s.Exact, tenants()
+		return r, err
+	}
 	l, c := queue(&b)
 	if err := p.tx.SendBatch(ctx, &b).Close(); err != nil {
 		return r, err
@@ -611,9 +601,13 @@ func (c *Console) restores(ctx context.Context, p *request) (*view, error) {
 	if err != nil {
 		return v, refusedWithChoices(ctx, p, v, &d.Tenants, err)
 	}
-	r, err := readPage(ctx, p, f.Query != "",
-		func() ([]restore.Restore, *store.Cursor, error) { return store.ListRestores(ctx, p.tx, f, pg) },
-		func() (int, bool, error) { return store.CountSearchedRestores(ctx, p.tx, f, searchCountCap) },
+	var search func(*pgx.Batch) (store.Searched[restore.Restore], error)
+	if f.Query != "" {
+		search = func(with *pgx.Batch) (store.Searched[restore.Restore], error) {
+			return store.SearchRestores(ctx, p.tx, f, pg, searchCountCap, with)
+		}
+	}
+	r, err := readPage(ctx, p, search,
 		func(b *pgx.Batch) (*store.Listed[restore.Restore], *store.Counted) {
 			return store.QueueListRestores(b, f, pg), store.QueueCountRestores(b, f, countCap)
 		})
@@ -740,9 +734,13 @@ func (c *Console) alertList(ctx context.Context, p *request) (*view, error) {
 	if err != nil {
 		return v, refusedWithChoices(ctx, p, v, &d.Tenants, err)
 	}
-	r, err := readPage(ctx, p, f.Query != "",
-		func() ([]alert.Alert, *store.Cursor, error) { return store.ListAlerts(ctx, p.tx, f, pg) },
-		func() (int, bool, error) { return store.CountSearchedAlerts(ctx, p.tx, f, searchCountCap) },
+	var search func(*pgx.Batch) (store.Searched[alert.Alert], error)
+	if f.Query != "" {
+		search = func(with *pgx.Batch) (store.Searched[alert.Alert], error) {
+			return store.SearchAlerts(ctx, p.tx, f, pg, searchCountCap, with)
+		}
+	}
+	r, err := readPage(ctx, p, search,
 		func(b *pgx.Batch) (*store.Listed[alert.Alert], *store.Counted) {
 			return store.QueueListAlerts(b, f, pg), store.QueueCountAlerts(b, f, countCap)
 		})

@@ -188,7 +188,8 @@ func ListAlerts(ctx context.Context, db DB, f AlertFilter, p Page) ([]alert.Aler
 	if f.Query != "" {
 		q := f.Query
 		f.Query = ""
-		return search(ctx, db, searchedAlerts, alertWhere(f), q, p)
+		items, next, _, err := search(ctx, db, searchedAlerts, alertWhere(f), q, p, 0, nil)
+		return items, next, err
 	}
 	w := alertWhere(f)
 	w.keyset("created_at", p)
@@ -214,13 +215,13 @@ func AlertListSQL(f AlertFilter, p Page) (string, []any) {
 	return `SELECT ` + alertColumns + ` FROM backups_alert` + w.sql() + ` ORDER BY created_at DESC, id DESC` + w.limit(p), w.args
 }
 
-// CountSearchedAlerts is CountAlerts for f with q, counting up to upTo
-// (at most CountCap), as CountSearchedBackups.
-func CountSearchedAlerts(ctx context.Context, db DB, f AlertFilter, upTo int) (n int, exact bool, err error) {
+// SearchAlerts is ListAlerts for f with q, with the matches counted up to
+// upTo (at most CountCap), as SearchBackups.
+func SearchAlerts(ctx context.Context, db DB, f AlertFilter, p Page, upTo int, with *pgx.Batch) (Searched[alert.Alert], error) {
 	mustHaveQuery(f.Query)
 	q := f.Query
 	f.Query = ""
-	return countSearch(ctx, db, searchedAlerts, alertWhere(f), q, min(upTo, CountCap))
+	return searchCounted(ctx, db, searchedAlerts, alertWhere(f), q, p, upTo, with)
 }
 
 // CountAlerts counts the alerts in scope matching f, up to CountCap

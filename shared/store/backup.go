@@ -259,7 +259,8 @@ const openMismatch = `EXISTS (SELECT 1 FROM integrity_mismatches m
 // ListBackups returns a page of backups in scope matching f, newest first.
 func ListBackups(ctx context.Context, db DB, f BackupFilter, p Page) ([]backup.Backup, *Cursor, error) {
 	if f.Query != "" {
-		return search(ctx, db, searchedBackups, backupWhere(f, Page{}), f.Query, p)
+		items, next, _, err := search(ctx, db, searchedBackups, backupWhere(f, Page{}), f.Query, p, 0, nil)
+		return items, next, err
 	}
 	w := backupWhere(f, p)
 	q := `SELECT ` + backupColumns + ` FROM backups_backup` + w.sql() + ` ORDER BY created_at DESC, id DESC` + w.limit(p)
@@ -352,12 +353,14 @@ func CountBackups(ctx context.Context, db DB, f BackupFilter) (n int, exact bool
 	return count(ctx, db, "backups", "backups_backup", w)
 }
 
-// CountSearchedBackups is CountBackups for f with q, counting up to upTo
-// (at most CountCap): a page that says "1,000+" past 1,000 need not find
-// 10,001.
-func CountSearchedBackups(ctx context.Context, db DB, f BackupFilter, upTo int) (n int, exact bool, err error) {
+// SearchBackups is ListBackups for f with q, with the matches counted up
+// to upTo (at most CountCap): what a console page shows, "100+" past 100,
+// without searching twice where the search has learnt the count on its
+// way (searchCounted). with, if not nil, holds the caller's statements to
+// send with the search's first round trip.
+func SearchBackups(ctx context.Context, db DB, f BackupFilter, p Page, upTo int, with *pgx.Batch) (Searched[backup.Backup], error) {
 	mustHaveQuery(f.Query)
-	return countSearch(ctx, db, searchedBackups, backupWhere(f, Page{}), f.Query, min(upTo, CountCap))
+	return searchCounted(ctx, db, searchedBackups, backupWhere(f, Page{}), f.Query, p, upTo, with)
 }
 
 func listBackups(ctx context.Context, db DB, q string, args []any, p Page) ([]backup.Backup, *Cursor, error) {
@@ -376,7 +379,7 @@ func listBackups(ctx context.Context, db DB, q string, args []any, p Page) ([]ba
 // trigram and prefix indexes; the notes' in backup_notes, migration 028).
 var searchedBackups = searched[backup.Backup]{
 	what: "backups", table: "backups_backup", columns: backupColumns, order: "created_at",
-	contains: []string{"filename", "notes"}, side: map[string]string{"notes": "backup_notes"}, prefix: "checksum",
+	contains: []string{"filename", "notes"}, side: map[string]sideTable{"notes": {table: "backup_notes", lower: "notes_lower"}}, prefix: "checksum",
 	scan: func(r pgx.Row, extra any) (b backup.Backup, err error) {
 		err = scanBackupAnd(r, extra, &b)
 		return b, err

@@ -50,31 +50,40 @@ func levelBelow(on *DateRange) (l dateLevel, ok bool) {
 // that falls within on, uncounted: the links of a search whose matches
 // are too many to count per period.
 func BackupPeriods(ctx context.Context, db DB, on *DateRange) ([]DateCount, error) {
-	var oldest, newest *time.Time
-	err := db.QueryRow(ctx, `SELECT (SELECT min(created_at) FROM backups_backup), (SELECT max(created_at) FROM backups_backup)`).
-		Scan(&oldest, &newest)
-	if err != nil {
+	var b pgx.Batch
+	periods := QueueBackupPeriods(&b, on)
+	if err := db.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, fmt.Errorf("reading the date hierarchy: %w", mapErr(err))
 	}
-	if oldest == nil || newest == nil {
-		return nil, nil
-	}
-	level, ok := levelBelow(on)
-	if !ok {
-		return nil, nil
-	}
-	lo, hi := oldest.UTC(), newest.UTC()
-	from, to := level.start(lo), hi
-	if on != nil {
-		from, to = on.From, on.To
-	}
-	var out []DateCount
-	for t := from; t.Before(to) && !t.After(hi); t = level.next(t) {
-		if level.next(t).After(lo) {
-			out = append(out, DateCount{From: t, Uncounted: true})
+	return *periods, nil
+}
+
+// QueueBackupPeriods queues BackupPeriods's read on b; the periods are
+// there once b is sent.
+func QueueBackupPeriods(b *pgx.Batch, on *DateRange) *[]DateCount {
+	out := new([]DateCount)
+	b.Queue(`SELECT (SELECT min(created_at) FROM backups_backup), (SELECT max(created_at) FROM backups_backup)`).QueryRow(func(r pgx.Row) error {
+		var oldest, newest *time.Time
+		if err := r.Scan(&oldest, &newest); err != nil {
+			return err
 		}
-	}
-	return out, nil
+		level, ok := levelBelow(on)
+		if oldest == nil || newest == nil || !ok {
+			return nil
+		}
+		lo, hi := oldest.UTC(), newest.UTC()
+		from, to := level.start(lo), hi
+		if on != nil {
+			from, to = on.From, on.To
+		}
+		for t := from; t.Before(to) && !t.After(hi); t = level.next(t) {
+			if level.next(t).After(lo) {
+				*out = append(*out, DateCount{From: t, Uncounted: true})
+			}
+		}
+		return nil
+	})
+	return out
 }
 
 // DateCountCap bounds what one link of the hierarchy counts: a link reads

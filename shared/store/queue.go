@@ -169,10 +169,10 @@ func SumDates(links []DateCount) (n int, exact bool) {
 	return n, true
 }
 
-// mustHaveQuery guards the CountSearched functions, which count a search.
+// mustHaveQuery guards the Search functions, which list and count a search.
 func mustHaveQuery(q string) {
 	if q == "" {
-		panic("store: CountSearched* count a search (q); count a list without one with Count* or QueueCount*")
+		panic("store: Search* list and count a search (q); a list without one is List* and Count* or their Queue*")
 	}
 }
 

@@ -112,7 +112,8 @@ func ListRestores(ctx context.Context, db DB, f RestoreFilter, p Page) ([]restor
 	if f.Query != "" {
 		q := f.Query
 		f.Query = ""
-		return search(ctx, db, searchedRestores, restoreWhere(f), q, p)
+		items, next, _, err := search(ctx, db, searchedRestores, restoreWhere(f), q, p, 0, nil)
+		return items, next, err
 	}
 	w := restoreWhere(f)
 	w.keyset("started_at", p)
@@ -147,13 +148,13 @@ func restoreText(r restore.Restore) int {
 	return n
 }
 
-// CountSearchedRestores is CountRestores for f with q, counting up to upTo
-// (at most CountCap), as CountSearchedBackups.
-func CountSearchedRestores(ctx context.Context, db DB, f RestoreFilter, upTo int) (n int, exact bool, err error) {
+// SearchRestores is ListRestores for f with q, with the matches counted up to
+// upTo (at most CountCap), as SearchBackups.
+func SearchRestores(ctx context.Context, db DB, f RestoreFilter, p Page, upTo int, with *pgx.Batch) (Searched[restore.Restore], error) {
 	mustHaveQuery(f.Query)
 	q := f.Query
 	f.Query = ""
-	return countSearch(ctx, db, searchedRestores, restoreWhere(f), q, min(upTo, CountCap))
+	return searchCounted(ctx, db, searchedRestores, restoreWhere(f), q, p, upTo, with)
 }
 
 // CountRestores counts the restores in scope matching f, up to CountCap

@@ -12,10 +12,15 @@ import (
 )
 
 // How a search goes (search): it reads the newest searchWalk rows in list
-// order, then at most searchGather matches through the indexes of q.
+// order (searchCountWalk when it also counts its matches), then at most
+// searchGather matches through the indexes of q, or walks on in list
+// order when the first walk's matches say that the page is at most
+// searchWalkOn rows further.
 const (
-	searchWalk   = 1000
-	searchGather = 5000
+	searchWalk      = 200
+	searchCountWalk = 1000
+	searchGather    = 5000
+	searchWalkOn    = 2000
 )
 
 // searched is what search needs to know of a list with a q: its table,
@@ -29,14 +34,23 @@ type searched[T any] struct {
 	contains []string // q is a case-insensitive substring of one of these
 	// side names, for a contains column, a narrow table that holds the
 	// rows where it is not empty (their id, order column, tenant_id and
-	// the column), whose trigram index the gathering (matchKeys) reads
-	// instead: a match is then checked on a page of few, short rows, not
-	// on its own page of the list's table (migration 028's backup_notes).
-	side   map[string]string
+	// the column lower-cased), whose trigram index the gathering
+	// (matchKeys) reads instead: a match is then checked on a page of few,
+	// short rows, not on its own page of the list's table, and with LIKE
+	// on text lower-cased once, not ILIKE lower-casing it at every check
+	// (migrations 028 and 029's backup_notes).
+	side   map[string]sideTable
 	prefix string // or a prefix of this one ("": none)
 	scan   func(r pgx.Row, extra any) (T, error)
 	key    func(T) Cursor
 	text   func(T) int
+}
+
+// sideTable is a narrow table holding a text column of a list lower-cased
+// (searched.side).
+type sideTable struct {
+	table string // backup_notes
+	lower string // notes_lower: lower(notes)
 }
 
 // customPlans has a search's statements that read rows (its walks, its
@@ -113,8 +127,16 @@ func (w where) clone() where {
 //     instead), and keep the matches: a term common among recent rows
 //     fills the page here, and if the other filters let fewer rows through
 //     than searchWalk (a tenant's key, the last pages of a list), the walk
-//     has seen them all;
-//  2. otherwise gather the keys of the matches through the trigram and
+//     has seen them all. The walk is short: a rare term pays for every row
+//     of it for nothing (1,000 rows were 1.7 ms of q=manual run's 10 at 1M
+//     backups, bench/REPORT.md), and a term that fills a page of 50 in 200
+//     rows is in a quarter of them;
+//  2. if the walk's matches are many enough that the page is at most
+//     searchWalkOn rows further, and the table at that density holds more
+//     matches than the gathering's cap, go to step 3 at once (a term in a
+//     few percent of a million rows: the gathering would read 5,000 of
+//     each column's matches, then walk anyway);
+//     otherwise gather the keys of the matches through the trigram and
 //     prefix indexes, each column apart (matchKeys; plain index scans off
 //     for the statement, so that the planner cannot walk again), at most
 //     searchGather from each, sort them and read the page's rows by id: if
@@ -123,22 +145,52 @@ func (w where) clone() where {
 //     every row they give is checked against q whole: a trigram index reads
 //     the whole posting list of every trigram of its pattern, and the common
 //     ones of a tenant's slug ("ten", "ant") hold nearly every backup;
-//  3. otherwise, with matches that many but not among the recent rows,
-//     walk the list's index with q as a filter (bitmap and sequential
-//     scans off for the statement) until the page is full.
+//  3. otherwise, with matches that many, walk the list's index with q as
+//     a filter (bitmap and sequential scans off for the statement) until
+//     the page is full.
 //
 // w is the list's other filters, without the keyset of p: search adds it
 // where it helps (matchKeys).
-func search[T any](ctx context.Context, db DB, l searched[T], w where, q string, p Page) ([]T, *Cursor, error) {
+//
+// With upTo > 0 (at most CountCap) search also says
+// how many rows match, up to upTo, when its steps learnt it on the way
+// (seen.known): its walk counts its matches to upTo+1 (reading on past
+// the page's to the upTo+1st, if the walk holds that many), its gathering
+// counts what it gathered, and a console page (a search's page with its
+// match count) then need not search again to count (countSearch).
+//
+// with, if not nil, holds statements of the caller's (a console page's
+// other reads) that go with the first round trip.
+func search[T any](ctx context.Context, db DB, l searched[T], w where, q string, p Page, upTo int, with *pgx.Batch) ([]T, *Cursor, searchCount, error) {
+	var seen searchCount
 	base := w.clone()
 	w = w.clone()
 	w.keyset(l.order, p)
 	filters := w.sql()
 	w.addCond(l.cond(q, q))
 	match := w.conds[len(w.conds)-1]
-	limit := w.limit(p)
 	order := ` ORDER BY ` + l.order + ` DESC, id DESC`
+	// Counting, the walk goes on to searchCountWalk rows: a term in a
+	// quarter of them is counted past 100 there, in the same statement.
+	walkRows := searchWalk
+	if upTo > 0 {
+		walkRows = searchCountWalk
+	}
+	walk := `SELECT * FROM ` + l.table + filters + order + ` LIMIT ` + fmt.Sprint(walkRows)
+	limit := w.limit(p)
+	step1, args1 := `SELECT `+l.columns+` FROM (`+walk+`) w WHERE `+match+order+limit, w.args
+	var inWalk int64 // the walk's matches, up to upTo+1
 	scan := func(r pgx.CollectableRow) (T, error) { return l.scan(r, nil) }
+	scan1 := scan
+	if upTo > 0 {
+		// The walk's matches to the upTo+1st (at least the page's), each
+		// row with how many there are: the rows past the page are counted,
+		// not sent.
+		args1 = append(w.clone().args, max(upTo, p.Limit)+1)
+		step1 = `SELECT ` + l.columns + `, count(*) OVER () FROM (SELECT * FROM (` + walk + `) w WHERE ` + match + order +
+			fmt.Sprintf(` LIMIT $%d) m`, len(args1)) + order + limit
+		scan1 = func(r pgx.CollectableRow) (T, error) { return l.scan(r, &inWalk) }
+	}
 
 	// Step 1, with the choice of step 2's driver in the same round trip.
 	var (
@@ -147,40 +199,98 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 		next   *Cursor
 		driver = q
 	)
+	if with != nil {
+		b.QueuedQueries = append(b.QueuedQueries, with.QueuedQueries...)
+	}
 	b.Queue(customPlans)
 	b.Queue(`SET LOCAL enable_bitmapscan = off`)
 	b.Queue(`SET LOCAL enable_seqscan = off`)
-	b.Queue(`SELECT `+l.columns+` FROM (SELECT * FROM `+l.table+filters+order+
-		` LIMIT `+fmt.Sprint(searchWalk)+`) w WHERE `+match+order+limit, w.args...).Query(func(rows pgx.Rows) (err error) {
-		items, next, err = collectPage(rows, p, scan, l.key, l.text)
+	b.Queue(step1, args1...).Query(func(rows pgx.Rows) (err error) {
+		items, next, err = collectPage(rows, p, scan1, l.key, l.text)
 		return err
 	})
-	var walked int
+	var (
+		walked int
+		rows   float64 // the table's, as PostgreSQL last estimated them
+	)
 	c := base.clone()
 	c.keyset(l.order, p)
-	b.Queue(`SELECT count(*) FROM (SELECT 1 FROM `+l.table+c.sql()+order+` LIMIT `+fmt.Sprint(searchWalk)+`) c`,
+	b.Queue(`SELECT count(*) FROM (SELECT 1 FROM `+l.table+c.sql()+order+` LIMIT `+fmt.Sprint(walkRows)+`) c`,
 		c.args...).QueryRow(func(r pgx.Row) error { return r.Scan(&walked) })
 	b.Queue(`SET LOCAL enable_bitmapscan TO DEFAULT`)
 	b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
+	b.Queue(`SELECT reltuples FROM pg_class WHERE oid = $1::regclass`, l.table).QueryRow(func(r pgx.Row) error {
+		return r.Scan(&rows)
+	})
 	queueDriver(&b, l, q, &driver)
 	b.Queue(plansAsUsual)
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
-		return nil, nil, fmt.Errorf("searching %s: %w", l.what, mapErr(err))
+		return nil, nil, seen, fmt.Errorf("searching %s: %w", l.what, mapErr(err))
 	}
-	if next != nil || walked < searchWalk {
+	if next != nil || walked < walkRows {
 		// The page is full, or the walk read every row the other filters
 		// let through (a tenant's, the end of a list): its matches are all
 		// there are.
-		return items, next, nil
+		switch {
+		case upTo == 0:
+		case int(inWalk) > upTo:
+			seen = searchCount{n: upTo, known: true}
+		case walked < walkRows && p.After == nil:
+			seen = searchCount{n: int(inWalk), exact: true, known: true}
+		}
+		return items, next, seen, nil
 	}
 
-	// Step 2: the keys of the matches, through each text column's index
-	// apart, then the page's rows by id.
-	u, g := l.matchKeys(base, q, driver, p.After, searchGather)
+	// Step 3, the filtered walk, when step 2 sends the search there.
+	walkOn := func() ([]T, *Cursor, searchCount, error) {
+		searchStep(3)
+		b := pgx.Batch{}
+		b.Queue(customPlans)
+		b.Queue(`SET LOCAL enable_bitmapscan = off`)
+		b.Queue(`SET LOCAL enable_seqscan = off`)
+		b.Queue(`SELECT `+l.columns+` FROM `+l.table+w.sql()+order+limit, w.args...).Query(func(rows pgx.Rows) (err error) {
+			items, err = pgx.CollectRows(rows, scan)
+			return err
+		})
+		b.Queue(`SET LOCAL enable_bitmapscan TO DEFAULT`)
+		b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
+		b.Queue(plansAsUsual)
+		if err := db.SendBatch(ctx, &b).Close(); err != nil {
+			return nil, nil, seen, fmt.Errorf("searching %s: %w", l.what, mapErr(err))
+		}
+		items, next = cut(items, p, l.key)
+		return items, next, seen, nil
+	}
+
+	// Step 2, straight to step 3 if the walk's density says that the page
+	// is near and the matches too many to gather: k matches in the walked
+	// rows, fewer than the page's limit+1, which needs limit+1-k more,
+	// about walked/k rows apart; the table holds about k/walked of its
+	// rows.
+	if k := len(items); k > 0 && (p.Limit+1-k)*walked <= searchWalkOn*k && float64(k)/float64(walked)*rows >= searchGather {
+		if upTo > 0 && int(inWalk) > upTo {
+			seen = searchCount{n: upTo, known: true}
+		}
+		return walkOn()
+	}
+
+	// The keys of the matches, through each text column's index apart,
+	// then the page's rows by id.
+	searchStep(2)
+	//
+	// Beside each row, how many keys were gathered (a row found in n
+	// columns is there n times), and how many distinct rows are among the
+	// first upTo×branches+1 of them: all of them if that is all there
+	// were (counting distinct ids sorts them: 0.6 ms for 2,000, more than
+	// anything else of the statement but the notes' scan), else more than
+	// upTo in any case.
+	u, g, branches := l.matchKeys(base, q, driver, p.After, searchGather)
 	pageLimit := g.limit(p)
-	gather := `WITH u AS (` + u + `) SELECT ` + l.columns + `, (SELECT count(DISTINCT id) FROM u) FROM ` + l.table +
+	g.args = append(g.args, upTo*branches+1)
+	gather := `WITH u AS (` + u + `) SELECT ` + l.columns + `, ARRAY[(SELECT count(*) FROM u), ` +
+		fmt.Sprintf(`(SELECT count(DISTINCT id) FROM (SELECT id FROM u LIMIT $%d) f)]`, len(g.args)) + ` FROM ` + l.table +
 		` WHERE id = ANY(ARRAY(SELECT DISTINCT ON (` + l.order + `, id) id FROM u` + order + pageLimit + `))` + order + pageLimit
-	var found int64
+	var counts []int64 // gathered, distinct among the first upTo×branches+1
 	items = items[:0]
 	b = pgx.Batch{}
 	b.Queue(customPlans)
@@ -188,7 +298,7 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 	b.Queue(`SET LOCAL enable_seqscan = off`) // see gatherPlan
 	b.Queue(gather, g.args...).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
-			it, err := l.scan(rows, &found)
+			it, err := l.scan(rows, &counts)
 			if err != nil {
 				return err
 			}
@@ -200,31 +310,66 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 	b.Queue(`SET LOCAL enable_indexscan TO DEFAULT`)
 	b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
-		return nil, nil, fmt.Errorf("searching %s: %w", l.what, mapErr(err))
+		return nil, nil, seen, fmt.Errorf("searching %s: %w", l.what, mapErr(err))
 	}
-	if found < searchGather {
+	gathered, distinct := 0, 0
+	if len(counts) == 2 {
+		gathered, distinct = int(counts[0]), int(counts[1])
+	}
+	switch {
+	case upTo == 0:
+	case gathered > upTo*branches || distinct > upTo:
+		// More than upTo after the cursor, so more than upTo.
+		seen = searchCount{n: upTo, known: true}
+	case gathered < searchGather && p.After == nil:
+		// No column's gathering stopped at its cap: all the matches.
+		seen = searchCount{n: distinct, exact: true, known: true}
+	}
+	if gathered < searchGather {
+		// No column's gathering stopped at its cap (each has at most
+		// searchGather distinct rows): these are all the matches.
 		items, next = cut(items, p, l.key)
-		return items, next, nil
+		return items, next, seen, nil
 	}
-
-	// Step 3.
 	items = items[:0]
-	b = pgx.Batch{}
-	b.Queue(customPlans)
-	b.Queue(`SET LOCAL enable_bitmapscan = off`)
-	b.Queue(`SET LOCAL enable_seqscan = off`)
-	b.Queue(`SELECT `+l.columns+` FROM `+l.table+w.sql()+order+limit, w.args...).Query(func(rows pgx.Rows) (err error) {
-		items, err = pgx.CollectRows(rows, scan)
-		return err
-	})
-	b.Queue(`SET LOCAL enable_bitmapscan TO DEFAULT`)
-	b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
-	b.Queue(plansAsUsual)
-	if err := db.SendBatch(ctx, &b).Close(); err != nil {
-		return nil, nil, fmt.Errorf("searching %s: %w", l.what, mapErr(err))
+	return walkOn()
+}
+
+// searchCount is how many rows a search found to match, up to the count
+// its caller asked for (search's upTo): exactly n, or more than n (not
+// exact), if known.
+type searchCount struct {
+	n            int
+	exact, known bool
+}
+
+// Searched is a page of a search (q) and how many rows match, counted up
+// to a cap: Count, or more than Count if not Exact.
+type Searched[T any] struct {
+	Items []T
+	Next  *Cursor
+	Count int
+	Exact bool
+}
+
+// searchCounted is a search's page and its matches counted up to upTo
+// (at most CountCap): from what the search learnt on its way if it
+// learnt it, else counted apart (countSearch). with goes with the first
+// round trip (search).
+func searchCounted[T any](ctx context.Context, db DB, l searched[T], w where, q string, p Page, upTo int, with *pgx.Batch) (Searched[T], error) {
+	upTo = min(upTo, CountCap)
+	items, next, seen, err := search(ctx, db, l, w, q, p, upTo, with)
+	if err != nil {
+		return Searched[T]{}, err
 	}
-	items, next = cut(items, p, l.key)
-	return items, next, nil
+	r := Searched[T]{Items: items, Next: next, Count: seen.n, Exact: seen.exact}
+	if !seen.known {
+		countStep(0)
+		if r.Count, r.Exact, err = countSearch(ctx, db, l, w, q, upTo); err != nil {
+			return Searched[T]{}, err
+		}
+	}
+	return r, nil
 }
 
 // gatherPlan: the gathering of matchKeys is planned with sequential scans
@@ -239,7 +384,8 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 //
 // matchKeys is a statement that gives the keys (order column and id) of
 // the rows of l matching w and q after the cursor after (nil: from the
-// start), and w grown by its arguments. It reads each text column apart,
+// start), w grown by its arguments, and how many branches it appends (a
+// row is there at most once per branch). It reads each text column apart,
 // through its own index, and appends what they give (UNION ALL: a row
 // found in two columns is there twice, and its readers keep one; a UNION's
 // hashing of every key cost a search with 2,000 matches 0.7 ms): at most
@@ -256,7 +402,7 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 // once per condition: ILIKE lower-cases the whole text at every call (about
 // a microsecond), and the OR of every column's ILIKE, checked again above
 // the fence, cost a search with 2,000 matches 15 ms.
-func (l searched[T]) matchKeys(w where, q, driver string, after *Cursor, each int) (string, where) {
+func (l searched[T]) matchKeys(w where, q, driver string, after *Cursor, each int) (string, where, int) {
 	g := w.clone()
 	arg := func(v any) string {
 		g.args = append(g.args, v)
@@ -273,25 +419,32 @@ func (l searched[T]) matchKeys(w where, q, driver string, after *Cursor, each in
 	if after != nil {
 		keyset = "(" + l.order + ", id) < (" + arg(after.Time) + ", " + arg(after.ID) + ")"
 	}
-	// branch is the keys of the rows whose column col meets cond (inside
-	// the fence), and q whole if recheck (outside it, as v).
-	branch := func(col, cond string, recheck bool) string {
+	// branch is the keys of the rows whose column col is like pattern
+	// (inside the fence, like " ILIKE " or " LIKE "), and q whole if
+	// recheck (outside it, as v); a column with a side table is read
+	// there, lower-cased, with LIKE.
+	branch := func(col, like, pattern string, recheck bool) string {
+		lower := func(p string) string { return p }
+		if _, ok := l.side[col]; ok {
+			like, lower = " LIKE ", func(p string) string { return "lower(" + p + ")" }
+		}
 		var outer []string
 		if recheck && whole != "" {
-			outer = append(outer, "v ILIKE "+whole)
+			outer = append(outer, "v"+like+lower(whole))
 		}
 		if keyset != "" {
 			outer = append(outer, keyset)
 		}
-		inner := `SELECT ` + l.order + `, id, ` + col + ` AS v FROM ` + l.table + ` WHERE ` + filters + cond
-		if side := l.side[col]; side != "" {
+		inner := `SELECT ` + l.order + `, id, ` + col + ` AS v FROM ` + l.table + ` WHERE ` + filters + col + like + pattern
+		if side, ok := l.side[col]; ok {
+			cond := side.lower + like + lower(pattern)
 			if filters == "" {
-				inner = `SELECT ` + l.order + `, id, ` + col + ` AS v FROM ` + side + ` WHERE ` + cond
+				inner = `SELECT ` + l.order + `, id, ` + side.lower + ` AS v FROM ` + side.table + ` WHERE ` + cond
 			} else {
 				// The other filters are on the list's table: the side's
 				// matches are joined to it.
-				inner = `SELECT ` + l.order + `, id, v FROM ` + l.table + ` JOIN (SELECT id AS side_id, ` + col + ` AS v FROM ` +
-					side + ` WHERE ` + cond + ` OFFSET 0) s ON s.side_id = ` + l.table + `.id WHERE ` + strings.TrimSuffix(filters, " AND ")
+				inner = `SELECT ` + l.order + `, id, v FROM ` + l.table + ` JOIN (SELECT id AS side_id, ` + side.lower + ` AS v FROM ` +
+					side.table + ` WHERE ` + cond + ` OFFSET 0) s ON s.side_id = ` + l.table + `.id WHERE ` + strings.TrimSuffix(filters, " AND ")
 			}
 		}
 		sql := `(SELECT ` + l.order + `, id FROM (` + inner + ` OFFSET 0) d`
@@ -302,12 +455,12 @@ func (l searched[T]) matchKeys(w where, q, driver string, after *Cursor, each in
 	}
 	var branches []string
 	for _, c := range l.contains {
-		branches = append(branches, branch(c, c+" ILIKE "+drive, true))
+		branches = append(branches, branch(c, " ILIKE ", drive, true))
 	}
 	if l.prefix != "" {
-		branches = append(branches, branch(l.prefix, l.prefix+" LIKE "+arg(likeEscape(strings.ToLower(q))+"%"), false))
+		branches = append(branches, branch(l.prefix, " LIKE ", arg(likeEscape(strings.ToLower(q))+"%"), false))
 	}
-	return strings.Join(branches, " UNION ALL "), g
+	return strings.Join(branches, " UNION ALL "), g, len(branches)
 }
 
 // A count with q reads the newest countProbe rows first (its first step),
@@ -324,6 +477,7 @@ const (
 var (
 	entryShare = 1.0 / 16
 	countStep  = func(step int) {}
+	searchStep = func(step int) {} // search's steps after the first
 )
 
 // countSearch counts the rows of l matching w and q, up to upTo (count),
@@ -406,7 +560,7 @@ func countSearch[T any](ctx context.Context, db DB, l searched[T], w where, q st
 
 	// Step 3.
 	countStep(3)
-	u, g := l.matchKeys(w, q, driver, nil, upTo+1)
+	u, g, _ := l.matchKeys(w, q, driver, nil, upTo+1)
 	b = pgx.Batch{}
 	b.Queue(customPlans)
 	b.Queue(`SET LOCAL enable_seqscan = off`) // see gatherPlan
@@ -436,7 +590,7 @@ func searchTimes[T any](ctx context.Context, db DB, l searched[T], w where, q st
 		b = pgx.Batch{}
 	}
 	var times []time.Time
-	u, g := l.matchKeys(w, q, driver, nil, CountCap+1)
+	u, g, _ := l.matchKeys(w, q, driver, nil, CountCap+1)
 	b.Queue(customPlans)
 	b.Queue(`SET LOCAL enable_seqscan = off`) // see gatherPlan
 	b.Queue(`WITH u AS (`+u+`) SELECT DISTINCT ON (id) `+l.order+` FROM u`, g.args...).Query(func(rows pgx.Rows) (err error) {
@@ -539,9 +693,11 @@ func queueDriver[T any](b *pgx.Batch, l searched[T], q string, driver *string) {
 	for i, p := range parts {
 		likes[i] = "%" + likeEscape(p) + "%"
 	}
-	b.Queue(`WITH s AS MATERIALIZED (SELECT `+l.contains[0]+` AS v FROM `+l.table+` ORDER BY `+l.order+` DESC, id DESC LIMIT `+
+	// Each sampled value lower-cased once, then LIKE for each part: what
+	// ILIKE does (lower-case both), without lower-casing a value per part.
+	b.Queue(`WITH s AS MATERIALIZED (SELECT lower(`+l.contains[0]+`) AS v FROM `+l.table+` ORDER BY `+l.order+` DESC, id DESC LIMIT `+
 		fmt.Sprint(searchSample)+`)
-		SELECT u.p, (SELECT count(*) FROM s WHERE s.v ILIKE u.l) FROM unnest($1::text[], $2::text[]) AS u(p, l)`,
+		SELECT u.p, (SELECT count(*) FROM s WHERE s.v LIKE lower(u.l)) FROM unnest($1::text[], $2::text[]) AS u(p, l)`,
 		parts, likes).Query(func(rows pgx.Rows) error {
 		sampled := map[string]int{}
 		for rows.Next() {

@@ -42,6 +42,7 @@ func TestSearchSteps(t *testing.T) {
 			CASE WHEN i = 4321 THEN 'abcdef' ELSE '000000' END || lpad(to_hex(i), 58, '0'),
 			'r2://b/' || i, 'COMPLETED', now() - i * interval '1 minute', now() - i * interval '1 minute',
 			CASE WHEN i % 997 = 0 THEN 'found a NEEDLE here'
+				WHEN i = 5555 THEN 'ÄRGER mit dem Schlüssel'
 				WHEN i > 1500 AND i % 40 = 0 THEN 'dump zebra of old-' || i
 				WHEN i > 1500 AND i % 40 = 20 THEN 'a zebra alone' ELSE '' END, '{}'
 		FROM generate_series(1, 8000) AS i ORDER BY i DESC`, tenant) // oldest first, as they arrive
@@ -124,6 +125,10 @@ func TestSearchSteps(t *testing.T) {
 		{strings.Repeat("0", 60) + "10", false, 250},
 		{"nothing-like-this", false, 0},
 		{"50_%", false, 0}, // LIKE wildcards match literally
+		// The notes are searched lower-cased (migration 029): any case,
+		// beyond ASCII too, as ILIKE.
+		{"ärger mit", false, 1},
+		{"SCHLÜSSEL", false, 1},
 	} {
 		for _, limit := range []int{50, 500} {
 			w, g := want(likeLiteral(tc.q), tc.tenant), got(tc.q, tc.tenant, limit)
@@ -133,6 +138,14 @@ func TestSearchSteps(t *testing.T) {
 			if !slices.Equal(g, w) {
 				t.Errorf("q=%s tenant=%v limit=%d: %d backups listed, want %d (first difference at %s)",
 					tc.q, tc.tenant, limit, len(g), len(w), firstDiff(g, w))
+			}
+		}
+		w := want(likeLiteral(tc.q), tc.tenant)
+		// Counted to 10 and 100, and to the count itself and one less
+		// (all, or one too many).
+		for _, upTo := range []int{10, 100, len(w), len(w) - 1} {
+			if upTo > 0 && upTo <= store.CountCap {
+				searchCounted(t, db, tc.q, map[bool]*uuid.UUID{true: &tenant, false: nil}[tc.tenant], upTo, w)
 			}
 		}
 		f := store.BackupFilter{Query: tc.q}
@@ -248,6 +261,64 @@ func TestSearchedNotesFollowTheBackups(t *testing.T) {
 	}
 	if side != wide {
 		t.Errorf("backup_notes holds %d rows, the backups with notes are %d", side, wide)
+	}
+}
+
+// searchCounted checks a search's pages with their count to upTo
+// (store.SearchBackups, a console page's) against want, the matches in
+// order: every page lists what a plain filter does and counts
+// min(len(want), upTo), exact if that is all. Counted to fewer than a
+// page (50), a first page is counted on the search's way, never searched
+// again: a full page from the walk has more than upTo matches, a walk
+// that saw every row or a gathering has them all or more than upTo.
+func searchCounted(t *testing.T, db *testenv.DB, q string, tenant *uuid.UUID, upTo int, want []uuid.UUID) {
+	t.Helper()
+	ctx := context.Background()
+	var (
+		got   []uuid.UUID
+		after *store.Cursor
+		apart int // pages counted apart (countSearch)
+	)
+	defer store.CountSearchSteps(0, func(step int) {
+		if step == 0 {
+			apart++
+		}
+	})()
+	for pages := 0; ; pages++ {
+		if pages > len(want)/50+2 {
+			t.Fatalf("q=%s upTo=%d: the pages do not end", q, upTo)
+		}
+		var (
+			s    store.Searched[backup.Backup]
+			with pgx.Batch // the caller's own statement, sent along
+			sent int
+		)
+		with.Queue(`SELECT $1::int`, pages+1).QueryRow(func(r pgx.Row) error { return r.Scan(&sent) })
+		err := store.InScope(ctx, db.Pool, store.AllTenants, func(tx pgx.Tx) (err error) {
+			s, err = store.SearchBackups(ctx, tx, store.BackupFilter{Query: q, TenantID: tenant}, store.Page{Limit: 50, After: after}, upTo, &with)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("q=%s upTo=%d: %v", q, upTo, err)
+		}
+		if sent != pages+1 {
+			t.Errorf("q=%s upTo=%d page %d: the statement sent with the search read %d", q, upTo, pages, sent)
+		}
+		if n, exact := min(len(want), upTo), len(want) <= upTo; s.Count != n || s.Exact != exact {
+			t.Errorf("q=%s upTo=%d page %d: counted %d (exact %v), want %d (exact %v)", q, upTo, pages, s.Count, s.Exact, n, exact)
+		}
+		if pages == 0 && upTo < 50 && apart > 0 {
+			t.Errorf("q=%s upTo=%d: the first page was counted apart", q, upTo)
+		}
+		for _, b := range s.Items {
+			got = append(got, b.ID)
+		}
+		if after = s.Next; after == nil {
+			break
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("q=%s upTo=%d: %d backups listed, want %d (first difference at %s)", q, upTo, len(got), len(want), firstDiff(got, want))
 	}
 }
 
@@ -471,6 +542,73 @@ func TestBackupPeriods(t *testing.T) {
 	} {
 		if got := periods(tc.on); !slices.Equal(got, tc.want) {
 			t.Errorf("under %v: %v, want %v", tc.on, got, tc.want)
+		}
+	}
+}
+
+// TestSearchWalksOn: a term in a tenth of 60,000 rows has fewer matches
+// among the newest 200 than a page, and more in the table than the
+// gathering's cap: the search walks on in list order at once, without
+// gathering; a term in a hundredth is gathered. Both list what a plain
+// filter does, page after page.
+func TestSearchWalksOn(t *testing.T) {
+	db := testenv.NewDB(t)
+	ctx := context.Background()
+	_, err := db.Owner.Exec(ctx, `INSERT INTO backups_backup (id, backup_type, filename, size_bytes, checksum,
+			r2_path, status, created_at, updated_at, notes, metadata)
+		SELECT gen_random_uuid(), 'FULL_DATABASE',
+			'b-' || i || CASE WHEN i % 10 = 0 THEN '-tenth' ELSE '' END || CASE WHEN i % 100 = 7 THEN '-hundredth' ELSE '' END || '.dump',
+			1, lpad(to_hex(i), 64, '0'), 'r2://b/' || i, 'COMPLETED', now() - i * interval '1 minute', now(), '', '{}'
+		FROM generate_series(1, 60000) AS i ORDER BY i DESC`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Owner.Exec(ctx, `ANALYZE backups_backup`); err != nil {
+		t.Fatal(err)
+	}
+	var steps []int
+	defer store.SearchSteps(func(step int) { steps = append(steps, step) })()
+	for _, tc := range []struct {
+		q     string
+		first []int // the steps after the walk that the first page takes
+	}{
+		{"TENTH", []int{3}},
+		{"hundredth", []int{2}},
+	} {
+		rows, err := db.Owner.Query(ctx, `SELECT id FROM backups_backup WHERE filename ILIKE $1 ORDER BY created_at DESC, id DESC`, "%"+tc.q+"%")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var (
+			got   []uuid.UUID
+			after *store.Cursor
+		)
+		for pages := 0; ; pages++ {
+			steps = nil
+			var items []backup.Backup
+			err := store.InScope(ctx, db.Pool, store.AllTenants, func(tx pgx.Tx) (err error) {
+				items, after, err = store.ListBackups(ctx, tx, store.BackupFilter{Query: tc.q}, store.Page{Limit: 50, After: after})
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pages == 0 && !slices.Equal(steps, tc.first) {
+				t.Errorf("q=%s: the first page took steps %v after the walk, want %v", tc.q, steps, tc.first)
+			}
+			for _, b := range items {
+				got = append(got, b.ID)
+			}
+			if after == nil || pages > len(want)/50+2 {
+				break
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("q=%s: %d backups listed, want %d (first difference at %s)", tc.q, len(got), len(want), firstDiff(got, want))
 		}
 	}
 }
