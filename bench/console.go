@@ -112,6 +112,15 @@ func consoleCases() []consoleCase {
 			deep: `SELECT created_at, id FROM backups_alert WHERE (message ILIKE '%smaller%' OR resolution_notes ILIKE '%smaller%')
 				ORDER BY created_at DESC, id DESC OFFSET $1 LIMIT 1`,
 			count: `SELECT count(*) FROM backups_alert WHERE (message ILIKE '%smaller%' OR resolution_notes ILIKE '%smaller%')`},
+		// Terms in a few percent of the rows, in clumps: every tenant
+		// backup (once a day per tenant), the resolution notes of alerts.
+		{name: "backups, q=tar", page: "/console/backups", api: "/v1/backups", query: "q=tar", search: true,
+			deep:  `SELECT created_at, id FROM backups_backup WHERE ` + backupMatch("tar") + ` ORDER BY created_at DESC, id DESC OFFSET $1 LIMIT 1`,
+			count: `SELECT count(*) FROM backups_backup WHERE ` + backupMatch("tar")},
+		{name: "alerts, q=migration", page: "/console/alerts", api: "/v1/alerts", query: "q=migration", search: true,
+			deep: `SELECT created_at, id FROM backups_alert WHERE (message ILIKE '%migration%' OR resolution_notes ILIKE '%migration%')
+				ORDER BY created_at DESC, id DESC OFFSET $1 LIMIT 1`,
+			count: `SELECT count(*) FROM backups_alert WHERE (message ILIKE '%migration%' OR resolution_notes ILIKE '%migration%')`},
 	}
 }
 

@@ -230,7 +230,7 @@ func CountAlerts(ctx context.Context, db DB, f AlertFilter) (n int, exact bool, 
 	if f.Query != "" {
 		q := f.Query
 		f.Query = ""
-		return countSearch(ctx, db, searchedAlerts, alertWhere(f), q, CountCap)
+		return countSearch(ctx, db, searchedAlerts, alertWhere(f), q, CountCap, nil)
 	}
 	return count(ctx, db, "alerts", "backups_alert", alertWhere(f))
 }

@@ -348,7 +348,7 @@ func backupWhere(f BackupFilter, p Page) where {
 func CountBackups(ctx context.Context, db DB, f BackupFilter) (n int, exact bool, err error) {
 	w := backupWhere(f, Page{})
 	if f.Query != "" {
-		return countSearch(ctx, db, searchedBackups, w, f.Query, CountCap)
+		return countSearch(ctx, db, searchedBackups, w, f.Query, CountCap, nil)
 	}
 	return count(ctx, db, "backups", "backups_backup", w)
 }

@@ -163,7 +163,7 @@ func CountRestores(ctx context.Context, db DB, f RestoreFilter) (n int, exact bo
 	if f.Query != "" {
 		q := f.Query
 		f.Query = ""
-		return countSearch(ctx, db, searchedRestores, restoreWhere(f), q, CountCap)
+		return countSearch(ctx, db, searchedRestores, restoreWhere(f), q, CountCap, nil)
 	}
 	return count(ctx, db, "restores", "backups_restore_log", restoreWhere(f))
 }

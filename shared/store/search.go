@@ -12,15 +12,14 @@ import (
 )
 
 // How a search goes (search): it reads the newest searchWalk rows in list
-// order (searchCountWalk when it also counts its matches), then at most
-// searchGather matches through the indexes of q, or walks on in list
-// order when the first walk's matches say that the page is at most
-// searchWalkOn rows further.
+// order (searchCountWalk when it also counts its matches), and
+// searchWalkOn more if it found matches there, then at most searchGather
+// matches through the indexes of q.
 const (
 	searchWalk      = 200
-	searchCountWalk = 1000
+	searchWalkOn    = 800
+	searchCountWalk = searchWalk + searchWalkOn
 	searchGather    = 5000
-	searchWalkOn    = 2000
 )
 
 // searched is what search needs to know of a list with a q: its table,
@@ -129,14 +128,13 @@ func (w where) clone() where {
 //     than searchWalk (a tenant's key, the last pages of a list), the walk
 //     has seen them all. The walk is short: a rare term pays for every row
 //     of it for nothing (1,000 rows were 1.7 ms of q=manual run's 10 at 1M
-//     backups, bench/REPORT.md), and a term that fills a page of 50 in 200
-//     rows is in a quarter of them;
-//  2. if the walk's matches are many enough that the page is at most
-//     searchWalkOn rows further, and the table at that density holds more
-//     matches than the gathering's cap, go to step 3 at once (a term in a
-//     few percent of a million rows: the gathering would read 5,000 of
-//     each column's matches, then walk anyway);
-//     otherwise gather the keys of the matches through the trigram and
+//     backups, bench/REPORT.md). If it found matches but not a page, it
+//     walks on from its last row for searchWalkOn more: a term in a few
+//     percent of the rows fills its page there, as it did in the one walk
+//     of 1,000 before (q=tar, every tenant backup, and alerts'
+//     q=migration took 35 to 42 ms when sent on to step 3 instead, by a
+//     density that the newest 200 rows misjudged: bench/README.md);
+//  2. otherwise gather the keys of the matches through the trigram and
 //     prefix indexes, each column apart (matchKeys; plain index scans off
 //     for the statement, so that the planner cannot walk again), at most
 //     searchGather from each, sort them and read the page's rows by id: if
@@ -152,12 +150,13 @@ func (w where) clone() where {
 // w is the list's other filters, without the keyset of p: search adds it
 // where it helps (matchKeys).
 //
-// With upTo > 0 (at most CountCap) search also says
-// how many rows match, up to upTo, when its steps learnt it on the way
-// (seen.known): its walk counts its matches to upTo+1 (reading on past
-// the page's to the upTo+1st, if the walk holds that many), its gathering
-// counts what it gathered, and a console page (a search's page with its
-// match count) then need not search again to count (countSearch).
+// With upTo > 0 (at most CountCap) search also says how many rows match,
+// up to upTo, when its steps learnt it on the way (seen.known): its walk,
+// of searchCountWalk rows in one statement, counts its matches to upTo+1
+// (reading on past the page's to the upTo+1st, if the walk holds that
+// many), its gathering counts what it gathered, and a console page (a
+// search's page with its match count) then need not search again to count
+// (countSearch).
 //
 // with, if not nil, holds statements of the caller's (a console page's
 // other reads) that go with the first round trip.
@@ -209,25 +208,34 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 		items, next, err = collectPage(rows, p, scan1, l.key, l.text)
 		return err
 	})
+	// Whether the walk read all the rows it could (full), and its last.
 	var (
-		walked int
-		rows   float64 // the table's, as PostgreSQL last estimated them
+		full bool
+		last Cursor
 	)
-	c := base.clone()
-	c.keyset(l.order, p)
-	b.Queue(`SELECT count(*) FROM (SELECT 1 FROM `+l.table+c.sql()+order+` LIMIT `+fmt.Sprint(walkRows)+`) c`,
-		c.args...).QueryRow(func(r pgx.Row) error { return r.Scan(&walked) })
+	queueWalked := func(b *pgx.Batch, after *Cursor, n int, full *bool, last *Cursor) {
+		*full = false
+		c := base.clone()
+		c.keyset(l.order, Page{After: after})
+		b.Queue(`SELECT `+l.order+`, id FROM `+l.table+c.sql()+order+` OFFSET `+fmt.Sprint(n-1)+` LIMIT 1`, c.args...).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				*full = true
+				if err := rows.Scan(&last.Time, &last.ID); err != nil {
+					return err
+				}
+			}
+			return rows.Err()
+		})
+	}
+	queueWalked(&b, p.After, walkRows, &full, &last)
 	b.Queue(`SET LOCAL enable_bitmapscan TO DEFAULT`)
 	b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
-	b.Queue(`SELECT reltuples FROM pg_class WHERE oid = $1::regclass`, l.table).QueryRow(func(r pgx.Row) error {
-		return r.Scan(&rows)
-	})
 	queueDriver(&b, l, q, &driver)
 	b.Queue(plansAsUsual)
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, nil, seen, fmt.Errorf("searching %s: %w", l.what, mapErr(err))
 	}
-	if next != nil || walked < walkRows {
+	if next != nil || !full {
 		// The page is full, or the walk read every row the other filters
 		// let through (a tenant's, the end of a list): its matches are all
 		// there are.
@@ -235,43 +243,53 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 		case upTo == 0:
 		case int(inWalk) > upTo:
 			seen = searchCount{n: upTo, known: true}
-		case walked < walkRows && p.After == nil:
+		case !full && p.After == nil:
 			seen = searchCount{n: int(inWalk), exact: true, known: true}
+		case p.After == nil:
+			// Between a page and upTo among the walked rows: count on.
+			var err error
+			if seen, err = countOn(ctx, db, l, base, q, upTo, int(inWalk), walkRows, last, queueWalked); err != nil {
+				return nil, nil, seen, err
+			}
+		case full:
+			// A deep page's walk: its density near the cursor is what
+			// countSearch has to go by.
+			seen.walk = &walkSeen{matched: int(inWalk), walked: walkRows}
 		}
 		return items, next, seen, nil
 	}
 
-	// Step 3, the filtered walk, when step 2 sends the search there.
-	walkOn := func() ([]T, *Cursor, searchCount, error) {
-		searchStep(3)
-		b := pgx.Batch{}
+	// Step 1 again, on from the walk's last row for searchWalkOn more, if
+	// the walk found matches (a term in a few percent of the rows fills
+	// its page within a thousand): the page is its matches and these.
+	if k := len(items); k > 0 && upTo == 0 {
+		searchStep(1)
+		on := base.clone()
+		on.keyset(l.order, Page{After: &last})
+		onFilters := on.sql()
+		on.addCond(l.cond(q, q))
+		onLimit := on.limit(Page{Limit: p.Limit - k})
+		var more []T
+		b = pgx.Batch{}
 		b.Queue(customPlans)
 		b.Queue(`SET LOCAL enable_bitmapscan = off`)
 		b.Queue(`SET LOCAL enable_seqscan = off`)
-		b.Queue(`SELECT `+l.columns+` FROM `+l.table+w.sql()+order+limit, w.args...).Query(func(rows pgx.Rows) (err error) {
-			items, err = pgx.CollectRows(rows, scan)
+		b.Queue(`SELECT `+l.columns+` FROM (SELECT * FROM `+l.table+onFilters+order+` LIMIT `+fmt.Sprint(searchWalkOn)+`) w WHERE `+
+			on.conds[len(on.conds)-1]+order+onLimit, on.args...).Query(func(rows pgx.Rows) (err error) {
+			more, err = pgx.CollectRows(rows, scan)
 			return err
 		})
+		queueWalked(&b, &last, searchWalkOn, &full, &last)
 		b.Queue(`SET LOCAL enable_bitmapscan TO DEFAULT`)
 		b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
 		b.Queue(plansAsUsual)
 		if err := db.SendBatch(ctx, &b).Close(); err != nil {
 			return nil, nil, seen, fmt.Errorf("searching %s: %w", l.what, mapErr(err))
 		}
-		items, next = cut(items, p, l.key)
-		return items, next, seen, nil
-	}
-
-	// Step 2, straight to step 3 if the walk's density says that the page
-	// is near and the matches too many to gather: k matches in the walked
-	// rows, fewer than the page's limit+1, which needs limit+1-k more,
-	// about walked/k rows apart; the table holds about k/walked of its
-	// rows.
-	if k := len(items); k > 0 && (p.Limit+1-k)*walked <= searchWalkOn*k && float64(k)/float64(walked)*rows >= searchGather {
-		if upTo > 0 && int(inWalk) > upTo {
-			seen = searchCount{n: upTo, known: true}
+		if items = append(items, more...); len(items) > p.Limit || !full {
+			items, next = cut(items, p, l.key)
+			return items, next, seen, nil
 		}
-		return walkOn()
 	}
 
 	// The keys of the matches, through each text column's index apart,
@@ -331,8 +349,69 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 		items, next = cut(items, p, l.key)
 		return items, next, seen, nil
 	}
+
+	// Step 3.
+	searchStep(3)
 	items = items[:0]
-	return walkOn()
+	b = pgx.Batch{}
+	b.Queue(customPlans)
+	b.Queue(`SET LOCAL enable_bitmapscan = off`)
+	b.Queue(`SET LOCAL enable_seqscan = off`)
+	b.Queue(`SELECT `+l.columns+` FROM `+l.table+w.sql()+order+limit, w.args...).Query(func(rows pgx.Rows) (err error) {
+		items, err = pgx.CollectRows(rows, scan)
+		return err
+	})
+	b.Queue(`SET LOCAL enable_bitmapscan TO DEFAULT`)
+	b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
+	b.Queue(plansAsUsual)
+	if err := db.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, nil, seen, fmt.Errorf("searching %s: %w", l.what, mapErr(err))
+	}
+	items, next = cut(items, p, l.key)
+	return items, next, seen, nil
+}
+
+// countOn is what a counting search (upTo) learns when its walk, from the
+// first row, read walked rows, the last at last, and found a page but no
+// more than upTo matches (found): it walks on past last for at most
+// countWalkOn rows until it finds the matches that make more than upTo. A
+// term in a few percent of the rows is counted so within a few hundred
+// rows; estimating where to count from its density instead (countSearch)
+// sent alerts' q=migration, 9 % of 100,000, to the trigram index, whose
+// posting lists for "ion", "rat" and "ati" are most of the table: 3.2 ms
+// against 0.3. If the walk ends short of that, the count is what it found;
+// past countWalkOn it is left to countSearch, with the density seen.
+func countOn[T any](ctx context.Context, db DB, l searched[T], w where, q string, upTo, found, walked int, last Cursor,
+	queueWalked func(b *pgx.Batch, after *Cursor, n int, full *bool, last *Cursor)) (searchCount, error) {
+	on := w.clone()
+	on.keyset(l.order, Page{After: &last})
+	filters := on.sql()
+	on.addCond(l.cond(q, q))
+	var (
+		b      pgx.Batch
+		more   int
+		fullOn bool
+	)
+	b.Queue(customPlans)
+	b.Queue(`SET LOCAL enable_bitmapscan = off`)
+	b.Queue(`SET LOCAL enable_seqscan = off`)
+	b.Queue(`SELECT count(*) FROM (SELECT 1 FROM (SELECT * FROM `+l.table+filters+` ORDER BY `+l.order+` DESC, id DESC LIMIT `+
+		fmt.Sprint(countWalkOn)+`) w WHERE `+on.conds[len(on.conds)-1]+` LIMIT `+fmt.Sprint(upTo+1-found)+`) c`, on.args...).
+		QueryRow(func(r pgx.Row) error { return r.Scan(&more) })
+	queueWalked(&b, &last, countWalkOn, &fullOn, &Cursor{})
+	b.Queue(`SET LOCAL enable_bitmapscan TO DEFAULT`)
+	b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
+	b.Queue(plansAsUsual)
+	if err := db.SendBatch(ctx, &b).Close(); err != nil {
+		return searchCount{}, fmt.Errorf("counting %s: %w", l.what, mapErr(err))
+	}
+	switch {
+	case found+more > upTo:
+		return searchCount{n: upTo, known: true}, nil
+	case !fullOn:
+		return searchCount{n: found + more, exact: true, known: true}, nil
+	}
+	return searchCount{walk: &walkSeen{matched: found + more, walked: walked + countWalkOn}}, nil
 }
 
 // searchCount is how many rows a search found to match, up to the count
@@ -341,7 +420,12 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 type searchCount struct {
 	n            int
 	exact, known bool
+	walk         *walkSeen // what the walk saw, if it read all it could
 }
+
+// walkSeen is how many rows a search's walk read, and how many of them
+// matched (up to what it counted).
+type walkSeen struct{ matched, walked int }
 
 // Searched is a page of a search (q) and how many rows match, counted up
 // to a cap: Count, or more than Count if not Exact.
@@ -365,7 +449,7 @@ func searchCounted[T any](ctx context.Context, db DB, l searched[T], w where, q 
 	r := Searched[T]{Items: items, Next: next, Count: seen.n, Exact: seen.exact}
 	if !seen.known {
 		countStep(0)
-		if r.Count, r.Exact, err = countSearch(ctx, db, l, w, q, upTo); err != nil {
+		if r.Count, r.Exact, err = countSearch(ctx, db, l, w, q, upTo, seen.walk); err != nil {
 			return Searched[T]{}, err
 		}
 	}
@@ -471,6 +555,10 @@ const (
 	countWalk  = 50_000
 )
 
+// countWalkOn is how far a search's page that counts walks on past its
+// own walk to count past its cap (countOn).
+const countWalkOn = 2000
+
 // entryShare is what the trigram index pays for an entry of its posting
 // lists, as a share of what a walk pays for a row (countSearch); a
 // variable, and countStep a hook, for TestCountSearchSteps.
@@ -498,7 +586,12 @@ var (
 //  3. otherwise, or if the walk ends short, gather the matches' keys
 //     through the indexes as search's second step does (matchKeys) and
 //     count them.
-func countSearch[T any](ctx context.Context, db DB, l searched[T], w where, q string, upTo int) (n int, exact bool, err error) {
+//
+// A search's page that counts (searchCounted) and could not tell the count
+// hands over what its walk saw (seen: its matches among its walked rows,
+// more than countProbe, from the first row or near a deep page's cursor),
+// which stands for step 1's probe.
+func countSearch[T any](ctx context.Context, db DB, l searched[T], w where, q string, upTo int, seen *walkSeen) (n int, exact bool, err error) {
 	fail := func(err error) (int, bool, error) {
 		return 0, false, fmt.Errorf("counting %s: %w", l.what, mapErr(err))
 	}
@@ -518,13 +611,17 @@ func countSearch[T any](ctx context.Context, db DB, l searched[T], w where, q st
 		driver          = q
 	)
 	b.Queue(customPlans)
-	b.Queue(`SET LOCAL enable_bitmapscan = off`)
-	b.Queue(`SET LOCAL enable_seqscan = off`)
-	b.Queue(`SELECT count(*) FILTER (WHERE `+match+`), count(*) FROM `+walk(countProbe), m.args...).QueryRow(func(r pgx.Row) error {
-		return r.Scan(&matched, &walked)
-	})
-	b.Queue(`SET LOCAL enable_bitmapscan TO DEFAULT`)
-	b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
+	if seen != nil {
+		matched, walked = seen.matched, seen.walked
+	} else {
+		b.Queue(`SET LOCAL enable_bitmapscan = off`)
+		b.Queue(`SET LOCAL enable_seqscan = off`)
+		b.Queue(`SELECT count(*) FILTER (WHERE `+match+`), count(*) FROM `+walk(countProbe), m.args...).QueryRow(func(r pgx.Row) error {
+			return r.Scan(&matched, &walked)
+		})
+		b.Queue(`SET LOCAL enable_bitmapscan TO DEFAULT`)
+		b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
+	}
 	b.Queue(`SELECT reltuples FROM pg_class WHERE oid = $1::regclass`, l.table).QueryRow(func(r pgx.Row) error {
 		return r.Scan(&rows)
 	})
@@ -533,14 +630,14 @@ func countSearch[T any](ctx context.Context, db DB, l searched[T], w where, q st
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
 		return fail(err)
 	}
-	if walked < countProbe {
+	if seen == nil && walked < countProbe {
 		countStep(1)
 		return matched, true, nil
 	}
 
 	// Step 2.
-	if toWalk := float64((upTo + 1) * countProbe); matched > 0 &&
-		toWalk/float64(matched) <= countWalk*4/5 && toWalk/float64(matched) <= rows*float64(matched)/countProbe*entryShare {
+	if density := float64(matched) / float64(max(walked, 1)); matched > 0 &&
+		float64(upTo+1)/density <= countWalk*4/5 && float64(upTo+1)/density <= rows*density*entryShare {
 		countStep(2)
 		var found int
 		b = pgx.Batch{}

@@ -114,6 +114,7 @@ func TestSearchSteps(t *testing.T) {
 		{"OLD-43", false, 100},     // "43" has no trigram of its own
 		{"old-1526.dump", true, 1}, // within a tenant
 		{"recent-9", false, 100},   // a common word and a short one: walked
+		{"recent-1", false, 600},   // 111 in the walk of 1,000, 500 after: counted on past the walk
 		// Gathered over several pages (limit 50), each page after the
 		// cursor: through the notes' index driven by "zebra" ("dump" is in
 		// every sampled filename), "a zebra alone" rechecked away; through
@@ -546,20 +547,21 @@ func TestBackupPeriods(t *testing.T) {
 	}
 }
 
-// TestSearchWalksOn: a term in a tenth of 60,000 rows has fewer matches
-// among the newest 200 than a page, and more in the table than the
-// gathering's cap: the search walks on in list order at once, without
-// gathering; a term in a hundredth is gathered. Both list what a plain
-// filter does, page after page.
+// TestSearchWalksOn: a search's first walk (200 rows) that finds some
+// matches but not a page walks on (800 more) and answers there when they
+// fill it, and gathers when they do not; one that finds none gathers at
+// once. Each lists what a plain filter does, page after page.
 func TestSearchWalksOn(t *testing.T) {
 	db := testenv.NewDB(t)
 	ctx := context.Background()
 	_, err := db.Owner.Exec(ctx, `INSERT INTO backups_backup (id, backup_type, filename, size_bytes, checksum,
 			r2_path, status, created_at, updated_at, notes, metadata)
 		SELECT gen_random_uuid(), 'FULL_DATABASE',
-			'b-' || i || CASE WHEN i % 10 = 0 THEN '-tenth' ELSE '' END || CASE WHEN i % 100 = 7 THEN '-hundredth' ELSE '' END || '.dump',
+			'b-' || i || CASE WHEN i % 10 = 0 THEN '-tenth' ELSE '' END || CASE WHEN i % 100 = 7 THEN '-hundredth' ELSE '' END ||
+				CASE WHEN i % 1000 = 500 THEN '-thousandth' ELSE '' END ||
+				CASE WHEN i <= 60 OR i > 4000 AND i % 500 = 0 THEN '-clump' ELSE '' END || '.dump',
 			1, lpad(to_hex(i), 64, '0'), 'r2://b/' || i, 'COMPLETED', now() - i * interval '1 minute', now(), '', '{}'
-		FROM generate_series(1, 60000) AS i ORDER BY i DESC`)
+		FROM generate_series(1, 20000) AS i ORDER BY i DESC`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -570,10 +572,12 @@ func TestSearchWalksOn(t *testing.T) {
 	defer store.SearchSteps(func(step int) { steps = append(steps, step) })()
 	for _, tc := range []struct {
 		q     string
-		first []int // the steps after the walk that the first page takes
+		first []int // the steps after the first walk that the first page takes
 	}{
-		{"TENTH", []int{3}},
-		{"hundredth", []int{2}},
+		{"TENTH", []int{1}},        // 20 in the first walk, the page within the next 800
+		{"hundredth", []int{1, 2}}, // 2, then 8: gathered
+		{"thousandth", []int{2}},   // none among the newest 200: gathered
+		{"nowhere", []int{2}},      // none at all: gathered (nothing)
 	} {
 		rows, err := db.Owner.Query(ctx, `SELECT id FROM backups_backup WHERE filename ILIKE $1 ORDER BY created_at DESC, id DESC`, "%"+tc.q+"%")
 		if err != nil {
@@ -598,7 +602,7 @@ func TestSearchWalksOn(t *testing.T) {
 				t.Fatal(err)
 			}
 			if pages == 0 && !slices.Equal(steps, tc.first) {
-				t.Errorf("q=%s: the first page took steps %v after the walk, want %v", tc.q, steps, tc.first)
+				t.Errorf("q=%s: the first page took steps %v after the first walk, want %v", tc.q, steps, tc.first)
 			}
 			for _, b := range items {
 				got = append(got, b.ID)
@@ -609,6 +613,26 @@ func TestSearchWalksOn(t *testing.T) {
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("q=%s: %d backups listed, want %d (first difference at %s)", tc.q, len(got), len(want), firstDiff(got, want))
+		}
+	}
+
+	// Counted to 100 (a console page): "clump" fills a page in the walk
+	// of 1,000 (60), has none in the 2,000 rows after it, and 32 further
+	// on: counted on past the walk, then apart, exactly.
+	for q, want := range map[string]struct {
+		n     int
+		exact bool
+	}{"clump": {92, true}, "tenth": {100, false}, "hundredth": {100, false}, "thousandth": {20, true}} {
+		var s store.Searched[backup.Backup]
+		err := store.InScope(ctx, db.Pool, store.AllTenants, func(tx pgx.Tx) (err error) {
+			s, err = store.SearchBackups(ctx, tx, store.BackupFilter{Query: q}, store.Page{Limit: 50}, 100, nil)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Count != want.n || s.Exact != want.exact {
+			t.Errorf("q=%s counted to 100: %d (exact %v), want %d (exact %v)", q, s.Count, s.Exact, want.n, want.exact)
 		}
 	}
 }
