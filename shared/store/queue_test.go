@@ -57,6 +57,8 @@ func TestQueuedListPage(t *testing.T) {
 	filters := map[string]store.BackupFilter{
 		"none":          {},
 		"failed":        {Statuses: failed},
+		"completed":     {Statuses: []backup.Status{backup.Completed}}, // the generic plan of "failed"'s links, another value
+		"type":          {Type: backup.TenantBackup},
 		"tenant":        {TenantID: &tenant},
 		"failed, year":  {Statuses: failed, CreatedOn: &year},
 		"none, month":   {CreatedOn: &month},

@@ -1,6 +1,12 @@
 package store
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/backupwatch/backupwatch/shared/backup"
+)
 
 // TestSearchDriver: the part of q that drives the trigram indexes is the
 // cheapest by the sample (its words' posting lists, ten times its own
@@ -23,6 +29,34 @@ func TestSearchDriver(t *testing.T) {
 	} {
 		if got := searchDriver(c.q, c.sampled); got != c.want {
 			t.Errorf("searchDriver(%q) = %q, want %q", c.q, got, c.want)
+		}
+	}
+}
+
+// TestOneIndexedEquality: the date links are planned generically for one
+// status, one type or one tenant alone (with a date or not), and for
+// nothing else.
+func TestOneIndexedEquality(t *testing.T) {
+	tenant := uuid.New()
+	size := int64(1)
+	yes := true
+	for _, tc := range []struct {
+		f    BackupFilter
+		want bool
+	}{
+		{BackupFilter{}, false},
+		{BackupFilter{Statuses: []backup.Status{backup.Failed}}, true},
+		{BackupFilter{Statuses: []backup.Status{backup.Failed, backup.Completed}}, false},
+		{BackupFilter{Type: backup.TenantBackup}, true},
+		{BackupFilter{TenantID: &tenant, CreatedOn: &DateRange{}}, true},
+		{BackupFilter{TenantID: &tenant, Type: backup.TenantBackup}, false},
+		{BackupFilter{Statuses: []backup.Status{backup.Failed}, MinSize: &size}, false},
+		{BackupFilter{Type: backup.FullDatabase, Verified: &yes}, false},
+		{BackupFilter{Type: backup.FullDatabase, Locations: []backup.Location{backup.R2}}, false},
+		{BackupFilter{Statuses: []backup.Status{backup.Failed}, Query: "x"}, false},
+	} {
+		if got := oneIndexedEquality(tc.f); got != tc.want {
+			t.Errorf("oneIndexedEquality(%+v) = %v, want %v", tc.f, got, tc.want)
 		}
 	}
 }
