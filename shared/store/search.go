@@ -248,13 +248,18 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 		case p.After == nil:
 			// Between a page and upTo among the walked rows: count on.
 			var err error
-			if seen, err = countOn(ctx, db, l, base, q, upTo, int(inWalk), walkRows, last, queueWalked); err != nil {
+			if seen, err = countOn(ctx, db, l, base, q, upTo, int(inWalk), walkRows, &last, countWalkOn, queueWalked); err != nil {
 				return nil, nil, seen, err
 			}
 		case full:
-			// A deep page's walk: its density near the cursor is what
-			// countSearch has to go by.
-			seen.walk = &walkSeen{matched: int(inWalk), walked: walkRows}
+			// A deep page's walk found a page in its walkRows rows after
+			// the cursor, but it cannot count those before it: count
+			// from the first row, as far as the walk and countOn's
+			// together would have gone.
+			var err error
+			if seen, err = countOn(ctx, db, l, base, q, upTo, 0, 0, nil, walkRows+countWalkOn, queueWalked); err != nil {
+				return nil, nil, seen, err
+			}
 		}
 		return items, next, seen, nil
 	}
@@ -371,20 +376,21 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 	return items, next, seen, nil
 }
 
-// countOn is what a counting search (upTo) learns when its walk, from the
-// first row, read walked rows, the last at last, and found a page but no
-// more than upTo matches (found): it walks on past last for at most
-// countWalkOn rows until it finds the matches that make more than upTo. A
-// term in a few percent of the rows is counted so within a few hundred
-// rows; estimating where to count from its density instead (countSearch)
-// sent alerts' q=migration, 9 % of 100,000, to the trigram index, whose
-// posting lists for "ion", "rat" and "ati" are most of the table: 3.2 ms
-// against 0.3. If the walk ends short of that, the count is what it found;
-// past countWalkOn it is left to countSearch, with the density seen.
-func countOn[T any](ctx context.Context, db DB, l searched[T], w where, q string, upTo, found, walked int, last Cursor,
+// countOn is what a counting search (upTo) learns by walking on: it has
+// found matches but no more than upTo (found: a page's worth in its walk
+// of walked rows), and walks n more rows after after (nil: from the first
+// row) until it finds the matches that make more than upTo. A term in a
+// few percent of the rows is counted so within a few hundred rows; left to
+// countSearch's estimate instead, alerts' q=migration (9 % of 100,000)
+// went to the trigram index, whose posting lists for "ion", "rat" and
+// "ati" hold most of the table: the console's page took 8.6 ms, against
+// 5.6 walking on (held copy of the bench's history). If the walk ends
+// short of n rows, the count is what it found; past n it is left to
+// countSearch, with the density seen.
+func countOn[T any](ctx context.Context, db DB, l searched[T], w where, q string, upTo, found, walked int, after *Cursor, n int,
 	queueWalked func(b *pgx.Batch, after *Cursor, n int, full *bool, last *Cursor)) (searchCount, error) {
 	on := w.clone()
-	on.keyset(l.order, Page{After: &last})
+	on.keyset(l.order, Page{After: after})
 	filters := on.sql()
 	on.addCond(l.cond(q, q))
 	var (
@@ -396,9 +402,9 @@ func countOn[T any](ctx context.Context, db DB, l searched[T], w where, q string
 	b.Queue(`SET LOCAL enable_bitmapscan = off`)
 	b.Queue(`SET LOCAL enable_seqscan = off`)
 	b.Queue(`SELECT count(*) FROM (SELECT 1 FROM (SELECT * FROM `+l.table+filters+` ORDER BY `+l.order+` DESC, id DESC LIMIT `+
-		fmt.Sprint(countWalkOn)+`) w WHERE `+on.conds[len(on.conds)-1]+` LIMIT `+fmt.Sprint(upTo+1-found)+`) c`, on.args...).
+		fmt.Sprint(n)+`) w WHERE `+on.conds[len(on.conds)-1]+` LIMIT `+fmt.Sprint(upTo+1-found)+`) c`, on.args...).
 		QueryRow(func(r pgx.Row) error { return r.Scan(&more) })
-	queueWalked(&b, &last, countWalkOn, &fullOn, &Cursor{})
+	queueWalked(&b, after, n, &fullOn, &Cursor{})
 	b.Queue(`SET LOCAL enable_bitmapscan TO DEFAULT`)
 	b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
 	b.Queue(plansAsUsual)
@@ -411,7 +417,7 @@ func countOn[T any](ctx context.Context, db DB, l searched[T], w where, q string
 	case !fullOn:
 		return searchCount{n: found + more, exact: true, known: true}, nil
 	}
-	return searchCount{walk: &walkSeen{matched: found + more, walked: walked + countWalkOn}}, nil
+	return searchCount{walk: &walkSeen{matched: found + more, walked: walked + n}}, nil
 }
 
 // searchCount is how many rows a search found to match, up to the count
