@@ -297,9 +297,8 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 		}
 	}
 
-	// The keys of the matches, through each text column's index apart,
-	// then the page's rows by id.
-	searchStep(2)
+	// Step 2: the keys of the matches, through each text column's index
+	// apart, then the page's rows by id.
 	//
 	// Beside each row, how many keys were gathered (a row found in n
 	// columns is there n times), and how many distinct rows are among the
@@ -314,6 +313,7 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 		fmt.Sprintf(`(SELECT count(DISTINCT id) FROM (SELECT id FROM u LIMIT $%d) f)]`, len(g.args)) + ` FROM ` + l.table +
 		` WHERE id = ANY(ARRAY(SELECT DISTINCT ON (` + l.order + `, id) id FROM u` + order + pageLimit + `))` + order + pageLimit
 	var counts []int64 // gathered, distinct among the first upTo×branches+1
+	searchStep(2)
 	items = items[:0]
 	b = pgx.Batch{}
 	b.Queue(customPlans)
