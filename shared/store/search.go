@@ -208,26 +208,7 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 		items, next, err = collectPage(rows, p, scan1, l.key, l.text)
 		return err
 	})
-	// Whether the walk read all the rows it could (full), and its last.
-	var (
-		full bool
-		last Cursor
-	)
-	queueWalked := func(b *pgx.Batch, after *Cursor, n int, full *bool, last *Cursor) {
-		*full = false
-		c := base.clone()
-		c.keyset(l.order, Page{After: after})
-		b.Queue(`SELECT `+l.order+`, id FROM `+l.table+c.sql()+order+` OFFSET `+fmt.Sprint(n-1)+` LIMIT 1`, c.args...).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				*full = true
-				if err := rows.Scan(&last.Time, &last.ID); err != nil {
-					return err
-				}
-			}
-			return rows.Err()
-		})
-	}
-	queueWalked(&b, p.After, walkRows, &full, &last)
+	end := queueWalkEnd(&b, l, base, p.After, walkRows)
 	b.Queue(`SET LOCAL enable_bitmapscan TO DEFAULT`)
 	b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
 	queueDriver(&b, l, q, &driver)
@@ -235,7 +216,7 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, nil, seen, fmt.Errorf("searching %s: %w", l.what, mapErr(err))
 	}
-	if next != nil || !full {
+	if next != nil || !end.full {
 		// The page is full, or the walk read every row the other filters
 		// let through (a tenant's, the end of a list): its matches are all
 		// there are.
@@ -243,21 +224,21 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 		case upTo == 0:
 		case int(inWalk) > upTo:
 			seen = searchCount{n: upTo, known: true}
-		case !full && p.After == nil:
+		case !end.full && p.After == nil:
 			seen = searchCount{n: int(inWalk), exact: true, known: true}
 		case p.After == nil:
 			// Between a page and upTo among the walked rows: count on.
 			var err error
-			if seen, err = countOn(ctx, db, l, base, q, upTo, int(inWalk), walkRows, &last, countWalkOn, queueWalked); err != nil {
+			if seen, err = countOn(ctx, db, l, base, q, upTo, int(inWalk), walkRows, &end.last, countWalkOn); err != nil {
 				return nil, nil, seen, err
 			}
-		case full:
+		case end.full:
 			// A deep page's walk found a page in its walkRows rows after
 			// the cursor, but it cannot count those before it: count
 			// from the first row, as far as the walk and countOn's
 			// together would have gone.
 			var err error
-			if seen, err = countOn(ctx, db, l, base, q, upTo, 0, 0, nil, walkRows+countWalkOn, queueWalked); err != nil {
+			if seen, err = countOn(ctx, db, l, base, q, upTo, 0, 0, nil, walkRows+countWalkOn); err != nil {
 				return nil, nil, seen, err
 			}
 		}
@@ -270,7 +251,7 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 	if k := len(items); k > 0 && upTo == 0 {
 		searchStep(1)
 		on := base.clone()
-		on.keyset(l.order, Page{After: &last})
+		on.keyset(l.order, Page{After: &end.last})
 		onFilters := on.sql()
 		on.addCond(l.cond(q, q))
 		onLimit := on.limit(Page{Limit: p.Limit - k})
@@ -284,14 +265,14 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 			more, err = pgx.CollectRows(rows, scan)
 			return err
 		})
-		queueWalked(&b, &last, searchWalkOn, &full, &last)
+		end = queueWalkEnd(&b, l, base, &end.last, searchWalkOn)
 		b.Queue(`SET LOCAL enable_bitmapscan TO DEFAULT`)
 		b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
 		b.Queue(plansAsUsual)
 		if err := db.SendBatch(ctx, &b).Close(); err != nil {
 			return nil, nil, seen, fmt.Errorf("searching %s: %w", l.what, mapErr(err))
 		}
-		if items = append(items, more...); len(items) > p.Limit || !full {
+		if items = append(items, more...); len(items) > p.Limit || !end.full {
 			items, next = cut(items, p, l.key)
 			return items, next, seen, nil
 		}
@@ -387,16 +368,14 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 // 5.6 walking on (held copy of the bench's history). If the walk ends
 // short of n rows, the count is what it found; past n it is left to
 // countSearch, with the density seen.
-func countOn[T any](ctx context.Context, db DB, l searched[T], w where, q string, upTo, found, walked int, after *Cursor, n int,
-	queueWalked func(b *pgx.Batch, after *Cursor, n int, full *bool, last *Cursor)) (searchCount, error) {
+func countOn[T any](ctx context.Context, db DB, l searched[T], w where, q string, upTo, found, walked int, after *Cursor, n int) (searchCount, error) {
 	on := w.clone()
 	on.keyset(l.order, Page{After: after})
 	filters := on.sql()
 	on.addCond(l.cond(q, q))
 	var (
-		b      pgx.Batch
-		more   int
-		fullOn bool
+		b    pgx.Batch
+		more int
 	)
 	b.Queue(customPlans)
 	b.Queue(`SET LOCAL enable_bitmapscan = off`)
@@ -404,7 +383,7 @@ func countOn[T any](ctx context.Context, db DB, l searched[T], w where, q string
 	b.Queue(`SELECT count(*) FROM (SELECT 1 FROM (SELECT * FROM `+l.table+filters+` ORDER BY `+l.order+` DESC, id DESC LIMIT `+
 		fmt.Sprint(n)+`) w WHERE `+on.conds[len(on.conds)-1]+` LIMIT `+fmt.Sprint(upTo+1-found)+`) c`, on.args...).
 		QueryRow(func(r pgx.Row) error { return r.Scan(&more) })
-	queueWalked(&b, after, n, &fullOn, &Cursor{})
+	end := queueWalkEnd(&b, l, w, after, n)
 	b.Queue(`SET LOCAL enable_bitmapscan TO DEFAULT`)
 	b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
 	b.Queue(plansAsUsual)
@@ -414,10 +393,38 @@ func countOn[T any](ctx context.Context, db DB, l searched[T], w where, q string
 	switch {
 	case found+more > upTo:
 		return searchCount{n: upTo, known: true}, nil
-	case !fullOn:
+	case !end.full:
 		return searchCount{n: found + more, exact: true, known: true}, nil
 	}
 	return searchCount{walk: &walkSeen{matched: found + more, walked: walked + n}}, nil
+}
+
+// walkEnd is where a walk of n rows in list order ends: whether there
+// were n rows to walk (full), and the last of them.
+type walkEnd struct {
+	full bool
+	last Cursor
+}
+
+// queueWalkEnd queues on b the read of where a walk of the rows of l
+// matching w, after after (nil: from the first), ends after n rows; it is
+// there once b is sent. The row is read by OFFSET on the list's index:
+// counting the walk's rows with a window and a sort cost 0.3 ms for 1,000.
+func queueWalkEnd[T any](b *pgx.Batch, l searched[T], w where, after *Cursor, n int) *walkEnd {
+	end := &walkEnd{}
+	c := w.clone()
+	c.keyset(l.order, Page{After: after})
+	b.Queue(`SELECT `+l.order+`, id FROM `+l.table+c.sql()+` ORDER BY `+l.order+` DESC, id DESC OFFSET `+fmt.Sprint(n-1)+` LIMIT 1`,
+		c.args...).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			end.full = true
+			if err := rows.Scan(&end.last.Time, &end.last.ID); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+	return end
 }
 
 // searchCount is how many rows a search found to match, up to the count
