@@ -272,6 +272,7 @@ func alertWhere(f AlertFilter) where {
 var searchedAlerts = searched[alert.Alert]{
 	what: "alerts", table: "backups_alert", columns: alertColumns, order: "created_at",
 	contains: []string{"message", "resolution_notes"},
+	lowered:  map[string]string{"message": "message_lower", "resolution_notes": "resolution_notes_lower"},
 	scan:     func(r pgx.Row, extra any) (alert.Alert, error) { return scanAlert(withExtra{r, extra}) },
 	key:      AlertKey, text: alertText,
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/backupwatch/backupwatch/shared/alert"
 	"github.com/backupwatch/backupwatch/shared/backup"
 	"github.com/backupwatch/backupwatch/shared/store"
 	"github.com/backupwatch/backupwatch/shared/testenv"
@@ -635,4 +636,93 @@ func TestSearchWalksOn(t *testing.T) {
 			t.Errorf("q=%s counted to 100: %d (exact %v), want %d (exact %v)", q, s.Count, s.Exact, want.n, want.exact)
 		}
 	}
+}
+
+// TestSearchAlerts: alerts are searched in their text lower-cased when
+// written (migration 030) and match what ILIKE on the text itself does,
+// beyond ASCII too; an edited alert is searched as edited; each page is
+// counted to 100, the deep ones from their cursor on and before it.
+func TestSearchAlerts(t *testing.T) {
+	db := testenv.NewDB(t)
+	ctx := context.Background()
+	// 3,000 alerts a minute apart; every 11th acknowledged "during the
+	// MIGRATION" (272: each page of 50 counts past 100 only with those
+	// before its cursor), one in German.
+	_, err := db.Owner.Exec(ctx, `INSERT INTO backups_alert (id, alert_type, severity, message, fingerprint, status,
+			created_at, last_seen_at, resolved_at, resolution_notes)
+		SELECT gen_random_uuid(), 'BACKUP_MISSING', 'WARNING',
+			CASE WHEN i = 777 THEN 'Größe ÜBER dem Median' ELSE 'Backup B-' || i || '.dump is LATE' END,
+			'BACKUP_MISSING:x:' || i, 'RESOLVED', now() - i * interval '1 minute', now(), now(),
+			CASE WHEN i % 11 = 0 THEN 'acknowledged: expected during the MIGRATION' ELSE '' END
+		FROM generate_series(1, 3000) AS i ORDER BY i DESC`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Owner.Exec(ctx, `ANALYZE backups_alert`); err != nil {
+		t.Fatal(err)
+	}
+	check := func(q string, least int) {
+		t.Helper()
+		rows, err := db.Owner.Query(ctx, `SELECT id FROM backups_alert WHERE message ILIKE $1 OR resolution_notes ILIKE $1
+			ORDER BY created_at DESC, id DESC`, "%"+likeLiteral(q)+"%")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(want) < least {
+			t.Fatalf("q=%s: the data has %d matches, the case needs %d", q, len(want), least)
+		}
+		var (
+			got   []uuid.UUID
+			after *store.Cursor
+		)
+		for pages := 0; ; pages++ {
+			var s store.Searched[alert.Alert]
+			err := store.InScope(ctx, db.Pool, store.AllTenants, func(tx pgx.Tx) (err error) {
+				s, err = store.SearchAlerts(ctx, tx, store.AlertFilter{Query: q}, store.Page{Limit: 50, After: after}, 100, nil)
+				return err
+			})
+			if err != nil {
+				t.Fatalf("q=%s: %v", q, err)
+			}
+			if n, exact := min(len(want), 100), len(want) <= 100; s.Count != n || s.Exact != exact {
+				t.Errorf("q=%s page %d: counted %d (exact %v), want %d (exact %v)", q, pages, s.Count, s.Exact, n, exact)
+			}
+			for _, a := range s.Items {
+				got = append(got, a.ID)
+			}
+			if after = s.Next; after == nil || pages > len(want)/50+2 {
+				break
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("q=%s: %d alerts listed, want %d (first difference at %s)", q, len(got), len(want), firstDiff(got, want))
+		}
+	}
+	for _, tc := range []struct {
+		q     string
+		least int
+	}{
+		{"migration", 272},     // in the resolution notes, upper-case (walked)
+		{"MIGRATION", 272},     // any case
+		{"b-1234.DUMP", 1},     // in the message, any case (gathered)
+		{"LATE", 2999},         // in every message but one (walked)
+		{"größe über", 1},      // beyond ASCII, either case
+		{"Größe ÜBER dem", 1},  // (walked)
+		{"GRÖSSE", 0},          // ß is not ss to lower()
+		{"DUMP is late", 2999}, // several words
+		{"nowhere", 0},
+		{"50_%", 0},
+	} {
+		check(tc.q, tc.least)
+	}
+	// Acknowledged with a note later: searched as edited.
+	if _, err := db.Owner.Exec(ctx, `UPDATE backups_alert SET resolution_notes = 'a Migration after all'
+		WHERE message ILIKE '%b-1%' AND resolution_notes = ''`); err != nil {
+		t.Fatal(err)
+	}
+	check("migration", 272+1000)
 }
