@@ -177,152 +177,233 @@ func (w where) clone() where {
 // with, if not nil, holds statements of the caller's (a console page's
 // other reads) that go with the first round trip.
 func search[T any](ctx context.Context, db DB, l searched[T], w where, q string, p Page, upTo int, with *pgx.Batch) ([]T, *Cursor, searchCount, error) {
-	var seen searchCount
-	base := w.clone()
-	w = w.clone()
-	w.keyset(l.order, p)
-	filters := w.sql()
-	w.addCond(l.cond(q, q))
-	match := w.conds[len(w.conds)-1]
-	order := ` ORDER BY ` + l.order + ` DESC, id DESC`
-	// Counting, the walk goes on to searchCountWalk rows: a term in a
-	// quarter of them is counted past 100 there, in the same statement.
-	walkRows := searchWalk
-	if upTo > 0 {
-		walkRows = searchCountWalk
+	s := aSearch[T]{ctx: ctx, db: db, l: l, base: w.clone(), q: q, p: p, upTo: upTo, driver: q}
+	walk, err := s.walk(with)
+	if err != nil {
+		return nil, nil, searchCount{}, err
 	}
-	walk := `SELECT * FROM ` + l.table + filters + order + ` LIMIT ` + fmt.Sprint(walkRows)
-	limit := w.limit(p)
-	step1, args1 := `SELECT `+l.columns+` FROM (`+walk+`) w WHERE `+match+order+limit, w.args
-	var inWalk int64 // the walk's matches, up to upTo+1
-	scan := func(r pgx.CollectableRow) (T, error) { return l.scan(r, nil) }
-	scan1 := scan
-	if upTo > 0 {
-		// The walk's matches to the upTo+1st (at least the page's), each
-		// row with how many there are: the rows past the page are counted,
-		// not sent.
-		args1 = append(w.clone().args, max(upTo, p.Limit)+1)
-		step1 = `SELECT ` + l.columns + `, count(*) OVER () FROM (SELECT * FROM (` + walk + `) w WHERE ` + match + order +
-			fmt.Sprintf(` LIMIT $%d) m`, len(args1)) + order + limit
-		scan1 = func(r pgx.CollectableRow) (T, error) { return l.scan(r, &inWalk) }
-	}
-
-	// Step 1, with the choice of step 2's driver in the same round trip.
-	var (
-		b      pgx.Batch
-		items  []T
-		next   *Cursor
-		driver = q
-	)
-	if with != nil {
-		b.QueuedQueries = append(b.QueuedQueries, with.QueuedQueries...)
-	}
-	b.Queue(customPlans)
-	b.Queue(`SET LOCAL enable_bitmapscan = off`)
-	b.Queue(`SET LOCAL enable_seqscan = off`)
-	b.Queue(step1, args1...).Query(func(rows pgx.Rows) (err error) {
-		items, next, err = collectPage(rows, p, scan1, l.key, l.text)
-		return err
-	})
-	end := queueWalkEnd(&b, l, base, p.After, walkRows)
-	b.Queue(`SET LOCAL enable_bitmapscan TO DEFAULT`)
-	b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
-	queueDriver(&b, l, q, &driver)
-	b.Queue(plansAsUsual)
-	if err := db.SendBatch(ctx, &b).Close(); err != nil {
-		return nil, nil, seen, fmt.Errorf("searching %s: %w", l.what, mapErr(err))
-	}
-	if next != nil || !end.full {
+	if walk.next != nil || !walk.end.full {
 		// The page is full, or the walk read every row the other filters
 		// let through (a tenant's, the end of a list): its matches are all
 		// there are.
-		var err error
-		switch {
-		case upTo == 0:
-		case int(inWalk) > upTo:
-			seen = searchCount{n: upTo, known: true}
-		case !end.full && p.After == nil:
-			seen = searchCount{n: int(inWalk), exact: true, known: true}
-		case p.After == nil:
-			// Between a page and upTo among the walked rows: count on.
-			seen, err = countOn(ctx, db, l, base, q, upTo, int(inWalk), walkRows, &end.last, countWalkOn)
-		default:
-			// A deep page: its walk counted the matches from the cursor
-			// on (to upTo); count those before it, from the first row
-			// to the cursor's own (the last of the page before), as far
-			// as the walk and countOn's together would have gone. Only
-			// the rest of upTo is looked for there: alerts' q=migration
-			// (9 %) counted its 101 from the first row through 1,335
-			// alerts, most of its deep console page's time (1.7 ms of
-			// 5.0, held copy of the bench's history), and now the dozen
-			// its walk left (bench/README.md).
-			before := base.clone()
-			before.add("("+l.order+", id) >= (?, ?)", p.After.Time, p.After.ID)
-			seen, err = countOn(ctx, db, l, before, q, upTo, int(inWalk), walkRows, nil, walkRows+countWalkOn)
-			if seen.exact && end.full {
-				// Every match before the cursor, but the walk from it
-				// ended with rows left: not a count.
-				seen = searchCount{walk: &walkSeen{matched: int(inWalk), walked: walkRows}}
-			}
-		}
+		seen, err := s.countWalked(walk)
 		if err != nil {
 			return nil, nil, seen, err
 		}
-		return items, next, seen, nil
+		return walk.items, walk.next, seen, nil
 	}
-
-	// Step 1 again, on from the walk's last row for searchWalkOn more, if
-	// the walk found matches (a term in a few percent of the rows fills
-	// its page within a thousand): the page is its matches and these.
-	if k := len(items); k > 0 && upTo == 0 {
+	if len(walk.items) > 0 && upTo == 0 {
 		searchStep(1)
-		on := base.clone()
-		on.keyset(l.order, Page{After: &end.last})
-		onFilters := on.sql()
-		on.addCond(l.cond(q, q))
-		onLimit := on.limit(Page{Limit: p.Limit - k})
-		var more []T
-		b = pgx.Batch{}
-		b.Queue(customPlans)
-		b.Queue(`SET LOCAL enable_bitmapscan = off`)
-		b.Queue(`SET LOCAL enable_seqscan = off`)
-		b.Queue(`SELECT `+l.columns+` FROM (SELECT * FROM `+l.table+onFilters+order+` LIMIT `+fmt.Sprint(searchWalkOn)+`) w WHERE `+
-			on.conds[len(on.conds)-1]+order+onLimit, on.args...).Query(func(rows pgx.Rows) (err error) {
-			more, err = pgx.CollectRows(rows, scan)
+		items, end, err := s.walkOn(walk.items, walk.end.last)
+		if err != nil {
+			return nil, nil, searchCount{}, err
+		}
+		if len(items) > p.Limit || !end.full {
+			items, next := cut(items, p, l.key)
+			return items, next, searchCount{}, nil
+		}
+	}
+	searchStep(2)
+	items, seen, all, err := s.gather()
+	if err != nil {
+		return nil, nil, seen, err
+	}
+	if !all {
+		searchStep(3)
+		if items, err = s.filteredWalk(); err != nil {
+			return nil, nil, seen, err
+		}
+	}
+	items, next := cut(items, p, l.key)
+	return items, next, seen, nil
+}
+
+// aSearch is one search (search): what was asked, and what its steps
+// share.
+type aSearch[T any] struct {
+	ctx  context.Context
+	db   DB
+	l    searched[T]
+	base where // the other filters, without the keyset
+	q    string
+	p    Page
+	upTo int
+	// driver is the part of q that drives the gathering (searchDriver),
+	// chosen in the walk's round trip.
+	driver string
+}
+
+// walked is what a search's walk (step 1) found: the page's matches (and
+// the next page's cursor if it filled one), its matches counted to
+// upTo+1 if the search counts, how many rows it walks and where it ended.
+type walked[T any] struct {
+	items   []T
+	next    *Cursor
+	matched int
+	rows    int
+	end     *walkEnd
+}
+
+// queueWalking queues on b what queue queues, planned as a walk in list
+// order is (search's step 1): for its own arguments, without bitmap or
+// sequential scans.
+func queueWalking(b *pgx.Batch, queue func()) {
+	b.Queue(customPlans)
+	b.Queue(`SET LOCAL enable_bitmapscan = off`)
+	b.Queue(`SET LOCAL enable_seqscan = off`)
+	queue()
+	b.Queue(`SET LOCAL enable_bitmapscan TO DEFAULT`)
+	b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
+	b.Queue(plansAsUsual)
+}
+
+// send sends b, its errors said as the search's.
+func (s *aSearch[T]) send(b *pgx.Batch) error {
+	if err := s.db.SendBatch(s.ctx, b).Close(); err != nil {
+		return fmt.Errorf("searching %s: %w", s.l.what, mapErr(err))
+	}
+	return nil
+}
+
+// scan reads a row of the list.
+func (s *aSearch[T]) scan(r pgx.CollectableRow) (T, error) { return s.l.scan(r, nil) }
+
+// walk is step 1: the newest searchWalk rows after the cursor
+// (searchCountWalk when counting: a term in a quarter of them is counted
+// past 100 there, in the same statement), their matches, where the walk
+// ends, and, in the same round trip, the choice of step 2's driver and
+// the statements of with.
+func (s *aSearch[T]) walk(with *pgx.Batch) (walked[T], error) {
+	l, p := s.l, s.p
+	w := s.base.clone()
+	w.keyset(l.order, p)
+	filters := w.sql()
+	w.addCond(l.cond(s.q, s.q))
+	match := w.conds[len(w.conds)-1]
+	order := ` ORDER BY ` + l.order + ` DESC, id DESC`
+	r := walked[T]{rows: searchWalk}
+	if s.upTo > 0 {
+		r.rows = searchCountWalk
+	}
+	walk := `SELECT * FROM ` + l.table + filters + order + ` LIMIT ` + fmt.Sprint(r.rows)
+	limit := w.limit(p)
+	sql, args := `SELECT `+l.columns+` FROM (`+walk+`) w WHERE `+match+order+limit, w.args
+	scan := s.scan
+	if s.upTo > 0 {
+		// The walk's matches to the upTo+1st (at least the page's), each
+		// row with how many there are: the rows past the page are counted,
+		// not sent.
+		args = append(w.clone().args, max(s.upTo, p.Limit)+1)
+		sql = `SELECT ` + l.columns + `, count(*) OVER () FROM (SELECT * FROM (` + walk + `) w WHERE ` + match + order +
+			fmt.Sprintf(` LIMIT $%d) m`, len(args)) + order + limit
+		scan = func(row pgx.CollectableRow) (T, error) { return l.scan(row, &r.matched) }
+	}
+	var b pgx.Batch
+	if with != nil {
+		b.QueuedQueries = append(b.QueuedQueries, with.QueuedQueries...)
+	}
+	queueWalking(&b, func() {
+		b.Queue(sql, args...).Query(func(rows pgx.Rows) (err error) {
+			r.items, r.next, err = collectPage(rows, p, scan, l.key, l.text)
 			return err
 		})
-		end = queueWalkEnd(&b, l, base, &end.last, searchWalkOn)
-		b.Queue(`SET LOCAL enable_bitmapscan TO DEFAULT`)
-		b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
-		b.Queue(plansAsUsual)
-		if err := db.SendBatch(ctx, &b).Close(); err != nil {
-			return nil, nil, seen, fmt.Errorf("searching %s: %w", l.what, mapErr(err))
-		}
-		if items = append(items, more...); len(items) > p.Limit || !end.full {
-			items, next = cut(items, p, l.key)
-			return items, next, seen, nil
-		}
+		r.end = queueWalkEnd(&b, l, s.base, p.After, r.rows)
+	})
+	queueDriver(&b, l, s.q, &s.driver)
+	if err := s.send(&b); err != nil {
+		return walked[T]{}, err
 	}
+	return r, nil
+}
 
-	// Step 2: the keys of the matches, through each text column's index
-	// apart, then the page's rows by id.
-	//
-	// Beside each row, how many keys were gathered (a row found in n
-	// columns is there n times), and how many distinct rows are among the
-	// first upTo×branches+1 of them: all of them if that is all there
-	// were (counting distinct ids sorts them: 0.6 ms for 2,000, more than
-	// anything else of the statement but the notes' scan), else more than
-	// upTo in any case.
-	u, g, branches := l.matchKeys(base, q, driver, p.After, searchGather)
+// countWalked is what a counting search's walk tells of its count, with
+// what it walks on for (countOn): the walk filled its page or read every
+// row the other filters let through.
+func (s *aSearch[T]) countWalked(r walked[T]) (searchCount, error) {
+	switch {
+	case s.upTo == 0:
+		return searchCount{}, nil
+	case r.matched > s.upTo:
+		return searchCount{n: s.upTo, known: true}, nil
+	case !r.end.full && s.p.After == nil:
+		return searchCount{n: r.matched, exact: true, known: true}, nil
+	case s.p.After == nil:
+		// Between a page and upTo among the walked rows: count on.
+		return countOn(s.ctx, s.db, s.l, s.base, s.q, s.upTo, r.matched, r.rows, &r.end.last, countWalkOn)
+	}
+	// A deep page: its walk counted the matches from the cursor on (to
+	// upTo); count those before it, from the first row to the cursor's
+	// own (the last of the page before), as far as the walk and countOn's
+	// together would have gone. Only the rest of upTo is looked for
+	// there: alerts' q=migration (9 %) counted its 101 from the first row
+	// through 1,335 alerts, most of its deep console page's time (1.7 ms
+	// of 5.0, held copy of the bench's history), and now the dozen its
+	// walk left (bench/README.md).
+	before := s.base.clone()
+	before.add("("+s.l.order+", id) >= (?, ?)", s.p.After.Time, s.p.After.ID)
+	seen, err := countOn(s.ctx, s.db, s.l, before, s.q, s.upTo, r.matched, r.rows, nil, r.rows+countWalkOn)
+	if seen.exact && r.end.full {
+		// Every match before the cursor, but the walk from it ended
+		// with rows left: not a count.
+		seen = searchCount{walk: &walkSeen{matched: r.matched, walked: r.rows}}
+	}
+	return seen, err
+}
+
+// walkOn is step 1 again, on from the walk's last row for searchWalkOn
+// more, when the walk found matches but not a page (a term in a few
+// percent of the rows fills its page within a thousand): the page is the
+// walk's matches and these.
+func (s *aSearch[T]) walkOn(items []T, last Cursor) ([]T, *walkEnd, error) {
+	l := s.l
+	on := s.base.clone()
+	on.keyset(l.order, Page{After: &last})
+	filters := on.sql()
+	on.addCond(l.cond(s.q, s.q))
+	order := ` ORDER BY ` + l.order + ` DESC, id DESC`
+	var (
+		b    pgx.Batch
+		more []T
+		end  *walkEnd
+	)
+	queueWalking(&b, func() {
+		b.Queue(`SELECT `+l.columns+` FROM (SELECT * FROM `+l.table+filters+order+` LIMIT `+fmt.Sprint(searchWalkOn)+`) w WHERE `+
+			on.conds[len(on.conds)-1]+order+on.limit(Page{Limit: s.p.Limit - len(items)}), on.args...).Query(func(rows pgx.Rows) (err error) {
+			more, err = pgx.CollectRows(rows, s.scan)
+			return err
+		})
+		end = queueWalkEnd(&b, l, s.base, &last, searchWalkOn)
+	})
+	if err := s.send(&b); err != nil {
+		return nil, nil, err
+	}
+	return append(items, more...), end, nil
+}
+
+// gather is step 2: the keys of the matches, through each text column's
+// index apart, then the page's rows by id; all if no column's gathering
+// stopped at its cap (each has at most searchGather distinct rows): then
+// these are all the matches.
+//
+// Beside each row, how many keys were gathered (a row found in n columns
+// is there n times), and how many distinct rows are among the first
+// upTo×branches+1 of them: all of them if that is all there were
+// (counting distinct ids sorts them: 0.6 ms for 2,000, more than anything
+// else of the statement but the notes' scan), else more than upTo in any
+// case.
+func (s *aSearch[T]) gather() (items []T, seen searchCount, all bool, err error) {
+	l, p := s.l, s.p
+	u, g, branches := l.matchKeys(s.base, s.q, s.driver, p.After, searchGather)
 	pageLimit := g.limit(p)
-	g.args = append(g.args, upTo*branches+1)
+	g.args = append(g.args, s.upTo*branches+1)
+	order := ` ORDER BY ` + l.order + ` DESC, id DESC`
 	gather := `WITH u AS (` + u + `) SELECT ` + l.columns + `, ARRAY[(SELECT count(*) FROM u), ` +
 		fmt.Sprintf(`(SELECT count(DISTINCT id) FROM (SELECT id FROM u LIMIT $%d) f)]`, len(g.args)) + ` FROM ` + l.table +
 		` WHERE id = ANY(ARRAY(SELECT DISTINCT ON (` + l.order + `, id) id FROM u` + order + pageLimit + `))` + order + pageLimit
-	var counts []int64 // gathered, distinct among the first upTo×branches+1
-	searchStep(2)
-	items = items[:0]
-	b = pgx.Batch{}
+	var (
+		b      pgx.Batch
+		counts []int64 // gathered, distinct among the first upTo×branches+1
+	)
 	b.Queue(customPlans)
 	b.Queue(`SET LOCAL enable_indexscan = off`)
 	b.Queue(`SET LOCAL enable_seqscan = off`) // see gatherPlan
@@ -339,48 +420,46 @@ func search[T any](ctx context.Context, db DB, l searched[T], w where, q string,
 	b.Queue(plansAsUsual)
 	b.Queue(`SET LOCAL enable_indexscan TO DEFAULT`)
 	b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
-	if err := db.SendBatch(ctx, &b).Close(); err != nil {
-		return nil, nil, seen, fmt.Errorf("searching %s: %w", l.what, mapErr(err))
+	if err := s.send(&b); err != nil {
+		return nil, seen, false, err
 	}
 	gathered, distinct := 0, 0
 	if len(counts) == 2 {
 		gathered, distinct = int(counts[0]), int(counts[1])
 	}
 	switch {
-	case upTo == 0:
-	case gathered > upTo*branches || distinct > upTo:
+	case s.upTo == 0:
+	case gathered > s.upTo*branches || distinct > s.upTo:
 		// More than upTo after the cursor, so more than upTo.
-		seen = searchCount{n: upTo, known: true}
+		seen = searchCount{n: s.upTo, known: true}
 	case gathered < searchGather && p.After == nil:
 		// No column's gathering stopped at its cap: all the matches.
 		seen = searchCount{n: distinct, exact: true, known: true}
 	}
-	if gathered < searchGather {
-		// No column's gathering stopped at its cap (each has at most
-		// searchGather distinct rows): these are all the matches.
-		items, next = cut(items, p, l.key)
-		return items, next, seen, nil
-	}
+	return items, seen, gathered < searchGather, nil
+}
 
-	// Step 3.
-	searchStep(3)
-	items = items[:0]
-	b = pgx.Batch{}
-	b.Queue(customPlans)
-	b.Queue(`SET LOCAL enable_bitmapscan = off`)
-	b.Queue(`SET LOCAL enable_seqscan = off`)
-	b.Queue(`SELECT `+l.columns+` FROM `+l.table+w.sql()+order+limit, w.args...).Query(func(rows pgx.Rows) (err error) {
-		items, err = pgx.CollectRows(rows, scan)
-		return err
+// filteredWalk is step 3: with matches that many, the list's index
+// walked with q as a filter until the page is full.
+func (s *aSearch[T]) filteredWalk() ([]T, error) {
+	w := s.base.clone()
+	w.keyset(s.l.order, s.p)
+	w.addCond(s.l.cond(s.q, s.q))
+	var (
+		b     pgx.Batch
+		items []T
+	)
+	queueWalking(&b, func() {
+		b.Queue(`SELECT `+s.l.columns+` FROM `+s.l.table+w.sql()+` ORDER BY `+s.l.order+` DESC, id DESC`+w.limit(s.p), w.args...).
+			Query(func(rows pgx.Rows) (err error) {
+				items, err = pgx.CollectRows(rows, s.scan)
+				return err
+			})
 	})
-	b.Queue(`SET LOCAL enable_bitmapscan TO DEFAULT`)
-	b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
-	b.Queue(plansAsUsual)
-	if err := db.SendBatch(ctx, &b).Close(); err != nil {
-		return nil, nil, seen, fmt.Errorf("searching %s: %w", l.what, mapErr(err))
+	if err := s.send(&b); err != nil {
+		return nil, err
 	}
-	items, next = cut(items, p, l.key)
-	return items, next, seen, nil
+	return items, nil
 }
 
 // countOn is what a counting search (upTo) learns by walking on: it has
@@ -402,17 +481,14 @@ func countOn[T any](ctx context.Context, db DB, l searched[T], w where, q string
 	var (
 		b    pgx.Batch
 		more int
+		end  *walkEnd
 	)
-	b.Queue(customPlans)
-	b.Queue(`SET LOCAL enable_bitmapscan = off`)
-	b.Queue(`SET LOCAL enable_seqscan = off`)
-	b.Queue(`SELECT count(*) FROM (SELECT 1 FROM (SELECT * FROM `+l.table+filters+` ORDER BY `+l.order+` DESC, id DESC LIMIT `+
-		fmt.Sprint(n)+`) w WHERE `+on.conds[len(on.conds)-1]+` LIMIT `+fmt.Sprint(upTo+1-found)+`) c`, on.args...).
-		QueryRow(func(r pgx.Row) error { return r.Scan(&more) })
-	end := queueWalkEnd(&b, l, w, after, n)
-	b.Queue(`SET LOCAL enable_bitmapscan TO DEFAULT`)
-	b.Queue(`SET LOCAL enable_seqscan TO DEFAULT`)
-	b.Queue(plansAsUsual)
+	queueWalking(&b, func() {
+		b.Queue(`SELECT count(*) FROM (SELECT 1 FROM (SELECT * FROM `+l.table+filters+` ORDER BY `+l.order+` DESC, id DESC LIMIT `+
+			fmt.Sprint(n)+`) w WHERE `+on.conds[len(on.conds)-1]+` LIMIT `+fmt.Sprint(upTo+1-found)+`) c`, on.args...).
+			QueryRow(func(r pgx.Row) error { return r.Scan(&more) })
+		end = queueWalkEnd(&b, l, w, after, n)
+	})
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
 		return searchCount{}, fmt.Errorf("counting %s: %w", l.what, mapErr(err))
 	}
