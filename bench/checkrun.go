@@ -100,7 +100,7 @@ func SeriesBySeries(ctx context.Context, pool *pgxpool.Pool, now time.Time) ([]C
 	// The WAL series, the way a first version would: every segment read
 	// and its runs found afresh, each run.
 	if p, ok := backup.EffectivePolicy(policies, backup.Series{Type: backup.WALArchive}); ok {
-		wal, err := store.ReadWAL(ctx, tx, nil, false)
+		wal, err := store.ReadWAL(ctx, tx, nil, false, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -23,8 +23,8 @@ import (
 // statements for each alert that opens, escalates, changes or resolves,
 // so that a steady state costs no more round trips with 5,000 open alerts
 // than with none.
-func (r *Runner) judge(ctx context.Context, tx pgx.Tx, st store.CheckState, now time.Time, sum *Summary) error {
-	in, units, checkFailure, err := r.read(ctx, tx, &st, now, sum)
+func (r *Runner) judge(ctx context.Context, tx pgx.Tx, st store.CheckState, open []alert.Alert, now time.Time, sum *Summary) error {
+	in, units, checkFailure, err := r.read(ctx, tx, &st, open, now, sum)
 	if err != nil {
 		return err
 	}
@@ -103,15 +103,19 @@ func dueTimes(in plan.Input, units []unit, failed map[int]bool, now time.Time) s
 	return due
 }
 
-// read reads what the run judges: the open alerts the checks own, with
-// BACKUP_FAILURE and CHECK_FAILURE (checkFailure, nil if none is open),
+// judgedTypes are the types of the open alerts a run reads (StartCheck):
+// those the checks own, with BACKUP_FAILURE and CHECK_FAILURE.
+var judgedTypes = append(slices.Clone(rule.Owned), alert.BackupFailure, alert.CheckFailure)
+
+// read reads what the run judges besides open (the open alerts of
+// judgedTypes; checkFailure is its CHECK_FAILURE, nil if none is open):
 // the series with their policies (all of them, or on a rerun those that
 // changed, are due or have an open alert: histories), and the storage
 // targets with their use. It moves the bookmark st on. The two reads that
 // look at the catalogue's data go in savepoints: a read that fails on what
 // is stored (a sum that overflows, a row the rules cannot take) costs that
 // part of the run, not the whole.
-func (r *Runner) read(ctx context.Context, tx pgx.Tx, st *store.CheckState, now time.Time, sum *Summary) (in plan.Input, units []unit, checkFailure *alert.Alert, err error) {
+func (r *Runner) read(ctx context.Context, tx pgx.Tx, st *store.CheckState, open []alert.Alert, now time.Time, sum *Summary) (in plan.Input, units []unit, checkFailure *alert.Alert, err error) {
 	var (
 		policies  []backup.Policy
 		histories []backup.History
@@ -124,21 +128,19 @@ func (r *Runner) read(ctx context.Context, tx pgx.Tx, st *store.CheckState, now 
 		// histories moves it.
 		mark = st.StorageMark()
 	)
-	in.Open, err = store.OpenAlertsOfTypes(ctx, tx, append(slices.Clone(rule.Owned), alert.BackupFailure, alert.CheckFailure))
-	if err != nil {
-		return in, nil, nil, err
-	}
+	in.Open = open
 	if i := slices.IndexFunc(in.Open, func(a alert.Alert) bool { return a.Type == alert.CheckFailure }); i >= 0 {
 		checkFailure = &in.Open[i]
 	}
 	if err := savepoint(ctx, tx, func(sp pgx.Tx) (err error) {
-		// The WAL series first: histories moves the bookmark on.
-		if wals, err = walHistories(ctx, sp, st, r.walFull(st, now), now); err != nil {
+		// The WAL series first: histories moves the bookmark on. The
+		// policies and the running backups are read with them.
+		var with pgx.Batch
+		pr := store.QueuePoliciesAndRunning(&with)
+		if wals, err = walHistories(ctx, sp, st, r.walFull(st, now), now, &with); err != nil {
 			return err
 		}
-		if policies, running, err = store.PoliciesAndRunning(ctx, sp); err != nil {
-			return err
-		}
+		policies, running = pr.Policies, pr.Running
 		if marks, err = policyMarks(policies); err != nil {
 			return err
 		}

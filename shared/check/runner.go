@@ -261,14 +261,14 @@ func (r *Runner) Run(ctx context.Context, trigger Trigger, now time.Time) (Summa
 		return sum, fmt.Errorf("check run: %w", err)
 	}
 	err := store.InScope(ctx, r.pool, store.AllTenants, func(tx pgx.Tx) error {
-		ok, st, err := store.StartCheck(ctx, tx)
+		ok, st, open, err := store.StartCheck(ctx, tx, judgedTypes)
 		if err != nil {
 			return err
 		}
 		if !ok {
 			return errSkipped
 		}
-		if err := r.judge(ctx, tx, st, now, &sum); err != nil {
+		if err := r.judge(ctx, tx, st, open, now, &sum); err != nil {
 			return err
 		}
 		sum.Status, sum.FinishedAt = Completed, elapsed()

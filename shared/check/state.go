@@ -66,25 +66,26 @@ func (r *Runner) histories(ctx context.Context, tx pgx.Tx, st *store.CheckState,
 	if err != nil {
 		return nil, false, err
 	}
-	if full || len(fresh) > 0 {
-		if err := store.PutSeriesStates(ctx, tx, fresh, full); err != nil {
-			return nil, false, err
-		}
-	}
 	from := st.Xmin
 	st.ChangesFrom = &from
 	if full {
+		if err := store.PutSeriesStates(ctx, tx, fresh, true, nil); err != nil {
+			return nil, false, err
+		}
 		st.SeriesFullAt = &now
 		return fresh, true, nil
 	}
+	// The stored states the run also judges, read with the write of those
+	// it recomputed (none of which it asks for).
 	for _, h := range fresh {
 		ask.Except = append(ask.Except, h.Series.Key())
 	}
-	stored, err := store.SeriesStatesAsked(ctx, tx, ask)
-	if err != nil {
+	var then pgx.Batch
+	stored := store.QueueSeriesStatesAsked(&then, ask)
+	if err := store.PutSeriesStates(ctx, tx, fresh, false, &then); err != nil {
 		return nil, false, err
 	}
-	return append(fresh, stored...), false, nil
+	return append(fresh, *stored...), false, nil
 }
 
 // policyMarks digests each backup type's policies (store.CheckState.PolicyMarks).

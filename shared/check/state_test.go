@@ -224,11 +224,11 @@ func TestSeriesStatesRoundTrip(t *testing.T) {
 			CreatedAt: t0, SizeBytes: &size}}}
 	nothingDone := backup.History{Series: backup.Series{Type: backup.Configuration, TenantID: acme}, Tenant: "acme", First: t0}
 	all := []backup.History{h, noDuration, nothingDone}
-	e.all(t, func(tx pgx.Tx) error { return store.PutSeriesStates(t.Context(), tx, all, true) })
+	e.all(t, func(tx pgx.Tx) error { return store.PutSeriesStates(t.Context(), tx, all, true, nil) })
 	if got, want := canonical(e.stored(t)), canonical(all); !slices.Equal(got, want) {
 		t.Errorf("round trip:\n got %s\nwant %s", got, want)
 	}
-	e.all(t, func(tx pgx.Tx) error { return store.PutSeriesStates(t.Context(), tx, all[:1], true) })
+	e.all(t, func(tx pgx.Tx) error { return store.PutSeriesStates(t.Context(), tx, all[:1], true, nil) })
 	if got, want := canonical(e.stored(t)), canonical(all[:1]); !slices.Equal(got, want) {
 		t.Errorf("after replacing all:\n got %s\nwant %s", got, want)
 	}

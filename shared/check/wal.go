@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/backupwatch/backupwatch/shared/backup"
 	"github.com/backupwatch/backupwatch/shared/check/rule"
 	"github.com/backupwatch/backupwatch/shared/store"
@@ -35,10 +37,11 @@ func (r *Runner) walFull(st *store.CheckState, now time.Time) bool {
 
 // walHistories returns every WAL series' continuity and base backups as of
 // this run, and stores the states it changed. st is the bookmark read at
-// the start of the run, not yet moved on by histories.
-func walHistories(ctx context.Context, db store.DB, st *store.CheckState, full bool, now time.Time) ([]rule.WALHistory, error) {
+// the start of the run, not yet moved on by histories. with goes with its
+// first round trip (store.ReadWAL).
+func walHistories(ctx context.Context, db store.DB, st *store.CheckState, full bool, now time.Time, with *pgx.Batch) ([]rule.WALHistory, error) {
 	if full {
-		reads, err := store.ReadWAL(ctx, db, nil, false)
+		reads, err := store.ReadWAL(ctx, db, nil, false, with)
 		if err != nil {
 			return nil, err
 		}
@@ -52,7 +55,7 @@ func walHistories(ctx context.Context, db store.DB, st *store.CheckState, full b
 		st.WALFullAt = &now
 		return withBases(states, reads.Bases), nil
 	}
-	states, changed, reads, err := mergedWALStates(ctx, db, st)
+	states, changed, reads, err := mergedWALStates(ctx, db, st, with)
 	if err != nil {
 		return nil, err
 	}
@@ -64,11 +67,11 @@ func walHistories(ctx context.Context, db store.DB, st *store.CheckState, full b
 	return withBases(states, reads.Bases), nil
 }
 
-// mergedWALStates reads the stored WAL states and merges into them the
-// segments archived since st's bookmark, writing nothing; changed are the
-// states that took a segment.
-func mergedWALStates(ctx context.Context, db store.DB, st *store.CheckState) (states, changed []rule.WALState, reads store.WALReads, err error) {
-	reads, err = store.ReadWAL(ctx, db, st.ChangesFrom, true)
+// mergedWALStates reads the stored WAL states (with with, store.ReadWAL)
+// and merges into them the segments archived since st's bookmark, writing
+// nothing; changed are the states that took a segment.
+func mergedWALStates(ctx context.Context, db store.DB, st *store.CheckState, with *pgx.Batch) (states, changed []rule.WALState, reads store.WALReads, err error) {
+	reads, err = store.ReadWAL(ctx, db, st.ChangesFrom, true, with)
 	if err != nil {
 		return nil, nil, reads, err
 	}
@@ -102,7 +105,7 @@ func mergedWALStates(ctx context.Context, db store.DB, st *store.CheckState) (st
 // bookmark yet, rebuilt). GET /v1/status and restores read it.
 func currentWALHistories(ctx context.Context, db store.DB, st store.CheckState) ([]rule.WALHistory, error) {
 	if st.ChangesFrom == nil {
-		reads, err := store.ReadWAL(ctx, db, nil, false)
+		reads, err := store.ReadWAL(ctx, db, nil, false, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -112,7 +115,7 @@ func currentWALHistories(ctx context.Context, db store.DB, st store.CheckState) 
 		}
 		return withBases(states, reads.Bases), nil
 	}
-	states, _, reads, err := mergedWALStates(ctx, db, &st)
+	states, _, reads, err := mergedWALStates(ctx, db, &st, nil)
 	if err != nil {
 		return nil, err
 	}

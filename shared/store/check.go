@@ -183,22 +183,28 @@ func SeriesHistories(ctx context.Context, db DB, f SeriesFilter) ([]backup.Histo
 const runningSQL = `SELECT id, backup_type, tenant_id, filename, created_at FROM backups_backup
 	WHERE status = 'IN_PROGRESS' ORDER BY created_at, id`
 
-// PoliciesAndRunning returns AllPolicies and RunningBackups in one round
-// trip: what a check run reads of the series besides their histories.
-func PoliciesAndRunning(ctx context.Context, db DB) (policies []backup.Policy, running []backup.Backup, err error) {
-	var b pgx.Batch
-	b.Queue(`SELECT ` + policyColumns + ` FROM backup_policies`).Query(func(rows pgx.Rows) error {
-		policies, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (backup.Policy, error) { return scanPolicy(r) })
+// PoliciesRunning is what a check run reads of the series besides their
+// histories: AllPolicies and RunningBackups (QueuePoliciesAndRunning).
+type PoliciesRunning struct {
+	Policies []backup.Policy
+	Running  []backup.Backup
+}
+
+// QueuePoliciesAndRunning queues on b the reads of AllPolicies and
+// RunningBackups; they are in the result once b is sent.
+func QueuePoliciesAndRunning(b *pgx.Batch) *PoliciesRunning {
+	out := &PoliciesRunning{}
+	b.Queue(`SELECT ` + policyColumns + ` FROM backup_policies`).Query(func(rows pgx.Rows) (err error) {
+		if out.Policies, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (backup.Policy, error) { return scanPolicy(r) }); err != nil {
+			return fmt.Errorf("reading policies: %w", err)
+		}
+		return nil
+	})
+	b.Queue(runningSQL).Query(func(rows pgx.Rows) (err error) {
+		out.Running, err = scanRunning(rows) // its errors say what it read
 		return err
 	})
-	b.Queue(runningSQL).Query(func(rows pgx.Rows) error {
-		running, err = scanRunning(rows)
-		return err
-	})
-	if err := db.SendBatch(ctx, &b).Close(); err != nil {
-		return nil, nil, fmt.Errorf("reading policies and running backups: %w", mapErr(err))
-	}
-	return policies, running, nil
+	return out
 }
 
 // RunningBackups returns the backups in scope still IN_PROGRESS, oldest
@@ -228,22 +234,11 @@ func scanRunning(rows pgx.Rows) ([]backup.Backup, error) {
 	return out, nil
 }
 
+// openAlertsSQL reads the unresolved alerts of the types in $1 (from
+// alert_open_type_idx): what a check run compares its findings with
+// (StartCheck).
 const openAlertsSQL = `SELECT ` + alertColumns + ` FROM backups_alert
 	WHERE status <> 'RESOLVED' AND alert_type = ANY($1) ORDER BY fingerprint`
-
-// OpenAlertsOfTypes returns the unresolved alerts of the given types (from
-// alert_open_type_idx): what a check run compares its findings with.
-func OpenAlertsOfTypes(ctx context.Context, db DB, types []alert.Type) ([]alert.Alert, error) {
-	rows, err := db.Query(ctx, openAlertsSQL, toStrings(types))
-	if err != nil {
-		return nil, fmt.Errorf("reading open alerts: %w", mapErr(err))
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (alert.Alert, error) { return scanAlert(r) })
-	if err != nil {
-		return nil, fmt.Errorf("reading open alerts: %w", mapErr(err))
-	}
-	return out, nil
-}
 
 // TouchOpenAlerts records that the conditions of the unresolved alerts with
 // these fingerprints were seen again at now, and nothing else about them

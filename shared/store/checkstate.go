@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/backupwatch/backupwatch/shared/alert"
 	"github.com/backupwatch/backupwatch/shared/backup"
 )
 
@@ -60,16 +61,22 @@ func GetCheckState(ctx context.Context, db DB) (CheckState, error) {
 }
 
 // StartCheck takes the check lock (transaction-level: one run at a time)
-// and reads the check state, in one round trip; ok is false when another
-// run holds the lock (the state read is then of no use).
-func StartCheck(ctx context.Context, db DB) (ok bool, s CheckState, err error) {
+// and reads the check state and the unresolved alerts of types (what the
+// run compares its findings with, OpenAlertsOfTypes), in one round trip;
+// ok is false when another run holds the lock (the reads are then of no
+// use).
+func StartCheck(ctx context.Context, db DB, types []alert.Type) (ok bool, s CheckState, open []alert.Alert, err error) {
 	var b pgx.Batch
 	b.Queue(`SELECT pg_try_advisory_xact_lock($1)`, CheckLockKey).QueryRow(func(r pgx.Row) error { return r.Scan(&ok) })
 	queueCheckState(&b, &s)
+	b.Queue(openAlertsSQL, toStrings(types)).Query(func(rows pgx.Rows) (err error) {
+		open, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (alert.Alert, error) { return scanAlert(r) })
+		return err
+	})
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
-		return false, s, fmt.Errorf("starting a check run: %w", mapErr(err))
+		return false, s, nil, fmt.Errorf("starting a check run: %w", mapErr(err))
 	}
-	return ok, s, nil
+	return ok, s, open, nil
 }
 
 // queueCheckState queues the read of the check state into s on b.
@@ -170,8 +177,9 @@ func ChangedSeries(ctx context.Context, db DB, from uint64) ([]backup.Series, er
 // stored (a re-baseline outlives the recomputing of a series). With
 // replaceAll, the states of every other series are deleted: the states
 // are then exactly these. Running backups and the tenant's slug are not
-// stored: they are read at each run.
-func PutSeriesStates(ctx context.Context, db DB, hs []backup.History, replaceAll bool) error {
+// stored: they are read at each run. then, if not nil, holds statements of
+// the caller's that go after these, in the same round trip.
+func PutSeriesStates(ctx context.Context, db DB, hs []backup.History, replaceAll bool, then *pgx.Batch) error {
 	n := len(hs)
 	var (
 		keys, types, lasts, statuses, filenames = make([]string, n), make([]string, n), make([]*string, n), make([]*string, n), make([]*string, n)
@@ -225,6 +233,9 @@ func PutSeriesStates(ctx context.Context, db DB, hs []backup.History, replaceAll
 		}
 		return rows.Err()
 	})
+	if then != nil {
+		b.QueuedQueries = append(b.QueuedQueries, then.QueuedQueries...)
+	}
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
 		return fmt.Errorf("saving %d series states: %w", len(hs), mapErr(err))
 	}
@@ -295,28 +306,34 @@ type StateAsk struct {
 	Except []string
 }
 
-// SeriesStatesAsked returns the stored series histories ask names, as
-// SeriesStates does, from backup_series_due_idx and the primary key.
-func SeriesStatesAsked(ctx context.Context, db DB, ask StateAsk) ([]backup.History, error) {
+// QueueSeriesStatesAsked queues on b the read of the stored series
+// histories ask names, as SeriesStates reads them, from
+// backup_series_due_idx and the primary key; they are in the result once
+// b is sent.
+func QueueSeriesStatesAsked(b *pgx.Batch, ask StateAsk) *[]backup.History {
+	out := new([]backup.History)
 	byType := ""
-	// Planned afresh with its values (an unnamed statement): a cached
-	// generic plan cannot know that few series are due by now, and would
-	// walk the table for them.
-	args := []any{pgx.QueryExecModeExec, ask.DueBy, ask.Keys, ask.Except}
+	args := []any{ask.DueBy, ask.Keys, ask.Except}
 	if len(ask.Types) > 0 { // a rare policy change; else no scan by type at all
 		byType = ` UNION SELECT series_key FROM backup_series_state WHERE backup_type = ANY($4)`
 		args = append(args, ask.Types)
 	}
-	// The keys are gathered first, into an array, so that the states are
-	// read by primary key rather than by a join over every state.
-	rows, err := db.Query(ctx, `SELECT `+stateColumns+` FROM backup_series_state s LEFT JOIN tenants t ON t.id = s.tenant_id
+	// Planned afresh with its values: a generic plan cannot know that few
+	// series are due by now, and would walk the table for them. The keys
+	// are gathered first, into an array, so that the states are read by
+	// primary key rather than by a join over every state.
+	b.Queue(customPlans)
+	b.Queue(`SELECT `+stateColumns+` FROM backup_series_state s LEFT JOIN tenants t ON t.id = s.tenant_id
 		WHERE s.series_key = ANY(ARRAY(SELECT series_key FROM backup_series_state WHERE due_at <= $1
 			UNION SELECT unnest($2::text[])`+byType+`))
-		AND s.series_key <> ALL(coalesce($3::text[], '{}'))`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("reading the series states due: %w", mapErr(err))
-	}
-	return scanStates(rows)
+		AND s.series_key <> ALL(coalesce($3::text[], '{}'))`, args...).Query(func(rows pgx.Rows) (err error) {
+		if *out, err = scanStates(rows); err != nil {
+			return fmt.Errorf("reading the series states due: %w", err)
+		}
+		return nil
+	})
+	b.Queue(plansAsUsual)
+	return out
 }
 
 // scanStates reads the rows of stateColumns.

@@ -138,12 +138,17 @@ type WALReads struct {
 
 // ReadWAL reads, in one round trip, the stored WAL states (unless
 // rebuilding, when they are of no use), the segments archived by
-// transactions at or above from (nil: none), and the base backups.
-func ReadWAL(ctx context.Context, db DB, from *uint64, states bool) (WALReads, error) {
+// transactions at or above from (nil: none), and the base backups. with,
+// if not nil, holds statements of the caller's that go in the same round
+// trip (a check run's other reads of the catalogue).
+func ReadWAL(ctx context.Context, db DB, from *uint64, states bool, with *pgx.Batch) (WALReads, error) {
 	var (
 		b   pgx.Batch
 		out = WALReads{Bases: map[string][]rule.BaseBackup{}}
 	)
+	if with != nil {
+		b.QueuedQueries = append(b.QueuedQueries, with.QueuedQueries...)
+	}
 	if states {
 		queueWALStates(&b, &out.States)
 	}
