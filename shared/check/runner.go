@@ -6,8 +6,9 @@
 // `backupwatch serve`'s timer all call Runner.Run. A run:
 //
 //  1. records a check_runs row, RUNNING;
-//  2. opens a transaction and takes an advisory lock without waiting; a run
-//     that finds it taken ends at once as SKIPPED, so runs never overlap;
+//  2. opens a transaction and takes an advisory lock without waiting, with
+//     the bookmark and the open alerts in the same round trip; a run that
+//     finds the lock taken ends there as SKIPPED, so runs never overlap;
 //  3. reads what it judges with a handful of set-based queries (the open
 //     alerts the checks own, policies, the series' recent histories, the
 //     running backups, storage use), whatever the number of series. The

@@ -268,7 +268,8 @@ func alertWhere(f AlertFilter) where {
 }
 
 // searchedAlerts is the alerts list as search sees it: q in message and
-// resolution_notes (migration 017's trigram indexes).
+// resolution_notes, checked against their lower-cased copies, which have
+// the trigram indexes (migration 030).
 var searchedAlerts = searched[alert.Alert]{
 	what: "alerts", table: "backups_alert", columns: alertColumns, order: "created_at",
 	contains: []string{"message", "resolution_notes"},

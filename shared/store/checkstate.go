@@ -62,16 +62,19 @@ func GetCheckState(ctx context.Context, db DB) (CheckState, error) {
 
 // StartCheck takes the check lock (transaction-level: one run at a time)
 // and reads the check state and the unresolved alerts of types (what the
-// run compares its findings with, OpenAlertsOfTypes), in one round trip;
-// ok is false when another run holds the lock (the reads are then of no
-// use).
+// run compares its findings with, from alert_open_type_idx), in one round
+// trip; ok is false when another run holds the lock (the reads are then
+// of no use: they cost a skipped run the read of the open alerts, a few
+// hundred rows at most, where a run that goes on saves a round trip).
 func StartCheck(ctx context.Context, db DB, types []alert.Type) (ok bool, s CheckState, open []alert.Alert, err error) {
 	var b pgx.Batch
 	b.Queue(`SELECT pg_try_advisory_xact_lock($1)`, CheckLockKey).QueryRow(func(r pgx.Row) error { return r.Scan(&ok) })
 	queueCheckState(&b, &s)
 	b.Queue(openAlertsSQL, toStrings(types)).Query(func(rows pgx.Rows) (err error) {
-		open, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (alert.Alert, error) { return scanAlert(r) })
-		return err
+		if open, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (alert.Alert, error) { return scanAlert(r) }); err != nil {
+			return fmt.Errorf("reading open alerts: %w", err)
+		}
+		return nil
 	})
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
 		return false, s, nil, fmt.Errorf("starting a check run: %w", mapErr(err))
@@ -206,7 +209,8 @@ func PutSeriesStates(ctx context.Context, db DB, hs []backup.History, replaceAll
 	if replaceAll {
 		b.Queue(`DELETE FROM backup_series_state WHERE series_key <> ALL($1)`, keys)
 	}
-	b.Queue(`INSERT INTO backup_series_state AS s (series_key, backup_type, tenant_id, first_at, last_finished,
+	if n > 0 { // else none recomputed: nothing to write
+		b.Queue(`INSERT INTO backup_series_state AS s (series_key, backup_type, tenant_id, first_at, last_finished,
 			newest_id, newest_created_at, newest_duration_seconds, newest_status, newest_filename, sizes, ages)
 		SELECT key, typ, tenant, first_at, last_finished, id, created, duration, status, filename, sizes::bigint[], ages::integer[]
 		FROM unnest($1::text[], $2::text[], $3::uuid[], $4::timestamptz[], $5::text[], $6::uuid[], $7::timestamptz[],
@@ -217,26 +221,33 @@ func PutSeriesStates(ctx context.Context, db DB, hs []backup.History, replaceAll
 			newest_duration_seconds = excluded.newest_duration_seconds, newest_status = excluded.newest_status,
 			newest_filename = excluded.newest_filename, sizes = excluded.sizes, ages = excluded.ages
 		RETURNING series_key, baseline_from`,
-		keys, types, tenants, firsts, lasts, ids, created, durations, statuses, filenames, sizes, ages).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var (
-				key  string
-				from *time.Time
-			)
-			if err := rows.Scan(&key, &from); err != nil {
-				return err
+			keys, types, tenants, firsts, lasts, ids, created, durations, statuses, filenames, sizes, ages).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var (
+					key  string
+					from *time.Time
+				)
+				if err := rows.Scan(&key, &from); err != nil {
+					return err
+				}
+				if i, ok := at[key]; ok && from != nil {
+					f := from.UTC()
+					hs[i].BaselineFrom = &f
+				}
 			}
-			if i, ok := at[key]; ok && from != nil {
-				f := from.UTC()
-				hs[i].BaselineFrom = &f
-			}
-		}
-		return rows.Err()
-	})
+			return rows.Err()
+		})
+	}
 	if then != nil {
 		b.QueuedQueries = append(b.QueuedQueries, then.QueuedQueries...)
 	}
+	if b.Len() == 0 {
+		return nil
+	}
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
+		if then != nil {
+			return fmt.Errorf("saving %d series states, with the reads that go along: %w", len(hs), mapErr(err))
+		}
 		return fmt.Errorf("saving %d series states: %w", len(hs), mapErr(err))
 	}
 	return nil

@@ -24,7 +24,8 @@ const (
 
 // searched is what search needs to know of a list with a q: its table,
 // columns and order, the text columns q is a substring of (each with a
-// pg_trgm index), and an optional column q is a prefix of.
+// pg_trgm index, on it or on its lower-cased copy: lowered), and an
+// optional column q is a prefix of.
 type searched[T any] struct {
 	what     string   // "backups", for errors
 	table    string   // backups_backup
@@ -342,12 +343,13 @@ func (s *aSearch[T]) countWalked(r walked[T]) (searchCount, error) {
 	before := s.base.clone()
 	before.add("("+s.l.order+", id) >= (?, ?)", s.p.After.Time, s.p.After.ID)
 	seen, err := countOn(s.ctx, s.db, s.l, before, s.q, s.upTo, r.matched, r.rows, nil, r.rows+countWalkOn)
-	if seen.exact && r.end.full {
-		// Every match before the cursor, but the walk from it ended
-		// with rows left: not a count.
-		seen = searchCount{walk: &walkSeen{matched: r.matched, walked: r.rows}}
+	if err != nil || !seen.exact || !r.end.full {
+		return seen, err
 	}
-	return seen, err
+	// Every match before the cursor (fewer rows than the walk had left),
+	// but the walk from it ended with rows left: count on from its end,
+	// as a first page does.
+	return countOn(s.ctx, s.db, s.l, s.base, s.q, s.upTo, seen.n, r.rows, &r.end.last, countWalkOn)
 }
 
 // walkOn is step 1 again, on from the walk's last row for searchWalkOn
@@ -366,9 +368,10 @@ func (s *aSearch[T]) walkOn(items []T, last Cursor) ([]T, *walkEnd, error) {
 		more []T
 		end  *walkEnd
 	)
+	limit := on.limit(Page{Limit: s.p.Limit - len(items)})
 	queueWalking(&b, func() {
 		b.Queue(`SELECT `+l.columns+` FROM (SELECT * FROM `+l.table+filters+order+` LIMIT `+fmt.Sprint(searchWalkOn)+`) w WHERE `+
-			on.conds[len(on.conds)-1]+order+on.limit(Page{Limit: s.p.Limit - len(items)}), on.args...).Query(func(rows pgx.Rows) (err error) {
+			on.conds[len(on.conds)-1]+order+limit, on.args...).Query(func(rows pgx.Rows) (err error) {
 			more, err = pgx.CollectRows(rows, s.scan)
 			return err
 		})
@@ -445,12 +448,13 @@ func (s *aSearch[T]) filteredWalk() ([]T, error) {
 	w := s.base.clone()
 	w.keyset(s.l.order, s.p)
 	w.addCond(s.l.cond(s.q, s.q))
+	limit := w.limit(s.p)
 	var (
 		b     pgx.Batch
 		items []T
 	)
 	queueWalking(&b, func() {
-		b.Queue(`SELECT `+s.l.columns+` FROM `+s.l.table+w.sql()+` ORDER BY `+s.l.order+` DESC, id DESC`+w.limit(s.p), w.args...).
+		b.Queue(`SELECT `+s.l.columns+` FROM `+s.l.table+w.sql()+` ORDER BY `+s.l.order+` DESC, id DESC`+limit, w.args...).
 			Query(func(rows pgx.Rows) (err error) {
 				items, err = pgx.CollectRows(rows, s.scan)
 				return err
@@ -471,8 +475,10 @@ func (s *aSearch[T]) filteredWalk() ([]T, error) {
 // went to the trigram index, whose posting lists for "ion", "rat" and
 // "ati" hold most of the table: the console's page took 8.6 ms, against
 // 5.6 walking on (held copy of the bench's history). If the walk ends
-// short of n rows, the count is what it found; past n it is left to
-// countSearch, with the density seen.
+// short of n rows, the count is found and what it found, exact if found
+// holds every match outside the walk (a deep page's walk from its cursor
+// may not: countWalked); past n it is left to countSearch, with the
+// density seen.
 func countOn[T any](ctx context.Context, db DB, l searched[T], w where, q string, upTo, found, walked int, after *Cursor, n int) (searchCount, error) {
 	on := w.clone()
 	on.keyset(l.order, Page{After: after})
@@ -625,9 +631,9 @@ func (l searched[T]) matchKeys(w where, q, driver string, after *Cursor, each in
 	// the table is read as that copy.
 	branch := func(col, like, pattern string, recheck bool) string {
 		lower := func(p string) string { return p }
-		_, side := l.side[col]
+		side, hasSide := l.side[col]
 		low, lowered := l.lowered[col]
-		if side || lowered {
+		if hasSide || lowered {
 			like, lower = " LIKE ", func(p string) string { return "lower(" + p + ")" }
 		}
 		if lowered {
@@ -641,7 +647,7 @@ func (l searched[T]) matchKeys(w where, q, driver string, after *Cursor, each in
 			outer = append(outer, keyset)
 		}
 		inner := `SELECT ` + l.order + `, id, ` + col + ` AS v FROM ` + l.table + ` WHERE ` + filters + col + like + lower(pattern)
-		if side, ok := l.side[col]; ok {
+		if hasSide {
 			cond := side.lower + like + lower(pattern)
 			if filters == "" {
 				inner = `SELECT ` + l.order + `, id, ` + side.lower + ` AS v FROM ` + side.table + ` WHERE ` + cond

@@ -203,6 +203,9 @@ func ReadWAL(ctx context.Context, db DB, from *uint64, states bool, with *pgx.Ba
 		return rows.Err()
 	})
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
+		if with != nil {
+			return out, fmt.Errorf("reading the WAL series, with the reads that go along: %w", mapErr(err))
+		}
 		return out, fmt.Errorf("reading the WAL series: %w", mapErr(err))
 	}
 	return out, nil
