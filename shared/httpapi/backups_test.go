@@ -1,6 +1,8 @@
 package httpapi_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -410,6 +412,53 @@ func TestIdempotencyKey(t *testing.T) {
 	}
 	if r := send("k-2", inProgress("FULL_DATABASE", "", "ok.dump")); r.Status != 201 {
 		t.Fatalf("after refused first: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestIdempotentAPIKey: POST /v1/api-keys honours Idempotency-Key as
+// every creating write does, the new key's secret included in the replay,
+// and the answer it stores does not hold the secret in clear: it is sealed
+// with a key derived from the calling API key, which the database does not
+// hold.
+func TestIdempotentAPIKey(t *testing.T) {
+	s := newSetup(t)
+	body := map[string]any{"name": "nightly", "role": "job"}
+	send := func(apiKey, idem string, body any) *testenv.Response {
+		return s.Do(t, testenv.Request{Method: "POST", Path: "/v1/api-keys", Key: apiKey, Body: body,
+			Headers: map[string]string{"Idempotency-Key": idem}})
+	}
+	first := send(s.AdminKey, "key-1", body)
+	if first.Status != 201 {
+		t.Fatalf("first: %d %s", first.Status, first.Body)
+	}
+	var created struct{ ID, Key string }
+	if err := json.Unmarshal(first.Body, &created); err != nil || created.Key == "" {
+		t.Fatalf("first: %v %s", err, first.Body)
+	}
+	before := s.Snapshot(t)
+	// The same key and body: the first answer again, secret included, and
+	// no second key.
+	again := send(s.AdminKey, "key-1", body)
+	if again.Status != 201 || string(again.Body) != string(first.Body) || again.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("replay: %d %q %s\nfirst: %s", again.Status, again.Header.Get("Idempotent-Replayed"), again.Body, first.Body)
+	}
+	// Another body with the same key is refused.
+	if r := send(s.AdminKey, "key-1", map[string]any{"name": "other", "role": "job"}); r.Status != 422 || r.Code() != "idempotency_key_reused" {
+		t.Fatalf("reuse: %d %s", r.Status, r.Body)
+	}
+	s.Unchanged(t, before)
+	// What is stored does not say the secret, nor the key's id.
+	var stored []byte
+	if err := s.Owner.QueryRow(t.Context(), `SELECT response_body FROM idempotency_keys WHERE key = 'key-1'`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(stored, []byte(created.Key)) || bytes.Contains(stored, []byte(created.ID)) || bytes.Contains(stored, []byte("nightly")) {
+		t.Errorf("the stored answer is in clear: %q", stored)
+	}
+	// The same Idempotency-Key from another API key is another request.
+	r := send(s.Key(t, "admin", ""), "key-1", body)
+	if r.Status != 201 || bytes.Contains(r.Body, []byte(created.Key)) {
+		t.Fatalf("another admin key: %d %s", r.Status, r.Body)
 	}
 }
 

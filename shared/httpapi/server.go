@@ -55,6 +55,9 @@ type Route struct {
 	Function   string
 	Roles      []auth.Role // nil: no key needed
 	Idempotent bool        // honours Idempotency-Key
+	// SealReplay keeps the answer stored for Idempotency-Key sealed: it
+	// holds a secret shown once (replay.go).
+	SealReplay bool
 	// Params are the query parameters the route knows; any other, or one
 	// given twice, is 400 (API.md 1.1, Conventions).
 	Params []string
@@ -227,7 +230,7 @@ func AdminRoutes(s *Server) []Route {
 		{Method: "POST", Path: "/v1/users", Function: FuncAdmin, Roles: admins, Idempotent: true, handle: s.createUser},
 		{Method: "GET", Path: "/v1/users", Function: FuncAdmin, Roles: admins, Params: pageParams, handle: s.listUsers},
 		{Method: "GET", Path: "/v1/users/{id}", Function: FuncAdmin, Roles: admins, handle: s.getUser},
-		{Method: "POST", Path: "/v1/api-keys", Function: FuncAdmin, Roles: admins, handle: s.createAPIKey},
+		{Method: "POST", Path: "/v1/api-keys", Function: FuncAdmin, Roles: admins, Idempotent: true, SealReplay: true, handle: s.createAPIKey},
 		{Method: "GET", Path: "/v1/api-keys", Function: FuncAdmin, Roles: admins, Params: pageParams, handle: s.listAPIKeys},
 		{Method: "DELETE", Path: "/v1/api-keys/{id}", Function: FuncAdmin, Roles: admins, handle: s.revokeAPIKey},
 		{Method: "GET", Path: "/v1/policies", Function: FuncAdmin, Roles: admins, Params: policyParams, handle: s.listPolicies},
@@ -419,6 +422,11 @@ func (s *Server) answer(ctx context.Context, rt Route, c *call) (status int, out
 			}
 			if replay != nil {
 				status, out = replay.Status, replay.Body
+				if rt.SealReplay {
+					if out, err = openReplay(r, idemKey, replay.Body); err != nil {
+						return err
+					}
+				}
 				return errReplay
 			}
 		}
@@ -430,8 +438,14 @@ func (s *Server) answer(ctx context.Context, rt Route, c *call) (status int, out
 			return err
 		}
 		if rt.Idempotent && idemKey != "" {
+			stored := out
+			if rt.SealReplay {
+				if stored, err = sealReplay(r, idemKey, out); err != nil {
+					return err
+				}
+			}
 			return store.PutIdempotent(ctx, tx, who.KeyID, who.Tenant, idemKey, store.Stored{
-				RequestHash: requestHash(r, c.body), Status: status, Body: out})
+				RequestHash: requestHash(r, c.body), Status: status, Body: stored})
 		}
 		return nil
 	})
