@@ -73,7 +73,13 @@ func main() {
 		stop()
 		os.Exit(jobCommand(context.Background(), os.Args[1], os.Args[2:], jobclient.OSStdio()))
 	case "serve":
-		err = serve(ctx, os.Stdout)
+		// A serve whose terminal closes (SIGHUP) or whose output's reader
+		// goes away (SIGPIPE at its next log line: `make run | head`) shuts
+		// down as on SIGTERM, stopping the PostgreSQL it started; left to
+		// their default action, they killed it and left that running.
+		sctx, sstop := signal.NotifyContext(ctx, syscall.SIGHUP, syscall.SIGPIPE)
+		err = serve(sctx, os.Stdout)
+		sstop()
 	case "migrate":
 		err = migrateCmd(ctx, os.Stdout)
 	case "admin-key":
