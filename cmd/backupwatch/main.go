@@ -18,6 +18,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -74,11 +75,17 @@ func main() {
 		os.Exit(jobCommand(context.Background(), os.Args[1], os.Args[2:], jobclient.OSStdio()))
 	case "serve":
 		// A serve whose terminal closes (SIGHUP) or whose output's reader
-		// goes away (SIGPIPE at its next log line: `make run | head`) shuts
-		// down as on SIGTERM, stopping the PostgreSQL it started; left to
-		// their default action, they killed it and left that running.
-		sctx, sstop := signal.NotifyContext(ctx, syscall.SIGHUP, syscall.SIGPIPE)
-		err = serve(sctx, os.Stdout)
+		// goes away (`make run | head`: its next log line meets a broken
+		// pipe) shuts down as on SIGTERM, stopping the PostgreSQL it
+		// started; left to their default action, SIGHUP and SIGPIPE killed
+		// it and left that running. SIGPIPE is ignored rather than caught:
+		// a socket's broken pipe raises it too (a client gone, the database
+		// down), and those must not end the serve; its output says EPIPE.
+		signal.Ignore(syscall.SIGPIPE)
+		sctx, sstop := signal.NotifyContext(ctx, syscall.SIGHUP)
+		sctx, gone := context.WithCancel(sctx)
+		err = serve(sctx, outputGone{w: os.Stdout, gone: gone})
+		gone()
 		sstop()
 	case "migrate":
 		err = migrateCmd(ctx, os.Stdout)
@@ -107,4 +114,19 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// outputGone is serve's output: a write that finds its reader gone (EPIPE)
+// calls gone, which ends the serve.
+type outputGone struct {
+	w    io.Writer
+	gone context.CancelFunc
+}
+
+func (o outputGone) Write(p []byte) (int, error) {
+	n, err := o.w.Write(p)
+	if errors.Is(err, syscall.EPIPE) {
+		o.gone()
+	}
+	return n, err
 }

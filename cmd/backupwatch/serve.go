@@ -28,7 +28,7 @@ import (
 	"github.com/backupwatch/backupwatch/shared/verifier"
 )
 
-// serve runs the API until ctx ends (SIGINT, SIGTERM, SIGHUP or SIGPIPE), then shuts down in
+// serve runs the API until ctx ends (SIGINT, SIGTERM, SIGHUP, or its output gone), then shuts down in
 // order: stop taking requests, finish those in flight, close the pool, stop
 // the PostgreSQL it started.
 func serve(ctx context.Context, out io.Writer) error {

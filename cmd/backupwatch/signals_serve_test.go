@@ -18,9 +18,10 @@ import (
 
 // TestServeStopsItsPostgresOnHangupAndBrokenPipe: a serve on its own
 // PostgreSQL whose terminal closes (SIGHUP), or whose output's reader goes
-// away (`make run | head`: SIGPIPE at its next log line), stops that
-// PostgreSQL as it does on SIGTERM; it used to die of either signal and
-// leave the PostgreSQL running.
+// away (`make run | head`: its next log line meets a broken pipe), stops
+// that PostgreSQL as it does on SIGTERM; it used to die of SIGHUP or
+// SIGPIPE and leave the PostgreSQL running. (A broken pipe to a client or
+// to the database must not end it: TestDatabaseDownAndBack.)
 func TestServeStopsItsPostgresOnHangupAndBrokenPipe(t *testing.T) {
 	base, err := os.MkdirTemp("", "bw-signals-")
 	if err != nil {

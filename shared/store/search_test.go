@@ -279,13 +279,9 @@ func searchCounted(t *testing.T, db *testenv.DB, q string, tenant *uuid.UUID, up
 	var (
 		got   []uuid.UUID
 		after *store.Cursor
-		apart int // pages counted apart (countSearch)
 	)
-	defer store.CountSearchSteps(0, func(step int) {
-		if step == 0 {
-			apart++
-		}
-	})()
+	apart, restore := countedApart()
+	defer restore()
 	for pages := 0; ; pages++ {
 		if pages > len(want)/50+2 {
 			t.Fatalf("q=%s upTo=%d: the pages do not end", q, upTo)
@@ -309,7 +305,7 @@ func searchCounted(t *testing.T, db *testenv.DB, q string, tenant *uuid.UUID, up
 		if n, exact := min(len(want), upTo), len(want) <= upTo; s.Count != n || s.Exact != exact {
 			t.Errorf("q=%s upTo=%d page %d: counted %d (exact %v), want %d (exact %v)", q, upTo, pages, s.Count, s.Exact, n, exact)
 		}
-		if pages == 0 && upTo < 50 && apart > 0 {
+		if pages == 0 && upTo < 50 && *apart > 0 {
 			t.Errorf("q=%s upTo=%d: the first page was counted apart", q, upTo)
 		}
 		for _, b := range s.Items {
@@ -638,6 +634,17 @@ func TestSearchWalksOn(t *testing.T) {
 	}
 }
 
+// countedApart counts, until restore, the searches whose matches were
+// counted apart (countSearch) rather than on the search's way.
+func countedApart() (n *int, restore func()) {
+	n = new(int)
+	return n, store.CountSearchSteps(0, func(step int) {
+		if step == 0 {
+			*n++
+		}
+	})
+}
+
 // TestSearchAlerts: alerts are searched in their text lower-cased when
 // written (migration 030) and match what ILIKE on the text itself does,
 // beyond ASCII too; an edited alert is searched as edited; each page is
@@ -679,13 +686,9 @@ func TestSearchAlerts(t *testing.T) {
 		var (
 			got   []uuid.UUID
 			after *store.Cursor
-			apart int // pages counted apart (countSearch)
 		)
-		defer store.CountSearchSteps(0, func(step int) {
-			if step == 0 {
-				apart++
-			}
-		})()
+		apart, restore := countedApart()
+		defer restore()
 		for pages := 0; ; pages++ {
 			var s store.Searched[alert.Alert]
 			err := store.InScope(ctx, db.Pool, store.AllTenants, func(tx pgx.Tx) (err error) {
@@ -707,8 +710,8 @@ func TestSearchAlerts(t *testing.T) {
 		}
 		// Each page's count was found on the search's way: from its walk,
 		// the walk on from it, the rows before its cursor, its gathering.
-		if apart > 0 {
-			t.Errorf("q=%s limit=%d: %d pages counted apart", q, limit, apart)
+		if *apart > 0 {
+			t.Errorf("q=%s limit=%d: %d pages counted apart", q, limit, *apart)
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("q=%s: %d alerts listed, want %d (first difference at %s)", q, len(got), len(want), firstDiff(got, want))
