@@ -38,7 +38,7 @@ func (r *Runner) judge(ctx context.Context, tx pgx.Tx, st store.CheckState, open
 			}
 		}
 	})
-	r.rebaseline(ctx, tx, in.Units, sum)
+	r.rebaseline(ctx, tx, in.Units, st.Xmin, sum)
 	failed, err := r.carryOut(ctx, tx, in.Units, plan.Make(in), now, sum)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/backupwatch/backupwatch/shared/alert"
 	"github.com/backupwatch/backupwatch/shared/alerting"
@@ -514,5 +515,107 @@ func TestRerunCopyDeadlineBeyondKeptHistory(t *testing.T) {
 		if _, ok := e.open(t)[fp]; !ok {
 			t.Fatalf("no redundancy alert after the copy grace ended (full runs: %v): open %v", e == fulls, fps(e.open(t)))
 		}
+	}
+}
+
+// TestRerunKeepsAMarkMadeWhileItRuns: a person's "judge this series at the
+// next run" (a resolve of its alert, a re-baseline: store.MarkSeriesDue,
+// store.Rebaseline) that commits while a run is between reading the
+// series and saving its due time outlives that run, and the next rerun
+// judges the series (migration 031). The mark's transaction holds the
+// series' row while the run, which read the series before the mark
+// committed, waits to write it; the mark then commits.
+func TestRerunKeepsAMarkMadeWhileItRuns(t *testing.T) {
+	e := newEnv(t, check.Config{FullEvery: hourly})
+	ctx := t.Context()
+	last := t0.Add(14 * 24 * time.Hour)
+	s := weekly(t, e, 1, last)[0]
+	key := s.Key()
+	e.run(t, last.Add(time.Hour))
+	dueAt := func() pgtype.Timestamptz {
+		t.Helper()
+		var at pgtype.Timestamptz
+		if err := e.Owner.QueryRow(ctx, `SELECT due_at FROM backup_series_state WHERE series_key = $1`, key).Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	if at := dueAt(); !at.Valid || at.InfinityModifier != pgtype.Finite {
+		t.Fatalf("after the first run, due %+v, want a time", at)
+	}
+
+	// The next week's backup: the rerun reads the series as changed and
+	// rewrites its state.
+	e.insert(t, done(s, "t00-w3.dump", gb, last.Add(7*24*time.Hour), 600))
+	var before uint64 // the xmin of a snapshot taken before the mark
+	if err := e.Owner.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint`).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	mark, err := e.Owner.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mark.Rollback(ctx)
+	if err := store.MarkSeriesDue(ctx, mark, key); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		sum check.Summary
+		err error
+	}
+	ran := make(chan result, 1)
+	go func() {
+		sum, err := e.runner.Run(ctx, check.OnDemand, last.Add(7*24*time.Hour+time.Hour))
+		ran <- result{sum, err}
+	}()
+	for waiting := 0; waiting == 0; {
+		select {
+		case r := <-ran:
+			t.Fatalf("the run ended without waiting for the series' row (%+v, %v): the test no longer races", r.sum, r.err)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if err := e.Owner.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := mark.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-ran
+	if r.err != nil || r.sum.Status != check.Completed || len(r.sum.Errors) > 0 || r.sum.Series != 1 {
+		t.Fatalf("the run that raced the mark: %+v, %v", r.sum, r.err)
+	}
+	if at := dueAt(); at.InfinityModifier != pgtype.NegativeInfinity {
+		t.Fatalf("the run saved its due time (%v) over the mark", at.Time)
+	}
+
+	// The next rerun, with nothing changed, nothing due and no alert open,
+	// judges the series for its mark, and the mark is then spent.
+	if sum := e.run(t, last.Add(7*24*time.Hour+2*time.Hour)); sum.Series != 1 {
+		t.Fatalf("the rerun after the mark judged %d series, want 1", sum.Series)
+	}
+	if at := dueAt(); !at.Valid || at.InfinityModifier != pgtype.Finite {
+		t.Fatalf("after the rerun that judged the mark, due %+v, want a time", at)
+	}
+	if sum := e.run(t, last.Add(7*24*time.Hour+3*time.Hour)); sum.Series != 0 {
+		t.Fatalf("a rerun after that judged %d series, want 0", sum.Series)
+	}
+
+	// A run's own re-baseline is not written over such a mark either: one
+	// that started before the mark sets none, one after it sets it.
+	if err := store.MarkSeriesDue(ctx, e.Owner, key); err != nil {
+		t.Fatal(err)
+	}
+	from := []time.Time{last}
+	if n, err := store.SetBaselines(ctx, e.Owner, []string{key}, from, before); err != nil || n != 0 {
+		t.Fatalf("a re-baseline of a run that started before the mark: set %d, %v; want 0", n, err)
+	}
+	var after uint64
+	if err := e.Owner.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint`).Scan(&after); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := store.SetBaselines(ctx, e.Owner, []string{key}, from, after); err != nil || n != 1 {
+		t.Fatalf("a re-baseline of a run that started after the mark: set %d, %v; want 1", n, err)
 	}
 }

@@ -177,8 +177,10 @@ func stale(then, now time.Time, every time.Duration) bool {
 // rebaseline stores the re-baselines the size rule decided this run (a
 // step held for 5 backups: rule.Verdict.Rebaseline) in the series' states,
 // one statement for all, in a savepoint: if it fails, the run records it
-// and goes on, and the rule decides the same again at the next run.
-func (r *Runner) rebaseline(ctx context.Context, tx pgx.Tx, units []plan.Unit, sum *Summary) {
+// and goes on, and the rule decides the same again at the next run. A
+// series an operator marked since the run started (xmin) is left as the
+// operator left it (store.SetBaselines).
+func (r *Runner) rebaseline(ctx context.Context, tx pgx.Tx, units []plan.Unit, xmin uint64, sum *Summary) {
 	var (
 		keys []string
 		from []time.Time
@@ -192,7 +194,7 @@ func (r *Runner) rebaseline(ctx context.Context, tx pgx.Tx, units []plan.Unit, s
 		return
 	}
 	if err := savepoint(ctx, tx, func(sp pgx.Tx) error {
-		_, err := store.SetBaselines(ctx, sp, keys, from)
+		_, err := store.SetBaselines(ctx, sp, keys, from, xmin)
 		return err
 	}); err != nil {
 		r.fail(ctx, sum, "size re-baselines", err)

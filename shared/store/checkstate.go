@@ -128,7 +128,8 @@ func (d *DueTimes) Add(key string, at *time.Time) {
 }
 
 // SaveCheckState writes the bookmark and, in the same round trip, the due
-// times of the series the run judged (only those that moved are written).
+// times of the series the run judged (only those that moved are written),
+// but not over a series marked due since the run started (notMarkedSince).
 // If a full run was requested since the run read the state (RequestFullRun
 // committed meanwhile: full_requests moved), the request stands: the
 // bookmarks it cleared stay cleared for the next run. The UPDATE that
@@ -147,7 +148,8 @@ func SaveCheckState(ctx context.Context, db DB, s CheckState, due DueTimes) erro
 	if len(due.Keys) > 0 {
 		b.Queue(`UPDATE backup_series_state s SET due_at = u.due_at
 			FROM unnest($1::text[], $2::timestamptz[]) AS u(key, due_at)
-			WHERE s.series_key = u.key AND s.due_at IS DISTINCT FROM u.due_at`, due.Keys, due.At)
+			WHERE s.series_key = u.key AND s.due_at IS DISTINCT FROM u.due_at AND `+notMarkedSince(3),
+			due.Keys, due.At, strconv.FormatUint(s.Xmin, 10))
 	}
 	if err := db.SendBatch(ctx, &b).Close(); err != nil {
 		return fmt.Errorf("saving the check state: %w", mapErr(err))
@@ -275,14 +277,17 @@ func sizesLiteral(completed []backup.Backup) (sizes, ages string) {
 
 // SetBaselines starts the size rule's baseline of each series keys[i]
 // afresh from the backup made at from[i] (History.BaselineFrom), in one
-// statement; a series without a stored state is left out. It returns how
-// many it set.
-func SetBaselines(ctx context.Context, db DB, keys []string, from []time.Time) (int, error) {
+// statement, for the check run that started at xmin (CheckState.Xmin); a
+// series without a stored state is left out, as is one marked due since
+// that run started (an operator's re-baseline stands, and the next run
+// judges the series from it: notMarkedSince). It returns how many it set.
+func SetBaselines(ctx context.Context, db DB, keys []string, from []time.Time, xmin uint64) (int, error) {
 	if len(keys) == 0 {
 		return 0, nil
 	}
 	tag, err := db.Exec(ctx, `UPDATE backup_series_state s SET baseline_from = u.from_at
-		FROM unnest($1::text[], $2::timestamptz[]) AS u(key, from_at) WHERE s.series_key = u.key`, keys, from)
+		FROM unnest($1::text[], $2::timestamptz[]) AS u(key, from_at) WHERE s.series_key = u.key AND `+notMarkedSince(3),
+		keys, from, strconv.FormatUint(xmin, 10))
 	if err != nil {
 		return 0, fmt.Errorf("re-baselining %d series: %w", len(keys), mapErr(err))
 	}
@@ -405,7 +410,7 @@ func scanStates(rows pgx.Rows) ([]backup.History, error) {
 func Rebaseline(ctx context.Context, db DB, key string, from time.Time) (before *time.Time, ok bool, err error) {
 	// The series is judged at the next run (due_at), whether or not an
 	// alert of it is open: its size reads differently from the new start.
-	err = db.QueryRow(ctx, `UPDATE backup_series_state s SET baseline_from = $2, due_at = '-infinity'
+	err = db.QueryRow(ctx, `UPDATE backup_series_state s SET baseline_from = $2, `+markDue+`
 		FROM (SELECT series_key, baseline_from FROM backup_series_state WHERE series_key = $1 FOR UPDATE) o
 		WHERE s.series_key = o.series_key RETURNING o.baseline_from`, key, from).Scan(&before)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -433,8 +438,25 @@ func RequestFullRun(ctx context.Context, db DB, changes bool) error {
 // (due_at, migration 025), whatever changed and whatever its deadlines; a
 // key with no stored state is left alone.
 func MarkSeriesDue(ctx context.Context, db DB, key string) error {
-	if _, err := db.Exec(ctx, `UPDATE backup_series_state SET due_at = '-infinity' WHERE series_key = $1`, key); err != nil {
+	if _, err := db.Exec(ctx, `UPDATE backup_series_state SET `+markDue+` WHERE series_key = $1`, key); err != nil {
 		return fmt.Errorf("marking series %s due: %w", key, mapErr(err))
 	}
 	return nil
+}
+
+// markDue is the SET clause that has the next check run judge a series:
+// due now, marked by this transaction (migration 031).
+const markDue = `due_at = '-infinity', due_marked_xid = pg_current_xact_id()`
+
+// notMarkedSince is the condition, on backup_series_state s, that a check
+// run may write its verdict's due time or re-baseline over the series:
+// no mark (markDue) by a transaction at or above the run's xmin (the
+// text of an xid8 in parameter $n). Such a transaction had not ended when
+// the run started, so the run may have judged the series without its
+// mark, and the mark must outlive the run. (A mark that committed just
+// before the run read the series is kept too: the series is judged once
+// more, which is harmless.) An UPDATE that waits for the mark's row lock
+// re-reads the row it committed, so the condition sees the mark.
+func notMarkedSince(n int) string {
+	return fmt.Sprintf(`(s.due_marked_xid IS NULL OR s.due_marked_xid < $%d::text::xid8)`, n)
 }

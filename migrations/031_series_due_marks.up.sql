@@ -1,0 +1,11 @@
+-- 031: an operator's "judge this series at the next run" is not lost to a
+-- run under way (the per-series counterpart of 027). A re-baseline, or a
+-- person's resolve of a series' alert, sets the series' due_at to
+-- '-infinity'; a check run that had read the series before that committed
+-- then saved the due time it had computed over it, and the mark was lost:
+-- the series waited for its own deadline or its next backup. Each mark now
+-- records the transaction that made it; a run writes neither the due time
+-- nor a re-baseline of its own over a mark made by a transaction that had
+-- not ended when it started (at or above the xmin of its first snapshot,
+-- check_state's Xmin), and the next run judges the series.
+ALTER TABLE backup_series_state ADD COLUMN due_marked_xid xid8;
