@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/url"
 	"path"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -184,7 +183,7 @@ type S3Location struct {
 // R2 expects ("auto").
 const DefaultS3Region = "auto"
 
-var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+var bucketName = validation.Pattern(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 
 // Validate says what is wrong with l, each field named "s3.<field>".
 func (l S3Location) Validate() validation.Errors {
@@ -197,7 +196,7 @@ func (l S3Location) Validate() validation.Errors {
 		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
 		errs.Add("s3.endpoint_url", "must be an http(s) URL with a host and no path, query or credentials")
 	}
-	if !bucketName.MatchString(l.Bucket) {
+	if !bucketName().MatchString(l.Bucket) {
 		errs.Add("s3.bucket", "must be a bucket name: 3 to 63 lower-case letters, digits, dots and hyphens")
 	}
 	if l.Region == "" || len(l.Region) > 64 || strings.ContainsAny(l.Region, " /") {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -33,7 +32,7 @@ const (
 	MaxSizeBytes = 1 << 50
 )
 
-var checksumPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
+var checksumPattern = validation.Pattern(`^[0-9a-f]{64}$`)
 
 // New is what a backup job reports to create a backup.
 type New struct {
@@ -351,7 +350,7 @@ func checkMeasures(errs *validation.Errors, b Backup) {
 }
 
 func checkChecksum(errs *validation.Errors, field string, c *string) {
-	if c != nil && !checksumPattern.MatchString(*c) {
+	if c != nil && !checksumPattern().MatchString(*c) {
 		errs.Add(field, "must be 64 lowercase hex characters (SHA-256)")
 	}
 }

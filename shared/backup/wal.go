@@ -3,7 +3,6 @@ package backup
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strconv"
 
 	"github.com/backupwatch/backupwatch/shared/validation"
@@ -51,20 +50,20 @@ type WALFile struct {
 }
 
 var (
-	walSegmentName = regexp.MustCompile(`^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})(\.partial|\.[0-9A-F]{8}\.backup)?$`)
-	walHistoryName = regexp.MustCompile(`^([0-9A-F]{8})\.history$`)
-	clusterName    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+	walSegmentName = validation.Pattern(`^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})(\.partial|\.[0-9A-F]{8}\.backup)?$`)
+	walHistoryName = validation.Pattern(`^([0-9A-F]{8})\.history$`)
+	clusterName    = validation.Pattern(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 )
 
 // ParseWALFile reads a WAL file name; ok is false for anything that is not
 // one of the four forms (upper-case hex, as PostgreSQL writes them, and a
 // timeline of at least 1).
 func ParseWALFile(name string) (f WALFile, ok bool) {
-	if m := walHistoryName.FindStringSubmatch(name); m != nil {
+	if m := walHistoryName().FindStringSubmatch(name); m != nil {
 		f = WALFile{Kind: WALHistory, Timeline: hex32(m[1])}
 		return f, f.Timeline > 0
 	}
-	m := walSegmentName.FindStringSubmatch(name)
+	m := walSegmentName().FindStringSubmatch(name)
 	if m == nil {
 		return f, false
 	}
@@ -149,7 +148,7 @@ func checkWALMetadata(errs *validation.Errors, t Type, md json.RawMessage) {
 	}
 	if v, ok := raw["cluster"]; ok {
 		var c string
-		if json.Unmarshal(v, &c) != nil || !clusterName.MatchString(c) {
+		if json.Unmarshal(v, &c) != nil || !clusterName().MatchString(c) {
 			errs.Add("metadata.cluster", "must be a name of 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit")
 		}
 	}

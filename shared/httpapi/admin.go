@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
@@ -45,7 +44,7 @@ type healthStatus struct {
 	Database string `json:"database"`
 }
 
-var slugPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+var slugPattern = validation.Pattern(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 func (s *Server) createTenant(ctx context.Context, c *call) (int, any, error) {
 	if c.who.Scoped() {
@@ -67,7 +66,7 @@ func (s *Server) createTenant(ctx context.Context, c *call) (int, any, error) {
 	}
 	if !slug.Set || slug.Null {
 		o.errs.Add("slug", "is required")
-	} else if !slugPattern.MatchString(slug.V) {
+	} else if !slugPattern().MatchString(slug.V) {
 		o.errs.Add("slug", "must match ^[a-z0-9][a-z0-9-]{0,62}$ (lower case letters, digits and dashes)")
 	}
 	if err := o.err(); err != nil {
