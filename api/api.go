@@ -1,47 +1,19 @@
-// Package api holds the OpenAPI description of backupwatch's HTTP API
-// (openapi.yaml, written by hand from API.md) and serves it as JSON.
+// Package api holds the OpenAPI description of backupwatch's HTTP API:
+// openapi.yaml, written by hand from API.md, and openapi.json, the same
+// document as JSON, made from it by `go generate ./api`
+// (TestJSONIsTheDocument fails while it is stale).
 //
-// The binaries embed the document; the tests load it with kin-openapi and
+// The binaries embed the JSON, which GET /v1/openapi.json answers, so that
+// no function links a YAML parser for it (0.3 MB and a package init in
+// each; bench/REPORT.md, Cold start). The tests load it with kin-openapi and
 // hold every request and response of the HTTP tests to it (shared/testenv).
 package api
 
-import (
-	_ "embed"
-	"encoding/json"
-	"fmt"
-	"sync"
+import _ "embed"
 
-	"gopkg.in/yaml.v3"
-)
+//go:generate go test -run ^TestJSONIsTheDocument$ . -update
 
-// YAML is the description as written: OpenAPI 3.1.
+// JSON is the description: OpenAPI 3.1, as JSON.
 //
-//go:embed openapi.yaml
-var YAML []byte
-
-// JSON returns the description as JSON (what GET /v1/openapi.json answers).
-// It is converted once and kept.
-func JSON() ([]byte, error) {
-	asJSON.once.Do(func() { asJSON.b, asJSON.err = toJSON(YAML) })
-	return asJSON.b, asJSON.err
-}
-
-var asJSON struct {
-	once sync.Once
-	b    []byte
-	err  error
-}
-
-// toJSON converts a YAML document whose mapping keys are all strings (as an
-// OpenAPI document's are) to JSON.
-func toJSON(y []byte) ([]byte, error) {
-	var doc any
-	if err := yaml.Unmarshal(y, &doc); err != nil {
-		return nil, fmt.Errorf("api: reading openapi.yaml: %w", err)
-	}
-	b, err := json.Marshal(doc)
-	if err != nil {
-		return nil, fmt.Errorf("api: openapi.yaml as JSON: %w", err)
-	}
-	return b, nil
-}
+//go:embed openapi.json
+var JSON []byte

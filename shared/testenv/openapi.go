@@ -75,7 +75,7 @@ func loadContract() *contract { return contractOnce() }
 // LoadContract loads the embedded description with kin-openapi's loader
 // and validates it (examples included).
 func LoadContract() (*openapi3.T, error) {
-	doc, err := openapi3.NewLoader().LoadFromData(api.YAML)
+	doc, err := openapi3.NewLoader().LoadFromData(api.JSON)
 	if err != nil {
 		return nil, fmt.Errorf("loading: %w", err)
 	}
