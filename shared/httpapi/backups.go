@@ -175,15 +175,8 @@ func (s *Server) backupFilter(ctx context.Context, c *call, q query) (f store.Ba
 	if f.CreatedAfter, f.CreatedBefore, err = q.timeRange("created_after", "created_before"); err != nil {
 		return f, err
 	}
-	types, err := enums(q, "backup_type", backup.Type.Valid, "FULL_DATABASE, TENANT_BACKUP, WAL_ARCHIVE, CONFIGURATION")
-	if err != nil {
+	if f.Types, err = enums(q, "backup_type", backup.Type.Valid, "FULL_DATABASE, TENANT_BACKUP, WAL_ARCHIVE, CONFIGURATION"); err != nil {
 		return f, err
-	}
-	if len(types) > 1 {
-		return f, invalidField("backup_type", "takes one backup type")
-	}
-	if len(types) == 1 {
-		f.Type = types[0]
 	}
 	if f.Statuses, err = enums(q, "status", backup.Status.Valid, "IN_PROGRESS, COMPLETED, FAILED, VERIFIED"); err != nil {
 		return f, err

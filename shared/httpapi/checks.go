@@ -35,10 +35,8 @@ func (s *Server) listPolicies(ctx context.Context, c *call) (int, any, error) {
 	if f.TenantID, err = q.uuid("tenant_id"); err != nil {
 		return 0, nil, err
 	}
-	if t := q.get("backup_type"); t != "" {
-		if f.Type = backup.Type(t); !f.Type.Valid() {
-			return 0, nil, invalidField("backup_type", "must be one of FULL_DATABASE, TENANT_BACKUP, WAL_ARCHIVE, CONFIGURATION")
-		}
+	if f.Types, err = enums(q, "backup_type", backup.Type.Valid, "FULL_DATABASE, TENANT_BACKUP, WAL_ARCHIVE, CONFIGURATION"); err != nil {
+		return 0, nil, err
 	}
 	if err := s.checkTenantExists(ctx, c, "tenant_id", f.TenantID); err != nil {
 		return 0, nil, err

@@ -64,6 +64,16 @@ func TestPolicies(t *testing.T) {
 	if len(mine) != 1 || mine[0]["id"] != o["id"] {
 		t.Errorf("acme's: %v", mine)
 	}
+	// backup_type takes a comma list, "any of" (API.md 1.1's enum filters).
+	for q, want := range map[string]int{"TENANT_BACKUP": 2, "TENANT_BACKUP,CONFIGURATION": 3, "WAL_ARCHIVE,CONFIGURATION": 2} {
+		if n := len(items(t, s.Call(t, 200, "GET", "/v1/policies?backup_type="+q, s.AdminKey, nil))); n != want {
+			t.Errorf("backup_type=%s: %d policies, want %d", q, n, want)
+		}
+	}
+	if r := s.Do(t, testenv.Request{Method: "GET", Path: "/v1/policies?backup_type=TENANT_BACKUP,tenant", Key: s.AdminKey}); r.Status != 422 ||
+		!strings.Contains(string(r.Body), `"field":"backup_type"`) {
+		t.Errorf("backup_type=TENANT_BACKUP,tenant: %d %s, want 422 on backup_type", r.Status, r.Body)
+	}
 	// A key scoped to acme may change acme's override, and sees the
 	// defaults and its own override, not another tenant's.
 	acmeAdmin := s.Key(t, "admin", s.tenant)

@@ -118,6 +118,7 @@ func TestBackupFilters(t *testing.T) {
 	full["backup_job_id"], full["local_path"] = jobID, "/var/full"
 	fullID := mk(s.job, full)
 	mk(s.job, inProgress("FULL_DATABASE", "", "running.dump")) // no size
+	mk(s.job, testenv.Completed("CONFIGURATION", "", "settings.json", 7))
 	// Verified: acme-0 and full; acme-2 verified, then a copy mismatched
 	// (its INTEGRITY_FAILURE is open).
 	for _, i := range []int{0, 2} {
@@ -161,6 +162,8 @@ func TestBackupFilters(t *testing.T) {
 		{"missing_location=b2&min_size=150&status=COMPLETED", "b2_path IS NULL AND size_bytes >= 150 AND status = 'COMPLETED'", nil},
 		{"q=acme&verified=false&max_size=500", "filename LIKE 'acme%' AND (verified_at IS NULL OR " + open + ") AND size_bytes <= 500", nil},
 		{"backup_type=FULL_DATABASE&missing_location=r2", "backup_type = 'FULL_DATABASE' AND r2_path IS NULL", nil},
+		{"backup_type=FULL_DATABASE,CONFIGURATION", "backup_type IN ('FULL_DATABASE', 'CONFIGURATION')", nil},
+		{"backup_type=TENANT_BACKUP,CONFIGURATION&status=FAILED,COMPLETED", "backup_type IN ('TENANT_BACKUP', 'CONFIGURATION') AND status IN ('FAILED', 'COMPLETED')", nil},
 	}
 	for _, tc := range cases {
 		checkFilter(t, s.API, s.AdminKey, "/v1/backups", tc.filter, "backups_backup", tc.cond, tc.args...)

@@ -216,7 +216,7 @@ func UpdateBackup(ctx context.Context, db DB, b backup.Backup, from backup.Statu
 
 // BackupFilter narrows a list of backups; zero fields do not filter.
 type BackupFilter struct {
-	Type          backup.Type
+	Types         []backup.Type // any of
 	TenantID      *uuid.UUID
 	Statuses      []backup.Status
 	CreatedAfter  *time.Time
@@ -283,8 +283,15 @@ func BackupListSQL(f BackupFilter, p Page) (string, []any) {
 // backupWhere is f's conditions but q, and the keyset of p.
 func backupWhere(f BackupFilter, p Page) where {
 	var w where
-	if f.Type != "" {
-		w.add("backup_type = ?", f.Type)
+	switch {
+	case len(f.Types) == 1:
+		w.add("backup_type = ?", string(f.Types[0])) // as status below
+	case len(f.Types) > 1:
+		ts := make([]string, len(f.Types))
+		for i, t := range f.Types {
+			ts[i] = string(t)
+		}
+		w.add("backup_type = ANY(?)", ts)
 	}
 	if f.TenantID != nil {
 		w.add("tenant_id = ?", *f.TenantID)

@@ -56,7 +56,7 @@ func locationStrings(ls []backup.Location) []string {
 
 // PolicyFilter narrows a list of policies; zero fields do not filter.
 type PolicyFilter struct {
-	Type     backup.Type
+	Types    []backup.Type // any of
 	TenantID *uuid.UUID
 }
 
@@ -65,8 +65,8 @@ type PolicyFilter struct {
 // recently changed first.
 func ListPolicies(ctx context.Context, db DB, f PolicyFilter, p Page) ([]backup.Policy, *Cursor, error) {
 	var w where
-	if f.Type != "" {
-		w.add("backup_type = ?", f.Type)
+	if len(f.Types) > 0 {
+		w.add("backup_type = ANY(?)", toStrings(f.Types))
 	}
 	if f.TenantID != nil {
 		w.add("tenant_id = ?", *f.TenantID)

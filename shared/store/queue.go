@@ -186,20 +186,17 @@ const genericPlan = `SET LOCAL plan_cache_mode = force_generic_plan`
 // type or a tenant (with a date, or none), each the leading column of an
 // index that goes on with created_at (migrations 001, 011).
 func oneIndexedEquality(f BackupFilter) bool {
-	n := 0
-	if len(f.Statuses) == 1 {
-		n++
+	if len(f.Statuses) > 1 || len(f.Types) > 1 {
+		return false
 	}
-	if f.Type != "" {
-		n++
-	}
+	n := len(f.Statuses) + len(f.Types)
 	if f.TenantID != nil {
 		n++
 	}
 	// Every other field zero, so that a filter added to BackupFilter
 	// later is left to custom plans until someone says otherwise here.
 	g := f
-	g.Statuses, g.Type, g.TenantID, g.CreatedOn = nil, "", nil, nil
+	g.Statuses, g.Types, g.TenantID, g.CreatedOn = nil, nil, nil, nil
 	return n == 1 && reflect.ValueOf(g).IsZero()
 }
 

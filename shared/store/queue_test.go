@@ -58,7 +58,7 @@ func TestQueuedListPage(t *testing.T) {
 		"none":          {},
 		"failed":        {Statuses: failed},
 		"completed":     {Statuses: []backup.Status{backup.Completed}}, // the generic plan of "failed"'s links, another value
-		"type":          {Type: backup.TenantBackup},
+		"type":          {Types: []backup.Type{backup.TenantBackup}},
 		"tenant":        {TenantID: &tenant},
 		"failed, year":  {Statuses: failed, CreatedOn: &year},
 		"none, month":   {CreatedOn: &month},

@@ -47,12 +47,14 @@ func TestOneIndexedEquality(t *testing.T) {
 		{BackupFilter{}, false},
 		{BackupFilter{Statuses: []backup.Status{backup.Failed}}, true},
 		{BackupFilter{Statuses: []backup.Status{backup.Failed, backup.Completed}}, false},
-		{BackupFilter{Type: backup.TenantBackup}, true},
+		{BackupFilter{Statuses: []backup.Status{backup.Failed, backup.Completed}, TenantID: &tenant}, false},
+		{BackupFilter{Types: []backup.Type{backup.TenantBackup}}, true},
+		{BackupFilter{Types: []backup.Type{backup.TenantBackup, backup.Configuration}}, false},
 		{BackupFilter{TenantID: &tenant, CreatedOn: &DateRange{}}, true},
-		{BackupFilter{TenantID: &tenant, Type: backup.TenantBackup}, false},
+		{BackupFilter{TenantID: &tenant, Types: []backup.Type{backup.TenantBackup}}, false},
 		{BackupFilter{Statuses: []backup.Status{backup.Failed}, MinSize: &size}, false},
-		{BackupFilter{Type: backup.FullDatabase, Verified: &yes}, false},
-		{BackupFilter{Type: backup.FullDatabase, Locations: []backup.Location{backup.R2}}, false},
+		{BackupFilter{Types: []backup.Type{backup.FullDatabase}, Verified: &yes}, false},
+		{BackupFilter{Types: []backup.Type{backup.FullDatabase}, Locations: []backup.Location{backup.R2}}, false},
 		{BackupFilter{Statuses: []backup.Status{backup.Failed}, Query: "x"}, false},
 	} {
 		if got := oneIndexedEquality(tc.f); got != tc.want {
