@@ -46,6 +46,9 @@ func (s *Server) listAudit(ctx context.Context, c *call) (int, any, error) {
 	if f.CreatedAfter, f.CreatedBefore, err = q.timeRange("created_after", "created_before"); err != nil {
 		return 0, nil, err
 	}
+	if err := s.checkUserNamed(ctx, c, "actor", f.ActorID, store.AuditActors); err != nil {
+		return 0, nil, err
+	}
 	items, next, err := store.ListAudit(ctx, c.tx, f, p)
 	if err != nil {
 		return 0, nil, err

@@ -211,7 +211,7 @@ func (s *Server) backupFilter(ctx context.Context, c *call, q query) (f store.Ba
 	if err := s.checkTenantExists(ctx, c, "tenant_id", f.TenantID); err != nil {
 		return f, err
 	}
-	if err := s.checkUserNamed(ctx, c, "created_by", f.CreatedBy); err != nil {
+	if err := s.checkUserNamed(ctx, c, "created_by", f.CreatedBy, store.BackupCreators); err != nil {
 		return f, err
 	}
 	if f.TenantID == nil && c.who.Tenant != nil {

@@ -160,20 +160,19 @@ func namedAlert(ctx context.Context, db store.DB, now time.Time, a alert.Alert) 
 	return out[0], nil
 }
 
-// checkUserNamed refuses (422 on field) a user id that names no user; a
-// user the caller cannot list but sees named on its objects (staff, for a
-// tenant's key) is a user it may filter by.
-func (s *Server) checkUserNamed(ctx context.Context, c *call, field string, id *uuid.UUID) error {
+// checkUserNamed refuses (422 on field) a user id the caller does not know
+// (store.UserSeen: a user in its scope, or one named in col on its rows,
+// such as staff who made a tenant's backups), with the same message
+// whether the user exists or belongs to another tenant.
+func (s *Server) checkUserNamed(ctx context.Context, c *call, field string, id *uuid.UUID, col store.UserColumn) error {
 	if id == nil {
 		return nil
 	}
-	var set store.NameSet
-	set.User(id)
-	n, err := store.LookupNames(ctx, c.tx, set)
+	ok, err := store.UserSeen(ctx, c.tx, *id, col)
 	if err != nil {
 		return err
 	}
-	if n.User(id) == nil {
+	if !ok {
 		return invalidField(field, "does not name an existing user")
 	}
 	return nil

@@ -535,3 +535,64 @@ func TestSeedRepeatedRestores(t *testing.T) {
 		t.Errorf("count %v, want 5", c)
 	}
 }
+
+// TestUserFiltersKnowOnlyWhatTheKeySees: a tenant's key may filter by the
+// users of its tenant and by staff named on its rows, and an id of another
+// tenant's user is refused exactly as one that names no user (API.md: the
+// same 422 either way), on created_by, initiated_by and the audit's actor;
+// nothing is written.
+func TestUserFiltersKnowOnlyWhatTheKeySees(t *testing.T) {
+	s := newSetup(t)
+	creator := func(key, tenant, name string) (backupID, userID string) {
+		b := s.create(t, key, testenv.Completed("TENANT_BACKUP", tenant, name, 10))
+		return b["id"].(string), b["created_by"].(string)
+	}
+	acmeBackup, acmeUser := creator(s.tenantJob, s.tenant, "acme.dump")
+	_, staff := creator(s.job, s.tenant, "acme-by-staff.dump")
+	globexBackup, globexUser := creator(s.otherJob, s.other, "globex.dump")
+	s.Call(t, 201, "POST", "/v1/restores", s.tenantJob, map[string]any{"backup_id": acmeBackup, "restore_mode": "FULL", "reason": "drill"})
+	s.Call(t, 201, "POST", "/v1/restores", s.otherJob, map[string]any{"backup_id": globexBackup, "restore_mode": "FULL", "reason": "drill"})
+	acmeOp, acmeAdmin := s.Key(t, "operator", s.tenant), s.Key(t, "admin", s.tenant)
+	before := s.Snapshot(t)
+
+	for path, want := range map[string]int{
+		"/v1/backups?created_by=" + acmeUser:                              1,
+		"/v1/backups?created_by=" + staff:                                 1,
+		"/v1/backups/count?created_by=" + staff:                           1,
+		"/v1/restores?initiated_by=" + acmeUser:                           1,
+		"/v1/backups?created_by=" + globexUser + "&tenant_id=" + s.tenant: 0,
+	} {
+		key := acmeOp
+		if strings.Contains(path, "tenant_id=") {
+			key = s.operator // a key without a tenant knows every user
+		}
+		m := s.Call(t, 200, "GET", path, key, nil)
+		var n int
+		if c, ok := m["count"]; ok {
+			n = int(c.(float64))
+		} else {
+			n = len(items(t, m))
+		}
+		if n != want {
+			t.Errorf("%s: %d, want %d", path, n, want)
+		}
+	}
+	nobody := uuid.NewString()
+	for _, c := range []struct{ list, field, user, key string }{
+		{"/v1/backups", "created_by", globexUser, acmeOp},
+		{"/v1/backups/count", "created_by", globexUser, acmeOp},
+		{"/v1/restores", "initiated_by", globexUser, acmeOp},
+		{"/v1/restores/count", "initiated_by", globexUser, acmeOp},
+		{"/v1/audit", "actor", globexUser, acmeAdmin},
+	} {
+		other := s.Do(t, testenv.Request{Method: "GET", Path: c.list + "?" + c.field + "=" + c.user, Key: c.key})
+		none := s.Do(t, testenv.Request{Method: "GET", Path: c.list + "?" + c.field + "=" + nobody, Key: c.key})
+		if other.Status != 422 || !strings.Contains(string(other.Body), `"field":"`+c.field+`"`) {
+			t.Errorf("%s?%s=<another tenant's user>: %d %s, want 422 on %s", c.list, c.field, other.Status, other.Body, c.field)
+		}
+		if strings.ReplaceAll(string(other.Body), c.user, nobody) != string(none.Body) || none.Status != other.Status {
+			t.Errorf("%s?%s: another tenant's user and no user are told apart:\n%s\n%s", c.list, c.field, other.Body, none.Body)
+		}
+	}
+	s.Unchanged(t, before)
+}

@@ -213,7 +213,7 @@ func (s *Server) restoreFilter(ctx context.Context, c *call, q query) (f store.R
 	if err := s.checkBackupExists(ctx, c, "backup_id", f.BackupID); err != nil {
 		return f, err
 	}
-	if err := s.checkUserNamed(ctx, c, "initiated_by", f.InitiatedBy); err != nil {
+	if err := s.checkUserNamed(ctx, c, "initiated_by", f.InitiatedBy, store.RestoreInitiators); err != nil {
 		return f, err
 	}
 	// The rows row-level security lets through, said so that the planner

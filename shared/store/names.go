@@ -161,3 +161,30 @@ func QueueNames(b *pgx.Batch, set NameSet) *Names {
 	}
 	return n
 }
+
+// UserColumn is a column of a list that names a user (created_by,
+// initiated_by, an audit entry's actor), which the list filters by.
+type UserColumn struct{ table, column string }
+
+// The columns a list filters by user.
+var (
+	BackupCreators    = UserColumn{"backups_backup", "created_by_id"}
+	RestoreInitiators = UserColumn{"backups_restore_log", "initiated_by_id"}
+	AuditActors       = UserColumn{"audit_log", "actor_id"}
+)
+
+// UserSeen says whether the caller's scope knows user id, so that a list
+// may be filtered by it: a user in scope (row-level security: every user
+// for the all-tenants scope, a tenant's own for a tenant's), or one named
+// in col on a row in scope (staff who made a tenant's backups, named to it
+// beside them). A user of another tenant is neither: to a tenant's key it
+// is as unknown as an id that names no one (API.md's 422 "either way").
+func UserSeen(ctx context.Context, db DB, id uuid.UUID, col UserColumn) (bool, error) {
+	var ok bool
+	err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)
+		OR EXISTS (SELECT 1 FROM `+col.table+` WHERE `+col.column+` = $1)`, id).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("looking up user %s: %w", id, mapErr(err))
+	}
+	return ok, nil
+}
