@@ -194,6 +194,12 @@ type Alert struct {
 	ResolutionNotes    string          `json:"resolution_notes"`
 }
 
+// AcknowledgeNotes is the key of an alert's details that holds the notes
+// of its acknowledgement (POST /v1/alerts/{id}/acknowledge {"notes"}): a
+// person's words, which no condition carries, so an alert seen again keeps
+// them (store.UpdateSeenAlert and the check run's rewording).
+const AcknowledgeNotes = "acknowledge_notes"
+
 // Condition is something that warrants an alert, as a check or the API
 // sees it. Its fingerprint names it across runs.
 type Condition struct {

@@ -1,6 +1,7 @@
 package check_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -617,5 +618,59 @@ func TestRerunKeepsAMarkMadeWhileItRuns(t *testing.T) {
 	}
 	if n, err := store.SetBaselines(ctx, e.Owner, []string{key}, from, after); err != nil || n != 1 {
 		t.Fatalf("a re-baseline of a run that started after the mark: set %d, %v; want 1", n, err)
+	}
+}
+
+// TestAcknowledgeNotesOutliveTheRuns: the notes a person acknowledged an
+// alert with stay in its details when a run rewords it (its age in the
+// message), when a run sees it again unchanged, and when the engine
+// raises its condition again; before, the first rewording dropped them.
+func TestAcknowledgeNotesOutliveTheRuns(t *testing.T) {
+	e := newEnv(t, check.Config{FullEvery: hourly})
+	last := t0.Add(14 * 24 * time.Hour)
+	s := weekly(t, e, 1, last)[0]
+	e.run(t, last.Add(6*time.Hour))
+	due := last.Add(7*24*time.Hour + 6*time.Hour)
+	e.run(t, due.Add(time.Minute))
+	missing, ok := e.open(t)["BACKUP_MISSING:"+s.Key()]
+	if !ok {
+		t.Fatalf("no BACKUP_MISSING: %v", fps(e.open(t)))
+	}
+	const notes = "Ana on it, paging the DBA"
+	e.all(t, func(tx pgx.Tx) error {
+		_, ok, err := store.AcknowledgeAlert(t.Context(), tx, missing.ID, nil, notes, due.Add(2*time.Minute))
+		if !ok && err == nil {
+			err = fmt.Errorf("alert %s was not ACTIVE", missing.ID)
+		}
+		return err
+	})
+	kept := func(when string) {
+		t.Helper()
+		a := e.alert(t, missing.ID)
+		var d map[string]any
+		if err := json.Unmarshal(a.Details, &d); err != nil {
+			t.Fatal(err)
+		}
+		if d[alert.AcknowledgeNotes] != notes {
+			t.Fatalf("%s: details %s, want the acknowledgement's notes", when, a.Details)
+		}
+	}
+	before := e.alert(t, missing.ID).Message
+	e.run(t, due.Add(time.Hour+time.Minute))
+	if e.alert(t, missing.ID).Message == before {
+		t.Fatal("the run did not reword the alert: the test no longer reaches the rewording")
+	}
+	kept("reworded by a run")
+	e.run(t, due.Add(time.Hour+2*time.Minute))
+	kept("seen again by a run")
+	e.all(t, func(tx pgx.Tx) error {
+		_, _, err := alerting.New(nil).Raise(t.Context(), tx, alert.Condition{Fingerprint: missing.Fingerprint,
+			Type: alert.BackupMissing, Severity: alert.Critical, TenantID: s.TenantID, Message: "raised again",
+			Details: map[string]any{"backup_type": string(s.Type)}}, due.Add(2*time.Hour))
+		return err
+	})
+	kept("raised again by the engine")
+	if a := e.alert(t, missing.ID); a.Message != "raised again" || a.Severity != alert.Critical {
+		t.Fatalf("the engine's raise did not update the alert: %+v", a)
 	}
 }

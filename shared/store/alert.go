@@ -77,7 +77,7 @@ func GetAlert(ctx context.Context, db DB, id uuid.UUID, forUpdate bool) (alert.A
 func UpdateSeenAlert(ctx context.Context, db DB, a alert.Alert) error {
 	channels, _ := json.Marshal(a.Channels)
 	tag, err := db.Exec(ctx, `UPDATE backups_alert SET severity = $2, notification_channels = $3, message = $4,
-			details = $5, backup_id = $6, restore_log_id = $7, last_seen_at = $8
+			details = `+withPeoplesNotes("details", "$5::jsonb")+`, backup_id = $6, restore_log_id = $7, last_seen_at = $8
 		WHERE id = $1 AND status <> 'RESOLVED'`,
 		a.ID, a.Severity, channels, a.Message, a.Details, a.BackupID, a.RestoreID, a.LastSeenAt)
 	if err != nil {
@@ -89,12 +89,21 @@ func UpdateSeenAlert(ctx context.Context, db DB, a alert.Alert) error {
 	return nil
 }
 
+// withPeoplesNotes is the SQL of fresh, the details of an alert's condition
+// seen again, with what people added to the stored details kept: the
+// acknowledgement's notes (alert.AcknowledgeNotes).
+func withPeoplesNotes(stored, fresh string) string {
+	const key = `'` + alert.AcknowledgeNotes + `'`
+	return `CASE WHEN ` + stored + ` ? ` + key + ` THEN ` + fresh + ` || jsonb_build_object(` + key + `, ` + stored + ` -> ` + key + `)
+		ELSE ` + fresh + ` END`
+}
+
 // AcknowledgeAlert moves an ACTIVE alert to ACKNOWLEDGED (compare-and-set).
 // ok is false when the alert was not ACTIVE.
 func AcknowledgeAlert(ctx context.Context, db DB, id uuid.UUID, by *uuid.UUID, notes string, now time.Time) (alert.Alert, bool, error) {
 	a, err := scanAlert(db.QueryRow(ctx, `UPDATE backups_alert SET status = 'ACKNOWLEDGED', acknowledged_at = $2,
 			acknowledged_by_id = $3,
-			details = CASE WHEN $4 = '' THEN details ELSE details || jsonb_build_object('acknowledge_notes', $4::text) END
+			details = CASE WHEN $4 = '' THEN details ELSE details || jsonb_build_object('`+alert.AcknowledgeNotes+`', $4::text) END
 		WHERE id = $1 AND status = 'ACTIVE' RETURNING `+alertColumns, id, now, by, notes))
 	if err == pgx.ErrNoRows {
 		return a, false, nil

@@ -297,7 +297,7 @@ func RewordOpenAlerts(ctx context.Context, db DB, touch []string, cs []alert.Con
 		inSavepoint = true
 		return nil
 	})
-	b.Queue(`UPDATE backups_alert a SET message = u.message, details = u.details::jsonb,
+	b.Queue(`UPDATE backups_alert a SET message = u.message, details = `+withPeoplesNotes("a.details", "u.details::jsonb")+`,
 			backup_id = coalesce(u.backup_id, a.backup_id), restore_log_id = coalesce(u.restore_id, a.restore_log_id),
 			last_seen_at = $6
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::uuid[]) AS u(fingerprint, message, details, backup_id, restore_id)

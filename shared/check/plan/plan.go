@@ -294,8 +294,8 @@ func recovered(hs []backup.History, failures []alert.Alert) []Resolve {
 }
 
 // unchanged reports whether raising c, no more severe than its open alert
-// a, would change nothing of a but last_seen_at: same message, details and
-// links.
+// a, would change nothing of a but last_seen_at: same message, details
+// (but what people added, which stays: alert.AcknowledgeNotes) and links.
 func unchanged(a alert.Alert, c alert.Condition) bool {
 	if c.Message != a.Message ||
 		(c.BackupID != nil && (a.BackupID == nil || *a.BackupID != *c.BackupID)) ||
@@ -310,9 +310,10 @@ func unchanged(a alert.Alert, c alert.Condition) bool {
 	if err != nil {
 		return false
 	}
-	var x, y any
+	var x, y map[string]any
 	if json.Unmarshal(want, &x) != nil || json.Unmarshal(a.Details, &y) != nil {
 		return false
 	}
+	delete(y, alert.AcknowledgeNotes)
 	return reflect.DeepEqual(x, y)
 }
