@@ -2,6 +2,7 @@ package backup
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,6 +67,24 @@ func TestApply(t *testing.T) {
 	}
 	if _, err := done.Apply(Patch{Notes: opt.Of("rewritten")}, t0); !errors.Is(err, ErrFrozen) {
 		t.Errorf("rewriting notes: %v", err)
+	}
+	// A refused transition says which status stands in the way.
+	failed := done
+	failed.Status = Failed
+	for _, c := range []struct {
+		from Backup
+		to   Status
+		want string
+	}{
+		{failed, Completed, "FAILED → COMPLETED: FAILED is final"},
+		{failed, InProgress, "FAILED → IN_PROGRESS: FAILED is final"},
+		{done, Verified, "COMPLETED → VERIFIED: VERIFIED can only be reached through verify"},
+		{done, InProgress, "COMPLETED → IN_PROGRESS: IN_PROGRESS cannot be reached from the current status"},
+	} {
+		_, err := c.from.Apply(Patch{Status: opt.Of(c.to)}, t0)
+		if !errors.Is(err, ErrInvalidTransition) || !strings.HasSuffix(err.Error(), c.want) {
+			t.Errorf("%s → %s: %v, want …%q", c.from.Status, c.to, err, c.want)
+		}
 	}
 }
 

@@ -180,7 +180,11 @@ func (b Backup) Apply(p Patch, now time.Time) (Backup, error) {
 			if r == UnknownStatus {
 				return b, validation.One("status", "must be one of IN_PROGRESS, COMPLETED, FAILED, VERIFIED")
 			}
-			return b, fmt.Errorf("%w: %s → %s: %s %s", ErrInvalidTransition, b.Status, p.Status.V, p.Status.V, r)
+			subject := p.Status.V // "VERIFIED can only be reached through verify"
+			if r == FromFinal {
+				subject = b.Status // "FAILED is final"
+			}
+			return b, fmt.Errorf("%w: %s → %s: %s %s", ErrInvalidTransition, b.Status, p.Status.V, subject, r)
 		}
 		next.Status = p.Status.V
 	}

@@ -59,10 +59,10 @@ func (s *Server) alertFilter(ctx context.Context, c *call, q query) (f store.Ale
 	if f.Statuses, err = enums(q, "status", alert.Status.Valid, "ACTIVE, ACKNOWLEDGED, RESOLVED"); err != nil {
 		return f, err
 	}
-	if f.Severities, err = enums(q, "severity", alert.Severity.Valid, "INFO, WARNING, ERROR, CRITICAL"); err != nil {
+	if f.Severities, err = enums(q, "severity", alert.Severity.Valid, oneOf(alert.Severities)); err != nil {
 		return f, err
 	}
-	if f.Types, err = enums(q, "alert_type", alert.Type.Valid, "BACKUP_FAILURE, SIZE_DEVIATION, DURATION_THRESHOLD, STORAGE_CAPACITY, INTEGRITY_FAILURE, RESTORE_FAILURE, BACKUP_MISSING, NOTIFICATION_FAILURE, CHECK_FAILURE"); err != nil {
+	if f.Types, err = enums(q, "alert_type", alert.Type.Valid, oneOf(alert.Types)); err != nil {
 		return f, err
 	}
 	if f.Query, err = q.search(); err != nil {

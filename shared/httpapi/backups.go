@@ -175,10 +175,10 @@ func (s *Server) backupFilter(ctx context.Context, c *call, q query) (f store.Ba
 	if f.CreatedAfter, f.CreatedBefore, err = q.timeRange("created_after", "created_before"); err != nil {
 		return f, err
 	}
-	if f.Types, err = enums(q, "backup_type", backup.Type.Valid, "FULL_DATABASE, TENANT_BACKUP, WAL_ARCHIVE, CONFIGURATION"); err != nil {
+	if f.Types, err = enums(q, "backup_type", backup.Type.Valid, oneOf(backup.Types)); err != nil {
 		return f, err
 	}
-	if f.Statuses, err = enums(q, "status", backup.Status.Valid, "IN_PROGRESS, COMPLETED, FAILED, VERIFIED"); err != nil {
+	if f.Statuses, err = enums(q, "status", backup.Status.Valid, oneOf(backup.Statuses)); err != nil {
 		return f, err
 	}
 	if f.Query, err = q.search(); err != nil {
@@ -187,10 +187,10 @@ func (s *Server) backupFilter(ctx context.Context, c *call, q query) (f store.Ba
 	if f.Verified, err = q.boolean("verified"); err != nil {
 		return f, err
 	}
-	if f.Locations, err = enums(q, "location", backup.Location.Valid, "local, r2, b2"); err != nil {
+	if f.Locations, err = enums(q, "location", backup.Location.Valid, oneOf(backup.Locations)); err != nil {
 		return f, err
 	}
-	if f.MissingLocations, err = enums(q, "missing_location", backup.Location.Valid, "local, r2, b2"); err != nil {
+	if f.MissingLocations, err = enums(q, "missing_location", backup.Location.Valid, oneOf(backup.Locations)); err != nil {
 		return f, err
 	}
 	if f.CreatedBy, err = q.uuid("created_by"); err != nil {
@@ -234,7 +234,7 @@ func (s *Server) patchBackup(ctx context.Context, c *call) (int, any, error) {
 	}
 	patchable := []string{"status", "filename", "size_bytes", "checksum", "local_path", "r2_path", "b2_path",
 		"backup_job_id", "compression_ratio", "backup_duration_seconds", "notes", "metadata"}
-	o.only(patchable, backupServerFields...)
+	o.onlyChanging(patchable, []string{"backup_type", "tenant_id"}, backupServerFields...)
 	p := backup.Patch{
 		Filename:         o.str("filename"),
 		SizeBytes:        o.int("size_bytes"),

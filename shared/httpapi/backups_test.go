@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -395,9 +397,26 @@ func TestIdempotencyKey(t *testing.T) {
 	if r := send("k-1", other); r.Status != 422 || r.Code() != "idempotency_key_reused" {
 		t.Fatalf("reuse: %d %s", r.Status, r.Body)
 	}
-	// A malformed key is refused.
+	// A malformed key is refused, an empty one too (sent, but with no
+	// characters: not taken for none).
 	if r := send(strings.Repeat("k", 256), other); r.Status != 422 {
 		t.Fatalf("long key: %d %s", r.Status, r.Body)
+	}
+	req, err := http.NewRequest("POST", s.HTTP.URL+"/v1/backups", strings.NewReader(`{"backup_type":"FULL_DATABASE","filename":"empty-key.dump"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.job)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header["Idempotency-Key"] = []string{""}
+	resp, err := s.HTTP.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 422 || !strings.Contains(string(msg), `"field":"Idempotency-Key"`) {
+		t.Fatalf("empty key: %d %s", resp.StatusCode, msg)
 	}
 	s.Unchanged(t, before)
 	// Keys are per API key: another key may use the same Idempotency-Key.

@@ -222,3 +222,30 @@ func TestBadInputCorpus(t *testing.T) {
 	s.Unchanged(t, before)
 	t.Logf("%d malformed requests, nothing written", len(cases))
 }
+
+// TestPatchSaysWhyAFieldCannotChange: a PATCH naming a field the object
+// was created with is refused as such, one the server sets as the
+// server's, and one that does not exist as unknown; nothing is written.
+func TestPatchSaysWhyAFieldCannotChange(t *testing.T) {
+	s := newSetup(t)
+	done := s.create(t, s.job, testenv.Completed("TENANT_BACKUP", s.tenant, "acme.dump", 5))["id"].(string)
+	restoreID := s.Call(t, 201, "POST", "/v1/restores", s.job, map[string]any{"backup_id": done, "restore_mode": "FULL", "reason": "drill"})["id"].(string)
+	before := s.Snapshot(t)
+	const fixed, server, unknown = "is set when it is created and cannot change", "is set by the server and cannot be sent", "is not a known field"
+	for _, c := range []struct{ path, body, field, want string }{
+		{"/v1/backups/" + done, `{"backup_type":"WAL_ARCHIVE"}`, "backup_type", fixed},
+		{"/v1/backups/" + done, `{"tenant_id":"` + s.other + `"}`, "tenant_id", fixed},
+		{"/v1/backups/" + done, `{"created_by":"` + s.other + `"}`, "created_by", server},
+		{"/v1/restores/" + restoreID, `{"restore_mode":"MERGE"}`, "restore_mode", fixed},
+		{"/v1/restores/" + restoreID, `{"reason":"another"}`, "reason", fixed},
+		{"/v1/restores/" + restoreID, `{"backup_id":"` + done + `"}`, "backup_id", fixed},
+		{"/v1/restores/" + restoreID, `{"started_at":"2026-01-01T00:00:00Z"}`, "started_at", server},
+		{"/v1/restores/" + restoreID, `{"rows":1}`, "rows", unknown},
+	} {
+		r := s.Do(t, testenv.Request{Method: "PATCH", Path: c.path, Key: s.AdminKey, Body: c.body})
+		if r.Status != 422 || !strings.Contains(string(r.Body), `{"field":"`+c.field+`","message":"`+c.want+`"}`) {
+			t.Errorf("PATCH %s %s: %d %s, want 422 %s %q", c.path, c.body, r.Status, r.Body, c.field, c.want)
+		}
+	}
+	s.Unchanged(t, before)
+}

@@ -98,6 +98,13 @@ func (o *object) err(more ...validation.FieldError) error {
 // only refuses every field not in allowed; fields named in serverSet get a
 // message saying the server sets them.
 func (o *object) only(allowed []string, serverSet ...string) {
+	o.onlyChanging(allowed, nil, serverSet...)
+}
+
+// onlyChanging is only for a change (PATCH) of an object: fixed are the
+// fields it was created with that no change may touch, refused as such
+// rather than as unknown or the server's.
+func (o *object) onlyChanging(allowed, fixed []string, serverSet ...string) {
 	var names []string
 	for k := range o.fields {
 		names = append(names, k)
@@ -108,6 +115,8 @@ func (o *object) only(allowed []string, serverSet ...string) {
 		case slices.Contains(allowed, k):
 		case slices.Contains(serverSet, k):
 			o.errs.Add(k, "is set by the server and cannot be sent")
+		case slices.Contains(fixed, k):
+			o.errs.Add(k, "is set when it is created and cannot change")
 		default:
 			o.errs.Add(k, "is not a known field")
 		}

@@ -35,7 +35,7 @@ func (s *Server) listPolicies(ctx context.Context, c *call) (int, any, error) {
 	if f.TenantID, err = q.uuid("tenant_id"); err != nil {
 		return 0, nil, err
 	}
-	if f.Types, err = enums(q, "backup_type", backup.Type.Valid, "FULL_DATABASE, TENANT_BACKUP, WAL_ARCHIVE, CONFIGURATION"); err != nil {
+	if f.Types, err = enums(q, "backup_type", backup.Type.Valid, oneOf(backup.Types)); err != nil {
 		return 0, nil, err
 	}
 	if err := s.checkTenantExists(ctx, c, "tenant_id", f.TenantID); err != nil {

@@ -216,6 +216,16 @@ func optional[T any](q query, name, msg string, parse func(string) (T, bool)) (*
 	return &v, nil
 }
 
+// oneOf is a domain's list of values as an enum filter's refusal lists
+// them ("A, B, C"), so that a value added to the list is named at once.
+func oneOf[T ~string](all []T) string {
+	ss := make([]string, len(all))
+	for i, v := range all {
+		ss[i] = string(v)
+	}
+	return strings.Join(ss, ", ")
+}
+
 // enums reads a comma-separated list of enum values, each checked by valid.
 func enums[T ~string](q query, name string, valid func(T) bool, allowed string) ([]T, error) {
 	s := q.get(name)

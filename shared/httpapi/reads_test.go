@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/backupwatch/backupwatch/shared/alert"
+	"github.com/backupwatch/backupwatch/shared/backup"
 	"github.com/backupwatch/backupwatch/shared/testenv"
 )
 
@@ -595,4 +597,36 @@ func TestUserFiltersKnowOnlyWhatTheKeySees(t *testing.T) {
 		}
 	}
 	s.Unchanged(t, before)
+}
+
+// TestEnumRefusalsNameEveryValue: a refused enum filter lists every value
+// the domain knows, version 1.1's alert types included.
+func TestEnumRefusalsNameEveryValue(t *testing.T) {
+	s := newSetup(t)
+	for path, values := range map[string][]string{
+		"/v1/alerts?alert_type=FOO":  toStrings(alert.Types),
+		"/v1/alerts?severity=FOO":    toStrings(alert.Severities),
+		"/v1/backups?backup_type=X":  toStrings(backup.Types),
+		"/v1/policies?backup_type=X": toStrings(backup.Types),
+		"/v1/backups?status=X":       toStrings(backup.Statuses),
+		"/v1/backups?location=X":     toStrings(backup.Locations),
+	} {
+		r := s.Do(t, testenv.Request{Method: "GET", Path: path, Key: s.AdminKey})
+		if r.Status != 422 {
+			t.Errorf("%s: %d %s", path, r.Status, r.Body)
+		}
+		for _, v := range values {
+			if !strings.Contains(string(r.Body), v) {
+				t.Errorf("%s: the refusal does not name %s: %s", path, v, r.Body)
+			}
+		}
+	}
+}
+
+func toStrings[T ~string](xs []T) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = string(x)
+	}
+	return out
 }

@@ -231,9 +231,9 @@ func (s *Server) patchRestore(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	o.only([]string{"status", "rows_restored", "error_message", "notes", "metadata"},
-		"id", "backup_id", "initiated_by", "tenant_ids", "restore_mode", "target_timestamp", "started_at",
-		"completed_at", "duration_seconds", "reason")
+	o.onlyChanging([]string{"status", "rows_restored", "error_message", "notes", "metadata"},
+		[]string{"backup_id", "tenant_ids", "restore_mode", "target_timestamp", "reason"},
+		"id", "initiated_by", "started_at", "completed_at", "duration_seconds")
 	p := restore.Patch{
 		RowsRestored: o.int("rows_restored"),
 		ErrorMessage: o.str("error_message"),

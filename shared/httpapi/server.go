@@ -402,8 +402,10 @@ func (s *Server) answer(ctx context.Context, rt Route, c *call) (status int, out
 		}
 	}
 	c.body = body
-	idemKey := r.Header.Get("Idempotency-Key")
-	if rt.alone != nil && idemKey == "" {
+	// An Idempotency-Key header sent empty is refused (1 to 255 characters),
+	// not taken for none: the client meant its retries to be safe.
+	idemKey, idemSent := r.Header.Get("Idempotency-Key"), len(r.Header.Values("Idempotency-Key")) > 0
+	if rt.alone != nil && !idemSent {
 		status, res, handled, err := rt.alone(ctx, c)
 		if err != nil {
 			return 0, nil, err
@@ -415,7 +417,7 @@ func (s *Server) answer(ctx context.Context, rt Route, c *call) (status int, out
 	}
 	err = store.InScopeWithin(ctx, s.pool, s.scopeOf(c), s.timeout, func(tx pgx.Tx) (err error) {
 		c.tx = tx
-		if rt.Idempotent && idemKey != "" {
+		if rt.Idempotent && idemSent {
 			replay, err := s.idempotent(ctx, c, idemKey)
 			if err != nil {
 				return err
@@ -437,7 +439,7 @@ func (s *Server) answer(ctx context.Context, rt Route, c *call) (status int, out
 		if out, err = marshal(res); err != nil {
 			return err
 		}
-		if rt.Idempotent && idemKey != "" {
+		if rt.Idempotent && idemSent {
 			stored := out
 			if rt.SealReplay {
 				if stored, err = sealReplay(r, idemKey, out); err != nil {
