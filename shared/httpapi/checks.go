@@ -396,11 +396,7 @@ func (s *Server) status(ctx context.Context, c *call) (int, any, error) {
 		f.Limit = n
 	}
 	if v, ok := q.v["cursor"]; ok {
-		payload, ok := s.openToken(strings.TrimSpace(v[0]))
-		var after check.StatusPosition
-		if ok {
-			after, ok = check.DecodeStatusPosition(payload)
-		}
+		after, ok := DecodeStatusCursor(s.cursors.loaded(), strings.TrimSpace(v[0]))
 		if !ok {
 			return 0, nil, badRequest("cursor is not valid: pass next_cursor from the previous page unchanged")
 		}
@@ -428,7 +424,7 @@ func (s *Server) status(ctx context.Context, c *call) (int, any, error) {
 	}
 	out := statusPage{Status: st}
 	if st.Next != nil {
-		next := s.sealToken(st.Next.Encode())
+		next := EncodeStatusCursor(s.cursors.loaded(), *st.Next)
 		out.NextCursor = &next
 	}
 	return http.StatusOK, out, nil

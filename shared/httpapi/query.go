@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/backupwatch/backupwatch/shared/check"
 	"github.com/backupwatch/backupwatch/shared/store"
 )
 
@@ -60,20 +61,17 @@ func (k *cursorKeys) loaded() []byte {
 	return k.key
 }
 
-// sealToken returns payload with its seal, as URL-safe base64. The route
-// must list "cursor" in its Params, which loads the key before the handler.
-func (s *Server) sealToken(payload []byte) string { return sealToken(s.cursors.loaded(), payload) }
-
+// sealToken returns payload with its seal under key, as URL-safe base64. A
+// route that seals or opens with the deployment's key must list "cursor"
+// in its Params, which loads the key before the handler.
 func sealToken(key, payload []byte) string {
 	mac := hmac.New(sha256.New, key)
 	mac.Write(payload)
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(payload)[:len(payload)+sealLen])
 }
 
-// openToken returns the payload of a token made by sealToken; ok is false
-// for anything else.
-func (s *Server) openToken(tok string) ([]byte, bool) { return openToken(s.cursors.loaded(), tok) }
-
+// openToken returns the payload of a token made by sealToken with key; ok
+// is false for anything else.
 func openToken(key []byte, tok string) ([]byte, bool) {
 	b, err := base64.RawURLEncoding.Strict().DecodeString(tok)
 	if err != nil || len(b) < sealLen {
@@ -98,6 +96,23 @@ func EncodeCursor(secret []byte, c store.Cursor) string {
 	b = binary.BigEndian.AppendUint64(b, uint64(c.Time.UnixMicro()))
 	b = append(b, c.ID[:]...)
 	return sealToken(secret, b)
+}
+
+// EncodeStatusCursor is the cursor GET /v1/status hands out for position p
+// when its cursor secret is secret (the console's series page pages the
+// same way).
+func EncodeStatusCursor(secret []byte, p check.StatusPosition) string {
+	return sealToken(secret, p.Encode())
+}
+
+// DecodeStatusCursor reads a cursor made by EncodeStatusCursor with
+// secret; ok is false for anything else.
+func DecodeStatusCursor(secret []byte, tok string) (check.StatusPosition, bool) {
+	payload, ok := openToken(secret, tok)
+	if !ok {
+		return check.StatusPosition{}, false
+	}
+	return check.DecodeStatusPosition(payload)
 }
 
 // decodeCursor parses a cursor made by encodeCursor; ok is false for
