@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/backupwatch/backupwatch/shared/alert"
 	"github.com/backupwatch/backupwatch/shared/backup"
 	"github.com/backupwatch/backupwatch/shared/check"
 	"github.com/backupwatch/backupwatch/shared/check/rule"
@@ -30,6 +31,8 @@ type SeriesChart struct {
 	Duration template.HTML
 	Points   int
 	Flagged  int
+	// Marked says the backup of the page is among the points, ringed.
+	Marked bool
 	// Band says what the band is, for the legend ("" : the size rule is off).
 	Band string
 	Max  string // the policy's maximum duration
@@ -175,6 +178,7 @@ func DrawSeries(bs []backup.Backup, p *backup.Policy, mark *uuid.UUID) SeriesCha
 		s.WriteString(`</a>`)
 		if mark != nil && pt.b.ID == *mark {
 			fmt.Fprintf(&s, `<circle class="mark" cx="%.1f" cy="%.1f" r="8"/>`, cx, cy)
+			ch.Marked = true
 		}
 	}
 	dates(&s, pts[0].b.CreatedAt, pts[n-1].b.CreatedAt, chartH-8)
@@ -224,8 +228,12 @@ func DrawSeries(bs []backup.Backup, p *backup.Policy, mark *uuid.UUID) SeriesCha
 func axis(s *strings.Builder, top float64, y func(float64) float64, bottom int, label func(float64) string) {
 	for _, f := range []float64{0, 0.5, 1} {
 		v := math.Round(top / 1.1 * f)
-		fmt.Fprintf(s, `<line class="grid" x1="%d" x2="%d" y1="%.1f" y2="%.1f"/><text class="label" x="%d" y="%.1f" text-anchor="end">%s</text>`,
-			padL, chartW-padR, y(v), y(v), padL-6, y(v)+4, template.HTMLEscapeString(label(v)))
+		cls := "label y"
+		if f == 0 {
+			cls = "label y zero" // a phone's layout leaves it out (console.css)
+		}
+		fmt.Fprintf(s, `<line class="grid" x1="%d" x2="%d" y1="%.1f" y2="%.1f"/><text class="%s" x="%d" y="%.1f" text-anchor="end">%s</text>`,
+			padL, chartW-padR, y(v), y(v), cls, padL-6, y(v)+4, template.HTMLEscapeString(label(v)))
 	}
 	_ = bottom
 }
@@ -237,23 +245,38 @@ func dates(s *strings.Builder, first, last time.Time, at int) {
 }
 
 // usageBar is a storage target's fill as a bar with its warning and
-// critical marks; the words beside it say the same.
-func usageBar(t check.TargetStatus) template.HTML {
+// critical marks, coloured by sev, the storage rule's judgement of it; the
+// words beside it say the same.
+func usageBar(t check.TargetStatus, sev alert.Severity) template.HTML {
 	if t.Percent == nil {
 		return ""
 	}
 	pct := math.Min(100, math.Max(0, *t.Percent))
 	cls := "fill"
-	switch {
-	case *t.Percent >= float64(t.CriticalPercent):
+	switch sev {
+	case alert.Critical:
 		cls = "fill critical"
-	case *t.Percent >= float64(t.WarnPercent):
+	case alert.Error:
+		cls = "fill bad"
+	case alert.Warning:
 		cls = "fill warn"
 	}
 	return template.HTML(fmt.Sprintf(`<svg class="usage" viewBox="0 0 100 10" preserveAspectRatio="none" aria-hidden="true">`+
 		`<rect class="track" width="100" height="10"/><rect class="%s" width="%.1f" height="10"/>`+
 		`<line class="tick" x1="%d" x2="%d" y1="0" y2="10"/><line class="tick" x1="%d" x2="%d" y1="0" y2="10"/></svg>`,
 		cls, pct, t.WarnPercent, t.WarnPercent, t.CriticalPercent, t.CriticalPercent))
+}
+
+// storageSeverity is the severity the storage rule gives target t's fill
+// ("" under its warning level), so that the status page calls a target
+// what its STORAGE_CAPACITY alert calls it.
+func storageSeverity(t check.TargetStatus, now time.Time) alert.Severity {
+	v := rule.EvaluateStorage(backup.StorageTarget{Name: t.Name, CapacityBytes: t.CapacityBytes, WarnPercent: t.WarnPercent,
+		CriticalPercent: t.CriticalPercent}, backup.Usage{Target: t.Name, UsedBytes: t.UsedBytes}, now)
+	for _, c := range v.Raise {
+		return c.Severity
+	}
+	return ""
 }
 
 // storageChart draws a target's use over the storage page's days, rebuilt

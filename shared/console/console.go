@@ -169,6 +169,7 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("POST "+Prefix+"/{$}", c.signIn)
 	mux.Handle("POST "+Prefix+"/logout", c.page(c.signOut))
 	mux.Handle("GET "+Prefix+"/status", c.page(c.status))
+	mux.Handle("GET "+Prefix+"/series", c.page(c.series))
 	mux.Handle("GET "+Prefix+"/storage", c.page(c.storage))
 	mux.Handle("GET "+Prefix+"/backups", c.page(c.backups))
 	mux.Handle("GET "+Prefix+"/backups/{id}", c.page(c.backup))
@@ -222,9 +223,9 @@ type view struct {
 	Status   int
 	Data     any
 	Redirect string
-	// Flash is the line that says what a change did; Problem what was
+	// Notice is the line that says what a change did; Problem what was
 	// wrong with the request (nothing was changed).
-	Flash   string
+	Notice  *notice
 	Problem string
 }
 
@@ -234,7 +235,7 @@ type layout struct {
 	Nav     string
 	Who     *auth.Principal
 	CSRF    string
-	Flash   string
+	Notice  *notice
 	Problem string
 	Now     time.Time
 	Data    any
@@ -337,10 +338,10 @@ func (c *Console) page(fn pageFunc) http.Handler {
 			http.Redirect(w, r, v.Redirect, http.StatusSeeOther)
 			return
 		}
-		if v.Flash == "" && r.Method == http.MethodGet {
-			v.Flash = c.takeFlash(w, r)
+		if v.Notice == nil && r.Method == http.MethodGet {
+			v.Notice = c.takeNotice(w, r)
 		}
-		c.render(w, v, layout{Title: v.Title, Nav: v.Page, Who: &sess.Who, CSRF: sess.CSRF, Flash: v.Flash,
+		c.render(w, v, layout{Title: v.Title, Nav: v.Page, Who: &sess.Who, CSRF: sess.CSRF, Notice: v.Notice,
 			Problem: v.Problem, Now: now, Data: v.Data})
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // TestWalkthrough is an operator's morning in the console, in a real
@@ -253,5 +254,109 @@ func TestJobKeyCannotSignIn(t *testing.T) {
 	}
 	if n := s.Count(t, "console_sessions"); n != 0 {
 		t.Errorf("%d sessions after a job key's attempt", n)
+	}
+}
+
+// TestEnterInNotesPressesItsAction: in the alerts list's bulk form, Enter in
+// the resolution notes resolves the selected alert with those notes (the
+// form's first button is Acknowledge), and Enter in the acknowledge notes
+// acknowledges.
+func TestEnterInNotesPressesItsAction(t *testing.T) {
+	s := newSite(t)
+	w := seed(t, s)
+	b := newBrowser(t, s.URL)
+	b.signIn(w.Operator)
+
+	b.open("/console/alerts?status=ACTIVE")
+	ids := b.attrs(`table.list input[name="ids"]`, "value")
+	b.do(chromedp.Click(chromedp.ID("sel-" + ids[0])))
+	b.do(chromedp.SendKeys(chromedp.ID("resolution_notes"), "restarted the job"+kb.Enter))
+	b.do(chromedp.WaitVisible(chromedp.CSS("p.flash, p.problem")))
+	if flash := b.text("main > p"); flash != "Resolved 1 alert." {
+		t.Errorf("Enter in the resolution notes: %q", flash)
+	}
+	if a := s.Call(t, 200, "GET", "/v1/alerts/"+ids[0], s.AdminKey, nil); a["status"] != "RESOLVED" || a["resolution_notes"] != "restarted the job" {
+		t.Errorf("after Enter in the resolution notes the alert is %v with notes %q", a["status"], a["resolution_notes"])
+	}
+
+	b.open("/console/alerts?status=ACTIVE")
+	b.do(chromedp.Click(chromedp.ID("sel-" + ids[1])))
+	b.do(chromedp.SendKeys(chromedp.ID("notes"), "on it"+kb.Enter))
+	b.do(chromedp.WaitVisible(chromedp.CSS("p.flash, p.problem")))
+	if flash := b.text("main > p"); flash != "Acknowledged 1 alert." {
+		t.Errorf("Enter in the acknowledge notes: %q", flash)
+	}
+	if a := s.Call(t, 200, "GET", "/v1/alerts/"+ids[1], s.AdminKey, nil); a["status"] != "ACKNOWLEDGED" {
+		t.Errorf("after Enter in the acknowledge notes the alert is %v", a["status"])
+	}
+}
+
+// TestPhoneWidth: at 390 px the alerts list keeps a labelled select-all,
+// the status page's numbers keep their labels, the charts' text stays
+// readable and inside them, and the backups list leads to its search and
+// filters before its rows.
+func TestPhoneWidth(t *testing.T) {
+	s := newSite(t)
+	w := seed(t, s)
+	b := newBrowser(t, s.URL)
+	b.signIn(w.Operator)
+	b.do(chromedp.EmulateViewport(390, 844))
+	eval := func(js string) float64 {
+		t.Helper()
+		v, err := chromedp.Run(b.ctx, chromedp.Evaluate[float64](js))
+		if err != nil {
+			t.Fatalf("%s: %v", js, err)
+		}
+		return v
+	}
+	// open loads a page and checks that nothing in it runs off the screen.
+	open := func(path string) {
+		t.Helper()
+		b.open(path)
+		if w := eval(`document.documentElement.scrollWidth`); w > 390 {
+			t.Errorf("%s is %v px wide on a 390 px screen", path, w)
+		}
+	}
+	visible := func(sel string) bool {
+		return eval(`(() => { const e = document.querySelector(`+jsString(sel)+`); if (!e) return 0; const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0 ? 1 : 0 })()`) == 1
+	}
+
+	open("/console/alerts?status=ACTIVE")
+	if !visible("#select-all") || !slices.Contains(b.texts(`label:has(#select-all)`), "Select every alert on this page") {
+		t.Error("no visible, labelled select-all at phone width")
+	} else {
+		b.do(chromedp.Click(chromedp.ID("select-all")))
+		if n := eval(`document.querySelectorAll('input[name="ids"]:not(:checked)').length`); n != 0 {
+			t.Errorf("select-all left %v alerts unselected", n)
+		}
+	}
+
+	open("/console/status")
+	if got, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`getComputedStyle(document.querySelector('#series-h ~ table td.num'), '::before').content`)); err != nil || !strings.Contains(got, "running") {
+		t.Errorf("the status page's Running number has no label at phone width: %q %v", got, err)
+	}
+
+	open("/console/backups/" + w.AcmeNewest)
+	shown := `Array.from(document.querySelectorAll('svg.chart text.label')).filter(e => e.getClientRects().length > 0)`
+	if n := eval(shown + `.length`); n < 6 {
+		t.Fatalf("%v chart labels shown", n)
+	}
+	// The size of the text as drawn: its font size in the chart's units,
+	// times the chart's scale.
+	if px := eval(`Math.min(...` + shown + `.map(e => parseFloat(getComputedStyle(e).fontSize) * e.getScreenCTM().a))`); px < 10 {
+		t.Errorf("chart text is %.1f px at phone width", px)
+	}
+	if out := eval(shown + `.filter(e => { const r = e.getBoundingClientRect(), c = e.ownerSVGElement.getBoundingClientRect(); return r.left < c.left - 0.5 || r.right > c.right + 0.5 }).length`); out != 0 {
+		t.Errorf("%v chart labels run out of their chart at phone width", out)
+	}
+
+	open("/console/series")
+	open("/console/backups")
+	if !visible(`a[href="#filters"]`) || eval(`document.querySelector('a[href="#filters"]').getBoundingClientRect().top < document.querySelector('table.list').getBoundingClientRect().top ? 1 : 0`) != 1 {
+		t.Fatal("at phone width the backups list does not lead to its search and filters before its rows")
+	}
+	b.click(`a[href="#filters"]`)
+	if top := eval(`document.getElementById('q').getBoundingClientRect().top`); top < 0 || top > 844 {
+		t.Errorf("the link leaves the search at %v px, off the screen", top)
 	}
 }

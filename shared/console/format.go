@@ -32,8 +32,6 @@ var funcs = template.FuncMap{
 	"percent": func(f *float64) string { return percentText(f) },
 	"days":    daysText,
 	"num":     num,
-	"deref2":  func(f *float64) float64 { return *f },
-	"float":   func(n int64) float64 { return float64(n) },
 	"add":     func(a, b int) int { return a + b },
 	"deref":   derefString,
 	"str":     func(v any) string { return fmt.Sprint(v) },
@@ -141,7 +139,7 @@ func toneOf(s string) string {
 		return "ok"
 	case "IN_PROGRESS", "ACKNOWLEDGED":
 		return "info"
-	case "FAILED", "ERROR", "FAILING":
+	case "FAILED", "ERROR", "FAILING", "MISMATCH", "MISSING":
 		return "bad"
 	case "CRITICAL":
 		return "critical"
@@ -319,29 +317,91 @@ func timeHTML(now, t time.Time, machine bool) string {
 	return `<time` + dt + ` title="` + utc(t) + `">` + ago(now, t) + `</time>`
 }
 
+// copyPlaces are the three copies in the order of their marks: the
+// location, the mark's label, and its name in words.
+var copyPlaces = []struct {
+	loc         backup.Location
+	label, name string
+}{{backup.Local, "L", "local"}, {backup.R2, "R2", "R2"}, {backup.B2, "B2", "B2"}}
+
+// copyStateWords says what the last read of a copy found.
+func copyStateWords(s backup.CopyState) string {
+	switch s {
+	case backup.CopyOK:
+		return "verified"
+	case backup.CopyMismatch:
+		return "checksum mismatch"
+	case backup.CopyMissing:
+		return "missing"
+	}
+	return "not verified yet"
+}
+
+// copyBad says whether a copy's last read found it unusable.
+func copyBad(s backup.CopyState) bool { return s == backup.CopyMismatch || s == backup.CopyMissing }
+
 // copies writes a backup's three copy marks (local, R2, B2): filled when
-// the copy exists, ticked when the backup is verified, with the same in
-// words for screen readers and as a tooltip.
+// the copy exists, ticked when the last read of that copy matched, crossed
+// in the problem colours when it did not match or was missing, with the
+// same in words for screen readers and as a tooltip. Each copy speaks for
+// itself: a backup verified once may have a copy found corrupt since.
 func copies(b BackupRow) template.HTML {
 	var s strings.Builder
 	s.Grow(512)
 	s.WriteString(`<span class="copies">`)
-	for _, c := range []struct {
-		label, name string
-		path        *string
-	}{{"L", "local", b.LocalPath}, {"R2", "R2", b.R2Path}, {"B2", "B2", b.B2Path}} {
-		words, cls, tick := "no "+c.name+" copy", "copy", ""
-		if c.path != nil {
-			words, cls = c.name+" copy", "copy on"
-			if b.VerifiedAt != nil {
-				words, tick = c.name+" copy, verified", "✓"
+	for _, p := range copyPlaces {
+		words, cls, mark := "no "+p.name+" copy", "copy", ""
+		if c, ok := b.Copies[p.loc]; ok {
+			words, cls = p.name+" copy: "+copyStateWords(c.State), "copy on"
+			switch {
+			case c.State == backup.CopyOK:
+				mark = "✓"
+			case copyBad(c.State):
+				cls, mark = "copy bad", "✗"
 			}
 		}
-		for _, part := range []string{`<span class="`, cls, `" title="`, words, `" aria-hidden="true">`, c.label, tick,
+		for _, part := range []string{`<span class="`, cls, `" title="`, words, `" aria-hidden="true">`, p.label, mark,
 			`</span><span class="visually-hidden">`, words, `;</span>`} {
 			s.WriteString(part)
 		}
 	}
 	s.WriteString(`</span>`)
 	return template.HTML(s.String())
+}
+
+// BadCopies names the copies whose last read found them unusable ("R2
+// copy: checksum mismatch; B2 copy: missing"), "" when none did: the
+// pages say it beside the verified time, which alone would read as all
+// well.
+func (b BackupRow) BadCopies() string {
+	var bad []string
+	for _, p := range copyPlaces {
+		if c, ok := b.Copies[p.loc]; ok && copyBad(c.State) {
+			bad = append(bad, p.name+" copy: "+copyStateWords(c.State))
+		}
+	}
+	return strings.Join(bad, "; ")
+}
+
+// copyLine is one location of a backup's detail page: its copy there, if
+// any, and what the last read of it found.
+type copyLine struct {
+	Name       string
+	Present    bool
+	Path       string
+	State      backup.CopyState
+	Words      string
+	VerifiedAt *time.Time
+}
+
+// CopyLines are the backup's three locations for its detail page.
+func (b BackupRow) CopyLines() []copyLine {
+	lines := make([]copyLine, len(copyPlaces))
+	for i, p := range copyPlaces {
+		lines[i] = copyLine{Name: p.name}
+		if c, ok := b.Copies[p.loc]; ok {
+			lines[i] = copyLine{Name: p.name, Present: true, Path: c.Path, State: c.State, Words: copyStateWords(c.State), VerifiedAt: c.VerifiedAt}
+		}
+	}
+	return lines
 }

@@ -249,9 +249,18 @@ var (
 	restoreModes    = []string{"FULL", "MERGE", "PITR"}
 	alertStatuses   = []string{"ACTIVE", "ACKNOWLEDGED", "RESOLVED"}
 	severities      = []string{"CRITICAL", "ERROR", "WARNING", "INFO"}
-	alertTypes      = []string{"BACKUP_FAILURE", "SIZE_DEVIATION", "DURATION_THRESHOLD", "STORAGE_CAPACITY",
-		"INTEGRITY_FAILURE", "RESTORE_FAILURE", "BACKUP_MISSING", "NOTIFICATION_FAILURE", "CHECK_FAILURE"}
+	// alertTypes are the alert package's own list, so that a new type is
+	// offered as soon as it exists.
+	alertTypes = alertTypeChoices()
 )
+
+func alertTypeChoices() []string {
+	out := make([]string, len(alert.Types))
+	for i, t := range alert.Types {
+		out[i] = string(t)
+	}
+	return out
+}
 
 // tenantChoices are the tenants a filter may name: none for a tenant's key
 // (it sees one), else the first 500.
@@ -292,6 +301,9 @@ type BackupRow struct {
 	backup.Backup
 	Tenant    *store.TenantName
 	CreatedBy *store.UserName
+	// Copies are its copies by location, each with what the last read of
+	// it found (backup.Backup.Copies).
+	Copies map[backup.Location]backup.Copy
 }
 
 type backupsData struct {
@@ -483,12 +495,15 @@ func backupRows(ctx context.Context, p *request, items []backup.Backup) ([]Backu
 	return backupRowsOf(items, n), nil
 }
 
-// backupNameSet is what the rows of items name.
+// backupNameSet is what the rows of items name, and their copies, whose
+// states come with the names (one statement more in the same round trip,
+// as the API's backups carry them).
 func backupNameSet(items []backup.Backup) store.NameSet {
 	var set store.NameSet
 	for _, b := range items {
 		set.Tenant(b.TenantID)
 		set.User(b.CreatedBy)
+		set.Copies(b)
 	}
 	return set
 }
@@ -496,7 +511,7 @@ func backupNameSet(items []backup.Backup) store.NameSet {
 func backupRowsOf(items []backup.Backup, n store.Names) []BackupRow {
 	rows := make([]BackupRow, len(items))
 	for i, b := range items {
-		rows[i] = BackupRow{Backup: b, Tenant: n.Tenant(b.TenantID), CreatedBy: n.User(b.CreatedBy)}
+		rows[i] = BackupRow{Backup: b, Tenant: n.Tenant(b.TenantID), CreatedBy: n.User(b.CreatedBy), Copies: b.Copies(n.Copies[b.ID])}
 	}
 	return rows
 }
@@ -531,6 +546,9 @@ func backupLines(rows []BackupRow, now time.Time) template.HTML {
 		verified := `<span class="muted">no</span>`
 		if r.VerifiedAt != nil {
 			verified = timeHTML(now, *r.VerifiedAt, false)
+		}
+		if bad := r.BadCopies(); bad != "" {
+			verified += ` <strong class="copy-problem">` + esc(bad) + `</strong>`
 		}
 		lines[i] = fill(backupRowHTML, badgeHTML(string(r.Status), wordsOf(string(r.Status))), esc(wordsOf(string(r.Type))),
 			esc(tenantLabel(r.Tenant)), Prefix, r.ID.String(), esc(r.Filename), esc(size(r.SizeBytes)), esc(dur(r.DurationSeconds)),
@@ -583,6 +601,7 @@ type RestoreRow struct {
 
 type restoresData struct {
 	listed
+	Linked   []linkedFilter
 	Rows     []RestoreRow
 	Dates    []dateLink
 	Trail    []dateLink
@@ -603,6 +622,11 @@ func (c *Console) restores(ctx context.Context, p *request) (*view, error) {
 	f, err := httpapi.RestoreFilterOf(ctx, p.tx, p.who, l.Q.V)
 	if err != nil {
 		return v, refusedWithChoices(ctx, p, v, &d.Tenants, err)
+	}
+	if f.BackupID != nil {
+		if d.Linked, err = linkBackup(ctx, p, l.Q, nil, *f.BackupID); err != nil {
+			return nil, err
+		}
 	}
 	var search func(*pgx.Batch) (store.Searched[restore.Restore], error)
 	if f.Query != "" {
@@ -679,7 +703,7 @@ func alertLines(rows []AlertRow, now time.Time) template.HTML {
 // actions, severity, status (and who acknowledged it), type, tenant, the
 // message linked to the alert, opened, last seen.
 const alertListRowHTML = `<tr>
-<td><input type="checkbox" name="ids" value="%s" id="sel-%s" aria-label="Select alert %s"></td>
+<td><input type="checkbox" name="ids" value="%s" id="sel-%s" aria-label="Select %s, opened %s"></td>
 <td>%s</td>
 <td>%s%s</td>
 <td>%s</td>
@@ -697,7 +721,7 @@ func alertListLines(rows []AlertRow, now time.Time) template.HTML {
 			by = ` <span class="muted">by ` + esc(a.AcknowledgedBy.Name) + `</span>`
 		}
 		id := a.ID.String()
-		lines[i] = fill(alertListRowHTML, id, id, id[:8], badgeHTML(string(a.Severity), string(a.Severity)),
+		lines[i] = fill(alertListRowHTML, id, id, esc(alertName(a.Alert, a.Tenant)), ago(now, a.CreatedAt), badgeHTML(string(a.Severity), string(a.Severity)),
 			badgeHTML(string(a.Status), wordsOf(string(a.Status))), by, esc(wordsOf(string(a.Type))), esc(tenantLabel(a.Tenant)),
 			Prefix, id, esc(a.Message), timeHTML(now, a.CreatedAt, true), timeHTML(now, a.LastSeenAt, false))
 	}
@@ -714,6 +738,7 @@ type AlertRow struct {
 
 type alertsData struct {
 	listed
+	Linked     []linkedFilter
 	Rows       []AlertRow
 	Tenants    []store.Tenant
 	Statuses   []string
@@ -736,6 +761,9 @@ func (c *Console) alertList(ctx context.Context, p *request) (*view, error) {
 	f, err := httpapi.AlertFilterOf(ctx, p.tx, p.who, l.Q.V)
 	if err != nil {
 		return v, refusedWithChoices(ctx, p, v, &d.Tenants, err)
+	}
+	if d.Linked, err = alertLinkedFilters(ctx, p, l.Q, f); err != nil {
+		return nil, err
 	}
 	var search func(*pgx.Batch) (store.Searched[alert.Alert], error)
 	if f.Query != "" {
@@ -760,20 +788,79 @@ func (c *Console) alertList(ctx context.Context, p *request) (*view, error) {
 	return v, c.next(ctx, &d.listed, r.next)
 }
 
+// linkedFilter is a filter that the sidebar has no choice for, set by a
+// link (a backup's page links to its alerts and restores, an alert's
+// fingerprint to the others of its condition): a chip that says what the
+// list is narrowed to, and removes it. Without it the page would count
+// "3 alerts match these filters" under a sidebar that shows none.
+type linkedFilter struct {
+	Label  string
+	Remove string // the list without it
+}
+
+// alertLinkedFilters are the alert filters of f the sidebar does not show.
+func alertLinkedFilters(ctx context.Context, p *request, q listQuery, f store.AlertFilter) ([]linkedFilter, error) {
+	var out []linkedFilter
+	var err error
+	if f.BackupID != nil {
+		if out, err = linkBackup(ctx, p, q, out, *f.BackupID); err != nil {
+			return nil, err
+		}
+	}
+	if f.RestoreID != nil {
+		r, err := store.GetRestore(ctx, p.tx, *f.RestoreID, false)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, linkedFilter{Label: "Restore: " + r.Backup.Filename + ", " + r.StartedAt.UTC().Format("2 Jan 2006 15:04"),
+			Remove: q.With("restore_log_id", "")})
+	}
+	if f.Fingerprint != "" {
+		out = append(out, linkedFilter{Label: "Condition: " + f.Fingerprint, Remove: q.With("fingerprint", "")})
+	}
+	if f.CreatedAfter != nil {
+		out = append(out, linkedFilter{Label: "Opened after " + utc(*f.CreatedAfter), Remove: q.With("created_after", "")})
+	}
+	if f.CreatedBefore != nil {
+		out = append(out, linkedFilter{Label: "Opened before " + utc(*f.CreatedBefore), Remove: q.With("created_before", "")})
+	}
+	return out, nil
+}
+
+// linkBackup adds the chip of a backup_id filter, named by the backup's
+// filename: a read by key, only on a page whose link filters by a backup
+// (the filter's reader has checked that the backup is visible).
+func linkBackup(ctx context.Context, p *request, q listQuery, to []linkedFilter, id uuid.UUID) ([]linkedFilter, error) {
+	b, err := store.GetBackup(ctx, p.tx, id, false)
+	if err != nil {
+		return nil, err
+	}
+	return append(to, linkedFilter{Label: "Backup: " + b.Filename, Remove: q.With("backup_id", "")}), nil
+}
+
 func alertRows(ctx context.Context, p *request, items []alert.Alert) ([]AlertRow, error) {
+	n, err := store.LookupNames(ctx, p.tx, alertNameSet(items))
+	if err != nil {
+		return nil, err
+	}
+	return alertRowsOf(items, n), nil
+}
+
+// alertNameSet is what the rows of items name.
+func alertNameSet(items []alert.Alert) store.NameSet {
 	var set store.NameSet
 	for _, a := range items {
 		set.Tenant(a.TenantID)
 		set.User(a.AcknowledgedBy)
 		set.User(a.ResolvedBy)
 	}
-	n, err := store.LookupNames(ctx, p.tx, set)
-	if err != nil {
-		return nil, err
-	}
+	return set
+}
+
+func alertRowsOf(items []alert.Alert, n store.Names) []AlertRow {
 	rows := make([]AlertRow, len(items))
 	for i, a := range items {
 		rows[i] = AlertRow{Alert: a, Tenant: n.Tenant(a.TenantID), AcknowledgedBy: n.User(a.AcknowledgedBy), ResolvedBy: n.User(a.ResolvedBy)}
 	}
-	return rows, nil
+	return rows
 }

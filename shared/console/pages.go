@@ -3,12 +3,14 @@ package console
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -161,9 +163,10 @@ func restoreSentence(r RestoreRow) string {
 
 // event is one line of an alert's timeline.
 type event struct {
-	At   time.Time
-	What string
-	Who  string
+	At    time.Time
+	What  string
+	Who   string
+	Notes string // what the person who did it wrote
 }
 
 type alertData struct {
@@ -189,7 +192,10 @@ func (c *Console) alert(ctx context.Context, p *request) (*view, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := alertData{AlertRow: rows[0], Details: prettyJSON(a.Details), Short: alert.ShortID(a.ID)}
+	// The acknowledgement's notes are a person's words in the timeline,
+	// not a detail of the condition.
+	ackNotes, details := takeDetail(a.Details, alert.AcknowledgeNotes)
+	d := alertData{AlertRow: rows[0], Details: prettyJSON(details), Short: alert.ShortID(a.ID)}
 	if a.BackupID != nil {
 		b, err := store.GetBackup(ctx, p.tx, *a.BackupID, false)
 		switch {
@@ -220,7 +226,7 @@ func (c *Console) alert(ctx context.Context, p *request) (*view, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.Timeline = timeline(d.AlertRow, ns)
+	d.Timeline = timeline(d.AlertRow, ackNotes, ns)
 	if s, ok := alertSeries(a); ok && (a.Type == alert.SizeDeviation || a.Type == alert.DurationThreshold) {
 		if d.Chart, err = c.chartOf(ctx, p, s, a.BackupID); err != nil {
 			return nil, err
@@ -230,8 +236,8 @@ func (c *Console) alert(ctx context.Context, p *request) (*view, error) {
 }
 
 // timeline is what happened to an alert, oldest first: opened, seen again,
-// escalated, each notification, acknowledged, resolved.
-func timeline(a AlertRow, ns []alert.Notification) []event {
+// escalated, each notification, acknowledged (with its notes), resolved.
+func timeline(a AlertRow, ackNotes string, ns []alert.Notification) []event {
 	ev := []event{{At: a.CreatedAt, What: "Opened"}}
 	for _, n := range ns {
 		if n.Event == alert.Escalated && !slices.ContainsFunc(ev, func(e event) bool { return e.At.Equal(n.CreatedAt) && strings.HasPrefix(e.What, "Escalated") }) {
@@ -251,20 +257,36 @@ func timeline(a AlertRow, ns []alert.Notification) []event {
 		ev = append(ev, event{At: a.LastSeenAt, What: "Seen again (last time)"})
 	}
 	if a.AcknowledgedAt != nil {
-		ev = append(ev, event{At: *a.AcknowledgedAt, What: "Acknowledged", Who: userLabel(a.AcknowledgedBy)})
+		ev = append(ev, event{At: *a.AcknowledgedAt, What: "Acknowledged", Who: userLabel(a.AcknowledgedBy), Notes: ackNotes})
 	}
 	if a.ResolvedAt != nil {
-		e := event{At: *a.ResolvedAt, What: "Resolved", Who: userLabel(a.ResolvedBy)}
+		e := event{At: *a.ResolvedAt, What: "Resolved", Who: userLabel(a.ResolvedBy), Notes: a.ResolutionNotes}
 		if a.ResolvedBy == nil {
 			e.Who = "the system"
-		}
-		if a.ResolutionNotes != "" {
-			e.What += ": " + a.ResolutionNotes
 		}
 		ev = append(ev, e)
 	}
 	slices.SortStableFunc(ev, func(x, y event) int { return x.At.Compare(y.At) })
 	return ev
+}
+
+// takeDetail splits the text under key from an alert's details: the text
+// ("" when absent or not text), and the details without it.
+func takeDetail(details json.RawMessage, key string) (string, json.RawMessage) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(details, &m); err != nil || m[key] == nil {
+		return "", details
+	}
+	var text string
+	if err := json.Unmarshal(m[key], &text); err != nil {
+		return "", details
+	}
+	delete(m, key)
+	rest, err := json.Marshal(m)
+	if err != nil {
+		return text, details
+	}
+	return text, rest
 }
 
 func userLabel(u *store.UserName) string {
@@ -297,6 +319,16 @@ func alertSeries(a alert.Alert) (backup.Series, bool) {
 // that says what was done and what was skipped and why.
 
 func (c *Console) acknowledge(ctx context.Context, p *request) (*view, error) {
+	form := p.r.PostForm
+	// Enter in the list's resolution notes submits the form's first
+	// button, Acknowledge. console.js presses Resolve instead; without the
+	// script, acknowledging would drop the notes and leave the alert open,
+	// so a request that says how it was resolved and nothing else is not
+	// taken for an acknowledgement.
+	if strings.TrimSpace(form.Get("notes")) == "" && strings.TrimSpace(form.Get("resolution_notes")) != "" {
+		return c.refuse(p, backOf(form), "Nothing was changed: resolution notes were typed, but the form asked to acknowledge. "+
+			"To resolve, press Resolve selected; to acknowledge, clear the resolution notes.")
+	}
 	return c.bulk(ctx, p, "notes", false, "Acknowledged", func(id uuid.UUID, notes string) error {
 		_, err := c.alerts.ForRun().Acknowledge(ctx, p.tx, id, &p.who.UserID, notes, p.now)
 		return err
@@ -313,11 +345,9 @@ func (c *Console) resolve(ctx context.Context, p *request) (*view, error) {
 	})
 }
 
-// bulk applies a change to the alerts the form selected (httpapi.Bulk, as
-// the API's bulk routes do), then sends the browser back where the form
-// was with what happened. A form that breaks a rule changes nothing.
-func (c *Console) bulk(ctx context.Context, p *request, field string, required bool, done string, apply func(uuid.UUID, string) error) (*view, error) {
-	form := p.r.PostForm
+// backOf is where a bulk form sends the browser back to: the alert's page
+// it was on, or the list with the query it showed.
+func backOf(form url.Values) string {
 	back := Prefix + "/alerts"
 	if q := form.Get("back"); q != "" {
 		if _, err := url.ParseQuery(q); err == nil {
@@ -329,19 +359,28 @@ func (c *Console) bulk(ctx context.Context, p *request, field string, required b
 			back = Prefix + "/alerts/" + one
 		}
 	}
+	return back
+}
+
+// bulk applies a change to the alerts the form selected (httpapi.Bulk, as
+// the API's bulk routes do), then sends the browser back where the form
+// was with what happened. A form that breaks a rule changes nothing.
+func (c *Console) bulk(ctx context.Context, p *request, field string, required bool, done string, apply func(uuid.UUID, string) error) (*view, error) {
+	form := p.r.PostForm
+	back := backOf(form)
 	var ids []uuid.UUID
 	for _, s := range form["ids"] {
 		id, err := uuid.Parse(s)
 		if err != nil {
-			return c.bounce(p, back, "Nothing was changed: "+strings.TrimSpace(s)+" is not an alert id.")
+			return c.refuse(p, back, "Nothing was changed: "+strings.TrimSpace(s)+" is not an alert id.")
 		}
 		ids = append(ids, id)
 	}
 	switch {
 	case len(ids) == 0:
-		return c.bounce(p, back, "Nothing was changed: select at least one alert.")
+		return c.refuse(p, back, "Nothing was changed: select at least one alert.")
 	case len(ids) > httpapi.MaxBulk:
-		return c.bounce(p, back, fmt.Sprintf("Nothing was changed: select at most %d alerts at once.", httpapi.MaxBulk))
+		return c.refuse(p, back, fmt.Sprintf("Nothing was changed: select at most %d alerts at once.", httpapi.MaxBulk))
 	}
 	notes := strings.TrimSpace(form.Get(field))
 	var errs validation.Errors
@@ -352,32 +391,108 @@ func (c *Console) bulk(ctx context.Context, p *request, field string, required b
 	}
 	if len(errs) > 0 {
 		label := map[string]string{"notes": "Notes", "resolution_notes": "Resolution notes"}[field]
-		return c.bounce(p, back, "Nothing was changed: "+label+" "+errs[0].Message+".")
+		return c.refuse(p, back, "Nothing was changed: "+label+" "+errs[0].Message+".")
 	}
 	res, err := httpapi.Bulk(ids, func(id uuid.UUID) error { return apply(id, notes) })
 	if err != nil {
 		return nil, err
 	}
-	return c.bounce(p, back, bulkSentence(done, res))
-}
-
-// bulkSentence says what a bulk change did: "Acknowledged 3 alerts.
-// Skipped 1: 1a2b3c4d already RESOLVED."
-func bulkSentence(done string, res httpapi.BulkResult) string {
-	s := fmt.Sprintf("%s %d %s.", done, len(res.Updated), plural(len(res.Updated), "alert", "alerts"))
-	if len(res.Skipped) > 0 {
-		var why []string
-		for _, sk := range res.Skipped {
-			why = append(why, sk.ID[:8]+" "+sk.Reason)
-		}
-		s += fmt.Sprintf(" Skipped %d: %s.", len(res.Skipped), strings.Join(why, "; "))
+	n, err := bulkNotice(ctx, p, done, res)
+	if err != nil {
+		return nil, err
 	}
-	return s
+	return c.bounce(p, back, n)
 }
 
-// bounce sends the browser to back with msg as the next page's flash line.
-func (c *Console) bounce(p *request, back, msg string) (*view, error) {
-	http.SetCookie(p.w, c.cookie(p.r, flashCookie, base64.RawURLEncoding.EncodeToString([]byte(msg)), 60))
+// notice is the line the page after a change shows about it: what was
+// done, and the alerts skipped with why. A Problem (a refusal, or a change
+// that changed nothing) is shown as one, not as a success.
+type notice struct {
+	Text    string         `json:"text"`
+	Problem bool           `json:"problem,omitempty"`
+	Skipped []skippedAlert `json:"skipped,omitempty"`
+	// Left is how many skipped alerts there were in all; past
+	// namedSkipped the line counts them without naming them.
+	Left int `json:"left,omitempty"`
+}
+
+// skippedAlert is an alert a bulk change left alone, named as the lists
+// name it ("SIZE DEVIATION, ACME (acme)"; "": not visible to the key).
+type skippedAlert struct {
+	ID     string `json:"id"`
+	Name   string `json:"name,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// Short is the alert's id as far as a person compares it.
+func (s skippedAlert) Short() string { return s.ID[:min(8, len(s.ID))] }
+
+// Unnamed is how many skipped alerts the line counts without naming.
+func (n notice) Unnamed() int { return n.Left - len(n.Skipped) }
+
+// namedSkipped is how many skipped alerts a notice names (the rest are
+// counted): each is a read, and the notice rides in a cookie.
+const namedSkipped = 10
+
+// bulkNotice says what a bulk change did: "Acknowledged 3 alerts. Skipped
+// 1: BACKUP FAILURE, ACME (acme) (already RESOLVED)", each skipped alert
+// linked. One that changed nothing is a problem.
+func bulkNotice(ctx context.Context, p *request, done string, res httpapi.BulkResult) (notice, error) {
+	n := notice{Text: fmt.Sprintf("%s %d %s.", done, len(res.Updated), plural(len(res.Updated), "alert", "alerts")), Left: len(res.Skipped)}
+	if len(res.Updated) == 0 {
+		n.Text, n.Problem = "Nothing was changed.", true
+	}
+	var set store.NameSet
+	var found []alert.Alert
+	for _, sk := range res.Skipped[:min(len(res.Skipped), namedSkipped)] {
+		s := skippedAlert{ID: sk.ID, Reason: sk.Reason}
+		if id, err := uuid.Parse(sk.ID); err == nil && sk.Reason != "not found" {
+			a, err := store.GetAlert(ctx, p.tx, id, false)
+			switch {
+			case err == nil:
+				found = append(found, a)
+				set.Tenant(a.TenantID)
+			case !errors.Is(err, store.ErrNotFound):
+				return n, err
+			}
+		}
+		n.Skipped = append(n.Skipped, s)
+	}
+	names, err := store.LookupNames(ctx, p.tx, set)
+	if err != nil {
+		return n, err
+	}
+	for i := range n.Skipped {
+		for _, a := range found {
+			if a.ID.String() == n.Skipped[i].ID {
+				n.Skipped[i].Name = alertName(a, names.Tenant(a.TenantID))
+			}
+		}
+	}
+	return n, nil
+}
+
+// alertName names an alert in a sentence or a label: its type and tenant.
+func alertName(a alert.Alert, t *store.TenantName) string {
+	if t == nil {
+		return wordsOf(string(a.Type)) + ", no tenant"
+	}
+	return wordsOf(string(a.Type)) + ", " + tenantLabel(t)
+}
+
+// refuse sends the browser to back with msg as the next page's problem:
+// nothing was changed.
+func (c *Console) refuse(p *request, back, msg string) (*view, error) {
+	return c.bounce(p, back, notice{Text: msg, Problem: true})
+}
+
+// bounce sends the browser to back with n for the next page to show.
+func (c *Console) bounce(p *request, back string, n notice) (*view, error) {
+	b, err := json.Marshal(n)
+	if err != nil {
+		return nil, err
+	}
+	http.SetCookie(p.w, c.cookie(p.r, flashCookie, base64.RawURLEncoding.EncodeToString(b), 60))
 	return &view{Redirect: back}, nil
 }
 
@@ -385,18 +500,23 @@ func (c *Console) bounce(p *request, back, msg string) (*view, error) {
 // the browser is sent to next.
 const flashCookie = "bw_flash"
 
-// takeFlash reads and clears the flash line.
-func (c *Console) takeFlash(w http.ResponseWriter, r *http.Request) string {
+// takeNotice reads and clears the line a change left for this page (nil:
+// none).
+func (c *Console) takeNotice(w http.ResponseWriter, r *http.Request) *notice {
 	ck, err := r.Cookie(flashCookie)
 	if err != nil {
-		return ""
+		return nil
 	}
 	http.SetCookie(w, c.cookie(r, flashCookie, "", -1))
 	b, err := base64.RawURLEncoding.DecodeString(ck.Value)
 	if err != nil || len(b) > 4000 {
-		return ""
+		return nil
 	}
-	return string(b)
+	var n notice
+	if err := json.Unmarshal(b, &n); err != nil || n.Text == "" {
+		return nil
+	}
+	return &n
 }
 
 // shortLink is the SMS's link to an alert: /console/a/<22 characters>.
@@ -421,18 +541,33 @@ type statusData struct {
 	Open       []severityCount
 	OpenTotal  int
 	Newest     []AlertRow
-	Bad        []check.SeriesStatus
+	Bad        []seriesRow
 	Series     int
 	OK         int
 	Targets    []targetRow
 	Scoped     bool
 	LastFailed *backup.Backup
-	Tenant     string
+}
+
+// seriesRow is a series as the status pages show it, its tenant by name
+// and slug.
+type seriesRow struct {
+	check.SeriesStatus
+	TenantName *store.TenantName
+}
+
+func seriesRowsOf(ss []check.SeriesStatus, n store.Names) []seriesRow {
+	rows := make([]seriesRow, len(ss))
+	for i, s := range ss {
+		rows[i] = seriesRow{SeriesStatus: s, TenantName: n.Tenant(s.TenantID)}
+	}
+	return rows
 }
 
 type targetRow struct {
 	check.TargetStatus
-	Bar template.HTML
+	Severity alert.Severity // the storage rule's ("": under the warning level)
+	Bar      template.HTML
 }
 
 func (c *Console) status(ctx context.Context, p *request) (*view, error) {
@@ -451,23 +586,32 @@ func (c *Console) status(ctx context.Context, p *request) (*view, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.Newest, err = alertRows(ctx, p, as); err != nil {
-		return nil, err
-	}
 	st, err := c.checks.ReadStatus(ctx, p.tx, check.StatusFilter{Tenant: p.who.Tenant}, p.now)
 	if err != nil {
 		return nil, err
 	}
 	d.Series = len(st.Series)
+	var bad []check.SeriesStatus
 	for _, s := range st.Series {
 		if s.State == check.OK {
 			d.OK++
 		} else {
-			d.Bad = append(d.Bad, s)
+			bad = append(bad, s)
 		}
 	}
+	// The alerts' names and the series' tenants in one round trip.
+	set := alertNameSet(as)
+	for _, s := range bad {
+		set.Tenant(s.TenantID)
+	}
+	names, err := store.LookupNames(ctx, p.tx, set)
+	if err != nil {
+		return nil, err
+	}
+	d.Newest, d.Bad = alertRowsOf(as, names), seriesRowsOf(bad, names)
 	for _, t := range st.StorageTargets {
-		d.Targets = append(d.Targets, targetRow{TargetStatus: t, Bar: usageBar(t)})
+		sev := storageSeverity(t, p.now)
+		d.Targets = append(d.Targets, targetRow{TargetStatus: t, Severity: sev, Bar: usageBar(t, sev)})
 	}
 	failed, _, err := store.ListBackups(ctx, p.tx, store.BackupFilter{Statuses: []backup.Status{backup.Failed}, TenantID: p.who.Tenant}, store.Page{Limit: 1})
 	if err != nil {
@@ -477,6 +621,101 @@ func (c *Console) status(ctx context.Context, p *request) (*view, error) {
 		d.LastFailed = &failed[0]
 	}
 	return &view{Page: "status", Title: "Status", Data: &d}, nil
+}
+
+// The series page: every series with its state and the age of its last
+// backup, worst first, a page at a time (the status page lists only those
+// that are not OK). It reads the status as GET /v1/status does.
+
+// seriesPage is how many series a page of the series page shows.
+const seriesPage = 50
+
+// seriesStates are the series page's state choices, worst first.
+var seriesStates = []string{string(check.Failing), string(check.NoData), string(check.Late), string(check.OK)}
+
+type seriesData struct {
+	Q      listQuery
+	Rows   []seriesRow
+	States []string
+	// Next is the URL of the next page ("": this is the last); First the
+	// first page's, when this is not it.
+	Next, First string
+	Limit       int
+}
+
+func (c *Console) series(ctx context.Context, p *request) (*view, error) {
+	q := listQuery{Path: Prefix + "/series", V: p.r.URL.Query()}
+	d := seriesData{Q: q, States: seriesStates, Limit: seriesPage}
+	v := &view{Page: "series", Title: "Every series", Data: &d}
+	f, err := c.seriesFilter(ctx, p, q)
+	if err != nil {
+		return v, refused(v, err)
+	}
+	d.Limit = f.Limit
+	if f.After != nil {
+		d.First = q.With("cursor", "")
+	}
+	st, err := c.checks.ReadStatus(ctx, p.tx, f, p.now)
+	if err != nil {
+		return nil, err
+	}
+	var set store.NameSet
+	for _, s := range st.Series {
+		set.Tenant(s.TenantID)
+	}
+	names, err := store.LookupNames(ctx, p.tx, set)
+	if err != nil {
+		return nil, err
+	}
+	d.Rows = seriesRowsOf(st.Series, names)
+	if st.Next != nil {
+		next := url.Values{}
+		for k, vs := range q.V {
+			next[k] = vs
+		}
+		secret, err := c.cursorSecret(ctx)
+		if err != nil {
+			return nil, err
+		}
+		next.Set("cursor", httpapi.EncodeStatusCursor(secret, *st.Next))
+		d.Next = q.url(next)
+	}
+	return v, nil
+}
+
+// seriesFilter reads the series page's query: a state, the page's size,
+// and where it starts (a cursor sealed as GET /v1/status's are).
+func (c *Console) seriesFilter(ctx context.Context, p *request, q listQuery) (check.StatusFilter, error) {
+	f := check.StatusFilter{Tenant: p.who.Tenant, Limit: seriesPage}
+	if err := httpapi.CheckParams(p.r.URL.RawQuery, []string{"state", "limit", "cursor"}); err != nil {
+		return f, err
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 500 {
+			return f, &httpapi.Error{Status: http.StatusUnprocessableEntity, Code: "validation_failed", Message: "limit must be a number from 1 to 500"}
+		}
+		f.Limit = n
+	}
+	if s := q.Get("state"); s != "" {
+		if !slices.Contains(seriesStates, s) {
+			return f, &httpapi.Error{Status: http.StatusUnprocessableEntity, Code: "validation_failed",
+				Message: "state must be one of " + strings.Join(seriesStates, ", ")}
+		}
+		f.States = []check.State{check.State(s)}
+	}
+	if s := q.Get("cursor"); s != "" {
+		secret, err := c.cursorSecret(ctx)
+		if err != nil {
+			return f, err
+		}
+		pos, ok := httpapi.DecodeStatusCursor(secret, s)
+		if !ok {
+			return f, &httpapi.Error{Status: http.StatusBadRequest, Code: "bad_request", Message: "this page's cursor is not valid: follow the Next link again"}
+		}
+		f.After = &pos
+	}
+	return f, nil
 }
 
 // The storage page: each target's use over the last 60 days, with the

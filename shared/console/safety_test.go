@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -229,8 +230,22 @@ func TestRefusals(t *testing.T) {
 	if a.status != http.StatusSeeOther {
 		t.Fatalf("resolve without notes: %d", a.status)
 	}
-	if page := c.do("GET", a.header.Get("Location"), nil); !strings.Contains(page.body, "Nothing was changed: Resolution notes is required") {
-		t.Errorf("resolve without notes says: %s", between(page.body, `<p class="flash" role="status">`, "<"))
+	// A refusal is a problem (red, role=alert), not the green line of a
+	// change made.
+	page := c.do("GET", a.header.Get("Location"), nil)
+	if got := between(page.body, `<p class="problem" role="alert">`, "</p>"); !strings.HasPrefix(got, "Nothing was changed: Resolution notes is required") {
+		t.Errorf("resolve without notes: problem line %q, flash line %q", got, between(page.body, `<p class="flash" role="status">`, "</p>"))
+	}
+	// Enter in the list's resolution notes sends the form's first button,
+	// Acknowledge, with the resolution notes: refused, not taken for an
+	// acknowledgement that drops the notes.
+	a = c.do("POST", "/console/alerts/acknowledge", url.Values{"ids": ids["ids"], "csrf": {c.csrf}, "notes": {""}, "resolution_notes": {"restarted the job"}})
+	if a.status != http.StatusSeeOther {
+		t.Fatalf("acknowledge with resolution notes: %d", a.status)
+	}
+	page = c.do("GET", a.header.Get("Location"), nil)
+	if got := between(page.body, `<p class="problem" role="alert">`, "</p>"); !strings.Contains(got, "resolution notes were typed, but the form asked to acknowledge") {
+		t.Errorf("acknowledge with resolution notes: problem line %q, flash line %q", got, between(page.body, `<p class="flash" role="status">`, "</p>"))
 	}
 	s.Unchanged(t, before)
 }
@@ -259,9 +274,38 @@ func TestShortLinkAndBulkReport(t *testing.T) {
 		t.Fatalf("bulk acknowledge: %d %s", a.status, a.header.Get("Location"))
 	}
 	page := c.do("GET", a.header.Get("Location"), nil)
-	want := "Acknowledged 1 alert. Skipped 2: " + first[:8] + " already RESOLVED; " + second[:8] + " listed twice."
+	// The skipped alerts by type and tenant, each linked to its page.
+	name := func(a map[string]any) string {
+		n := strings.ReplaceAll(a["alert_type"].(string), "_", " ") + ", no tenant"
+		if tn, ok := a["tenant"].(map[string]any); ok {
+			n = strings.ReplaceAll(a["alert_type"].(string), "_", " ") + ", " + tn["name"].(string) + " (" + tn["slug"].(string) + ")"
+		}
+		return n
+	}
+	want := `Acknowledged 1 alert. Skipped 2: <a href="/console/alerts/` + first + `">` + name(list[0].(map[string]any)) + `</a> (already RESOLVED); ` +
+		`<a href="/console/alerts/` + second + `">` + name(list[1].(map[string]any)) + `</a> (listed twice).`
 	if got := between(page.body, `<p class="flash" role="status">`, "</p>"); got != want {
 		t.Errorf("bulk report %q, want %q", got, want)
+	}
+
+	// Acknowledging only alerts that cannot be: nothing changed, a problem.
+	a = c.do("POST", "/console/alerts/acknowledge", url.Values{"ids": {first}, "csrf": {c.csrf}})
+	page = c.do("GET", a.header.Get("Location"), nil)
+	if got := between(page.body, `<p class="problem" role="alert">`, "</p>"); !strings.HasPrefix(got, "Nothing was changed. Skipped 1: ") {
+		t.Errorf("acknowledging a resolved alert: problem line %q, flash line %q", got, between(page.body, `<p class="flash" role="status">`, "</p>"))
+	}
+
+	// Each row's checkbox says which alert it selects.
+	page = c.do("GET", "/console/alerts?status=ACTIVE", nil)
+	boxes := regexp.MustCompile(`<input type="checkbox" name="ids" value="([^"]+)"[^>]*aria-label="([^"]+)"`).FindAllStringSubmatch(page.body, -1)
+	if len(boxes) == 0 {
+		t.Fatal("no row checkboxes on the active alerts")
+	}
+	for _, m := range boxes {
+		got := s.Call(t, 200, "GET", "/v1/alerts/"+m[1], s.AdminKey, nil)
+		if !strings.HasPrefix(m[2], "Select "+html.EscapeString(name(got))+", opened ") {
+			t.Errorf("checkbox of alert %s: label %q", m[1], m[2])
+		}
 	}
 }
 

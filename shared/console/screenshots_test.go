@@ -30,6 +30,7 @@ func TestScreenshots(t *testing.T) {
 	pages := []struct{ name, path string }{
 		{"signin", "/console/"},
 		{"status", "/console/status"},
+		{"series", "/console/series"},
 		{"backups", "/console/backups?limit=12"},
 		{"backup", "/console/backups/" + w.AcmeNewest},
 		{"restores", "/console/restores"},

@@ -53,6 +53,9 @@ type world struct {
 	GlobexBackup  string // one of globex's backups
 	Restore       string // the completed restore of AcmeNewest
 	FailedRestore string
+	// Copies read: every copy of FullChecked matched; AcmeMismatch's R2
+	// copy matched and its B2 copy did not (an INTEGRITY_FAILURE).
+	FullChecked, AcmeMismatch string
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -97,14 +100,20 @@ func seed(t testing.TB, s *site) world {
 	// Nightly fulls for 45 nights, about 3.7 GB and 20 minutes each.
 	for d := 45; d >= 1; d-- {
 		at := now.Add(-time.Duration(d)*24*time.Hour + 2*time.Hour)
-		add(backup.FullDatabase, nil, fmt.Sprintf("full-%s.dump.zst", at.Format("2006-01-02")), at,
+		b := add(backup.FullDatabase, nil, fmt.Sprintf("full-%s.dump.zst", at.Format("2006-01-02")), at,
 			3_700_000_000+int64(d%5)*40_000_000, 1200+int64(d%4)*60, d%3 == 0, "local", "r2", "b2")
+		if d == 3 {
+			w.FullChecked = b.ID.String()
+		}
 	}
 	// Acme's tenant exports every third day, about 342 MB; globex's, 80 MB.
 	for d := 60; d >= 3; d -= 3 {
 		at := now.Add(-time.Duration(d) * 24 * time.Hour)
-		add(backup.TenantBackup, &acme, fmt.Sprintf("acme-%s.tar.zst", at.Format("2006-01-02")), at,
+		a := add(backup.TenantBackup, &acme, fmt.Sprintf("acme-%s.tar.zst", at.Format("2006-01-02")), at,
 			342_000_000+int64(d%7)*3_000_000, 300+int64(d%5)*20, d%2 == 0, "r2", "b2")
+		if d == 3 {
+			w.AcmeMismatch = a.ID.String()
+		}
 		g := add(backup.TenantBackup, &globex, fmt.Sprintf("globex-%s.tar.zst", at.Format("2006-01-02")), at.Add(time.Hour),
 			80_000_000+int64(d%3)*1_000_000, 120, false, "r2")
 		w.GlobexBackup = g.ID.String()
@@ -143,5 +152,22 @@ func seed(t testing.TB, s *site) world {
 	s.Call(t, 200, "PUT", "/v1/storage-targets/r2", s.AdminKey, map[string]any{"capacity_bytes": 200_000_000_000, "warn_percent": 80, "critical_percent": 95})
 	s.Call(t, 200, "PUT", "/v1/storage-targets/b2", s.AdminKey, map[string]any{"capacity_bytes": 1_000_000_000_000, "warn_percent": 80, "critical_percent": 95})
 	s.Call(t, 200, "POST", "/v1/checks/run", s.AdminKey, nil)
+
+	// The copies read since: the fulls' all matched; acme's B2 copy did not.
+	for _, loc := range []string{"local", "r2", "b2"} {
+		s.Call(t, 200, "POST", "/v1/backups/"+w.FullChecked+"/verify", s.AdminKey, map[string]any{"checksum": checksumOf(history, w.FullChecked), "location": loc})
+	}
+	s.Call(t, 200, "POST", "/v1/backups/"+w.AcmeMismatch+"/verify", s.AdminKey, map[string]any{"checksum": checksumOf(history, w.AcmeMismatch), "location": "r2"})
+	s.Call(t, 200, "POST", "/v1/backups/"+w.AcmeMismatch+"/verify", s.AdminKey, map[string]any{"checksum": testenv.Checksum("corrupt"), "location": "b2"})
 	return w
+}
+
+// checksumOf is the checksum of backup id among bs.
+func checksumOf(bs []backup.Backup, id string) string {
+	for _, b := range bs {
+		if b.ID.String() == id {
+			return *b.Checksum
+		}
+	}
+	panic("no backup " + id)
 }

@@ -1,0 +1,357 @@
+package console_test
+
+import (
+	"context"
+	"html"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/backupwatch/backupwatch/shared/alert"
+	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/store"
+)
+
+// rowOf is the row of the backups list that links to backup id.
+func rowOf(t *testing.T, body, id string) string {
+	t.Helper()
+	for _, row := range strings.Split(body, "<tr>") {
+		if strings.Contains(row, `href="/console/backups/`+id+`"`) {
+			return row
+		}
+	}
+	t.Fatalf("no row of backup %s", id)
+	return ""
+}
+
+// TestCopyMarksSayEachCopysState: each copy mark says what the last read of
+// that copy found, not whether the backup was verified once: ticked when it
+// matched, crossed when it did not or was missing, plain when never read;
+// the Verified cell names a bad copy beside the time, and the detail page
+// gives each copy's state and last verified time.
+func TestCopyMarksSayEachCopysState(t *testing.T) {
+	s := newSite(t)
+	w := seed(t, s)
+	c := newClient(t, s)
+	c.signIn(w.Operator)
+	// A copy the verifier found missing (no API call says so).
+	full := uuid.MustParse(w.FullChecked)
+	err := store.InScope(context.Background(), s.Pool, store.AllTenants, func(tx pgx.Tx) error {
+		return store.RecordCopyCheck(context.Background(), tx, backup.CopyCheck{BackupID: full, Location: backup.B2,
+			State: backup.CopyMissing, CheckedAt: s.Clock.Now()})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A verified full whose copies nobody has read.
+	var unread string
+	for _, it := range s.Call(t, 200, "GET", "/v1/backups?backup_type=FULL_DATABASE&status=VERIFIED", s.AdminKey, nil)["items"].([]any) {
+		b := it.(map[string]any)
+		if b["copies"].(map[string]any)["r2"].(map[string]any)["state"] == "UNVERIFIED" {
+			unread = b["id"].(string)
+			break
+		}
+	}
+	if unread == "" {
+		t.Fatal("the seed has no verified full with unread copies")
+	}
+
+	list := c.do("GET", "/console/backups?limit=100", nil).body
+	mark := func(cls, words, label string) string {
+		return `<span class="` + cls + `" title="` + words + `" aria-hidden="true">` + label + `</span><span class="visually-hidden">` + words + `;</span>`
+	}
+	for _, tc := range []struct {
+		name, id string
+		marks    []string
+		verified string // what the Verified cell says of the copies ("" : nothing)
+	}{
+		// R2 matched, B2 did not: a tick and a cross, and the cell says so.
+		{"acme's mismatched export", w.AcmeMismatch, []string{mark("copy", "no local copy", "L"),
+			mark("copy on", "R2 copy: verified", "R2✓"), mark("copy bad", "B2 copy: checksum mismatch", "B2✗")},
+			`<strong class="copy-problem">B2 copy: checksum mismatch</strong>`},
+		// Local and R2 matched, B2 went missing since.
+		{"the checked full", w.FullChecked, []string{mark("copy on", "local copy: verified", "L✓"),
+			mark("copy on", "R2 copy: verified", "R2✓"), mark("copy bad", "B2 copy: missing", "B2✗")},
+			`<strong class="copy-problem">B2 copy: missing</strong>`},
+		// Verified as a backup, but no copy read: no tick.
+		{"a full never read", unread, []string{mark("copy on", "local copy: not verified yet", "L"),
+			mark("copy on", "R2 copy: not verified yet", "R2"), mark("copy on", "B2 copy: not verified yet", "B2")}, ""},
+	} {
+		row := rowOf(t, list, tc.id)
+		for _, m := range tc.marks {
+			if !strings.Contains(row, m) {
+				t.Errorf("%s: no mark %s in\n%s", tc.name, m, row)
+			}
+		}
+		if got := strings.Contains(row, "copy-problem"); got != (tc.verified != "") || !strings.Contains(row, tc.verified) {
+			t.Errorf("%s: Verified cell should say %q:\n%s", tc.name, tc.verified, row)
+		}
+	}
+
+	page := c.do("GET", "/console/backups/"+w.AcmeMismatch, nil).body
+	if integrity := between(page, "<legend>Integrity</legend>", "</fieldset>"); !strings.Contains(integrity, `<strong class="copy-problem">B2 copy: checksum mismatch</strong></dd>`) {
+		t.Errorf("the backup's Verified line does not name its bad copy:\n%s", integrity)
+	}
+	copies := between(page, "<legend>Storage copies</legend>", "</fieldset>")
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`<dt>local</dt><dd><span class="muted">no copy</span></dd>`),
+		regexp.MustCompile(`<dt>R2</dt><dd><code>r2://[^<]+</code><br><span class="badge ok">verified</span> <span class="muted">last verified 20\d\d-[^<]+ UTC \(just now\)</span></dd>`),
+		regexp.MustCompile(`<dt>B2</dt><dd><code>b2://[^<]+</code><br><span class="badge bad">checksum mismatch</span> <span class="muted">never verified</span></dd>`),
+	} {
+		if !want.MatchString(copies) {
+			t.Errorf("the backup's Storage copies lack %s:\n%s", want, copies)
+		}
+	}
+}
+
+// TestAlertTimelineShowsAcknowledgeNotes: the notes of an acknowledgement
+// are in the timeline's Acknowledged line, escaped, and not again in the
+// details.
+func TestAlertTimelineShowsAcknowledgeNotes(t *testing.T) {
+	s := newSite(t)
+	w := seed(t, s)
+	c := newClient(t, s)
+	c.signIn(w.Operator)
+	id := s.Call(t, 200, "GET", "/v1/alerts?status=ACTIVE", s.AdminKey, nil)["items"].([]any)[0].(map[string]any)["id"].(string)
+	c.do("GET", "/console/alerts/"+id, nil)
+	notes := `<b>on it</b> & "paging the DBA"`
+	if a := c.do("POST", "/console/alerts/acknowledge", url.Values{"ids": {id}, "alert": {id}, "csrf": {c.csrf}, "notes": {notes}}); a.status != http.StatusSeeOther {
+		t.Fatalf("acknowledge: %d", a.status)
+	}
+	page := c.do("GET", "/console/alerts/"+id, nil).body
+	timeline := between(page, `<ol class="timeline">`, "</ol>")
+	if want := `Acknowledged, by `; !strings.Contains(timeline, want+"") {
+		t.Errorf("no Acknowledged line:\n%s", timeline)
+	}
+	if want := `: <span class="notes">&lt;b&gt;on it&lt;/b&gt; &amp; &#34;paging the DBA&#34;</span></li>`; !strings.Contains(timeline, want) {
+		t.Errorf("the Acknowledged line lacks the notes %q:\n%s", want, timeline)
+	}
+	if strings.Contains(page, "<b>on it") || strings.Count(page, "paging the DBA") != 1 || strings.Contains(page, alert.AcknowledgeNotes) {
+		t.Errorf("the notes are unescaped, shown twice, or in the details:\n%s", between(page, "<legend>Details</legend>", "</fieldset>"))
+	}
+}
+
+// TestAlertTypeChoicesAreEveryType: the alerts list offers every type the
+// alert package knows.
+func TestAlertTypeChoicesAreEveryType(t *testing.T) {
+	s := newSite(t)
+	w := seed(t, s)
+	c := newClient(t, s)
+	c.signIn(w.Operator)
+	types := between(c.do("GET", "/console/alerts", nil).body, `<nav class="choice" aria-label="Type">`, "</nav>")
+	for _, ty := range alert.Types {
+		if !strings.Contains(types, "alert_type="+string(ty)+`"`) {
+			t.Errorf("no %s choice in\n%s", ty, types)
+		}
+	}
+}
+
+// TestStorageSaysWhatItsAlertSays: a target 92.4 % full is an ERROR for the
+// storage rule, and the status page calls it that, not a warning.
+func TestStorageSaysWhatItsAlertSays(t *testing.T) {
+	s := newSite(t)
+	w := seed(t, s)
+	var used float64
+	for _, tg := range s.Call(t, 200, "GET", "/v1/status", s.AdminKey, nil)["storage_targets"].([]any) {
+		if tg.(map[string]any)["name"] == "r2" {
+			used = tg.(map[string]any)["used_bytes"].(float64)
+		}
+	}
+	s.Call(t, 200, "PUT", "/v1/storage-targets/r2", s.AdminKey, map[string]any{"capacity_bytes": int64(used / 0.924), "warn_percent": 80, "critical_percent": 95})
+	s.Call(t, 200, "POST", "/v1/checks/run", s.AdminKey, nil)
+	open := s.Call(t, 200, "GET", "/v1/alerts?alert_type=STORAGE_CAPACITY&status=ACTIVE,ACKNOWLEDGED", s.AdminKey, nil)["items"].([]any)
+	if len(open) != 1 || open[0].(map[string]any)["severity"] != "ERROR" {
+		t.Fatalf("the storage rule should raise one ERROR at 92.4 %%: %v", open)
+	}
+	c := newClient(t, s)
+	c.signIn(w.Operator)
+	var r2 string
+	for _, li := range strings.Split(between(c.do("GET", "/console/status", nil).body, `<ul class="targets">`, "</ul>"), "<li>") {
+		if strings.Contains(li, `<span class="target-name">r2</span>`) {
+			r2 = li
+		}
+	}
+	if !strings.Contains(r2, "(92.4 %) — <span class=\"badge bad\">ERROR</span>;") || !strings.Contains(r2, `class="fill bad"`) || strings.Contains(strings.ToLower(r2), "warning") {
+		t.Errorf("r2 at 92.4 %% on the status page:\n%s", r2)
+	}
+}
+
+// TestStatusSeriesWording: with alerts open, the series line says the
+// series are on schedule and does not read as an all-clear; series that
+// are not OK name their tenant by name and slug; the page links to every
+// series.
+func TestStatusSeriesWording(t *testing.T) {
+	s := newSite(t)
+	w := seed(t, s)
+	// Acme's key: one series, on schedule, and open alerts about it.
+	c := newClient(t, s)
+	c.signIn(w.AcmeOperator)
+	series := between(c.do("GET", "/console/status", nil).body, `<h2 id="series-h">Backup series</h2>`, "</section>")
+	if !strings.Contains(series, "All 1 series on schedule") || !strings.Contains(series, "still need attention") ||
+		strings.Contains(series, `badge ok`) || strings.Contains(series, "series OK") {
+		t.Errorf("acme's series line under open alerts reads as an all-clear:\n%s", series)
+	}
+	if !strings.Contains(series, `<a href="/console/series">`) {
+		t.Errorf("no link to every series:\n%s", series)
+	}
+
+	// Globex's last export failed: its series is FAILING, named by name.
+	s.Call(t, 201, "POST", "/v1/backups", w.Job, map[string]any{"backup_type": "TENANT_BACKUP", "tenant_id": w.Globex, "filename": "globex-now.tar.zst"})
+	failed := s.Call(t, 200, "GET", "/v1/backups?tenant_id="+w.Globex+"&status=IN_PROGRESS", s.AdminKey, nil)["items"].([]any)[0].(map[string]any)["id"].(string)
+	s.Call(t, 200, "PATCH", "/v1/backups/"+failed, w.Job, map[string]any{"status": "FAILED"})
+	c = newClient(t, s)
+	c.signIn(w.Operator)
+	bad := between(c.do("GET", "/console/status", nil).body, `<caption>Series that are not on schedule</caption>`, "</table>")
+	if !regexp.MustCompile(`tenant_id=` + w.Globex + `">TENANT BACKUP</a></td>\s*<td>GLOBEX \(globex\)</td>`).MatchString(bad) {
+		t.Errorf("globex's failing series is not named by name and slug:\n%s", bad)
+	}
+	if !strings.Contains(bad, `<td class="num" data-label="running">0</td>`) {
+		t.Errorf("the Running cell has no label for narrow screens:\n%s", bad)
+	}
+}
+
+// TestSeriesPageListsEverySeries: /console/series lists every series with
+// its state and the age of its last backup, page by page as /v1/status
+// pages them; state narrows it.
+func TestSeriesPageListsEverySeries(t *testing.T) {
+	s := newSite(t)
+	w := seed(t, s)
+	want := map[string]string{} // series key: state
+	for _, it := range s.Call(t, 200, "GET", "/v1/status?limit=2000", s.AdminKey, nil)["series"].([]any) {
+		sr := it.(map[string]any)
+		key := sr["backup_type"].(string) + ":"
+		if id, ok := sr["tenant_id"].(string); ok {
+			key += id
+		}
+		want[key] = sr["state"].(string)
+	}
+	if len(want) < 4 {
+		t.Fatalf("the seed has %d series", len(want))
+	}
+	c := newClient(t, s)
+	c.signIn(w.Operator)
+	row := regexp.MustCompile(`<td><span class="badge [a-z]+">([A-Z ]+)</span></td>\s*<td><a href="/console/backups\?backup_type=([A-Z_]+)(?:&amp;tenant_id=([0-9a-f-]+))?">[^<]+</a></td>` +
+		`\s*<td>([^<]+)</td>\s*<td class="name" data-label="last completed">(?:<a href="/console/backups/[0-9a-f-]+">[^<]+</a>|none yet)</td>` +
+		`\s*<td data-label="age">(<time title="[^"]+">[^<]+</time>|—)</td>`)
+	nextLink := regexp.MustCompile(`<a href="([^"]+)" rel="next">`)
+	got := map[string]string{}
+	pages := 0
+	for next := "/console/series?limit=2"; next != ""; pages++ {
+		a := c.do("GET", next, nil)
+		if a.status != 200 {
+			t.Fatalf("%s: %d", next, a.status)
+		}
+		rows := row.FindAllStringSubmatch(a.body, -1)
+		if len(rows) == 0 || len(rows) > 2 {
+			t.Fatalf("%s: %d rows", next, len(rows))
+		}
+		for _, r := range rows {
+			key := r[2] + ":" + r[3]
+			if _, dup := got[key]; dup {
+				t.Errorf("series %s on two pages", key)
+			}
+			got[key] = strings.ReplaceAll(r[1], " ", "_")
+			if r[3] != "" && !strings.Contains(r[4], "(") {
+				t.Errorf("series %s names its tenant %q, not by name and slug", key, r[4])
+			}
+			if r[1] == "OK" && r[5] == "—" {
+				t.Errorf("OK series %s shows no age", key)
+			}
+		}
+		next = ""
+		if m := nextLink.FindStringSubmatch(a.body); m != nil {
+			next = html.UnescapeString(m[1])
+		}
+	}
+	if pages < 2 || len(got) != len(want) {
+		t.Errorf("%d pages, %d series; want every one of %d: %v", pages, len(got), len(want), got)
+	}
+	for k, st := range want {
+		if got[k] != st {
+			t.Errorf("series %s: %q, /v1/status says %q", k, got[k], st)
+		}
+	}
+	ok := c.do("GET", "/console/series?state=OK", nil).body
+	for _, r := range row.FindAllStringSubmatch(ok, -1) {
+		if r[1] != "OK" {
+			t.Errorf("state=OK lists a %s series", r[1])
+		}
+	}
+	if a := c.do("GET", "/console/series?cursor=nonsense", nil); a.status != 400 || !strings.Contains(a.body, "cursor is not valid") {
+		t.Errorf("a broken cursor: %d", a.status)
+	}
+	// The cursor is sealed as /v1/status's are: an edited one is refused.
+	m := nextLink.FindStringSubmatch(c.do("GET", "/console/series?limit=1", nil).body)
+	if m == nil {
+		t.Fatal("no next link on a page of one series")
+	}
+	u, err := url.Parse(html.UnescapeString(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	cur := []byte(q.Get("cursor"))
+	i := len(cur) / 2 // another base64 character there: the position or its seal changes
+	if cur[i] == 'A' {
+		cur[i] = 'B'
+	} else {
+		cur[i] = 'A'
+	}
+	q.Set("cursor", string(cur))
+	if a := c.do("GET", "/console/series?"+q.Encode(), nil); a.status != 400 {
+		t.Errorf("an edited cursor: %d", a.status)
+	}
+}
+
+// TestLinkedFiltersAreShown: a filter that arrives by link, with no choice
+// in the sidebar, is a chip that names what it filters by and removes it.
+func TestLinkedFiltersAreShown(t *testing.T) {
+	s := newSite(t)
+	w := seed(t, s)
+	c := newClient(t, s)
+	c.signIn(w.Operator)
+	file := s.Call(t, 200, "GET", "/v1/backups/"+w.AcmeNewest, s.AdminKey, nil)["filename"].(string)
+	fp := s.Call(t, 200, "GET", "/v1/alerts?backup_id="+w.AcmeNewest+"&alert_type=SIZE_DEVIATION", s.AdminKey, nil)["items"].([]any)[0].(map[string]any)["fingerprint"].(string)
+	for _, tc := range []struct{ page, chip string }{
+		{"/console/alerts?backup_id=" + w.AcmeNewest, `<a class="chip" href="/console/alerts">Backup: ` + file + ` <span aria-hidden="true">×</span>`},
+		{"/console/alerts?status=ACTIVE&backup_id=" + w.AcmeNewest, `<a class="chip" href="/console/alerts?status=ACTIVE">Backup: ` + file + ` `},
+		{"/console/restores?backup_id=" + w.AcmeNewest, `<a class="chip" href="/console/restores">Backup: ` + file + ` `},
+		{"/console/alerts?restore_log_id=" + w.FailedRestore, `<a class="chip" href="/console/alerts">Restore: ` + file + `, `},
+		{"/console/alerts?fingerprint=" + url.QueryEscape(fp), `<a class="chip" href="/console/alerts">Condition: ` + fp + ` `},
+	} {
+		a := c.do("GET", tc.page, nil)
+		if a.status != 200 || !strings.Contains(a.body, tc.chip) {
+			t.Errorf("%s: %d, no chip %s in\n%s", tc.page, a.status, tc.chip, between(a.body, `<section class="results"`, `<p class="count"`))
+		}
+	}
+}
+
+// TestSmallWords: the chart's caption speaks of a ringed point only when
+// there is one; a backup's type leads to its series; an empty filtered
+// restores list says no restore matches.
+func TestSmallWords(t *testing.T) {
+	s := newSite(t)
+	w := seed(t, s)
+	c := newClient(t, s)
+	c.signIn(w.Operator)
+	ringed := "The ringed point is the one on this page."
+	failed := s.Call(t, 200, "GET", "/v1/backups?status=FAILED", s.AdminKey, nil)["items"].([]any)[0].(map[string]any)["id"].(string)
+	if page := c.do("GET", "/console/backups/"+failed, nil).body; !strings.Contains(page, `class="chart"`) || strings.Contains(page, ringed) {
+		t.Errorf("a failed backup's chart speaks of a ringed point it does not draw")
+	}
+	page := c.do("GET", "/console/backups/"+w.AcmeNewest, nil).body
+	if !strings.Contains(page, ringed) || !strings.Contains(page, `class="mark"`) {
+		t.Errorf("acme's newest backup's chart does not ring it")
+	}
+	if want := `<a href="/console/backups?backup_type=TENANT_BACKUP&amp;tenant_id=` + w.Acme + `">`; !strings.Contains(page, want) {
+		t.Errorf("the type does not lead to the series: no %s", want)
+	}
+	if page := c.do("GET", "/console/restores?status=CANCELLED", nil).body; !strings.Contains(page, "No restores match these filters.") {
+		t.Errorf("empty filtered restores: %s", between(page, `<p class="count"`, "</section>"))
+	}
+}
