@@ -2,8 +2,10 @@ package backup
 
 import "fmt"
 
-// HumanSize writes a size as people read it, in decimal units: 950 B,
-// 4.0 GB, 12.3 TB. Alert messages, emails and SMS all use it.
+// HumanSize writes a size as people read it, in decimal units with three
+// significant digits: 950 B, 3.76 GB, 812 MB, 12.3 TB (CONSOLE.md: the
+// seed's KB/MB/GB, precise enough to see a series drift). Alert messages,
+// emails, SMS and the console all use it.
 func HumanSize(n int64) string {
 	const unit = 1000
 	if n < unit && n > -unit {
@@ -13,28 +15,39 @@ func HumanSize(n int64) string {
 	for ; (f >= unit || f <= -unit) && i < 6; i++ {
 		f /= unit
 	}
-	return fmt.Sprintf("%.1f %cB", f, "kMGTPE"[i-1])
+	// Rounding can carry into the next unit: 999.96 MB is 1.00 GB.
+	if s := fmt.Sprintf("%.0f", f); (s == "1000" || s == "-1000") && i < 6 {
+		f, i = f/unit, i+1
+	}
+	digits := 0 // three significant digits in all
+	switch a := max(f, -f); {
+	case a < 9.995:
+		digits = 2
+	case a < 99.95:
+		digits = 1
+	}
+	return fmt.Sprintf("%.*f %cB", digits, f, "kMGTPE"[i-1])
 }
 
 // HumanDuration writes seconds with their two largest units, dropping a
-// zero second one: 45s, 12m, 12m 5s, 2h, 3h 2m, 7d, 7d 6h.
+// zero second one: 45 s, 12 min, 12 min 5 s, 2 h, 3 h 2 min, 7 d, 7 d 6 h.
 func HumanDuration(secs int64) string {
 	if secs < 0 {
 		secs = 0
 	}
 	two := func(a int64, ua string, b int64, ub string) string {
 		if b == 0 {
-			return fmt.Sprintf("%d%s", a, ua)
+			return fmt.Sprintf("%d %s", a, ua)
 		}
-		return fmt.Sprintf("%d%s %d%s", a, ua, b, ub)
+		return fmt.Sprintf("%d %s %d %s", a, ua, b, ub)
 	}
 	switch {
 	case secs < 60:
-		return fmt.Sprintf("%ds", secs)
+		return fmt.Sprintf("%d s", secs)
 	case secs < 3600:
-		return two(secs/60, "m", secs%60, "s")
+		return two(secs/60, "min", secs%60, "s")
 	case secs < 86400:
-		return two(secs/3600, "h", secs%3600/60, "m")
+		return two(secs/3600, "h", secs%3600/60, "min")
 	}
 	return two(secs/86400, "d", secs%86400/3600, "h")
 }

@@ -225,7 +225,7 @@ func TestEmptyDumpIsError(t *testing.T) {
 	e.insert(t, done(full, "full-30.dump", gb/2, t0.Add(30*24*time.Hour), 2400))
 	e.run(t, t0.Add(30*24*time.Hour+3*time.Hour))
 	a, ok := e.open(t)[fullSize]
-	if !ok || a.Severity != alert.Error || !strings.Contains(a.Message, "is 5% of its expected size (500.0 MB vs 10.1 GB expected from the last 27 backups") {
+	if !ok || a.Severity != alert.Error || !strings.Contains(a.Message, "is 5% of its expected size (500 MB vs 10.1 GB expected from the last 27 backups") {
 		t.Fatalf("alert %+v", a)
 	}
 	if out := e.outbox(t, a.ID); out[alert.Opened] != 2 { // ERROR: email and webhook
@@ -261,8 +261,8 @@ func TestBackupMissingScenario(t *testing.T) {
 	if _, ok := open[acmeMissing]; ok || len(open) != 1 || open[globexMissing].Severity != alert.Error {
 		t.Fatalf("at the deadline: open %v", fps(open))
 	}
-	if m := open[globexMissing].Message; !strings.Contains(m, "TENANT_BACKUP for globex has no completed backup for 7d 6h") ||
-		!strings.Contains(m, "expected every 1d, grace 1h") {
+	if m := open[globexMissing].Message; !strings.Contains(m, "TENANT_BACKUP for globex has no completed backup for 7 d 6 h") ||
+		!strings.Contains(m, "expected every 1 d, grace 1 h") {
 		t.Errorf("globex message %q", m)
 	}
 
@@ -270,7 +270,7 @@ func TestBackupMissingScenario(t *testing.T) {
 	e.run(t, last.Add(week+6*time.Hour+time.Minute))
 	a, ok := e.open(t)[acmeMissing]
 	if !ok || a.Severity != alert.Error || *a.TenantID != *acme ||
-		!strings.Contains(a.Message, "TENANT_BACKUP for acme has no completed backup for 7d 6h: the last, acme-w2.dump, was at 2026-10-15 02:00 UTC (expected every 7d, grace 6h)") {
+		!strings.Contains(a.Message, "TENANT_BACKUP for acme has no completed backup for 7 d 6 h: the last, acme-w2.dump, was at 2026-10-15 02:00 UTC (expected every 7 d, grace 6 h)") {
 		t.Fatalf("a minute after: %+v", a)
 	}
 
@@ -318,7 +318,7 @@ func TestStuckScenario(t *testing.T) {
 	e.run(t, started.Add(2*time.Hour+time.Minute))
 	a, ok := e.open(t)[stuck]
 	if !ok || a.Severity != alert.Error || a.BackupID == nil || *a.BackupID != b.ID ||
-		!strings.Contains(a.Message, "FULL_DATABASE backup full-03.dump is stuck: IN_PROGRESS for 2h 1m (since 2026-10-03 14:00 UTC), over its 2h maximum") {
+		!strings.Contains(a.Message, "FULL_DATABASE backup full-03.dump is stuck: IN_PROGRESS for 2 h 1 min (since 2026-10-03 14:00 UTC), over its 2 h maximum") {
 		t.Fatalf("stuck: %+v", a)
 	}
 
@@ -335,7 +335,7 @@ func TestStuckScenario(t *testing.T) {
 	}
 	slow, ok := e.open(t)["DURATION_THRESHOLD:FULL_DATABASE:-"]
 	if !ok || slow.Severity != alert.Warning || len(e.open(t)) != 1 ||
-		!strings.Contains(slow.Message, "FULL_DATABASE backup full-03.dump took 2h 10m, over its 2h maximum") {
+		!strings.Contains(slow.Message, "FULL_DATABASE backup full-03.dump took 2 h 10 min, over its 2 h maximum") {
 		t.Fatalf("slow: %+v (open %v)", slow, fps(e.open(t)))
 	}
 }
@@ -369,7 +369,7 @@ func TestStorageScenario(t *testing.T) {
 		t.Fatalf("at 85%%: %v", fps(open))
 	}
 	// 850 GB in 16 whole days of history: 53.1 GB a day, 150 GB left.
-	for _, w := range []string{"Storage target r2 is 85% full (850.0 GB of 1.0 TB)", "(53.1 GB a day) it is full in about 2 days, around 2026-10-19"} {
+	for _, w := range []string{"Storage target r2 is 85% full (850 GB of 1.00 TB)", "(53.1 GB a day) it is full in about 2 days, around 2026-10-19"} {
 		if !strings.Contains(a.Message, w) {
 			t.Errorf("message %q lacks %q", a.Message, w)
 		}
@@ -378,7 +378,7 @@ func TestStorageScenario(t *testing.T) {
 	e.insert(t, done(cfg, "cfg-17.tar", 55*gb, t0.Add(17*24*time.Hour), 60), done(cfg, "cfg-18.tar", 55*gb, t0.Add(18*24*time.Hour), 60))
 	sum := e.run(t, t0.Add(18*24*time.Hour+time.Hour))
 	got := e.open(t)["STORAGE_CAPACITY:r2"]
-	if sum.AlertsEscalated != 1 || got.ID != a.ID || got.Severity != alert.Critical || !strings.Contains(got.Message, "96% full (960.0 GB of 1.0 TB)") {
+	if sum.AlertsEscalated != 1 || got.ID != a.ID || got.Severity != alert.Critical || !strings.Contains(got.Message, "96% full (960 GB of 1.00 TB)") {
 		t.Fatalf("at 96%%: %+v, alert %+v", sum, got)
 	}
 	if out := e.outbox(t, a.ID); out[alert.Opened] != 1 || out[alert.Escalated] != 3 {

@@ -75,7 +75,7 @@ func TestRerunFindsMissingWhenDue(t *testing.T) {
 	// An hour later t01 is missing too; t00, with its open alert, is judged
 	// again (its message ages); the others are not read.
 	sum = e.run(t, due.Add(time.Hour+time.Minute))
-	if open := e.open(t); len(open) != 2 || sum.Series != 2 || !strings.Contains(open[missing].Message, "for 7d 7h:") {
+	if open := e.open(t); len(open) != 2 || sum.Series != 2 || !strings.Contains(open[missing].Message, "for 7 d 7 h:") {
 		t.Fatalf("an hour later: judged %d, open %v (%q)", sum.Series, fps(open), open[missing].Message)
 	}
 	// A new backup resolves it: the series changed.

@@ -55,7 +55,7 @@ func TestStorageUseExactAtEveryRun(t *testing.T) {
 	e.insert(t, done(cfg, "cfg-17.tar", 55*gb, at.Add(time.Minute), 60), done(cfg, "cfg-18.tar", 55*gb, at.Add(2*time.Minute), 60))
 	at = at.Add(5 * time.Minute)
 	e.run(t, at)
-	if a := e.r2Alert(t); a.Severity != alert.Critical || !strings.Contains(a.Message, "96% full (960.0 GB of 1.0 TB)") {
+	if a := e.r2Alert(t); a.Severity != alert.Critical || !strings.Contains(a.Message, "96% full (960 GB of 1.00 TB)") {
 		t.Fatalf("five minutes later at 96%%: %s %q", a.Severity, a.Message)
 	}
 	// A larger capacity applies at the next run: 48 %, resolved.
@@ -69,7 +69,7 @@ func TestStorageUseExactAtEveryRun(t *testing.T) {
 	e.putTarget(t, 2000, 40, 95)
 	at = at.Add(5 * time.Minute)
 	e.run(t, at)
-	if a := e.r2Alert(t); a.Severity != alert.Warning || !strings.Contains(a.Message, "48% full (960.0 GB of 2.0 TB)") {
+	if a := e.r2Alert(t); a.Severity != alert.Warning || !strings.Contains(a.Message, "48% full (960 GB of 2.00 TB)") {
 		t.Fatalf("with warn_percent 40: %s %q", a.Severity, a.Message)
 	}
 	// Deleting backups (as DELETE /v1/backups/{id} does) frees their bytes
@@ -77,7 +77,7 @@ func TestStorageUseExactAtEveryRun(t *testing.T) {
 	e.deleteBackups(t, `SELECT id FROM backups_backup WHERE filename IN ('cfg-00.tar', 'cfg-01.tar')`)
 	at = at.Add(5 * time.Minute)
 	e.run(t, at)
-	if a := e.r2Alert(t); a.Severity != alert.Warning || !strings.Contains(a.Message, "43% full (860.0 GB of 2.0 TB)") {
+	if a := e.r2Alert(t); a.Severity != alert.Warning || !strings.Contains(a.Message, "43% full (860 GB of 2.00 TB)") {
 		t.Fatalf("after deleting 100 GB: %s %q", a.Severity, a.Message)
 	}
 }
@@ -136,7 +136,7 @@ func TestStorageUseBurst(t *testing.T) {
 		}
 	}
 	e.run(t, t0.Add(5*time.Minute))
-	if a := e.r2Alert(t); a.Severity != alert.Error || !strings.Contains(a.Message, "90% full (900.0 GB of 1.0 TB)") {
+	if a := e.r2Alert(t); a.Severity != alert.Error || !strings.Contains(a.Message, "90% full (900 GB of 1.00 TB)") {
 		t.Fatalf("after the burst, at ERROR's 90 %%: %s %q", a.Severity, a.Message)
 	}
 }
@@ -357,7 +357,7 @@ func TestStorageUseSeesLateCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.run(t, t0.Add(5*time.Minute)) // 850 GB
-	if a := e.r2Alert(t); a.Severity != alert.Warning || !strings.Contains(a.Message, "85% full (850.0 GB of 1.0 TB)") {
+	if a := e.r2Alert(t); a.Severity != alert.Warning || !strings.Contains(a.Message, "85% full (850 GB of 1.00 TB)") {
 		t.Fatalf("after the late commit: %s %q", a.Severity, a.Message)
 	}
 	e.storedDaysExact(t, "after the late commit")
@@ -395,7 +395,7 @@ func TestRewordingThatFailsGoesThroughTheEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum = e.run(t, t0.Add(10*time.Minute))
-	if a := e.r2Alert(t); a.ID != before.ID || !strings.Contains(a.Message, "86% full (860.0 GB of 1.0 TB)") || sum.AlertsUpdated < 1 {
+	if a := e.r2Alert(t); a.ID != before.ID || !strings.Contains(a.Message, "86% full (860 GB of 1.00 TB)") || sum.AlertsUpdated < 1 {
 		t.Fatalf("after the trigger is gone: %+v, %q", sum, a.Message)
 	}
 }

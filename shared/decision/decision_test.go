@@ -70,7 +70,7 @@ func TestEvents(t *testing.T) {
 			want{"BACKUP_FAILURE:CONFIGURATION:-", alert.BackupFailure, alert.Error, strings.Repeat("x", 500) + "…"}},
 		// A failed restore: ERROR, one alert per restore.
 		{"restore failed", decision.RestoreFailed(failedRestore(), tb, acme),
-			want{"RESTORE_FAILURE:" + failedRestore().ID.String(), alert.RestoreFailure, alert.Error, "MERGE restore of acme.tar (TENANT_BACKUP for acme) failed after 1m 30s: relation missing"}},
+			want{"RESTORE_FAILURE:" + failedRestore().ID.String(), alert.RestoreFailure, alert.Error, "MERGE restore of acme.tar (TENANT_BACKUP for acme) failed after 1 min 30 s: relation missing"}},
 		// Notifications given up on a channel: ERROR for that channel.
 		{"notifications undeliverable", decision.NotificationsUndeliverable(decision.Undeliverable{Channel: alert.Email, GivenUp: []int64{1, 2}, MaxAttempts: 10, LastError: "AuthorizationError"}),
 			want{"NOTIFICATION_FAILURE:email", alert.NotificationFailure, alert.Error, "email notifications are not being delivered: 2 given up after 10 attempts each; last error: AuthorizationError"}},

@@ -272,7 +272,7 @@ func TestCheckRunRoute(t *testing.T) {
 		t.Errorf("started_at %v, want the API's clock %v", r["started_at"], s.Clock.Now())
 	}
 	missing := alertsOf(t, s, s.operator, "alert_type=BACKUP_MISSING")
-	if len(missing) != 1 || missing[0]["tenant_id"] != s.tenant || !strings.Contains(missing[0]["message"].(string), "TENANT_BACKUP for acme has no completed backup for 9d") {
+	if len(missing) != 1 || missing[0]["tenant_id"] != s.tenant || !strings.Contains(missing[0]["message"].(string), "TENANT_BACKUP for acme has no completed backup for 9 d") {
 		t.Fatalf("missing: %v", missing)
 	}
 	// Refused runs start nothing and record nothing: a body with a field

@@ -279,9 +279,9 @@ func TestMessages(t *testing.T) {
 	h.Running = []backup.Backup{{ID: uuid.New(), Filename: "acme-running.dump", CreatedAt: now.Add(-95 * time.Minute)}}
 	v := rule.Evaluate(h, p, now)
 	want := map[alert.Type][]string{
-		alert.SizeDeviation:     {"TENANT_BACKUP for acme is 40% of its expected size", "4.0 GB vs 10.0 GB expected from the last 14 backups", "allowed ±50%"},
-		alert.DurationThreshold: {"TENANT_BACKUP for acme backup b14.dump took 45m, over its 30m maximum"},
-		alert.BackupMissing:     {"TENANT_BACKUP for acme has no completed backup for 9d 1h", "expected every 7d, grace 6h"},
+		alert.SizeDeviation:     {"TENANT_BACKUP for acme is 40% of its expected size", "4.00 GB vs 10.0 GB expected from the last 14 backups", "allowed ±50%"},
+		alert.DurationThreshold: {"TENANT_BACKUP for acme backup b14.dump took 45 min, over its 30 min maximum"},
+		alert.BackupMissing:     {"TENANT_BACKUP for acme has no completed backup for 9 d 1 h", "expected every 7 d, grace 6 h"},
 	}
 	got := map[string]string{}
 	for _, c := range v.Raise {
@@ -299,7 +299,7 @@ func TestMessages(t *testing.T) {
 		}
 	}
 	stuck := got["DURATION_THRESHOLD:TENANT_BACKUP:"+acme.String()+":stuck"]
-	if !strings.Contains(stuck, "acme-running.dump is stuck: IN_PROGRESS for 1h 35m") || !strings.Contains(stuck, "30m maximum") {
+	if !strings.Contains(stuck, "acme-running.dump is stuck: IN_PROGRESS for 1 h 35 min") || !strings.Contains(stuck, "30 min maximum") {
 		t.Errorf("stuck message %q", stuck)
 	}
 	if len(v.Raise) != 4 {
@@ -354,7 +354,7 @@ func TestEvaluateStorage(t *testing.T) {
 	// The message: the level, the bytes and the forecast at 10 GB a day.
 	v := rule.EvaluateStorage(target(1000*gb, 80, 95), use(850, 300, month), now)
 	msg := v.Raise[0].Message
-	for _, w := range []string{"r2 is 85% full (850.0 GB of 1.0 TB)", "(10.0 GB a day)", "full in about 15 days, around 2026-12-11"} {
+	for _, w := range []string{"r2 is 85% full (850 GB of 1.00 TB)", "(10.0 GB a day)", "full in about 15 days, around 2026-12-11"} {
 		if !strings.Contains(msg, w) {
 			t.Errorf("message %q lacks %q", msg, w)
 		}
