@@ -168,7 +168,7 @@ func (s *Server) checkUserNamed(ctx context.Context, c *call, field string, id *
 	if id == nil {
 		return nil
 	}
-	ok, err := store.UserSeen(ctx, c.tx, *id, col)
+	ok, err := store.UserSeen(ctx, c.tx, *id, col, c.who.Tenant)
 	if err != nil {
 		return err
 	}

@@ -179,10 +179,18 @@ var (
 // in col on a row in scope (staff who made a tenant's backups, named to it
 // beside them). A user of another tenant is neither: to a tenant's key it
 // is as unknown as an id that names no one (API.md's 422 "either way").
-func UserSeen(ctx context.Context, db DB, id uuid.UUID, col UserColumn) (bool, error) {
+// tenant is the caller's tenant (nil: none), said so that the rows are
+// looked for among the tenant's (by their tenant_id) rather than among
+// every row the user is named on, filtered by row-level security one by
+// one: staff who made every WAL segment are named on millions.
+func UserSeen(ctx context.Context, db DB, id uuid.UUID, col UserColumn, tenant *uuid.UUID) (bool, error) {
+	q, args := `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)
+		OR EXISTS (SELECT 1 FROM `+col.table+` WHERE `+col.column+` = $1`, []any{id}
+	if tenant != nil {
+		q, args = q+` AND tenant_id = $2`, append(args, *tenant)
+	}
 	var ok bool
-	err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)
-		OR EXISTS (SELECT 1 FROM `+col.table+` WHERE `+col.column+` = $1)`, id).Scan(&ok)
+	err := db.QueryRow(ctx, q+`)`, args...).Scan(&ok)
 	if err != nil {
 		return false, fmt.Errorf("looking up user %s: %w", id, mapErr(err))
 	}
