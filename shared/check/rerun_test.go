@@ -544,6 +544,17 @@ func TestRerunKeepsAMarkMadeWhileItRuns(t *testing.T) {
 	if at := dueAt(); !at.Valid || at.InfinityModifier != pgtype.Finite {
 		t.Fatalf("after the first run, due %+v, want a time", at)
 	}
+	// markEnded waits until the oldest transaction running on the server
+	// is younger than the series' mark: a run that starts then may spend it.
+	markEnded := func() {
+		t.Helper()
+		for ended := false; !ended; time.Sleep(10 * time.Millisecond) {
+			if err := e.Owner.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot()) > due_marked_xid
+				FROM backup_series_state WHERE series_key = $1`, key).Scan(&ended); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 
 	// The next week's backup: the rerun reads the series as changed and
 	// rewrites its state.
@@ -592,7 +603,10 @@ func TestRerunKeepsAMarkMadeWhileItRuns(t *testing.T) {
 	}
 
 	// The next rerun, with nothing changed, nothing due and no alert open,
-	// judges the series for its mark, and the mark is then spent.
+	// judges the series for its mark, and the mark is then spent: once
+	// every transaction that was running when the mark was made has ended
+	// (another test's, on the same server, may still be).
+	markEnded()
 	if sum := e.run(t, last.Add(7*24*time.Hour+2*time.Hour)); sum.Series != 1 {
 		t.Fatalf("the rerun after the mark judged %d series, want 1", sum.Series)
 	}
@@ -612,6 +626,7 @@ func TestRerunKeepsAMarkMadeWhileItRuns(t *testing.T) {
 	if n, err := store.SetBaselines(ctx, e.Owner, []string{key}, from, before); err != nil || n != 0 {
 		t.Fatalf("a re-baseline of a run that started before the mark: set %d, %v; want 0", n, err)
 	}
+	markEnded()
 	var after uint64
 	if err := e.Owner.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint`).Scan(&after); err != nil {
 		t.Fatal(err)

@@ -47,6 +47,22 @@ func open(typ alert.Type, c alert.Condition) alert.Alert {
 		BackupID: c.BackupID, Message: c.Message, Details: details, Status: alert.Active}
 }
 
+// acknowledged is a acknowledged with notes, kept in its details as
+// store.AcknowledgeAlert keeps them.
+func acknowledged(a alert.Alert, notes string) alert.Alert {
+	var d map[string]any
+	if err := json.Unmarshal(a.Details, &d); err != nil {
+		panic(err)
+	}
+	d[alert.AcknowledgeNotes] = notes
+	b, err := json.Marshal(d)
+	if err != nil {
+		panic(err)
+	}
+	a.Details, a.Status = b, alert.Acknowledged
+	return a
+}
+
 // why is a rule's reason for a condition that does not hold.
 func why(s string) rule.Why { return func() string { return s } }
 
@@ -94,6 +110,12 @@ func TestMake(t *testing.T) {
 		// It holds exactly as its open alert says: only last_seen_at moves.
 		{"unchanged condition touches", plan.Input{
 			Open:  []alert.Alert{open(alert.SizeDeviation, warn)},
+			Units: []plan.Unit{series(full, []alert.Condition{warn}, nil)}},
+			plan.Plan{Touch: []string{size}}},
+		// Acknowledged with notes, which its details keep beside the
+		// condition's: still unchanged, only last_seen_at moves.
+		{"acknowledgement's notes are no change", plan.Input{
+			Open:  []alert.Alert{acknowledged(open(alert.SizeDeviation, warn), "on it")},
 			Units: []plan.Unit{series(full, []alert.Condition{warn}, nil)}},
 			plan.Plan{Touch: []string{size}}},
 		// Worse than its open alert, same words: it escalates.
