@@ -2,9 +2,9 @@ package backup
 
 import "fmt"
 
-// HumanSize writes a size as people read it, in decimal units with three
-// significant digits: 950 B, 3.76 GB, 812 MB, 12.3 TB (CONSOLE.md: the
-// seed's KB/MB/GB, precise enough to see a series drift). Alert messages,
+// HumanSize writes a size as people read it, in decimal units (kB, MB, GB,
+// the seed's units) with three significant digits: 950 B, 3.76 GB, 812 MB,
+// 12.3 TB (CONSOLE.md; precise enough to see a series drift). Alert messages,
 // emails, SMS and the console all use it.
 func HumanSize(n int64) string {
 	const unit = 1000

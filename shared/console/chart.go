@@ -268,15 +268,14 @@ func usageBar(t check.TargetStatus, sev alert.Severity) template.HTML {
 }
 
 // storageSeverity is the severity the storage rule gives target t's fill
-// ("" under its warning level), so that the status page calls a target
-// what its STORAGE_CAPACITY alert calls it.
-func storageSeverity(t check.TargetStatus, now time.Time) alert.Severity {
-	v := rule.EvaluateStorage(backup.StorageTarget{Name: t.Name, CapacityBytes: t.CapacityBytes, WarnPercent: t.WarnPercent,
-		CriticalPercent: t.CriticalPercent}, backup.Usage{Target: t.Name, UsedBytes: t.UsedBytes}, now)
-	for _, c := range v.Raise {
-		return c.Severity
+// ("" under its warning level or without a capacity), so that the status
+// page calls a target what its STORAGE_CAPACITY alert calls it.
+func storageSeverity(t check.TargetStatus) alert.Severity {
+	if t.CapacityBytes == nil {
+		return ""
 	}
-	return ""
+	target := backup.StorageTarget{Name: t.Name, CapacityBytes: t.CapacityBytes, WarnPercent: t.WarnPercent, CriticalPercent: t.CriticalPercent}
+	return rule.StorageSeverity(target, rule.FillPercent(target, backup.Usage{Target: t.Name, UsedBytes: t.UsedBytes}))
 }
 
 // storageChart draws a target's use over the storage page's days, rebuilt

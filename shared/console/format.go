@@ -351,7 +351,7 @@ func copies(b BackupRow) template.HTML {
 	s.WriteString(`<span class="copies">`)
 	for _, p := range copyPlaces {
 		words, cls, mark := "no "+p.name+" copy", "copy", ""
-		if c, ok := b.Copies[p.loc]; ok {
+		if c, ok := b.CopyStates[p.loc]; ok {
 			words, cls = p.name+" copy: "+copyStateWords(c.State), "copy on"
 			switch {
 			case c.State == backup.CopyOK:
@@ -376,7 +376,7 @@ func copies(b BackupRow) template.HTML {
 func (b BackupRow) BadCopies() string {
 	var bad []string
 	for _, p := range copyPlaces {
-		if c, ok := b.Copies[p.loc]; ok && copyBad(c.State) {
+		if c, ok := b.CopyStates[p.loc]; ok && copyBad(c.State) {
 			bad = append(bad, p.name+" copy: "+copyStateWords(c.State))
 		}
 	}
@@ -399,7 +399,7 @@ func (b BackupRow) CopyLines() []copyLine {
 	lines := make([]copyLine, len(copyPlaces))
 	for i, p := range copyPlaces {
 		lines[i] = copyLine{Name: p.name}
-		if c, ok := b.Copies[p.loc]; ok {
+		if c, ok := b.CopyStates[p.loc]; ok {
 			lines[i] = copyLine{Name: p.name, Present: true, Path: c.Path, State: c.State, Words: copyStateWords(c.State), VerifiedAt: c.VerifiedAt}
 		}
 	}

@@ -133,9 +133,9 @@ func (c *Console) readList(ctx context.Context, p *request, path string, known [
 		return l, pg, err
 	}
 	if s := strings.TrimSpace(l.Q.Get("limit")); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 500 {
-			return l, pg, &httpapi.Error{Status: http.StatusUnprocessableEntity, Code: "validation_failed", Message: "limit must be a number from 1 to 500"}
+		n, err := pageLimit(s)
+		if err != nil {
+			return l, pg, err
 		}
 		pg.Limit = n
 	}
@@ -147,7 +147,7 @@ func (c *Console) readList(ctx context.Context, p *request, path string, known [
 		}
 		cur, ok := httpapi.DecodeCursor(secret, s)
 		if !ok {
-			return l, pg, &httpapi.Error{Status: http.StatusBadRequest, Code: "bad_request", Message: "this page's cursor is not valid: follow the Next link again"}
+			return l, pg, errBadCursor
 		}
 		pg.After = &cur
 		first := url.Values{}
@@ -159,6 +159,18 @@ func (c *Console) readList(ctx context.Context, p *request, path string, known [
 	}
 	return l, pg, nil
 }
+
+// pageLimit reads a list's limit: 1 to 500 rows a page.
+func pageLimit(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 500 {
+		return 0, &httpapi.Error{Status: http.StatusUnprocessableEntity, Code: "validation_failed", Message: "limit must be a number from 1 to 500"}
+	}
+	return n, nil
+}
+
+// errBadCursor refuses a page's cursor that the console did not make as it is.
+var errBadCursor = &httpapi.Error{Status: http.StatusBadRequest, Code: "bad_request", Message: "this page's cursor is not valid: follow the Next link again"}
 
 // errClean sends the browser to the same list without its empty parameters.
 type errClean struct{ to string }
@@ -301,9 +313,9 @@ type BackupRow struct {
 	backup.Backup
 	Tenant    *store.TenantName
 	CreatedBy *store.UserName
-	// Copies are its copies by location, each with what the last read of
+	// CopyStates are its copies by location, each with what the last read of
 	// it found (backup.Backup.Copies).
-	Copies map[backup.Location]backup.Copy
+	CopyStates map[backup.Location]backup.Copy
 }
 
 type backupsData struct {
@@ -511,7 +523,7 @@ func backupNameSet(items []backup.Backup) store.NameSet {
 func backupRowsOf(items []backup.Backup, n store.Names) []BackupRow {
 	rows := make([]BackupRow, len(items))
 	for i, b := range items {
-		rows[i] = BackupRow{Backup: b, Tenant: n.Tenant(b.TenantID), CreatedBy: n.User(b.CreatedBy), Copies: b.Copies(n.Copies[b.ID])}
+		rows[i] = BackupRow{Backup: b, Tenant: n.Tenant(b.TenantID), CreatedBy: n.User(b.CreatedBy), CopyStates: b.Copies(n.Copies[b.ID])}
 	}
 	return rows
 }

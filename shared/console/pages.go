@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -487,14 +486,34 @@ func (c *Console) refuse(p *request, back, msg string) (*view, error) {
 }
 
 // bounce sends the browser to back with n for the next page to show.
+// The notice rides in a cookie, which a browser drops whole past 4 KB:
+// long tenant names lose the skipped alerts' names first, then the list
+// (the line still counts them).
 func (c *Console) bounce(p *request, back string, n notice) (*view, error) {
-	b, err := json.Marshal(n)
-	if err != nil {
-		return nil, err
+	var v string
+	for try := 0; ; try++ {
+		b, err := json.Marshal(n)
+		if err != nil {
+			return nil, err
+		}
+		if v = base64.RawURLEncoding.EncodeToString(b); len(v) <= maxNotice || try == 2 {
+			break
+		}
+		if try == 0 {
+			for i := range n.Skipped {
+				n.Skipped[i].Name = ""
+			}
+		} else {
+			n.Skipped = nil
+		}
 	}
-	http.SetCookie(p.w, c.cookie(p.r, flashCookie, base64.RawURLEncoding.EncodeToString(b), 60))
+	http.SetCookie(p.w, c.cookie(p.r, flashCookie, v, 60))
 	return &view{Redirect: back}, nil
 }
+
+// maxNotice is the most a notice's cookie value holds (base64), under the
+// 4 KB a browser keeps of a cookie with its name and attributes.
+const maxNotice = 3500
 
 // flashCookie carries the line that says what a change did to the page
 // the browser is sent to next.
@@ -610,7 +629,7 @@ func (c *Console) status(ctx context.Context, p *request) (*view, error) {
 	}
 	d.Newest, d.Bad = alertRowsOf(as, names), seriesRowsOf(bad, names)
 	for _, t := range st.StorageTargets {
-		sev := storageSeverity(t, p.now)
+		sev := storageSeverity(t)
 		d.Targets = append(d.Targets, targetRow{TargetStatus: t, Severity: sev, Bar: usageBar(t, sev)})
 	}
 	failed, _, err := store.ListBackups(ctx, p.tx, store.BackupFilter{Statuses: []backup.Status{backup.Failed}, TenantID: p.who.Tenant}, store.Page{Limit: 1})
@@ -669,16 +688,11 @@ func (c *Console) series(ctx context.Context, p *request) (*view, error) {
 	}
 	d.Rows = seriesRowsOf(st.Series, names)
 	if st.Next != nil {
-		next := url.Values{}
-		for k, vs := range q.V {
-			next[k] = vs
-		}
 		secret, err := c.cursorSecret(ctx)
 		if err != nil {
 			return nil, err
 		}
-		next.Set("cursor", httpapi.EncodeStatusCursor(secret, *st.Next))
-		d.Next = q.url(next)
+		d.Next = q.With("cursor", httpapi.EncodeStatusCursor(secret, *st.Next))
 	}
 	return v, nil
 }
@@ -690,10 +704,10 @@ func (c *Console) seriesFilter(ctx context.Context, p *request, q listQuery) (ch
 	if err := httpapi.CheckParams(p.r.URL.RawQuery, []string{"state", "limit", "cursor"}); err != nil {
 		return f, err
 	}
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 500 {
-			return f, &httpapi.Error{Status: http.StatusUnprocessableEntity, Code: "validation_failed", Message: "limit must be a number from 1 to 500"}
+	if s := strings.TrimSpace(q.Get("limit")); s != "" {
+		n, err := pageLimit(s)
+		if err != nil {
+			return f, err
 		}
 		f.Limit = n
 	}
@@ -704,14 +718,14 @@ func (c *Console) seriesFilter(ctx context.Context, p *request, q listQuery) (ch
 		}
 		f.States = []check.State{check.State(s)}
 	}
-	if s := q.Get("cursor"); s != "" {
+	if s := strings.TrimSpace(q.Get("cursor")); s != "" {
 		secret, err := c.cursorSecret(ctx)
 		if err != nil {
 			return f, err
 		}
 		pos, ok := httpapi.DecodeStatusCursor(secret, s)
 		if !ok {
-			return f, &httpapi.Error{Status: http.StatusBadRequest, Code: "bad_request", Message: "this page's cursor is not valid: follow the Next link again"}
+			return f, errBadCursor
 		}
 		f.After = &pos
 	}

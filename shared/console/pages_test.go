@@ -199,6 +199,16 @@ func TestStatusSeriesWording(t *testing.T) {
 	if !strings.Contains(series, `<a href="/console/series">`) {
 		t.Errorf("no link to every series:\n%s", series)
 	}
+	// With acme's alerts resolved, it is the all-clear CONSOLE.md words.
+	var ids []any
+	for _, a := range s.Call(t, 200, "GET", "/v1/alerts?status=ACTIVE,ACKNOWLEDGED&limit=500", w.AcmeOperator, nil)["items"].([]any) {
+		ids = append(ids, a.(map[string]any)["id"])
+	}
+	s.Call(t, 200, "POST", "/v1/alerts/resolve", w.AcmeOperator, map[string]any{"ids": ids, "resolution_notes": "handled"})
+	series = between(c.do("GET", "/console/status", nil).body, `<h2 id="series-h">Backup series</h2>`, "</section>")
+	if !strings.Contains(series, `<span class="badge ok">OK</span> All 1 series OK`) || strings.Contains(series, "attention") {
+		t.Errorf("acme's all-clear:\n%s", series)
+	}
 
 	// Globex's last export failed: its series is FAILING, named by name.
 	s.Call(t, 201, "POST", "/v1/backups", w.Job, map[string]any{"backup_type": "TENANT_BACKUP", "tenant_id": w.Globex, "filename": "globex-now.tar.zst"})

@@ -183,7 +183,7 @@ func QueueBackupDateLinks(b *pgx.Batch, f BackupFilter) (links *[]DateCount, ok 
 const genericPlan = `SET LOCAL plan_cache_mode = force_generic_plan`
 
 // oneIndexedEquality says f filters by exactly one of a single status, a
-// type or a tenant (with a date, or none), each the leading column of an
+// single type or a tenant (with a date, or none), each the leading column of an
 // index that goes on with created_at (migrations 001, 011).
 func oneIndexedEquality(f BackupFilter) bool {
 	if len(f.Statuses) > 1 || len(f.Types) > 1 {

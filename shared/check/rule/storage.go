@@ -49,6 +49,21 @@ func FillPercent(t backup.StorageTarget, u backup.Usage) float64 {
 	return float64(u.UsedBytes) / float64(*t.CapacityBytes) * 100
 }
 
+// StorageSeverity is how bad target t's fill of pct percent is: WARNING
+// from warn_percent, ERROR from 90 %, CRITICAL from critical_percent; ""
+// under the warning level.
+func StorageSeverity(t backup.StorageTarget, pct float64) alert.Severity {
+	switch {
+	case pct >= float64(t.CriticalPercent):
+		return alert.Critical
+	case pct >= errorPercent:
+		return alert.Error
+	case pct >= float64(t.WarnPercent):
+		return alert.Warning
+	}
+	return ""
+}
+
 // EvaluateStorage judges storage target t with usage u at now: WARNING from
 // warn_percent, ERROR from 90 %, CRITICAL from critical_percent, and the
 // forecast in the message. A target without a capacity is not judged.
@@ -62,15 +77,7 @@ func EvaluateStorage(t backup.StorageTarget, u backup.Usage, now time.Time) Verd
 		return v
 	}
 	pct := FillPercent(t, u)
-	var sev alert.Severity
-	switch {
-	case pct >= float64(t.CriticalPercent):
-		sev = alert.Critical
-	case pct >= errorPercent:
-		sev = alert.Error
-	case pct >= float64(t.WarnPercent):
-		sev = alert.Warning
-	}
+	sev := StorageSeverity(t, pct)
 	if sev == "" {
 		v.clear(fp, func() string {
 			return fmt.Sprintf("resolved automatically: storage target %s is %s full, under its %d%% warning level",
