@@ -529,3 +529,36 @@ func clip(s string, n int) string {
 	}
 	return s
 }
+
+// Created are the fields a backup is created with that name its series,
+// as a PATCH may repeat them: only with the values they have (a retried
+// report that sends the whole object is safe, API.md 1.1). They never
+// change.
+type Created struct {
+	Type     opt.Value[string]
+	TenantID opt.Value[uuid.UUID]
+}
+
+// Check refuses each field of c whose value is not b's.
+func (c Created) Check(b Backup) error {
+	var errs validation.Errors
+	const why = "cannot be changed after the backup is created"
+	if c.Type.Set && (c.Type.Null || Type(c.Type.V) != b.Type) {
+		errs.Add("backup_type", why)
+	}
+	if c.TenantID.Set && !sameID(c.TenantID, b.TenantID) {
+		errs.Add("tenant_id", why)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
+}
+
+// sameID reports whether v names id (null: no id).
+func sameID(v opt.Value[uuid.UUID], id *uuid.UUID) bool {
+	if v.Null {
+		return id == nil
+	}
+	return id != nil && *id == v.V
+}

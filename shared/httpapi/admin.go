@@ -198,13 +198,20 @@ func (s *Server) createAPIKey(ctx context.Context, c *call) (int, any, error) {
 	} else if !auth.Role(role.V).Valid() {
 		o.errs.Add("role", "must be one of job, operator, admin")
 	}
-	if c.who.Scoped() && !o.errs.Has("tenant_id") && (tenant.Ptr() == nil || *tenant.Ptr() != *c.who.Tenant) {
-		o.errs.Add("tenant_id", "a tenant-scoped key can only create keys for its own tenant")
+	// A scoped admin's keys are its tenant's, as its users are: tenant_id
+	// left out means that tenant, and naming another (or none: every
+	// tenant) is refused.
+	tenantID := tenant.Ptr()
+	if c.who.Scoped() && !o.errs.Has("tenant_id") {
+		if tenant.Set && (tenantID == nil || *tenantID != *c.who.Tenant) {
+			o.errs.Add("tenant_id", "a tenant-scoped key can only create keys of its own tenant")
+		}
+		tenantID = c.who.Tenant
 	}
 	if err := o.err(); err != nil {
 		return 0, nil, err
 	}
-	if err := s.checkTenantExists(ctx, c, "tenant_id", tenant.Ptr()); err != nil {
+	if err := s.checkTenantExists(ctx, c, "tenant_id", tenantID); err != nil {
 		return 0, nil, err
 	}
 	now := c.now
@@ -221,18 +228,18 @@ func (s *Server) createAPIKey(ctx context.Context, c *call) (int, any, error) {
 		// A key acts for one of its tenant's users or for staff, never
 		// for another tenant's user (whose name its audit fields would
 		// carry); a key without a tenant acts for staff only.
-		if u.TenantID != nil && (tenant.Ptr() == nil || *u.TenantID != *tenant.Ptr()) {
+		if u.TenantID != nil && (tenantID == nil || *u.TenantID != *tenantID) {
 			return 0, nil, invalidField("user_id", "names a user of another tenant than the key's")
 		}
 	} else {
-		u := store.User{ID: uuid.New(), TenantID: tenant.Ptr(), Name: name.V, Kind: "SERVICE", CreatedAt: now}
+		u := store.User{ID: uuid.New(), TenantID: tenantID, Name: name.V, Kind: "SERVICE", CreatedAt: now}
 		if err := store.InsertUser(ctx, c.tx, u); err != nil {
 			return 0, nil, err
 		}
 		userID = &u.ID
 	}
 	secret := auth.NewKey()
-	k := store.APIKey{ID: uuid.New(), Name: name.V, Role: auth.Role(role.V), TenantID: tenant.Ptr(),
+	k := store.APIKey{ID: uuid.New(), Name: name.V, Role: auth.Role(role.V), TenantID: tenantID,
 		UserID: *userID, Prefix: auth.Prefix(secret), CreatedAt: now}
 	if err := store.InsertAPIKey(ctx, c.tx, k, auth.Hash(secret)); err != nil {
 		return 0, nil, err

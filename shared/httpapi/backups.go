@@ -234,7 +234,10 @@ func (s *Server) patchBackup(ctx context.Context, c *call) (int, any, error) {
 	}
 	patchable := []string{"status", "filename", "size_bytes", "checksum", "local_path", "r2_path", "b2_path",
 		"backup_job_id", "compression_ratio", "backup_duration_seconds", "notes", "metadata"}
-	o.onlyChanging(patchable, []string{"backup_type", "tenant_id"}, backupServerFields...)
+	// backup_type and tenant_id name the series: sent, they must be what
+	// they are (backup.Created).
+	o.only(append(patchable, "backup_type", "tenant_id"), backupServerFields...)
+	created := backup.Created{Type: o.str("backup_type"), TenantID: o.uuid("tenant_id")}
 	p := backup.Patch{
 		Filename:         o.str("filename"),
 		SizeBytes:        o.int("size_bytes"),
@@ -251,12 +254,6 @@ func (s *Server) patchBackup(ctx context.Context, c *call) (int, any, error) {
 	if st := o.str("status"); st.Set {
 		p.Status.Set, p.Status.Null, p.Status.V = true, st.Null, backup.Status(st.V)
 	}
-	// backup_type and tenant_id name the series: they never change.
-	for _, f := range []string{"backup_type", "tenant_id"} {
-		if o.has(f) {
-			o.errs.Add(f, "cannot be changed after the backup is created")
-		}
-	}
 	if err := o.err(); err != nil {
 		return 0, nil, err
 	}
@@ -265,6 +262,9 @@ func (s *Server) patchBackup(ctx context.Context, c *call) (int, any, error) {
 		return 0, nil, notFound("backup")
 	}
 	if err != nil {
+		return 0, nil, err
+	}
+	if err := created.Check(cur); err != nil {
 		return 0, nil, err
 	}
 	if p.Noop(cur) { // a retried report: nothing to change

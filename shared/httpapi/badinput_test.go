@@ -36,6 +36,9 @@ func TestBadInputCorpus(t *testing.T) {
 		// JSON itself.
 		{"POST", "/v1/backups", "", `{`, "", 400, "malformed_json"},
 		{"POST", "/v1/backups", "", `{"backup_type": FULL}`, "", 400, "malformed_json"},
+		{"POST", "/v1/backups", "", bk(",\"notes\":\"\xff\xfe\""), "", 422, "validation_failed"}, // not UTF-8
+		{"POST", "/v1/tenants", s.AdminKey, "{\"name\":\"\xff\xfe\",\"slug\":\"utf\"}", "", 422, "validation_failed"},
+		{"POST", "/v1/restores", "", "{\"backup_id\":\"" + done + "\",\"restore_mode\":\"FULL\",\"reason\":\"\xc3\"}", "", 422, "validation_failed"},
 		{"POST", "/v1/backups", "", bk(``) + `garbage`, "", 400, "malformed_json"},
 		{"POST", "/v1/backups", "", bk(``) + bk(``), "", 400, "malformed_json"},
 		{"POST", "/v1/backups", "", `"just a string"`, "", 422, "validation_failed"},
@@ -223,28 +226,44 @@ func TestBadInputCorpus(t *testing.T) {
 	t.Logf("%d malformed requests, nothing written", len(cases))
 }
 
-// TestPatchSaysWhyAFieldCannotChange: a PATCH naming a field the object
-// was created with is refused as such, one the server sets as the
-// server's, and one that does not exist as unknown; nothing is written.
+// TestPatchSaysWhyAFieldCannotChange: a PATCH may repeat a field the
+// object was created with at the value it has (a retried report sending
+// the whole object: 200, nothing changes, API.md 1.1); another value is
+// refused as unchangeable, a field the server sets as the server's, and
+// one that does not exist as unknown; nothing is written.
 func TestPatchSaysWhyAFieldCannotChange(t *testing.T) {
 	s := newSetup(t)
 	done := s.create(t, s.job, testenv.Completed("TENANT_BACKUP", s.tenant, "acme.dump", 5))["id"].(string)
-	restoreID := s.Call(t, 201, "POST", "/v1/restores", s.job, map[string]any{"backup_id": done, "restore_mode": "FULL", "reason": "drill"})["id"].(string)
+	r := s.Call(t, 201, "POST", "/v1/restores", s.job, map[string]any{"backup_id": done, "restore_mode": "MERGE", "reason": "drill",
+		"tenant_ids": []string{s.tenant}})
+	restoreID := r["id"].(string)
 	before := s.Snapshot(t)
-	const fixed, server, unknown = "is set when it is created and cannot change", "is set by the server and cannot be sent", "is not a known field"
+	for _, c := range []struct{ path, body string }{
+		{"/v1/backups/" + done, `{"backup_type":"TENANT_BACKUP","tenant_id":"` + s.tenant + `","filename":"acme.dump"}`},
+		{"/v1/restores/" + restoreID, `{"restore_mode":"MERGE","reason":"drill","backup_id":"` + done + `","tenant_ids":["` + s.tenant + `"],"target_timestamp":null}`},
+	} {
+		if r := s.Do(t, testenv.Request{Method: "PATCH", Path: c.path, Key: s.AdminKey, Body: c.body}); r.Status != 200 {
+			t.Errorf("PATCH %s %s, the values it has: %d %s, want 200", c.path, c.body, r.Status, r.Body)
+		}
+	}
+	const backupFixed, restoreFixed = "cannot be changed after the backup is created", "cannot be changed after the restore is created"
+	const server, unknown = "is set by the server and cannot be sent", "is not a known field"
 	for _, c := range []struct{ path, body, field, want string }{
-		{"/v1/backups/" + done, `{"backup_type":"WAL_ARCHIVE"}`, "backup_type", fixed},
-		{"/v1/backups/" + done, `{"tenant_id":"` + s.other + `"}`, "tenant_id", fixed},
+		{"/v1/backups/" + done, `{"backup_type":"WAL_ARCHIVE"}`, "backup_type", backupFixed},
+		{"/v1/backups/" + done, `{"tenant_id":"` + s.other + `"}`, "tenant_id", backupFixed},
+		{"/v1/backups/" + done, `{"tenant_id":null}`, "tenant_id", backupFixed},
 		{"/v1/backups/" + done, `{"created_by":"` + s.other + `"}`, "created_by", server},
-		{"/v1/restores/" + restoreID, `{"restore_mode":"MERGE"}`, "restore_mode", fixed},
-		{"/v1/restores/" + restoreID, `{"reason":"another"}`, "reason", fixed},
-		{"/v1/restores/" + restoreID, `{"backup_id":"` + done + `"}`, "backup_id", fixed},
+		{"/v1/restores/" + restoreID, `{"restore_mode":"FULL"}`, "restore_mode", restoreFixed},
+		{"/v1/restores/" + restoreID, `{"reason":"another"}`, "reason", restoreFixed},
+		{"/v1/restores/" + restoreID, `{"backup_id":"` + uuid.NewString() + `"}`, "backup_id", restoreFixed},
+		{"/v1/restores/" + restoreID, `{"tenant_ids":["` + s.other + `"]}`, "tenant_ids", restoreFixed},
+		{"/v1/restores/" + restoreID, `{"target_timestamp":"2026-01-01T00:00:00Z"}`, "target_timestamp", restoreFixed},
 		{"/v1/restores/" + restoreID, `{"started_at":"2026-01-01T00:00:00Z"}`, "started_at", server},
 		{"/v1/restores/" + restoreID, `{"rows":1}`, "rows", unknown},
 	} {
 		r := s.Do(t, testenv.Request{Method: "PATCH", Path: c.path, Key: s.AdminKey, Body: c.body})
-		if r.Status != 422 || !strings.Contains(string(r.Body), `{"field":"`+c.field+`","message":"`+c.want+`"}`) {
-			t.Errorf("PATCH %s %s: %d %s, want 422 %s %q", c.path, c.body, r.Status, r.Body, c.field, c.want)
+		if r.Status != 422 || !strings.Contains(string(r.Body), `"details":[{"field":"`+c.field+`","message":"`+c.want+`"}]`) {
+			t.Errorf("PATCH %s %s: %d %s, want 422 with one detail: %s %q", c.path, c.body, r.Status, r.Body, c.field, c.want)
 		}
 	}
 	s.Unchanged(t, before)

@@ -140,6 +140,12 @@ func (o *object) str(name string) opt.Value[string] {
 		o.errs.Add(name, "must be a string")
 		return opt.Value[string]{}
 	}
+	// Go's decoder takes bytes that are not UTF-8 for U+FFFD, which would
+	// store text the client never sent (JSON is UTF-8: API.md).
+	if !utf8.Valid(raw) {
+		o.errs.Add(name, "must be valid UTF-8")
+		return opt.Value[string]{}
+	}
 	return opt.Of(s)
 }
 

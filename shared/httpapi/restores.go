@@ -231,9 +231,13 @@ func (s *Server) patchRestore(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	o.onlyChanging([]string{"status", "rows_restored", "error_message", "notes", "metadata"},
-		[]string{"backup_id", "tenant_ids", "restore_mode", "target_timestamp", "reason"},
+	// The fields it was created with: sent, they must be what they are
+	// (restore.Created).
+	o.only([]string{"status", "rows_restored", "error_message", "notes", "metadata",
+		"backup_id", "tenant_ids", "restore_mode", "target_timestamp", "reason"},
 		"id", "initiated_by", "started_at", "completed_at", "duration_seconds")
+	created := restore.Created{BackupID: o.uuid("backup_id"), TenantIDs: o.uuids("tenant_ids"), Mode: o.str("restore_mode"),
+		TargetTimestamp: o.time("target_timestamp"), Reason: o.str("reason")}
 	p := restore.Patch{
 		RowsRestored: o.int("rows_restored"),
 		ErrorMessage: o.str("error_message"),
@@ -251,6 +255,9 @@ func (s *Server) patchRestore(ctx context.Context, c *call) (int, any, error) {
 		return 0, nil, notFound("restore")
 	}
 	if err != nil {
+		return 0, nil, err
+	}
+	if err := created.Check(cur); err != nil {
 		return 0, nil, err
 	}
 	if p.Noop(cur) { // a retried report: nothing to change

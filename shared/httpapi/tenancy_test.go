@@ -155,6 +155,20 @@ func TestUsersBelongToTenants(t *testing.T) {
 	if svc["tenant_id"] != acme || svc["kind"] != "SERVICE" || svc["name"] != "wrapper" {
 		t.Errorf("the service user of a key of acme: %v", svc)
 	}
+	// A scoped admin's key without tenant_id is of its tenant, as its
+	// users are; another tenant, or null (every tenant), is refused.
+	if k := s.Call(t, 201, "POST", "/v1/api-keys", acmeAdmin, map[string]any{"name": "defaulted", "role": "job"}); k["tenant_id"] != acme {
+		t.Errorf("a scoped admin's key made without tenant_id: tenant_id %v, want %s", k["tenant_id"], acme)
+	}
+	before = s.Snapshot(t)
+	for _, tenant := range []any{nil, globex} {
+		r := s.Do(t, testenv.Request{Method: "POST", Path: "/v1/api-keys", Key: acmeAdmin,
+			Body: map[string]any{"name": "k", "role": "job", "tenant_id": tenant}})
+		if _, details := refusal(t, r); r.Status != 422 || !strings.Contains(details["tenant_id"], "its own tenant") {
+			t.Errorf("a scoped admin's key for tenant %v: %d %s, want 422 on tenant_id", tenant, r.Status, r.Body)
+		}
+	}
+	s.Unchanged(t, before)
 	// The key acting as staff still works in acme's scope; the staff user
 	// stays hidden from acme.
 	b := s.create(t, staffKey["key"].(string), inProgress("TENANT_BACKUP", acme, "by-staff.dump"))

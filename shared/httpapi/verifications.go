@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/backupwatch/backupwatch/shared/verifier"
@@ -30,14 +32,15 @@ func (s *Server) runVerification(ctx context.Context, c *call) (int, any, error)
 		return 0, nil, err
 	}
 	budget := int64(verifyDefaultBytes)
-	n, err := s.newQuery(c.r).size("max_bytes")
+	const allowed = "must be a whole number of bytes from 1 to 5368709120 (5 GiB)"
+	n, err := optional(s.newQuery(c.r), "max_bytes", allowed, func(v string) (int64, bool) {
+		n, err := strconv.ParseInt(v, 10, 64)
+		return n, err == nil && n >= 1 && n <= verifyMaxBytes && !strings.HasPrefix(v, "+")
+	})
 	if err != nil {
 		return 0, nil, err
 	}
 	if n != nil {
-		if *n < 1 || *n > verifyMaxBytes {
-			return 0, nil, invalidField("max_bytes", "must be from 1 to 5368709120 bytes (5 GiB)")
-		}
 		budget = *n
 	}
 	sum, err := s.copies.Run(ctx, verifier.OnDemand, c.now, verifier.Options{MaxBytes: budget, Deadline: time.Now().Add(verifyRunTime)})

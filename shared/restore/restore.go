@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -309,4 +310,41 @@ func (r Restore) Apply(p Patch, now time.Time) (Restore, error) {
 		next.DurationSeconds = &d
 	}
 	return next, nil
+}
+
+// Created are the fields a restore is created with, as a PATCH may repeat
+// them: only with the values they have (a retried report that sends the
+// whole object is safe, API.md 1.1). They never change.
+type Created struct {
+	BackupID        opt.Value[uuid.UUID]
+	TenantIDs       opt.Value[[]uuid.UUID]
+	Mode            opt.Value[string]
+	TargetTimestamp opt.Value[time.Time]
+	Reason          opt.Value[string]
+}
+
+// Check refuses each field of c whose value is not r's.
+func (c Created) Check(r Restore) error {
+	var errs validation.Errors
+	const why = "cannot be changed after the restore is created"
+	if c.BackupID.Set && (c.BackupID.Null || r.BackupID == nil || *r.BackupID != c.BackupID.V) {
+		errs.Add("backup_id", why)
+	}
+	if c.TenantIDs.Set && !slices.Equal(c.TenantIDs.V, r.TenantIDs) {
+		errs.Add("tenant_ids", why)
+	}
+	if c.Mode.Set && (c.Mode.Null || Mode(c.Mode.V) != r.Mode) {
+		errs.Add("restore_mode", why)
+	}
+	if c.TargetTimestamp.Set && !(c.TargetTimestamp.Null && r.TargetTimestamp == nil ||
+		!c.TargetTimestamp.Null && r.TargetTimestamp != nil && r.TargetTimestamp.Equal(c.TargetTimestamp.V)) {
+		errs.Add("target_timestamp", why)
+	}
+	if c.Reason.Set && (c.Reason.Null || c.Reason.V != r.Reason) {
+		errs.Add("reason", why)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
 }
