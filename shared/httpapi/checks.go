@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -171,12 +172,37 @@ func ruleErrors(have, rules validation.Errors) validation.Errors {
 	return out
 }
 
+// listStorageTargets lists the storage targets by name, paged as every
+// list is (limit, cursor; API.md 1.1), though there are three.
 func (s *Server) listStorageTargets(ctx context.Context, c *call) (int, any, error) {
+	p, err := s.newQuery(c.r).page()
+	if err != nil {
+		return 0, nil, err
+	}
 	items, err := store.ListStorageTargets(ctx, c.tx)
 	if err != nil {
 		return 0, nil, err
 	}
-	return newList[backup.StorageTarget](s, items, nil, nil)
+	if p.After != nil {
+		i := slices.IndexFunc(items, func(t backup.StorageTarget) bool { return storageTargetKey(t).ID == p.After.ID })
+		if i < 0 {
+			return 0, nil, badRequest("cursor is not valid: pass next_cursor from the previous page unchanged")
+		}
+		items = items[i+1:]
+	}
+	var next *store.Cursor
+	if len(items) > p.Limit {
+		items = items[:p.Limit]
+		k := storageTargetKey(items[p.Limit-1])
+		next = &k
+	}
+	return newList(s, items, next, storageTargetKey)
+}
+
+// storageTargetKey is target t's place in its list for a cursor: the
+// lists' cursors carry an id, and a target's is made from its name.
+func storageTargetKey(t backup.StorageTarget) store.Cursor {
+	return store.Cursor{ID: uuid.NewSHA1(uuid.NameSpaceOID, []byte("backupwatch storage target "+string(t.Name)))}
 }
 
 // putStorageTarget changes a target's capacity, fill levels and S3

@@ -176,6 +176,34 @@ func TestStorageTargets(t *testing.T) {
 	if len(ts) != 3 || ts[0]["name"] != "b2" || ts[0]["capacity_bytes"] != nil || ts[0]["warn_percent"] != float64(80) || ts[0]["critical_percent"] != float64(95) {
 		t.Fatalf("targets %v", ts)
 	}
+	// Paged as every list is, by name.
+	var names []any
+	for next := "/v1/storage-targets?limit=1"; next != ""; {
+		page := s.Call(t, 200, "GET", next, s.AdminKey, nil)
+		got := items(t, page)
+		if len(got) != 1 {
+			t.Fatalf("%s: %d targets, want 1", next, len(got))
+		}
+		names, next = append(names, got[0]["name"]), ""
+		if c, ok := page["next_cursor"].(string); ok {
+			next = "/v1/storage-targets?limit=1&cursor=" + c
+		}
+	}
+	if fmt.Sprint(names) != "[b2 local r2]" {
+		t.Errorf("pages of one: %v", names)
+	}
+	for q, want := range map[string]int{"limit=0": 422, "limit=x": 400, "cursor=AAAA": 400, "limit=3": 200} {
+		if r := s.Do(t, testenv.Request{Method: "GET", Path: "/v1/storage-targets?" + q, Key: s.AdminKey}); r.Status != want {
+			t.Errorf("storage-targets?%s: %d %s, want %d", q, r.Status, r.Body, want)
+		}
+	}
+	// A cursor of another list is no place in this one.
+	s.create(t, s.job, testenv.Completed("TENANT_BACKUP", s.tenant, "a.dump", 5))
+	s.create(t, s.job, testenv.Completed("TENANT_BACKUP", s.tenant, "b.dump", 5))
+	other := s.Call(t, 200, "GET", "/v1/backups?limit=1", s.AdminKey, nil)["next_cursor"].(string)
+	if r := s.Do(t, testenv.Request{Method: "GET", Path: "/v1/storage-targets?cursor=" + other, Key: s.AdminKey}); r.Status != 400 {
+		t.Errorf("a backups cursor: %d %s, want 400", r.Status, r.Body)
+	}
 	r2 := s.Call(t, 200, "PUT", "/v1/storage-targets/r2", s.AdminKey, map[string]any{"capacity_bytes": 5000000000000, "warn_percent": 70, "critical_percent": 90})
 	if r2["capacity_bytes"] != float64(5000000000000) || r2["warn_percent"] != float64(70) || r2["critical_percent"] != float64(90) {
 		t.Errorf("r2: %v", r2)

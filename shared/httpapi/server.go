@@ -235,7 +235,7 @@ func AdminRoutes(s *Server) []Route {
 		{Method: "DELETE", Path: "/v1/api-keys/{id}", Function: FuncAdmin, Roles: admins, handle: s.revokeAPIKey},
 		{Method: "GET", Path: "/v1/policies", Function: FuncAdmin, Roles: admins, Params: policyParams, handle: s.listPolicies},
 		{Method: "PUT", Path: "/v1/policies/{backup_type}", Function: FuncAdmin, Roles: admins, Params: []string{"tenant_id"}, handle: s.putPolicy},
-		{Method: "GET", Path: "/v1/storage-targets", Function: FuncAdmin, Roles: readers, handle: s.listStorageTargets},
+		{Method: "GET", Path: "/v1/storage-targets", Function: FuncAdmin, Roles: readers, Params: pageParams, handle: s.listStorageTargets},
 		{Method: "PUT", Path: "/v1/storage-targets/{name}", Function: FuncAdmin, Roles: admins, handle: s.putStorageTarget},
 		{Method: "POST", Path: "/v1/checks/run", Function: FuncAdmin, Roles: admins, handle: s.runChecks},
 		{Method: "GET", Path: "/v1/status", Function: FuncAdmin, Roles: operators, Params: statusParams, handle: s.status},
