@@ -25,6 +25,7 @@ var funcs = template.FuncMap{
 	"ago":     ago,
 	"utc":     utc,
 	"tone":    tone,
+	"due":     due,
 	"short":   func(id uuid.UUID) string { return id.String()[:8] },
 	"tenant":  tenantLabel,
 	"user":    func(u *store.UserName) string { return userLabel(u) },
@@ -113,6 +114,15 @@ func ago(now time.Time, v any) string {
 		return "in " + s
 	}
 	return s + " ago"
+}
+
+// due says when a series is due: "in 3 h", or "overdue by 52 min" once
+// that time has passed.
+func due(now, t time.Time) string {
+	if s := ago(now, t); strings.HasSuffix(s, " ago") {
+		return "overdue by " + strings.TrimSuffix(s, " ago")
+	}
+	return ago(now, t)
 }
 
 // utc is the exact time, for titles and detail pages.
@@ -285,6 +295,23 @@ func esc(s string) string { return template.HTMLEscapeString(s) }
 
 // badgeHTML is a status or severity as a badge: the words, with the tone's
 // colour as a second cue.
+// sizeHTML is a backup's size, with a small arrow when the size rule
+// flags it as far from its series' usual size (CONSOLE.md), which says
+// why in its title and, to a screen reader, in words.
+func sizeHTML(r BackupRow) string {
+	s := esc(size(r.SizeBytes))
+	far := r.SizeFar()
+	if far == "" {
+		return s
+	}
+	arrow, words := "↑", "far above its usual size: "
+	if float64(*r.SizeBytes) < r.Usual.Expected {
+		arrow, words = "↓", "far below its usual size: "
+	}
+	return s + ` <span class="size-far ` + toneOf(string(r.Usual.Severity)) + `" title="` + esc(far) + `" aria-hidden="true">` + arrow +
+		`</span><span class="visually-hidden">(` + words + esc(far) + `)</span>`
+}
+
 func badgeHTML(state, text string) string {
 	return `<span class="badge ` + toneOf(state) + `">` + esc(text) + `</span>`
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/backupwatch/backupwatch/shared/alert"
 	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/check/rule"
 	"github.com/backupwatch/backupwatch/shared/httpapi"
 	"github.com/backupwatch/backupwatch/shared/restore"
 	"github.com/backupwatch/backupwatch/shared/store"
@@ -316,6 +317,18 @@ type BackupRow struct {
 	// CopyStates are its copies by location, each with what the last read of
 	// it found (backup.Backup.Copies).
 	CopyStates map[backup.Location]backup.Copy
+	// Usual is the size rule's judgement of its size against the series'
+	// backups before it (rule.SizeOf; nil: none, see there).
+	Usual *rule.SizeReading
+}
+
+// SizeFar says why its size is far from the series' usual one, in words
+// ("" when it is not).
+func (r BackupRow) SizeFar() string {
+	if r.Usual == nil || !r.Usual.Far() {
+		return ""
+	}
+	return r.Usual.Against() + "; the size rule flags it " + string(r.Usual.Severity)
 }
 
 type backupsData struct {
@@ -369,6 +382,7 @@ func (c *Console) backups(ctx context.Context, p *request) (*view, error) {
 		return nil, err
 	}
 	names := store.QueueNames(&second, backupNameSet(list.Items))
+	sizes := store.QueueSeriesSizes(&second, sizedSeries(list.Items))
 	if err := p.tx.SendBatch(ctx, &second).Close(); err != nil {
 		return nil, err
 	}
@@ -376,7 +390,7 @@ func (c *Console) backups(ctx context.Context, p *request) (*view, error) {
 		count.N, count.Exact = store.SumDates(*dates)
 	}
 	d.Tenants, d.Count, d.Exact = tenants(), count.N, count.Exact
-	d.Rows = backupRowsOf(list.Items, *names)
+	d.Rows = backupRowsOf(list.Items, *names, sizes)
 	d.Dates, d.Trail = hierarchy(l.Q, "created_on", *dates)
 	return v, c.next(ctx, &d.listed, list.Next)
 }
@@ -500,11 +514,15 @@ func dateLabel(key string) string {
 }
 
 func backupRows(ctx context.Context, p *request, items []backup.Backup) ([]BackupRow, error) {
-	n, err := store.LookupNames(ctx, p.tx, backupNameSet(items))
-	if err != nil {
-		return nil, err
+	var b pgx.Batch
+	names := store.QueueNames(&b, backupNameSet(items))
+	sizes := store.QueueSeriesSizes(&b, sizedSeries(items))
+	if b.Len() > 0 {
+		if err := p.tx.SendBatch(ctx, &b).Close(); err != nil {
+			return nil, err
+		}
 	}
-	return backupRowsOf(items, n), nil
+	return backupRowsOf(items, *names, sizes), nil
 }
 
 // backupNameSet is what the rows of items name, and their copies, whose
@@ -520,12 +538,32 @@ func backupNameSet(items []backup.Backup) store.NameSet {
 	return set
 }
 
-func backupRowsOf(items []backup.Backup, n store.Names) []BackupRow {
+func backupRowsOf(items []backup.Backup, n store.Names, z *store.SeriesSizes) []BackupRow {
 	rows := make([]BackupRow, len(items))
 	for i, b := range items {
 		rows[i] = BackupRow{Backup: b, Tenant: n.Tenant(b.TenantID), CreatedBy: n.User(b.CreatedBy), CopyStates: b.Copies(n.Copies[b.ID])}
+		if h, ok := z.Histories[b.Series().Key()]; ok {
+			if r, ok := rule.SizeOf(h, z.Policy(b.Series()), b); ok {
+				rows[i].Usual = &r
+			}
+		}
 	}
 	return rows
+}
+
+// sizedSeries are the series of the items whose sizes the size rule
+// judges (completed or verified backups), each once.
+func sizedSeries(items []backup.Backup) []backup.Series {
+	var out []backup.Series
+	seen := map[string]bool{}
+	for _, b := range items {
+		if b.SizeBytes == nil || (b.Status != backup.Completed && b.Status != backup.Verified) || seen[b.Series().Key()] {
+			continue
+		}
+		seen[b.Series().Key()] = true
+		out = append(out, b.Series())
+	}
+	return out
 }
 
 // A list page's rows are written here, in Go, each row one piece of HTML
@@ -563,7 +601,7 @@ func backupLines(rows []BackupRow, now time.Time) template.HTML {
 			verified += ` <strong class="copy-problem">` + esc(bad) + `</strong>`
 		}
 		lines[i] = fill(backupRowHTML, badgeHTML(string(r.Status), wordsOf(string(r.Status))), esc(wordsOf(string(r.Type))),
-			esc(tenantLabel(r.Tenant)), Prefix, r.ID.String(), esc(r.Filename), esc(size(r.SizeBytes)), esc(dur(r.DurationSeconds)),
+			esc(tenantLabel(r.Tenant)), Prefix, r.ID.String(), esc(r.Filename), sizeHTML(r), esc(dur(r.DurationSeconds)),
 			timeHTML(now, r.CreatedAt, true), string(copies(r)), verified)
 	}
 	return template.HTML(strings.Join(lines, "\n"))
@@ -609,6 +647,8 @@ type RestoreRow struct {
 	restore.Restore
 	Tenants     []store.TenantName
 	InitiatedBy *store.UserName
+	// Owner is the restored backup's tenant (nil for a backup of no tenant).
+	Owner *store.TenantName
 }
 
 type restoresData struct {
@@ -678,7 +718,7 @@ func restoreRows(ctx context.Context, p *request, items []restore.Restore) ([]Re
 	}
 	rows := make([]RestoreRow, len(items))
 	for i, r := range items {
-		row := RestoreRow{Restore: r, InitiatedBy: n.User(r.InitiatedBy)}
+		row := RestoreRow{Restore: r, InitiatedBy: n.User(r.InitiatedBy), Owner: n.Tenant(r.TenantID)}
 		ids := r.TenantIDs
 		if len(ids) == 0 && r.TenantID != nil {
 			ids = []uuid.UUID{*r.TenantID}
@@ -785,7 +825,7 @@ func (c *Console) alertList(ctx context.Context, p *request) (*view, error) {
 	}
 	r, err := readPage(ctx, p, search,
 		func(b *pgx.Batch) (*store.Listed[alert.Alert], *store.Counted) {
-			return store.QueueListAlerts(b, f, pg), store.QueueCountAlerts(b, f, countCap)
+			return store.QueueAlertQueue(b, f, pg), store.QueueCountAlerts(b, f, countCap)
 		})
 	if err != nil {
 		return nil, err

@@ -112,28 +112,32 @@ func (c *Console) restore(ctx context.Context, p *request) (*view, error) {
 }
 
 // restoreSentence tells a restore as the audit trail reads it: "Ana
-// restored acme's backup of 26 Nov 02:00 (PITR to 25 Nov 18:30) for
-// OPS-1234; it completed in 4m, 120,034 rows."
+// restored acme's tenant backup of 26 Nov 2026 02:00 (PITR to 25 Nov 2026
+// 18:30) for OPS-1234; it completed in 4 min, 120,034 rows."
 func restoreSentence(r RestoreRow) string {
 	who := "Someone"
 	if r.InitiatedBy != nil {
 		who = r.InitiatedBy.Name
 	}
-	whose := "the"
-	if len(r.Tenants) > 0 {
-		var names []string
-		for _, t := range r.Tenants {
-			if t.Slug != nil {
-				names = append(names, *t.Slug)
-			} else {
-				names = append(names, tenantLabel(&t))
-			}
-		}
-		whose = strings.Join(names, ", ") + "'s"
+	verb := map[restore.Status]string{restore.InProgress: "is restoring", restore.Completed: "restored",
+		restore.Failed: "tried to restore", restore.Cancelled: "started to restore"}[r.Status]
+	noun := map[backup.Type]string{backup.FullDatabase: "full database backup", backup.TenantBackup: "tenant backup",
+		backup.WALArchive: "WAL segment", backup.Configuration: "configuration backup"}[r.Backup.Type]
+	what := "the " + noun
+	if r.Owner != nil {
+		what = slugOf(*r.Owner) + "'s " + noun
 	}
-	s := fmt.Sprintf("%s restored %s backup of %s (%s", who, whose, r.Backup.CreatedAt.UTC().Format("2 Jan 15:04"), r.Mode)
+	const when = "2 Jan 2006 15:04"
+	s := fmt.Sprintf("%s %s %s of %s (%s", who, verb, what, r.Backup.CreatedAt.UTC().Format(when), r.Mode)
 	if r.TargetTimestamp != nil {
-		s += " to " + r.TargetTimestamp.UTC().Format("2 Jan 15:04")
+		s += " to " + r.TargetTimestamp.UTC().Format(when)
+	}
+	if len(r.TenantIDs) > 0 {
+		names := make([]string, len(r.Tenants))
+		for i, t := range r.Tenants {
+			names[i] = slugOf(t)
+		}
+		s += " into " + strings.Join(names, ", ")
 	}
 	s += ") for " + strings.TrimSpace(r.Reason) + "; "
 	switch r.Status {
@@ -158,6 +162,14 @@ func restoreSentence(r RestoreRow) string {
 		s += "it was cancelled."
 	}
 	return s
+}
+
+// slugOf names a tenant in a sentence: by its slug, when the key may read it.
+func slugOf(t store.TenantName) string {
+	if t.Slug != nil {
+		return *t.Slug
+	}
+	return tenantLabel(&t)
 }
 
 // event is one line of an alert's timeline.
@@ -253,7 +265,7 @@ func timeline(a AlertRow, ackNotes string, ns []alert.Notification) []event {
 		}
 	}
 	if a.LastSeenAt.After(a.CreatedAt) {
-		ev = append(ev, event{At: a.LastSeenAt, What: "Seen again (last time)"})
+		ev = append(ev, event{At: a.LastSeenAt, What: "Last seen"})
 	}
 	if a.AcknowledgedAt != nil {
 		ev = append(ev, event{At: *a.AcknowledgedAt, What: "Acknowledged", Who: userLabel(a.AcknowledgedBy), Notes: ackNotes})
@@ -574,6 +586,29 @@ type seriesRow struct {
 	check.SeriesStatus
 	TenantName *store.TenantName
 }
+
+// Why links to what says why a series is not OK: for a failing one, its
+// failed backups and its BACKUP_FAILURE alerts; for a late one (or one
+// without a completed backup), its BACKUP_MISSING alerts.
+func (r seriesRow) Why() []link {
+	key := backup.Series{Type: r.BackupType, TenantID: r.TenantID}.Key()
+	q := url.Values{"backup_type": {string(r.BackupType)}}
+	if r.TenantID != nil {
+		q.Set("tenant_id", r.TenantID.String())
+	}
+	switch r.State {
+	case check.Failing:
+		q.Set("status", "FAILED")
+		return []link{{"its failed backups", Prefix + "/backups?" + q.Encode()},
+			{"its failure alerts", Prefix + "/alerts?" + url.Values{"fingerprint": {alert.Fingerprint(alert.BackupFailure, key)}}.Encode()}}
+	case check.Late, check.NoData:
+		return []link{{"its missing-backup alerts", Prefix + "/alerts?" + url.Values{"fingerprint": {alert.Fingerprint(alert.BackupMissing, key)}}.Encode()}}
+	}
+	return nil
+}
+
+// link is a link's words and where it goes.
+type link struct{ Label, URL string }
 
 func seriesRowsOf(ss []check.SeriesStatus, n store.Names) []seriesRow {
 	rows := make([]seriesRow, len(ss))

@@ -5,6 +5,13 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/restore"
+	"github.com/backupwatch/backupwatch/shared/store"
 )
 
 // TestEveryPageParses: every page's template parses with the layout (the
@@ -67,3 +74,41 @@ func TestNoticeFitsItsCookie(t *testing.T) {
 		}
 	}
 }
+
+// TestRestoreSentence: the sentence's verb is the restore's state, the
+// backup is named by its own tenant and type, the tenants restored into
+// are said apart, and dates have their year.
+func TestRestoreSentence(t *testing.T) {
+	acme, globex := "acme", "globex"
+	ana := &store.UserName{Name: "Ana"}
+	at := time.Date(2026, 11, 26, 2, 0, 0, 0, time.UTC)
+	base := restore.Restore{Backup: restore.BackupRef{Type: backup.TenantBackup, CreatedAt: at}, Reason: "OPS-1234"}
+	for _, tc := range []struct {
+		row  RestoreRow
+		want string
+	}{
+		{func() RestoreRow {
+			r := base
+			r.Status, r.Mode, r.TargetTimestamp = restore.Completed, restore.PITR, ptr(at.Add(-7*time.Hour-30*time.Minute))
+			r.DurationSeconds, r.RowsRestored = ptr(int64(240)), ptr(int64(120034))
+			return RestoreRow{Restore: r, InitiatedBy: ana, Owner: &store.TenantName{Slug: &acme}}
+		}(), "Ana restored acme's tenant backup of 26 Nov 2026 02:00 (PITR to 25 Nov 2026 18:30) for OPS-1234; it completed in 4 min, 120,034 rows."},
+		{func() RestoreRow {
+			r := base
+			r.Backup.Type, r.Status, r.Mode, r.ErrorMessage = backup.FullDatabase, restore.Failed, restore.Merge, ptr("locked")
+			r.TenantIDs = []uuid.UUID{uuid.New(), uuid.New()}
+			return RestoreRow{Restore: r, InitiatedBy: ana, Tenants: []store.TenantName{{Slug: &acme}, {Slug: &globex}}}
+		}(), "Ana tried to restore the full database backup of 26 Nov 2026 02:00 (MERGE into acme, globex) for OPS-1234; it failed: locked."},
+		{func() RestoreRow {
+			r := base
+			r.Status, r.Mode = restore.InProgress, restore.Full
+			return RestoreRow{Restore: r, Owner: &store.TenantName{Slug: &acme}}
+		}(), "Someone is restoring acme's tenant backup of 26 Nov 2026 02:00 (FULL) for OPS-1234; it is still running."},
+	} {
+		if got := restoreSentence(tc.row); got != tc.want {
+			t.Errorf("got  %s\nwant %s", got, tc.want)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

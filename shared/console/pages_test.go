@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/backupwatch/backupwatch/shared/alert"
 	"github.com/backupwatch/backupwatch/shared/backup"
 	"github.com/backupwatch/backupwatch/shared/store"
+	"github.com/backupwatch/backupwatch/shared/testenv"
 )
 
 // rowOf is the row of the backups list that links to backup id.
@@ -363,5 +366,107 @@ func TestSmallWords(t *testing.T) {
 	}
 	if page := c.do("GET", "/console/restores?status=CANCELLED", nil).body; !strings.Contains(page, "No restores match these filters.") {
 		t.Errorf("empty filtered restores: %s", between(page, `<p class="count"`, "</section>"))
+	}
+}
+
+// TestSizeArrowSaysFarFromUsual: a backup the size rule flags has a small
+// arrow beside its size in the list (and in a search's), saying why in its
+// title and in words, with the alert's expected size; the backups before
+// it, at their usual size, have none; its detail page says it too. A
+// backup reported since the last check run is not judged yet.
+func TestSizeArrowSaysFarFromUsual(t *testing.T) {
+	s := newSite(t)
+	w := seed(t, s)
+	c := newClient(t, s)
+	c.signIn(w.Operator)
+	var expected int64
+	for _, it := range s.Call(t, 200, "GET", "/v1/alerts?alert_type=SIZE_DEVIATION&backup_id="+w.AcmeNewest, s.AdminKey, nil)["items"].([]any) {
+		expected = int64(it.(map[string]any)["details"].(map[string]any)["expected_bytes"].(float64))
+	}
+	if expected == 0 {
+		t.Fatal("the seed's small export raised no SIZE_DEVIATION alert")
+	}
+	arrow := `<span class="size-far bad" title="12% of the ` + backup.HumanSize(expected) + ` expected; the size rule flags it ERROR" aria-hidden="true">↓</span>` +
+		`<span class="visually-hidden">(far below its usual size: 12% of the ` + backup.HumanSize(expected) + ` expected; the size rule flags it ERROR)</span>`
+	for _, page := range []string{"/console/backups?limit=100", "/console/backups?q=acme"} {
+		body := c.do("GET", page, nil).body
+		if row := rowOf(t, body, w.AcmeNewest); !strings.Contains(row, arrow) {
+			t.Errorf("%s: the small export's row has no arrow %q:\n%s", page, arrow, row)
+		}
+		if row := rowOf(t, body, w.AcmeMismatch); strings.Contains(row, "size-far") {
+			t.Errorf("%s: an export of the usual size has an arrow:\n%s", page, row)
+		}
+	}
+	detail := c.do("GET", "/console/backups/"+w.AcmeNewest, nil).body
+	if want := `12% of the ` + backup.HumanSize(expected) + ` expected <strong class="size-far bad">flagged ERROR by the size rule</strong>`; !strings.Contains(detail, want) {
+		t.Errorf("the detail page does not say %q", want)
+	}
+	if want := `, within the size rule's band`; !strings.Contains(c.do("GET", "/console/backups/"+w.AcmeMismatch, nil).body, want) {
+		t.Errorf("a usual export's detail page does not say %q", want)
+	}
+
+	// Reported after the run: no judgement yet, whatever its size.
+	later := testenv.Completed("TENANT_BACKUP", w.Acme, "acme-later.tar.zst", 1_000)
+	id := s.Call(t, 201, "POST", "/v1/backups", w.Job, later)["id"].(string)
+	if row := rowOf(t, c.do("GET", "/console/backups?limit=100", nil).body, id); strings.Contains(row, "size-far") {
+		t.Errorf("a backup no run has judged has an arrow:\n%s", row)
+	}
+}
+
+// TestAlertsListActiveFirst: the alerts page lists the ACTIVE alerts
+// first, newest first, then the others, newest first (CONSOLE.md), and
+// its pages, whatever their size, walk every alert the filter matches
+// once, across the two parts; a filter of one status is the plain order.
+func TestAlertsListActiveFirst(t *testing.T) {
+	s := newSite(t)
+	w := seed(t, s)
+	c := newClient(t, s)
+	c.signIn(w.Operator)
+	open := s.Call(t, 200, "GET", "/v1/alerts?status=ACTIVE", s.AdminKey, nil)["items"].([]any)
+	if len(open) < 4 {
+		t.Fatalf("the seed has %d active alerts, want 4 or more", len(open))
+	}
+	// The newest and another are acknowledged, a third resolved: they move
+	// down, below the older ACTIVE ones.
+	for i, it := range open[:3] {
+		action, body := "acknowledge", map[string]any{"notes": "on it"}
+		if i == 2 {
+			action, body = "resolve", map[string]any{"resolution_notes": "done"}
+		}
+		s.Call(t, 200, "POST", "/v1/alerts/"+it.(map[string]any)["id"].(string)+"/"+action, s.AdminKey, body)
+	}
+	var want []string // ACTIVE first, then the others, each newest first
+	for _, st := range []string{"ACTIVE", "ACKNOWLEDGED,RESOLVED"} {
+		for _, it := range s.Call(t, 200, "GET", "/v1/alerts?limit=500&status="+st, s.AdminKey, nil)["items"].([]any) {
+			want = append(want, it.(map[string]any)["id"].(string))
+		}
+	}
+	nActive := len(open) - 3
+	ids := regexp.MustCompile(`name="ids" value="([0-9a-f-]{36})"`)
+	nextLink := regexp.MustCompile(`<a href="([^"]+)" rel="next">`)
+	for _, limit := range []int{1, 2, nActive, nActive + 1, 500} {
+		var got []string
+		page := "/console/alerts?limit=" + strconv.Itoa(limit)
+		for page != "" && len(got) <= len(want) {
+			body := c.do("GET", page, nil).body
+			for _, m := range ids.FindAllStringSubmatch(body, -1) {
+				got = append(got, m[1])
+			}
+			page = ""
+			if m := nextLink.FindStringSubmatch(body); m != nil {
+				page = html.UnescapeString(m[1])
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("limit %d: the pages list\n%v\nwant\n%v", limit, got, want)
+		}
+	}
+	// One status asked: its own order, newest first.
+	var acked []string
+	for _, m := range ids.FindAllStringSubmatch(c.do("GET", "/console/alerts?status=ACKNOWLEDGED", nil).body, -1) {
+		acked = append(acked, m[1])
+	}
+	if want := []string{open[0].(map[string]any)["id"].(string), open[1].(map[string]any)["id"].(string)}; !slices.Equal(acked, want) {
+		t.Errorf("status=ACKNOWLEDGED lists %v, want %v", acked, want)
 	}
 }

@@ -92,9 +92,12 @@ func (s *Server) encodeCursor(c store.Cursor) string { return EncodeCursor(s.cur
 // cursor secret is secret (for the benchmarks, which make cursors to
 // measure deep pages).
 func EncodeCursor(secret []byte, c store.Cursor) string {
-	b := make([]byte, 0, 24)
+	b := make([]byte, 0, 25)
 	b = binary.BigEndian.AppendUint64(b, uint64(c.Time.UnixMicro()))
 	b = append(b, c.ID[:]...)
+	if c.Rest {
+		b = append(b, 1) // the console's alert queue, its second part
+	}
 	return sealToken(secret, b)
 }
 
@@ -125,10 +128,10 @@ func (s *Server) decodeCursor(tok string) (store.Cursor, bool) {
 // for anything else (an edited cursor, or one sealed with another secret).
 func DecodeCursor(secret []byte, tok string) (store.Cursor, bool) {
 	payload, ok := openToken(secret, tok)
-	if !ok || len(payload) != 24 {
+	if !ok || (len(payload) != 24 && (len(payload) != 25 || payload[24] != 1)) {
 		return store.Cursor{}, false
 	}
-	var c store.Cursor
+	c := store.Cursor{Rest: len(payload) == 25}
 	c.Time = time.UnixMicro(int64(binary.BigEndian.Uint64(payload[:8]))).UTC()
 	copy(c.ID[:], payload[8:24])
 	return c, true

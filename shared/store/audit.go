@@ -55,7 +55,7 @@ type AuditFilter struct {
 }
 
 // AuditKey is the cursor an entry leaves behind (newest first).
-func AuditKey(e audit.Entry) Cursor { return Cursor{e.CreatedAt, e.ID} }
+func AuditKey(e audit.Entry) Cursor { return Cursor{Time: e.CreatedAt, ID: e.ID} }
 
 const auditColumns = `id, action, actor_id, actor_name, via, key_prefix, tenant_id, object_type, object_id, before, after, created_at`
 

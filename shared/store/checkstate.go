@@ -311,6 +311,54 @@ func SeriesStates(ctx context.Context, db DB) ([]backup.History, error) {
 	return scanStates(rows)
 }
 
+// SeriesSizes are the stored histories of some series, by series key,
+// and the policies that may govern them (backup.EffectivePolicy): what
+// the size rule reads of a series (rule.SizeOf).
+type SeriesSizes struct {
+	Histories map[string]backup.History
+	Policies  []backup.Policy
+}
+
+// Policy returns the policy that governs series s (nil: none).
+func (z *SeriesSizes) Policy(s backup.Series) *backup.Policy {
+	if p, ok := backup.EffectivePolicy(z.Policies, s); ok {
+		return &p
+	}
+	return nil
+}
+
+// QueueSeriesSizes queues on b the read of the stored histories of series
+// (as SeriesStates reads them, by primary key) and of the policies that
+// may govern them, in scope (none when series is empty); they are in the
+// result once b is sent.
+func QueueSeriesSizes(b *pgx.Batch, series []backup.Series) *SeriesSizes {
+	out := &SeriesSizes{Histories: map[string]backup.History{}}
+	if len(series) == 0 {
+		return out
+	}
+	keys, types, tenants := make([]string, len(series)), make([]string, len(series)), []uuid.UUID{}
+	for i, s := range series {
+		keys[i], types[i] = s.Key(), string(s.Type)
+		if s.TenantID != nil {
+			tenants = append(tenants, *s.TenantID)
+		}
+	}
+	b.Queue(`SELECT `+stateColumns+` FROM backup_series_state s LEFT JOIN tenants t ON t.id = s.tenant_id
+		WHERE s.series_key = ANY($1)`, keys).Query(func(rows pgx.Rows) error {
+		hs, err := scanStates(rows)
+		for _, h := range hs {
+			out.Histories[h.Series.Key()] = h
+		}
+		return err
+	})
+	b.Queue(`SELECT `+policyColumns+` FROM backup_policies
+		WHERE backup_type = ANY($1) AND (tenant_id IS NULL OR tenant_id = ANY($2))`, types, tenants).Query(func(rows pgx.Rows) (err error) {
+		out.Policies, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (backup.Policy, error) { return scanPolicy(r) })
+		return mapErr(err)
+	})
+	return out
+}
+
 // StateAsk says which stored series states a check rerun judges (migration
 // 025): those due by DueBy, the series Keys (those with an open alert),
 // every series of the Types whose policies changed; none of Except (the

@@ -20,17 +20,21 @@ import (
 type Cursor struct {
 	Time time.Time
 	ID   uuid.UUID
+	// Rest marks a cursor in the second part of a list read in two parts
+	// (QueueAlertQueue: the ACTIVE alerts, then the others); with a zero
+	// Time it is that part's start.
+	Rest bool
 }
 
 // The keys of each list's order, newest first: the cursor that an item
 // leaves behind when a page ends with it.
-func BackupKey(b backup.Backup) Cursor    { return Cursor{b.CreatedAt, b.ID} }
-func RestoreKey(r restore.Restore) Cursor { return Cursor{r.StartedAt, r.ID} }
-func AlertKey(a alert.Alert) Cursor       { return Cursor{a.CreatedAt, a.ID} }
-func TenantKey(t Tenant) Cursor           { return Cursor{t.CreatedAt, t.ID} }
-func UserKey(u User) Cursor               { return Cursor{u.CreatedAt, u.ID} }
-func APIKeyKey(k APIKey) Cursor           { return Cursor{k.CreatedAt, k.ID} }
-func PolicyKey(x backup.Policy) Cursor    { return Cursor{x.UpdatedAt, x.ID} }
+func BackupKey(b backup.Backup) Cursor    { return Cursor{Time: b.CreatedAt, ID: b.ID} }
+func RestoreKey(r restore.Restore) Cursor { return Cursor{Time: r.StartedAt, ID: r.ID} }
+func AlertKey(a alert.Alert) Cursor       { return Cursor{Time: a.CreatedAt, ID: a.ID} }
+func TenantKey(t Tenant) Cursor           { return Cursor{Time: t.CreatedAt, ID: t.ID} }
+func UserKey(u User) Cursor               { return Cursor{Time: u.CreatedAt, ID: u.ID} }
+func APIKeyKey(k APIKey) Cursor           { return Cursor{Time: k.CreatedAt, ID: k.ID} }
+func PolicyKey(x backup.Policy) Cursor    { return Cursor{Time: x.UpdatedAt, ID: x.ID} }
 
 // Page asks for at most Limit items after After (nil: from the start),
 // and, with MaxBytes set, for no more items than fill MaxBytes with their

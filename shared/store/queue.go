@@ -63,6 +63,67 @@ func QueueListAlerts(b *pgx.Batch, f AlertFilter, p Page) *Listed[alert.Alert] {
 	return queueList(b, "alerts", q, args, p, func(r pgx.CollectableRow) (alert.Alert, error) { return scanAlert(r) }, AlertKey, alertText)
 }
 
+// QueueAlertQueue queues the console's working list of the alerts f
+// matches (CONSOLE.md: "ACTIVE first"): the ACTIVE ones, newest first,
+// then the others, newest first. Each part is one statement on its
+// status's index order, both in b's round trip; a cursor in the second
+// part is marked Rest. When f asks for ACTIVE alerts alone, or for none,
+// it is QueueListAlerts. f must have no q (a search has its own order).
+func QueueAlertQueue(b *pgx.Batch, f AlertFilter, p Page) *Listed[alert.Alert] {
+	mustHaveNoQuery(f.Query)
+	asked := f.Statuses
+	if len(asked) == 0 {
+		asked = []alert.Status{alert.Active, alert.Acknowledged, alert.Resolved}
+	}
+	active, rest := f, f
+	active.Statuses, rest.Statuses = []alert.Status{alert.Active}, nil
+	for _, s := range asked {
+		if s != alert.Active {
+			rest.Statuses = append(rest.Statuses, s)
+		}
+	}
+	if len(rest.Statuses) == len(asked) || len(rest.Statuses) == 0 {
+		return QueueListAlerts(b, f, p) // one part only
+	}
+	var head *Listed[alert.Alert] // the ACTIVE part, when the page starts there
+	tailPage := Page{Limit: p.Limit, MaxBytes: p.MaxBytes}
+	if p.After != nil && p.After.Rest {
+		if !p.After.Time.IsZero() {
+			tailPage.After = p.After
+		}
+	} else {
+		head = QueueListAlerts(b, active, p)
+	}
+	out := &Listed[alert.Alert]{}
+	q, args := AlertListSQL(rest, tailPage)
+	b.Queue(q, args...).Query(func(rows pgx.Rows) error {
+		tail, next, err := collectPage(rows, tailPage, func(r pgx.CollectableRow) (alert.Alert, error) { return scanAlert(r) }, AlertKey, alertText)
+		if err != nil {
+			return fmt.Errorf("listing alerts: %w", mapErr(err))
+		}
+		if head != nil { // read before this statement
+			out.Items, out.Next = head.Items, head.Next
+			if head.Next != nil {
+				return nil
+			}
+		}
+		need := p.Limit - len(out.Items)
+		taken := tail[:min(need, len(tail))]
+		out.Items = append(out.Items, taken...)
+		if next == nil && len(tail) <= need {
+			return nil // the last page
+		}
+		c := Cursor{Rest: true} // the second part's start
+		if len(taken) > 0 {
+			c = AlertKey(taken[len(taken)-1])
+			c.Rest = true
+		}
+		out.Next = &c
+		return nil
+	})
+	return out
+}
+
 func queueList[T any](b *pgx.Batch, what, q string, args []any, p Page, scan func(pgx.CollectableRow) (T, error), key func(T) Cursor, size func(T) int) *Listed[T] {
 	out := &Listed[T]{}
 	b.Queue(q, args...).Query(func(rows pgx.Rows) (err error) {

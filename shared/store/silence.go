@@ -29,7 +29,7 @@ func scanSilence(r pgx.Row) (alert.Silence, error) {
 }
 
 // SilenceKey is the cursor a silence leaves behind in a list, newest first.
-func SilenceKey(s alert.Silence) Cursor { return Cursor{s.CreatedAt, s.ID} }
+func SilenceKey(s alert.Silence) Cursor { return Cursor{Time: s.CreatedAt, ID: s.ID} }
 
 // InsertSilence stores s.
 func InsertSilence(ctx context.Context, db DB, s alert.Silence) error {

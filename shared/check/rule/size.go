@@ -3,6 +3,7 @@ package rule
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/backupwatch/backupwatch/shared/alert"
@@ -813,6 +814,46 @@ func samples(h backup.History, buf []Sample) []Sample {
 		out = append(out, Sample{Size: *b.SizeBytes, At: b.CreatedAt})
 	}
 	return out
+}
+
+// SizeOf is the size rule's judgement of backup b of a series against the
+// backups before it in the series' stored history h, as a check run judged
+// it when b was the series' newest (with the re-baseline h has now). ok is
+// false when the rule is off (p nil or without a percentage), when b is not
+// in h (older than the history the checks keep, or reported since the last
+// run), or when the rule has too little to judge it by. A backup of h but
+// the newest is known by when it was made (h keeps whole seconds) and its
+// size.
+func SizeOf(h backup.History, p *backup.Policy, b backup.Backup) (r SizeReading, ok bool) {
+	if p == nil || b.SizeBytes == nil || len(h.Completed) == 0 {
+		return r, false
+	}
+	var buf [backup.SizeHistory + 1]Sample
+	s := samples(h, buf[:])
+	newest := h.Completed[0].CreatedAt
+	at := slices.IndexFunc(s, func(x Sample) bool {
+		return x.Size == *b.SizeBytes && newest.Sub(x.At)/time.Second == newest.Sub(b.CreatedAt)/time.Second
+	})
+	if h.Completed[0].ID == b.ID {
+		at = 0
+	}
+	if at < 0 || at >= len(s) {
+		return r, false
+	}
+	return ReadSize(s[at:], p.SizeDeviationPercent, p.MinHistory, h.BaselineFrom)
+}
+
+// Far says whether the reading is one the size rule flags: a size out of
+// its band, or a step to a new level not yet confirmed (a confirmed step
+// is the series' new normal).
+func (r SizeReading) Far() bool {
+	return r.Severity != "" && (r.Step == nil || !r.Step.Confirmed)
+}
+
+// Against says the reading's size against the size expected:
+// "12% of the 344 MB expected".
+func (r SizeReading) Against() string {
+	return percent(float64(r.Newest)/r.Expected*100) + " of the " + humanBytes(int64(r.Expected)) + " expected"
 }
 
 func sizeRule(v *Verdict, h backup.History, p backup.Policy, name, key string, memo *SizeMemo) {
