@@ -343,3 +343,82 @@ func TestRunUpload(t *testing.T) {
 		t.Errorf("the backup whose b2 copy failed: %v, r2 %v, b2 %v", b["status"], b["r2_path"], b["b2_path"])
 	}
 }
+
+// TestUploadNeverOverwrites: two backups of one filename on one day share
+// an object key (API.md's layout); the second's copy never replaces the
+// first's: exit 3 naming the key and the backup that holds it, the first
+// object intact and proven by the verifier (no INTEGRITY_FAILURE), the
+// second backup without that copy. An object of the same bytes is no
+// other backup's copy to protect: it is written.
+func TestUploadNeverOverwrites(t *testing.T) {
+	w := newCopiesWorld(t)
+	first, file1, data1 := w.backupFile(t, "same.dump", 1000)
+	if out, stderr, code := w.upload(t, "--backup", first, "--to", "r2", "--file", file1); code != 0 {
+		t.Fatalf("first upload: exit %d\n%s%s", code, out, stderr)
+	}
+	second, file2, _ := w.backupFile(t, "same.dump", 1000)
+	_, stderr, code := w.upload(t, "--backup", second, "--to", "r2", "--file", file2)
+	key := "backups/TENANT_BACKUP/acme/" + w.api.Clock.Now().UTC().Format("2006/01/02") + "/same.dump"
+	if code != 3 || !strings.Contains(stderr, "r2://bw-r2/"+key+" already holds the copy of backup "+first) {
+		t.Errorf("second upload: exit %d, stderr %q", code, stderr)
+	}
+	if stored, err := os.ReadFile(w.vgw.ObjectFile("bw-r2", key)); err != nil || !bytes.Equal(stored, data1) {
+		t.Errorf("the first backup's object was replaced (%v)", err)
+	}
+	if b := w.api.Call(t, 200, "GET", "/v1/backups/"+second, w.api.AdminKey, nil); b["r2_path"] != nil {
+		t.Errorf("the second backup records %v", b["r2_path"])
+	}
+	// A third backup of the very same bytes: its copy is that object.
+	third := testenv.Completed("TENANT_BACKUP", w.ten, "same.dump", int64(len(data1)))
+	sum := sha256.Sum256(data1)
+	third["checksum"], third["local_path"] = hex.EncodeToString(sum[:]), file1
+	delete(third, "r2_path")
+	delete(third, "b2_path")
+	id3 := w.api.Call(t, 201, "POST", "/v1/backups", w.job, third)["id"].(string)
+	if _, stderr, code := w.upload(t, "--backup", id3, "--to", "r2", "--file", file1); code != 0 {
+		t.Errorf("upload of the same bytes: exit %d: %s", code, stderr)
+	}
+	if run := w.verify(t); num(run["matched"]) != 2 || num(run["mismatched"]) != 0 {
+		t.Errorf("verification: %v", run)
+	}
+	if got := w.integrityAlerts(t); len(got) != 0 {
+		t.Errorf("alerts: %v", got)
+	}
+}
+
+// TestRunUploadSameName: the audit's case through `run --upload`: the
+// README's command run twice on one day with a fixed filename. The second
+// run's backup is COMPLETED without the r2 copy, exit 3 naming the key;
+// the first's copy is its own and the verifier proves it.
+func TestRunUploadSameName(t *testing.T) {
+	vgw := testenv.StartVersitygw(t, "bw-r2")
+	vgw.SetEnv(t, "r2")
+	j := newJobSite(t, nil)
+	j.extraEnv = vgw.Env("r2")
+	loc := vgw.Location("bw-r2", "pg/")
+	if st, _, body, err := j.s.do("PUT", "/v1/storage-targets/r2", map[string]any{"s3": map[string]any{
+		"endpoint_url": loc.EndpointURL, "bucket": loc.Bucket, "region": loc.Region, "prefix": loc.Prefix, "path_style": true}}); err != nil || st != 200 {
+		t.Fatalf("PUT r2: %d %s %v", st, body, err)
+	}
+	file := filepath.Join(j.mkdir("backups"), "app.dump")
+	for i, content := range []string{"first", "second"} {
+		r := j.bw("run", "--type", "FULL_DATABASE", "--file", file, "--upload", "r2", "--", "sh", "-c", "echo "+content+" > "+file)
+		if want := []int{0, 3}[i]; r.code != want || (i == 1 && !strings.Contains(r.stderr, "already holds the copy of backup")) {
+			t.Fatalf("run %d: exit %d, want %d: %s", i+1, r.code, want, r.stderr)
+		}
+	}
+	items := j.backups(q("backup_type", "FULL_DATABASE", "status", "COMPLETED"))
+	withCopy := 0
+	for _, b := range items {
+		if b["r2_path"] != nil {
+			withCopy++
+		}
+	}
+	if len(items) != 2 || withCopy != 1 {
+		t.Fatalf("backups %v", items)
+	}
+	st, _, body, err := j.s.do("POST", "/v1/verifications/run", nil)
+	if err != nil || st != 200 || !strings.Contains(string(body), `"matched":1`) || !strings.Contains(string(body), `"mismatched":0`) {
+		t.Errorf("verification run: %d %s %v", st, body, err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"time"
 
@@ -16,20 +17,25 @@ import (
 )
 
 // The job commands exit 2 on a usage or configuration error, before
-// anything runs; otherwise with the wrapped command's status.
+// anything runs; otherwise with the wrapped command's status, 3 when a
+// copy failed (exitUpload), 4 when the API refused to record the job
+// (jobclient.ExitRefused).
 const exitUsage = 2
 
 const jobsUsage = `job commands (BACKUPWATCH_URL, BACKUPWATCH_API_KEY or BACKUPWATCH_API_KEY_FILE,
 BACKUPWATCH_SPOOL; README "Backup jobs"):
   run --type TYPE --file PATH|- [--output PATH] [--tenant SLUG|ID] [--location local|r2|b2=URI]...
       [--upload r2|b2]... [--job-id UUID] [--meta KEY=VALUE]... [--wal-start-from DIR] -- COMMAND [ARGS...]
-      (--upload: copy the file there, BACKUPWATCH_S3_<NAME>_ACCESS_KEY_ID/_SECRET_ACCESS_KEY; exit 3 when a copy failed)
-  upload --backup ID --to r2|b2 [--to ...] --file PATH: add copies of a COMPLETED backup (exit 3 when one failed)
+      (--upload: copy the file there, BACKUPWATCH_S3_<NAME>_ACCESS_KEY_ID/_SECRET_ACCESS_KEY; exit 3 when a copy failed;
+      exit 4 when the API refused the report, kept aside for flush --retry-aside)
+  upload --backup ID --to r2|b2 [--to ...] --file PATH: add copies of a COMPLETED backup (exit 3 when one failed,
+      1 when none could be tried: the backup cannot take it, or has that copy already)
   report --type TYPE --file PATH --status COMPLETED|FAILED [--notes TEXT] [--duration 5m] [...as run]
   verify --backup ID --file PATH [--location local|r2|b2]
   wal-archive (--dir DIR | --copy 'cp %p /archive/%f' --location local=/archive/%f) [--cluster NAME] %p %f
   restore --backup ID --mode FULL|MERGE|PITR --reason TEXT [--target TIME] [--tenant SLUG|ID]...
       [--rows-from SQL [--rows-db URL]] -- COMMAND [ARGS...]
+      (a restore the API refuses to record does not run: exit 4)
   flush [--retry-aside]
 `
 
@@ -107,6 +113,9 @@ func jobCommand(ctx context.Context, name string, args []string, std jobclient.S
 	}
 	return fail(errors.New("unknown job command"))
 }
+
+// clusterName is the rule of metadata.cluster (shared/backup's, API.md).
+var clusterName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
 // list is a repeatable flag.
 type list []string
@@ -285,6 +294,11 @@ func parseWAL(args []string) (jobclient.WALSpec, error) {
 	if s.Locations, err = parseLocations(locs, true); err != nil {
 		return s, err
 	}
+	if s.Cluster != "" && !clusterName.MatchString(s.Cluster) {
+		// The API would refuse every report of it (metadata.cluster):
+		// say so before archive_command archives anything.
+		return s, fmt.Errorf("--cluster %q must be 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit", s.Cluster)
+	}
 	if s.Copy != "" && len(s.Locations) == 0 {
 		return s, errors.New("--copy needs --location (where the copy goes, e.g. local=/archive/%f), which the report records")
 	}
@@ -329,6 +343,17 @@ func parseRestore(args []string) (jobclient.RestoreSpec, error) {
 			return s, fmt.Errorf("--target %q is not an RFC 3339 time such as 2026-11-26T22:34:15Z", target)
 		}
 		s.Target = &t
+	}
+	// What the API would refuse, said before the restore runs (API.md:
+	// PITR needs target_timestamp, FULL and MERGE forbid it; MERGE names
+	// its tenants).
+	switch {
+	case s.Mode == "PITR" && s.Target == nil:
+		return s, errors.New("--mode PITR needs --target TIME, the point to recover to")
+	case s.Mode != "PITR" && s.Target != nil:
+		return s, fmt.Errorf("--target goes with --mode PITR only, not %s", s.Mode)
+	case s.Mode == "MERGE" && len(tenants) == 0:
+		return s, errors.New("--mode MERGE needs --tenant (the tenants merged back), once or more")
 	}
 	for _, t := range tenants {
 		s.Tenants = append(s.Tenants, jobclient.TenantRef(t))

@@ -171,11 +171,13 @@ func TestRunRules(t *testing.T) {
 		t.Errorf("acme's backup: %v", b)
 	}
 
-	// A 4xx: kept aside with the answer, said on stderr, never retried.
+	// A 4xx: kept aside with the answer, said on stderr, never retried;
+	// the backup ran but is not recorded: exit 4, not 0.
 	before := len(j.backups(""))
 	r = j.bw("run", "--type", "TENANT_BACKUP", "--tenant", "00000000-0000-4000-8000-000000000001", "--file", "t.tar", "--", "sh", "-c", "echo t > t.tar")
 	aside := j.spooled("aside")
-	if r.code != 0 || !strings.Contains(r.stderr, "refused by the API (422") || !strings.Contains(r.stderr, "kept aside") || len(aside) != 2 {
+	if r.code != 4 || !strings.Contains(r.stderr, "refused by the API (422") || !strings.Contains(r.stderr, "kept aside") || len(aside) != 2 ||
+		!strings.Contains(r.stderr, "was NOT recorded") {
 		t.Fatalf("4xx: exit %d, %d aside, stderr %s", r.code, len(aside), r.stderr)
 	}
 	for _, e := range aside {

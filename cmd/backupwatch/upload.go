@@ -161,8 +161,10 @@ func uploadStep(rep *jobclient.Reporter, spec *jobclient.RunSpec, to []backup.Lo
 			return nil
 		}
 		size, sum := a.Digest.Size, a.Digest.Checksum
+		job := a.JobID
 		b := backup.Backup{Type: backup.Type(spec.Type), Filename: a.Filename, CreatedAt: a.CreatedAt,
-			SizeBytes: &size, Checksum: &sum}
+			SizeBytes: &size, Checksum: &sum, BackupJobID: &job}
+		b.ID, _ = uuid.Parse(a.BackupID)
 		for _, c := range uploader.Upload(ctx, targets, to, b, tenantSlug(ctx, rep.Client, spec.Tenant), a.Path, nil) {
 			if c.Err != nil {
 				say(c.Target, c.Err)

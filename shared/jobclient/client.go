@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -56,7 +57,11 @@ func (a Answer) Message() string {
 		msg = http.StatusText(a.Status)
 	}
 	for _, d := range e.Error.Details {
-		msg += fmt.Sprintf("; %s %s", d.Field, d.Message)
+		// The message names the first field already ("location the
+		// backup has no r2 copy"): each detail is said once.
+		if detail := d.Field + " " + d.Message; !strings.Contains(msg, detail) {
+			msg += "; " + detail
+		}
 	}
 	return fmt.Sprintf("%d %s", a.Status, msg)
 }

@@ -52,7 +52,9 @@ func (r *Reporter) Report(ctx context.Context, spec ReportSpec, std Stdio) int {
 	if spec.Duration == nil {
 		delete(o.fields, "backup_duration_seconds")
 	}
-	j.finish(ctx, o)
+	if !j.finish(ctx, o, std) && code == 0 {
+		return ExitRefused
+	}
 	return code
 }
 

@@ -48,6 +48,17 @@ func (r Result) ID() string {
 	return o.ID
 }
 
+// why is the API's answer to a report set aside, or why it was not sent.
+func (r Result) why() string {
+	switch {
+	case r.Answer.Status != 0:
+		return r.Answer.Message()
+	case r.Err != nil:
+		return r.Err.Error()
+	}
+	return "refused"
+}
+
 // Reporter delivers reports through the spool.
 type Reporter struct {
 	Client   *Client
@@ -59,8 +70,13 @@ type Reporter struct {
 	// the spool, instead of waiting for it (wal-archive: archiving must
 	// never wait on the API).
 	NoWait bool
+	// Interrupted, once closed (a signal while run or restore held them),
+	// ends the retries of a report that waits in the spool; nil: never.
+	Interrupted <-chan struct{}
 	// delivered holds the answers of this process's deliveries by key.
 	delivered map[string]Answer
+	// next is the report waiting for the queue to be delivered before it.
+	next *Entry
 }
 
 // NewReporter opens the spool of cfg.
@@ -90,7 +106,9 @@ func (r *Reporter) SendFor(ctx context.Context, e *Entry, retryFor time.Duration
 			wait = t.RetryAfter
 		}
 		r.pause(ctx, wait)
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || r.interrupted() {
+			// The report is in the spool: a signal ends the wait, and
+			// flush or the next run delivers it.
 			break
 		}
 		if _, err := r.Flush(ctx); err != nil && !IsTransient(err) {
@@ -105,18 +123,33 @@ func (r *Reporter) SendFor(ctx context.Context, e *Entry, retryFor time.Duration
 		}
 	}
 	if res.Outcome == Queued {
-		fmt.Fprintf(r.Log, "backupwatch: %s: API unreachable (%v); queued in %s for the next run or `backupwatch flush`\n", e.What, res.Err, r.Spool.Dir())
+		why := "API unreachable"
+		if !IsTransient(res.Err) {
+			why = "not delivered yet" // behind others, or another process is delivering
+		}
+		fmt.Fprintf(r.Log, "backupwatch: %s: %s (%v); queued in %s for the next run or `backupwatch flush`\n", e.What, why, res.Err, r.Spool.Dir())
 	}
 	return res
 }
 
-// pause waits d, or until ctx ends.
+// pause waits d, or until ctx ends or Interrupted is closed.
 func (r *Reporter) pause(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
+	case <-r.Interrupted:
 	case <-t.C:
+	}
+}
+
+// interrupted reports whether Interrupted is closed.
+func (r *Reporter) interrupted() bool {
+	select {
+	case <-r.Interrupted:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -151,10 +184,12 @@ func (r *Reporter) sendOnce(ctx context.Context, e *Entry) Result {
 	if r.NoWait {
 		return r.sendNow(ctx, e)
 	}
+	r.next = e
 	empty, err := r.flushLocked(ctx)
+	r.next = nil
 	if !empty {
 		if err == nil {
-			err = errors.New("earlier reports are still queued")
+			err = errors.New("earlier reports are still queued before it")
 		}
 		e.LastError = err.Error()
 		if aerr := r.Spool.Append(e); aerr != nil {
@@ -174,7 +209,7 @@ const noWaitTimeout = 3 * time.Second
 func (r *Reporter) sendNow(ctx context.Context, e *Entry) Result {
 	queued, err := r.Spool.Queued()
 	if err == nil && len(queued) > 0 {
-		err = fmt.Errorf("%d earlier reports are still queued", len(queued))
+		err = fmt.Errorf("%s still queued before it", reports(len(queued)))
 	}
 	if err != nil {
 		e.LastError = err.Error()
@@ -256,8 +291,10 @@ func (r *Reporter) deliverOne(ctx context.Context, e *Entry, fromSpool bool) Res
 		if fromSpool {
 			// Updates queued behind this create need its id.
 			// (Entries spooled before Awaited existed: the -start keys.)
+			// Only while an update waits on it (none after the outcome
+			// was sent whole), so that created/ does not grow.
 			awaited := e.Awaited || strings.HasSuffix(e.Key, "-start")
-			if id := (Result{Answer: a}).ID(); id != "" && e.Method == "POST" && awaited {
+			if id := (Result{Answer: a}).ID(); id != "" && e.Method == "POST" && awaited && r.awaited(e.Key) {
 				_ = r.Spool.Created(e.Key, id)
 			}
 			_ = r.Spool.Done(e)
@@ -314,13 +351,47 @@ func (r *Reporter) attempt(ctx context.Context, e *Entry) (Answer, error) {
 	a, err := r.Client.Do(ctx, e.Method, path, body, requestKey(e.Key, e.Method, path, body))
 	var refused *RefusedError
 	if errors.As(err, &refused) && e.Method == "POST" && e.Path == "/v1/backups" && refused.Answer.Code() == "conflict" {
-		// Its backup_job_id exists: this report was delivered before, and
-		// its key has expired since. The backup it made is the answer.
+		// Its backup_job_id exists: see settle.
 		if b, ok := r.existing(ctx, body); ok {
-			return b, nil
+			return r.settle(ctx, e, body, b)
 		}
 	}
 	return a, err
+}
+
+// settle answers a create whose backup_job_id exists already (have):
+//   - a start (IN_PROGRESS), or an outcome the backup has already (the
+//     same report delivered before, its key expired since; a segment
+//     archived again): the backup that exists is the answer;
+//   - an outcome of a backup still IN_PROGRESS (its start was delivered
+//     late, from aside/ by flush --retry-aside, after the outcome had been
+//     sent whole): the backup is brought to it with a PATCH, so that the
+//     catalogue ends where the job ended;
+//   - another outcome of a finished backup: refused, saying which.
+func (r *Reporter) settle(ctx context.Context, e *Entry, body []byte, have Answer) (Answer, error) {
+	var want map[string]json.RawMessage
+	if err := json.Unmarshal(body, &want); err != nil {
+		return Answer{}, err
+	}
+	var status string
+	_ = json.Unmarshal(want["status"], &status)
+	var got struct{ ID, Status string }
+	_ = json.Unmarshal(have.Body, &got)
+	switch {
+	case status == "" || status == "IN_PROGRESS" || status == got.Status || (status == "COMPLETED" && got.Status == "VERIFIED"):
+		return have, nil
+	case got.Status == "IN_PROGRESS":
+		for _, create := range []string{"backup_type", "filename", "backup_job_id", "tenant_id"} {
+			delete(want, create)
+		}
+		patch := mustJSON(want)
+		path := "/v1/backups/" + got.ID
+		return r.Client.Do(ctx, "PATCH", path, patch, requestKey(e.Key, "PATCH", path, patch))
+	}
+	var job string
+	_ = json.Unmarshal(want["backup_job_id"], &job)
+	msg := fmt.Sprintf("backup_job_id %s is backup %s, which is %s already: a %s outcome cannot be recorded for it", job, got.ID, got.Status, status)
+	return Answer{}, &RefusedError{Answer: Answer{Status: 409, Body: mustJSON(map[string]any{"error": map[string]string{"code": "conflict", "message": msg}})}}
 }
 
 // requestKey is the Idempotency-Key of a report: its key and a hash of
@@ -368,6 +439,20 @@ func (r *Reporter) existing(ctx context.Context, body []byte) (Answer, bool) {
 		}
 	}
 	return Answer{}, false
+}
+
+// awaited reports whether a report updates the create with key (its
+// After): the one about to be sent, or one in the spool.
+func (r *Reporter) awaited(key string) bool {
+	return (r.next != nil && r.next.After == key) || r.Spool.awaited(key)
+}
+
+// reports is "1 earlier report is", "2 earlier reports are".
+func reports(n int) string {
+	if n == 1 {
+		return "1 earlier report is"
+	}
+	return fmt.Sprintf("%d earlier reports are", n)
 }
 
 func mustJSON(v any) json.RawMessage {

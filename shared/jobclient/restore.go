@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -26,7 +27,11 @@ type RestoreSpec struct {
 
 // Restore records the restore IN_PROGRESS, runs the command, and records
 // it COMPLETED (with rows_restored when RowsFrom is set) or FAILED with
-// the command's stderr. It returns the command's exit status.
+// the command's stderr. It returns the command's exit status, or
+// ExitRefused when the API refused to record the restore (an unknown
+// backup, a bad key): then the command does not run at all, since a
+// restore is audited or not done. An API that cannot be reached does not
+// stop it: the record waits in the spool, as every report does.
 func (r *Reporter) Restore(ctx context.Context, spec RestoreSpec, std Stdio) int {
 	id := uuid.New().String()
 	startKey := "bw-restore-" + id + "-start"
@@ -56,9 +61,26 @@ func (r *Reporter) Restore(ctx context.Context, spec RestoreSpec, std Stdio) int
 		}
 	}
 	start.Body = mustJSON(body)
+	// A refusal is said below, once: the start is not kept aside.
+	log := r.Log
+	var said strings.Builder
+	r.Log = &said
 	created := r.SendFor(ctx, start, 0)
+	r.Log = log
+	if created.Outcome != SetAside {
+		fmt.Fprint(log, said.String())
+	}
+	if created.Outcome == SetAside {
+		// Nothing ran, so nothing is kept to be retried: a start sent
+		// later would record a restore that never happened.
+		_ = r.Spool.Drop(start.Key)
+		fmt.Fprintf(std.Err, "backupwatch: the restore was NOT run: the API refused to record it (%s)\n", created.why())
+		return ExitRefused
+	}
 
-	defer HoldSignals()() // from the command's start to its outcome reported
+	interrupted, release := HoldSignals() // from the command's start to its outcome reported
+	defer func() { release(); r.Interrupted = nil }()
+	r.Interrupted = interrupted
 	exit := Execute(spec.Args, std, nil)
 	finish := map[string]any{}
 	if exit.OK() {
@@ -89,14 +111,33 @@ func (r *Reporter) Restore(ctx context.Context, spec RestoreSpec, std Stdio) int
 	case Queued:
 		e.Resource, e.After = "/v1/restores", startKey
 	case SetAside:
-		fmt.Fprintf(std.Err, "backupwatch: the restore was not recorded (the API refused it), so its outcome is not reported either\n")
-		return exit.Code
+		// Refused once the command had run (its start was lost first):
+		// the outcome is kept aside after it, so that `flush
+		// --retry-aside` records both, in order, once the cause is fixed.
+		e.Resource, e.After = "/v1/restores", startKey
+		_, _ = r.Spool.SetAside(e, Answer{Body: mustJSON(map[string]any{"error": map[string]string{
+			"code": "not_sent", "message": "the restore it updates was refused; retried after it"}})})
+		fmt.Fprintf(std.Err, "backupwatch: the restore ran but was NOT recorded: the API refused it (%s); its outcome is kept aside with it: fix the cause, then `backupwatch flush --retry-aside`\n", created.why())
+		return refusedOr(exit.Code)
 	case Lost:
 		fmt.Fprintf(std.Err, "backupwatch: the restore could not be recorded (see above), so its outcome is not reported either\n")
-		return exit.Code
+		return refusedOr(exit.Code)
 	}
-	r.Send(ctx, e)
+	if res := r.Send(ctx, e); res.Outcome == SetAside || res.Outcome == Lost {
+		if res.Outcome == SetAside {
+			fmt.Fprintf(std.Err, "backupwatch: the restore's outcome was NOT recorded: the API refused it (%s); fix the cause, then `backupwatch flush --retry-aside`\n", res.why())
+		}
+		return refusedOr(exit.Code)
+	}
 	return exit.Code
+}
+
+// refusedOr is code, or ExitRefused in place of a 0 whose record failed.
+func refusedOr(code int) int {
+	if code == 0 {
+		return ExitRefused
+	}
+	return code
 }
 
 // countRows runs the count query on db ("" : the PG* environment).

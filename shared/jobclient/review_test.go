@@ -128,10 +128,10 @@ func TestWALArchivedAgain(t *testing.T) {
 }
 
 // TestRunJobIDAgain: `run --job-id X` run again within the keys' 24 hours
-// (another duration) is no replay of the first run's reports: its start
-// is the same backup (delivered), and its outcome gets the API's own
-// answer (a finished backup cannot change: 409 conflict), not 422
-// idempotency_key_reused.
+// (another duration) is no replay of the first run's reports, and no
+// update of its finished backup (refused 409): a new attempt, recorded as
+// a new backup that names the first (TestRerunAfterFailed), with nothing
+// set aside.
 func TestRunJobIDAgain(t *testing.T) {
 	api := testenv.NewAPI(t)
 	r := reporter(t, api)
@@ -145,7 +145,7 @@ func TestRunJobIDAgain(t *testing.T) {
 		}
 	}
 	a, _ := r.Spool.Aside()
-	if len(a) != 1 || a[0].Answer.Code() != "conflict" || api.Count(t, "backups_backup") != 1 {
+	if len(a) != 0 || api.Count(t, "backups_backup") != 2 {
 		t.Errorf("%d set aside (%s), %d backups", len(a), asideWhy(a), api.Count(t, "backups_backup"))
 	}
 }
@@ -159,10 +159,13 @@ func asideWhy(a []*jobclient.Entry) string {
 }
 
 // TestNoWaitLeavesBacklog: wal-archive delivers only its own report, and
-// only when nothing is queued before it: a backlog is left to flush.
+// only when nothing is queued before it: a backlog is left to flush, and
+// stderr says so (not that the API, which is up, could not be reached).
 func TestNoWaitLeavesBacklog(t *testing.T) {
 	api := testenv.NewAPI(t)
 	r := reporter(t, api)
+	var log strings.Builder
+	r.Log = &log
 	r.NoWait = true
 	if err := r.Spool.Append(report(uuid.New(), "backlog")); err != nil {
 		t.Fatal(err)
@@ -170,6 +173,9 @@ func TestNoWaitLeavesBacklog(t *testing.T) {
 	res := r.Send(context.Background(), report(uuid.New(), "segment"))
 	if q, _ := r.Spool.Queued(); res.Outcome != jobclient.Queued || len(q) != 2 || api.Count(t, "backups_backup") != 0 {
 		t.Fatalf("with a backlog: %v %v, %d queued, %d delivered", res.Outcome, res.Err, len(q), api.Count(t, "backups_backup"))
+	}
+	if !strings.Contains(log.String(), "not delivered yet (1 earlier report is still queued before it)") || strings.Contains(log.String(), "unreachable") {
+		t.Errorf("stderr: %s", log.String())
 	}
 	if sum, err := r.Flush(context.Background()); err != nil || sum.Delivered != 2 {
 		t.Fatalf("flush: %+v %v", sum, err)
@@ -198,14 +204,18 @@ func TestNoWaitShortTimeout(t *testing.T) {
 }
 
 // TestKeyNotInherited: neither a wrapped command nor the --copy shell sees
-// the job's API key, its key file, or any BACKUPWATCH_API_KEY_* variable;
-// the rest of the environment passes.
+// the job's API key, its key file, any BACKUPWATCH_API_KEY_* variable, or
+// the storage targets' credentials (BACKUPWATCH_S3_*: write access to the
+// backup buckets); the rest of the environment passes.
 func TestKeyNotInherited(t *testing.T) {
 	t.Setenv("BACKUPWATCH_API_KEY", "secret")
 	t.Setenv("BACKUPWATCH_API_KEY_FILE", "/etc/backupwatch/job.key")
 	t.Setenv("BACKUPWATCH_API_KEY_OLD", "secret")
+	t.Setenv("BACKUPWATCH_S3_R2_ACCESS_KEY_ID", "id")
+	t.Setenv("BACKUPWATCH_S3_R2_SECRET_ACCESS_KEY", "secret")
+	t.Setenv("BACKUPWATCH_S3_B2_SECRET_ACCESS_KEY", "secret")
 	t.Setenv("KEEP_ME", "yes")
-	check := `test "$KEEP_ME" = yes && ! env | grep -q BACKUPWATCH_API_KEY`
+	check := `test "$KEEP_ME" = yes && ! env | grep -q -e BACKUPWATCH_API_KEY -e BACKUPWATCH_S3_`
 	if e := jobclient.Execute([]string{"sh", "-c", check}, jobclient.Stdio{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}, nil); e.Code != 0 {
 		t.Errorf("wrapped command: exit %d", e.Code)
 	}
@@ -223,7 +233,8 @@ func TestKeyNotInherited(t *testing.T) {
 
 // TestLedgerOnlyForAwaited: created/ keeps the ids of creates an update
 // waits on, until it is delivered, and nothing for the rest (every WAL
-// segment), so that it does not grow forever.
+// segment; a start whose outcome was sent whole), so that it does not
+// grow forever.
 func TestLedgerOnlyForAwaited(t *testing.T) {
 	api := testenv.NewAPI(t)
 	r := reporter(t, api)
@@ -232,12 +243,20 @@ func TestLedgerOnlyForAwaited(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	start := report(uuid.New(), "bw-x-start")
-	start.Awaited = true
-	if err := r.Spool.Append(start); err != nil {
+	for _, key := range []string{"bw-x-start", "bw-y-start"} {
+		start := report(uuid.New(), key)
+		start.Awaited = true
+		if err := r.Spool.Append(start); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// x's update waits aside (refused until someone fixes it); nothing
+	// waits on y.
+	update := &jobclient.Entry{Method: "PATCH", Resource: "/v1/backups", After: "bw-x-start", Key: "bw-x-finish", Body: []byte(`{}`), What: "x's update"}
+	if _, err := r.Spool.SetAside(update, jobclient.Answer{Status: 422}); err != nil {
 		t.Fatal(err)
 	}
-	if sum, err := r.Flush(context.Background()); err != nil || sum.Delivered != 4 {
+	if sum, err := r.Flush(context.Background()); err != nil || sum.Delivered != 5 {
 		t.Fatalf("flush: %+v %v", sum, err)
 	}
 	if ids, _ := os.ReadDir(filepath.Join(r.Spool.Dir(), "created")); len(ids) != 1 || r.Spool.CreatedID("bw-x-start") == "" {

@@ -49,20 +49,36 @@ type Artifact struct {
 	// IN_PROGRESS report, or when the run started if that report is still
 	// waiting (uploads file the object under its date, API.md 1.1).
 	CreatedAt time.Time
+	// JobID is the backup's backup_job_id; BackupID its id once the API
+	// answered the IN_PROGRESS report ("" while it waits): uploads name
+	// the backup on its copies.
+	JobID    uuid.UUID
+	BackupID string
 }
 
 // Step is work done on a hashed backup before it is reported COMPLETED.
 type Step func(ctx context.Context, a *Artifact) error
 
+// ExitRefused is the exit status of run and restore when the command
+// succeeded (or, for restore, did not run) but the API refused to record
+// it: the report is kept aside until `flush --retry-aside`, and a cron
+// job's status must not say that all is well.
+const ExitRefused = 4
+
 // Run reports the backup IN_PROGRESS, runs the command, and reports it
 // COMPLETED or FAILED. It returns the wrapper's exit status: the
-// command's, or 1 when it exited 0 but left no usable backup.
+// command's, 1 when it exited 0 but left no usable backup, or ExitRefused
+// when it exited 0 but its outcome could not be recorded.
 func (r *Reporter) Run(ctx context.Context, spec RunSpec, std Stdio) int {
-	if spec.JobID == uuid.Nil {
+	again := spec.JobID != uuid.Nil
+	if !again {
 		spec.JobID = uuid.New()
 	}
 	j := r.newJob(spec)
 	j.start(ctx)
+	if again {
+		j.rerun(ctx)
+	}
 
 	var tee *Hasher
 	var teeFile *os.File
@@ -72,13 +88,15 @@ func (r *Reporter) Run(ctx context.Context, spec RunSpec, std Stdio) int {
 		f, err := os.Create(spec.Output)
 		if err != nil {
 			fmt.Fprintf(std.Err, "backupwatch: --output: %v\n", err)
-			j.finish(ctx, failed(fmt.Sprintf("--output %s could not be created: %v", spec.Output, err), 0, nil))
+			j.finish(ctx, failed(fmt.Sprintf("--output %s could not be created: %v", spec.Output, err), 0, nil), std)
 			return 1
 		}
 		teeFile, tee, teeOut = f, NewHasher(), &firstError{w: f}
 		stdout = io.MultiWriter(teeOut, tee)
 	}
-	defer HoldSignals()() // from the command's start to its outcome reported
+	interrupted, release := HoldSignals() // from the command's start to its outcome reported
+	defer func() { release(); r.Interrupted = nil }()
+	r.Interrupted = interrupted
 	exit := Execute(spec.Args, std, stdout)
 	if teeFile != nil {
 		// A write that failed (a full disk) stopped the copy, and the
@@ -99,7 +117,7 @@ func (r *Reporter) Run(ctx context.Context, spec RunSpec, std Stdio) int {
 	}
 	name := filepath.Base(spec.Args[0])
 	if !exit.OK() {
-		j.finish(ctx, failed(exit.Describe(name), exit.Duration, &exit))
+		j.finish(ctx, failed(exit.Describe(name), exit.Duration, &exit), std)
 		return exit.Code
 	}
 	a, err := j.artifact(tee)
@@ -112,10 +130,12 @@ func (r *Reporter) Run(ctx context.Context, spec RunSpec, std Stdio) int {
 	}
 	if err != nil {
 		fmt.Fprintf(std.Err, "backupwatch: %v\n", err)
-		j.finish(ctx, failed(fmt.Sprintf("%s exited with status 0, but %v", name, err), exit.Duration, &exit))
+		j.finish(ctx, failed(fmt.Sprintf("%s exited with status 0, but %v", name, err), exit.Duration, &exit), std)
 		return 1
 	}
-	j.finish(ctx, completed(a, exit.Duration))
+	if !j.finish(ctx, completed(a, exit.Duration), std) {
+		return ExitRefused
+	}
 	return 0
 }
 
@@ -176,6 +196,29 @@ func (j *job) start(ctx context.Context) {
 	j.created = j.r.SendFor(ctx, e, 0)
 }
 
+// rerun makes a run of a --job-id whose backup is finished already (a
+// rerun after a FAILED run, or after a crash that the API outlived) a new
+// attempt: that backup is final (API.md), so this run is recorded as a
+// new backup whose metadata names the job and the backup it follows
+// (rerun_of_job_id, rerun_of_backup_id), and stderr says so. A backup
+// still IN_PROGRESS is this run's own (a wrapper that died): it goes on.
+func (j *job) rerun(ctx context.Context) {
+	if j.created.Outcome != Delivered {
+		return
+	}
+	var b struct{ ID, Status string }
+	if err := j.r.Client.JSON(ctx, "GET", "/v1/backups/"+j.created.ID(), nil, &b); err != nil || b.Status == "IN_PROGRESS" || b.Status == "" {
+		return // unknown: the outcome meets the API's own answer
+	}
+	old := j.spec.JobID
+	j.spec.JobID = uuid.New()
+	j.startKey = "bw-run-" + j.spec.JobID.String() + "-start"
+	j.meta["rerun_of_job_id"], j.meta["rerun_of_backup_id"] = old.String(), b.ID
+	fmt.Fprintf(j.r.Log, "backupwatch: job %s is backup %s, %s already (final); this run is a new attempt, recorded as job %s (metadata.rerun_of_job_id)\n",
+		old, b.ID, b.Status, j.spec.JobID)
+	j.start(ctx)
+}
+
 func (j *job) setTenant(body map[string]any, e *Entry) {
 	switch {
 	case j.spec.Tenant == "":
@@ -212,8 +255,10 @@ func completed(a *Artifact, d time.Duration) outcome {
 }
 
 // finish reports the outcome: a PATCH of the created backup, or, when the
-// create was refused or lost, the whole backup in one POST.
-func (j *job) finish(ctx context.Context, o outcome) {
+// create was refused or lost, the whole backup in one POST. It reports
+// whether the outcome is recorded or on its way (delivered or queued);
+// if not, it says so on std.Err.
+func (j *job) finish(ctx context.Context, o outcome, std Stdio) bool {
 	meta := map[string]any{}
 	for k, v := range j.meta {
 		meta[k] = v
@@ -240,7 +285,15 @@ func (j *job) finish(ctx context.Context, o outcome) {
 		j.setTenant(body, e)
 	}
 	e.Body = mustJSON(body)
-	j.r.Send(ctx, e)
+	res := j.r.Send(ctx, e)
+	switch res.Outcome {
+	case SetAside:
+		fmt.Fprintf(std.Err, "backupwatch: %s was NOT recorded: the API refused the report (%s); fix the cause, then `backupwatch flush --retry-aside`\n", j.what(o.status), res.why())
+		return false
+	case Lost:
+		return false // said on stderr
+	}
+	return true
 }
 
 // artifact hashes the backup file (or takes the tee's digest) and checks
@@ -273,12 +326,15 @@ func (j *job) artifact(tee *Hasher) (*Artifact, error) {
 		return nil, err
 	}
 	a := &Artifact{Path: abs, Filename: j.filename, Digest: d, Locations: map[string]string{"local": abs}, Metadata: map[string]any{},
-		CreatedAt: j.started}
+		CreatedAt: j.started, JobID: j.spec.JobID}
 	var created struct {
 		CreatedAt time.Time `json:"created_at"`
 	}
 	if j.created.Outcome == Delivered && json.Unmarshal(j.created.Answer.Body, &created) == nil && !created.CreatedAt.IsZero() {
 		a.CreatedAt = created.CreatedAt
+	}
+	if j.created.Outcome == Delivered {
+		a.BackupID = j.created.ID()
 	}
 	for loc, p := range j.spec.Locations {
 		if p != "" {

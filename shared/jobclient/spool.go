@@ -242,6 +242,42 @@ func (s *Spool) isAside(key string) bool {
 	return false
 }
 
+// awaited reports whether an entry queued or set aside updates the create
+// with idempotency key (its After); when the spool cannot be read, yes.
+func (s *Spool) awaited(key string) bool {
+	for _, list := range []func() ([]*Entry, error){s.Queued, s.Aside} {
+		entries, err := list()
+		if err != nil {
+			return true
+		}
+		for _, e := range entries {
+			if e.After == key {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Drop removes the entry with idempotency key from aside/: a report that
+// must not be retried, since what it records did not happen (a restore
+// refused, so not run).
+func (s *Spool) Drop(key string) error {
+	aside, err := s.Aside()
+	if err != nil {
+		return err
+	}
+	for _, e := range aside {
+		if e.Key == key {
+			if err := os.Remove(filepath.Join(s.dir, "aside", e.file)); err != nil {
+				return err
+			}
+			return syncDir(filepath.Join(s.dir, "aside"))
+		}
+	}
+	return nil
+}
+
 // Created records the id that the create with idempotency key got, for
 // the updates queued after it.
 func (s *Spool) Created(key, id string) error {

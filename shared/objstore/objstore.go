@@ -132,6 +132,23 @@ func (s *Store) Get(ctx context.Context, key string) (body io.ReadCloser, size i
 	return out.Body, aws.ToInt64(out.ContentLength), nil
 }
 
+// Head is the size and metadata (x-amz-meta-*, names in lower case) of
+// the object at key; ErrNotFound when there is none.
+func (s *Store) Head(ctx context.Context, key string) (size int64, meta map[string]string, err error) {
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.Loc.Bucket), Key: aws.String(key)})
+	if err != nil {
+		if notFound(err) {
+			return 0, nil, fmt.Errorf("%s: %s: %w", s.Target, key, ErrNotFound)
+		}
+		return 0, nil, fmt.Errorf("reading %s's metadata from %s: %w", key, s.Target, err)
+	}
+	meta = map[string]string{}
+	for k, v := range out.Metadata {
+		meta[strings.ToLower(k)] = v
+	}
+	return aws.ToInt64(out.ContentLength), meta, nil
+}
+
 // Object is one listed object.
 type Object = bucket.Object
 

@@ -36,11 +36,20 @@ var ErrChecksum = errors.New("the file's bytes do not match its SHA-256")
 // (64 lower-case hex digits), and stores the hash in the object's
 // metadata (x-amz-meta-sha256) too.
 func (s *Store) Upload(ctx context.Context, key string, r io.Reader, size int64, sha256hex string) error {
+	return s.UploadMeta(ctx, key, r, size, sha256hex, nil)
+}
+
+// UploadMeta is Upload with more metadata (x-amz-meta-<name>, names in
+// lower case), such as the backup the object is a copy of.
+func (s *Store) UploadMeta(ctx context.Context, key string, r io.Reader, size int64, sha256hex string, more map[string]string) error {
 	want, err := hex.DecodeString(sha256hex)
 	if err != nil || len(want) != sha256.Size {
 		return fmt.Errorf("uploading %s: the SHA-256 must be 64 hex digits", key)
 	}
 	meta := map[string]string{"sha256": sha256hex}
+	for k, v := range more {
+		meta[k] = v
+	}
 	if size <= SinglePartMax {
 		buf, err := io.ReadAll(io.LimitReader(r, size+1))
 		if err != nil {

@@ -2,7 +2,9 @@
 // the job names (R2, B2) and says which copies it made: the job side of
 // "copies that are proven". The object key is API.md's layout
 // (backup.ObjectKey), the upload streams and carries the file's SHA-256
-// (shared/objstore), and the path recorded is <target>://<bucket>/<key>.
+// (shared/objstore) and the backup's id in the object's metadata, an
+// object of another backup at the key is never overwritten (mayWrite),
+// and the path recorded is <target>://<bucket>/<key>.
 // The targets' buckets come from GET /v1/storage-targets (the caller reads
 // them), the credentials from the job's own environment
 // (objstore.CredentialsFor); the API never holds one. `backupwatch run
@@ -14,6 +16,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/google/uuid"
 
 	"github.com/backupwatch/backupwatch/shared/backup"
 	"github.com/backupwatch/backupwatch/shared/objstore"
@@ -74,10 +78,73 @@ func uploadOne(ctx context.Context, targets []backup.StorageTarget, name backup.
 		return "", fmt.Errorf("%s holds %d bytes, the backup %d: not this backup's file", file, fi.Size(), *b.SizeBytes)
 	}
 	key := backup.ObjectKey(loc.Prefix, b, tenantSlug)
-	if err := st.Upload(ctx, key, f, *b.SizeBytes, *b.Checksum); err != nil {
+	if err := mayWrite(ctx, st, loc.Path(name, key), key, b); err != nil {
+		return "", err
+	}
+	if err := st.UploadMeta(ctx, key, f, *b.SizeBytes, *b.Checksum, owner(b)); err != nil {
 		return "", err
 	}
 	return loc.Path(name, key), nil
+}
+
+// The metadata naming the backup an object is a copy of.
+const (
+	metaBackupID = "backupwatch-backup-id"
+	metaJobID    = "backupwatch-backup-job-id"
+)
+
+// owner is the metadata that names b on its copies: its id and its
+// backup_job_id, each when known (a run whose start is still queued knows
+// only its job id).
+func owner(b backup.Backup) map[string]string {
+	m := map[string]string{}
+	if b.ID != uuid.Nil {
+		m[metaBackupID] = b.ID.String()
+	}
+	if b.BackupJobID != nil {
+		m[metaJobID] = b.BackupJobID.String()
+	}
+	return m
+}
+
+// mayWrite says whether b's copy may be written at key (path is how the
+// catalogue names it): when no object is there, when the one there holds
+// the same bytes (its sha256), or when it is b's own (a retried upload).
+// Any other object is another backup's copy (the same filename on the
+// same day: the key is API.md's layout and holds nothing else to tell
+// them apart), which is never overwritten: its backup would point at
+// bytes that are not its own, and the verifier would call it corrupt.
+//
+// HEAD before PUT, not a conditional PUT (If-None-Match: *): that would
+// refuse a retry's own object too, and S3-compatible providers differ in
+// honouring it; HeadObject and user metadata work alike on R2, B2 and
+// versitygw. Two uploads racing to one key between HEAD and PUT can still
+// meet; one job host's runs of one backup series do not race.
+func mayWrite(ctx context.Context, st *objstore.Store, path, key string, b backup.Backup) error {
+	size, meta, err := st.Head(ctx, key)
+	if errors.Is(err, objstore.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if meta["sha256"] == *b.Checksum && size == *b.SizeBytes {
+		return nil
+	}
+	mine := owner(b)
+	for _, k := range []string{metaBackupID, metaJobID} {
+		if mine[k] != "" && meta[k] == mine[k] {
+			return nil
+		}
+	}
+	other := "an object that names no backup"
+	switch {
+	case meta[metaBackupID] != "":
+		other = "the copy of backup " + meta[metaBackupID]
+	case meta[metaJobID] != "":
+		other = "the copy of the backup of job " + meta[metaJobID]
+	}
+	return fmt.Errorf("%s already holds %s (%d bytes, other contents): not overwriting another backup's copy; give each backup's file its own name (e.g. with the date and time)", path, other, size)
 }
 
 // Failed returns the copies that failed.
