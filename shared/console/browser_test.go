@@ -30,14 +30,26 @@ func newBrowser(t testing.TB, base string) *browser {
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(alloc)
 	t.Cleanup(func() { cancel(); cancelAlloc() })
+	// Started here, on the tab's own context: the steps' contexts below end
+	// with each step, and a browser started on one would end with it.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
 	b := &browser{t: t, ctx: ctx, base: base}
 	b.do(chromedp.EmulateViewport(1280, 900))
 	return b
 }
 
+// stepTimeout bounds one step, so that a page that never shows what a
+// step waits for fails the test instead of hanging it (not a speed limit:
+// a step takes well under a second).
+const stepTimeout = time.Minute
+
 func (b *browser) do(steps ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	if err := chromedp.Do(b.ctx, steps...); err != nil {
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
 		b.t.Fatalf("browser: %v", err)
 	}
 }
@@ -91,7 +103,9 @@ func (b *browser) query() url.Values {
 // text is the visible text of the first element sel matches.
 func (b *browser) text(sel string) string {
 	b.t.Helper()
-	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(sel)))
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout) // it waits for sel
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
 	if err != nil {
 		b.t.Fatalf("text of %s: %v", sel, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -233,13 +234,15 @@ func refused(v *view, err error) error {
 }
 
 // choice is a sidebar's list of links that set filter key to one of
-// values (or unset it: all), the current one marked; written in Go, like
-// the rows, for the reflective calls a template made for each link.
+// values (or unset it: all), the current ones marked (a comma list, "any
+// of", marks each it names); written in Go, like the rows, for the
+// reflective calls a template made for each link.
 func choice(q listQuery, key, title, all string, values []string) template.HTML {
 	var b strings.Builder
+	current := strings.Split(q.Get(key), ",")
 	link := func(value, label string) {
 		b.WriteString("\n    <li><a href=\"" + esc(q.With(key, value)) + "\"")
-		if q.Is(key, value) {
+		if slices.Contains(current, value) {
 			b.WriteString(` aria-current="true"`)
 		}
 		b.WriteString(">" + esc(label) + "</a></li>")

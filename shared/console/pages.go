@@ -777,7 +777,8 @@ type storageData struct {
 
 type storageTarget struct {
 	check.TargetStatus
-	Chart template.HTML
+	Severity alert.Severity // the storage rule's ("": under the warning level)
+	Chart    template.HTML
 }
 
 // storageDays is how far back the storage charts go.
@@ -799,7 +800,7 @@ func (c *Console) storage(ctx context.Context, p *request) (*view, error) {
 		return nil, err
 	}
 	for _, t := range st.StorageTargets {
-		d.Targets = append(d.Targets, storageTarget{TargetStatus: t, Chart: storageChart(t, added, today, p.now)})
+		d.Targets = append(d.Targets, storageTarget{TargetStatus: t, Severity: storageSeverity(t), Chart: storageChart(t, added, today, p.now)})
 	}
 	return v, nil
 }
