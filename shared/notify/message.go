@@ -95,15 +95,21 @@ func what(n Notice) string {
 	d := detailMap(n.Alert.Details)
 	str := func(k string) string { s, _ := d[k].(string); return s }
 	switch {
-	case n.Backup != nil:
+	case n.Backup != nil && n.Alert.Type != alert.BackupMissing:
 		return string(n.Backup.Type) + " " + n.Backup.Filename
 	case str("backup_type") != "":
-		if n.Tenant != nil {
-			return str("backup_type") + " for " + n.Tenant.Slug
+		// A missing backup is the series' (its backup is the last good
+		// one, which is not what is missing).
+		s := str("backup_type")
+		if c := str("cluster"); c != "" {
+			s += " of cluster " + c
 		}
-		return str("backup_type")
-	case str("storage_target") != "":
-		return "storage target " + str("storage_target")
+		if n.Tenant != nil {
+			s += " for " + n.Tenant.Slug
+		}
+		return s
+	case str("target") != "" && n.Alert.Type == alert.StorageCapacity:
+		return "storage target " + str("target")
 	case str("channel") != "" && n.Alert.Type == alert.NotificationFailure:
 		return str("channel") + " notifications"
 	case n.Tenant != nil:
@@ -136,11 +142,16 @@ func Email(n Notice) Message {
 	case alert.Escalated:
 		w("The %s alert escalated to %s.\n\n", a.Type, n.Severity)
 	case alert.Resolve:
-		w("The %s alert is resolved.\n\n", a.Type)
+		// Why first: fixed, or no longer checked, are not the same news.
+		if a.ResolutionNotes != "" {
+			w("The %s alert is resolved: %s\n\nIt said: ", a.Type, oneLine(text(a.ResolutionNotes, maxText)))
+		} else {
+			w("The %s alert is resolved.\n\n", a.Type)
+		}
 	case alert.Reminder:
 		w("Reminder: the %s %s alert has been open for %s and nobody has acknowledged it yet.\n\n", n.Severity, a.Type, openFor(n))
 	default:
-		w("A %s %s alert was opened.\n\n", n.Severity, a.Type)
+		w("%s %s %s alert was opened.\n\n", article(string(n.Severity)), n.Severity, a.Type)
 	}
 	w("%s\n\n", message)
 
@@ -434,6 +445,15 @@ func who(u *uuid.UUID) string {
 
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
 
+// article is "An" before a word said with a vowel first (ERROR, INFO),
+// else "A".
+func article(word string) string {
+	if word != "" && strings.ContainsRune("AEIOU", rune(word[0])) {
+		return "An"
+	}
+	return "A"
+}
+
 // detailMap decodes an alert's details, keeping numbers as written.
 func detailMap(raw json.RawMessage) map[string]any {
 	var m map[string]any
@@ -461,6 +481,9 @@ func detailLines(raw json.RawMessage) []string {
 		case nil:
 			v = "-"
 		case string:
+			if x == "" {
+				continue // an empty detail (a WAL series' unnamed cluster) says nothing
+			}
 			v = oneLine(x)
 		case json.Number:
 			v = x.String()

@@ -188,6 +188,37 @@ func TestSubjectAndSMSSayTheEvent(t *testing.T) {
 	}
 }
 
+// TestSubjectNamesWhatItIsAbout: a missing backup's subject names its
+// series, not the last good backup the alert links to; a storage alert's
+// names its target, so that its resolved notice is not the old "97% full";
+// an ERROR is "An ERROR"; an empty detail is not a row.
+func TestSubjectNamesWhatItIsAbout(t *testing.T) {
+	missing := goldenNotice(alert.Opened)
+	missing.Severity, missing.Alert.Type, missing.Alert.Severity = alert.Error, alert.BackupMissing, alert.Error
+	missing.Alert.Details = json.RawMessage(`{"backup_type": "WAL_ARCHIVE", "cluster": "", "last_filename": "000000010000000000000003"}`)
+	missing.Tenant = &store.Tenant{Slug: "acme", Name: "Acme"}
+	storage := goldenNotice(alert.Resolve)
+	storage.Alert.Type, storage.Backup, storage.Alert.BackupID = alert.StorageCapacity, nil, nil
+	storage.Alert.Message = "Storage target b2 is 97% full (16.6 GB of 17.0 GB)"
+	storage.Alert.ResolutionNotes = "resolved automatically: b2 has no capacity set, so it is no longer checked"
+	storage.Alert.Details = json.RawMessage(`{"target": "b2", "used_bytes": 16562482824}`)
+	for _, tc := range []struct {
+		n             notify.Notice
+		subject, body string
+	}{
+		{missing, "[ERROR] BACKUP_MISSING: WAL_ARCHIVE for acme", "An ERROR BACKUP_MISSING alert was opened."},
+		{storage, "[RESOLVED] STORAGE_CAPACITY: storage target b2", "The STORAGE_CAPACITY alert is resolved: resolved automatically: b2 has no capacity set"},
+	} {
+		m := notify.Email(tc.n)
+		if m.Subject != tc.subject || !strings.Contains(m.Body, tc.body) {
+			t.Errorf("subject %q, want %q; body:\n%s", m.Subject, tc.subject, m.Body)
+		}
+		if strings.Contains(m.Body, "cluster") {
+			t.Errorf("an empty cluster is a row:\n%s", m.Body)
+		}
+	}
+}
+
 // longNames are tenant and file names that push every message past its
 // limit: ASCII, two-, three- and four-byte runes, combining marks, control
 // characters and line breaks.

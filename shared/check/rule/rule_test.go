@@ -337,6 +337,9 @@ func TestEvaluateStorage(t *testing.T) {
 		{"over full", target(1000*gb, 80, 95), use(1200, 300, month), "STORAGE_CAPACITY/CRITICAL"},
 		// A critical level under 90 % pages before the ERROR level would.
 		{"critical below 90", target(1000*gb, 70, 85), use(880, 300, month), "STORAGE_CAPACITY/CRITICAL"},
+		// A warning level over 90 %: nothing under it, ERROR from it.
+		{"warn at 95, 91.5 %", target(1000*gb, 95, 99), use(915, 300, month), ""},
+		{"warn at 95, 96 %", target(1000*gb, 95, 99), use(960, 300, month), "STORAGE_CAPACITY/ERROR"},
 		// No capacity: not judged.
 		{"no capacity", backup.StorageTarget{Name: backup.R2, WarnPercent: 80, CriticalPercent: 95}, use(1e6, 300, month), ""},
 	}
@@ -361,6 +364,13 @@ func TestEvaluateStorage(t *testing.T) {
 	}
 	if d := v.Raise[0].Details; d["days_until_full"] != int64(15) || d["full_on"] != "2026-12-11" || d["growth_bytes_per_day"] != int64(10*gb) {
 		t.Errorf("details %v", d)
+	}
+	// The level is never rounded up to one it has not reached, and a
+	// target with less than a day of history has no growth to tell yet.
+	v = rule.EvaluateStorage(target(1000*gb, 80, 95), use(949.6, 949.6, now.Add(-3*time.Hour)), now)
+	if msg := v.Raise[0].Message; v.Raise[0].Severity != alert.Error || !strings.Contains(msg, "r2 is 94.9% full") ||
+		!strings.Contains(msg, "its growth is not known yet (less than a day of history)") {
+		t.Errorf("a young target at 94.96 %%: %s %q", v.Raise[0].Severity, msg)
 	}
 }
 

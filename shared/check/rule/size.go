@@ -853,7 +853,7 @@ func (r SizeReading) Far() bool {
 // Against says the reading's size against the size expected:
 // "12% of the 344 MB expected".
 func (r SizeReading) Against() string {
-	return percent(float64(r.Newest)/r.Expected*100) + " of the " + humanBytes(int64(r.Expected)) + " expected"
+	return percent(float64(r.Newest)/r.Expected*100) + " of the " + humanBytes(int64(math.Round(r.Expected))) + " expected"
 }
 
 func sizeRule(v *Verdict, h backup.History, p backup.Policy, name, key string, memo *SizeMemo) {
@@ -888,14 +888,14 @@ func sizeRule(v *Verdict, h backup.History, p backup.Policy, name, key string, m
 		}
 		v.clear(fp, func() string {
 			return fmt.Sprintf("resolved automatically: %s is back to its expected size (%s, %s of the %s expected %s)",
-				newest.Filename, humanBytes(r.Newest), percent(ratio), humanBytes(int64(r.Expected)), describeBasis(r, newest.CreatedAt))
+				newest.Filename, humanBytes(r.Newest), percent(ratio), humanBytes(int64(math.Round(r.Expected))), describeBasis(r, newest.CreatedAt))
 		})
 		return
 	}
 	allowed := r.Band * 100
 	details := map[string]any{
 		"backup_type": h.Series.Type, "filename": newest.Filename, "size_bytes": r.Newest,
-		"expected_bytes": int64(r.Expected), "expected_basis": string(r.Basis), "baseline_count": r.Baseline,
+		"expected_bytes": int64(math.Round(r.Expected)), "expected_basis": string(r.Basis), "baseline_count": r.Baseline,
 		"percent_of_expected": round1(ratio), "allowed_percent": round1(allowed),
 		"trend_percent_per_day": round1(r.TrendPerDay * 100), "noise_percent": round1(r.Noise * 100),
 		"size_deviation_percent": *p.SizeDeviationPercent,
@@ -904,18 +904,18 @@ func sizeRule(v *Verdict, h backup.History, p backup.Policy, name, key string, m
 		Fingerprint: fp, Type: alert.SizeDeviation, Severity: r.Severity,
 		TenantID: h.Series.TenantID, BackupID: &newest.ID, Details: details,
 		Message: fmt.Sprintf("%s is %s of its expected size (%s vs %s expected %s; allowed ±%s): %s",
-			name, percent(ratio), humanBytes(r.Newest), humanBytes(int64(r.Expected)), describeBasis(r, newest.CreatedAt), percent(allowed), newest.Filename),
+			name, percent(ratio), humanBytes(r.Newest), humanBytes(int64(math.Round(r.Expected))), describeBasis(r, newest.CreatedAt), percent(allowed), newest.Filename),
 	}
 	if st := r.Step; st != nil && st.Holds {
 		// A step being confirmed: one WARNING while it holds.
 		old := r.Expected / st.Ratio
 		c.Message = fmt.Sprintf("%s stepped to a new level on %s: %s, %s of the %s expected before (%s), held by %d backups; the size rule re-baselines itself at %d, or resolve this alert with a re-baseline: %s",
-			name, st.From.UTC().Format("2006-01-02"), humanBytes(r.Newest), percent(float64(r.Newest)/old*100), humanBytes(int64(old)),
+			name, st.From.UTC().Format("2006-01-02"), humanBytes(r.Newest), percent(float64(r.Newest)/old*100), humanBytes(int64(math.Round(old))),
 			describeBasis(SizeReading{Basis: BasisLevel, Baseline: r.Baseline, TrendPerDay: r.TrendPerDay}, newest.CreatedAt), st.Held, stepConfirm, newest.Filename)
 		details["step_from"] = st.From
 		details["step_backups"] = st.Held
 		details["step_percent"] = round1(st.Ratio * 100)
-		details["expected_bytes"] = int64(old)
+		details["expected_bytes"] = int64(math.Round(old))
 		details["percent_of_expected"] = round1(float64(r.Newest) / old * 100)
 	}
 	v.Raise = append(v.Raise, c)

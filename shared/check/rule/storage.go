@@ -3,6 +3,7 @@ package rule
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/backupwatch/backupwatch/shared/alert"
@@ -18,6 +19,9 @@ type Forecast struct {
 	DaysLeft *float64
 	// FullOn is the day that is, in UTC (nil: no forecast).
 	FullOn *time.Time
+	// Days is how many whole days of history the growth is read from
+	// (under 1: too little to say).
+	Days float64
 }
 
 // ForecastFull projects when target t, with usage u, is full at the growth
@@ -28,6 +32,7 @@ type Forecast struct {
 func ForecastFull(t backup.StorageTarget, u backup.Usage, now time.Time) Forecast {
 	var f Forecast
 	days := math.Floor(float64(min(now.Sub(u.Since), growthWindow)) / float64(day))
+	f.Days = days
 	if days < 1 || u.AddedBytes <= 0 {
 		return f
 	}
@@ -41,6 +46,13 @@ func ForecastFull(t backup.StorageTarget, u backup.Usage, now time.Time) Forecas
 	return f
 }
 
+// fill writes a fill level to a tenth, rounded down, and without the
+// tenth when it is whole ("94.6%", "85%"): never a level it has not
+// reached (94.96 % is not "95%" under a CRITICAL level of 95).
+func fill(pct float64) string {
+	return strconv.FormatFloat(math.Floor(pct*10)/10, 'f', -1, 64) + "%"
+}
+
 // FillPercent is how full target t is with usage u (0 without a capacity).
 func FillPercent(t backup.StorageTarget, u backup.Usage) float64 {
 	if t.CapacityBytes == nil || *t.CapacityBytes <= 0 {
@@ -51,12 +63,13 @@ func FillPercent(t backup.StorageTarget, u backup.Usage) float64 {
 
 // StorageSeverity is how bad target t's fill of pct percent is: WARNING
 // from warn_percent, ERROR from 90 %, CRITICAL from critical_percent; ""
-// under the warning level.
+// under the warning level, which an operator who set it above 90 % meant
+// as "nothing under it" (DESIGN.md's levels assume it is below 90 %).
 func StorageSeverity(t backup.StorageTarget, pct float64) alert.Severity {
 	switch {
 	case pct >= float64(t.CriticalPercent):
 		return alert.Critical
-	case pct >= errorPercent:
+	case pct >= errorPercent && pct >= float64(t.WarnPercent):
 		return alert.Error
 	case pct >= float64(t.WarnPercent):
 		return alert.Warning
@@ -81,7 +94,7 @@ func EvaluateStorage(t backup.StorageTarget, u backup.Usage, now time.Time) Verd
 	if sev == "" {
 		v.clear(fp, func() string {
 			return fmt.Sprintf("resolved automatically: storage target %s is %s full, under its %d%% warning level",
-				t.Name, percent(pct), t.WarnPercent)
+				t.Name, fill(pct), t.WarnPercent)
 		})
 		return v
 	}
@@ -90,6 +103,8 @@ func EvaluateStorage(t backup.StorageTarget, u backup.Usage, now time.Time) Verd
 	switch {
 	case u.UsedBytes >= *t.CapacityBytes:
 		outlook = "it is full"
+	case f.Days < 1:
+		outlook = "its growth is not known yet (less than a day of history)"
 	case f.DaysLeft != nil:
 		outlook = fmt.Sprintf("at the last 30 days' growth (%s a day) it is full in %s, around %s",
 			humanBytes(int64(f.BytesPerDay)), humanDays(*f.DaysLeft), f.FullOn.Format("2006-01-02"))
@@ -104,7 +119,7 @@ func EvaluateStorage(t backup.StorageTarget, u backup.Usage, now time.Time) Verd
 	v.Raise = append(v.Raise, alert.Condition{
 		Fingerprint: fp, Type: alert.StorageCapacity, Severity: sev,
 		Message: fmt.Sprintf("Storage target %s is %s full (%s of %s); %s",
-			t.Name, percent(pct), humanBytes(u.UsedBytes), humanBytes(*t.CapacityBytes), outlook),
+			t.Name, fill(pct), humanBytes(u.UsedBytes), humanBytes(*t.CapacityBytes), outlook),
 		Details: details,
 	})
 	return v
