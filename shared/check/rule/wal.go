@@ -200,6 +200,11 @@ type Window struct {
 	Gaps int
 	// FirstGap is the first of them (nil when Gaps is 0).
 	FirstGap *WALGap
+	// Missed is, when no base backup's start segment is archived, the
+	// newest base backup whose start segment never will be: segments
+	// after it are archived, it is not (archiving began after it, or a
+	// gap took it). nil when each is still waiting for its start.
+	Missed *BaseBackup
 }
 
 // Seconds is the window's length.
@@ -240,17 +245,25 @@ func RecoveryWindow(h WALHistory, count func(WALGap) bool) (w Window, ok bool) {
 		}
 		ends[c] = r.LastAt
 	}
-	chain := -1
+	chain, waiting := -1, false
 	for i := range h.Bases {
 		b := &h.Bases[i]
 		r := sort.Search(len(runs), func(j int) bool { return runs[j].Last >= b.Start })
-		if r == len(runs) || runs[r].First > b.Start {
-			continue // its start segment is not archived
+		if r == len(runs) {
+			waiting = true // its start segment is not archived yet
+			continue
+		}
+		if runs[r].First > b.Start {
+			w.Missed = b // archived past its start, never its start
+			continue
 		}
 		c := chainOf[r]
 		if c > chain || (c == chain && b.CreatedAt.Before(w.Base.CreatedAt)) {
 			chain, w.Base = c, b
 		}
+	}
+	if w.Base != nil || waiting {
+		w.Missed = nil // a window, or one to come
 	}
 	if w.Base != nil {
 		w.From, w.To, w.Broken = w.Base.CreatedAt, ends[chain], chain != len(ends)-1
@@ -378,6 +391,10 @@ func windowRule(v *Verdict, h WALHistory, p backup.Policy, name, fp string, aged
 		}
 		raise(msg + fmt.Sprintf("; no base backup's chain of segments reaches the newest one: recoverable only from %s (base backup %s) to %s",
 			stamp(w.From), w.Base.Filename, stamp(w.To)))
+	case w.Base == nil && w.Missed != nil:
+		details["base_backup"], details["first_missing"] = w.Missed.Filename, w.Missed.StartName
+		raise(fmt.Sprintf("%s has no recovery window: base backup %s starts at segment %s, which was never archived, though later segments were; "+
+			"take a new base backup now that archiving works", name, w.Missed.Filename, w.Missed.StartName))
 	case w.Base == nil && want != nil:
 		raise(fmt.Sprintf("%s has no recovery window: no base backup's start segment has been archived yet, and its policy asks for %s",
 			name, humanDuration(*want)))

@@ -193,6 +193,12 @@ func TestPITRWindow(t *testing.T) {
 		// A base whose start segment is not archived yet starts nothing.
 		{"start not archived", seq(1, 1, 5, mib16, 0), []rule.BaseBackup{base("b9", 9, time.Minute)}, nil, "", -1, 0, 0},
 		{"start not archived, asked", seq(1, 1, 5, mib16, 0), []rule.BaseBackup{base("b9", 9, time.Minute)}, ptr[int64](60), "archived yet", -1, 0, 0},
+		// Archived past its start, never its start (archiving began after
+		// the base backup): it never will be, with or without a window
+		// asked for; a newer base still waiting for its start says nothing.
+		{"start missed", seq(1, 12, 20, mib16, 0), []rule.BaseBackup{base("b9", 9, time.Hour)}, nil, "which was never archived", -1, 0, 0},
+		{"start missed, asked", seq(1, 12, 20, mib16, 0), []rule.BaseBackup{base("b9", 9, time.Hour)}, ptr[int64](60), "which was never archived", -1, 0, 0},
+		{"start missed, a newer waiting", seq(1, 12, 20, mib16, 0), []rule.BaseBackup{base("b9", 9, time.Hour), base("b30", 30, time.Minute)}, nil, "", -1, 0, 0},
 		// A day-long window asked for, a day and a minute given.
 		{"long enough", seq(1, 1, 2000, mib16, 0), []rule.BaseBackup{base("b1", 560, day+time.Minute)}, ptr(int64(day / time.Second)), "", day + time.Minute, 0, 0},
 	}
