@@ -2,7 +2,7 @@ package backup
 
 import "fmt"
 
-// HumanSize writes a size as people read it, in decimal units (kB, MB, GB,
+// HumanSize writes a size as people read it, in decimal units (KB, MB, GB,
 // the seed's units) with three significant digits: 950 B, 3.76 GB, 812 MB,
 // 12.3 TB (CONSOLE.md; precise enough to see a series drift). Alert messages,
 // emails, SMS and the console all use it.
@@ -26,7 +26,7 @@ func HumanSize(n int64) string {
 	case a < 99.95:
 		digits = 1
 	}
-	return fmt.Sprintf("%.*f %cB", digits, f, "kMGTPE"[i-1])
+	return fmt.Sprintf("%.*f %cB", digits, f, "KMGTPE"[i-1])
 }
 
 // HumanDuration writes seconds with their two largest units, dropping a

@@ -117,8 +117,12 @@ func EnsureAdminKey(ctx context.Context, db DB, key, name string, now time.Time)
 		return false, fmt.Errorf("%w: the key %s… (id %s) was revoked at %s; a revoked key stays revoked: configure a new key",
 			ErrAdminKeyRefused, existing.Prefix, existing.ID, existing.RevokedAt.Format(time.RFC3339))
 	case err == nil && (existing.Role != auth.Admin || existing.TenantID != nil):
-		return false, fmt.Errorf("%w: the key %s… (id %s) is a %s key%s, not an admin key without a tenant scope; configure a new key",
-			ErrAdminKeyRefused, existing.Prefix, existing.ID, existing.Role, tenantNote(existing.TenantID))
+		article := "a"
+		if existing.Role == auth.Operator || existing.Role == auth.Admin {
+			article = "an"
+		}
+		return false, fmt.Errorf("%w: the key %s… (id %s) is %s %s key%s, not an admin key without a tenant scope; configure a new key",
+			ErrAdminKeyRefused, existing.Prefix, existing.ID, article, existing.Role, tenantNote(existing.TenantID))
 	case err == nil:
 		return false, nil
 	case !errors.Is(err, pgx.ErrNoRows):
