@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/backupwatch/backupwatch/shared/alert"
 	"github.com/backupwatch/backupwatch/shared/backup"
 	"github.com/backupwatch/backupwatch/shared/check"
+	"github.com/backupwatch/backupwatch/shared/check/rule"
 	"github.com/backupwatch/backupwatch/shared/httpapi"
 	"github.com/backupwatch/backupwatch/shared/restore"
 	"github.com/backupwatch/backupwatch/shared/store"
@@ -585,6 +587,28 @@ type statusData struct {
 type seriesRow struct {
 	check.SeriesStatus
 	TenantName *store.TenantName
+	// On the series page: the size rule's reading of its newest completed
+	// backup (nil: none), and when a restore of its backups last
+	// completed (nil: never).
+	Usual       *rule.SizeReading
+	LastRestore *time.Time
+}
+
+// SizeCell is what the series page says of its newest backup's size
+// against its usual one: "as usual", or, flagged, an arrow and how far.
+func (r seriesRow) SizeCell() template.HTML {
+	switch {
+	case r.Usual == nil:
+		return `<span class="muted">not judged</span>`
+	case !r.Usual.Far():
+		return template.HTML(esc(r.Usual.Against()))
+	}
+	arrow := "↑"
+	if float64(r.Usual.Newest) < r.Usual.Expected {
+		arrow = "↓"
+	}
+	return template.HTML(`<strong class="size-far ` + toneOf(string(r.Usual.Severity)) + `"><span aria-hidden="true">` + arrow + `</span> ` +
+		esc(r.Usual.Against()) + `</strong>`)
 }
 
 // Why links to what says why a series is not OK: for a failing one, its
@@ -713,15 +737,39 @@ func (c *Console) series(ctx context.Context, p *request) (*view, error) {
 	if err != nil {
 		return nil, err
 	}
-	var set store.NameSet
-	for _, s := range st.Series {
+	// The names and the size histories in one round trip; when each
+	// series' backups were last restored in another (store.ReadUpkeep,
+	// as the restore-test rule reads it).
+	var (
+		set     store.NameSet
+		b       pgx.Batch
+		series  = make([]backup.Series, len(st.Series))
+		upkeeps = make([]store.UpkeepAsk, len(st.Series))
+	)
+	for i, s := range st.Series {
 		set.Tenant(s.TenantID)
+		series[i] = backup.Series{Type: s.BackupType, TenantID: s.TenantID}
+		upkeeps[i] = store.UpkeepAsk{Series: series[i], Restores: true}
 	}
-	names, err := store.LookupNames(ctx, p.tx, set)
+	names := store.QueueNames(&b, set)
+	sizes := store.QueueSeriesSizes(&b, series)
+	if err := p.tx.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, err
+	}
+	restored, err := store.ReadUpkeep(ctx, p.tx, upkeeps)
 	if err != nil {
 		return nil, err
 	}
-	d.Rows = seriesRowsOf(st.Series, names)
+	d.Rows = seriesRowsOf(st.Series, *names)
+	for i := range d.Rows {
+		r := &d.Rows[i]
+		r.LastRestore = restored[series[i].Key()].LastRestore
+		if last, h := r.LastCompleted, sizes.Histories[series[i].Key()]; last != nil && len(h.Completed) > 0 {
+			if u, ok := rule.SizeOf(h, sizes.Policy(series[i]), backup.Backup{ID: last.ID, SizeBytes: last.SizeBytes, CreatedAt: last.CreatedAt}); ok {
+				r.Usual = &u
+			}
+		}
+	}
 	if st.Next != nil {
 		secret, err := c.cursorSecret(ctx)
 		if err != nil {

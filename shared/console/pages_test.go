@@ -293,6 +293,18 @@ func TestSeriesPageListsEverySeries(t *testing.T) {
 			t.Errorf("series %s: %q, /v1/status says %q", k, got[k], st)
 		}
 	}
+	// Acme's exports: the newest far under its usual size, restored; globex's
+	// as usual, never restored.
+	all := c.do("GET", "/console/series?limit=500", nil).body
+	for _, tc := range []struct{ tenant, size, restore string }{
+		{w.Acme, `<strong class="size-far bad"><span aria-hidden="true">↓</span> 12% of the`, `<td data-label="last restore"><time title=`},
+		{w.Globex, `% of the`, `<td data-label="last restore"><span class="muted">never</span>`},
+	} {
+		r := between(all, `tenant_id=`+tc.tenant+`">`, "</tr>")
+		if !strings.Contains(r, tc.size) || !strings.Contains(r, tc.restore) || (tc.tenant == w.Globex && strings.Contains(r, "size-far")) {
+			t.Errorf("tenant %s's series row lacks %q or %q:\n%s", tc.tenant, tc.size, tc.restore, r)
+		}
+	}
 	ok := c.do("GET", "/console/series?state=OK", nil).body
 	for _, r := range row.FindAllStringSubmatch(ok, -1) {
 		if r[1] != "OK" {
