@@ -171,6 +171,7 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("GET "+Prefix+"/status", c.page(c.status))
 	mux.Handle("GET "+Prefix+"/series", c.page(c.series))
 	mux.Handle("GET "+Prefix+"/storage", c.page(c.storage))
+	mux.Handle("GET "+Prefix+"/audit", c.page(c.auditTrail))
 	mux.Handle("GET "+Prefix+"/backups", c.page(c.backups))
 	mux.Handle("GET "+Prefix+"/backups/{id}", c.page(c.backup))
 	mux.Handle("GET "+Prefix+"/restores", c.page(c.restores))

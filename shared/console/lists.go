@@ -15,6 +15,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/backupwatch/backupwatch/shared/alert"
+	"github.com/backupwatch/backupwatch/shared/audit"
+	"github.com/backupwatch/backupwatch/shared/auth"
 	"github.com/backupwatch/backupwatch/shared/backup"
 	"github.com/backupwatch/backupwatch/shared/check/rule"
 	"github.com/backupwatch/backupwatch/shared/httpapi"
@@ -919,3 +921,69 @@ func alertRowsOf(items []alert.Alert, n store.Names) []AlertRow {
 	}
 	return rows
 }
+
+// The audit trail (admin keys, as GET /v1/audit): every administrative
+// change, newest first, with who made it, how, and what it was before and
+// after (CONSOLE.md: the auditor's "every administrative change").
+
+type auditData struct {
+	listed
+	Rows    []auditRow
+	Actions []string
+}
+
+// auditRow is an entry with its tenant's name.
+type auditRow struct {
+	audit.Entry
+	Tenant *store.TenantName
+}
+
+// BeforeText and AfterText are the entry's states before and after,
+// pretty-printed ("" for none).
+func (r auditRow) BeforeText() string { return prettyJSON(r.Before) }
+func (r auditRow) AfterText() string  { return prettyJSON(r.After) }
+
+func (c *Console) auditTrail(ctx context.Context, p *request) (*view, error) {
+	if p.who.Role != auth.Admin {
+		return nil, &httpapi.Error{Status: http.StatusForbidden, Code: "forbidden",
+			Message: "The audit trail is for admin keys (as GET /v1/audit is): sign in with one to read it."}
+	}
+	v := &view{Page: "audit", Title: "Audit trail"}
+	d := auditData{Actions: auditActions}
+	v.Data = &d
+	l, pg, err := c.readList(ctx, p, Prefix+"/audit", httpapi.AuditListParams())
+	d.listed = l
+	if err != nil {
+		return v, refused(v, err)
+	}
+	f, err := httpapi.AuditFilterOf(ctx, p.tx, p.who, l.Q.V)
+	if err != nil {
+		return v, refused(v, err)
+	}
+	items, next, err := store.ListAudit(ctx, p.tx, f, pg)
+	if err != nil {
+		return nil, err
+	}
+	var set store.NameSet
+	for _, e := range items {
+		set.Tenant(e.TenantID)
+	}
+	n, err := store.LookupNames(ctx, p.tx, set)
+	if err != nil {
+		return nil, err
+	}
+	d.Rows = make([]auditRow, len(items))
+	for i, e := range items {
+		d.Rows[i] = auditRow{Entry: e, Tenant: n.Tenant(e.TenantID)}
+	}
+	return v, c.next(ctx, &d.listed, next)
+}
+
+// auditActions are the audit trail's actions, for its sidebar.
+var auditActions = func() []string {
+	out := make([]string, len(audit.Actions))
+	for i, a := range audit.Actions {
+		out[i] = string(a)
+	}
+	return out
+}()

@@ -532,3 +532,58 @@ func TestEveryPageRenders(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditTrailPage: an admin reads every administrative change on
+// /console/audit, newest first, as GET /v1/audit lists them, filtered by
+// change; a tenant's admin only its tenant's; an operator is told the
+// trail is for admin keys; a bad filter is refused on the page.
+func TestAuditTrailPage(t *testing.T) {
+	s := newSite(t)
+	w := seed(t, s)
+	admin := newClient(t, s)
+	admin.signIn(s.AdminKey)
+	entry := regexp.MustCompile(`<td><code>([a-z_.]+)</code></td>`)
+	actions := func(body string) []string {
+		var out []string
+		for _, m := range entry.FindAllStringSubmatch(body, -1) {
+			out = append(out, m[1])
+		}
+		return out
+	}
+	api := func(key, query string) []string {
+		var out []string
+		for _, it := range s.Call(t, 200, "GET", "/v1/audit?limit=500"+query, key, nil)["items"].([]any) {
+			out = append(out, it.(map[string]any)["action"].(string))
+		}
+		return out
+	}
+	page := admin.do("GET", "/console/audit?limit=500", nil)
+	if got, want := actions(page.body), api(s.AdminKey, ""); page.status != 200 || len(got) < 5 || !slices.Equal(got, want) {
+		t.Errorf("the audit page lists %v, the API %v", got, want)
+	}
+	if !strings.Contains(page.body, `href="/console/audit" aria-current="page">Audit</a>`) || !strings.Contains(page.body, "storage_target.put") {
+		t.Errorf("no Audit link in the menu, or no storage target change")
+	}
+	if got := actions(admin.do("GET", "/console/audit?action=api_key.create", nil).body); len(got) == 0 || slices.ContainsFunc(got, func(a string) bool { return a != "api_key.create" }) {
+		t.Errorf("action=api_key.create lists %v", got)
+	}
+	if a := admin.do("GET", "/console/audit?action=nonsense", nil); a.status != 422 || !strings.Contains(a.body, "action must be one of") {
+		t.Errorf("a bad action: %d", a.status)
+	}
+	// A tenant's admin: its tenant's entries, as the API shows it.
+	acmeAdmin := s.Key(t, "admin", w.Acme)
+	c := newClient(t, s)
+	c.signIn(acmeAdmin)
+	if got, want := actions(c.do("GET", "/console/audit?limit=500", nil).body), api(acmeAdmin, ""); !slices.Equal(got, want) || len(got) == len(api(s.AdminKey, "")) {
+		t.Errorf("acme's admin reads %v, the API gives it %v", got, want)
+	}
+	// An operator: not its page, and no link to it.
+	op := newClient(t, s)
+	op.signIn(w.Operator)
+	if a := op.do("GET", "/console/audit", nil); a.status != 403 || !strings.Contains(a.body, "The audit trail is for admin keys") {
+		t.Errorf("an operator on the audit page: %d", a.status)
+	}
+	if strings.Contains(op.do("GET", "/console/status", nil).body, `href="/console/audit"`) {
+		t.Errorf("an operator's menu links to the audit trail")
+	}
+}

@@ -79,4 +79,9 @@ func TestScreenshots(t *testing.T) {
 		b.open(path)
 		shoot(p.name)
 	}
+	// The audit trail is an admin's page.
+	b = newBrowser(t, s.URL)
+	b.signIn(s.AdminKey)
+	b.open("/console/audit")
+	shoot("audit")
 }

@@ -33,20 +33,8 @@ func (s *Server) listAudit(ctx context.Context, c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	var f store.AuditFilter
-	if a := q.get("action"); a != "" || q.v.Has("action") {
-		if f.Action = audit.Action(a); !f.Action.Valid() {
-			return 0, nil, invalidField("action", "must be one of tenant.create, user.create, api_key.create, api_key.revoke, "+
-				"backup.delete, policy.put, storage_target.put, routing.put, silence.create, silence.expire, series.rebaseline")
-		}
-	}
-	if f.ActorID, err = q.uuid("actor"); err != nil {
-		return 0, nil, err
-	}
-	if f.CreatedAfter, f.CreatedBefore, err = q.timeRange("created_after", "created_before"); err != nil {
-		return 0, nil, err
-	}
-	if err := s.checkUserNamed(ctx, c, "actor", f.ActorID, store.AuditActors); err != nil {
+	f, err := s.auditFilter(ctx, c, q)
+	if err != nil {
 		return 0, nil, err
 	}
 	items, next, err := store.ListAudit(ctx, c.tx, f, p)
@@ -54,6 +42,25 @@ func (s *Server) listAudit(ctx context.Context, c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	return newList(s, items, next, store.AuditKey)
+}
+
+// auditFilter reads the filters of GET /v1/audit.
+func (s *Server) auditFilter(ctx context.Context, c *call, q query) (store.AuditFilter, error) {
+	var f store.AuditFilter
+	var err error
+	if a := q.get("action"); a != "" || q.v.Has("action") {
+		if f.Action = audit.Action(a); !f.Action.Valid() {
+			return f, invalidField("action", "must be one of tenant.create, user.create, api_key.create, api_key.revoke, "+
+				"backup.delete, policy.put, storage_target.put, routing.put, silence.create, silence.expire, series.rebaseline")
+		}
+	}
+	if f.ActorID, err = q.uuid("actor"); err != nil {
+		return f, err
+	}
+	if f.CreatedAfter, f.CreatedBefore, err = q.timeRange("created_after", "created_before"); err != nil {
+		return f, err
+	}
+	return f, s.checkUserNamed(ctx, c, "actor", f.ActorID, store.AuditActors)
 }
 
 // getRouting answers the routing table in force: the stored one, or

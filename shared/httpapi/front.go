@@ -36,6 +36,12 @@ func AlertFilterOf(ctx context.Context, tx store.DB, who auth.Principal, v url.V
 	return s.alertFilter(ctx, &call{tx: tx, who: who}, query{v: v})
 }
 
+// AuditFilterOf reads the filters of GET /v1/audit from v.
+func AuditFilterOf(ctx context.Context, tx store.DB, who auth.Principal, v url.Values) (store.AuditFilter, error) {
+	var s *Server
+	return s.auditFilter(ctx, &call{tx: tx, who: who}, query{v: v})
+}
+
 // Fail is the contract's view of err: its status, code, message and field
 // details, as the API would answer it.
 func Fail(err error) *Error { return errorFrom(err) }
@@ -88,8 +94,9 @@ func Bulk(ids []uuid.UUID, apply func(uuid.UUID) error) (BulkResult, error) {
 // be parsed, a parameter not in known, or one given twice.
 func CheckParams(raw string, known []string) error { return checkParams(raw, known) }
 
-// The query parameters of the three lists, filters and paging: what a
+// The query parameters of the lists, filters and paging: what a
 // console list page takes under the same names.
 func BackupListParams() []string  { return backupParams }
 func RestoreListParams() []string { return restoreParams }
 func AlertListParams() []string   { return alertParams }
+func AuditListParams() []string   { return auditParams }
