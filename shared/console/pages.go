@@ -349,6 +349,9 @@ func (c *Console) acknowledge(ctx context.Context, p *request) (*view, error) {
 }
 
 func (c *Console) resolve(ctx context.Context, p *request) (*view, error) {
+	if p.r.PostForm.Get("rebaseline") == "true" {
+		return c.resolveRebaselined(ctx, p)
+	}
 	return c.bulk(ctx, p, "resolution_notes", true, "Resolved", func(id uuid.UUID, notes string) error {
 		_, err := c.alerts.ForRun().Resolve(ctx, p.tx, id, &p.who.UserID, notes, p.now)
 		if err == nil {
@@ -356,6 +359,44 @@ func (c *Console) resolve(ctx context.Context, p *request) (*view, error) {
 		}
 		return err
 	})
+}
+
+// resolveRebaselined resolves one SIZE_DEVIATION alert and takes its size
+// as the series' new normal, as the API's resolve with "rebaseline": true
+// does (httpapi.ResolveRebaselined: its rules, its audit entry, via the
+// console). A refusal changes nothing and says why on the alert's page.
+func (c *Console) resolveRebaselined(ctx context.Context, p *request) (*view, error) {
+	form := p.r.PostForm
+	back := backOf(form)
+	id, err := uuid.Parse(form.Get("alert"))
+	if err != nil || len(form["ids"]) != 1 || form.Get("ids") != form.Get("alert") {
+		return c.refuse(p, back, "Nothing was changed: a re-baseline is made from one alert's page.")
+	}
+	notes := strings.TrimSpace(form.Get("resolution_notes"))
+	var errs validation.Errors
+	if notes == "" {
+		errs.Add("resolution_notes", "is required: say how it was resolved")
+	} else {
+		backup.CheckLongText(&errs, "resolution_notes", notes, true)
+	}
+	if len(errs) > 0 {
+		return c.refuse(p, back, "Nothing was changed: Resolution notes "+errs[0].Message+".")
+	}
+	_, err = httpapi.ResolveRebaselined(ctx, p.tx, p.who, c.alerts.ForRun(), id, notes, p.now)
+	var refusal *httpapi.Error
+	switch {
+	case errors.As(err, &refusal) && refusal.Status == http.StatusUnprocessableEntity:
+		// Checked before anything was written.
+		msg := refusal.Message
+		if len(refusal.Details) > 0 {
+			msg = refusal.Details[0].Field + " " + refusal.Details[0].Message
+		}
+		return c.refuse(p, back, "Nothing was changed: "+msg+".")
+	case err != nil:
+		return nil, err // the transaction rolls back
+	}
+	p.alerted = true
+	return c.bounce(p, back, notice{Text: "Resolved the alert; the size rule's baseline of its series starts afresh from its backup."})
 }
 
 // backOf is where a bulk form sends the browser back to: the alert's page

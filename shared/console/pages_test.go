@@ -587,3 +587,59 @@ func TestAuditTrailPage(t *testing.T) {
 		t.Errorf("an operator's menu links to the audit trail")
 	}
 }
+
+// TestResolveWithRebaseline: a WARNING size alert's page offers to take
+// its size as the series' new normal; resolving with it resolves the alert
+// and re-baselines the series as the API does, audited via the console; an
+// ERROR size alert offers nothing, and a crafted form is refused with
+// nothing changed.
+func TestResolveWithRebaseline(t *testing.T) {
+	s := newSite(t)
+	w := seed(t, s)
+	// Globex's exports are about 80 MB: one of 150 MB is a WARNING.
+	s.Call(t, 201, "POST", "/v1/backups", w.Job, testenv.Completed("TENANT_BACKUP", w.Globex, "globex-big.tar.zst", 150_000_000))
+	s.Call(t, 200, "POST", "/v1/checks/run", s.AdminKey, nil)
+	alertOf := func(tenant string) map[string]any {
+		items := s.Call(t, 200, "GET", "/v1/alerts?alert_type=SIZE_DEVIATION&status=ACTIVE&tenant_id="+tenant, s.AdminKey, nil)["items"].([]any)
+		if len(items) != 1 {
+			t.Fatalf("tenant %s has %d open size alerts", tenant, len(items))
+		}
+		return items[0].(map[string]any)
+	}
+	warn, bad := alertOf(w.Globex), alertOf(w.Acme)
+	if warn["severity"] != "WARNING" || bad["severity"] != "ERROR" {
+		t.Fatalf("severities %v and %v", warn["severity"], bad["severity"])
+	}
+	c := newClient(t, s)
+	c.signIn(w.Operator)
+	box := `name="rebaseline" value="true"`
+	if !strings.Contains(c.do("GET", "/console/alerts/"+warn["id"].(string), nil).body, box) ||
+		strings.Contains(c.do("GET", "/console/alerts/"+bad["id"].(string), nil).body, box) {
+		t.Errorf("the re-baseline box should be on the WARNING's page only")
+	}
+	rebaselines := func() []any {
+		return s.Call(t, 200, "GET", "/v1/audit?action=series.rebaseline", s.AdminKey, nil)["items"].([]any)
+	}
+	// Crafted on the ERROR: refused, nothing changed.
+	before := s.Snapshot(t)
+	id := bad["id"].(string)
+	a := c.do("POST", "/console/alerts/resolve", url.Values{"csrf": {c.csrf}, "ids": {id}, "alert": {id}, "resolution_notes": {"normal now"}, "rebaseline": {"true"}})
+	if a.status != http.StatusSeeOther || !strings.Contains(c.do("GET", "/console/alerts/"+id, nil).body, "applies to WARNING alerts only") {
+		t.Errorf("a re-baseline of an ERROR: %d", a.status)
+	}
+	s.Unchanged(t, before)
+	// On the WARNING: resolved, re-baselined, audited via the console.
+	id = warn["id"].(string)
+	a = c.do("POST", "/console/alerts/resolve", url.Values{"csrf": {c.csrf}, "ids": {id}, "alert": {id}, "resolution_notes": {"bigger tenant now"}, "rebaseline": {"true"}})
+	got := s.Call(t, 200, "GET", "/v1/alerts/"+id, s.AdminKey, nil)
+	entries := rebaselines()
+	if a.status != http.StatusSeeOther || got["status"] != "RESOLVED" || got["resolution_notes"] != "bigger tenant now" || len(entries) != 1 {
+		t.Fatalf("after the re-baseline: %d, alert %v, %d audit entries", a.status, got["status"], len(entries))
+	}
+	if e := entries[0].(map[string]any); e["via"] != "console" || e["object_id"] != "TENANT_BACKUP:"+w.Globex || e["actor"] == nil {
+		t.Errorf("audit entry %v", e)
+	}
+	if !strings.Contains(c.do("GET", "/console/alerts/"+id, nil).body, "baseline of its series starts afresh") {
+		t.Errorf("the page does not say what was done")
+	}
+}

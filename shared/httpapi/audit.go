@@ -13,7 +13,11 @@ import (
 // by is who makes the request's changes, as the audit trail records them:
 // the key's user, through the API, with the key's prefix.
 func (c *call) by() audit.By {
-	return audit.By{Actor: &audit.Actor{ID: c.who.UserID, Name: c.who.UserName}, Via: audit.API, KeyPrefix: c.who.KeyPrefix}
+	via := c.via
+	if via == "" {
+		via = audit.API
+	}
+	return audit.By{Actor: &audit.Actor{ID: c.who.UserID, Name: c.who.UserName}, Via: via, KeyPrefix: c.who.KeyPrefix}
 }
 
 // audit records change ch in the request's transaction: the entry commits

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/backupwatch/backupwatch/shared/alert"
+	"github.com/backupwatch/backupwatch/shared/alerting"
+	"github.com/backupwatch/backupwatch/shared/audit"
 	"github.com/backupwatch/backupwatch/shared/auth"
 	"github.com/backupwatch/backupwatch/shared/store"
 )
@@ -40,6 +43,26 @@ func AlertFilterOf(ctx context.Context, tx store.DB, who auth.Principal, v url.V
 func AuditFilterOf(ctx context.Context, tx store.DB, who auth.Principal, v url.Values) (store.AuditFilter, error) {
 	var s *Server
 	return s.auditFilter(ctx, &call{tx: tx, who: who}, query{v: v})
+}
+
+// ResolveRebaselined resolves alert id as POST /v1/alerts/{id}/resolve
+// with "rebaseline": true does, for the console: by who, with notes,
+// through engine, and its series' size baseline started afresh from the
+// backup it reports, audited as series.rebaseline via the console. The
+// rules are the API's (rebaselineOf): a SIZE_DEVIATION of severity
+// WARNING only, else a 422 on rebaseline and nothing changed.
+func ResolveRebaselined(ctx context.Context, tx store.DB, who auth.Principal, engine *alerting.Engine, id uuid.UUID, notes string, now time.Time) (alert.Alert, error) {
+	var s *Server
+	c := &call{tx: tx, who: who, now: now, alerts: engine, via: audit.Console}
+	re, err := rebaselineOf(ctx, c, id)
+	if err != nil {
+		return alert.Alert{}, err
+	}
+	a, err := engine.Resolve(ctx, tx, id, &who.UserID, notes, now)
+	if err != nil {
+		return a, err
+	}
+	return a, s.rebaseline(ctx, c, a, *re)
 }
 
 // Fail is the contract's view of err: its status, code, message and field

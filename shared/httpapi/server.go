@@ -27,6 +27,7 @@ import (
 
 	"github.com/backupwatch/backupwatch/shared/alert"
 	"github.com/backupwatch/backupwatch/shared/alerting"
+	"github.com/backupwatch/backupwatch/shared/audit"
 	"github.com/backupwatch/backupwatch/shared/auth"
 	"github.com/backupwatch/backupwatch/shared/check"
 	"github.com/backupwatch/backupwatch/shared/config"
@@ -85,6 +86,8 @@ type call struct {
 	// alerts is the alert engine of this request: it reads the stored
 	// routing table once, if the request raises an alert.
 	alerts *alerting.Engine
+	// via is how the change came, for the audit trail ("": the API).
+	via audit.Via
 }
 
 // aloneFunc answers a request without the request's transaction, when it
