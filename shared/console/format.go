@@ -45,6 +45,7 @@ var funcs = template.FuncMap{
 	"copies":  copies,
 	// The rows and sidebar choices of the lists (lists.go).
 	"choice":         choice,
+	"codes":          codes,
 	"backupLines":    backupLines,
 	"restoreLines":   restoreLines,
 	"alertLines":     alertLines,
@@ -309,7 +310,7 @@ func sizeHTML(r BackupRow) string {
 		arrow, words = "↓", "far below its usual size: "
 	}
 	return s + ` <span class="size-far ` + toneOf(string(r.Usual.Severity)) + `" title="` + esc(far) + `" aria-hidden="true">` + arrow +
-		`</span><span class="visually-hidden">(` + words + esc(far) + `)</span>`
+		`</span><span class="visually-hidden size-why">(` + words + esc(far) + `)</span>`
 }
 
 func badgeHTML(state, text string) string {

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"html/template"
 	"net/http"
@@ -64,6 +65,17 @@ func (q listQuery) Get(k string) string { return q.V.Get(k) }
 
 // Is says whether filter k is exactly v ("" : unset).
 func (q listQuery) Is(k, v string) bool { return q.V.Get(k) == v }
+
+// Names says whether filter k, a comma list ("any of"), names v ("": k is
+// unset); IsSet whether it names the values of set and no other, in any
+// order.
+func (q listQuery) Names(k, v string) bool { return slices.Contains(strings.Split(q.V.Get(k), ","), v) }
+func (q listQuery) IsSet(k, set string) bool {
+	a, b := strings.Split(q.V.Get(k), ","), strings.Split(set, ",")
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(slices.Compact(a), slices.Compact(b))
+}
 
 // Filtered says whether any filter but paging is set.
 func (q listQuery) Filtered() bool {
@@ -240,11 +252,20 @@ func refused(v *view, err error) error {
 // of", marks each it names); written in Go, like the rows, for the
 // reflective calls a template made for each link.
 func choice(q listQuery, key, title, all string, values []string) template.HTML {
+	return choiceLabeled(q, key, title, all, values, wordsOf)
+}
+
+// codes is choice for values people read as written (the audit trail's
+// actions: api_key.create).
+func codes(q listQuery, key, title, all string, values []string) template.HTML {
+	return choiceLabeled(q, key, title, all, values, func(v string) string { return v })
+}
+
+func choiceLabeled(q listQuery, key, title, all string, values []string, label func(string) string) template.HTML {
 	var b strings.Builder
-	current := strings.Split(q.Get(key), ",")
 	link := func(value, label string) {
 		b.WriteString("\n    <li><a href=\"" + esc(q.With(key, value)) + "\"")
-		if slices.Contains(current, value) {
+		if q.Names(key, value) {
 			b.WriteString(` aria-current="true"`)
 		}
 		b.WriteString(">" + esc(label) + "</a></li>")
@@ -252,7 +273,7 @@ func choice(q listQuery, key, title, all string, values []string) template.HTML 
 	b.WriteString("\n<nav class=\"choice\" aria-label=\"" + esc(title) + "\">\n  <h3>" + esc(title) + "</h3>\n  <ul>")
 	link("", all)
 	for _, v := range values {
-		link(v, wordsOf(v))
+		link(v, label(v))
 	}
 	b.WriteString("\n  </ul>\n</nav>")
 	return template.HTML(b.String())
@@ -873,7 +894,11 @@ func alertLinkedFilters(ctx context.Context, p *request, q listQuery, f store.Al
 			Remove: q.With("restore_log_id", "")})
 	}
 	if f.Fingerprint != "" {
-		out = append(out, linkedFilter{Label: "Condition: " + f.Fingerprint, Remove: q.With("fingerprint", "")})
+		label, err := conditionLabel(ctx, p, f.Fingerprint)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, linkedFilter{Label: "Condition: " + label, Remove: q.With("fingerprint", "")})
 	}
 	if f.CreatedAfter != nil {
 		out = append(out, linkedFilter{Label: "Opened after " + utc(*f.CreatedAfter), Remove: q.With("created_after", "")})
@@ -882,6 +907,39 @@ func alertLinkedFilters(ctx context.Context, p *request, q listQuery, f store.Al
 		out = append(out, linkedFilter{Label: "Opened before " + utc(*f.CreatedBefore), Remove: q.With("created_before", "")})
 	}
 	return out, nil
+}
+
+// conditionLabel names a fingerprint as people read it: "backup failure,
+// TENANT BACKUP, Acme (acme)" for BACKUP_FAILURE:TENANT_BACKUP:<acme's id>
+// (a tenant by its name; "-" is no tenant).
+func conditionLabel(ctx context.Context, p *request, fp string) (string, error) {
+	parts := strings.Split(fp, ":")
+	var set store.NameSet
+	ids := map[int]uuid.UUID{}
+	for i, part := range parts {
+		if id, err := uuid.Parse(part); err == nil {
+			ids[i] = id
+			set.Tenant(&id)
+		}
+	}
+	n, err := store.LookupNames(ctx, p.tx, set)
+	if err != nil {
+		return "", err
+	}
+	for i, part := range parts {
+		id, isID := ids[i]
+		switch {
+		case i == 0:
+			parts[i] = strings.ToLower(wordsOf(part))
+		case isID:
+			parts[i] = tenantLabel(n.Tenant(&id))
+		case part == "-":
+			parts[i] = "no tenant"
+		default:
+			parts[i] = wordsOf(part)
+		}
+	}
+	return strings.Join(parts, ", "), nil
 }
 
 // linkBackup adds the chip of a backup_id filter, named by the backup's
@@ -936,6 +994,25 @@ type auditData struct {
 type auditRow struct {
 	audit.Entry
 	Tenant *store.TenantName
+}
+
+// ObjectName names the changed object as people know it, from its state
+// after (or before): a key's or user's name, a tenant's slug, a policy's
+// backup type, a deleted backup's filename, a series' key ("" when its
+// state says none of these).
+func (r auditRow) ObjectName() string {
+	for _, raw := range []json.RawMessage{r.After, r.Before} {
+		var st map[string]any
+		if json.Unmarshal(raw, &st) != nil {
+			continue
+		}
+		for _, k := range []string{"name", "slug", "backup_type", "filename", "series"} {
+			if v, ok := st[k].(string); ok && v != "" {
+				return v
+			}
+		}
+	}
+	return ""
 }
 
 // BeforeText and AfterText are the entry's states before and after,

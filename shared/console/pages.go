@@ -109,14 +109,14 @@ func (c *Console) restore(ctx context.Context, p *request) (*view, error) {
 	if d.Alerts, err = alertRows(ctx, p, as); err != nil {
 		return nil, err
 	}
-	d.Sentence = restoreSentence(d.RestoreRow)
+	d.Sentence = restoreSentence(d.RestoreRow, p.now)
 	return &view{Page: "restore", Title: "Restore of " + r.Backup.Filename, Data: &d}, nil
 }
 
 // restoreSentence tells a restore as the audit trail reads it: "Ana
 // restored acme's tenant backup of 26 Nov 2026 02:00 (PITR to 25 Nov 2026
 // 18:30) for OPS-1234; it completed in 4 min, 120,034 rows."
-func restoreSentence(r RestoreRow) string {
+func restoreSentence(r RestoreRow, now time.Time) string {
 	who := "Someone"
 	if r.InitiatedBy != nil {
 		who = r.InitiatedBy.Name
@@ -144,7 +144,13 @@ func restoreSentence(r RestoreRow) string {
 	s += ") for " + strings.TrimSpace(r.Reason) + "; "
 	switch r.Status {
 	case restore.InProgress:
-		s += "it is still running."
+		// A restore that ran for a day has not reported its end, rather
+		// than restoring still: said so, so that it is not read as live.
+		if since := now.Sub(r.StartedAt); since >= 24*time.Hour {
+			s += "it has reported nothing since it started, " + ago(now, r.StartedAt) + "."
+		} else {
+			s += "it is still running."
+		}
 	case restore.Completed:
 		s += "it completed"
 		if r.DurationSeconds != nil {
@@ -632,6 +638,7 @@ type seriesRow struct {
 	// backup (nil: none), and when a restore of its backups last
 	// completed (nil: never).
 	Usual       *rule.SizeReading
+	SizeRuleOn  bool // its policy has a size rule
 	LastRestore *time.Time
 }
 
@@ -639,8 +646,10 @@ type seriesRow struct {
 // against its usual one: "as usual", or, flagged, an arrow and how far.
 func (r seriesRow) SizeCell() template.HTML {
 	switch {
+	case r.Usual == nil && r.SizeRuleOn:
+		return `<span class="muted">not judged yet: too few backups, or reported since the last check run</span>`
 	case r.Usual == nil:
-		return `<span class="muted">not judged</span>`
+		return `<span class="muted">no size rule</span>`
 	case !r.Usual.Far():
 		return template.HTML(esc(r.Usual.Against()))
 	}
@@ -661,15 +670,19 @@ func (r seriesRow) Why() []link {
 	if r.TenantID != nil {
 		q.Set("tenant_id", r.TenantID.String())
 	}
+	var size []link
+	if r.Usual != nil && r.Usual.Far() {
+		size = []link{{"its size alert", Prefix + "/alerts?" + url.Values{"fingerprint": {alert.Fingerprint(alert.SizeDeviation, key)}}.Encode()}}
+	}
 	switch r.State {
 	case check.Failing:
 		q.Set("status", "FAILED")
-		return []link{{"its failed backups", Prefix + "/backups?" + q.Encode()},
-			{"its failure alerts", Prefix + "/alerts?" + url.Values{"fingerprint": {alert.Fingerprint(alert.BackupFailure, key)}}.Encode()}}
+		return append([]link{{"its failed backups", Prefix + "/backups?" + q.Encode()},
+			{"its failure alerts", Prefix + "/alerts?" + url.Values{"fingerprint": {alert.Fingerprint(alert.BackupFailure, key)}}.Encode()}}, size...)
 	case check.Late, check.NoData:
-		return []link{{"its missing-backup alerts", Prefix + "/alerts?" + url.Values{"fingerprint": {alert.Fingerprint(alert.BackupMissing, key)}}.Encode()}}
+		return append([]link{{"its missing-backup alerts", Prefix + "/alerts?" + url.Values{"fingerprint": {alert.Fingerprint(alert.BackupMissing, key)}}.Encode()}}, size...)
 	}
-	return nil
+	return size
 }
 
 // link is a link's words and where it goes.
@@ -805,8 +818,10 @@ func (c *Console) series(ctx context.Context, p *request) (*view, error) {
 	for i := range d.Rows {
 		r := &d.Rows[i]
 		r.LastRestore = restored[series[i].Key()].LastRestore
+		pol := sizes.Policy(series[i])
+		r.SizeRuleOn = pol != nil && pol.SizeDeviationPercent != nil
 		if last, h := r.LastCompleted, sizes.Histories[series[i].Key()]; last != nil && len(h.Completed) > 0 {
-			if u, ok := rule.SizeOf(h, sizes.Policy(series[i]), backup.Backup{ID: last.ID, SizeBytes: last.SizeBytes, CreatedAt: last.CreatedAt}); ok {
+			if u, ok := rule.SizeOf(h, pol, backup.Backup{ID: last.ID, SizeBytes: last.SizeBytes, CreatedAt: last.CreatedAt}); ok {
 				r.Usual = &u
 			}
 		}

@@ -105,9 +105,16 @@ func TestRestoreSentence(t *testing.T) {
 			return RestoreRow{Restore: r, Owner: &store.TenantName{Slug: &acme}}
 		}(), "Someone is restoring acme's tenant backup of 26 Nov 2026 02:00 (FULL) for OPS-1234; it is still running."},
 	} {
-		if got := restoreSentence(tc.row); got != tc.want {
+		if got := restoreSentence(tc.row, tc.row.StartedAt.Add(time.Hour)); got != tc.want {
 			t.Errorf("got  %s\nwant %s", got, tc.want)
 		}
+	}
+	// Started 17 days ago and never ended: not read as running.
+	r := base
+	r.Status, r.Mode, r.StartedAt = restore.InProgress, restore.Full, at
+	if got, want := restoreSentence(RestoreRow{Restore: r, InitiatedBy: ana}, at.Add(17*24*time.Hour)),
+		"it has reported nothing since it started, 17 days ago."; !strings.HasSuffix(got, want) {
+		t.Errorf("a restore started 17 days ago: %q", got)
 	}
 }
 

@@ -301,7 +301,8 @@ func TestSeriesPageListsEverySeries(t *testing.T) {
 		{w.Globex, `% of the`, `<td data-label="last restore"><span class="muted">never</span>`},
 	} {
 		r := between(all, `tenant_id=`+tc.tenant+`">`, "</tr>")
-		if !strings.Contains(r, tc.size) || !strings.Contains(r, tc.restore) || (tc.tenant == w.Globex && strings.Contains(r, "size-far")) {
+		if !strings.Contains(r, tc.size) || !strings.Contains(r, tc.restore) || (tc.tenant == w.Globex && strings.Contains(r, "size-far")) ||
+			(tc.tenant == w.Acme) != strings.Contains(r, ">its size alert</a>") {
 			t.Errorf("tenant %s's series row lacks %q or %q:\n%s", tc.tenant, tc.size, tc.restore, r)
 		}
 	}
@@ -351,7 +352,8 @@ func TestLinkedFiltersAreShown(t *testing.T) {
 		{"/console/alerts?status=ACTIVE&backup_id=" + w.AcmeNewest, `<a class="chip" href="/console/alerts?status=ACTIVE">Backup: ` + file + ` `},
 		{"/console/restores?backup_id=" + w.AcmeNewest, `<a class="chip" href="/console/restores">Backup: ` + file + ` `},
 		{"/console/alerts?restore_log_id=" + w.FailedRestore, `<a class="chip" href="/console/alerts">Restore: ` + file + `, `},
-		{"/console/alerts?fingerprint=" + url.QueryEscape(fp), `<a class="chip" href="/console/alerts">Condition: ` + fp + ` `},
+		// The condition in words, its tenant by name (never its id).
+		{"/console/alerts?fingerprint=" + url.QueryEscape(fp), `<a class="chip" href="/console/alerts">Condition: size deviation, TENANT BACKUP, ACME (acme) <span`},
 	} {
 		a := c.do("GET", tc.page, nil)
 		if a.status != 200 || !strings.Contains(a.body, tc.chip) {
@@ -402,6 +404,9 @@ func TestSmallWords(t *testing.T) {
 	if strings.Contains(page, `>Any status</a>`) && strings.Contains(page, `aria-current="true">Any status`) {
 		t.Errorf("status=FAILED,IN_PROGRESS marks any status")
 	}
+	if page := c.do("GET", "/console/alerts?status=ACKNOWLEDGED,ACTIVE", nil).body; !strings.Contains(page, `aria-current="true">Open</a>`) {
+		t.Errorf("status=ACKNOWLEDGED,ACTIVE does not mark Open")
+	}
 	if page := c.do("GET", "/console/backups?status=BOGUS", nil).body; strings.Contains(page, `class="count"`) {
 		t.Errorf("a refused filter still counts: %s", between(page, `<p class="count"`, "</p>"))
 	}
@@ -425,7 +430,7 @@ func TestSizeArrowSaysFarFromUsual(t *testing.T) {
 		t.Fatal("the seed's small export raised no SIZE_DEVIATION alert")
 	}
 	arrow := `<span class="size-far bad" title="12% of the ` + backup.HumanSize(expected) + ` expected; the size rule flags it ERROR" aria-hidden="true">↓</span>` +
-		`<span class="visually-hidden">(far below its usual size: 12% of the ` + backup.HumanSize(expected) + ` expected; the size rule flags it ERROR)</span>`
+		`<span class="visually-hidden size-why">(far below its usual size: 12% of the ` + backup.HumanSize(expected) + ` expected; the size rule flags it ERROR)</span>`
 	for _, page := range []string{"/console/backups?limit=100", "/console/backups?q=acme"} {
 		body := c.do("GET", page, nil).body
 		if row := rowOf(t, body, w.AcmeNewest); !strings.Contains(row, arrow) {
