@@ -564,12 +564,12 @@ func backupNameSet(items []backup.Backup) store.NameSet {
 	return set
 }
 
-func backupRowsOf(items []backup.Backup, n store.Names, z *store.SeriesSizes) []BackupRow {
+func backupRowsOf(items []backup.Backup, n store.Names, sizes map[string]*store.SeriesSize) []BackupRow {
 	rows := make([]BackupRow, len(items))
 	for i, b := range items {
 		rows[i] = BackupRow{Backup: b, Tenant: n.Tenant(b.TenantID), CreatedBy: n.User(b.CreatedBy), CopyStates: b.Copies(n.Copies[b.ID])}
-		if h, ok := z.Histories[b.Series().Key()]; ok {
-			if r, ok := rule.SizeOf(h, z.Policy(b.Series()), b); ok {
+		if z := sizes[b.Series().Key()]; z != nil {
+			if r, ok := rule.SizeOf(z.History, z.Percent, z.MinHistory, b); ok {
 				rows[i].Usual = &r
 			}
 		}

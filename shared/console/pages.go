@@ -646,6 +646,8 @@ type seriesRow struct {
 // against its usual one: "as usual", or, flagged, an arrow and how far.
 func (r seriesRow) SizeCell() template.HTML {
 	switch {
+	case r.LastCompleted == nil:
+		return "—"
 	case r.Usual == nil && r.SizeRuleOn:
 		return `<span class="muted">not judged yet: too few backups, or reported since the last check run</span>`
 	case r.Usual == nil:
@@ -818,10 +820,10 @@ func (c *Console) series(ctx context.Context, p *request) (*view, error) {
 	for i := range d.Rows {
 		r := &d.Rows[i]
 		r.LastRestore = restored[series[i].Key()].LastRestore
-		pol := sizes.Policy(series[i])
-		r.SizeRuleOn = pol != nil && pol.SizeDeviationPercent != nil
-		if last, h := r.LastCompleted, sizes.Histories[series[i].Key()]; last != nil && len(h.Completed) > 0 {
-			if u, ok := rule.SizeOf(h, pol, backup.Backup{ID: last.ID, SizeBytes: last.SizeBytes, CreatedAt: last.CreatedAt}); ok {
+		z := sizes[series[i].Key()]
+		r.SizeRuleOn = z != nil && z.Percent != nil
+		if last := r.LastCompleted; last != nil && r.SizeRuleOn {
+			if u, ok := rule.SizeOf(z.History, z.Percent, z.MinHistory, backup.Backup{ID: last.ID, SizeBytes: last.SizeBytes, CreatedAt: last.CreatedAt}); ok {
 				r.Usual = &u
 			}
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/backupwatch/backupwatch/shared/alert"
 	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/check/rule"
 )
 
 // CheckState is the check runs' bookmark (the check_state row, migration
@@ -311,50 +312,64 @@ func SeriesStates(ctx context.Context, db DB) ([]backup.History, error) {
 	return scanStates(rows)
 }
 
-// SeriesSizes are the stored histories of some series, by series key,
-// and the policies that may govern them (backup.EffectivePolicy): what
-// the size rule reads of a series (rule.SizeOf).
-type SeriesSizes struct {
-	Histories map[string]backup.History
-	Policies  []backup.Policy
+// SeriesSize is what the size rule reads of a stored series: its size
+// history, and the size_deviation_percent (nil: the rule is off, or no
+// policy governs it) and min_history of the policy that governs it (its
+// tenant's override, else its type's default: backup.EffectivePolicy).
+type SeriesSize struct {
+	History    rule.SizeHistory
+	Percent    *int64
+	MinHistory int64
 }
 
-// Policy returns the policy that governs series s (nil: none).
-func (z *SeriesSizes) Policy(s backup.Series) *backup.Policy {
-	if p, ok := backup.EffectivePolicy(z.Policies, s); ok {
-		return &p
-	}
-	return nil
-}
-
-// QueueSeriesSizes queues on b the read of the stored histories of series
-// (as SeriesStates reads them, by primary key) and of the policies that
-// may govern them, in scope (none when series is empty); they are in the
-// result once b is sent.
-func QueueSeriesSizes(b *pgx.Batch, series []backup.Series) *SeriesSizes {
-	out := &SeriesSizes{Histories: map[string]backup.History{}}
+// QueueSeriesSizes queues on b the read of the stored size histories of
+// series, in scope, by primary key, with their policies' size settings,
+// in one statement (none when series is empty); they are in the result,
+// by series key, once b is sent. Only the sizes and their ages are read,
+// into samples: a page of 50 rows reads 50 histories of up to 65 sizes.
+func QueueSeriesSizes(b *pgx.Batch, series []backup.Series) map[string]*SeriesSize {
+	out := map[string]*SeriesSize{}
 	if len(series) == 0 {
 		return out
 	}
-	keys, types, tenants := make([]string, len(series)), make([]string, len(series)), []uuid.UUID{}
+	keys := make([]string, len(series))
 	for i, s := range series {
-		keys[i], types[i] = s.Key(), string(s.Type)
-		if s.TenantID != nil {
-			tenants = append(tenants, *s.TenantID)
-		}
+		keys[i] = s.Key()
 	}
-	b.Queue(`SELECT `+stateColumns+` FROM backup_series_state s LEFT JOIN tenants t ON t.id = s.tenant_id
+	b.Queue(`SELECT s.series_key, s.newest_id, s.newest_created_at, s.sizes, s.ages, s.baseline_from,
+			CASE WHEN o.id IS NOT NULL THEN o.size_deviation_percent ELSE d.size_deviation_percent END,
+			coalesce(o.min_history, d.min_history, `+strconv.Itoa(backup.DefaultMinHistory)+`),
+			o.id IS NOT NULL OR d.id IS NOT NULL
+		FROM backup_series_state s
+		LEFT JOIN backup_policies o ON o.backup_type = s.backup_type AND o.tenant_id = s.tenant_id
+		LEFT JOIN backup_policies d ON d.backup_type = s.backup_type AND d.tenant_id IS NULL
 		WHERE s.series_key = ANY($1)`, keys).Query(func(rows pgx.Rows) error {
-		hs, err := scanStates(rows)
-		for _, h := range hs {
-			out.Histories[h.Series.Key()] = h
+		for rows.Next() {
+			var (
+				key      string
+				z        SeriesSize
+				id       pgtype.UUID
+				newest   pgtype.Timestamptz
+				sizes    []int64
+				ages     []int32
+				percent  *int32
+				hist     int32
+				governed bool
+			)
+			if err := rows.Scan(&key, &id, &newest, &sizes, &ages, &z.History.BaselineFrom, &percent, &hist, &governed); err != nil {
+				return fmt.Errorf("reading series sizes: %w", mapErr(err))
+			}
+			if !id.Valid || !governed {
+				continue // nothing completed yet, or no policy: no judgement
+			}
+			z.History.NewestID, z.Percent, z.MinHistory = id.Bytes, widen(percent), int64(hist)
+			z.History.Samples = make([]rule.Sample, min(len(sizes), len(ages)))
+			for i := range z.History.Samples {
+				z.History.Samples[i] = rule.Sample{Size: sizes[i], At: newest.Time.UTC().Add(-time.Duration(ages[i]) * time.Second)}
+			}
+			out[key] = &z
 		}
-		return err
-	})
-	b.Queue(`SELECT `+policyColumns+` FROM backup_policies
-		WHERE backup_type = ANY($1) AND (tenant_id IS NULL OR tenant_id = ANY($2))`, types, tenants).Query(func(rows pgx.Rows) (err error) {
-		out.Policies, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (backup.Policy, error) { return scanPolicy(r) })
-		return mapErr(err)
+		return rows.Err()
 	})
 	return out
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/backupwatch/backupwatch/shared/alert"
 	"github.com/backupwatch/backupwatch/shared/backup"
 )
@@ -816,31 +818,40 @@ func samples(h backup.History, buf []Sample) []Sample {
 	return out
 }
 
+// SizeHistory is a series' size history as the checks keep it
+// (backup_series_state): its newest completed backup's id, the samples,
+// newest first (the newest and the history before it), and when its
+// baseline starts afresh (History.BaselineFrom).
+type SizeHistory struct {
+	NewestID     uuid.UUID
+	Samples      []Sample
+	BaselineFrom *time.Time
+}
+
 // SizeOf is the size rule's judgement of backup b of a series against the
 // backups before it in the series' stored history h, as a check run judged
-// it when b was the series' newest (with the re-baseline h has now). ok is
-// false when the rule is off (p nil or without a percentage), when b is not
-// in h (older than the history the checks keep, or reported since the last
-// run), or when the rule has too little to judge it by. A backup of h but
-// the newest is known by when it was made (h keeps whole seconds) and its
-// size.
-func SizeOf(h backup.History, p *backup.Policy, b backup.Backup) (r SizeReading, ok bool) {
-	if p == nil || b.SizeBytes == nil || len(h.Completed) == 0 {
+// it when b was the series' newest (with the re-baseline h has now), under
+// the policy's percent and minHistory. ok is false when the rule is off
+// (percent nil), when b is not in h (older than the history the checks
+// keep, or reported since the last run), or when the rule has too little
+// to judge it by. A backup of h but the newest is known by when it was
+// made (h keeps whole seconds) and its size.
+func SizeOf(h SizeHistory, percent *int64, minHistory int64, b backup.Backup) (r SizeReading, ok bool) {
+	if percent == nil || b.SizeBytes == nil || len(h.Samples) == 0 {
 		return r, false
 	}
-	var buf [backup.SizeHistory + 1]Sample
-	s := samples(h, buf[:])
-	newest := h.Completed[0].CreatedAt
+	s := h.Samples[:min(len(h.Samples), backup.SizeHistory+1)]
+	newest := s[0].At
 	at := slices.IndexFunc(s, func(x Sample) bool {
 		return x.Size == *b.SizeBytes && newest.Sub(x.At)/time.Second == newest.Sub(b.CreatedAt)/time.Second
 	})
-	if h.Completed[0].ID == b.ID {
+	if h.NewestID == b.ID {
 		at = 0
 	}
-	if at < 0 || at >= len(s) {
+	if at < 0 {
 		return r, false
 	}
-	return ReadSize(s[at:], p.SizeDeviationPercent, p.MinHistory, h.BaselineFrom)
+	return ReadSize(s[at:], percent, minHistory, h.BaselineFrom)
 }
 
 // Far says whether the reading is one the size rule flags: a size out of
