@@ -1015,6 +1015,15 @@ func (r auditRow) ObjectName() string {
 	return ""
 }
 
+// ShownID is the object's id when it says more than its name ("" for a
+// storage target, whose id is its name).
+func (r auditRow) ShownID() string {
+	if r.ObjectID == nil || *r.ObjectID == r.ObjectName() {
+		return ""
+	}
+	return *r.ObjectID
+}
+
 // BeforeText and AfterText are the entry's states before and after,
 // pretty-printed ("" for none).
 func (r auditRow) BeforeText() string { return prettyJSON(r.Before) }
