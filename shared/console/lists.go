@@ -986,6 +986,7 @@ func alertRowsOf(items []alert.Alert, n store.Names) []AlertRow {
 
 type auditData struct {
 	listed
+	Linked  []linkedFilter
 	Rows    []auditRow
 	Actions []string
 }
@@ -1054,9 +1055,19 @@ func (c *Console) auditTrail(ctx context.Context, p *request) (*view, error) {
 	for _, e := range items {
 		set.Tenant(e.TenantID)
 	}
+	set.User(f.ActorID)
 	n, err := store.LookupNames(ctx, p.tx, set)
 	if err != nil {
 		return nil, err
+	}
+	if f.ActorID != nil {
+		// The person a link filtered by, by name (the filter's reader
+		// checked that the key may know them).
+		name := f.ActorID.String()
+		if u := n.User(f.ActorID); u != nil {
+			name = u.Name
+		}
+		d.Linked = []linkedFilter{{Label: "By: " + name, Remove: l.Q.With("actor", "")}}
 	}
 	d.Rows = make([]auditRow, len(items))
 	for i, e := range items {

@@ -572,6 +572,11 @@ func TestAuditTrailPage(t *testing.T) {
 	if got := actions(admin.do("GET", "/console/audit?action=api_key.create", nil).body); len(got) == 0 || slices.ContainsFunc(got, func(a string) bool { return a != "api_key.create" }) {
 		t.Errorf("action=api_key.create lists %v", got)
 	}
+	// A person's link filters by them, with a chip that names them.
+	actor := s.Call(t, 200, "GET", "/v1/audit?action=tenant.create", s.AdminKey, nil)["items"].([]any)[0].(map[string]any)["actor"].(map[string]any)
+	if a := admin.do("GET", "/console/audit?actor="+actor["id"].(string), nil); !strings.Contains(a.body, `<a class="chip" href="/console/audit">By: `+actor["name"].(string)+` `) {
+		t.Errorf("no chip naming %v:\n%s", actor["name"], between(a.body, `<h1 id="list-h">`, "</table>"))
+	}
 	if a := admin.do("GET", "/console/audit?action=nonsense", nil); a.status != 422 || !strings.Contains(a.body, "action must be one of") {
 		t.Errorf("a bad action: %d", a.status)
 	}
