@@ -7,12 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/backupwatch/backupwatch/shared/backup"
 	"github.com/backupwatch/backupwatch/shared/jobclient"
 )
 
@@ -113,9 +113,6 @@ func jobCommand(ctx context.Context, name string, args []string, std jobclient.S
 	}
 	return fail(errors.New("unknown job command"))
 }
-
-// clusterName is the rule of metadata.cluster (shared/backup's, API.md).
-var clusterName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
 // list is a repeatable flag.
 type list []string
@@ -294,7 +291,7 @@ func parseWAL(args []string) (jobclient.WALSpec, error) {
 	if s.Locations, err = parseLocations(locs, true); err != nil {
 		return s, err
 	}
-	if s.Cluster != "" && !clusterName.MatchString(s.Cluster) {
+	if s.Cluster != "" && !backup.ValidCluster(s.Cluster) {
 		// The API would refuse every report of it (metadata.cluster):
 		// say so before archive_command archives anything.
 		return s, fmt.Errorf("--cluster %q must be 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit", s.Cluster)

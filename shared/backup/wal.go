@@ -55,6 +55,10 @@ var (
 	clusterName    = validation.Pattern(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 )
 
+// ValidCluster says whether name may name a cluster (metadata.cluster):
+// 1 to 63 letters, digits, '.', '_' or '-', a letter or digit first.
+func ValidCluster(name string) bool { return clusterName().MatchString(name) }
+
 // ParseWALFile reads a WAL file name; ok is false for anything that is not
 // one of the four forms (upper-case hex, as PostgreSQL writes them, and a
 // timeline of at least 1).

@@ -294,8 +294,6 @@ func dict(kv ...any) map[string]any {
 // HTML written in Go (the list rows, copies).
 func esc(s string) string { return template.HTMLEscapeString(s) }
 
-// badgeHTML is a status or severity as a badge: the words, with the tone's
-// colour as a second cue.
 // sizeHTML is a backup's size, with a small arrow when the size rule
 // flags it as far from its series' usual size (CONSOLE.md), which says
 // why in its title and, to a screen reader, in words.
@@ -306,13 +304,15 @@ func sizeHTML(r BackupRow) string {
 		return s
 	}
 	arrow, words := "↑", "far above its usual size: "
-	if float64(*r.SizeBytes) < r.Usual.Expected {
+	if float64(*r.SizeBytes) < r.Usual.Usual() {
 		arrow, words = "↓", "far below its usual size: "
 	}
 	return s + ` <span class="size-far ` + toneOf(string(r.Usual.Severity)) + `" title="` + esc(far) + `" aria-hidden="true">` + arrow +
 		`</span><span class="visually-hidden size-why">(` + words + esc(far) + `)</span>`
 }
 
+// badgeHTML is a status or severity as a badge: the words, with the tone's
+// colour as a second cue.
 func badgeHTML(state, text string) string {
 	return `<span class="badge ` + toneOf(state) + `">` + esc(text) + `</span>`
 }

@@ -162,7 +162,7 @@ func (c *Console) readList(ctx context.Context, p *request, path string, known [
 			return l, pg, err
 		}
 		cur, ok := httpapi.DecodeCursor(secret, s)
-		if !ok {
+		if !ok || (cur.Rest && path != Prefix+"/alerts") { // Rest: the alerts list's second part
 			return l, pg, errBadCursor
 		}
 		pg.After = &cur
@@ -568,7 +568,7 @@ func backupRowsOf(items []backup.Backup, n store.Names, sizes map[string]*store.
 	rows := make([]BackupRow, len(items))
 	for i, b := range items {
 		rows[i] = BackupRow{Backup: b, Tenant: n.Tenant(b.TenantID), CreatedBy: n.User(b.CreatedBy), CopyStates: b.Copies(n.Copies[b.ID])}
-		if z := sizes[b.Series().Key()]; z != nil {
+		if z := sizes[b.Series().Key()]; z != nil && (b.Status == backup.Completed || b.Status == backup.Verified) {
 			if r, ok := rule.SizeOf(z.History, z.Percent, z.MinHistory, b); ok {
 				rows[i].Usual = &r
 			}

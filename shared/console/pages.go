@@ -656,7 +656,7 @@ func (r seriesRow) SizeCell() template.HTML {
 		return template.HTML(esc(r.Usual.Against()))
 	}
 	arrow := "↑"
-	if float64(r.Usual.Newest) < r.Usual.Expected {
+	if float64(r.Usual.Newest) < r.Usual.Usual() {
 		arrow = "↓"
 	}
 	return template.HTML(`<strong class="size-far ` + toneOf(string(r.Usual.Severity)) + `"><span aria-hidden="true">` + arrow + `</span> ` +

@@ -448,6 +448,16 @@ func TestSizeArrowSaysFarFromUsual(t *testing.T) {
 		t.Errorf("a usual export's detail page does not say %q", want)
 	}
 
+	// A disabled policy judges nothing (the checks clear its alerts): no
+	// arrow either. Re-enabled, it is back.
+	for _, enabled := range []bool{false, true} {
+		s.Call(t, 200, "PUT", "/v1/policies/TENANT_BACKUP?tenant_id="+w.Acme, s.AdminKey, map[string]any{"expected_interval_seconds": 259200,
+			"grace_seconds": 7200, "max_duration_seconds": 7200, "size_deviation_percent": 50, "min_history": 3, "enabled": enabled})
+		if row := rowOf(t, c.do("GET", "/console/backups?limit=100", nil).body, w.AcmeNewest); strings.Contains(row, "size-far") != enabled {
+			t.Errorf("policy enabled %v: the small export's row:\n%s", enabled, row)
+		}
+	}
+
 	// Reported after the run: no judgement yet, whatever its size.
 	later := testenv.Completed("TENANT_BACKUP", w.Acme, "acme-later.tar.zst", 1_000)
 	id := s.Call(t, 201, "POST", "/v1/backups", w.Job, later)["id"].(string)

@@ -171,27 +171,38 @@ func (s *Server) resolveAlert(ctx context.Context, c *call) (int, any, error) {
 	if err := o.err(); err != nil {
 		return 0, nil, err
 	}
-	var re *rebaseline
-	if rebase.Set && !rebase.Null && rebase.V {
-		if re, err = rebaselineOf(ctx, c, id); err != nil {
-			return 0, nil, err
-		}
-	}
-	a, err := c.alerts.Resolve(ctx, c.tx, id, &c.who.UserID, notes, c.now)
-	if errors.Is(err, store.ErrNotFound) {
-		return 0, nil, notFound("alert")
-	}
+	a, err := s.resolve(ctx, c, id, notes, rebase.Set && !rebase.Null && rebase.V)
 	if err != nil {
 		return 0, nil, err
-	}
-	if re != nil {
-		if err := s.rebaseline(ctx, c, a, *re); err != nil {
-			return 0, nil, err
-		}
 	}
 	s.alerted(c)
 	out, err := namedAlert(ctx, c.tx, c.now, a)
 	return http.StatusOK, out, err
+}
+
+// resolve resolves alert id by c's person with notes and, with rebase,
+// starts its series' size baseline afresh (rebaselineOf says when it may;
+// nothing is written when it may not). The console's resolve with a
+// re-baseline is this too (ResolveRebaselined).
+func (s *Server) resolve(ctx context.Context, c *call, id uuid.UUID, notes string, rebase bool) (alert.Alert, error) {
+	var re *rebaseline
+	if rebase {
+		var err error
+		if re, err = rebaselineOf(ctx, c, id); err != nil {
+			return alert.Alert{}, err
+		}
+	}
+	a, err := c.alerts.Resolve(ctx, c.tx, id, &c.who.UserID, notes, c.now)
+	if errors.Is(err, store.ErrNotFound) {
+		return a, notFound("alert")
+	}
+	if err != nil {
+		return a, err
+	}
+	if re != nil {
+		return a, s.rebaseline(ctx, c, a, *re)
+	}
+	return a, nil
 }
 
 func (s *Server) bulkAcknowledge(ctx context.Context, c *call) (int, any, error) {

@@ -53,16 +53,7 @@ func AuditFilterOf(ctx context.Context, tx store.DB, who auth.Principal, v url.V
 // WARNING only, else a 422 on rebaseline and nothing changed.
 func ResolveRebaselined(ctx context.Context, tx store.DB, who auth.Principal, engine *alerting.Engine, id uuid.UUID, notes string, now time.Time) (alert.Alert, error) {
 	var s *Server
-	c := &call{tx: tx, who: who, now: now, alerts: engine, via: audit.Console}
-	re, err := rebaselineOf(ctx, c, id)
-	if err != nil {
-		return alert.Alert{}, err
-	}
-	a, err := engine.Resolve(ctx, tx, id, &who.UserID, notes, now)
-	if err != nil {
-		return a, err
-	}
-	return a, s.rebaseline(ctx, c, a, *re)
+	return s.resolve(ctx, &call{tx: tx, who: who, now: now, alerts: engine, via: audit.Console}, id, notes, true)
 }
 
 // Fail is the contract's view of err: its status, code, message and field

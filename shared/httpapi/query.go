@@ -121,7 +121,8 @@ func DecodeStatusCursor(secret []byte, tok string) (check.StatusPosition, bool) 
 // decodeCursor parses a cursor made by encodeCursor; ok is false for
 // anything else.
 func (s *Server) decodeCursor(tok string) (store.Cursor, bool) {
-	return DecodeCursor(s.cursors.loaded(), tok)
+	c, ok := DecodeCursor(s.cursors.loaded(), tok)
+	return c, ok && !c.Rest // the console's alert queue's, not a list's
 }
 
 // DecodeCursor reads a cursor made by EncodeCursor with secret; ok is false

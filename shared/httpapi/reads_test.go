@@ -7,11 +7,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/backupwatch/backupwatch/shared/alert"
 	"github.com/backupwatch/backupwatch/shared/backup"
+	"github.com/backupwatch/backupwatch/shared/httpapi"
+	"github.com/backupwatch/backupwatch/shared/store"
 	"github.com/backupwatch/backupwatch/shared/testenv"
 )
 
@@ -226,6 +229,18 @@ func TestReadFilterErrors(t *testing.T) {
 		{"/v1/alerts/count?created_on=2026-02-29", 422, "created_on"},
 		{"/v1/alerts?cursor=AAAA", 400, ""},
 	}
+	// A cursor of the console's alert queue (its second part, Rest) is
+	// sealed as a list's are, but no list's: 400.
+	secret, err := store.DeploymentSecret(context.Background(), s.Pool, "cursor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest := httpapi.EncodeCursor(secret, store.Cursor{Time: time.Now(), ID: uuid.New(), Rest: true})
+	cases = append(cases, struct {
+		path   string
+		status int
+		field  string
+	}{"/v1/alerts?cursor=" + url.QueryEscape(rest), 400, ""})
 	for _, tc := range cases {
 		r := s.Do(t, testenv.Request{Method: "GET", Path: tc.path, Key: s.AdminKey})
 		if r.Status != tc.status {

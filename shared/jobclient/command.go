@@ -209,6 +209,9 @@ type pipeCopy struct {
 // the command (dst itself when it is a file: nothing to copy). A bounded
 // copy ends drainAfterExit after the command at the latest.
 func newPipeCopy(dst io.Writer, bounded bool, all *[]*pipeCopy) (io.Writer, error) {
+	if dst == nil {
+		return nil, nil // the null device, as exec.Cmd gives a nil writer
+	}
 	if f, ok := dst.(*os.File); ok {
 		return f, nil
 	}

@@ -70,3 +70,12 @@ func TestExecuteNotStarted(t *testing.T) {
 		t.Errorf("exit %d, stderr %q, described %q", e.Code, errOut.String(), d)
 	}
 }
+
+// TestExecuteWithoutOutput: a Stdio without Out sends the command's
+// output nowhere, as exec does, rather than into a nil writer.
+func TestExecuteWithoutOutput(t *testing.T) {
+	e := jobclient.Execute([]string{"sh", "-c", "echo hi"}, jobclient.Stdio{In: strings.NewReader(""), Err: io.Discard}, nil)
+	if !e.OK() {
+		t.Errorf("exit %+v", e)
+	}
+}

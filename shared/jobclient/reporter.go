@@ -75,8 +75,6 @@ type Reporter struct {
 	Interrupted <-chan struct{}
 	// delivered holds the answers of this process's deliveries by key.
 	delivered map[string]Answer
-	// next is the report waiting for the queue to be delivered before it.
-	next *Entry
 }
 
 // NewReporter opens the spool of cfg.
@@ -184,9 +182,7 @@ func (r *Reporter) sendOnce(ctx context.Context, e *Entry) Result {
 	if r.NoWait {
 		return r.sendNow(ctx, e)
 	}
-	r.next = e
 	empty, err := r.flushLocked(ctx)
-	r.next = nil
 	if !empty {
 		if err == nil {
 			err = errors.New("earlier reports are still queued before it")
@@ -289,12 +285,13 @@ func (r *Reporter) deliverOne(ctx context.Context, e *Entry, fromSpool bool) Res
 		}
 		r.delivered[e.Key] = a
 		if fromSpool {
-			// Updates queued behind this create need its id.
-			// (Entries spooled before Awaited existed: the -start keys.)
-			// Only while an update waits on it (none after the outcome
-			// was sent whole), so that created/ does not grow.
+			// Updates queued behind this create need its id, and so does
+			// one its run has not sent yet (a flush delivered the start
+			// while the backup ran). (Entries spooled before Awaited
+			// existed: the -start keys.) An update delivered forgets it;
+			// Created prunes what none ever asked for.
 			awaited := e.Awaited || strings.HasSuffix(e.Key, "-start")
-			if id := (Result{Answer: a}).ID(); id != "" && e.Method == "POST" && awaited && r.awaited(e.Key) {
+			if id := (Result{Answer: a}).ID(); id != "" && e.Method == "POST" && awaited {
 				_ = r.Spool.Created(e.Key, id)
 			}
 			_ = r.Spool.Done(e)
@@ -439,12 +436,6 @@ func (r *Reporter) existing(ctx context.Context, body []byte) (Answer, bool) {
 		}
 	}
 	return Answer{}, false
-}
-
-// awaited reports whether a report updates the create with key (its
-// After): the one about to be sent, or one in the spool.
-func (r *Reporter) awaited(key string) bool {
-	return (r.next != nil && r.next.After == key) || r.Spool.awaited(key)
 }
 
 // reports is "1 earlier report is", "2 earlier reports are".

@@ -2,6 +2,8 @@ package jobclient_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net"
 	"net/http"
@@ -232,9 +234,9 @@ func TestKeyNotInherited(t *testing.T) {
 }
 
 // TestLedgerOnlyForAwaited: created/ keeps the ids of creates an update
-// waits on, until it is delivered, and nothing for the rest (every WAL
-// segment; a start whose outcome was sent whole), so that it does not
-// grow forever.
+// will follow, and nothing for the rest (every WAL segment); an id no
+// update ever asks for (a start delivered from aside/ after its outcome
+// was sent whole) is pruned after a week, at the next id kept.
 func TestLedgerOnlyForAwaited(t *testing.T) {
 	api := testenv.NewAPI(t)
 	r := reporter(t, api)
@@ -250,17 +252,59 @@ func TestLedgerOnlyForAwaited(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// x's update waits aside (refused until someone fixes it); nothing
-	// waits on y.
-	update := &jobclient.Entry{Method: "PATCH", Resource: "/v1/backups", After: "bw-x-start", Key: "bw-x-finish", Body: []byte(`{}`), What: "x's update"}
-	if _, err := r.Spool.SetAside(update, jobclient.Answer{Status: 422}); err != nil {
-		t.Fatal(err)
-	}
 	if sum, err := r.Flush(context.Background()); err != nil || sum.Delivered != 5 {
 		t.Fatalf("flush: %+v %v", sum, err)
 	}
-	if ids, _ := os.ReadDir(filepath.Join(r.Spool.Dir(), "created")); len(ids) != 1 || r.Spool.CreatedID("bw-x-start") == "" {
-		t.Errorf("%d ids kept, want the awaited one only", len(ids))
+	dir := filepath.Join(r.Spool.Dir(), "created")
+	if ids, _ := os.ReadDir(dir); len(ids) != 2 || r.Spool.CreatedID("bw-x-start") == "" || r.Spool.CreatedID("bw-y-start") == "" {
+		t.Fatalf("%d ids kept, want the two awaited ones", len(ids))
+	}
+	// y's id is a week and a day old; the next id kept prunes it.
+	old := time.Now().Add(-8 * 24 * time.Hour)
+	h := sha256.Sum256([]byte("bw-y-start")) // the ledger's file name (Spool.ledger)
+	if err := os.Chtimes(filepath.Join(dir, hex.EncodeToString(h[:12])), old, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Spool.Created("bw-z-start", uuid.NewString()); err != nil {
+		t.Fatal(err)
+	}
+	if r.Spool.CreatedID("bw-y-start") != "" || r.Spool.CreatedID("bw-x-start") == "" || r.Spool.CreatedID("bw-z-start") == "" {
+		t.Errorf("after pruning: x %q, y %q, z %q", r.Spool.CreatedID("bw-x-start"), r.Spool.CreatedID("bw-y-start"), r.Spool.CreatedID("bw-z-start"))
+	}
+}
+
+// TestStartFlushedWhileRunning: the API was down when a run started, so
+// its start waited in the spool; a flush (cron's, or another job's)
+// delivered it while the backup ran; the run's outcome then finds the
+// backup's id and finishes it.
+func TestStartFlushedWhileRunning(t *testing.T) {
+	api := testenv.NewAPI(t)
+	key := api.Key(t, "job", "")
+	r, err := jobclient.NewReporter(jobclient.Config{URL: api.HTTP.URL, APIKey: key, Spool: filepath.Join(t.TempDir(), "spool"), Timeout: 5 * time.Second}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := uuid.New()
+	start := &jobclient.Entry{Method: "POST", Path: "/v1/backups", Key: "bw-" + job.String() + "-start", Awaited: true, What: "start",
+		Body: []byte(`{"backup_type": "FULL_DATABASE", "filename": "app.dump", "status": "IN_PROGRESS", "backup_job_id": "` + job.String() + `"}`)}
+	if err := r.Spool.Append(start); err != nil {
+		t.Fatal(err)
+	}
+	other, err := jobclient.NewReporter(jobclient.Config{URL: api.HTTP.URL, APIKey: key, Spool: r.Spool.Dir(), Timeout: 5 * time.Second}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum, err := other.Flush(context.Background()); err != nil || sum.Delivered != 1 {
+		t.Fatalf("the other flush: %+v %v", sum, err)
+	}
+	outcome := &jobclient.Entry{Method: "PATCH", Resource: "/v1/backups", After: start.Key, Key: "bw-" + job.String() + "-finish", What: "outcome",
+		Body: []byte(`{"status": "COMPLETED", "size_bytes": 10, "checksum": "` + testenv.Checksum("app") + `", "local_path": "/var/backups/app.dump"}`)}
+	if res := r.SendFor(context.Background(), outcome, time.Second); res.Outcome != jobclient.Delivered {
+		t.Fatalf("the outcome: %+v", res)
+	}
+	items := api.Call(t, 200, "GET", "/v1/backups?backup_job_id="+job.String(), api.AdminKey, nil)["items"].([]any)
+	if len(items) != 1 || items[0].(map[string]any)["status"] != "COMPLETED" {
+		t.Errorf("the backup: %v", items)
 	}
 }
 

@@ -28,7 +28,8 @@ type Entry struct {
 	Slugs map[string][]string `json:"slugs,omitempty"`
 	Key   string              `json:"idempotency_key"`
 	// Awaited marks a create that an update will follow (After its key):
-	// only its id is kept in created/ when the spool delivers it.
+	// its id is kept in created/ when the spool delivers it, until that
+	// update is delivered.
 	Awaited bool            `json:"awaited,omitempty"`
 	Body    json.RawMessage `json:"body"`
 	// What says what the report is, for people reading the spool.
@@ -242,23 +243,6 @@ func (s *Spool) isAside(key string) bool {
 	return false
 }
 
-// awaited reports whether an entry queued or set aside updates the create
-// with idempotency key (its After); when the spool cannot be read, yes.
-func (s *Spool) awaited(key string) bool {
-	for _, list := range []func() ([]*Entry, error){s.Queued, s.Aside} {
-		entries, err := list()
-		if err != nil {
-			return true
-		}
-		for _, e := range entries {
-			if e.After == key {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // Drop removes the entry with idempotency key from aside/: a report that
 // must not be retried, since what it records did not happen (a restore
 // refused, so not run).
@@ -279,13 +263,27 @@ func (s *Spool) Drop(key string) error {
 }
 
 // Created records the id that the create with idempotency key got, for
-// the updates queued after it.
+// the updates queued after it, and prunes the ids older than ledgerKept:
+// an update delivered forgets its create's id, but a start delivered from
+// aside/ after its outcome was sent whole is asked for by none.
 func (s *Spool) Created(key, id string) error {
 	if s.broken != nil {
 		return s.broken
 	}
+	dir := filepath.Join(s.dir, "created")
+	if old, err := os.ReadDir(dir); err == nil {
+		for _, f := range old {
+			if info, err := f.Info(); err == nil && time.Since(info.ModTime()) > ledgerKept {
+				_ = os.Remove(filepath.Join(dir, f.Name()))
+			}
+		}
+	}
 	return os.WriteFile(s.ledger(key), []byte(id), 0o600)
 }
+
+// ledgerKept is how long created/ keeps an id no update has asked for:
+// far past a job's run and the outages flush catches up after.
+const ledgerKept = 7 * 24 * time.Hour
 
 // CreatedID is the id recorded for key, or "".
 func (s *Spool) CreatedID(key string) string {

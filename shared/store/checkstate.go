@@ -313,9 +313,10 @@ func SeriesStates(ctx context.Context, db DB) ([]backup.History, error) {
 }
 
 // SeriesSize is what the size rule reads of a stored series: its size
-// history, and the size_deviation_percent (nil: the rule is off, or no
-// policy governs it) and min_history of the policy that governs it (its
-// tenant's override, else its type's default: backup.EffectivePolicy).
+// history, and the size_deviation_percent (nil: the rule is off, the
+// policy is disabled, or none governs it) and min_history of the policy
+// that governs it (its tenant's override, else its type's default:
+// backup.EffectivePolicy).
 type SeriesSize struct {
 	History    rule.SizeHistory
 	Percent    *int64
@@ -337,7 +338,8 @@ func QueueSeriesSizes(b *pgx.Batch, series []backup.Series) map[string]*SeriesSi
 		keys[i] = s.Key()
 	}
 	b.Queue(`SELECT s.series_key, s.newest_id, s.newest_created_at, s.sizes, s.ages, s.baseline_from,
-			CASE WHEN o.id IS NOT NULL THEN o.size_deviation_percent ELSE d.size_deviation_percent END,
+			CASE WHEN o.id IS NOT NULL THEN CASE WHEN o.enabled THEN o.size_deviation_percent END
+				WHEN d.enabled THEN d.size_deviation_percent END,
 			coalesce(o.min_history, d.min_history, `+strconv.Itoa(backup.DefaultMinHistory)+`),
 			o.id IS NOT NULL OR d.id IS NOT NULL
 		FROM backup_series_state s

@@ -670,3 +670,25 @@ func TestSizeMemo(t *testing.T) {
 		t.Fatalf("after the change: %q, without the memo %q", got, want)
 	}
 }
+
+// TestAgainstSaysTheUsualLevel: while a step to a new level holds (one
+// WARNING), a size is said against the level before the step, as the
+// alert says it, not against the step's own level.
+func TestAgainstSaysTheUsualLevel(t *testing.T) {
+	var s []rule.Sample
+	for i := 0; i < 30; i++ {
+		size := int64(80_000_000 + (i%3)*500_000)
+		if i < 2 {
+			size = int64(150_000_000 + i*1_000_000) // the newest two: the step
+		}
+		s = append(s, rule.Sample{Size: size, At: now.Add(-time.Duration(i) * 24 * time.Hour)})
+	}
+	pct := int64(50)
+	r, ok := rule.ReadSize(s, &pct, 3, nil)
+	if !ok || r.Step == nil || !r.Step.Holds || r.Severity != alert.Warning {
+		t.Fatalf("reading %+v (step %+v), want a holding step flagged WARNING", r, r.Step)
+	}
+	if got := r.Against(); !strings.HasPrefix(got, "18") || !strings.Contains(got, "of the 80.") {
+		t.Errorf("against %q, want about 188%% of the 80 MB expected before the step", got)
+	}
+}

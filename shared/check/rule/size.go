@@ -861,10 +861,21 @@ func (r SizeReading) Far() bool {
 	return r.Severity != "" && (r.Step == nil || !r.Step.Confirmed)
 }
 
-// Against says the reading's size against the size expected:
-// "12% of the 344 MB expected".
+// Usual is the size the series' usual level leads one to expect of the
+// newest, as the rule's messages say it: with a step that holds (flagged)
+// or did not hold (not), the level before it (Expected is then the
+// step's), else Expected.
+func (r SizeReading) Usual() float64 {
+	if st := r.Step; st != nil && st.Holds == (r.Severity != "") {
+		return r.Expected / st.Ratio
+	}
+	return r.Expected
+}
+
+// Against says the reading's size against its usual one: "12% of the
+// 344 MB expected".
 func (r SizeReading) Against() string {
-	return percent(float64(r.Newest)/r.Expected*100) + " of the " + humanBytes(int64(math.Round(r.Expected))) + " expected"
+	return percent(float64(r.Newest)/r.Usual()*100) + " of the " + humanBytes(int64(math.Round(r.Usual()))) + " expected"
 }
 
 func sizeRule(v *Verdict, h backup.History, p backup.Policy, name, key string, memo *SizeMemo) {
@@ -894,8 +905,8 @@ func sizeRule(v *Verdict, h backup.History, p backup.Policy, name, key string, m
 	if r.Severity == "" {
 		if st := r.Step; st != nil && !st.Holds {
 			// Back from a step that did not hold: said against the level
-			// before it.
-			r.Expected, r.Basis, ratio = r.Expected/st.Ratio, BasisLevel, ratio*st.Ratio
+			// before it (Usual).
+			r.Expected, r.Basis, ratio = r.Usual(), BasisLevel, ratio*st.Ratio
 		}
 		v.clear(fp, func() string {
 			return fmt.Sprintf("resolved automatically: %s is back to its expected size (%s, %s of the %s expected %s)",
@@ -919,7 +930,7 @@ func sizeRule(v *Verdict, h backup.History, p backup.Policy, name, key string, m
 	}
 	if st := r.Step; st != nil && st.Holds {
 		// A step being confirmed: one WARNING while it holds.
-		old := r.Expected / st.Ratio
+		old := r.Usual() // the level before the step
 		c.Message = fmt.Sprintf("%s stepped to a new level on %s: %s, %s of the %s expected before (%s), held by %d backups; the size rule re-baselines itself at %d, or resolve this alert with a re-baseline: %s",
 			name, st.From.UTC().Format("2006-01-02"), humanBytes(r.Newest), percent(float64(r.Newest)/old*100), humanBytes(int64(math.Round(old))),
 			describeBasis(SizeReading{Basis: BasisLevel, Baseline: r.Baseline, TrendPerDay: r.TrendPerDay}, newest.CreatedAt), st.Held, stepConfirm, newest.Filename)

@@ -50,7 +50,7 @@ func ForecastFull(t backup.StorageTarget, u backup.Usage, now time.Time) Forecas
 // tenth when it is whole ("94.6%", "85%"): never a level it has not
 // reached (94.96 % is not "95%" under a CRITICAL level of 95).
 func fill(pct float64) string {
-	return strconv.FormatFloat(math.Floor(pct*10)/10, 'f', -1, 64) + "%"
+	return strconv.FormatFloat(math.Floor(pct*10+1e-9)/10, 'f', -1, 64) + "%" // 1e-9: 4.4 is 43.99… tenths in binary
 }
 
 // FillPercent is how full target t is with usage u (0 without a capacity).
